@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the web map's front-end libraries from the npm registry and copy their
+# dist files into gis_api/static/vendor/ (git-ignored), so the product serves every
+# JS/CSS file itself and works on an intranet with no internet.
+# Idempotent: returns at once when the vendor copy matches web/package.json.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+web="$root/web"
+vendor="$root/gis_api/static/vendor"
+stamp="$vendor/.installed"
+want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
+      && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" ]]; then
+  echo "web assets: up to date ($vendor)"
+  exit 0
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "web assets: npm not found; install Node.js and npm (Debian: apt-get install -y nodejs npm)" >&2
+  exit 1
+fi
+
+echo "web assets: npm install in $web"
+(cd "$web" && npm install --no-audit --no-fund --loglevel=error)
+
+rm -rf "$vendor"
+mkdir -p "$vendor/leaflet" "$vendor/leaflet.vectorgrid"
+cp -r "$web/node_modules/leaflet/dist/." "$vendor/leaflet/"
+cp "$web/node_modules/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js" "$vendor/leaflet.vectorgrid/"
+cp "$web/node_modules/leaflet.vectorgrid/LICENSE" "$vendor/leaflet.vectorgrid/LICENSE" 2>/dev/null || true
+cp "$web/node_modules/leaflet/LICENSE" "$vendor/leaflet/LICENSE" 2>/dev/null || true
+echo "$want" > "$stamp"
+echo "web assets: installed into $vendor"
