@@ -1,0 +1,53 @@
+# Shequ GIS — two commands: `make run` (the product on the demo data) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test bench setup system venv assets lint stop clean
+
+setup: system venv assets
+
+system:
+	@bash scripts/install_system.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+assets: venv
+	@bash scripts/install_assets.sh
+
+## make run: install what is missing, start the embedded PostGIS, migrate, load the demo, serve on :8000
+run: setup
+	$(BIN)/shequ db start
+	$(BIN)/shequ demo all
+	$(BIN)/shequ serve --host $(HOST) --port $(PORT)
+
+## make test: the same set-up, then pytest against a real (throw-away) PostGIS
+test: setup
+	$(BIN)/pytest
+
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+## make bench: benchmarks side by side with their peers; figures go to bench-output/ and docs/benchmarks.md
+bench: setup $(VENV)/.bench-installed
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+lint: venv
+	$(BIN)/ruff check .
+
+stop:
+	-$(BIN)/shequ db stop
+
+clean: stop
+	rm -rf var test-output bench-output

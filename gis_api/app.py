@@ -1,0 +1,58 @@
+"""The FastAPI application factory.
+
+Routers are discovered: every module in gis_api.routers that defines `router` is included, sorted by
+module name. The engine lives in app.state for the app's lifetime (disposed at shutdown).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gis_api import routers as routers_pkg
+from gis_api.db import database_url, get_engine
+from gis_api.errors import install_handlers
+from gis_api.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def discover_routers():
+    found = []
+    for mod in sorted(pkgutil.iter_modules(routers_pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routers_pkg.__name__}.{mod.name}")
+        router = getattr(module, "router", None)
+        if router is not None:
+            found.append((mod.name, router))
+    return found
+
+
+def create_app(settings: Settings | None = None, db_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    url = db_url or database_url(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Shequ GIS 社区 GIS",
+        version="0.1.0",
+        description="智慧社区空间底座：标准地址、网格、服务设施选址与空间数据接口。 "
+                    "Spatial base of a smart-community platform: standard addresses, grids, siting, spatial APIs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(url)
+    install_handlers(app)
+    for _name, router in discover_routers():
+        app.include_router(router)
+    STATIC_DIR.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

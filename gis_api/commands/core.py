@@ -1,0 +1,172 @@
+"""Foundation commands: db start|stop|status|url, migrate, demo load|all, serve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import typer
+
+db_app = typer.Typer(help="内置 PostGIS 数据库 the embedded PostgreSQL + PostGIS cluster (ignored when DATABASE_URL is set).",
+                     no_args_is_help=True)
+demo_app = typer.Typer(help="演示数据 load the demo city (../shared/data) into PostGIS.", no_args_is_help=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _embedded():
+    from gis_api.embedded_pg import from_settings
+    from gis_api.settings import get_settings
+
+    return from_settings(get_settings())
+
+
+def _external_url() -> str | None:
+    from gis_api.settings import get_settings
+
+    return get_settings().database_url
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """创建（首次）并启动内置数据库 initialise (first time) and start the embedded cluster; idempotent."""
+    from gis_api.embedded_pg import EmbeddedPgError
+
+    if _external_url():
+        typer.echo("DATABASE_URL is set: using the external server, the embedded cluster is not started.")
+        return
+    pg = _embedded()
+    try:
+        first = not pg.initialized()
+        t0 = time.time()
+        st = pg.start()
+    except EmbeddedPgError as exc:
+        fail(str(exc))
+    typer.echo(("initialised and " if first else "") + f"started in {time.time() - t0:.1f}s: {st.message}")
+    typer.echo(f"url: {pg.url()}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """停止内置数据库 stop the embedded cluster (fast shutdown); idempotent."""
+    from gis_api.embedded_pg import EmbeddedPgError
+
+    if _external_url():
+        typer.echo("DATABASE_URL is set: nothing to stop here.")
+        return
+    try:
+        st = _embedded().stop()
+    except EmbeddedPgError as exc:
+        fail(str(exc))
+    typer.echo(st.message)
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """数据库状态 is the embedded cluster running? Exit code 0 when it is, 3 when not."""
+    from gis_api.embedded_pg import EmbeddedPgError
+
+    if _external_url():
+        from gis_api.db import get_engine, postgis_version
+
+        try:
+            typer.echo(f"external DATABASE_URL, PostGIS {postgis_version(get_engine())}")
+        except Exception as exc:
+            fail(f"external database unreachable: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}", 3)
+        return
+    try:
+        st = _embedded().status()
+    except EmbeddedPgError as exc:
+        fail(str(exc))
+    typer.echo(st.message)
+    if not st.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """打印数据库连接串 print the libpq URL every command uses."""
+    from gis_api.db import database_url
+
+    typer.echo(database_url())
+
+
+def migrate() -> None:
+    """升级数据库结构 upgrade the schema to the newest revision of every feature (alembic upgrade heads)."""
+    from gis_api.db import database_url
+    from gis_api.migrate import upgrade
+
+    try:
+        upgrade(database_url())
+    except Exception as exc:
+        fail(f"migration failed: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}")
+    typer.echo("database schema is at head")
+
+
+def _progress(iterable, desc, total):
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit="batch", file=sys.stderr, leave=False)
+
+
+@demo_app.command("load")
+def demo_load(
+    data_dir: str = typer.Option(None, "--data-dir", help="shared data folder (default ../shared/data or SHEQU_SHARED_DATA_DIR)"),
+) -> None:
+    """载入演示城市 load admin units, roads, buildings, POIs, water, railways; idempotent, one transaction per layer."""
+    from pathlib import Path
+
+    from gis_api.db import get_engine
+    from gis_api.demo import DemoDataMissing, load_demo
+    from gis_api.settings import get_settings
+
+    shared = Path(data_dir) if data_dir else get_settings().shared_data_dir
+    t0 = time.time()
+    try:
+        counts = load_demo(get_engine(), shared, progress_factory=_progress)
+    except DemoDataMissing as exc:
+        fail(str(exc))
+    for c in counts:
+        typer.echo(f"{c.layer:<20} {c.rows:>6}" + (f"  ({c.note})" if c.note else ""))
+    typer.echo(f"demo loaded in {time.time() - t0:.1f}s")
+
+
+@demo_app.command("all")
+def demo_all() -> None:
+    """迁移 + 载入 + 演示分析 migrate, load the demo, then run every step in gis_api.demo_steps."""
+    from gis_api.demo_steps import DEMO_STEPS
+
+    migrate()
+    demo_load(None)
+    for step in DEMO_STEPS:
+        typer.echo(f"== shequ {' '.join(step)}")
+        proc = subprocess.run([sys.executable, "-m", "gis_api.cli", *step])
+        if proc.returncode != 0:
+            fail(f"demo step failed: shequ {' '.join(step)} (exit {proc.returncode})")
+
+
+def serve(
+    host: str = typer.Option(None, help="listen address (default SHEQU_HOST or 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default SHEQU_PORT or 8000)"),
+    reload: bool = typer.Option(False, help="reload on code changes (development)"),
+) -> None:
+    """启动 Web 服务 serve the API and the web map."""
+    import uvicorn
+
+    from gis_api.settings import get_settings
+
+    s = get_settings()
+    os.environ.setdefault("SHEQU_DATA_DIR", str(s.data_dir))
+    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(demo_app, name="demo")
+    app.command("migrate")(migrate)
+    app.command("serve")(serve)

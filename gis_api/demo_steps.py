@@ -1,0 +1,6 @@
+"""Steps `shequ demo all` runs after migrate + demo load, in order: CLI argument lists.
+
+Each feature appends its own step(s) here (one line each)."""
+
+DEMO_STEPS: list[list[str]] = [
+]

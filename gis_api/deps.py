@@ -1,0 +1,38 @@
+"""FastAPI dependencies: settings, engine, a connection in a transaction, API-key check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.engine import Connection, Engine
+
+from gis_api.errors import Unauthorized
+from gis_api.settings import Settings
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def db_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def db_conn(request: Request) -> Iterator[Connection]:
+    """A connection inside one transaction: committed when the route returns, rolled back on error."""
+    with request.app.state.engine.begin() as conn:
+        yield conn
+
+
+def api_key(request: Request, key: str | None = Security(_api_key_header)) -> str | None:
+    """Require a valid X-API-Key when SHEQU_API_KEYS is set (other systems' access)."""
+    allowed = request.app.state.settings.api_key_set
+    if not allowed:
+        return None
+    if key not in allowed:
+        raise Unauthorized("缺少或无效的 API 密钥 missing or invalid X-API-Key header")
+    return key

@@ -1,0 +1,263 @@
+"""A private PostgreSQL + PostGIS cluster kept in the project's data folder.
+
+`shequ db start` creates it on first use (initdb), configures it to listen on a Unix socket inside the
+folder and on 127.0.0.1:<port>, starts it and makes sure the database and the PostGIS extension exist.
+pg_ctl refuses to run as root, so when we are root the server runs as an unprivileged OS user (created
+if missing) that owns the cluster folder. Authentication is `trust`, on loopback and the private socket
+only: this is the single-machine default; production deployments set DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class EmbeddedPgError(RuntimeError):
+    """A one-line cause and a fix."""
+
+
+@dataclass
+class PgStatus:
+    running: bool
+    pid: int | None
+    message: str
+
+
+def find_pg_bin(preferred: Path | None = None, major: str = "15") -> Path:
+    candidates: list[Path] = []
+    if preferred:
+        candidates.append(Path(preferred))
+    candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    which = shutil.which("pg_ctl")
+    if which:
+        candidates.append(Path(which).resolve().parent)
+    for c in candidates:
+        if (c / "initdb").exists() and (c / "pg_ctl").exists() and (c / "postgres").exists():
+            return c
+    raise EmbeddedPgError(
+        "PostgreSQL server binaries not found (initdb/pg_ctl/postgres); fix: apt-get install postgresql-15 "
+        "postgresql-15-postgis-3, or set SHEQU_PG_BIN, or set DATABASE_URL to an existing PostGIS server"
+    )
+
+
+def _share_dir(bin_dir: Path) -> Path:
+    pg_config = bin_dir / "pg_config"
+    if pg_config.exists():
+        out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip())
+    return Path("/usr/share/postgresql") / bin_dir.parent.name
+
+
+def check_postgis(bin_dir: Path) -> None:
+    control = _share_dir(bin_dir) / "extension" / "postgis.control"
+    if not control.exists():
+        major = bin_dir.parent.name
+        raise EmbeddedPgError(
+            f"PostGIS is not installed for PostgreSQL {major} ({control} missing); "
+            f"fix: apt-get install postgresql-{major}-postgis-3"
+        )
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path, port: int, user: str = "shequ", database: str = "shequ",
+                 bin_dir: Path | None = None, os_user: str = "postgres", fast: bool = False):
+        self.root = Path(root).resolve()
+        self.port = int(port)
+        self.user = user
+        self.database = database
+        self._bin_dir = bin_dir
+        self.os_user = os_user
+        self.fast = fast  # fsync off etc.: for throw-away test clusters
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def bin_dir(self) -> Path:
+        if self._bin_dir is None or not (Path(self._bin_dir) / "pg_ctl").exists():
+            self._bin_dir = find_pg_bin(self._bin_dir)
+        return Path(self._bin_dir)
+
+    def url(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    # -- running as the right OS user ----------------------------------------------------------
+    def _run_as(self) -> str | None:
+        """The OS user to run server commands as: None = ourselves; a name when we are root."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(self.os_user)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            self.os_user], check=True, capture_output=True)
+        return self.os_user
+
+    def _cmd(self, args: list[str], check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        run_as = self._run_as()
+        kwargs = {}
+        if run_as:
+            ent = pwd.getpwnam(run_as)
+            kwargs = {"user": ent.pw_uid, "group": ent.pw_gid, "extra_groups": []}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout,
+                              cwd="/", **kwargs)
+        if check and proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise EmbeddedPgError(f"{Path(args[0]).name} failed: {' | '.join(tail)}; see {self.log}")
+        return proc
+
+    def _prepare_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        run_as = self._run_as()
+        if run_as:
+            ent = pwd.getpwnam(run_as)
+            # the server user must reach the folder: make its ancestors traversable
+            for parent in [self.root, *self.root.parents]:
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
+            for p in (self.root, self.socket_dir):
+                p.mkdir(parents=True, exist_ok=True)
+                os.chown(p, ent.pw_uid, ent.pw_gid)
+            if self.log.exists():
+                os.chown(self.log, ent.pw_uid, ent.pw_gid)
+        else:
+            self.socket_dir.mkdir(parents=True, exist_ok=True)
+            for p in (self.root, self.data):
+                if p.exists() and p.stat().st_uid != os.geteuid():
+                    owner = pwd.getpwuid(p.stat().st_uid).pw_name
+                    raise EmbeddedPgError(
+                        f"data folder {p} is owned by '{owner}', not by you; fix: run as '{owner}' or root, "
+                        f"or point SHEQU_PG_DIR at a folder of your own"
+                    )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def initialized(self) -> bool:
+        return (self.data / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        check_postgis(self.bin_dir)
+        self._prepare_dirs()
+        if self.initialized():
+            return
+        self._cmd([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
+                   "-E", "UTF8", "--no-locale", "--no-instructions"])
+        conf = [
+            "# written by shequ db start",
+            "listen_addresses = '127.0.0.1'",
+            f"port = {self.port}",
+            f"unix_socket_directories = '{self.socket_dir}'",
+            "max_connections = 100",
+            "shared_buffers = 256MB",
+            "work_mem = 32MB",
+            "maintenance_work_mem = 256MB",
+            "logging_collector = off",
+        ]
+        if self.fast:
+            conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        with open(self.data / "postgresql.auto.conf", "a") as fh:
+            fh.write("\n".join(conf) + "\n")
+
+    def status(self) -> PgStatus:
+        if not self.initialized():
+            return PgStatus(False, None, f"not initialised ({self.data}); run: shequ db start")
+        pidfile = self.data / "postmaster.pid"
+        proc = self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"], check=False)
+        if proc.returncode == 0:
+            pid = None
+            for line in proc.stdout.splitlines():
+                if "PID:" in line:
+                    pid = int(line.split("PID:")[1].strip().rstrip(")").split()[0])
+            return PgStatus(True, pid, f"running (pid {pid}) on 127.0.0.1:{self.port}, socket {self.socket_dir}")
+        if pidfile.exists():
+            return PgStatus(False, None, "stopped: stale postmaster.pid (the server was killed); "
+                                         "run: shequ db start")
+        return PgStatus(False, None, "stopped")
+
+    def start(self, timeout: float = 60) -> PgStatus:
+        self.init()
+        st = self.status()
+        if st.running:
+            self._ensure_database()
+            return st
+        pidfile = self.data / "postmaster.pid"
+        if pidfile.exists():  # stale: pg_ctl status said no server runs on it
+            pidfile.unlink()
+        if port_in_use(self.port):
+            raise EmbeddedPgError(
+                f"port {self.port} on 127.0.0.1 is already in use by another program; "
+                f"fix: set SHEQU_PG_PORT to a free port (or stop that program)"
+            )
+        self._prepare_dirs()
+        self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                   "-t", str(int(timeout)), "-o", f"-p {self.port}", "start"], timeout=timeout + 10)
+        self._ensure_database()
+        return self.status()
+
+    def stop(self) -> PgStatus:
+        if not self.initialized():
+            return PgStatus(False, None, "not initialised")
+        if self.status().running:
+            self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        return self.status()
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        proc = self._cmd([str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
+                          "-U", self.user, "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        return proc.stdout.strip()
+
+    def _ensure_database(self) -> None:
+        deadline = time.time() + 30
+        while True:
+            try:
+                exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'")
+                break
+            except EmbeddedPgError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        if exists != "1":
+            self._psql(f'CREATE DATABASE "{self.database}"')
+        self._psql("CREATE EXTENSION IF NOT EXISTS postgis", database=self.database)
+
+
+def from_settings(settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.pg_path, settings.pg_port, settings.pg_user, settings.pg_database,
+                            settings.pg_bin, settings.pg_os_user)

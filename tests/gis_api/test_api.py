@@ -1,0 +1,36 @@
+"""API skeleton: health, OpenAPI, error bodies."""
+
+from gis_api.app import create_app
+
+
+def test_health_reports_postgis(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["postgis"].startswith("3.")
+
+
+def test_health_503_when_db_down():
+    from fastapi.testclient import TestClient
+
+    from gis_api.embedded_pg import free_port
+
+    app = create_app(db_url=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
+    with TestClient(app) as c:
+        r = c.get("/health")
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable"
+    assert "database unavailable" in r.json()["reason"]
+
+
+def test_openapi_and_docs(client):
+    schema = client.get("/openapi.json").json()
+    assert "/health" in schema["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_unknown_path_gives_json_error(client):
+    r = client.get("/no/such/thing")
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
