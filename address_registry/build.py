@@ -1,0 +1,402 @@
+"""Plan the demo area's registry from plain data (roads, buildings, address points, admin units).
+
+Pure: the store loads the inputs and applies the plan (`store.apply_plan`). The plan is
+deterministic, and codes already in the registry are reused by their natural key, so re-running
+the build after new data (e.g. communities) arrives changes only what changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry import LineString, MultiLineString, Point
+from shapely.geometry.base import BaseGeometry
+from shapely.strtree import STRtree
+
+from address_registry import codes
+from address_registry.model import AddressRecord, AliasRecord
+from address_registry.numbering import (
+    MAX_ROAD_DISTANCE_M,
+    SHANGHAI,
+    LocalProjection,
+    assign_numbers,
+    position_on_axis,
+    road_axis,
+)
+from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
+
+ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")
+EXCLUDED_ROAD_WORDS = ("高架", "隧道", "匝道", "立交", "大桥", "越江", "枢纽", "入口", "出口", "辅路")
+# POI kinds that name no place people address (a traffic light inside a footprint is no alias).
+NON_ADDRESS_POI_KINDS = {"traffic_signals", "bus_stop", "toilets", "subway_entrance", "parking", "gate",
+                         "atm", "bench", "waste_basket", "crossing", "bicycle_rental", "platform",
+                         "entrance", "tram_stop", "car_sharing", "charging_station", "post_box"}
+MUNICIPALITY_NAMES = {"11": "北京市", "12": "天津市", "31": "上海市", "50": "重庆市"}
+ENTRANCE_SNAP_M = 3.0
+
+
+@dataclass(slots=True)
+class AdminUnit:
+    code: str
+    name: str
+    level: str
+    geom: BaseGeometry | None = None
+    parent_code: str | None = None
+
+
+@dataclass(slots=True)
+class RoadWay:
+    osm_id: int
+    name: str
+    geom: BaseGeometry
+    kind: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BuildingIn:
+    id: int
+    geom: BaseGeometry
+    osm_id: int | None = None
+    name: str | None = None
+    kind: str | None = None
+    addr_street: str | None = None
+    addr_housenumber: str | None = None
+
+
+@dataclass(slots=True)
+class AddressPointIn:
+    geom: Point
+    osm_id: int | None = None
+    kind: str | None = None
+    name: str | None = None
+    addr_street: str | None = None
+    addr_housenumber: str | None = None
+
+
+@dataclass(slots=True)
+class PoiIn:
+    name: str
+    geom: Point
+    kind: str | None = None
+
+
+@dataclass(slots=True)
+class RegistryPlan:
+    records: list[AddressRecord]
+    aliases: list[AliasRecord]
+    stats: dict[str, int]
+
+
+def clean_road_name(name: str | None) -> str | None:
+    """The addressable road name of an OSM way name, or None when the way is no address road."""
+    if not name:
+        return None
+    name = re.sub(r"[（(].*?[)）]", "", name).strip()
+    if not name or any(w in name for w in EXCLUDED_ROAD_WORDS):
+        return None
+    if not name.endswith(ROAD_NAME_ENDINGS):
+        return None
+    return name
+
+
+def _upper_names(district: AdminUnit, admin_names: dict[str, str]) -> dict[str, str]:
+    prov_code = district.code[:2]
+    province = admin_names.get(prov_code + "0000") or MUNICIPALITY_NAMES.get(prov_code, "")
+    city = admin_names.get(district.code[:4] + "00")
+    if prov_code in MUNICIPALITY_NAMES or not city or city in ("市辖区", "县"):
+        city = province
+    return {"province": province, "city": city, "district": district.name}
+
+
+class _CodeBook:
+    """Assigns codes: the existing one for a known natural key, else the next free serial."""
+
+    def __init__(self, existing: Iterable[AddressRecord]):
+        self.by_key: dict[tuple, str] = {}
+        self.max_serial: dict[str, int] = defaultdict(int)
+        self.used: set[str] = set()
+        for rec in existing:
+            key = natural_key(rec)
+            if key is not None:
+                self.by_key.setdefault(key, rec.code)
+            parent = codes.parent_of(rec.code) if codes.is_valid(rec.code) else None
+            if parent:
+                self.max_serial[parent] = max(self.max_serial[parent], codes.serial_of(rec.code))
+            self.used.add(rec.code)
+
+    def code_for(self, key: tuple, parent_code: str, level: str) -> str:
+        code = self.by_key.get(key)
+        if code is not None and codes.parent_of(code) == parent_code:
+            return code
+        self.max_serial[parent_code] += 1
+        code = codes.child_code(parent_code, level, self.max_serial[parent_code])
+        self.by_key[key] = code
+        return code
+
+
+def natural_key(rec: AddressRecord) -> tuple | None:
+    """What makes an address the same address across builds."""
+    c = rec.components
+    if rec.level == "road":
+        return ("road", c.get("road"))
+    if rec.level == "house_number":
+        return ("house_number", rec.parent_code, c.get("house_number"))
+    if rec.level in ("building", "unit", "floor", "room"):
+        return (rec.level, rec.parent_code, c.get(rec.level))
+    return None
+
+
+def plan_registry(
+    districts: list[AdminUnit],
+    roads: list[RoadWay],
+    buildings: list[BuildingIn],
+    address_points: list[AddressPointIn] = (),
+    pois: list[PoiIn] = (),
+    townships: list[AdminUnit] = (),
+    communities: list[AdminUnit] = (),
+    admin_names: dict[str, str] | None = None,
+    existing: list[AddressRecord] = (),
+    projection: LocalProjection = SHANGHAI,
+    progress: Callable[[str, int], Any] | None = None,
+) -> RegistryPlan:
+    """The registry the data implies: roads, house numbers (real or generated), buildings, aliases."""
+    admin_names = admin_names or {}
+    book = _CodeBook(existing)
+    prior_numbers = {r.building_id: (r.components.get("road"), r.components.get("house_number"))
+                     for r in existing if r.level == "house_number" and r.building_id is not None
+                     and r.source == "generated"}
+    stats: dict[str, int] = defaultdict(int)
+    tick = progress or (lambda stage, n: None)
+
+    to_m = projection.geom_to_metres
+    district_list = [d for d in districts if d.geom is not None]
+    district_tree = STRtree([d.geom for d in district_list]) if district_list else None
+    admin_trees = []
+    for units in (townships, communities):
+        units = [u for u in units if u.geom is not None]
+        admin_trees.append((STRtree([u.geom for u in units]), units) if units else (None, []))
+
+    def containing(tree, items, point) -> Any:
+        if tree is None:
+            return None
+        idx = tree.query(point, predicate="intersects")
+        if len(idx) == 0:
+            return None
+        return items[int(min(idx))]
+
+    # --- roads: one address per cleaned name; its axis in metres -----------------------------
+    ways_by_name: dict[str, list[RoadWay]] = defaultdict(list)
+    for way in roads:
+        name = clean_road_name(way.name)
+        if name and way.geom is not None and not way.geom.is_empty:
+            ways_by_name[name].append(way)
+    axes: dict[str, LineString] = {}
+    for name in sorted(ways_by_name):
+        axis = road_axis([to_m(w.geom) for w in ways_by_name[name]])
+        if axis is not None:
+            axes[name] = axis
+        tick("roads", 1)
+
+    records: list[AddressRecord] = []
+    aliases: list[AliasRecord] = []
+    road_records: dict[str, AddressRecord] = {}
+
+    def district_for(point_wgs: Point) -> AdminUnit | None:
+        return containing(district_tree, district_list, point_wgs)
+
+    def make_road(name: str, point_wgs: Point) -> AddressRecord | None:
+        district = district_for(point_wgs)
+        if district is None:
+            return None
+        dcode = codes.district_code(district.code)
+        code = book.code_for(("road", name), dcode, "road")
+        rec = AddressRecord(code=code, level="road", parent_code=dcode, district_code=district.code,
+                            components={**_upper_names(district, admin_names), "road": name},
+                            lon=point_wgs.x, lat=point_wgs.y, source="osm")
+        road_records[name] = rec
+        records.append(rec)
+        stats["road"] += 1
+        for way in ways_by_name.get(name, []):
+            for tag in ("old_name", "alt_name", "short_name", "official_name"):
+                value = (way.tags or {}).get(tag)
+                for alias in str(value or "").split(";"):
+                    alias = alias.strip()
+                    if alias and alias != name:
+                        kind = "former_name" if tag == "old_name" else "variant"
+                        aliases.append(AliasRecord(code, alias, kind, "osm"))
+        return rec
+
+    for name, axis in axes.items():
+        mid = projection.geom_to_lonlat(axis.interpolate(0.5, normalized=True))
+        if district_for(mid) is None and district_tree is not None:
+            # the axis's middle lies outside every district: take the district holding most of it
+            lines = shapely.union_all([w.geom for w in ways_by_name[name]])
+            best, best_len = None, 0.0
+            for i in district_tree.query(lines, predicate="intersects"):
+                length = lines.intersection(district_list[int(i)].geom).length
+                if length > best_len:
+                    best, best_len = district_list[int(i)], length
+            if best is not None:
+                part = lines.intersection(best.geom)
+                mid = part.interpolate(0.5, normalized=True) if part.geom_type == "LineString" \
+                    else part.representative_point()
+        make_road(name, mid)
+    # de-duplicate road aliases
+    aliases = list({(a.address_code, a.alias): a for a in aliases}.values())
+
+    # --- houses: buildings with their own address tags, address points, then generated --------
+    entrance_pts = [p for p in address_points if (p.kind or "") == "entrance"]
+    entrance_tree = STRtree([to_m(p.geom) for p in entrance_pts]) if entrance_pts else None
+    buildings_m = {b.id: to_m(b.geom) for b in buildings}
+
+    def building_point(b: BuildingIn) -> Point:
+        gm = buildings_m[b.id]
+        if entrance_tree is not None:
+            idx = entrance_tree.query(gm, predicate="dwithin", distance=ENTRANCE_SNAP_M)
+            if len(idx):
+                return entrance_pts[int(min(idx))].geom
+        return projection.geom_to_lonlat(gm.point_on_surface())
+
+    # houses[(road name, house number)] = list of (building or None, point wgs, source)
+    houses: dict[tuple[str, str], list[tuple[BuildingIn | None, Point, str]]] = defaultdict(list)
+    tagged_ids = set()
+    for b in sorted(buildings, key=lambda b: b.id):
+        street = (b.addr_street or "").strip()
+        number = normalize_house_number(b.addr_housenumber or "")
+        if street and number and house_number_parts(number) is not None:
+            houses[(street, number)].append((b, building_point(b), "osm"))
+            tagged_ids.add(b.osm_id)
+    for p in address_points:
+        if (p.kind or "") == "entrance" or p.osm_id in tagged_ids:
+            continue
+        street = (p.addr_street or "").strip()
+        number = normalize_house_number(p.addr_housenumber or "")
+        if street and number and house_number_parts(number) is not None and (street, number) not in houses:
+            houses[(street, number)].append((None, p.geom, "osm"))
+
+    taken: dict[str, set[int]] = defaultdict(set)
+    for street, number in houses:
+        parts = house_number_parts(number)
+        if parts and parts["lane"] is None and not parts["fu"] and parts["sub"] is None:
+            taken[street].add(parts["main"])
+
+    road_names = sorted(axes)
+    road_lines_m = [axes[n] for n in road_names]
+    road_tree = STRtree(road_lines_m) if road_lines_m else None
+    items_by_road: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
+    untagged = [b for b in buildings if b.osm_id not in tagged_ids]
+    for b in sorted(untagged, key=lambda b: b.id):
+        tick("buildings", 1)
+        if road_tree is None:
+            break
+        point = building_point(b)
+        pm = to_m(point)
+        prior = prior_numbers.get(b.id)
+        if prior and prior[0] in axes and axes[prior[0]].distance(pm) <= MAX_ROAD_DISTANCE_M:
+            houses[(prior[0], prior[1])].append((b, point, "generated"))
+            parts = house_number_parts(prior[1])
+            if parts:
+                taken[prior[0]].add(parts["main"])
+            continue
+        idx = road_tree.query_nearest(pm, max_distance=MAX_ROAD_DISTANCE_M)
+        if len(idx) == 0:
+            stats["building_without_road"] += 1
+            continue
+        name = road_names[int(min(idx))]
+        m, left = position_on_axis(axes[name], pm)
+        items_by_road[name].append((b.id, m, left))
+    building_by_id = {b.id: b for b in buildings}
+    for name, items in sorted(items_by_road.items()):
+        numbers = assign_numbers(items, taken[name])
+        for bid, n in numbers.items():
+            b = building_by_id[bid]
+            houses[(name, f"{n}号")].append((b, building_point(b), "generated"))
+
+    # --- emit house and building records -----------------------------------------------------
+    poi_list = [p for p in pois if p.name and (p.kind or "") not in NON_ADDRESS_POI_KINDS]
+    poi_tree = STRtree([p.geom for p in poi_list]) if poi_list else None
+
+    def attach_admin(rec: AddressRecord, point: Point) -> None:
+        for (tree, units), key in zip(admin_trees, ("township", "community"), strict=True):
+            unit = containing(tree, units, point)
+            if unit is not None:
+                setattr(rec, f"{key}_code", unit.code)
+                rec.components[key] = unit.name
+
+    def add_building_aliases(rec: AddressRecord, b: BuildingIn) -> None:
+        names = []
+        if b.name:
+            names.append((b.name, "poi"))
+        if poi_tree is not None:
+            for i in sorted(int(j) for j in poi_tree.query(b.geom, predicate="intersects")):
+                names.append((poi_list[i].name, "poi"))
+        seen = set()
+        for alias, kind in names:
+            if alias not in seen:
+                seen.add(alias)
+                aliases.append(AliasRecord(rec.code, alias, kind, "osm"))
+
+    def house_sort_key(item):
+        (street, number), _ = item
+        parts = house_number_parts(number) or {}
+        return (street, parts.get("lane") or 0, parts.get("main") or 0, parts.get("sub") or 0, number)
+
+    for (street, number), members in sorted(houses.items(), key=house_sort_key):
+        road = road_records.get(street)
+        first_point = members[0][1]
+        if road is None:
+            road = make_road(street, first_point)
+            if road is None:
+                stats["house_outside_districts"] += 1
+                continue
+        sources = {m[2] for m in members}
+        source = "osm" if "osm" in sources else "generated"
+        bmembers = [m for m in members if m[0] is not None]
+        main = max(bmembers, key=lambda m: buildings_m[m[0].id].area) if bmembers else members[0]
+        point = main[1]
+        code = book.code_for(("house_number", road.code, number), road.code, "house_number")
+        comps = {k: v for k, v in road.components.items() if k in ("province", "city", "district", "road")}
+        comps["house_number"] = number
+        house = AddressRecord(code=code, level="house_number", parent_code=road.code,
+                              district_code=road.district_code, components=comps, lon=point.x, lat=point.y,
+                              building_id=main[0].id if main[0] is not None else None, source=source)
+        attach_admin(house, point)
+        records.append(house)
+        stats[f"house_number_{source}"] += 1
+        if len(bmembers) == 1:
+            add_building_aliases(house, bmembers[0][0])
+            continue
+        # several footprints share one number: 1幢, 2幢… from north to south, then west to east
+        ordered = sorted(bmembers, key=lambda m: (-round(m[1].y, 5), m[1].x, m[0].id))
+        for k, (b, bpoint, bsource) in enumerate(ordered, start=1):
+            label = f"{k}幢"
+            bcode = book.code_for(("building", house.code, label), house.code, "building")
+            brec = AddressRecord(code=bcode, level="building", parent_code=house.code,
+                                 district_code=house.district_code,
+                                 components={**comps, "building": label}, lon=bpoint.x, lat=bpoint.y,
+                                 building_id=b.id, source=bsource)
+            attach_admin(brec, bpoint)
+            records.append(brec)
+            stats["building"] += 1
+            add_building_aliases(brec, b)
+
+    # an alias equal to a registry road name would hijack that road: drop it
+    road_keys = {normalize_text(n) for n in road_records}
+    aliases = [a for a in aliases if normalize_text(a.alias) not in road_keys and normalize_text(a.alias)]
+    return RegistryPlan(records=records, aliases=aliases, stats=dict(stats))
+
+
+def lines_of(geom: BaseGeometry) -> list[LineString]:
+    if isinstance(geom, MultiLineString):
+        return list(geom.geoms)
+    return [geom]
+
+
+__all__ = ["AdminUnit", "RoadWay", "BuildingIn", "AddressPointIn", "PoiIn", "RegistryPlan", "plan_registry",
+           "clean_road_name", "natural_key", "shapely"]

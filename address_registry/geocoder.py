@@ -1,0 +1,403 @@
+"""Forward geocoder over the registry: free text → standard addresses, best first.
+
+Pure and in memory (plain records in, plain dicts out). How a query is matched:
+
+1. `normalize_text` (full-width, Chinese numerals before number words, 栋/座/号楼 → 幢, 门 → 单元,
+   户 → 室, phone numbers and punctuation dropped).
+2. A left-to-right longest-match scan against a dictionary of every known name: province/city,
+   district (also without 区/新区), township and community (also without 街道/镇/居委会…), road names,
+   and aliases (former road names, building and POI names). The scan is indexed by first character,
+   so it costs a few dict look-ups per character.
+3. The text after the matched road (or alias) is read as house number (32号, 32-1号, 12弄3号, 附5号,
+   a bare 32), building (3幢), unit (2单元), floor (3层) and room (301室, or 3-2-301).
+4. No road or alias found → fuzzy: the text before the first digit is compared with every road and
+   alias name (rapidfuzz, normalised InDel similarity); candidates whose house number exists win.
+5. The house number is looked up under the road; then building / unit / floor / room under it (a
+   level the query skipped is allowed: every node is indexed under all its ancestors). A missing
+   house number is interpolated along the road axis between the nearest known numbers of the same
+   parity (`level = "house_number_interpolated"`); failing that the road itself is returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from shapely.geometry import LineString, Point
+
+from address_registry import codes
+from address_registry.model import LEVEL_RANK, AddressRecord, AliasRecord, format_components
+from address_registry.numbering import SHANGHAI, LocalProjection, interpolate_on_axis, road_axis, signed_offset
+from address_registry.textnorm import house_number_parts, normalize_text
+
+_HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:-(?P<sub>\d+))?号")
+_LANE = re.compile(r"(?P<lane>\d+)弄")
+_BARE = re.compile(r"^(?P<main>\d+)(?:-(?P<sub>\d+))?(?![\d幢单层室])")
+_TRIPLE = re.compile(r"^(?P<b>\d+)-(?P<u>\d+)-(?P<r>\d+)")
+_BUILDING = re.compile(r"(\d+)幢")
+_UNIT = re.compile(r"(\d+)单元")
+_FLOOR = re.compile(r"(\d+)层")
+_ROOM = re.compile(r"(\d+)室")
+_TRAILING_ROOM = re.compile(r"^(\d{3,4})(?!\d)")
+_FIRST_DIGIT = re.compile(r"\d")
+
+ADMIN_SUFFIXES = {
+    "district": ("新区", "区", "县"),
+    "township": ("街道办事处", "街道", "镇", "乡"),
+    "community": ("居民委员会", "村民委员会", "居委会", "村委会", "社区", "村"),
+}
+FULL_ADMIN_ENDINGS = ("省", "市", "区", "县", "街道", "镇", "乡", "居委会", "村委会", "社区", "村")
+FUZZY_CUTOFF = 60.0
+SUB_LEVELS = ("building", "unit", "floor", "room")
+
+
+@dataclass(slots=True)
+class AdminName:
+    """A district / township / community that a query can name (for hints and admin-level answers)."""
+
+    code: str
+    name: str
+    level: str
+    lon: float | None = None
+    lat: float | None = None
+    parent_code: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedTail:
+    house: str | None = None
+    house_parts: dict | None = None
+    building: str | None = None
+    unit: str | None = None
+    floor: str | None = None
+    room: str | None = None
+
+    def sub_keys(self) -> list[str]:
+        return [k for k in (self.building, self.unit, self.floor, self.room) if k]
+
+
+def parse_tail(tail: str) -> ParsedTail:
+    """House number and sub-levels from the normalised text that follows a road or a name."""
+    out = ParsedTail()
+    rest = tail
+    m = _HOUSE.search(tail)
+    if m:
+        out.house = m.group(0)
+        rest = tail[m.end():]
+    else:
+        m = _LANE.search(tail)
+        if m:
+            out.house = m.group(0)
+            rest = tail[m.end():]
+        else:
+            m = _BARE.match(tail)
+            if m:
+                out.house = m.group(0) + "号"
+                rest = tail[m.end():]
+    if out.house:
+        out.house_parts = house_number_parts(out.house)
+    t = _TRIPLE.match(rest)
+    if t:
+        out.building, out.unit, out.room = f"{t['b']}幢", f"{t['u']}单元", f"{t['r']}室"
+        return out
+    for attr, pattern in (("building", _BUILDING), ("unit", _UNIT), ("floor", _FLOOR), ("room", _ROOM)):
+        mm = pattern.search(rest)
+        if mm:
+            setattr(out, attr, mm.group(0))
+    if out.room is None and (out.unit or out.building or out.floor):
+        last = max((rest.rfind(k) + len(k) for k in (out.building, out.unit, out.floor) if k), default=0)
+        mm = _TRAILING_ROOM.match(rest[last:])
+        if mm:
+            out.room = mm.group(1) + "室"
+    return out
+
+
+def _short_names(name: str, level: str) -> list[str]:
+    out = [name]
+    for suffix in ADMIN_SUFFIXES.get(level, ()):
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            out.append(name[: -len(suffix)])
+            break
+    return out
+
+
+class Geocoder:
+    """In-memory index of the registry; `geocode(text)` answers in tens of microseconds."""
+
+    def __init__(
+        self,
+        records: Iterable[AddressRecord],
+        aliases: Iterable[AliasRecord] = (),
+        road_lines: dict[str, Sequence[LineString]] | None = None,
+        admin_units: Iterable[AdminName] = (),
+        projection: LocalProjection = SHANGHAI,
+    ):
+        self.projection = projection
+        self.by_code: dict[str, AddressRecord] = {}
+        for rec in records:
+            if rec.status == "active":
+                self.by_code[rec.code] = rec
+        self.admin: dict[str, AdminName] = {a.code: a for a in admin_units}
+        # (ancestor code, normalised own component) → code, for every ancestor up to the house level
+        self.below: dict[tuple[str, str], str] = {}
+        self.roads_by_name: dict[str, list[str]] = defaultdict(list)
+        names: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for code, rec in sorted(self.by_code.items()):
+            if rec.level == "road":
+                key = normalize_text(rec.components.get("road", ""))
+                self.roads_by_name[key].append(code)
+                names[key].append(("road", code))
+            elif rec.level in ("house_number",) + SUB_LEVELS:
+                own = normalize_text(rec.components.get(rec.level, ""))
+                parent = rec.parent_code
+                depth = 0
+                while parent is not None and depth < 5:
+                    self.below.setdefault((parent, own), code)
+                    prec = self.by_code.get(parent)
+                    if prec is None or prec.level in ("road", "house_number"):
+                        break
+                    parent = prec.parent_code
+                    depth += 1
+        for a in self.admin.values():
+            for n in _short_names(a.name, a.level):
+                names[normalize_text(n)].append(("admin", a.code))
+        for prov in {r.components.get("province") for r in self.by_code.values()} | \
+                {r.components.get("city") for r in self.by_code.values()}:
+            if prov:
+                names[normalize_text(prov)].append(("province", prov))
+                if prov.endswith(("省", "市")) and len(prov) > 2:
+                    names[normalize_text(prov[:-1])].append(("province", prov))
+        for al in aliases:
+            key = normalize_text(al.alias)
+            if key and al.address_code in self.by_code and len(key) >= 2:
+                names[key].append(("alias", al.address_code))
+        # a road name or alias wins over a short admin name at the same place in the scan
+        self.names: dict[str, list[tuple[str, str]]] = dict(names)
+        lens: dict[str, set[int]] = defaultdict(set)
+        for key in self.names:
+            lens[key[0]].add(len(key))
+        self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
+        self.fuzzy_choices = [k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)]
+        self._build_axes(road_lines or {})
+
+    # -- interpolation frame -------------------------------------------------------------------
+    def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
+        self.axes: dict[str, LineString] = {}
+        self.known: dict[tuple[str, int], list[tuple[int, float, float]]] = defaultdict(list)
+        road_code_by_name = {}
+        for code, rec in self.by_code.items():
+            if rec.level == "road":
+                road_code_by_name.setdefault(rec.components.get("road"), code)
+        for name, lines in road_lines.items():
+            code = road_code_by_name.get(name)
+            if code is None:
+                continue
+            axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
+            if axis is not None:
+                self.axes[code] = axis
+        for rec in self.by_code.values():
+            if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
+                continue
+            parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+            if not parts or parts["lane"] is not None or parts["fu"] or parts["sub"] is not None \
+                    or parts.get("lane_only"):
+                continue
+            axis = self.axes[rec.parent_code]
+            x, y = self.projection.forward(rec.lon, rec.lat)
+            p = Point(float(x), float(y))
+            m = axis.project(p)
+            self.known[(rec.parent_code, parts["main"] % 2)].append((parts["main"], m, signed_offset(axis, p)))
+
+    # -- matching ----------------------------------------------------------------------------
+    def _scan(self, t: str) -> list[tuple[int, int, str]]:
+        hits = []
+        i, n = 0, len(t)
+        names, lens_by_char = self.names, self.lens_by_char
+        while i < n:
+            lens = lens_by_char.get(t[i])
+            if lens:
+                for length in lens:
+                    if i + length <= n and t[i:i + length] in names:
+                        hits.append((i, i + length, t[i:i + length]))
+                        i += length
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        return hits
+
+    def geocode(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Best-first matches of free text: dicts with address_code, formatted, components, lon, lat,
+        level and score (0–1)."""
+        t = normalize_text(text)
+        if not t:
+            return []
+        hits = self._scan(t)
+        admin_hint: set[str] = set()
+        candidates: list[tuple[float, str, str | None, ParsedTail | None]] = []  # (score, code, level, tail)
+        admin_only: list[str] = []
+        anchors = []
+        for start, end, key in hits:
+            for kind, ref in self.names[key]:
+                if kind == "admin":
+                    admin_hint.add(ref)
+                    admin_only.append(ref)
+                elif kind in ("road", "alias"):
+                    anchors.append((end, kind, ref))
+        results: dict[str, dict] = {}
+        if anchors:
+            for end, _kind, ref in anchors:
+                tail = parse_tail(t[end:])
+                for res in self._resolve(ref, tail, 1.0):
+                    self._keep(results, res)
+        else:
+            m = _FIRST_DIGIT.search(t)
+            head = t[: m.start()] if m else t
+            for start, end, key in sorted(hits, reverse=True):
+                if start == 0 and key.endswith(FULL_ADMIN_ENDINGS) and end <= len(head):
+                    head = head[end:]
+                    break
+            cut = 0
+            for start, end, key in hits:
+                if start == cut and key.endswith(FULL_ADMIN_ENDINGS):
+                    cut = end
+            head = t[cut: m.start()] if m and m.start() >= cut else t[cut:]
+            tail_text = t[m.start():] if m else ""
+            if len(head) >= 2:
+                tail = parse_tail(tail_text)
+                found = process.extract(head, self.fuzzy_choices, scorer=fuzz.ratio, limit=6,
+                                        score_cutoff=FUZZY_CUTOFF)
+                for choice, sim, _ in found:
+                    for kind, ref in self.names[choice]:
+                        if kind in ("road", "alias"):
+                            for res in self._resolve(ref, tail, 0.95 * sim / 100.0):
+                                self._keep(results, res)
+        if not results and admin_only:
+            for code in admin_only:
+                a = self.admin[code]
+                self._keep(results, self._admin_result(a, 0.6))
+        if admin_hint and results:
+            for res in results.values():
+                codes_of = {res["components"].get("_district_code"), res["components"].get("_township_code"),
+                            res["components"].get("_community_code")}
+                if not (codes_of & admin_hint) and res["level"] not in ("district", "township", "community"):
+                    res["score"] *= 0.85
+        ordered = sorted(results.values(), key=lambda r: (-r["score"], -LEVEL_RANK.get(
+            r["level"].replace("_interpolated", ""), 0), r["address_code"]))
+        out = []
+        for res in ordered[:limit]:
+            res["components"] = {k: v for k, v in res["components"].items() if not k.startswith("_")}
+            res["score"] = round(res["score"], 4)
+            out.append(res)
+        return out
+
+    @staticmethod
+    def _keep(results: dict, res: dict) -> None:
+        key = res["address_code"] + "|" + res["level"] + "|" + res["formatted"]
+        if key not in results or results[key]["score"] < res["score"]:
+            results[key] = res
+
+    def _result(self, rec: AddressRecord, level: str, score: float, **over) -> dict:
+        comps = dict(rec.components)
+        comps["_district_code"] = rec.district_code
+        comps["_township_code"] = rec.township_code
+        comps["_community_code"] = rec.community_code
+        lon, lat = rec.lon, rec.lat
+        if "components" in over:
+            comps.update(over["components"])
+        if "lon" in over:
+            lon, lat = over["lon"], over["lat"]
+        return {"address_code": rec.code, "formatted": format_components(
+            {k: v for k, v in comps.items() if not k.startswith("_")}), "components": comps,
+            "lon": lon, "lat": lat, "level": level, "score": score}
+
+    def _admin_result(self, a: AdminName, score: float) -> dict:
+        try:
+            code = codes.admin_code(a.code)
+        except codes.CodeError:
+            code = a.code
+        return {"address_code": code, "formatted": a.name, "components": {a.level: a.name},
+                "lon": a.lon, "lat": a.lat, "level": a.level, "score": score}
+
+    def _resolve(self, code: str, tail: ParsedTail, base: float) -> list[dict]:
+        """Results for an anchor (a road or an aliased address) and the parsed rest of the query."""
+        rec = self.by_code.get(code)
+        if rec is None:
+            return []
+        out = []
+        if rec.level == "road":
+            if tail.house:
+                house_code = self.below.get((code, tail.house))
+                if house_code is None and tail.house_parts and tail.house_parts.get("sub") is not None:
+                    # 32-1号 unknown: its main number 32号 is the nearest real address
+                    main = tail.house[: tail.house.index("-")] + "号"
+                    house_code = self.below.get((code, main))
+                    if house_code is not None:
+                        base *= 0.85
+                if house_code is not None:
+                    return [self._descend(house_code, tail, base)]
+                interp = self._interpolate(rec, tail)
+                if interp is not None:
+                    out.append(interp | {"score": base * 0.8})
+                out.append(self._result(rec, "road", base * 0.6))
+                return out
+            return [self._result(rec, "road", base * (1.0 if not tail.sub_keys() else 0.8))]
+        # an aliased address (usually a house number or building): descend from it
+        if tail.house and rec.level == "house_number":
+            road = self.by_code.get(rec.parent_code)
+            if road is not None:
+                hc = self.below.get((road.code, tail.house))
+                if hc is not None and hc != rec.code:
+                    out.append(self._descend(hc, tail, base * 0.9))
+        out.append(self._descend(rec.code, tail, base, from_alias=True))
+        return out
+
+    def _descend(self, code: str, tail: ParsedTail, score: float, from_alias: bool = False) -> dict:
+        current = code
+        missed = 0
+        for key in tail.sub_keys():
+            child = self.below.get((current, key))
+            if child is None and key.endswith("室") and tail.floor is None:
+                room_no = key[:-1]
+                if len(room_no) >= 3:
+                    floor_key = f"{int(room_no[:-2])}层"
+                    fl = self.below.get((current, floor_key))
+                    if fl is not None:
+                        child = self.below.get((fl, key))
+            if child is None:
+                missed += 1
+                continue
+            current = child
+        rec = self.by_code[current]
+        if missed:
+            score *= 0.9 if current != code else 0.8
+        return self._result(rec, rec.level, score)
+
+    def _interpolate(self, road: AddressRecord, tail: ParsedTail) -> dict | None:
+        parts = tail.house_parts
+        if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only"):
+            return None
+        axis = self.axes.get(road.code)
+        if axis is None:
+            return None
+        known = self.known.get((road.code, parts["main"] % 2))
+        if not known:
+            return None
+        xy = interpolate_on_axis(axis, known, parts["main"])
+        if xy is None:
+            return None
+        lon, lat = self.projection.inverse(xy[0], xy[1])
+        number = f"{parts['main']}号"
+        return self._result(road, "house_number_interpolated", 0.8, lon=float(lon), lat=float(lat),
+                            components={"house_number": number})
+
+    def geocode_many(self, texts: Iterable[str], limit: int = 1) -> list[list[dict]]:
+        return [self.geocode(t, limit) for t in texts]
+
+    def __len__(self) -> int:
+        return len(self.by_code)
