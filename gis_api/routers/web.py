@@ -1,0 +1,72 @@
+"""``/``: the offline web map for browsers, the OGC API landing document for API clients.
+
+Content negotiation: ``?f=json`` or an ``Accept`` asking for JSON (and not HTML) gives the landing
+JSON; otherwise the HTML map (``gis_api/static/index.html``, whose JS/CSS are all served locally
+from ``/static``). ``/map/layers.json`` tells the page which layers exist, with styles and URLs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.engine import Connection
+
+from gis_api.deps import db_conn
+from gis_api.errors import BadRequest, ServiceUnavailable
+from gis_api.routers.ogc import base_url, readable_layers
+from layers import ogc
+from layers.registry import BASEMAP_ID
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(tags=["web 网页地图"])
+
+
+def wants_json(request: Request) -> bool:
+    f = request.query_params.get("f")
+    if f is not None:
+        if f in ("json", "application/json"):
+            return True
+        if f in ("html", "text/html"):
+            return False
+        raise BadRequest(f"不支持的格式 f={f!r}（可用 json / html）")
+    accept = request.headers.get("accept", "").lower()
+    return "json" in accept and "text/html" not in accept
+
+
+@router.get("/", summary="网页地图（浏览器）或 OGC API 首页（?f=json）", response_model=None)
+def landing(request: Request):
+    if wants_json(request):
+        return JSONResponse(ogc.landing_doc(base_url(request)))
+    index = STATIC_DIR / "index.html"
+    if not index.exists():  # pragma: no cover - a broken install
+        raise ServiceUnavailable("网页地图文件缺失 gis_api/static/index.html")
+    return FileResponse(index, media_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/map/layers.json", summary="网页地图的图层清单 layers for the web map (styles, URLs)")
+def map_layers(request: Request, conn: Connection = Depends(db_conn)):
+    base = base_url(request)
+    layers = readable_layers(request, conn)
+    out = []
+    for layer in layers:
+        d = layer.public_dict()
+        d["tiles"] = f"{base}/collections/{layer.id}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"
+        d["items"] = f"{base}/collections/{layer.id}/items"
+        out.append(d)
+    return {
+        "basemap": {
+            "id": BASEMAP_ID,
+            "title": "矢量底图",
+            "tiles": f"{base}/tiles/{BASEMAP_ID}/{{z}}/{{x}}/{{y}}.mvt",
+            "layers": [layer.id for layer in layers if layer.basemap],
+        },
+        "layers": out,
+        # The demo area: Shanghai Bund / Lujiazui.
+        "center": [31.2387, 121.4985],
+        "zoom": 15,
+        "bounds": [[31.2264, 121.4802], [31.2510, 121.5208]],
+    }

@@ -1,0 +1,287 @@
+"""The layer registry: every dataset the platform shows, described once, as data.
+
+A layer says which table (and which fixed subset of it) it reads, which columns are exposed
+(never the private ones: free-form ``tags`` blobs, residents' names, phone numbers…), how it is
+drawn by default, at which zooms it appears and who may read it. The OGC API Features router,
+the vector tile server, the web map and the folium export all serve *any* registered layer,
+so a new layer is one more entry in ``LAYERS`` — no new endpoint.
+
+Identifiers in here (table, column names, the fixed ``where`` fragment) are trusted constants
+written by developers; request values never reach SQL except as bound parameters.
+Layers whose table does not exist yet (another feature's migration has not run) are skipped at
+run time by :func:`layers.store.available_layers`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+PROPERTY_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
+GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
+READ_ROLES = ("public", "staff", "admin")
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One exposed column."""
+
+    name: str
+    type: str = "string"
+    title_zh: str = ""
+    # SQL column if it differs from the exposed name (still a trusted identifier).
+    column: str | None = None
+
+    @property
+    def col(self) -> str:
+        return self.column or self.name
+
+
+@dataclass(frozen=True)
+class Style:
+    """Default drawing style (Leaflet path options + a few extras)."""
+
+    color: str = "#3388ff"
+    fill_color: str | None = None
+    weight: float = 1.5
+    opacity: float = 1.0
+    fill_opacity: float = 0.3
+    radius: float = 4.0  # points, in pixels
+    icon: str | None = None  # a short name; the web map draws points as circles of this colour
+    label_field: str | None = None
+    dash_array: str | None = None
+
+    def leaflet(self) -> dict:
+        """Options for Leaflet / VectorGrid path styles."""
+        out = {
+            "color": self.color,
+            "weight": self.weight,
+            "opacity": self.opacity,
+            "fillColor": self.fill_color or self.color,
+            "fillOpacity": self.fill_opacity,
+            "radius": self.radius,
+            "fill": True,
+        }
+        if self.dash_array:
+            out["dashArray"] = self.dash_array
+        return out
+
+
+@dataclass(frozen=True)
+class Thinning:
+    """Per-zoom feature thinning for vector tiles (drop what would be invisible at that zoom).
+
+    ``min_area_px`` / ``min_length_px``: drop polygons / lines smaller than this many tile pixels
+    (256-pixel tiles) below ``full_zoom``; ``kind_column`` + ``kinds_low_zoom``: below ``full_zoom``
+    only rows whose kind is in this list are kept (e.g. major roads only at city zooms).
+    """
+
+    full_zoom: int = 15
+    min_area_px: float = 0.0
+    min_length_px: float = 0.0
+    kind_column: str | None = None
+    kinds_low_zoom: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title_zh: str
+    title_en: str
+    table: str
+    geometry_type: str
+    properties: tuple[Prop, ...]
+    style: Style = field(default_factory=Style)
+    min_zoom: int = 0
+    max_zoom: int = 22
+    read_role: str = "public"
+    description_zh: str = ""
+    id_column: str = "id"
+    geom_column: str = "geom"
+    # Fixed row filter (trusted constant SQL over columns of ``t``), e.g. one admin level.
+    where: str | None = None
+    valid_from: str | None = None
+    valid_to: str | None = None
+    thinning: Thinning = field(default_factory=Thinning)
+    # Included in the multi-layer basemap tile (drawn in this order, first = bottom).
+    basemap: bool = False
+    # Tables this layer's features come from (for cache invalidation); default: ``table``.
+    order: int = 100
+
+    def __post_init__(self) -> None:
+        for ident in [self.id, self.table, self.id_column, self.geom_column,
+                      *(p.col for p in self.properties), *(p.name for p in self.properties)]:
+            if not _IDENT.match(ident):
+                raise ValueError(f"layer {self.id!r}: bad identifier {ident!r}")
+        for col in (self.valid_from, self.valid_to, self.thinning.kind_column):
+            if col is not None and not _IDENT.match(col):
+                raise ValueError(f"layer {self.id!r}: bad identifier {col!r}")
+        if self.geometry_type not in GEOMETRY_TYPES:
+            raise ValueError(f"layer {self.id!r}: geometry type {self.geometry_type!r}")
+        if self.read_role not in READ_ROLES:
+            raise ValueError(f"layer {self.id!r}: read role {self.read_role!r}")
+        for p in self.properties:
+            if p.type not in PROPERTY_TYPES:
+                raise ValueError(f"layer {self.id!r}: property {p.name} type {p.type!r}")
+        if not (0 <= self.min_zoom <= self.max_zoom <= 24):
+            raise ValueError(f"layer {self.id!r}: zoom range {self.min_zoom}..{self.max_zoom}")
+
+    @property
+    def has_time(self) -> bool:
+        return self.valid_from is not None
+
+    @property
+    def geometry_family(self) -> str:
+        return self.geometry_type.removeprefix("Multi")
+
+    def prop(self, name: str) -> Prop | None:
+        for p in self.properties:
+            if p.name == name:
+                return p
+        return None
+
+    def public_dict(self) -> dict:
+        """Description for the web map and ``/layers`` (no SQL identifiers)."""
+        return {
+            "id": self.id,
+            "title": self.title_zh,
+            "title_zh": self.title_zh,
+            "title_en": self.title_en,
+            "description": self.description_zh,
+            "geometry_type": self.geometry_type,
+            "properties": [{"name": p.name, "type": p.type, "title": p.title_zh or p.name}
+                           for p in self.properties],
+            "style": {**asdict(self.style), "leaflet": self.style.leaflet()},
+            "min_zoom": self.min_zoom,
+            "max_zoom": self.max_zoom,
+            "read_role": self.read_role,
+            "basemap": self.basemap,
+            "temporal": self.has_time,
+        }
+
+
+def _p(name: str, type_: str = "string", zh: str = "", column: str | None = None) -> Prop:
+    return Prop(name=name, type=type_, title_zh=zh, column=column)
+
+
+_ADMIN_PROPS = (
+    _p("code", "string", "区划代码"),
+    _p("name", "string", "名称"),
+    _p("level", "string", "层级"),
+    _p("parent_code", "string", "上级代码"),
+    _p("source", "string", "来源"),
+    _p("valid_from", "datetime", "生效时间"),
+    _p("valid_to", "datetime", "失效时间"),
+)
+
+MAJOR_ROAD_KINDS = ("motorway", "trunk", "primary", "secondary", "motorway_link", "trunk_link",
+                    "primary_link", "secondary_link", "tertiary")
+
+LAYERS: tuple[Layer, ...] = (
+    # ---- base layers (migration 0001_base) ----
+    Layer(
+        id="water", title_zh="水系", title_en="Water", table="water", geometry_type="MultiPolygon",
+        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        style=Style(color="#6baed6", fill_color="#9ecae1", weight=0.5, fill_opacity=0.8, label_field="name"),
+        min_zoom=8, basemap=True, order=10, thinning=Thinning(full_zoom=14, min_area_px=4.0),
+        description_zh="河流、水面（OpenStreetMap）",
+    ),
+    Layer(
+        id="admin_district", title_zh="区县", title_en="Districts", table="admin_unit",
+        geometry_type="MultiPolygon", properties=_ADMIN_PROPS, where="t.level = 'district'",
+        style=Style(color="#7b3294", weight=2.5, fill_opacity=0.0, dash_array="6 4", label_field="name"),
+        min_zoom=6, valid_from="valid_from", valid_to="valid_to", basemap=True, order=60,
+        description_zh="区县界（GB/T 2260，高德来源，已由 GCJ-02 转为 WGS84）",
+    ),
+    Layer(
+        id="admin_township", title_zh="街道/乡镇", title_en="Townships", table="admin_unit",
+        geometry_type="MultiPolygon", properties=_ADMIN_PROPS, where="t.level = 'township'",
+        style=Style(color="#c2a5cf", weight=2.0, fill_opacity=0.0, dash_array="4 3", label_field="name"),
+        min_zoom=10, valid_from="valid_from", valid_to="valid_to", basemap=True, order=61,
+        description_zh="街道（乡镇）界；演示区为由路网推导的临时边界",
+    ),
+    Layer(
+        id="admin_community", title_zh="社区/村", title_en="Communities", table="admin_unit",
+        geometry_type="MultiPolygon", properties=_ADMIN_PROPS, where="t.level = 'community'",
+        style=Style(color="#e7298a", weight=1.5, fill_opacity=0.0, dash_array="3 3", label_field="name"),
+        min_zoom=12, valid_from="valid_from", valid_to="valid_to", basemap=True, order=62,
+        description_zh="社区（村）界；演示区为由路网推导的临时边界",
+    ),
+    Layer(
+        id="building", title_zh="建筑", title_en="Buildings", table="building", geometry_type="MultiPolygon",
+        properties=(
+            _p("osm_id", "integer", "OSM 编号"), _p("name", "string", "名称"), _p("kind", "string", "类型"),
+            _p("kind_detail", "string", "细类"), _p("height_m", "number", "高度（米）"),
+            _p("floors", "integer", "层数"), _p("area_m2", "number", "占地面积（平方米）"),
+            _p("households_est", "integer", "估算户数"), _p("addr_street", "string", "街路巷"),
+            _p("addr_housenumber", "string", "门牌号"),
+        ),
+        style=Style(color="#b5a48a", fill_color="#d9cbb3", weight=0.6, fill_opacity=0.85, label_field="name"),
+        min_zoom=13, basemap=True, order=30, thinning=Thinning(full_zoom=16, min_area_px=2.0),
+        description_zh="建筑轮廓与高度（OpenStreetMap / Tilezen），户数为估算值",
+    ),
+    Layer(
+        id="railway", title_zh="铁路与轨道", title_en="Railways", table="railway",
+        geometry_type="MultiLineString",
+        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        style=Style(color="#636363", weight=1.5, dash_array="5 3", label_field="name"),
+        min_zoom=10, basemap=True, order=40,
+    ),
+    Layer(
+        id="road", title_zh="道路", title_en="Roads", table="road", geometry_type="LineString",
+        properties=(
+            _p("osm_id", "integer", "OSM 编号"), _p("name", "string", "路名"), _p("name_en", "string", "英文名"),
+            _p("kind", "string", "等级"), _p("oneway", "boolean", "单行"),
+        ),
+        style=Style(color="#f0a030", weight=2.0, label_field="name"),
+        min_zoom=10, basemap=True, order=50,
+        thinning=Thinning(full_zoom=14, min_length_px=2.0, kind_column="kind", kinds_low_zoom=MAJOR_ROAD_KINDS),
+        description_zh="可通行道路网（OpenStreetMap Overpass 提取）",
+    ),
+    Layer(
+        id="poi", title_zh="兴趣点", title_en="Points of interest", table="poi", geometry_type="Point",
+        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        style=Style(color="#d7301f", radius=4, fill_opacity=0.9, icon="poi", label_field="name"),
+        min_zoom=14, order=80, description_zh="兴趣点（OpenStreetMap）",
+    ),
+    Layer(
+        id="demo_address_point", title_zh="门址点（OSM）", title_en="OSM address points",
+        table="demo_address_point", geometry_type="Point",
+        properties=(
+            _p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称"),
+            _p("addr_street", "string", "街路巷"), _p("addr_housenumber", "string", "门牌号"),
+        ),
+        style=Style(color="#31a354", radius=3, fill_opacity=0.9, label_field="addr_housenumber"),
+        min_zoom=15, order=81,
+    ),
+)
+
+_BY_ID = {layer.id: layer for layer in LAYERS}
+if len(_BY_ID) != len(LAYERS):  # pragma: no cover - developer error
+    raise RuntimeError("duplicate layer id in registry")
+
+BASEMAP_ID = "basemap"
+
+
+def register(layer: Layer) -> Layer:
+    """Add a layer at run time (e.g. an analysis result published by another package)."""
+    global LAYERS
+    if layer.id in _BY_ID or layer.id == BASEMAP_ID:
+        raise ValueError(f"layer id {layer.id!r} already registered")
+    _BY_ID[layer.id] = layer
+    LAYERS = (*LAYERS, layer)
+    return layer
+
+
+def get(layer_id: str) -> Layer | None:
+    return _BY_ID.get(layer_id)
+
+
+def all_layers() -> tuple[Layer, ...]:
+    return tuple(sorted(_BY_ID.values(), key=lambda layer: (layer.order, layer.id)))
+
+
+def basemap_layers() -> tuple[Layer, ...]:
+    return tuple(layer for layer in all_layers() if layer.basemap)
