@@ -144,7 +144,11 @@ class EmbeddedPostgres:
         return proc
 
     def _prepare_dirs(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except PermissionError as exc:
+            raise EmbeddedPgError(f"cannot create the data folder {self.root} ({exc.strerror}); "
+                                  f"fix: point SHEQU_PG_DIR at a folder you can write") from exc
         run_as = self._run_as()
         if run_as:
             ent = pwd.getpwnam(run_as)
@@ -159,7 +163,6 @@ class EmbeddedPostgres:
             if self.log.exists():
                 os.chown(self.log, ent.pw_uid, ent.pw_gid)
         else:
-            self.socket_dir.mkdir(parents=True, exist_ok=True)
             for p in (self.root, self.data):
                 if p.exists() and p.stat().st_uid != os.geteuid():
                     owner = pwd.getpwuid(p.stat().st_uid).pw_name
@@ -167,6 +170,7 @@ class EmbeddedPostgres:
                         f"data folder {p} is owned by '{owner}', not by you; fix: run as '{owner}' or root, "
                         f"or point SHEQU_PG_DIR at a folder of your own"
                     )
+            self.socket_dir.mkdir(parents=True, exist_ok=True)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def initialized(self) -> bool:
