@@ -1,0 +1,211 @@
+"""Street blocks: polygonise roads (plus water edges and rail) inside a boundary; assign buildings.
+
+Pure core, metric coordinates (see ``grid_builder.geom.to_metric``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+import shapely.affinity
+from shapely.geometry import MultiPoint, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.strtree import STRtree
+
+from grid_builder.geom import as_multipolygon, polygons_of, safe_intersection, safe_union
+
+SLIVER_M2 = 150.0  # faces smaller than this are merged into their longest-border neighbour
+
+
+@dataclass
+class Block:
+    geom: Polygon  # metric
+    kind: str = "land"  # land | water | split
+    building_ids: list[int] = field(default_factory=list)
+    households: float = 0.0
+    source_block: int | None = None  # index of the street block a split piece came from
+
+
+def street_blocks(
+    boundary: BaseGeometry,
+    lines: list[BaseGeometry],
+    water: list[BaseGeometry] | None = None,
+) -> list[Block]:
+    """Faces of the road (+ rail + water edge) linework inside ``boundary``; they cover it exactly."""
+    polys = polygons_of(boundary)
+    if not polys:
+        return []
+    boundary = safe_union(polys)
+    edges = [boundary.boundary]
+    prepared = boundary
+    shapely.prepare(prepared)
+    for ln in lines:
+        if ln is None or ln.is_empty or not prepared.intersects(ln):
+            continue
+        edges.append(safe_intersection(ln, boundary))
+    water_union = None
+    if water:
+        wp = [w for w in water if w is not None and not w.is_empty and prepared.intersects(w)]
+        if wp:
+            water_union = safe_union(polygons_of(safe_intersection(safe_union(wp), boundary)))
+            if not water_union.is_empty:
+                edges.append(water_union.boundary)
+    noded = safe_union([e for e in edges if not e.is_empty])
+    faces = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))) if f.area > 0]
+    # keep faces inside the boundary (holes of the boundary are faces too)
+    kept = [f for f in faces if boundary.contains(f.representative_point())]
+    if water_union is not None and not water_union.is_empty:
+        shapely.prepare(water_union)
+    blocks = []
+    for f in kept:
+        kind = "land"
+        if water_union is not None and water_union.contains(f.representative_point()):
+            kind = "water"
+        blocks.append(Block(geom=f, kind=kind))
+    return merge_slivers(blocks)
+
+
+def merge_slivers(blocks: list[Block], min_area_m2: float = SLIVER_M2) -> list[Block]:
+    """Merge tiny faces (slivers between close parallel carriageways) into a neighbour."""
+    changed = True
+    while changed and len(blocks) > 1:
+        changed = False
+        small = [i for i, b in enumerate(blocks) if b.geom.area < min_area_m2]
+        if not small:
+            break
+        geoms = [b.geom for b in blocks]
+        tree = STRtree(geoms)
+        for i in small:
+            g = blocks[i].geom
+            cand = [int(j) for j in tree.query(g, predicate="dwithin", distance=0.05) if int(j) != i]
+            cand = [j for j in cand if blocks[j].geom.area >= min_area_m2 or blocks[j].geom.area > g.area]
+            if not cand:
+                continue
+            j = max(cand, key=lambda q: g.boundary.intersection(blocks[q].geom.buffer(0.1)).length)
+            merged = safe_union([blocks[j].geom, g])
+            parts = polygons_of(merged)
+            if len(parts) != 1:
+                continue
+            blocks[j] = Block(geom=parts[0], kind=blocks[j].kind)
+            blocks.pop(i)
+            changed = True
+            break
+    return blocks
+
+
+def assign_points(polys: list[BaseGeometry], points: list[Point]) -> list[int]:
+    """Index of the polygon containing each point (nearest polygon when none does); -1 if no polygons."""
+    if not polys:
+        return [-1] * len(points)
+    tree = STRtree(polys)
+    out = []
+    for p in points:
+        hit = tree.query(p, predicate="intersects")
+        if len(hit):
+            out.append(int(min(hit)))
+        else:
+            out.append(int(tree.nearest(p)))
+    return out
+
+
+def building_anchor(geom: BaseGeometry) -> Point:
+    """The point that decides where a building belongs (inside the footprint, stable)."""
+    return geom.representative_point()
+
+
+def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spacing_m: float = 4.0):
+    """Split ``region`` into one cell per building: Voronoi of footprint outline points, dissolved per
+    building and clipped to the region. Cells cover the region; boundaries run between buildings."""
+    n = len(building_geoms)
+    if n == 0:
+        return []
+    if n == 1:
+        return [region]
+    pts, owner, seen = [], [], set()
+    for i, g in enumerate(building_geoms):
+        gg = g.intersection(region) if not region.contains(g) else g
+        if gg.is_empty:
+            gg = building_anchor(g)
+        coords = shapely.get_coordinates(shapely.segmentize(gg.boundary if gg.area > 0 else gg, spacing_m))
+        if len(coords) == 0:
+            coords = shapely.get_coordinates(building_anchor(g))
+        added = False
+        for x, y in np.round(coords, 2):
+            key = (x, y)
+            if key in seen:
+                continue
+            seen.add(key)
+            pts.append((x, y))
+            owner.append(i)
+            added = True
+        if not added:  # every outline point already taken by a neighbour: use an inner point
+            rp = building_anchor(g)
+            key = (round(rp.x, 2) + 0.01 * (i % 7), round(rp.y, 2))
+            seen.add(key)
+            pts.append(key)
+            owner.append(i)
+    env = region.envelope.buffer(50.0)
+    # Voronoi in local coordinates: UTM magnitudes (3.4e6 m) cost GEOS precision
+    ox, oy = round(env.centroid.x), round(env.centroid.y)
+    local = MultiPoint([(x - ox, y - oy) for x, y in pts])
+    vor = shapely.voronoi_polygons(local, extend_to=shapely.affinity.translate(env, -ox, -oy), ordered=True)
+    cells = [shapely.affinity.translate(shapely.set_precision(shapely.make_valid(c), 0.001), ox, oy)
+             for c in shapely.get_parts(vor)]  # ordered: cell i belongs to point i
+    per_building: list[list] = [[] for _ in range(n)]
+    for idx, c in enumerate(cells):
+        per_building[owner[idx]].append(c)
+    out = []
+    for i in range(n):
+        cell = safe_intersection(safe_union(per_building[i]), region) if per_building[i] else Polygon()
+        out.append(as_multipolygon(cell))
+    return out
+
+
+def building_groups(anchors: list[tuple[float, float]], households: list[float], max_hh: float) -> list[list[int]]:
+    """Recursive weighted bisection of buildings along the longer axis until each group holds at most
+    ``max_hh`` households (a single building heavier than that stays alone)."""
+    idx = list(range(len(anchors)))
+
+    def rec(items: list[int]) -> list[list[int]]:
+        total = sum(households[i] for i in items)
+        if len(items) <= 1 or total <= max_hh:
+            return [items]
+        xs = [anchors[i][0] for i in items]
+        ys = [anchors[i][1] for i in items]
+        axis = 0 if (max(xs) - min(xs)) >= (max(ys) - min(ys)) else 1
+        items = sorted(items, key=lambda i: (anchors[i][axis], anchors[i][1 - axis]))
+        k = max(2, int(np.ceil(total / max_hh)))
+        share = total * (k // 2) / k
+        acc, cut = 0.0, 1
+        for pos, i in enumerate(items):
+            acc += households[i]
+            if acc >= share:
+                cut = pos + 1
+                # put the crossing building on the side that balances better
+                if acc - share > households[i] / 2 and pos > 0:
+                    cut = pos
+                break
+        cut = min(max(cut, 1), len(items) - 1)
+        return rec(items[:cut]) + rec(items[cut:])
+
+    return rec(idx) if idx else []
+
+
+def split_block(block: BaseGeometry, footprints: list[BaseGeometry], households: list[float],
+                max_hh: float) -> list[tuple[BaseGeometry, list[int]]]:
+    """Split a block whose households exceed ``max_hh`` along building groups.
+
+    Returns (piece geometry, indices of its buildings); pieces cover the block, boundaries run between
+    buildings (Voronoi of footprint outlines)."""
+    anchors = [building_anchor(g).coords[0] for g in footprints]
+    groups = building_groups(anchors, households, max_hh)
+    if len(groups) <= 1:
+        return [(block, list(range(len(footprints))))]
+    cells = building_cells(block, footprints)
+    out = []
+    for grp in groups:
+        piece = safe_union([cells[i] for i in grp if not cells[i].is_empty])
+        out.append((piece, grp))
+    return [(g, grp) for g, grp in out if not g.is_empty]

@@ -1,0 +1,104 @@
+"""Small geometry helpers shared by the grid builder's pure core (no I/O)."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import shapely
+import shapely.errors
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+METRIC_EPSG = 32651  # UTM 51N, metres, for Shanghai
+
+
+@lru_cache(maxsize=1)
+def _fwd() -> Transformer:
+    return Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
+
+
+@lru_cache(maxsize=1)
+def _inv() -> Transformer:
+    return Transformer.from_crs(METRIC_EPSG, 4326, always_xy=True)
+
+
+def to_metric(geom: BaseGeometry) -> BaseGeometry:
+    return shapely.transform(geom, lambda c: _stack(_fwd().transform(c[:, 0], c[:, 1])))
+
+
+def to_wgs84(geom: BaseGeometry) -> BaseGeometry:
+    return shapely.transform(geom, lambda c: _stack(_inv().transform(c[:, 0], c[:, 1])))
+
+
+def _stack(xy):
+    import numpy as np
+
+    return np.column_stack(xy)
+
+
+def polygons_of(geom: BaseGeometry | None) -> list[Polygon]:
+    """The polygon parts of any geometry (collections included), empty parts dropped."""
+    if geom is None or geom.is_empty:
+        return []
+    if isinstance(geom, Polygon):
+        return [geom]
+    if isinstance(geom, MultiPolygon):
+        return [g for g in geom.geoms if not g.is_empty]
+    if hasattr(geom, "geoms"):
+        out = []
+        for g in geom.geoms:
+            out.extend(polygons_of(g))
+        return out
+    return []
+
+
+def as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon:
+    return MultiPolygon(polygons_of(geom))
+
+
+def clean_polygonal(geom: BaseGeometry) -> tuple[MultiPolygon, bool]:
+    """Make a polygonal geometry valid. Returns (geometry, was_repaired)."""
+    if geom is None or geom.is_empty:
+        return MultiPolygon(), False
+    if geom.is_valid and polygons_of(geom):
+        return as_multipolygon(geom), False
+    fixed = shapely.make_valid(geom)
+    return as_multipolygon(fixed), True
+
+
+def polsby_popper(geom: BaseGeometry) -> float:
+    """4πA / P² (1 for a circle); for metric geometries."""
+    if geom is None or geom.is_empty or geom.length == 0:
+        return 0.0
+    return 4.0 * math.pi * geom.area / (geom.length**2)
+
+
+def n_parts(geom: BaseGeometry, min_area_m2: float = 1.0) -> int:
+    return sum(1 for p in polygons_of(geom) if p.area >= min_area_m2)
+
+
+def safe_union(geoms) -> BaseGeometry:
+    """Union that survives GEOS topology errors on near-coincident edges (snap-rounds to 1 mm)."""
+    geoms = [g for g in geoms if g is not None and not g.is_empty]
+    if not geoms:
+        return Polygon()
+    try:
+        return shapely.union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms, grid_size=0.001)
+
+
+def safe_intersection(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    try:
+        return a.intersection(b)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(a), shapely.make_valid(b), grid_size=0.001)
+
+
+def safe_difference(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    try:
+        return a.difference(b)
+    except shapely.errors.GEOSException:
+        return shapely.difference(shapely.make_valid(a), shapely.make_valid(b), grid_size=0.001)
