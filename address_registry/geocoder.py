@@ -258,10 +258,6 @@ class Geocoder:
         else:
             m = _FIRST_DIGIT.search(t)
             head = t[: m.start()] if m else t
-            for start, end, key in sorted(hits, reverse=True):
-                if start == 0 and key.endswith(FULL_ADMIN_ENDINGS) and end <= len(head):
-                    head = head[end:]
-                    break
             cut = 0
             for start, end, key in hits:
                 if start == cut and key.endswith(FULL_ADMIN_ENDINGS):

@@ -19,7 +19,8 @@ _CN_NUM = "[零〇○一二两三四五六七八九十百千]+"
 # Words a number is written before (the longest first, so 号楼 wins over 号).
 NUMBER_WORDS = ("支弄", "号楼", "单元", "号", "弄", "幢", "栋", "座", "门", "层", "楼", "室", "户")
 _NUMBER_WORDS_RE = "|".join(NUMBER_WORDS)
-_CN_NUMBER_BEFORE_WORD = re.compile(rf"(第)?({_CN_NUM})(?=(?:{_NUMBER_WORDS_RE}))")
+# …unless the word is itself followed by a road word (六门路, 三号桥路 are names, not numbers)
+_CN_NUMBER_BEFORE_WORD = re.compile(rf"(第)?({_CN_NUM})(?=(?:{_NUMBER_WORDS_RE})(?![路街道巷桥]))")
 _PHONE = re.compile(r"(?<!\d)(?:\+?86-?)?1[3-9]\d{9}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
 # Traditional forms seen in addresses (a small table, not a converter).
 _TRADITIONAL = str.maketrans("東號區門單樓層濱實場廣園莊灣環鎮鄉貫紀體學館廈華經濟場",

@@ -3,4 +3,5 @@
 Each feature appends its own step(s) here (one line each)."""
 
 DEMO_STEPS: list[list[str]] = [
+    ["address", "build"],
 ]

@@ -1,0 +1,362 @@
+"""Registry operations: build, create / correct / retire / merge / split with validation, and the
+geocoder cache. Orchestrates the pure core and `store`; every operation runs on a connection inside
+the caller's transaction, so a rejected change writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from address_registry import codes, store
+from address_registry.build import MUNICIPALITY_NAMES, plan_registry
+from address_registry.geocoder import Geocoder
+from address_registry.model import PARENT_LEVEL, AddressRecord, AliasRecord
+from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
+
+OWN_PATTERNS = {
+    "building": re.compile(r"^[0-9a-z]+幢$"),
+    "unit": re.compile(r"^\d+单元$"),
+    "floor": re.compile(r"^-?\d+层$"),
+    "room": re.compile(r"^[0-9a-z\-]+室$"),
+}
+ALIAS_KINDS = ("former_name", "poi", "compound", "variant")
+
+
+class RegistryError(Exception):
+    """A rejected registry change; `kind` is invalid (422), conflict (409) or not_found (404)."""
+
+    def __init__(self, kind: str, message: str, detail: Any = None):
+        super().__init__(message)
+        self.kind, self.message, self.detail = kind, message, detail
+
+
+# -- build ---------------------------------------------------------------------------------------
+
+def build_registry(conn, progress_factory=None) -> dict[str, Any]:
+    """Plan the registry from the base tables and write it (idempotent)."""
+    inputs = store.load_build_inputs(conn)
+    if not inputs["districts"]:
+        raise RegistryError("invalid", "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first")
+    existing = store.all_current(conn)
+    bars = {}
+
+    def tick(stage: str, n: int) -> None:
+        if progress_factory is None:
+            return
+        if stage not in bars:
+            total = {"roads": len({r.name for r in inputs["roads"]}), "buildings": len(inputs["buildings"])}.get(stage)
+            bars[stage] = progress_factory(f"{'道路 roads' if stage == 'roads' else '建筑 buildings'}", total)
+        bars[stage](n)
+
+    plan = plan_registry(existing=existing, progress=tick, **inputs)
+    write_bar = progress_factory("写入 writing addresses", len(plan.records)) if progress_factory else None
+    counts = store.apply_plan(conn, plan, progress=write_bar)
+    stats = {**plan.stats, **counts, "planned": len(plan.records), "communities": len(inputs["communities"]),
+             "townships": len(inputs["townships"])}
+    return stats
+
+
+# -- validation helpers --------------------------------------------------------------------------
+
+def _require_who(changed_by: str | None, reason: str | None) -> None:
+    if not (changed_by or "").strip():
+        raise RegistryError("invalid", "必须说明修改人 changed_by is required")
+    if not (reason or "").strip():
+        raise RegistryError("invalid", "必须说明修改原因 reason is required")
+
+
+def canonical_own(level: str, value: str | None) -> str:
+    """The canonical text of an address's own component, or RegistryError."""
+    if not value or not str(value).strip():
+        raise RegistryError("invalid", f"缺少本级地址要素 components.{level} is required")
+    value = str(value).strip()
+    if level == "road":
+        if len(normalize_text(value)) < 2:
+            raise RegistryError("invalid", f"道路名称无效 invalid road name: {value!r}")
+        return value
+    if level == "house_number":
+        canon = normalize_house_number(value)
+        if house_number_parts(canon) is None:
+            raise RegistryError("invalid", f"门牌号格式无效 invalid house number {value!r}: expected e.g. 32号, 32-1号, "
+                                           "12弄3号, 附5号", {"field": "house_number"})
+        return canon
+    canon = normalize_text(value)
+    if not OWN_PATTERNS[level].match(canon):
+        example = {"building": "3幢 / 3栋 / 3号楼", "unit": "2单元", "floor": "3层", "room": "301室"}[level]
+        raise RegistryError("invalid", f"{level} 格式无效 invalid {level} {value!r}: expected e.g. {example}",
+                            {"field": level})
+    return canon
+
+
+def _district_parent(conn, parent_code: str) -> tuple[str, dict]:
+    raw = parent_code[:6] if len(parent_code) == 7 and codes.is_valid(parent_code) else parent_code
+    unit = store.admin_unit(conn, raw) if len(raw) == 6 else None
+    if unit is None or unit["level"] != "district":
+        raise RegistryError("invalid", f"道路的上级必须是区县 the parent of a road must be a district code: {parent_code!r}")
+    return raw, unit
+
+
+def _upper_components(conn, district: dict) -> dict[str, str]:
+    prov = store.admin_unit(conn, district["code"][:2] + "0000")
+    city = store.admin_unit(conn, district["code"][:4] + "00")
+    province = prov["name"] if prov else MUNICIPALITY_NAMES.get(district["code"][:2], "")
+    city_name = city["name"] if city and city["name"] not in ("市辖区", "县") else province
+    return {"province": province, "city": city_name, "district": district["name"]}
+
+
+def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
+    """Check the point against the district / community polygons and fill township / community."""
+    if rec.lon is None or rec.lat is None:
+        raise RegistryError("invalid", "必须提供坐标 lon/lat are required")
+    inside = store.admin_containing(conn, rec.lon, rec.lat)
+    district = inside.get("district")
+    if district is None or district["code"] != rec.district_code:
+        raise RegistryError("invalid", f"坐标不在所属区县 {rec.components.get('district')} 内 the point lies outside its "
+                                       f"district {rec.district_code}",
+                            {"point_district": district["code"] if district else None})
+    if community_code:
+        unit = store.admin_unit(conn, community_code)
+        if unit is None or unit["level"] != "community":
+            raise RegistryError("invalid", f"社区代码不存在 unknown community code {community_code!r}")
+        if not store.point_in_admin(conn, community_code, rec.lon, rec.lat):
+            raise RegistryError("invalid", f"坐标不在社区 {unit['name']} 的范围内 the point lies outside its community "
+                                           f"polygon {community_code}",
+                                {"point_community": (inside.get("community") or {}).get("code")})
+    for level in ("township", "community"):
+        unit = inside.get(level)
+        setattr(rec, f"{level}_code", unit["code"] if unit else None)
+        if unit:
+            rec.components[level] = unit["name"]
+        else:
+            rec.components.pop(level, None)
+
+
+def _check_unique_text(conn, rec: AddressRecord) -> None:
+    owner = store.active_code_with_text(conn, rec.normalized)
+    if owner is not None and owner != rec.code:
+        raise RegistryError("conflict", f"已存在相同的标准地址 an active address with the same normalised text exists: "
+                                        f"{owner}", {"existing_code": owner, "normalized_text": rec.normalized})
+
+
+def _check_consistency(given: dict[str, str], parent_components: dict[str, str]) -> None:
+    bad = {}
+    for key, value in (given or {}).items():
+        if key in parent_components and value and normalize_text(str(value)) != normalize_text(parent_components[key]):
+            bad[key] = {"given": value, "parent": parent_components[key]}
+    if bad:
+        raise RegistryError("invalid", "地址要素与上级地址不一致 components are inconsistent with the parent address", bad)
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, related: list[str] | None = None
+                   ) -> AddressRecord:
+    """Create a new standard address under an existing parent (validated; version 1)."""
+    _require_who(changed_by, reason)
+    level = data.get("level")
+    if level not in PARENT_LEVEL:
+        raise RegistryError("invalid", f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}")
+    parent_code = str(data.get("parent_code") or "")
+    components = dict(data.get("components") or {})
+    own = canonical_own(level, components.get(level))
+    if level == "road":
+        district_raw, district = _district_parent(conn, parent_code)
+        parent_components = _upper_components(conn, district)
+        parent_code = codes.district_code(district_raw)
+        district_code = district_raw
+    else:
+        parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
+        if parent is None or parent.status != "active":
+            raise RegistryError("invalid", f"上级地址不存在或已注销 parent address {parent_code!r} not found or retired")
+        if parent.level != PARENT_LEVEL[level]:
+            raise RegistryError("invalid", f"{level} 的上级应为 {PARENT_LEVEL[level]}，而 {parent_code} 是 {parent.level} "
+                                           f"the parent of a {level} must be a {PARENT_LEVEL[level]}")
+        parent_components = {k: v for k, v in parent.components.items() if k not in ("township", "community")}
+        district_code = parent.district_code
+    _check_consistency({k: v for k, v in components.items() if k != level}, parent_components)
+    used = [codes.serial_of(c) for c in store.children_codes(conn, parent_code) if codes.is_valid(c)]
+    code = codes.child_code(parent_code, level, max(used, default=0) + 1)
+    rec = AddressRecord(code=code, level=level, parent_code=parent_code, district_code=district_code,
+                        components={**parent_components, level: own}, lon=data.get("lon"), lat=data.get("lat"),
+                        building_id=data.get("building_id"), source=data.get("source") or "manual")
+    if rec.source not in ("manual", "import"):
+        raise RegistryError("invalid", "source 只能是 manual 或 import for changes through the API")
+    _place(conn, rec, data.get("community_code"))
+    _check_unique_text(conn, rec)
+    store.insert_version(conn, rec, changed_by, reason, related or [])
+    for alias in data.get("aliases") or []:
+        add_alias(conn, code, alias if isinstance(alias, dict) else {"alias": alias}, changed_by)
+    return store.current(conn, code)
+
+
+def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reason: str) -> AddressRecord:
+    """Correct an address (own component, point, building link): a new version, the old one kept."""
+    _require_who(changed_by, reason)
+    old = store.current(conn, code, lock=True)
+    if old is None:
+        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+    if old.status != "active":
+        raise RegistryError("conflict", f"地址已注销，不能更正 address {code} is retired")
+    comps = dict(data.get("components") or {})
+    new = replace(old, components=dict(old.components), extra=dict(old.extra))
+    if old.level in comps:
+        new.components[old.level] = canonical_own(old.level, comps.pop(old.level))
+    _check_consistency(comps, {k: v for k, v in old.components.items() if k not in ("township", "community")})
+    if "lon" in data or "lat" in data:
+        new.lon, new.lat = data.get("lon"), data.get("lat")
+    if "building_id" in data:
+        new.building_id = data["building_id"]
+    _place(conn, new, data.get("community_code"))
+    _check_unique_text(conn, new)
+    if store._same(old, new):
+        raise RegistryError("invalid", "没有任何变化 the correction changes nothing")
+    new.version = old.version + 1
+    store.close_current(conn, code)
+    store.insert_version(conn, new, changed_by, reason)
+    if new.components.get(old.level) != old.components.get(old.level):
+        _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
+    return store.current(conn, code)
+
+
+def _cascade(conn, parent_code: str, changed: dict[str, str], changed_by: str, reason: str) -> None:
+    for child_code in store.active_children(conn, parent_code):
+        child = store.current(conn, child_code, lock=True)
+        new = replace(child, components={**child.components, **changed}, extra=dict(child.extra),
+                      version=child.version + 1)
+        _check_unique_text(conn, new)
+        store.close_current(conn, child_code)
+        store.insert_version(conn, new, changed_by, f"上级地址更正 parent corrected: {reason}")
+        _cascade(conn, child_code, changed, changed_by, reason)
+
+
+def retire_address(conn, code: str, changed_by: str, reason: str, related: list[str] | None = None) -> AddressRecord:
+    _require_who(changed_by, reason)
+    old = store.current(conn, code, lock=True)
+    if old is None:
+        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+    if old.status != "active":
+        raise RegistryError("conflict", f"地址已注销 address {code} is already retired")
+    kids = store.active_children(conn, code)
+    if kids:
+        raise RegistryError("conflict", f"该地址下还有 {len(kids)} 个有效下级地址，请先处理 address {code} still has "
+                                        "active children", {"active_children": kids[:50]})
+    new = replace(old, status="retired", version=old.version + 1, extra=dict(old.extra))
+    store.close_current(conn, code)
+    store.insert_version(conn, new, changed_by, reason, related if related is not None else [])
+    return store.current(conn, code)
+
+
+def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reason: str) -> AddressRecord:
+    """Merge addresses into one of them: the others are retired pointing at it, nothing is lost."""
+    _require_who(changed_by, reason)
+    others = [c for c in dict.fromkeys(codes_in) if c != into]
+    if not others:
+        raise RegistryError("invalid", "至少需要合并一个其它地址 give at least one other address to merge")
+    target = store.current(conn, into, lock=True)
+    if target is None or target.status != "active":
+        raise RegistryError("not_found" if target is None else "conflict", f"目标地址无效 target {into} not active")
+    for c in others:
+        rec = store.current(conn, c)
+        if rec is None:
+            raise RegistryError("not_found", f"标准地址不存在 no address {c}")
+        if rec.level != target.level:
+            raise RegistryError("invalid", f"只能合并同级地址 {c} is a {rec.level}, {into} a {target.level}")
+    for c in others:
+        retire_address(conn, c, changed_by, f"合并入 merged into {into}: {reason}", related=[into])
+    new = replace(target, version=target.version + 1, extra={**target.extra, "related_codes": sorted(
+        set(target.extra.get("related_codes", [])) | set(others))})
+    store.close_current(conn, into)
+    store.insert_version(conn, new, changed_by, f"合并 merged {', '.join(others)}: {reason}")
+    return store.current(conn, into)
+
+
+def split_address(conn, code: str, parts: list[dict[str, Any]], changed_by: str, reason: str) -> list[AddressRecord]:
+    """Split an address into new ones under the same parent; the old one is retired pointing at them."""
+    _require_who(changed_by, reason)
+    if not parts or len(parts) < 2:
+        raise RegistryError("invalid", "拆分至少需要两个新地址 a split needs at least two parts")
+    old = store.current(conn, code, lock=True)
+    if old is None:
+        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+    retire_address(conn, code, changed_by, f"拆分 split: {reason}")
+    created = []
+    for part in parts:
+        data = {"level": old.level, "parent_code": old.parent_code if old.level != "road" else old.district_code,
+                "components": part.get("components") or {}, "lon": part.get("lon", old.lon),
+                "lat": part.get("lat", old.lat), "building_id": part.get("building_id"),
+                "community_code": part.get("community_code"), "source": "manual"}
+        created.append(create_address(conn, data, changed_by, f"由 {code} 拆分 split from {code}: {reason}",
+                                      related=[code]))
+    retired = store.current(conn, code)
+    store.close_current(conn, code)
+    store.insert_version(conn, replace(retired, version=retired.version + 1, extra=dict(retired.extra)),
+                         changed_by, f"拆分为 split into {', '.join(r.code for r in created)}",
+                         [r.code for r in created])
+    return created
+
+
+def add_alias(conn, code: str, data: dict[str, Any], changed_by: str) -> dict:
+    rec = store.current(conn, code)
+    if rec is None:
+        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+    alias = str(data.get("alias") or "").strip()
+    kind = data.get("kind") or "variant"
+    if len(normalize_text(alias)) < 2:
+        raise RegistryError("invalid", "别名太短 alias must have at least two characters")
+    if kind not in ALIAS_KINDS:
+        raise RegistryError("invalid", f"别名类型无效 kind must be one of {', '.join(ALIAS_KINDS)}")
+    if not store.add_alias(conn, AliasRecord(code, alias, kind, data.get("source") or "manual"), changed_by):
+        raise RegistryError("conflict", f"别名已存在 alias {alias!r} already exists for {code}")
+    return {"address_code": code, "alias": alias, "kind": kind}
+
+
+# -- geocoder cache ------------------------------------------------------------------------------
+
+class GeocoderCache:
+    """One Geocoder per database, rebuilt when the registry changed (checked at most every `ttl_s`)."""
+
+    def __init__(self, ttl_s: float = 2.0):
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._geocoder: Geocoder | None = None
+        self._stamp = None
+        self._checked = 0.0
+
+    def get(self, engine) -> Geocoder:
+        now = time.monotonic()
+        if self._geocoder is not None and now - self._checked < self.ttl_s:
+            return self._geocoder
+        with self._lock:
+            if self._geocoder is not None and time.monotonic() - self._checked < self.ttl_s:
+                return self._geocoder
+            with engine.connect() as conn:
+                st = store.stamp(conn)
+                if st != self._stamp or self._geocoder is None:
+                    self._geocoder = Geocoder(**store.load_geocoder_inputs(conn))
+                    self._stamp = st
+            self._checked = time.monotonic()
+            return self._geocoder
+
+    def invalidate(self) -> None:
+        self._checked = 0.0
+
+
+_caches: dict[str, GeocoderCache] = {}
+
+
+def geocoder_for(engine) -> Geocoder:
+    key = str(engine.url)
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches.setdefault(key, GeocoderCache())
+    return cache.get(engine)
+
+
+def invalidate(engine) -> None:
+    cache = _caches.get(str(engine.url))
+    if cache is not None:
+        cache.invalidate()

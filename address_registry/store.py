@@ -1,0 +1,331 @@
+"""SQL of the address registry (tables `standard_address`, `address_alias`). Bound parameters only.
+
+Every function takes a SQLAlchemy connection that is already inside a transaction; the caller owns
+the unit of work (`with engine.begin() as conn:`), so a failed step leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from address_registry.build import AddressPointIn, AdminUnit, BuildingIn, PoiIn, RegistryPlan, RoadWay
+from address_registry.geocoder import AdminName
+from address_registry.model import AddressRecord, AliasRecord, format_components
+
+BUILD_USER = "shequ address build"
+
+_COLUMNS = """id, code, version, level, parent_code, district_code, township_code, community_code,
+    components, full_text, normalized_text, ST_X(geom) AS lon, ST_Y(geom) AS lat, building_id, source, status,
+    valid_from, valid_to, changed_by, change_reason, related_codes"""
+
+
+def _record(row) -> AddressRecord:
+    m = row._mapping
+    return AddressRecord(
+        code=m["code"], level=m["level"], components=dict(m["components"]), lon=m["lon"], lat=m["lat"],
+        parent_code=m["parent_code"], district_code=m["district_code"], township_code=m["township_code"],
+        community_code=m["community_code"], building_id=m["building_id"], source=m["source"],
+        status=m["status"], version=m["version"],
+        extra={"changed_by": m["changed_by"], "change_reason": m["change_reason"],
+               "valid_from": m["valid_from"], "valid_to": m["valid_to"],
+               "related_codes": list(m["related_codes"] or []), "id": m["id"]},
+    )
+
+
+def record_to_json(rec: AddressRecord) -> dict[str, Any]:
+    extra = rec.extra or {}
+    return {
+        "address_code": rec.code, "version": rec.version, "level": rec.level, "parent_code": rec.parent_code,
+        "formatted": format_components(rec.components), "components": rec.components,
+        "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat,
+        "district_code": rec.district_code, "township_code": rec.township_code,
+        "community_code": rec.community_code, "building_id": rec.building_id, "source": rec.source,
+        "status": rec.status,
+        "valid_from": extra.get("valid_from").isoformat() if extra.get("valid_from") else None,
+        "valid_to": extra.get("valid_to").isoformat() if extra.get("valid_to") else None,
+        "changed_by": extra.get("changed_by"), "change_reason": extra.get("change_reason"),
+        "related_codes": extra.get("related_codes", []),
+    }
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+def current(conn: Connection, code: str, lock: bool = False) -> AddressRecord | None:
+    sql = f"SELECT {_COLUMNS} FROM standard_address WHERE code = :code AND valid_to IS NULL"
+    if lock:
+        sql += " FOR UPDATE"
+    row = conn.execute(text(sql), {"code": code}).first()
+    return _record(row) if row else None
+
+
+def history(conn: Connection, code: str) -> list[AddressRecord]:
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM standard_address WHERE code = :code ORDER BY version"),
+                        {"code": code})
+    return [_record(r) for r in rows]
+
+
+def all_current(conn: Connection) -> list[AddressRecord]:
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM standard_address WHERE valid_to IS NULL ORDER BY code"))
+    return [_record(r) for r in rows]
+
+
+def active_children(conn: Connection, code: str) -> list[str]:
+    rows = conn.execute(text("""SELECT code FROM standard_address
+        WHERE parent_code = :code AND valid_to IS NULL AND status = 'active' ORDER BY code"""), {"code": code})
+    return [r[0] for r in rows]
+
+
+def children_codes(conn: Connection, parent_code: str) -> list[str]:
+    """Every code ever issued under a parent (any version, any status): serials are never reused."""
+    rows = conn.execute(text("SELECT DISTINCT code FROM standard_address WHERE parent_code = :p"),
+                        {"p": parent_code})
+    return [r[0] for r in rows]
+
+
+def active_code_with_text(conn: Connection, normalized: str) -> str | None:
+    return conn.execute(text("""SELECT code FROM standard_address
+        WHERE normalized_text = :t AND valid_to IS NULL AND status = 'active'"""), {"t": normalized}).scalar()
+
+
+def aliases_of(conn: Connection, code: str) -> list[dict]:
+    rows = conn.execute(text("""SELECT alias, kind, source, valid_from FROM address_alias
+        WHERE address_code = :c AND valid_to IS NULL ORDER BY id"""), {"c": code})
+    return [{"alias": r.alias, "kind": r.kind, "source": r.source} for r in rows]
+
+
+def current_aliases(conn: Connection) -> list[AliasRecord]:
+    rows = conn.execute(text("""SELECT address_code, alias, kind, source FROM address_alias
+        WHERE valid_to IS NULL ORDER BY id"""))
+    return [AliasRecord(r.address_code, r.alias, r.kind, r.source) for r in rows]
+
+
+def admin_unit(conn: Connection, code: str) -> dict | None:
+    row = conn.execute(text("SELECT code, name, level, parent_code, geom IS NOT NULL AS has_geom "
+                            "FROM admin_unit WHERE code = :c"), {"c": code}).first()
+    return dict(row._mapping) if row else None
+
+
+def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict]:
+    """The district / township / community polygons containing a point, by level."""
+    rows = conn.execute(text("""SELECT code, name, level, source FROM admin_unit
+        WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
+          AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ORDER BY length(code), code"""), {"lon": lon, "lat": lat})
+    out: dict[str, dict] = {}
+    for r in rows:
+        out.setdefault(r.level, {"code": r.code, "name": r.name, "source": r.source})
+    return out
+
+
+def point_in_admin(conn: Connection, code: str, lon: float, lat: float) -> bool | None:
+    """Whether the admin unit's polygon holds the point (None when it has no polygon)."""
+    return conn.execute(text("""SELECT CASE WHEN geom IS NULL THEN NULL
+            ELSE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) END
+        FROM admin_unit WHERE code = :c"""), {"c": code, "lon": lon, "lat": lat}).scalar()
+
+
+def has_admin_level(conn: Connection, level: str, within_district: str | None = None) -> bool:
+    sql = "SELECT EXISTS (SELECT 1 FROM admin_unit WHERE level = :lv AND geom IS NOT NULL"
+    params: dict[str, Any] = {"lv": level}
+    if within_district:
+        sql += " AND code LIKE :pfx"
+        params["pfx"] = within_district + "%"
+    return bool(conn.execute(text(sql + ")"), params).scalar())
+
+
+def nearest(conn: Connection, lon: float, lat: float, k: int = 1) -> list[tuple[AddressRecord, float]]:
+    """Nearest active addresses (KNN on the GiST index, then exact metres on the spheroid)."""
+    rows = conn.execute(text(f"""
+        SELECT {_COLUMNS}, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
+               AS distance_m
+        FROM (SELECT * FROM standard_address
+              WHERE valid_to IS NULL AND status = 'active' AND geom IS NOT NULL
+                AND level <> 'road'
+              ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT :kk) s
+        ORDER BY distance_m LIMIT :k"""), {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16)})
+    return [(_record(r), float(r.distance_m)) for r in rows]
+
+
+def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
+    """The grid cell holding the point, when the grids feature's `grid` table exists."""
+    exists = conn.execute(text("SELECT to_regclass('public.grid') IS NOT NULL")).scalar()
+    if not exists:
+        return None
+    cols = {r[0] for r in conn.execute(text("""SELECT column_name FROM information_schema.columns
+        WHERE table_schema = 'public' AND table_name = 'grid'"""))}
+    if not {"code", "geom"} <= cols:
+        return None
+    name_col = "name" if "name" in cols else "code"
+    # column names come from the catalogue check above, never from the request
+    row = conn.execute(text(f"""SELECT code, {name_col} AS name FROM grid
+        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1"""),
+                       {"lon": lon, "lat": lat}).first()
+    return {"code": row.code, "name": row.name} if row else None
+
+
+def stamp(conn: Connection) -> tuple[int, int]:
+    """Changes whenever the registry changes (every change inserts a row)."""
+    row = conn.execute(text("""SELECT (SELECT coalesce(max(id), 0) FROM standard_address),
+        (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias)""")).first()
+    return int(row[0]), int(row[1])
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+_INSERT = text("""
+    INSERT INTO standard_address (code, version, level, parent_code, district_code, township_code,
+        community_code, components, full_text, normalized_text, geom, building_id, source, status,
+        changed_by, change_reason, related_codes)
+    VALUES (:code, :version, :level, :parent_code, :district_code, :township_code, :community_code,
+        CAST(:components AS jsonb), :full_text, :normalized_text,
+        CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+             ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+        :building_id, :source, :status, :changed_by, :change_reason, :related_codes)""")
+
+
+def _params(rec: AddressRecord, changed_by: str, reason: str, related: list[str] | None = None) -> dict:
+    return {
+        "code": rec.code, "version": rec.version, "level": rec.level, "parent_code": rec.parent_code,
+        "district_code": rec.district_code, "township_code": rec.township_code,
+        "community_code": rec.community_code,
+        "components": json.dumps(rec.components, ensure_ascii=False), "full_text": rec.formatted,
+        "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat, "building_id": rec.building_id,
+        "source": rec.source, "status": rec.status, "changed_by": changed_by, "change_reason": reason,
+        "related_codes": list(related if related is not None else (rec.extra or {}).get("related_codes", [])),
+    }
+
+
+def insert_version(conn: Connection, rec: AddressRecord, changed_by: str, reason: str,
+                   related: list[str] | None = None) -> None:
+    conn.execute(_INSERT, _params(rec, changed_by, reason, related))
+
+
+def close_current(conn: Connection, code: str) -> None:
+    conn.execute(text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"),
+                 {"c": code})
+
+
+def add_alias(conn: Connection, alias: AliasRecord, changed_by: str) -> bool:
+    from address_registry.textnorm import normalize_text
+
+    res = conn.execute(text("""
+        INSERT INTO address_alias (address_code, alias, normalized_alias, kind, source, changed_by)
+        VALUES (:code, :alias, :norm, :kind, :source, :by)
+        ON CONFLICT (address_code, normalized_alias) WHERE valid_to IS NULL DO NOTHING"""),
+                       {"code": alias.address_code, "alias": alias.alias, "norm": normalize_text(alias.alias),
+                        "kind": alias.kind, "source": alias.source, "by": changed_by})
+    return res.rowcount > 0
+
+
+def _same(a: AddressRecord, b: AddressRecord) -> bool:
+    def pt(r):
+        return None if r.lon is None else (round(r.lon, 7), round(r.lat, 7))
+
+    return (a.level, a.parent_code, a.district_code, a.township_code, a.community_code, a.components,
+            a.building_id, a.source, pt(a)) == (b.level, b.parent_code, b.district_code, b.township_code,
+                                                 b.community_code, b.components, b.building_id, b.source, pt(b))
+
+
+def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str, int]:
+    """Write the planned registry: new addresses, new versions where the data changed, new aliases.
+
+    Rows last written by a person (changed_by other than the build) and retired rows are left alone.
+    """
+    existing = {r.code: r for r in all_current(conn)}
+    active_text = {r.normalized: r.code for r in existing.values() if r.status == "active"}
+    counts: dict[str, int] = defaultdict(int)
+    inserts = []
+    closes = []
+    for rec in plan.records:
+        if progress:
+            progress(1)
+        old = existing.get(rec.code)
+        owner = active_text.get(rec.normalized)
+        if owner is not None and owner != rec.code:
+            counts["skipped_duplicate_text"] += 1
+            continue
+        if old is None:
+            rec.version = 1
+            inserts.append(_params(rec, BUILD_USER, "初始建库 initial build from OSM data"))
+            counts["created"] += 1
+        elif old.status != "active" or old.extra.get("changed_by") != BUILD_USER:
+            counts["kept_manual_or_retired"] += 1
+        elif _same(old, rec):
+            counts["unchanged"] += 1
+        else:
+            rec.version = old.version + 1
+            closes.append({"c": rec.code})
+            inserts.append(_params(rec, BUILD_USER, "重新建库：源数据或上级区划变化 rebuild: source data or "
+                                                    "admin boundaries changed"))
+            counts["updated"] += 1
+        active_text[rec.normalized] = rec.code
+    if closes:
+        conn.execute(text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"),
+                     closes)
+    if inserts:
+        conn.execute(_INSERT, inserts)
+    known = {(r.code) for r in plan.records} | set(existing)
+    alias_rows = [a for a in plan.aliases if a.address_code in known]
+    for a in alias_rows:
+        if add_alias(conn, a, BUILD_USER):
+            counts["aliases_created"] += 1
+    return dict(counts)
+
+
+# -- loading inputs ------------------------------------------------------------------------------
+
+def load_build_inputs(conn: Connection) -> dict[str, Any]:
+    """Everything `build.plan_registry` needs, from the base tables."""
+    admins = conn.execute(text("""SELECT code, name, level, parent_code, ST_AsBinary(geom) AS wkb
+        FROM admin_unit WHERE valid_to IS NULL OR valid_to > now()""")).all()
+    by_level: dict[str, list[AdminUnit]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for r in admins:
+        names[r.code] = r.name
+        geom = shapely.from_wkb(r.wkb) if r.wkb is not None else None
+        by_level[r.level].append(AdminUnit(r.code, r.name, r.level, geom, r.parent_code))
+    roads = [RoadWay(r.osm_id, r.name, shapely.from_wkb(r.wkb), r.kind, dict(r.tags or {}))
+             for r in conn.execute(text("""SELECT osm_id, name, kind, tags, ST_AsBinary(geom) AS wkb
+                 FROM road WHERE name IS NOT NULL ORDER BY osm_id"""))]
+    buildings = [BuildingIn(r.id, shapely.from_wkb(r.wkb), r.osm_id, r.name, r.kind_detail, r.addr_street,
+                            r.addr_housenumber)
+                 for r in conn.execute(text("""SELECT id, osm_id, name, kind_detail, addr_street,
+                     addr_housenumber, ST_AsBinary(geom) AS wkb FROM building ORDER BY id"""))]
+    points = [AddressPointIn(shapely.from_wkb(r.wkb), r.osm_id, r.kind, r.name, r.addr_street, r.addr_housenumber)
+              for r in conn.execute(text("""SELECT osm_id, kind, name, addr_street, addr_housenumber,
+                  ST_AsBinary(geom) AS wkb FROM demo_address_point ORDER BY id"""))]
+    pois = [PoiIn(r.name, shapely.from_wkb(r.wkb), r.kind)
+            for r in conn.execute(text("""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM poi
+                WHERE name IS NOT NULL ORDER BY id"""))]
+    return {
+        "districts": [d for d in by_level["district"] if d.geom is not None],
+        "townships": [d for d in by_level["township"] if d.geom is not None],
+        "communities": [d for d in by_level["community"] if d.geom is not None],
+        "roads": roads, "buildings": buildings, "address_points": points, "pois": pois,
+        "admin_names": names,
+    }
+
+
+def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
+    """Active addresses, aliases, road lines by name and nameable admin units for `Geocoder`."""
+    from address_registry.build import clean_road_name
+
+    records = [r for r in all_current(conn) if r.status == "active"]
+    aliases = current_aliases(conn)
+    road_names = {r.components.get("road") for r in records if r.level == "road"}
+    lines: dict[str, list] = defaultdict(list)
+    for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL")):
+        name = clean_road_name(r.name)
+        if name in road_names:
+            lines[name].append(shapely.from_wkb(r.wkb))
+    admins = [AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
+              for r in conn.execute(text("""SELECT code, name, level, parent_code,
+                  ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+                  FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL"""))]
+    return {"records": records, "aliases": aliases, "road_lines": dict(lines), "admin_units": admins}

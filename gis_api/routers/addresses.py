@@ -1,0 +1,171 @@
+"""Standard addresses: read, history, create, correct, retire, merge, split, aliases.
+
+Every change needs `changed_by` and `reason`; old versions are kept (GET …/history)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection, Engine
+
+from address_registry import codes, service, store
+from gis_api.crs import check_in_china, normalize_crs, to_wgs84
+from gis_api.deps import api_key, db_conn, db_engine
+from gis_api.errors import Conflict, NotFound, Unprocessable
+
+router = APIRouter(prefix="/addresses", tags=["addresses 标准地址"], dependencies=[Depends(api_key)])
+
+
+class Change(BaseModel):
+    changed_by: str = Field(..., min_length=1, description="修改人 who makes the change")
+    reason: str = Field(..., min_length=1, description="修改原因 why")
+
+
+class AddressIn(Change):
+    level: str = Field(..., description="road | house_number | building | unit | floor | room")
+    parent_code: str = Field(..., description="上级标准地址编码（道路的上级为6位区县代码）")
+    components: dict[str, str] = Field(..., description='本级要素，如 {"house_number": "32号"}；可带上级要素用于一致性校验')
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+    building_id: int | None = None
+    community_code: str | None = None
+    source: str = "manual"
+    aliases: list[str] = []
+
+
+class AddressPatch(Change):
+    components: dict[str, str] | None = None
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    building_id: int | None = None
+    community_code: str | None = None
+
+
+class MergeIn(Change):
+    codes: list[str] = Field(..., min_length=1)
+    into: str
+
+
+class SplitPart(BaseModel):
+    components: dict[str, str]
+    lon: float | None = None
+    lat: float | None = None
+    building_id: int | None = None
+    community_code: str | None = None
+
+
+class SplitIn(Change):
+    parts: list[SplitPart] = Field(..., min_length=2)
+    crs: str = "wgs84"
+
+
+class AliasIn(BaseModel):
+    alias: str
+    kind: str = "variant"
+    changed_by: str = Field(..., min_length=1)
+
+
+def _wgs84(lon, lat, crs: str):
+    if lon is None and lat is None:
+        return None, None
+    if lon is None or lat is None:
+        raise Unprocessable("lon 和 lat 需同时提供 give both lon and lat")
+    check_in_china(lon, lat)
+    wlon, wlat = to_wgs84(lon, lat, normalize_crs(crs))
+    return float(wlon), float(wlat)
+
+
+def _code(code: str) -> str:
+    if not codes.is_valid(code):
+        raise Unprocessable(f"标准地址编码无效（长度或校验位错误） invalid standard-address code {code!r} "
+                            "(wrong length or check digit)")
+    return code
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except service.RegistryError as exc:
+        cls = {"conflict": Conflict, "not_found": NotFound}.get(exc.kind, Unprocessable)
+        raise cls(exc.message, exc.detail) from exc
+
+
+def _json(conn: Connection, rec) -> dict[str, Any]:
+    return store.record_to_json(rec) | {"aliases": store.aliases_of(conn, rec.code)}
+
+
+@router.get("/{code}", summary="标准地址当前版本 the current version of an address")
+def get_address(code: str, conn: Connection = Depends(db_conn)):
+    rec = store.current(conn, _code(code))
+    if rec is None:
+        raise NotFound(f"标准地址不存在 no address {code}")
+    return _json(conn, rec) | {"children": store.active_children(conn, code)}
+
+
+@router.get("/{code}/history", summary="全部历史版本 every version, oldest first")
+def get_history(code: str, conn: Connection = Depends(db_conn)):
+    versions = store.history(conn, _code(code))
+    if not versions:
+        raise NotFound(f"标准地址不存在 no address {code}")
+    return {"address_code": code, "versions": [store.record_to_json(v) for v in versions]}
+
+
+@router.post("", status_code=201, summary="新建标准地址 create an address")
+def create(body: AddressIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    lon, lat = _wgs84(body.lon, body.lat, body.crs)
+    data = body.model_dump() | {"lon": lon, "lat": lat}
+    rec = _run(service.create_address, conn, data, body.changed_by, body.reason)
+    service.invalidate(engine)
+    return _json(conn, rec)
+
+
+@router.patch("/{code}", summary="更正标准地址（保留旧版本） correct an address, keeping the old version")
+def correct(code: str, body: AddressPatch, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    data = body.model_dump(exclude_unset=True)
+    if "lon" in data or "lat" in data:
+        data["lon"], data["lat"] = _wgs84(body.lon, body.lat, body.crs)
+    rec = _run(service.correct_address, conn, _code(code), data, body.changed_by, body.reason)
+    service.invalidate(engine)
+    return _json(conn, rec)
+
+
+@router.post("/{code}/retire", summary="注销标准地址（不删除） retire an address (nothing is deleted)")
+def retire(code: str, body: Change, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    rec = _run(service.retire_address, conn, _code(code), body.changed_by, body.reason)
+    service.invalidate(engine)
+    return _json(conn, rec)
+
+
+@router.post("/merge", summary="合并标准地址 merge addresses into one of them")
+def merge(body: MergeIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    for c in [*body.codes, body.into]:
+        _code(c)
+    rec = _run(service.merge_addresses, conn, body.codes, body.into, body.changed_by, body.reason)
+    service.invalidate(engine)
+    return _json(conn, rec)
+
+
+@router.post("/{code}/split", status_code=201, summary="拆分标准地址 split an address into new ones")
+def split(code: str, body: SplitIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    parts = []
+    for part in body.parts:
+        p = part.model_dump()
+        if part.lon is not None or part.lat is not None:
+            p["lon"], p["lat"] = _wgs84(part.lon, part.lat, body.crs)
+        else:
+            p.pop("lon"), p.pop("lat")
+        parts.append(p)
+    created = _run(service.split_address, conn, _code(code), parts, body.changed_by, body.reason)
+    service.invalidate(engine)
+    return {"retired": code, "created": [_json(conn, r) for r in created]}
+
+
+@router.post("/{code}/aliases", status_code=201, summary="添加别名 add an alias")
+def add_alias(code: str, body: AliasIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    out = _run(service.add_alias, conn, _code(code), body.model_dump(), body.changed_by)
+    service.invalidate(engine)
+    return out

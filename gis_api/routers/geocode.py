@@ -1,0 +1,103 @@
+"""Geocoding: GET /geocode (forward), GET /reverse, POST /geocode/batch. Thin over address_registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy.engine import Engine
+
+from address_registry import store
+from address_registry.service import geocoder_for
+from gis_api.crs import check_in_china, from_wgs84, normalize_crs, to_wgs84
+from gis_api.deps import api_key, db_engine
+from gis_api.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
+
+router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(api_key)])
+
+MAX_BATCH = 10_000
+MAX_QUERY_CHARS = 200
+CRS_HELP = "坐标系 wgs84 | cgcs2000 | gcj02"
+
+
+def _geocoder(engine: Engine):
+    geocoder = geocoder_for(engine)
+    if len(geocoder) == 0:
+        raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
+    return geocoder
+
+
+def _out(result: dict[str, Any], crs: str) -> dict[str, Any]:
+    if result.get("lon") is not None and crs != "wgs84":
+        lon, lat = from_wgs84(result["lon"], result["lat"], crs)
+        result = {**result, "lon": float(lon), "lat": float(lat)}
+    if result.get("lon") is not None:
+        result["lon"], result["lat"] = round(result["lon"], 7), round(result["lat"], 7)
+    return result
+
+
+@router.get("/geocode", summary="地址 → 坐标 forward geocoding (fuzzy, best first)")
+def geocode(q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
+            limit: int = Query(5, ge=1, le=20), crs: str = Query("wgs84", description=CRS_HELP),
+            engine: Engine = Depends(db_engine)):
+    crs = normalize_crs(crs)
+    results = _geocoder(engine).geocode(q, limit=limit)
+    return {"query": q, "crs": crs, "results": [_out(r, crs) for r in results]}
+
+
+@router.post("/geocode/batch", summary="批量地理编码 batch geocoding, ≤ 10,000 addresses, results in input order")
+def geocode_batch(payload: Any = Body(..., examples=[{"addresses": ["黄浦区中山东一路3号", "世纪大道1号"], "limit": 1}]),
+                  crs: str = Query("wgs84", description=CRS_HELP), engine: Engine = Depends(db_engine)):
+    limit = 1
+    if isinstance(payload, dict):
+        addresses = payload.get("addresses")
+        limit = payload.get("limit", 1)
+        crs = payload.get("crs", crs)
+    else:
+        addresses = payload
+    if not isinstance(addresses, list):
+        raise Unprocessable('请求体应为地址数组或 {"addresses": [...]} body must be a list of strings or '
+                            '{"addresses": [...]}')
+    if len(addresses) > MAX_BATCH:
+        raise PayloadTooLarge(f"一次最多 {MAX_BATCH} 条地址 at most {MAX_BATCH} addresses per batch (got {len(addresses)})",
+                              {"max": MAX_BATCH, "got": len(addresses)})
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 5:
+        raise Unprocessable("limit 应为 1..5 的整数 limit must be an integer in 1..5")
+    bad = [i for i, a in enumerate(addresses) if not isinstance(a, str) or len(a) > MAX_QUERY_CHARS]
+    if bad:
+        raise Unprocessable(f"第 {bad[0]} 条不是有效的地址文本 item {bad[0]} is not a string of ≤ {MAX_QUERY_CHARS} characters",
+                            {"bad_indexes": bad[:100]})
+    crs = normalize_crs(crs)
+    geocoder = _geocoder(engine)
+    out = []
+    for i, text in enumerate(addresses):
+        res = geocoder.geocode(text, limit=limit)
+        out.append({"index": i, "query": text, "results": [_out(r, crs) for r in res]})
+    return {"crs": crs, "count": len(out), "results": out}
+
+
+@router.get("/reverse", summary="坐标 → 最近标准地址 reverse geocoding")
+def reverse(lon: float = Query(..., description="经度 longitude"), lat: float = Query(..., description="纬度 latitude"),
+            crs: str = Query("wgs84", description=CRS_HELP), limit: int = Query(1, ge=1, le=10),
+            engine: Engine = Depends(db_engine)):
+    crs = normalize_crs(crs)
+    check_in_china(lon, lat)
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    wlon, wlat = float(wlon), float(wlat)
+    with engine.connect() as conn:
+        near = store.nearest(conn, wlon, wlat, k=limit)
+        admin = store.admin_containing(conn, wlon, wlat)
+        grid = store.grid_containing(conn, wlon, wlat)
+    if not near:
+        raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
+    items = []
+    for rec, dist in near:
+        items.append(_out({"address_code": rec.code, "formatted": rec.formatted, "components": rec.components,
+                           "lon": rec.lon, "lat": rec.lat, "level": rec.level,
+                           "distance_m": round(dist, 2)}, crs))
+    return {"lon": lon, "lat": lat, "crs": crs, "address": items[0], "nearby": items,
+            "district": admin.get("district"), "township": admin.get("township"),
+            "community": admin.get("community"), "grid": grid}
+
+
+__all__ = ["router", "BadRequest"]
