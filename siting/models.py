@@ -1,0 +1,664 @@
+"""Facility-location models: LSCP, MCLP and p-median over a sparse :class:`~siting.coverage.Coverage`.
+
+The shape follows pysal/spopt (one class per model, built by ``from_coverage`` / ``from_cost_matrix``,
+solved by ``solve()``), but the formulations are sparse: only demand–site pairs within the cut-off exist.
+
+* ``method="exact"``: a MILP solved by HiGHS (highspy); the result carries HiGHS' relative MIP gap
+  (0 when proven optimal; > 0 when a time limit stopped it).
+* ``method="heuristic"``: greedy + swap (MCLP), greedy + redundancy elimination (LSCP), greedy +
+  interchange (p-median), each with a Lagrangian bound, so the gap to the LP bound is reported too.
+* ``method="auto"``: exact for ordinary sizes, heuristic for city-size instances.
+
+Fixed (existing) sites are forced open. ``p`` is the total number of open sites including the fixed
+ones (as in spopt). Optional ``capacity`` (per site, in demand-weight units) switches to the
+assignment formulation (exact only).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .coverage import Coverage
+
+EXACT_MAX_PAIRS = 3_000_000
+EXACT_MAX_SITES = 5_000
+
+
+class SitingError(ValueError):
+    """Bad input or an infeasible instance; the message says which (shown to the user as is)."""
+
+
+@dataclass
+class SitingResult:
+    model: str
+    method: str
+    status: str
+    sites: np.ndarray  # indices of open sites (fixed ones included), ascending
+    objective: float
+    covered_weight: float
+    total_weight: float
+    covered_share: float
+    gap: float | None  # relative gap to the best proven bound (0 = proven optimal)
+    bound: float | None
+    seconds: float
+    assignment: np.ndarray | None = None  # demand -> serving site index (-1 = none)
+    uncoverable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def as_dict(self, site_ids=None) -> dict:
+        ids = [int(s) for s in self.sites] if site_ids is None else [site_ids[int(s)] for s in self.sites]
+        return {
+            "model": self.model,
+            "sites": ids,
+            "objective": _num(self.objective),
+            "covered_weight": _num(self.covered_weight),
+            "covered_share": round(float(self.covered_share), 6),
+            "gap": None if self.gap is None else round(float(self.gap), 6),
+            "seconds": round(float(self.seconds), 4),
+        }
+
+
+def _num(x: float):
+    x = float(x)
+    return int(round(x)) if abs(x - round(x)) < 1e-6 else round(x, 4)
+
+
+# --------------------------------------------------------------------------------------------- HiGHS
+
+
+def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit, mip_rel_gap, start=None):
+    """Solve ``min/max c·x  s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi`` with HiGHS."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    A = sp.csc_matrix(A)
+    lp = highspy.HighsLp()
+    lp.num_col_ = int(A.shape[1])
+    lp.num_row_ = int(A.shape[0])
+    lp.col_cost_ = np.asarray(c, dtype=np.float64)
+    lp.col_lower_ = np.asarray(col_lo, dtype=np.float64)
+    lp.col_upper_ = np.asarray(col_hi, dtype=np.float64)
+    lp.row_lower_ = np.asarray(row_lo, dtype=np.float64)
+    lp.row_upper_ = np.asarray(row_hi, dtype=np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_ = int(A.shape[1])
+    lp.a_matrix_.num_row_ = int(A.shape[0])
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    is_int = np.asarray(integer, dtype=bool)
+    if is_int.any():
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous for f in is_int
+        ]
+    h.passModel(lp)
+    if start is not None and is_int.any():
+        sol = highspy.HighsSolution()
+        sol.col_value = list(np.asarray(start, dtype=np.float64))
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    solution = h.getSolution()
+    x = np.asarray(solution.col_value, dtype=np.float64) if solution.value_valid else None
+    if is_int.any():
+        gap, bound = float(info.mip_gap), float(info.mip_dual_bound)
+    else:
+        gap, bound = 0.0, float(info.objective_function_value)
+    return status, x, float(info.objective_function_value), gap, bound
+
+
+def _check_common(coverage: Coverage, weights, fixed, p=None):
+    if coverage.n_demand == 0:
+        raise SitingError("需求点为空 (empty demand)")
+    if coverage.n_sites == 0:
+        raise SitingError("候选点为空 (no candidate sites)")
+    w = np.ones(coverage.n_demand) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (coverage.n_demand,):
+        raise SitingError("weights must have one value per demand point")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise SitingError("需求权重必须是非负数 (weights must be finite and ≥ 0)")
+    fixed = np.unique(np.asarray([] if fixed is None else fixed, dtype=np.int64))
+    if fixed.size and (fixed.min() < 0 or fixed.max() >= coverage.n_sites):
+        raise SitingError("fixed site index out of range")
+    if p is not None:
+        if p < 1:
+            raise SitingError(f"p 必须 ≥ 1 (p={p})")
+        if p > coverage.n_sites:
+            raise SitingError(f"p={p} 大于候选点数 {coverage.n_sites} (p larger than the number of sites)")
+        if p < fixed.size:
+            raise SitingError(f"p={p} 小于已有设施数 {fixed.size} (p counts the fixed sites too)")
+    return w, fixed
+
+
+def _capacity(capacity, n_sites):
+    if capacity is None:
+        return None
+    cap = np.broadcast_to(np.asarray(capacity, dtype=np.float64), (n_sites,)).copy()
+    if (cap < 0).any() or not np.all(np.isfinite(cap)):
+        raise SitingError("capacity must be finite and ≥ 0")
+    return cap
+
+
+def _auto_exact(coverage: Coverage) -> bool:
+    return coverage.nnz <= EXACT_MAX_PAIRS and coverage.n_sites <= EXACT_MAX_SITES
+
+
+# ------------------------------------------------------------------------- shared heuristic pieces
+
+
+def _greedy_max_cover(A_csc: sp.csc_matrix, w, p, fixed):
+    """Greedy MCLP: start from ``fixed``, add the site with the largest uncovered weight ``p-|fixed|`` times."""
+    n_d, n_s = A_csc.shape
+    At = A_csc.T.tocsr()
+    count = np.zeros(n_d)
+    chosen = list(fixed)
+    is_open = np.zeros(n_s, dtype=bool)
+    is_open[fixed] = True
+    if len(fixed):
+        count = A_csc[:, fixed].sum(axis=1).A1
+    for _ in range(p - len(fixed)):
+        gain = At @ (w * (count == 0))
+        gain[is_open] = -1.0
+        j = int(np.argmax(gain))
+        chosen.append(j)
+        is_open[j] = True
+        col = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
+        count[col] += 1
+    return np.array(chosen, dtype=np.int64), count
+
+
+def _swap_improve(A_csc: sp.csc_matrix, w, chosen, count, fixed, deadline, top_k=30):
+    """Interchange local search for MCLP (first improvement over the best-gain candidates)."""
+    n_d, n_s = A_csc.shape
+    At = A_csc.T.tocsr()
+    chosen = chosen.copy()
+    fixed_set = set(int(f) for f in fixed)
+    is_open = np.zeros(n_s, dtype=bool)
+    is_open[chosen] = True
+    movable = np.array([k for k, s in enumerate(chosen) if int(s) not in fixed_set], dtype=np.int64)
+    if movable.size == 0:
+        return chosen, count
+    while time.perf_counter() < deadline:
+        uncovered_w = w * (count == 0)
+        single_w = w * (count == 1)
+        gain = At @ uncovered_w
+        gain[is_open] = -1.0
+        loss = At[chosen[movable]] @ single_w  # weight lost when each movable site closes
+        cand = np.argsort(-gain)[:top_k]
+        A_sel = A_csc[:, chosen[movable]]
+        best_delta, best = 1e-9, None
+        for j in cand:
+            if gain[j] <= 0:
+                break
+            if gain[j] - loss.min() <= best_delta:
+                # even the cheapest closure plus full overlap bonus cannot beat best; bonus ≤ loss
+                pass
+            rows = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
+            v = np.zeros(n_d)
+            v[rows] = single_w[rows]
+            overlap = A_sel.T @ v  # weight kept when s closes because j covers it too
+            delta = gain[j] - loss + overlap
+            k = int(np.argmax(delta))
+            if delta[k] > best_delta:
+                best_delta, best = float(delta[k]), (k, int(j))
+        if best is None:
+            break
+        k, j = best
+        s = int(chosen[movable[k]])
+        col_s = A_csc.indices[A_csc.indptr[s] : A_csc.indptr[s + 1]]
+        col_j = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
+        count[col_s] -= 1
+        count[col_j] += 1
+        is_open[s], is_open[j] = False, True
+        chosen[movable[k]] = j
+    return chosen, count
+
+
+def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, deadline=None):
+    """Upper bound on MCLP (max covered weight) from the Lagrangian relaxation of y_i ≤ Σ a_ij x_j.
+
+    UB(λ) = Σ max(0, w_i − λ_i) + Σ_{j∈top-p} (Aᵀλ)_j (fixed sites forced in); minimised by subgradient.
+    Also returns the best primal solution met on the way (each x(λ) is a feasible site set).
+    """
+    n_d, n_s = A_csc.shape
+    At = A_csc.T.tocsr()
+    free = np.ones(n_s, dtype=bool)
+    free[fixed] = False
+    k_free = p - len(fixed)
+    deg = np.diff(A_csc.tocsr().indptr)
+    lam = np.where(deg > 0, w / np.maximum(deg, 1), 0.0)
+    best_ub = np.inf
+    best_lb, best_x = best_primal
+    theta = 1.0
+    stall = 0
+    for _ in range(iterations):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        score = At @ lam
+        x = np.zeros(n_s)
+        x[fixed] = 1.0
+        if k_free > 0:
+            fs = np.flatnonzero(free)
+            top = fs[np.argpartition(-score[fs], k_free - 1)[:k_free]] if k_free < fs.size else fs
+            x[top] = 1.0
+        y = (w - lam > 0).astype(np.float64)
+        ub = float(np.maximum(w - lam, 0).sum() + score @ x)
+        cover = A_csc @ x
+        primal = float(w[cover > 0].sum())
+        if primal > best_lb:
+            best_lb, best_x = primal, np.flatnonzero(x)
+        if ub < best_ub - 1e-9:
+            best_ub, stall = ub, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                theta, stall = theta / 2, 0
+        g = y - cover  # UB(λ) decreases along −(−y + cover)
+        norm = float(g @ g)
+        if norm == 0 or best_ub - best_lb <= 1e-9 * max(1.0, best_ub) or theta < 1e-6:
+            break
+        step = theta * (ub - best_lb) / norm
+        lam = np.clip(lam + step * g, 0.0, w)
+    return best_ub, best_lb, best_x
+
+
+# ------------------------------------------------------------------------------------------ LSCP
+
+
+class LSCP:
+    """Location set covering: the fewest sites such that every demand point is covered."""
+
+    name = "lscp"
+
+    def __init__(self, coverage: Coverage, weights=None, fixed=None, capacity=None, skip_uncoverable=False):
+        self.coverage = coverage
+        self.weights, self.fixed = _check_common(coverage, weights, fixed)
+        self.capacity = _capacity(capacity, coverage.n_sites)
+        deg = np.diff(coverage.indptr)
+        self.uncoverable = np.flatnonzero(deg == 0)
+        if self.uncoverable.size and not skip_uncoverable:
+            raise SitingError(
+                f"{self.uncoverable.size} 个需求点在服务半径内没有任何候选点，无法全覆盖 "
+                f"(demand points not coverable by any site, e.g. index {int(self.uncoverable[0])})"
+            )
+
+    @classmethod
+    def from_coverage(cls, coverage: Coverage, **kw) -> LSCP:
+        return cls(coverage, **kw)
+
+    @classmethod
+    def from_cost_matrix(cls, cost, service_radius: float, **kw) -> LSCP:
+        return cls(Coverage.from_cost_matrix(cost, service_radius), **kw)
+
+    def solve(self, method="auto", time_limit=600.0, mip_rel_gap=0.0) -> SitingResult:
+        t0 = time.perf_counter()
+        cov, w = self.coverage, self.weights
+        if self.capacity is not None:
+            return _solve_assignment(self, "lscp", None, time_limit, mip_rel_gap, t0)
+        A = cov.matrix()
+        rows = np.flatnonzero(np.diff(cov.indptr) > 0)
+        if self.fixed.size:  # demand already served by existing facilities needs no new site
+            done = (A[:, self.fixed].sum(axis=1).A1 > 0)
+            rows = rows[~done[rows]]
+        A_r = A[rows]
+        if method == "auto":
+            method = "exact" if _auto_exact(cov) else "heuristic"
+        greedy = _greedy_set_cover(A_r.tocsc(), self.fixed, cov.n_sites)
+        if method == "heuristic":
+            lb = _lagrangian_set_cover_bound(A_r, self.fixed, greedy.size,
+                                             deadline=t0 + min(time_limit, 30.0))
+            sites = np.sort(np.concatenate([self.fixed, greedy]))
+            gap = (sites.size - lb) / sites.size if sites.size else 0.0
+            status = "heuristic"
+            bound = float(lb)
+        elif method == "exact":
+            n_s = cov.n_sites
+            col_lo = np.zeros(n_s)
+            col_lo[self.fixed] = 1.0
+            start = np.zeros(n_s)
+            start[self.fixed] = 1.0
+            start[greedy] = 1.0
+            status, x, obj, gap, bound = _run_highs(
+                np.ones(n_s), A_r, np.ones(len(rows)), np.full(len(rows), np.inf), col_lo, np.ones(n_s),
+                np.ones(n_s, dtype=bool), False, time_limit, mip_rel_gap, start=start,
+            )
+            if x is None:
+                raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+            sites = np.flatnonzero(x > 0.5)
+        else:
+            raise SitingError(f"unknown method {method!r}")
+        return _result(self, "lscp", method, status, sites, float(sites.size), gap, bound, t0)
+
+
+def _greedy_set_cover(A_csc: sp.csc_matrix, fixed, n_sites):
+    """Greedy set cover on the still-uncovered rows, then drop redundant sites."""
+    n_rows = A_csc.shape[0]
+    At = A_csc.T.tocsr()
+    uncovered = np.ones(n_rows, dtype=bool)
+    chosen = []
+    is_open = np.zeros(n_sites, dtype=bool)
+    is_open[fixed] = True
+    while uncovered.any():
+        gain = At @ uncovered.astype(np.float64)
+        gain[is_open] = -1
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        chosen.append(j)
+        is_open[j] = True
+        uncovered[A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]] = False
+    chosen = np.array(chosen, dtype=np.int64)
+    if chosen.size == 0:
+        return chosen
+    count = A_csc[:, chosen].sum(axis=1).A1
+    # redundancy elimination: drop sites (smallest first) whose every row is covered twice
+    sizes = np.diff(A_csc.indptr)[chosen]
+    keep = np.ones(chosen.size, dtype=bool)
+    for k in np.argsort(sizes):
+        j = chosen[k]
+        col = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
+        if (count[col] >= 2).all():
+            keep[k] = False
+            count[col] -= 1
+    return np.sort(chosen[keep])
+
+
+def _lagrangian_set_cover_bound(A_csr: sp.csr_matrix, fixed, ub_new, iterations=300, deadline=None):
+    """Lower bound on the total site count: |fixed| + ⌈max_u L(u)⌉, L(u) = Σu_i + Σ_j min(0, 1 − (Aᵀu)_j)."""
+    n_rows = A_csr.shape[0]
+    if n_rows == 0:
+        return float(len(fixed))
+    At = A_csr.T.tocsr()
+    u = np.full(n_rows, 1.0 / max(1.0, np.diff(A_csr.indptr).mean()))
+    best = 0.0
+    theta = 2.0
+    stall = 0
+    for _ in range(iterations):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        rc = 1.0 - At @ u
+        x = (rc < 0).astype(np.float64)
+        val = float(u.sum() + rc[rc < 0].sum())
+        if val > best + 1e-9:
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                theta, stall = theta / 2, 0
+        g = 1.0 - A_csr @ x
+        norm = float(g @ g)
+        if norm == 0 or theta < 1e-5 or np.ceil(best - 1e-6) >= ub_new:
+            break
+        u = np.maximum(0.0, u + theta * (ub_new - val) / norm * g)
+    return float(len(fixed) + np.ceil(best - 1e-6))
+
+
+# ------------------------------------------------------------------------------------------ MCLP
+
+
+class MCLP:
+    """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight."""
+
+    name = "mclp"
+
+    def __init__(self, coverage: Coverage, p: int, weights=None, fixed=None, capacity=None):
+        self.coverage = coverage
+        self.p = int(p)
+        self.weights, self.fixed = _check_common(coverage, weights, fixed, p=self.p)
+        self.capacity = _capacity(capacity, coverage.n_sites)
+        self.uncoverable = np.flatnonzero(np.diff(coverage.indptr) == 0)
+
+    @classmethod
+    def from_coverage(cls, coverage: Coverage, p: int, **kw) -> MCLP:
+        return cls(coverage, p, **kw)
+
+    @classmethod
+    def from_cost_matrix(cls, cost, service_radius: float, p: int, **kw) -> MCLP:
+        return cls(Coverage.from_cost_matrix(cost, service_radius), p, **kw)
+
+    def solve(self, method="auto", time_limit=600.0, mip_rel_gap=0.0) -> SitingResult:
+        t0 = time.perf_counter()
+        cov, w = self.coverage, self.weights
+        if self.capacity is not None:
+            return _solve_assignment(self, "mclp", self.p, time_limit, mip_rel_gap, t0)
+        A = cov.matrix()
+        A_csc = A.tocsc()
+        if method == "auto":
+            method = "exact" if _auto_exact(cov) else "heuristic"
+        chosen, count = _greedy_max_cover(A_csc, w, self.p, self.fixed)
+        if method == "heuristic":
+            deadline = t0 + time_limit
+            swap_deadline = t0 + 0.5 * time_limit
+            chosen, count = _swap_improve(A_csc, w, chosen, count, self.fixed, swap_deadline)
+            primal = float(w[count > 0].sum())
+            ub, lb, x_best = _lagrangian_mclp_bound(
+                A_csc, w, self.p, self.fixed, (primal, chosen), deadline=deadline
+            )
+            sites = np.sort(np.asarray(x_best if lb > primal else chosen))
+            obj = max(lb, primal)
+            gap = (ub - obj) / ub if ub > 0 else 0.0
+            return _result(self, "mclp", "heuristic", "heuristic", sites, obj, max(gap, 0.0), ub, t0)
+        if method != "exact":
+            raise SitingError(f"unknown method {method!r}")
+        rows = np.flatnonzero(np.diff(cov.indptr) > 0)  # uncoverable demand cannot count
+        rows = rows[w[rows] > 0]
+        A_r = A[rows]
+        n_s, n_r = cov.n_sites, rows.size
+        # variables [x_0..x_{n_s-1}, y_0..y_{n_r-1}];  y_i − Σ_j a_ij x_j ≤ 0;  Σ x_j = p
+        M = sp.vstack([
+            sp.hstack([-A_r, sp.identity(n_r, format="csr")]),
+            sp.hstack([sp.csr_matrix(np.ones((1, n_s))), sp.csr_matrix((1, n_r))]),
+        ]).tocsc()
+        row_lo = np.concatenate([np.full(n_r, -np.inf), [self.p]])
+        row_hi = np.concatenate([np.zeros(n_r), [self.p]])
+        col_lo = np.zeros(n_s + n_r)
+        col_lo[self.fixed] = 1.0
+        col_hi = np.ones(n_s + n_r)
+        c = np.concatenate([np.zeros(n_s), w[rows]])
+        integer = np.concatenate([np.ones(n_s, dtype=bool), np.zeros(n_r, dtype=bool)])
+        start = np.zeros(n_s + n_r)
+        start[chosen] = 1.0
+        start[n_s:] = (count[rows] > 0).astype(np.float64)
+        status, x, obj, gap, bound = _run_highs(
+            c, M, row_lo, row_hi, col_lo, col_hi, integer, True, time_limit, mip_rel_gap, start=start
+        )
+        if x is None:
+            raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+        sites = np.flatnonzero(x[:n_s] > 0.5)
+        covered = float(w[cov.cover_count(sites) > 0].sum())
+        return _result(self, "mclp", "exact", status, sites, covered, gap, bound, t0)
+
+
+# -------------------------------------------------------------------------------------- p-median
+
+
+class PMedian:
+    """p-median: open ``p`` sites minimising the weighted distance of each demand to its nearest site.
+
+    Only pairs within the coverage cut-off exist (sparse); demand no site can reach is left out and
+    reported as ``uncoverable``. If ``p`` sites cannot serve all the rest within the cut-off the
+    instance is infeasible (raise the radius or ``p``).
+    """
+
+    name = "pmedian"
+
+    def __init__(self, coverage: Coverage, p: int, weights=None, fixed=None, capacity=None):
+        self.coverage = coverage
+        self.p = int(p)
+        self.weights, self.fixed = _check_common(coverage, weights, fixed, p=self.p)
+        self.capacity = _capacity(capacity, coverage.n_sites)
+        self.uncoverable = np.flatnonzero(np.diff(coverage.indptr) == 0)
+
+    @classmethod
+    def from_coverage(cls, coverage: Coverage, p: int, **kw) -> PMedian:
+        return cls(coverage, p, **kw)
+
+    @classmethod
+    def from_cost_matrix(cls, cost, p: int, max_cost: float = np.inf, **kw) -> PMedian:
+        return cls(Coverage.from_cost_matrix(cost, max_cost), p, **kw)
+
+    def solve(self, method="auto", time_limit=600.0, mip_rel_gap=0.0) -> SitingResult:
+        t0 = time.perf_counter()
+        if method == "auto":
+            method = "exact" if _auto_exact(self.coverage) else "heuristic"
+        if method == "heuristic":
+            return _pmedian_heuristic(self, time_limit, t0)
+        if method != "exact":
+            raise SitingError(f"unknown method {method!r}")
+        return _solve_assignment(self, "pmedian", self.p, time_limit, mip_rel_gap, t0)
+
+
+def _pmedian_cost(cov: Coverage, w, sites):
+    site, dist = cov.nearest(sites)
+    served = site >= 0
+    return float((w[served] * dist[served]).sum()), served
+
+
+def _pmedian_heuristic(model: PMedian, time_limit, t0):
+    """Greedy add + interchange (Teitz–Bart style) over the sparse pairs; bound from the LP relaxation."""
+    cov, w, p, fixed = model.coverage, model.weights, model.p, model.fixed
+    reach = np.diff(cov.indptr) > 0
+    deadline = t0 + time_limit
+    # start with a covering greedy (so every reachable demand gets served), then improve cost
+    chosen, count = _greedy_max_cover(cov.matrix().tocsc(), reach.astype(np.float64), p, fixed)
+    if (count[reach] == 0).any():
+        raise SitingError(f"p={p} 个设施无法在半径内服务所有可达需求点 (raise p or the radius)")
+    chosen = list(chosen)
+    fixed_set = set(int(f) for f in fixed)
+    best_cost, _ = _pmedian_cost(cov, w, chosen)
+    improved = True
+    rng = np.random.default_rng(0)
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for k in rng.permutation(len(chosen)):
+            if chosen[k] in fixed_set or time.perf_counter() > deadline:
+                continue
+            s = chosen[k]
+            # candidates: sites sharing demand with s
+            rows = cov.demand_idx[cov.indices == s]
+            cands = np.unique(np.concatenate([cov.indices[cov.indptr[r] : cov.indptr[r + 1]] for r in rows])) if rows.size else []
+            for j in cands:
+                if j in chosen:
+                    continue
+                trial = chosen.copy()
+                trial[k] = int(j)
+                if (cov.cover_count(trial)[reach] == 0).any():
+                    continue
+                cost, _ = _pmedian_cost(cov, w, trial)
+                if cost < best_cost - 1e-9:
+                    best_cost, chosen, improved = cost, trial, True
+                    break
+    sites = np.sort(np.array(chosen, dtype=np.int64))
+    return _result(model, "pmedian", "heuristic", "heuristic", sites, best_cost, None, None, t0)
+
+
+def _solve_assignment(model, name, p, time_limit, mip_rel_gap, t0):
+    """Assignment formulation (p-median, and capacitated LSCP/MCLP): variables x_j (open) and z_k per pair."""
+    cov, w, fixed, cap = model.coverage, model.weights, model.fixed, model.capacity
+    n_s, n_d = cov.n_sites, cov.n_demand
+    reach = np.diff(cov.indptr) > 0
+    if name == "mclp":
+        pair_keep = reach[cov.demand_idx] & (w[cov.demand_idx] > 0)
+    else:
+        pair_keep = reach[cov.demand_idx]
+    dem = cov.demand_idx[pair_keep]
+    site = cov.indices[pair_keep]
+    dist = cov.distance_m[pair_keep]
+    n_z = dem.size
+    rows_d = np.unique(dem)
+    rmap = np.full(n_d, -1, dtype=np.int64)
+    rmap[rows_d] = np.arange(rows_d.size)
+    blocks, lo, hi = [], [], []
+    zcols = n_s + np.arange(n_z)
+    # each demand: Σ_j z_ij = 1 (LSCP, p-median) or ≤ 1 (MCLP)
+    blocks.append(sp.csr_matrix((np.ones(n_z), (rmap[dem], zcols)), shape=(rows_d.size, n_s + n_z)))
+    lo.append(np.ones(rows_d.size) if name != "mclp" else np.zeros(rows_d.size))
+    hi.append(np.ones(rows_d.size))
+    # linking z_ij ≤ x_j
+    k = np.arange(n_z)
+    blocks.append(sp.csr_matrix(
+        (np.concatenate([np.ones(n_z), -np.ones(n_z)]), (np.concatenate([k, k]), np.concatenate([zcols, site]))),
+        shape=(n_z, n_s + n_z)))
+    lo.append(np.full(n_z, -np.inf))
+    hi.append(np.zeros(n_z))
+    if cap is not None:  # Σ_i w_i z_ij − c_j x_j ≤ 0
+        blocks.append(sp.csr_matrix(
+            (np.concatenate([w[dem], -cap]), (np.concatenate([site, np.arange(n_s)]),
+                                              np.concatenate([zcols, np.arange(n_s)]))),
+            shape=(n_s, n_s + n_z)))
+        lo.append(np.full(n_s, -np.inf))
+        hi.append(np.zeros(n_s))
+    if p is not None:
+        blocks.append(sp.csr_matrix((np.ones(n_s), (np.zeros(n_s, dtype=np.int64), np.arange(n_s))),
+                                    shape=(1, n_s + n_z)))
+        lo.append([p])
+        hi.append([p])
+    M = sp.vstack(blocks).tocsc()
+    col_lo = np.zeros(n_s + n_z)
+    col_lo[fixed] = 1.0
+    col_hi = np.ones(n_s + n_z)
+    integer = np.concatenate([np.ones(n_s, dtype=bool), np.zeros(n_z, dtype=bool)])
+    if name == "lscp":
+        c, maximize = np.concatenate([np.ones(n_s), np.zeros(n_z)]), False
+    elif name == "mclp":
+        c, maximize = np.concatenate([np.zeros(n_s), w[dem]]), True
+    else:
+        c, maximize = np.concatenate([np.zeros(n_s), w[dem] * dist]), False
+    status, x, obj, gap, bound = _run_highs(
+        c, M, np.concatenate(lo), np.concatenate(hi), col_lo, col_hi, integer, maximize, time_limit, mip_rel_gap
+    )
+    if x is None:
+        if status.lower().startswith("infeasible"):
+            raise SitingError(
+                f"模型无可行解：{'p 个' if p else ''}设施无法在半径/容量约束下服务所有需求 "
+                f"(infeasible: raise p, the radius or the capacities)"
+            )
+        raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+    sites = np.flatnonzero(x[:n_s] > 0.5)
+    z = x[n_s:]
+    assignment = np.full(n_d, -1, dtype=np.int64)
+    best = np.zeros(n_d)
+    for d_, s_, v_ in zip(dem, site, z, strict=True):  # assignment = the largest share
+        if v_ > best[d_] + 1e-9:
+            best[d_], assignment[d_] = v_, s_
+    if name == "lscp":
+        objective = float(sites.size)
+    elif name == "mclp":
+        objective = float(c[n_s:] @ z)
+    else:
+        objective = float(obj)
+    res = _result(model, name, "exact", status, sites, objective, gap, bound, t0)
+    if cap is not None or name == "pmedian":
+        res.assignment = assignment
+        served = assignment >= 0
+        res.covered_weight = float((w * best)[served].sum()) if name == "mclp" else float(w[served].sum())
+        res.covered_share = res.covered_weight / res.total_weight if res.total_weight > 0 else 0.0
+    return res
+
+
+def _result(model, name, method, status, sites, objective, gap, bound, t0) -> SitingResult:
+    cov, w = model.coverage, model.weights
+    sites = np.sort(np.asarray(sites, dtype=np.int64))
+    site_of, _ = cov.nearest(sites)
+    covered = site_of >= 0
+    total = float(w.sum())
+    cw = float(w[covered].sum())
+    return SitingResult(
+        model=name, method=method, status=status, sites=sites, objective=float(objective),
+        covered_weight=cw, total_weight=total, covered_share=cw / total if total > 0 else 0.0,
+        gap=None if gap is None else float(max(0.0, gap)), bound=bound,
+        seconds=time.perf_counter() - t0, assignment=site_of if name == "pmedian" else None,
+        uncoverable=getattr(model, "uncoverable", np.zeros(0, dtype=np.int64)),
+    )
+
+
+MODELS = {"lscp": LSCP, "mclp": MCLP, "pmedian": PMedian}

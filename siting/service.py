@@ -1,0 +1,409 @@
+"""Analyses the API and the CLI share: read with :mod:`siting.store`, compute with the pure core, return
+plain dicts (summary + GeoJSON layers in WGS84). No HTTP and no CLI here; errors are
+:class:`SitingInputError` (bad input → 4xx / exit ≠ 0) or :class:`SitingNotFound`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from . import store
+from .coverage import Coverage, line_coverage
+from .models import LSCP, MCLP, PMedian, SitingError
+from .network import NetworkError, RoadNetwork
+from .standards import FacilityType, facility_type
+from .visibility import CAMERA_MODELS, CameraCandidates, candidate_cameras, combine, sector, visibility_coverage
+
+KEY_PLACE_KINDS = ("school", "kindergarten", "hospital", "clinic", "police", "bank", "subway_entrance",
+                   "bus_station", "station", "ferry_terminal", "government", "post_office", "supermarket",
+                   "mall", "attraction", "museum", "hotel", "gate", "fire_station", "embassy", "library")
+
+
+class SitingInputError(ValueError):
+    pass
+
+
+class SitingNotFound(LookupError):
+    pass
+
+
+_TO_LL = Transformer.from_crs(store.METRIC_SRID, 4326, always_xy=True)
+
+
+def to_lonlat(geom):
+    return shapely.transform(geom, lambda xy: np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])))
+
+
+def _feature(geom_ll, props: dict) -> dict:
+    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom_ll), "properties": props}
+
+
+def _fc(features) -> dict:
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def _clean(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return None if not np.isfinite(v) else round(float(v), 2)
+    if isinstance(v, float):
+        return None if not np.isfinite(v) else round(v, 2)
+    return v
+
+
+def _resolve_type(type_key: str) -> FacilityType:
+    try:
+        return facility_type(type_key)
+    except KeyError as exc:
+        raise SitingInputError(exc.args[0]) from None
+
+
+def _resolve_area(conn, code: str | None):
+    if code is None:
+        return None
+    area = store.area_by_code(conn, code)
+    if area is None:
+        raise SitingNotFound(f"行政区划 {code} 不存在或没有边界 (no admin unit with this code and a boundary)")
+    return area
+
+
+def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
+    ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
+    if not ways:
+        raise SitingInputError("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
+    return RoadNetwork.from_ways(ways)
+
+
+def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,
+                     network: RoadNetwork | None = None, max_snap_m: float | None = None) -> Coverage:
+    if radius_m is None or not np.isfinite(radius_m) or radius_m <= 0:
+        raise SitingInputError(f"服务半径必须大于 0 (radius must be > 0, got {radius_m})")
+    if distance == "line":
+        return line_coverage(demand_xy, site_xy, radius_m)
+    if distance != "walk":
+        raise SitingInputError(f"distance 只能是 walk 或 line (got {distance!r})")
+    if len(site_xy) == 0 or len(demand_xy) == 0:
+        return Coverage.from_pairs([], [], [], len(demand_xy), len(site_xy))
+    net = network or road_network(conn, area_wkt, margin_m=radius_m + 500)
+    try:
+        return net.distances(demand_xy, site_xy, radius_m, max_snap_m=max_snap_m)
+    except NetworkError as exc:
+        raise SitingInputError(str(exc)) from None
+
+
+def _summary_areas(conn, area):
+    """Areas to summarise by: the chosen one, else communities, else districts (said in the note)."""
+    if area is not None:
+        return [area], area.level, None
+    comm = store.areas(conn, "community")
+    if comm:
+        return comm, "community", None
+    dist = store.areas(conn, "district")
+    return dist, "district", "尚无社区边界（先运行 shequ grid boundaries），按区汇总 (no communities yet: summarised by district)"
+
+
+# ---------------------------------------------------------------------------------------- coverage
+
+
+def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m: float | None = None,
+                      community_code: str | None = None, include_buildings: bool = True) -> dict:
+    t0 = time.perf_counter()
+    ft = _resolve_type(type_key)
+    radius = float(radius_m if radius_m is not None else ft.radius_m)
+    distance = distance or ft.distance
+    area = _resolve_area(conn, community_code)
+    area_wkt = area.geom_ll.wkt if area else None
+    demand, footprints = store.residential_buildings(conn, area_wkt)
+    if len(demand) == 0:
+        raise SitingInputError("范围内没有住户（households_est > 0 的建筑）(no households in the area)")
+    fac = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required)
+    cov = compute_coverage(conn, demand.xy, fac.xy, radius, distance, area_wkt)
+    site_of, dist = cov.nearest(np.arange(len(fac)))
+    covered = site_of >= 0
+    hh = demand.weight
+    catch = np.bincount(site_of[covered], weights=hh[covered], minlength=len(fac))
+    # per area
+    areas, level, note = _summary_areas(conn, area)
+    by_area = []
+    pts = shapely.points(demand.xy)
+    for a in areas:
+        inside = shapely.contains(a.geom, pts) if len(areas) > 1 or area is None else np.ones(len(demand), bool)
+        tot = float(hh[inside].sum())
+        if tot == 0:
+            continue
+        cov_w = float(hh[inside & covered].sum())
+        by_area.append({"code": a.code, "name": a.name, "level": a.level, "households": int(tot),
+                        "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
+    total = float(hh.sum())
+    summary = {
+        "facility_type": ft.name, "type_code": ft.code, "radius_m": radius, "distance": distance,
+        "clause": ft.clause, "facilities": len(fac), "buildings": len(demand),
+        "households": int(total), "covered_households": int(hh[covered].sum()),
+        "covered_share": round(float(hh[covered].sum() / total), 4) if total else 0.0,
+        "uncovered_buildings": int((~covered).sum()), "area_level": level, "by_area": by_area,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if note:
+        summary["note"] = note
+    if community_code:
+        summary["community_code"] = community_code
+    # layers
+    fac_features = [
+        _feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
+                                                 "catchment_households": int(catch[j])})
+        for j in range(len(fac))
+    ]
+    uncovered_fp = [footprints[i][0] for i in np.flatnonzero(~covered)]
+    unc_area = shapely.unary_union([shapely.buffer(g, 15.0) for g in uncovered_fp]) if uncovered_fp else None
+    if unc_area is not None and area is not None:
+        unc_area = shapely.intersection(unc_area, area.geom)
+    unc_feats = []
+    if unc_area is not None and not unc_area.is_empty:
+        unc_feats = [_feature(to_lonlat(unc_area), {"kind": "uncovered_area", "area_m2": round(unc_area.area, 1)})]
+        summary["uncovered_area_m2"] = round(unc_area.area, 1)
+    layers = {"facilities": _fc(fac_features), "uncovered_area": _fc(unc_feats)}
+    bld = []
+    for i in range(len(demand)):
+        if not include_buildings and covered[i]:
+            continue
+        bld.append(_feature(footprints[i][1], {
+            "id": int(demand.id[i]), "name": demand.name[i], "households": int(hh[i]), "covered": bool(covered[i]),
+            "distance_m": _clean(dist[i]), "facility_id": int(fac.id[site_of[i]]) if covered[i] else None,
+        }))
+    layers["buildings" if include_buildings else "uncovered_buildings"] = _fc(bld)
+    return {"summary": summary, "layers": layers}
+
+
+# ------------------------------------------------------------------------------------------ siting
+
+
+def intersections(net: RoadNetwork, min_degree: int = 3) -> np.ndarray:
+    deg = np.bincount(np.concatenate([net.edge_u, net.edge_v]), minlength=net.n_nodes)
+    main = np.zeros(net.n_nodes, bool)
+    main[net.edge_u[net.main_edges]] = True
+    return np.flatnonzero((deg >= min_degree) & main)
+
+
+def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | None = None, p: int | None = None,
+                    distance: str | None = None, radius_m: float | None = None, candidates=("buildings",),
+                    community_code: str | None = None, keep_existing: bool = True, method: str = "auto",
+                    time_limit_s: float = 60.0) -> dict:
+    t0 = time.perf_counter()
+    ft = _resolve_type(type_key)
+    radius = float(radius_m if radius_m is not None else ft.radius_m)
+    distance = distance or ft.distance
+    if model not in ("lscp", "mclp", "pmedian"):
+        raise SitingInputError(f"model 只能是 lscp、mclp 或 pmedian (got {model!r})")
+    area = _resolve_area(conn, community_code)
+    area_wkt = area.geom_ll.wkt if area else None
+    demand, _ = store.residential_buildings(conn, area_wkt)
+    if len(demand) == 0:
+        raise SitingInputError("范围内没有住户 (no households in the area)")
+    fixed_pts = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required) \
+        if keep_existing else store.Points.empty()
+    net = road_network(conn, area_wkt, margin_m=radius + 500) if (distance == "walk" or "intersections" in candidates) else None
+    parts = [fixed_pts]
+    for c in candidates:
+        if c == "buildings":
+            parts.append(store.building_points(conn, area_wkt))
+        elif c == "intersections":
+            nodes = intersections(net)
+            xy = net.node_xy[nodes]
+            if area is not None:
+                nodes, xy = nodes[shapely.contains(area.geom, shapely.points(xy))], xy[shapely.contains(area.geom, shapely.points(xy))]
+            else:  # around the demand only
+                hull = shapely.convex_hull(shapely.multipoints(demand.xy)).buffer(radius)
+                keep = shapely.contains(hull, shapely.points(xy))
+                nodes, xy = nodes[keep], xy[keep]
+            ll = np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])) if len(xy) else np.zeros((0, 2))
+            parts.append(store.Points(net.node_key[nodes], [None] * len(nodes), ["intersection"] * len(nodes),
+                                      xy, ll, np.ones(len(nodes))))
+        else:
+            raise SitingInputError(f"未知候选点类型 {c!r} (candidates: buildings, intersections)")
+    sites = store.Points.concat(*parts)
+    n_fixed = len(fixed_pts)
+    if len(sites) == 0:
+        raise SitingInputError("没有候选点 (no candidate sites)")
+    if new_sites is not None:
+        if new_sites < 0:
+            raise SitingInputError("new_sites 必须 ≥ 0")
+        p = n_fixed + int(new_sites)
+    cov = compute_coverage(conn, demand.xy, sites.xy, radius, distance, area_wkt, network=net)
+    fixed = np.arange(n_fixed)
+    try:
+        if model == "lscp":
+            m = LSCP(cov, weights=demand.weight, fixed=fixed, skip_uncoverable=True)
+        elif p is None:
+            raise SitingInputError("mclp / pmedian 需要 p 或 new_sites (p or new_sites is required)")
+        elif model == "mclp":
+            m = MCLP(cov, p, weights=demand.weight, fixed=fixed)
+        else:
+            m = PMedian(cov, p, weights=demand.weight, fixed=fixed)
+        res = m.solve(method=method, time_limit=time_limit_s)
+    except SitingError as exc:
+        raise SitingInputError(str(exc)) from None
+    before = cov.cover_count(fixed) > 0 if n_fixed else np.zeros(len(demand), bool)
+    new = [int(s) for s in res.sites if s >= n_fixed]
+    site_of, _ = cov.nearest(res.sites)
+    gain = np.bincount(site_of[(site_of >= 0) & ~before], weights=demand.weight[(site_of >= 0) & ~before],
+                       minlength=len(sites))
+    total = float(demand.weight.sum())
+    summary = {
+        "facility_type": ft.name, "model": model, "method": res.method, "status": res.status,
+        "radius_m": radius, "distance": distance, "clause": ft.clause, "existing": n_fixed,
+        "candidates": len(sites) - n_fixed, "p": p, "new_sites": len(new), "objective": _clean(res.objective),
+        "gap": None if res.gap is None else round(res.gap, 6),
+        "households": int(total), "covered_before": int(demand.weight[before].sum()),
+        "covered_after": int(res.covered_weight),
+        "covered_share_before": round(float(demand.weight[before].sum()) / total, 4) if total else 0.0,
+        "covered_share_after": round(res.covered_share, 4), "uncoverable_buildings": int(res.uncoverable.size),
+        "solve_seconds": round(res.seconds, 3), "seconds": round(time.perf_counter() - t0, 3),
+    }
+    feats = [_feature(shapely.Point(sites.lonlat[j]), {
+        "site": j, "id": int(sites.id[j]), "kind": sites.kind[j], "name": sites.name[j],
+        "status": "existing" if j < n_fixed else "planned", "new_households_covered": int(gain[j])})
+        for j in res.sites]
+    return {"summary": summary, "layers": {"sites": _fc(feats)}}
+
+
+# ----------------------------------------------------------------------------------------- cameras
+
+
+@dataclass
+class CameraPlanInput:
+    area_code: str | None
+    area_name: str
+    area_level: str
+    area: object  # metres
+    note: str | None
+
+
+def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> CameraPlanInput:
+    if community_code:
+        a = _resolve_area(conn, community_code)
+        return CameraPlanInput(a.code, a.name, a.level, a.geom, None)
+    comm = store.areas(conn, "community")
+    if comm:  # the community with the most households-bearing buildings is the most telling demo
+        a = comm[0]
+        return CameraPlanInput(a.code, a.name, a.level, a.geom, "未指定社区，取第一个社区 (first community)")
+    ext = store.data_extent(conn)
+    if ext is None:
+        raise SitingInputError("没有建筑数据 (no buildings loaded)")
+    centre_ll = ext.centroid
+    dists = store.areas(conn, "district")
+    cx, cy = _TO_METRIC.transform(centre_ll.x, centre_ll.y)
+    win = shapely.box(cx - window_m / 2, cy - window_m / 2, cx + window_m / 2, cy + window_m / 2)
+    for d in dists:
+        if d.geom.intersects(win):
+            return CameraPlanInput(d.code, d.name, "district", d.geom.intersection(win),
+                                   f"尚无社区边界，改用{d.name}（{d.code}）在演示区中心的 {window_m:g} m 窗口 "
+                                   "(no communities yet: a window of the district instead)")
+    return CameraPlanInput(None, "演示区", "window", win, "无行政区边界，使用演示区中心窗口 (no admin units: demo-area window)")
+
+
+_TO_METRIC = Transformer.from_crs(4326, store.METRIC_SRID, always_xy=True)
+
+
+def _road_samples(ways, area, step_m: float):
+    lines = [shapely.LineString(xy) for _, xy in ways]
+    clipped = [g for g in shapely.intersection(lines, area) if not g.is_empty]
+    out = []
+    for g in clipped:
+        for part in getattr(g, "geoms", [g]):
+            if part.geom_type != "LineString" or part.length == 0:
+                continue
+            d = np.arange(step_m / 2, part.length, step_m)
+            if d.size:
+                out.append(shapely.get_coordinates(shapely.line_interpolate_point(part, d)))
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6mm", headings: int = 8,
+                pole_spacing_m: float = 30.0, sample_step_m: float = 25.0, k: int | None = None,
+                method: str = "auto", time_limit_s: float = 60.0, window_m: float = 600.0) -> dict:
+    t0 = time.perf_counter()
+    if model not in CAMERA_MODELS:
+        raise SitingInputError(f"未知摄像机型号 {model!r}；可选：{', '.join(CAMERA_MODELS)}")
+    if headings < 1 or pole_spacing_m <= 0 or sample_step_m <= 0:
+        raise SitingInputError("headings ≥ 1, spacing > 0")
+    cam_model = CAMERA_MODELS[model]
+    pa = camera_area(conn, community_code, window_m)
+    area_ll = to_lonlat(pa.area)
+    area_wkt = area_ll.wkt
+    ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=0.0)
+    # targets: key places (5), entrances (3), road samples (1)
+    places = store.pois(conn, list(KEY_PLACE_KINDS), area_wkt)
+    places.weight[:] = 5.0
+    entr = store.entrance_points(conn, area_wkt)
+    entr.weight[:] = 3.0
+    samples = _road_samples(ways, pa.area, sample_step_m)
+    s_ll = np.column_stack(_TO_LL.transform(samples[:, 0], samples[:, 1])) if len(samples) else np.zeros((0, 2))
+    road_pts = store.Points(np.arange(len(samples)), [None] * len(samples), ["road_sample"] * len(samples),
+                            samples, s_ll, np.ones(len(samples)))
+    targets = store.Points.concat(places, entr, road_pts)
+    if len(targets) == 0:
+        raise SitingInputError("范围内没有需要覆盖的目标点 (no targets in the area)")
+    # candidates: street-pole positions along roads, existing cameras fixed
+    poles = _road_samples(ways, pa.area, pole_spacing_m)
+    if len(poles) == 0:
+        raise SitingInputError("范围内没有道路，无法布设摄像机 (no roads in the area for camera poles)")
+    new = candidate_cameras(poles, headings=headings, model=cam_model)
+    rows = store.existing_cameras(conn, area_wkt)
+    if rows:
+        old = CameraCandidates(np.array([[r.x, r.y] for r in rows]), np.arange(len(rows)),
+                               np.array([r.heading_deg for r in rows]), np.array([r.range_m for r in rows]),
+                               np.array([r.fov_deg for r in rows]), np.array([r.model for r in rows], dtype=object))
+        cands = combine(old, new)
+    else:
+        cands = new
+    n_fixed = len(rows)
+    occluders = store.building_footprints(conn, area_wkt, margin_m=cam_model.range_m)
+    cov = visibility_coverage(targets.xy, cands, occluders)
+    try:
+        if k is None:
+            res = LSCP(cov, weights=targets.weight, fixed=np.arange(n_fixed), skip_uncoverable=True).solve(
+                method=method, time_limit=time_limit_s)
+        else:
+            res = MCLP(cov, n_fixed + k, weights=targets.weight, fixed=np.arange(n_fixed)).solve(
+                method=method, time_limit=time_limit_s)
+    except SitingError as exc:
+        raise SitingInputError(str(exc)) from None
+    seen = cov.cover_count(res.sites) > 0
+    seen_by = np.bincount(cov.nearest(res.sites)[0][seen], minlength=len(cands))
+    cams, sectors = [], []
+    for n, j in enumerate(res.sites):
+        xy = cands.xy[j]
+        lon, lat = _TO_LL.transform(xy[0], xy[1])
+        props = {"camera": n + 1, "status": "existing" if j < n_fixed else "planned", "model": str(cands.model[j]),
+                 "heading_deg": float(cands.heading_deg[j]), "range_m": float(cands.range_m[j]),
+                 "fov_deg": float(cands.fov_deg[j]), "lon": round(lon, 7), "lat": round(lat, 7),
+                 "targets_seen": int(seen_by[j])}
+        cams.append(_feature(shapely.Point(lon, lat), props))
+        sectors.append(_feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
+    blind = [_feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
+                                                          "weight": float(targets.weight[i])})
+             for i in np.flatnonzero(~seen)]
+    total_w = float(targets.weight.sum())
+    summary = {
+        "area_code": pa.area_code, "area_name": pa.area_name, "area_level": pa.area_level,
+        "area_m2": round(pa.area.area, 1), "model": model, "range_m": cam_model.range_m, "fov_deg": cam_model.fov_deg,
+        "headings": headings, "objective": "lscp" if k is None else "mclp", "method": res.method,
+        "gap": None if res.gap is None else round(res.gap, 6),
+        "targets": len(targets), "key_places": len(places), "entrances": len(entr), "road_samples": len(samples),
+        "candidate_positions": len(poles), "candidates": len(cands), "existing_cameras": n_fixed,
+        "cameras": int(len(res.sites)), "planned_cameras": int(sum(1 for j in res.sites if j >= n_fixed)),
+        "seen_targets": int(seen.sum()), "blind_spots": int((~seen).sum()),
+        "seen_share": round(float(targets.weight[seen].sum()) / total_w, 4) if total_w else 0.0,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if pa.note:
+        summary["note"] = pa.note
+    return {"summary": summary, "layers": {
+        "area": _fc([_feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
+        "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}}
