@@ -1,8 +1,8 @@
 """``/``: the offline web map for browsers, the OGC API landing document for API clients.
 
-Content negotiation: ``?f=json`` or an ``Accept`` asking for JSON (and not HTML) gives the landing
-JSON; otherwise the HTML map (``gis_api/static/index.html``, whose JS/CSS are all served locally
-from ``/static``). ``/map/layers.json`` tells the page which layers exist, with styles and URLs.
+Content negotiation: ``?f=html`` or an ``Accept`` listing ``text/html`` (browsers) gives the HTML map
+(``gis_api/static/index.html``, whose JS/CSS are all served locally from ``/static``); otherwise
+(``?f=json``, JSON or ``*/*``) the landing JSON. ``/map/layers.json`` tells the page which layers exist, with styles and URLs.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def wants_json(request: Request) -> bool:
         if f in ("html", "text/html"):
             return False
         raise BadRequest(f"不支持的格式 f={f!r}（可用 json / html）")
+    # Browsers ask for text/html; API clients (OWSLib, QGIS, curl) send JSON or */*.
     accept = request.headers.get("accept", "").lower()
-    return "json" in accept and "text/html" not in accept
+    return "text/html" not in accept
 
 
 @router.get("/", summary="网页地图（浏览器）或 OGC API 首页（?f=json）", response_model=None)

@@ -1,0 +1,171 @@
+"""OGC API Features on the real demo data in a real PostGIS."""
+
+import pytest
+import shapely
+from shapely.geometry import box, shape
+from sqlalchemy import text
+
+from gis_api.crs import gcj02_to_wgs84
+from layers import ogc
+
+BASE_LAYERS = ["water", "admin_district", "building", "railway", "road", "poi", "demo_address_point"]
+BUND_BBOX = (121.484, 31.235, 121.492, 31.242)  # the Bund, Nanjing East Road end
+
+
+def test_landing_json_and_conformance(client):
+    r = client.get("/?f=json")
+    assert r.status_code == 200
+    rels = {link["rel"] for link in r.json()["links"]}
+    assert {"self", "conformance", "data", "service-desc"} <= rels
+    r2 = client.get("/", headers={"Accept": "application/json"})
+    assert r2.json()["title"] == r.json()["title"]
+    conf = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conf
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conf
+
+
+def test_collections_list_every_base_layer_with_extent(client):
+    body = client.get("/collections").json()
+    by_id = {c["id"]: c for c in body["collections"]}
+    assert set(BASE_LAYERS) <= set(by_id)
+    b = by_id["building"]["extent"]["spatial"]["bbox"][0]
+    # the demo buildings lie in the Bund / Lujiazui area (data README bbox)
+    assert 121.47 < b[0] < b[2] < 121.53 and 31.22 < b[1] < b[3] < 31.26
+    assert "temporal" in by_id["admin_district"]["extent"]
+    for c in body["collections"]:
+        assert any(link["rel"] == "items" for link in c["links"])
+
+
+@pytest.mark.parametrize("layer_id", BASE_LAYERS)
+def test_items_of_every_layer_are_rfc7946_and_counted(client, engine, layer_id):
+    r = client.get(f"/collections/{layer_id}/items", params={"limit": 3})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection"
+    assert fc["numberReturned"] == len(fc["features"]) <= 3
+    table = {"admin_district": "admin_unit WHERE level = 'district' AND geom IS NOT NULL"}.get(layer_id, layer_id)
+    with engine.connect() as conn:
+        expected = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    assert fc["numberMatched"] == expected > 0
+    for f in fc["features"]:
+        assert f["type"] == "Feature" and isinstance(f["id"], int)
+        geom = shape(f["geometry"])
+        assert geom.is_valid or geom.buffer(0).is_valid
+        assert "tags" not in f["properties"] and "node_ids" not in f["properties"]
+
+
+def test_paging_follows_next_links_to_every_feature(client, engine):
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM poi")).scalar_one()
+    url, seen, pages = "/collections/poi/items?limit=150", [], 0
+    while url:
+        fc = client.get(url).json()
+        assert fc["numberMatched"] == total
+        seen += [f["id"] for f in fc["features"]]
+        nxt = [link["href"] for link in fc["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+        pages += 1
+    assert len(seen) == len(set(seen)) == total
+    assert pages == -(-total // 150)
+
+
+def test_bbox_and_property_filter(client, engine):
+    bbox = ",".join(map(str, BUND_BBOX))
+    fc = client.get("/collections/building/items", params={"bbox": bbox, "limit": 1000}).json()
+    env = box(*BUND_BBOX)
+    assert fc["numberMatched"] == len(fc["features"]) > 10
+    assert all(shape(f["geometry"]).intersects(env) for f in fc["features"])
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM building WHERE ST_Intersects(geom, "
+                              "ST_MakeEnvelope(:a, :b, :c, :d, 4326))"), dict(zip("abcd", BUND_BBOX))).scalar_one()
+    assert fc["numberMatched"] == n
+
+    fc = client.get("/collections/road/items", params={"kind": "primary", "limit": 50}).json()
+    assert fc["numberMatched"] > 0 and all(f["properties"]["kind"] == "primary" for f in fc["features"])
+    named = fc["features"][0]["properties"]["name"]
+    fc2 = client.get("/collections/road/items", params={"name": named, "kind": "primary"}).json()
+    assert fc2["features"] and all(f["properties"]["name"] == named for f in fc2["features"])
+
+
+def test_datetime_on_valid_time_layer(client, engine):
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT min(valid_from) FROM admin_unit WHERE level = 'district'")).scalar_one()
+    before = (first.year - 1)
+    fc_before = client.get("/collections/admin_district/items", params={"datetime": f"{before}-01-01T00:00:00Z"}).json()
+    assert fc_before["numberMatched"] == 0
+    fc_now = client.get("/collections/admin_district/items", params={"datetime": "../.."}).json()
+    assert fc_now["numberMatched"] > 0
+    fc_open = client.get("/collections/admin_district/items",
+                         params={"datetime": f"{before}-01-01T00:00:00Z/.."}).json()
+    assert fc_open["numberMatched"] == fc_now["numberMatched"]
+
+
+def test_output_crs_4490_is_lat_lon_and_gcj02_is_offset(client):
+    params = {"limit": 5, "bbox": ",".join(map(str, BUND_BBOX))}
+    wgs = client.get("/collections/poi/items", params=params).json()["features"]
+    r = client.get("/collections/poi/items", params={**params, "crs": ogc.EPSG4490})
+    assert r.headers["content-crs"] == f"<{ogc.EPSG4490}>"
+    cgcs = r.json()["features"]
+    gcj = client.get("/collections/poi/items", params={**params, "crs": "gcj02"}).json()["features"]
+    assert [f["id"] for f in wgs] == [f["id"] for f in cgcs] == [f["id"] for f in gcj]
+    for a, b, c in zip(wgs, cgcs, gcj, strict=True):
+        lon, lat = a["geometry"]["coordinates"]
+        assert b["geometry"]["coordinates"] == [lat, lon]
+        glon, glat = c["geometry"]["coordinates"]
+        # GCJ-02 shifts Shanghai by roughly 0.0045° east and 0.002° south
+        assert 0.003 < glon - lon < 0.006 and -0.004 < glat - lat < -0.001
+        back = gcj02_to_wgs84(glon, glat)
+        assert back == pytest.approx((lon, lat), abs=2e-7)
+
+
+def test_bbox_crs_gcj02_selects_the_same_area(client):
+    x0, y0, x1, y1 = BUND_BBOX
+    from gis_api.crs import wgs84_to_gcj02
+
+    gx0, gy0 = wgs84_to_gcj02(x0, y0)
+    gx1, gy1 = wgs84_to_gcj02(x1, y1)
+    a = client.get("/collections/building/items", params={"bbox": ",".join(map(str, BUND_BBOX)), "limit": 1}).json()
+    b = client.get("/collections/building/items", params={"bbox": f"{gx0},{gy0},{gx1},{gy1}", "bbox-crs": "gcj02",
+                                                           "limit": 1}).json()
+    assert abs(a["numberMatched"] - b["numberMatched"]) <= 2  # corner rounding only
+
+
+def test_single_item_and_its_links(client, engine):
+    with engine.connect() as conn:
+        fid, name = conn.execute(text("SELECT id, name FROM building WHERE name IS NOT NULL ORDER BY id LIMIT 1")).one()
+    f = client.get(f"/collections/building/items/{fid}").json()
+    assert f["id"] == fid and f["properties"]["name"] == name
+    assert any(link["rel"] == "collection" for link in f["links"])
+    g = client.get(f"/collections/building/items/{fid}", params={"crs": "EPSG:4326"}).json()
+    first = shapely.get_coordinates(shape(f["geometry"]))[0]
+    assert g["geometry"]["coordinates"][0][0][0] == pytest.approx([first[1], first[0]])
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/collections/no_such_layer", 404),
+    ("/collections/no_such_layer/items", 404),
+    ("/collections/road/items?bbox=1,2,3", 400),
+    ("/collections/road/items?bbox=121.6,31.2,121.4,31.3", 400),
+    ("/collections/road/items?bbox=0,91,1,92", 400),
+    ("/collections/road/items?limit=10001", 400),
+    ("/collections/road/items?limit=-5", 400),
+    ("/collections/road/items?offset=x", 400),
+    ("/collections/road/items?crs=EPSG:3857", 400),
+    ("/collections/road/items?crs=' OR 1=1 --", 400),
+    ("/collections/road/items?kind=primary'; DROP TABLE road; --&limit=1", 200),
+    ("/collections/road/items?tags=x", 400),
+    ("/collections/road/items?datetime=not-a-date", 400),
+    ("/collections/road/items/999999999999", 404),
+    ("/collections/road/items/abc", 404),
+    ("/collections/road/items/1?crs=EPSG:9999", 400),
+    ("/?f=xml", 400),
+])
+def test_bad_input_is_4xx_with_message(client, engine, url, status):
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    if status >= 400:
+        body = r.json()
+        assert body["error"] and body["message"]
+    with engine.connect() as conn:  # the injection attempt above found nothing and dropped nothing
+        assert conn.execute(text("SELECT to_regclass('road') IS NOT NULL")).scalar_one()
