@@ -3,5 +3,7 @@
 Each feature appends its own step(s) here (one line each)."""
 
 DEMO_STEPS: list[list[str]] = [
+    ["grid", "boundaries"],
     ["address", "build"],
+    ["grid", "build", "--all"],
 ]

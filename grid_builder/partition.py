@@ -242,7 +242,7 @@ def partition_units(
         return res
     rng = np.random.default_rng(seed)
     best = None
-    for attempt in range(max(1, restarts)):
+    for _attempt in range(max(1, restarts)):
         labels = _grow(k, hh, area, xy, nbrs, rng, heavy)
         st = _State(hh, area, cx, cy, own_i, lo, hi, k)
         for r, u in enumerate(heavy):

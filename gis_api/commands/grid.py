@@ -1,0 +1,186 @@
+"""`shequ grid boundaries|build|import|h3|validate`: townships, communities, grids, micro-grids, H3."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+grid_app = typer.Typer(help="网格 townships/communities, grids, micro-grids and H3 cells.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _engine():
+    from gis_api.db import get_engine
+
+    return get_engine()
+
+
+@grid_app.command("boundaries")
+def boundaries(
+    district: list[str] = typer.Option(None, "--district", help="区县代码，可重复 (default 310101, 310115)"),
+    community_min: int = typer.Option(1000, help="社区最少户数"),
+    community_max: int = typer.Option(3000, help="社区最多户数"),
+    township_min: int = typer.Option(5000, help="街道最少户数"),
+    township_max: int = typer.Option(15000, help="街道最多户数"),
+) -> None:
+    """由道路网和区县边界生成临时街道、社区（source=provisional） derive provisional townships and communities."""
+    from grid_builder.service import GridError, derive_boundaries
+
+    if not (0 < community_min <= community_max) or not (0 < township_min <= township_max):
+        _fail("户数区间无效 (invalid household band)")
+    try:
+        res = derive_boundaries(_engine(), list(district) if district else None,
+                                (township_min, township_max), (community_min, community_max))
+    except GridError as exc:
+        _fail(exc.message)
+    typer.echo(f"临时街道 townships: {res['townships']}  临时社区 communities: {res['communities']}"
+               f"  (removed {res['removed']})")
+    for u in res["units"]:
+        flag = f"  [{', '.join(u.flags)}]" if u.flags else ""
+        indent = "  " if u.level == "community" else ""
+        typer.echo(f"{indent}{u.code} {u.name} {round(u.households)} 户{flag}")
+    for n in res["notes"]:
+        typer.secho(f"注意 note: {n}", fg=typer.colors.YELLOW)
+
+
+@grid_app.command("build")
+def build(
+    community: str = typer.Option(None, "--community", help="社区代码 (12 位)"),
+    all_: bool = typer.Option(False, "--all", help="所有社区"),
+    target_min: int = typer.Option(300, help="网格最少户数 (老旧小区可用 200)"),
+    target_max: int = typer.Option(500, help="网格最多户数 (老旧小区可用 300)"),
+    micro_min: int = typer.Option(30, help="微网格最少户数"),
+    micro_max: int = typer.Option(50, help="微网格最多户数"),
+) -> None:
+    """划分网格与微网格（每个社区一个事务） build grids and micro-grids, one transaction per community."""
+    from tqdm import tqdm
+
+    from grid_builder.build import BuildConfig
+    from grid_builder.service import GridError, build_all, build_community
+
+    if bool(community) == bool(all_):
+        _fail("请指定 --community CODE 或 --all 之一 (give exactly one of --community / --all)")
+    cfg = BuildConfig(grid_min=target_min, grid_max=target_max, micro_min=micro_min, micro_max=micro_max)
+    bad = cfg.check()
+    if bad:
+        _fail("; ".join(bad))
+    try:
+        if community:
+            reports = [build_community(_engine(), community, cfg)]
+        else:
+            reports = build_all(_engine(), cfg, progress=lambda it: tqdm(it, desc="社区 communities",
+                                                                        file=sys.stderr, leave=False))
+    except GridError as exc:
+        _fail(exc.message)
+    if not reports:
+        _fail("没有社区：先运行 `shequ grid boundaries` 或 `shequ grid import` (no communities yet)")
+    tot_g = tot_in = 0
+    failed = 0
+    for r in reports:
+        tot_g += r.grids
+        tot_in += r.in_band
+        state = "失败 FAILED" if "failed" in r.flags else (f"v{r.version}" if r.written else "未写入")
+        typer.echo(f"{r.community_code} {state}: {r.grids} 网格 ({r.in_band} 在区间内), {r.microgrids} 微网格, "
+                   f"{r.households} 户" + (f"  [尽力而为 best effort: {', '.join(r.flags)}]" if r.flags else ""))
+        for m in r.messages:
+            typer.secho(f"    {m}", fg=typer.colors.YELLOW)
+        for i in r.issues:
+            typer.secho(f"    校验 {i['kind']}: {i['message']}", fg=typer.colors.RED)
+        failed += "failed" in r.flags
+    typer.echo(f"合计 total: {tot_g} 网格, {tot_in} 在 {target_min}–{target_max} 户区间内")
+    if failed == len(reports):
+        raise typer.Exit(1)
+
+
+@grid_app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="GeoJSON / GPKG / SHP"),
+    code_field: str = typer.Option("code", help="编码字段"),
+    name_field: str = typer.Option("name", help="名称字段"),
+    parent_field: str = typer.Option(None, help="上级编码字段（缺省取编码前缀）"),
+    crs: str = typer.Option("wgs84", help="坐标系 wgs84|cgcs2000|gcj02（文件未声明时）"),
+    layer: str = typer.Option(None, help="GPKG 图层"),
+) -> None:
+    """导入城市自有的街道、社区边界（编码 9/12 位） import a city's own township/community boundaries."""
+    from grid_builder.importer import ImportProblem, import_boundaries, read_boundaries
+
+    try:
+        records, problems = read_boundaries(path, code_field, name_field, parent_field, crs, layer)
+        for p in problems:
+            typer.secho(f"注意 note: {p}", fg=typer.colors.YELLOW)
+        res = import_boundaries(_engine(), records)
+    except ImportProblem as exc:
+        _fail(str(exc))
+    typer.echo(f"已导入 imported: {res['townships']} 街道, {res['communities']} 社区")
+
+
+@grid_app.command("h3")
+def h3_cmd(
+    area: str = typer.Option(..., "--area", help="行政区或网格编码"),
+    res: int = typer.Option(10, "--res", help="分辨率 7–12"),
+    mode: str = typer.Option("center", "--mode", help="center | overlap | full"),
+    out: Path = typer.Option(None, "--out", help="另存 GeoJSON 文件"),
+    save: bool = typer.Option(True, "--save/--no-save", help="写入 h3_cell 表（地图图层）"),
+) -> None:
+    """区域的 H3 单元及每格统计 H3 cells of an area with counts per cell."""
+    from shapely.geometry import mapping
+
+    from grid_builder.service import GridError, h3_for_area
+
+    try:
+        cells = h3_for_area(_engine(), area, res, mode, save=save)
+    except GridError as exc:
+        _fail(exc.message)
+    hh = sum(c["households"] for c in cells)
+    typer.echo(f"{area} res {res} {mode}: {len(cells)} 个单元, {round(hh)} 户, "
+               f"{sum(c['buildings'] for c in cells)} 栋建筑, {sum(c['pois'] for c in cells)} 个兴趣点"
+               + (", 已写入 h3_cell" if save else ""))
+    if out:
+        fc = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": mapping(c["geom"]),
+             "properties": {k: v for k, v in c.items() if k != "geom"}} for c in cells]}
+        out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+        typer.echo(f"GeoJSON: {out}")
+
+
+@grid_app.command("validate")
+def validate(
+    community: str = typer.Option(None, "--community", help="社区代码；缺省为全部"),
+) -> None:
+    """校验网格层级：缝隙、重叠、嵌套、建筑归属 check gaps, overlaps, nesting, building membership."""
+    from grid_builder import store
+    from grid_builder.service import GridError, validate_stored
+
+    eng = _engine()
+    if community:
+        codes = [community]
+    else:
+        with eng.connect() as conn:
+            codes = [u["code"] for u in store.admin_units(conn, "community")]
+    n_bad = 0
+    for code in codes:
+        try:
+            issues = validate_stored(eng, code)
+        except GridError as exc:
+            typer.secho(f"{code}: {exc.message}", fg=typer.colors.YELLOW)
+            n_bad += 1
+            continue
+        if issues:
+            n_bad += 1
+            for i in issues:
+                typer.secho(f"{code} {i['kind']}: {i['message']}", fg=typer.colors.RED)
+        else:
+            typer.echo(f"{code}: 通过 ok")
+    if n_bad:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(grid_app, name="grid")

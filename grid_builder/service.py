@@ -1,0 +1,188 @@
+"""Use cases shared by the CLI and the API: core + store, one transaction per unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shapely.geometry import box, mapping
+from sqlalchemy.engine import Engine
+
+from grid_builder import h3grid, store
+from grid_builder.build import BuildConfig, EmptyCommunity
+from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS
+from grid_builder.geom import to_metric, to_wgs84
+from grid_builder.pipeline import community_grids, provisional_boundaries, to_lonlat
+from grid_builder.validate import validate_community
+
+
+class GridError(ValueError):
+    """Bad input for a grid operation (message in Chinese + English)."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class CommunityReport:
+    community_code: str
+    version: int | None
+    grids: int
+    microgrids: int
+    households: int
+    in_band: int
+    flags: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    issues: list[dict] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def best_effort(self) -> bool:
+        return bool(self.flags)
+
+
+def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
+                      township_band=(5_000, 15_000), community_band=(1_000, 3_000)) -> dict:
+    """Provisional townships/communities for the demo districts, written in one transaction."""
+    district_codes = district_codes or sorted(DEMO_DISTRICTS)
+    with engine.begin() as conn:
+        districts = {}
+        for code in district_codes:
+            u = store.admin_unit(conn, code)
+            if u is None or u["geom"] is None:
+                raise GridError(f"区县 {code} 不存在或没有边界 (district not found or without boundary)", 404)
+            districts[code] = (u["name"], u["geom"])
+        ext = store.building_extent(conn)
+        if ext is None:
+            raise GridError("没有建筑数据，无法确定演示范围 (no buildings: load the demo first)")
+        # the demo area: building extent, never beyond the Tilezen bbox
+        area = box(max(ext[0], DEMO_BBOX[0]), max(ext[1], DEMO_BBOX[1]),
+                   min(ext[2], DEMO_BBOX[2]), min(ext[3], DEMO_BBOX[3]))
+        roads = store.roads_in(conn, area)
+        rails = store.rails_in(conn, area)
+        water = store.water_in(conn, area)
+        buildings = store.buildings_in(conn, area)
+        units, notes = provisional_boundaries(districts, area, roads, rails, water, buildings,
+                                              township_band, community_band)
+        if not units:
+            raise GridError("演示范围内没有可划分的区县土地 (nothing to divide inside the demo area)")
+        res = store.replace_provisional_units(conn, district_codes, units)
+    return {"townships": sum(u.level == "township" for u in units),
+            "communities": sum(u.level == "community" for u in units),
+            "removed": res["removed"], "notes": notes, "units": units,
+            "household_source": "households_est" if not buildings else None}
+
+
+def build_community(engine: Engine, community_code: str, cfg: BuildConfig | None = None,
+                    write: bool = True) -> CommunityReport:
+    """Grids + micro-grids of one community, written in one transaction (nothing when it fails)."""
+    cfg = cfg or BuildConfig()
+    bad = cfg.check()
+    if bad:
+        raise GridError("; ".join(bad), 400)
+    with engine.begin() as conn:
+        unit = store.admin_unit(conn, community_code)
+        if unit is None:
+            raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
+        if unit["level"] != "community":
+            raise GridError(f"{community_code} 不是社区，而是 {unit['level']} (not a community)", 400)
+        boundary = unit["geom"]
+        if boundary is None or boundary.is_empty:
+            raise GridError(f"社区 {community_code} 没有边界 (community has no boundary)")
+        area = boundary.buffer(0.0005) if boundary.is_valid else boundary.envelope
+        roads = store.roads_in(conn, area)
+        rails = store.rails_in(conn, area)
+        water = store.water_in(conn, area)
+        buildings = store.buildings_in(conn, boundary if boundary.is_valid else boundary.buffer(0))
+        try:
+            cb = community_grids(community_code, boundary, roads, rails, water, buildings, cfg)
+        except EmptyCommunity as exc:
+            raise GridError(str(exc)) from exc
+        hh_by_id = {b.id: b.households for b in buildings}
+        rows_g = [_row(a, f"{unit['name']}第{a.code[-3:]}网格") for a in cb.grids]
+        rows_m = [_row(a, f"{unit['name']}第{a.code[-5:-2]}网格第{a.code[-2:]}微网格") for a in cb.microgrids]
+        blocks = [{"seq": i + 1, "kind": b.kind, "hh": int(round(b.households)), "nb": len(b.building_ids),
+                   "area": b.geom.area, "g": to_lonlat(b.geom)} for i, b in enumerate(cb.blocks)]
+        grid_of = {b: g.code for g in cb.grids for b in g.building_ids}
+        assignment = [{"building_id": b, "grid_code": grid_of[b], "microgrid_code": m.code,
+                       "households": int(hh_by_id.get(b, 0))} for m in cb.microgrids for b in m.building_ids]
+        in_band = sum(1 for g in cb.grids if cfg.grid_min <= g.households <= cfg.grid_max)
+        issues = [_issue(i) for i in cb.issues]
+        rep = CommunityReport(community_code, None, len(cb.grids), len(cb.microgrids),
+                              int(sum(hh_by_id.values())), in_band, list(cb.flags), list(cb.messages), issues)
+        if write:
+            rep.version = store.write_community_build(
+                conn, community_code, rows_g, rows_m, blocks, assignment,
+                properties={"band": [cfg.grid_min, cfg.grid_max], "micro_band": [cfg.micro_min, cfg.micro_max],
+                            "household_source": store.household_source(conn), "flags": cb.flags})
+            rep.written = True
+    return rep
+
+
+def build_all(engine: Engine, cfg: BuildConfig | None = None, progress=None) -> list[CommunityReport]:
+    with engine.connect() as conn:
+        codes = [u["code"] for u in store.admin_units(conn, "community")]
+    reports = []
+    for code in (progress(codes) if progress else codes):
+        try:
+            reports.append(build_community(engine, code, cfg))
+        except GridError as exc:
+            reports.append(CommunityReport(code, None, 0, 0, 0, 0, ["failed"], [exc.message]))
+    return reports
+
+
+def _row(a, name: str) -> store.AreaRow:
+    return store.AreaRow(a.code, name, a.level, a.parent_code, int(round(a.households)), len(a.building_ids),
+                         a.area_m2, a.compactness, a.contiguous, list(a.flags), to_lonlat(a.geom))
+
+
+def _issue(i) -> dict:
+    return {"kind": i.kind, "codes": i.codes, "message": i.message, "area_m2": round(i.area_m2, 2),
+            "geometry": mapping(to_wgs84(i.geom)) if i.geom is not None and not i.geom.is_empty else None,
+            **i.extra}
+
+
+def validate_stored(engine: Engine, community_code: str) -> list[dict]:
+    """Re-check the stored hierarchy of a community (what the database holds, not what was computed)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        unit = store.admin_unit(conn, community_code)
+        if unit is None or unit["level"] != "community":
+            raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
+        grids = [g for g in store.list_grids(conn, "grid", None) if g["community_code"] == community_code]
+        micro = [m for m in store.list_grids(conn, "microgrid", None) if m["community_code"] == community_code]
+        rows = conn.execute(text("SELECT building_id, grid_code, microgrid_code FROM grid_assignment "
+                                 "WHERE community_code = :c"), {"c": community_code}).all()
+        bids = [b.id for b in store.buildings_in(conn, unit["geom"])]
+    if not grids:
+        raise GridError(f"社区 {community_code} 尚未划分网格 (no grids built yet)", 404)
+    bg: dict[int, list[str]] = {}
+    bm: dict[int, list[str]] = {}
+    for b, g, m in rows:
+        bg.setdefault(int(b), []).append(g)
+        bm.setdefault(int(b), []).append(m)
+    issues = validate_community(
+        community_code, to_metric(unit["geom"]),
+        {g["code"]: to_metric(g["geom"]) for g in grids},
+        {m["code"]: (m["parent_code"], to_metric(m["geom"])) for m in micro},
+        bids, bg, bm)
+    return [_issue(i) for i in issues]
+
+
+def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool = False) -> list[dict]:
+    try:
+        h3grid.check(res, mode)
+    except h3grid.H3Error as exc:
+        raise GridError(str(exc), 400) from exc
+    with engine.begin() as conn:
+        found = store.area_geometry(conn, area_code)
+        if found is None:
+            raise GridError(f"区域 {area_code} 不存在 (no admin unit or grid with this code)", 404)
+        _level, geom = found
+        layers = store.located_things(conn, geom)
+        cells = h3grid.aggregate(geom, res, mode, layers)
+        if save:
+            store.write_h3_cells(conn, area_code, res, mode, cells)
+    return cells

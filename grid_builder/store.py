@@ -1,0 +1,393 @@
+"""SQL of the grid builder (SQLAlchemy Core ``text()`` with bound parameters only).
+
+Reads the base layers into plain records for the pure core, and writes provisional townships and
+communities (admin_unit), grids / micro-grids (versioned), street blocks, building assignments and H3
+cells. Every write function expects a connection inside a transaction owned by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import shapely
+from shapely import wkb as shp_wkb
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from grid_builder.geom import as_multipolygon
+from grid_builder.pipeline import BuildingRec, RoadIn
+
+
+def _geom(raw) -> BaseGeometry | None:
+    if raw is None:
+        return None
+    return shp_wkb.loads(bytes(raw))
+
+
+def _wkb(geom: BaseGeometry) -> bytes:
+    return shapely.to_wkb(geom, include_srid=False)
+
+
+def has_table(conn: Connection, table: str) -> bool:
+    return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar_one()
+
+
+def has_column(conn: Connection, table: str, column: str) -> bool:
+    return conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = :t AND column_name = :c)"),
+        {"t": table, "c": column}).scalar_one()
+
+
+# -- reading base layers --------------------------------------------------------------------------
+
+def building_extent(conn: Connection) -> tuple[float, float, float, float] | None:
+    row = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM building) s"
+    )).one()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def admin_unit(conn: Connection, code: str) -> dict | None:
+    row = conn.execute(text(
+        "SELECT code, name, level, parent_code, source, properties, ST_AsBinary(geom) AS g "
+        "FROM admin_unit WHERE code = :code"), {"code": code}).mappings().first()
+    if row is None:
+        return None
+    return {**{k: row[k] for k in ("code", "name", "level", "parent_code", "source", "properties")},
+            "geom": _geom(row["g"])}
+
+
+def admin_units(conn: Connection, level: str, parent: str | None = None) -> list[dict]:
+    rows = conn.execute(text(
+        "SELECT code, name, level, parent_code, source, properties, ST_AsBinary(geom) AS g FROM admin_unit "
+        "WHERE level = :level AND (CAST(:parent AS text) IS NULL OR parent_code = :parent) "
+        "AND geom IS NOT NULL AND valid_to IS NULL ORDER BY code"), {"level": level, "parent": parent}).mappings()
+    return [{**{k: r[k] for k in ("code", "name", "level", "parent_code", "source", "properties")},
+             "geom": _geom(r["g"])} for r in rows]
+
+
+def roads_in(conn: Connection, area: BaseGeometry) -> list[RoadIn]:
+    rows = conn.execute(text(
+        "SELECT kind, name, tags, ST_AsBinary(geom) AS g FROM road "
+        "WHERE geom && ST_GeomFromWKB(:a, 4326) AND ST_Intersects(geom, ST_GeomFromWKB(:a, 4326))"),
+        {"a": _wkb(area)}).mappings()
+    return [RoadIn(kind=r["kind"], geom=_geom(r["g"]), name=r["name"], tags=r["tags"] or {}) for r in rows]
+
+
+def rails_in(conn: Connection, area: BaseGeometry) -> list[tuple[str | None, BaseGeometry]]:
+    rows = conn.execute(text(
+        "SELECT kind, ST_AsBinary(geom) AS g FROM railway WHERE ST_Intersects(geom, ST_GeomFromWKB(:a, 4326))"),
+        {"a": _wkb(area)}).all()
+    out = []
+    for kind, g in rows:
+        out.extend((kind, ln) for ln in shapely.get_parts(_geom(g)))
+    return out
+
+
+def water_in(conn: Connection, area: BaseGeometry) -> list[BaseGeometry]:
+    rows = conn.execute(text(
+        "SELECT ST_AsBinary(geom) FROM water WHERE ST_Intersects(geom, ST_GeomFromWKB(:a, 4326))"),
+        {"a": _wkb(area)}).scalars()
+    return [_geom(g) for g in rows]
+
+
+def household_source(conn: Connection) -> str:
+    """'standard_address' when the address registry carries household counts, else 'households_est'."""
+    if has_table(conn, "standard_address") and has_column(conn, "standard_address", "households"):
+        return "standard_address"
+    return "households_est"
+
+
+def buildings_in(conn: Connection, area: BaseGeometry | None = None) -> list[BuildingRec]:
+    """Buildings whose anchor point (ST_PointOnSurface) lies in ``area`` (all when None), with households:
+    the address registry's counts where it has some for the building, else ``households_est``."""
+    src = household_source(conn)
+    hh_expr = "b.households_est"
+    join = ""
+    if src == "standard_address":
+        join = ("LEFT JOIN (SELECT building_id, sum(households) AS hh FROM standard_address "
+                "WHERE valid_to IS NULL AND status = 'active' AND building_id IS NOT NULL GROUP BY building_id) sa "
+                "ON sa.building_id = b.id")
+        hh_expr = "COALESCE(sa.hh, b.households_est)"
+    where = ""
+    params: dict = {}
+    if area is not None:
+        where = "WHERE ST_Intersects(ST_PointOnSurface(b.geom), ST_GeomFromWKB(:a, 4326))"
+        params["a"] = _wkb(area)
+    sql = f"SELECT b.id, {hh_expr} AS hh, ST_AsBinary(b.geom) AS g FROM building b {join} {where} ORDER BY b.id"
+    rows = conn.execute(text(sql), params).all()  # fragments above are constants, values are bound
+    return [BuildingRec(int(i), _geom(g), int(round(float(h or 0)))) for i, h, g in rows]
+
+
+# -- provisional townships / communities ----------------------------------------------------------
+
+def replace_provisional_units(conn: Connection, district_codes: list[str], units: list) -> dict:
+    """Swap the provisional townships/communities of these districts for ``units`` (one transaction,
+    the caller's). Grids of communities that no longer exist are closed with them."""
+    old = conn.execute(text(
+        "SELECT code FROM admin_unit WHERE source = 'provisional' AND level IN ('township','community') "
+        "AND left(code, 6) = ANY(:d)"), {"d": district_codes}).scalars().all()
+    new_codes = {u.code for u in units}
+    gone = [c for c in old if c not in new_codes]
+    conn.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+    if gone:
+        conn.execute(text("UPDATE grid SET valid_to = now() WHERE community_code = ANY(:c) AND valid_to IS NULL"),
+                     {"c": gone})
+        conn.execute(text("DELETE FROM grid_assignment WHERE community_code = ANY(:c)"), {"c": gone})
+        conn.execute(text("DELETE FROM street_block WHERE community_code = ANY(:c)"), {"c": gone})
+        conn.execute(text("DELETE FROM admin_unit WHERE code = ANY(:c)"), {"c": gone})
+    for u in sorted(units, key=lambda x: len(x.code)):
+        conn.execute(text(
+            "INSERT INTO admin_unit (code, name, level, parent_code, source, properties, geom) "
+            "VALUES (:code, :name, :level, :parent, 'provisional', CAST(:props AS jsonb), "
+            "ST_Multi(ST_GeomFromWKB(:g, 4326))) "
+            "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
+            "parent_code = EXCLUDED.parent_code, source = EXCLUDED.source, properties = EXCLUDED.properties, "
+            "geom = EXCLUDED.geom, valid_to = NULL"),
+            {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent_code,
+             "props": json.dumps({"households": round(u.households), "flags": u.flags}, ensure_ascii=False),
+             "g": _wkb(u.geom)})
+    return {"removed": len(gone), "written": len(units)}
+
+
+def upsert_admin_unit(conn: Connection, code: str, name: str, level: str, parent_code: str | None,
+                      geom: BaseGeometry, source: str, properties: dict) -> None:
+    conn.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+    conn.execute(text(
+        "INSERT INTO admin_unit (code, name, level, parent_code, source, properties, geom) "
+        "VALUES (:code, :name, :level, :parent, :source, CAST(:props AS jsonb), ST_Multi(ST_GeomFromWKB(:g, 4326))) "
+        "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
+        "parent_code = EXCLUDED.parent_code, source = EXCLUDED.source, properties = EXCLUDED.properties, "
+        "geom = EXCLUDED.geom, valid_to = NULL"),
+        {"code": code, "name": name, "level": level, "parent": parent_code, "source": source,
+         "props": json.dumps(properties, ensure_ascii=False), "g": _wkb(as_multipolygon(geom))})
+
+
+# -- grids ----------------------------------------------------------------------------------------
+
+@dataclass
+class AreaRow:
+    code: str
+    name: str
+    level: str
+    parent_code: str
+    households: int
+    buildings: int
+    area_m2: float
+    compactness: float
+    contiguous: bool
+    flags: list[str]
+    geom: BaseGeometry  # lon/lat
+
+
+def write_community_build(conn: Connection, community_code: str, grids: list[AreaRow],
+                          microgrids: list[AreaRow], blocks: list[dict], assignment: list[dict],
+                          source: str = "built", properties: dict | None = None) -> int:
+    """Close the community's current grids and write the new version. Returns the new version number."""
+    version = conn.execute(text(
+        "SELECT COALESCE(max(version), 0) + 1 FROM grid WHERE community_code = :c"),
+        {"c": community_code}).scalar_one()
+    conn.execute(text("UPDATE grid SET valid_to = now() WHERE community_code = :c AND valid_to IS NULL"),
+                 {"c": community_code})
+    props = json.dumps(properties or {}, ensure_ascii=False)
+    rows = [{"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code, "c": community_code,
+             "hh": int(a.households), "nb": a.buildings, "area": float(a.area_m2), "pp": float(a.compactness),
+             "contig": bool(a.contiguous), "flags": list(a.flags), "v": version, "src": source, "props": props,
+             "g": _wkb(as_multipolygon(a.geom))} for a in [*grids, *microgrids]]
+    if rows:
+        conn.execute(text(
+            "INSERT INTO grid (code, name, level, parent_code, community_code, households, buildings, area_m2, "
+            "compactness, contiguous, flags, version, source, properties, geom) VALUES (:code, :name, :level, "
+            ":parent, :c, :hh, :nb, :area, :pp, :contig, :flags, :v, :src, CAST(:props AS jsonb), "
+            "ST_Multi(ST_GeomFromWKB(:g, 4326)))"), rows)
+    conn.execute(text("DELETE FROM street_block WHERE community_code = :c"), {"c": community_code})
+    if blocks:
+        conn.execute(text(
+            "INSERT INTO street_block (community_code, seq, kind, households, buildings, area_m2, geom) "
+            "VALUES (:c, :seq, :kind, :hh, :nb, :area, ST_Multi(ST_GeomFromWKB(:g, 4326)))"),
+            [{"c": community_code, **b, "g": _wkb(as_multipolygon(b["g"]))} for b in blocks])
+    conn.execute(text("DELETE FROM grid_assignment WHERE community_code = :c"), {"c": community_code})
+    if assignment:
+        ids = [a["building_id"] for a in assignment]
+        conn.execute(text("DELETE FROM grid_assignment WHERE building_id = ANY(:ids)"), {"ids": ids})
+        conn.execute(text(
+            "INSERT INTO grid_assignment (building_id, community_code, grid_code, microgrid_code, households, "
+            "version) VALUES (:building_id, :c, :grid_code, :microgrid_code, :households, :v)"),
+            [{**a, "c": community_code, "v": version} for a in assignment])
+    return version
+
+
+_GRID_COLS = ("code, name, level, parent_code, community_code, households, buildings, area_m2, compactness, "
+              "contiguous, flags, version, valid_from, valid_to, source")
+
+
+def _grid_dict(r) -> dict:
+    d = {k: r[k] for k in r.keys() if k != "g"}
+    for k in ("valid_from", "valid_to"):
+        if d.get(k) is not None:
+            d[k] = d[k].isoformat()
+    d["flags"] = list(d.get("flags") or [])
+    d["geom"] = _geom(r["g"]) if "g" in r.keys() else None
+    return d
+
+
+def list_grids(conn: Connection, level: str, parent: str | None) -> list[dict]:
+    rows = conn.execute(text(
+        f"SELECT {_GRID_COLS}, ST_AsBinary(geom) AS g FROM grid WHERE valid_to IS NULL AND level = :level "
+        "AND (CAST(:parent AS text) IS NULL OR parent_code = :parent OR community_code = :parent) ORDER BY code"),
+        {"level": level, "parent": parent}).mappings()
+    return [_grid_dict(r) for r in rows]
+
+
+def get_grid(conn: Connection, code: str) -> dict | None:
+    r = conn.execute(text(
+        f"SELECT {_GRID_COLS}, ST_AsBinary(geom) AS g FROM grid WHERE code = :code AND valid_to IS NULL"),
+        {"code": code}).mappings().first()
+    return _grid_dict(r) if r else None
+
+
+def grid_history(conn: Connection, code: str) -> list[dict]:
+    rows = conn.execute(text(f"SELECT {_GRID_COLS} FROM grid WHERE code = :code ORDER BY version"),
+                        {"code": code}).mappings()
+    return [_grid_dict(r) for r in rows]
+
+
+def community_rows(conn: Connection, parent: str | None) -> list[dict]:
+    """Communities as grid-like rows (households/area/compactness computed in SQL)."""
+    rows = conn.execute(text(
+        "SELECT a.code, a.name, a.level, a.parent_code, a.source, a.properties, "
+        "ST_Area(a.geom::geography) AS area_m2, "
+        "CASE WHEN ST_Perimeter(a.geom::geography) > 0 THEN 4 * pi() * ST_Area(a.geom::geography) "
+        "  / ST_Perimeter(a.geom::geography) ^ 2 ELSE 0 END AS compactness, "
+        "(SELECT COALESCE(sum(ga.households), 0) FROM grid_assignment ga WHERE ga.community_code = a.code) AS hh, "
+        "ST_AsBinary(a.geom) AS g FROM admin_unit a WHERE a.level = 'community' AND a.geom IS NOT NULL "
+        "AND a.valid_to IS NULL AND (CAST(:parent AS text) IS NULL OR a.parent_code = :parent) ORDER BY a.code"),
+        {"parent": parent}).mappings()
+    out = []
+    for r in rows:
+        props = r["properties"] or {}
+        hh = int(r["hh"]) or int(props.get("households", 0))
+        out.append({"code": r["code"], "name": r["name"], "level": "community", "parent_code": r["parent_code"],
+                    "households": hh, "area_m2": float(r["area_m2"]), "compactness": float(r["compactness"]),
+                    "source": r["source"], "flags": list(props.get("flags", [])), "geom": _geom(r["g"])})
+    return out
+
+
+def grid_stats(conn: Connection, code: str, level: str) -> dict:
+    """Counts inside a community / grid / micro-grid: buildings and households (assignments), POIs,
+    addresses (when the registry exists), children and staff."""
+    col = {"community": "community_code", "grid": "grid_code", "microgrid": "microgrid_code"}[level]
+    b = conn.execute(text(
+        f"SELECT count(*), COALESCE(sum(households), 0) FROM grid_assignment WHERE {col} = :code"),
+        {"code": code}).one()  # col comes from the fixed mapping above
+    geom_sql = ("SELECT geom FROM admin_unit WHERE code = :code" if level == "community"
+                else "SELECT geom FROM grid WHERE code = :code AND valid_to IS NULL")
+    pois = conn.execute(text(
+        f"SELECT p.kind, count(*) FROM poi p, ({geom_sql}) a WHERE ST_Intersects(p.geom, a.geom) "
+        "GROUP BY p.kind ORDER BY count(*) DESC"), {"code": code}).all()
+    addresses = None
+    if has_table(conn, "standard_address"):
+        addresses = conn.execute(text(
+            f"SELECT count(*) FROM standard_address s, ({geom_sql}) a WHERE s.valid_to IS NULL "
+            "AND s.status = 'active' AND s.geom IS NOT NULL AND ST_Intersects(s.geom, a.geom)"),
+            {"code": code}).scalar_one()
+    children = conn.execute(text(
+        "SELECT level, count(*), COALESCE(sum(households), 0), "
+        "count(*) FILTER (WHERE 'outside_band' = ANY(flags)) FROM grid "
+        "WHERE valid_to IS NULL AND (parent_code = :code OR (:lvl = 'community' AND community_code = :code)) "
+        "GROUP BY level"), {"code": code, "lvl": level}).all()
+    staff = conn.execute(text(
+        "SELECT person_ref, role, valid_from FROM grid_staff WHERE grid_code = :code AND valid_to IS NULL "
+        "ORDER BY role, person_ref"), {"code": code}).all()
+    return {
+        "buildings": int(b[0]), "households": int(b[1]),
+        "pois": {k: int(n) for k, n in pois}, "pois_total": int(sum(n for _, n in pois)),
+        "addresses": None if addresses is None else int(addresses),
+        "children": {lvl: {"count": int(n), "households": int(h), "outside_band": int(o)}
+                     for lvl, n, h, o in children},
+        "staff": [{"person_ref": p, "role": r, "valid_from": v.isoformat()} for p, r, v in staff],
+    }
+
+
+def locate(conn: Connection, lon: float, lat: float) -> dict:
+    p = {"lon": lon, "lat": lat}
+    pt = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    out: dict = {}
+    for level in ("microgrid", "grid"):
+        r = conn.execute(text(
+            f"SELECT code, name, parent_code, community_code FROM grid WHERE valid_to IS NULL AND level = :lvl "
+            f"AND ST_Covers(geom, {pt}) ORDER BY code LIMIT 1"), {**p, "lvl": level}).mappings().first()
+        out[level] = dict(r) if r else None
+    for level in ("community", "township", "district"):
+        r = conn.execute(text(
+            f"SELECT code, name, parent_code, source FROM admin_unit WHERE level = :lvl AND geom IS NOT NULL "
+            f"AND valid_to IS NULL AND ST_Covers(geom, {pt}) ORDER BY code LIMIT 1"),
+            {**p, "lvl": level}).mappings().first()
+        out[level] = dict(r) if r else None
+    return out
+
+
+def assign_staff(conn: Connection, grid_code: str, person_ref: str, role: str) -> None:
+    conn.execute(text("INSERT INTO grid_staff (grid_code, person_ref, role) VALUES (:g, :p, :r)"),
+                 {"g": grid_code, "p": person_ref, "r": role})
+
+
+# -- H3 -------------------------------------------------------------------------------------------
+
+def area_geometry(conn: Connection, code: str) -> tuple[str, BaseGeometry] | None:
+    """(level, lon/lat geometry) of an admin unit or a current grid / micro-grid."""
+    r = conn.execute(text("SELECT level, ST_AsBinary(geom) FROM admin_unit WHERE code = :c AND geom IS NOT NULL"),
+                     {"c": code}).first()
+    if r is None:
+        r = conn.execute(text("SELECT level, ST_AsBinary(geom) FROM grid WHERE code = :c AND valid_to IS NULL"),
+                         {"c": code}).first()
+    return None if r is None else (r[0], _geom(r[1]))
+
+
+def located_things(conn: Connection, area: BaseGeometry) -> dict[str, list[tuple[float, float, float]]]:
+    """Points with a weight inside ``area`` (its bbox, cells clip further): building anchors weighted by
+    households, POIs, and standard addresses when the registry exists."""
+    a = {"a": _wkb(area)}
+    env = "ST_Envelope(ST_GeomFromWKB(:a, 4326))"
+    out: dict[str, list] = {}
+    src = household_source(conn)
+    if src == "standard_address":
+        rows = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p), COALESCE(sa.hh, b.households_est) FROM (SELECT id, households_est, "
+            f"ST_PointOnSurface(geom) AS p FROM building WHERE geom && {env}) b LEFT JOIN (SELECT building_id, "
+            "sum(households) AS hh FROM standard_address WHERE valid_to IS NULL AND status = 'active' "
+            "GROUP BY building_id) sa ON sa.building_id = b.id"), a).all()
+    else:
+        rows = conn.execute(text(
+            f"SELECT ST_X(p), ST_Y(p), households_est FROM (SELECT households_est, ST_PointOnSurface(geom) AS p "
+            f"FROM building WHERE geom && {env}) b"), a).all()
+    out["buildings"] = [(float(x), float(y), float(h or 0)) for x, y, h in rows]
+    rows = conn.execute(text(f"SELECT ST_X(geom), ST_Y(geom) FROM poi WHERE geom && {env}"), a).all()
+    out["pois"] = [(float(x), float(y), 1.0) for x, y in rows]
+    if has_table(conn, "standard_address"):
+        rows = conn.execute(text(
+            f"SELECT ST_X(geom), ST_Y(geom) FROM standard_address WHERE valid_to IS NULL AND status = 'active' "
+            f"AND geom IS NOT NULL AND geom && {env}"), a).all()
+        out["addresses"] = [(float(x), float(y), 1.0) for x, y in rows]
+    return out
+
+
+def write_h3_cells(conn: Connection, area_code: str, res: int, mode: str, cells: list[dict]) -> int:
+    conn.execute(text("DELETE FROM h3_cell WHERE area_code = :c AND res = :r AND mode = :m"),
+                 {"c": area_code, "r": res, "m": mode})
+    if cells:
+        conn.execute(text(
+            "INSERT INTO h3_cell (area_code, res, mode, cell, households, buildings, pois, addresses, geom) "
+            "VALUES (:c, :r, :m, :cell, :households, :buildings, :pois, :addresses, ST_GeomFromWKB(:g, 4326))"),
+            [{"c": area_code, "r": res, "m": mode, "cell": c["cell"], "households": int(round(c["households"])),
+              "buildings": c["buildings"], "pois": c["pois"], "addresses": c.get("addresses") or 0,
+              "g": _wkb(c["geom"])} for c in cells])
+    return len(cells)
+
+
+def read_h3_cells(conn: Connection, area_code: str, res: int, mode: str) -> list[str]:
+    return conn.execute(text(
+        "SELECT cell FROM h3_cell WHERE area_code = :c AND res = :r AND mode = :m ORDER BY cell"),
+        {"c": area_code, "r": res, "m": mode}).scalars().all()
