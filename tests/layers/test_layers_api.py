@@ -78,7 +78,7 @@ def test_bbox_and_property_filter(client, engine):
     assert all(shape(f["geometry"]).intersects(env) for f in fc["features"])
     with engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM building WHERE ST_Intersects(geom, "
-                              "ST_MakeEnvelope(:a, :b, :c, :d, 4326))"), dict(zip("abcd", BUND_BBOX))).scalar_one()
+                              "ST_MakeEnvelope(:a, :b, :c, :d, 4326))"), dict(zip("abcd", BUND_BBOX, strict=True))).scalar_one()
     assert fc["numberMatched"] == n
 
     fc = client.get("/collections/road/items", params={"kind": "primary", "limit": 50}).json()

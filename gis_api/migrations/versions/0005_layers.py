@@ -77,8 +77,8 @@ BEGIN
             GET DIAGNOSTICS dropped = ROW_COUNT;
         END IF;
     ELSE
-        SELECT count(*), ST_SetSRID(ST_Extent(r.geom)::geometry, 4326) INTO n, box
-          FROM (SELECT geom FROM new_rows UNION ALL SELECT geom FROM old_rows) r;
+        SELECT count(*) FILTER (WHERE r.is_new), ST_SetSRID(ST_Extent(r.geom)::geometry, 4326) INTO n, box
+          FROM (SELECT geom, true AS is_new FROM new_rows UNION ALL SELECT geom, false FROM old_rows) r;
         IF n > 0 THEN
             DELETE FROM tile_cache c
              USING (SELECT geom FROM new_rows UNION ALL SELECT geom FROM old_rows) r
