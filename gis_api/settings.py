@@ -1,0 +1,57 @@
+"""Settings, read once from the environment (prefix SHEQU_; DATABASE_URL without prefix) and passed in."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def project_root() -> Path:
+    """The checkout holding pyproject.toml (editable install), else the current directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEQU_", extra="ignore")
+
+    # Where the product keeps its own files (embedded cluster, outputs).
+    data_dir: Path = Field(default_factory=lambda: project_root() / "var")
+    # Embedded PostgreSQL cluster; defaults to <data_dir>/pg.
+    pg_dir: Path | None = None
+    pg_port: int = 54329
+    pg_user: str = "shequ"
+    pg_database: str = "shequ"
+    # Directory of initdb/pg_ctl; found under /usr/lib/postgresql/<v>/bin when unset.
+    pg_bin: Path | None = None
+    # OS user that runs the server when started as root (pg_ctl refuses to run as root).
+    pg_os_user: str = "postgres"
+    # An external server; when set, every command uses it instead of the embedded cluster.
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "SHEQU_DATABASE_URL"))
+
+    # Read-only real data (../shared/data beside the checkout).
+    shared_data_dir: Path = Field(default_factory=lambda: project_root().parent / "shared" / "data")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Comma-separated API keys; empty = no key required.
+    api_keys: str = ""
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def pg_path(self) -> Path:
+        return (self.pg_dir or (self.data_dir / "pg")).resolve()
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
