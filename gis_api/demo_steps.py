@@ -6,4 +6,5 @@ DEMO_STEPS: list[list[str]] = [
     ["grid", "boundaries"],
     ["address", "build"],
     ["grid", "build", "--all"],
+    ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"], ["siting", "cameras", "-o", "var/demo-output/cameras"],
 ]

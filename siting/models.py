@@ -69,12 +69,38 @@ def _num(x: float):
 # --------------------------------------------------------------------------------------------- HiGHS
 
 
+def _new_highs():
+    """A silent ``highspy.Highs``: its constructor prints a banner on the C-level stdout, which must stay
+    clean for ``--json`` output, so fd 1 points at /dev/null while it is built."""
+    import ctypes
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):
+            pass
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
 def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit, mip_rel_gap, start=None):
     """Solve ``min/max c·x  s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi`` with HiGHS."""
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _new_highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     A = sp.csc_matrix(A)

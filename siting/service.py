@@ -57,6 +57,23 @@ def _clean(v):
     return v
 
 
+def jsonable(obj):
+    """Plain-Python copy (numpy scalars → int/float, tuples → lists) safe for JSON responses."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    return obj
+
+
 def _resolve_type(type_key: str) -> FacilityType:
     try:
         return facility_type(type_key)
@@ -92,9 +109,14 @@ def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, a
         return Coverage.from_pairs([], [], [], len(demand_xy), len(site_xy))
     net = network or road_network(conn, area_wkt, margin_m=radius_m + 500)
     try:
-        return net.distances(demand_xy, site_xy, radius_m, max_snap_m=max_snap_m)
+        site_snap = net.snap(site_xy, max_snap_m)
     except NetworkError as exc:
-        raise SitingInputError(str(exc)) from None
+        raise SitingInputError(f"候选点不在道路网络上 (sites outside the network): {exc}") from None
+    try:
+        demand_snap = net.snap(demand_xy, max_snap_m)
+    except NetworkError as exc:
+        raise SitingInputError(f"需求点不在道路网络上 (demand outside the network): {exc}") from None
+    return net.distances_snapped(demand_snap, site_snap, radius_m)
 
 
 def _summary_areas(conn, area):
@@ -177,7 +199,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
             "distance_m": _clean(dist[i]), "facility_id": int(fac.id[site_of[i]]) if covered[i] else None,
         }))
     layers["buildings" if include_buildings else "uncovered_buildings"] = _fc(bld)
-    return {"summary": summary, "layers": layers}
+    return jsonable({"summary": summary, "layers": layers})
 
 
 # ------------------------------------------------------------------------------------------ siting
@@ -269,7 +291,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         "site": j, "id": int(sites.id[j]), "kind": sites.kind[j], "name": sites.name[j],
         "status": "existing" if j < n_fixed else "planned", "new_households_covered": int(gain[j])})
         for j in res.sites]
-    return {"summary": summary, "layers": {"sites": _fc(feats)}}
+    return jsonable({"summary": summary, "layers": {"sites": _fc(feats)}})
 
 
 # ----------------------------------------------------------------------------------------- cameras
@@ -404,6 +426,6 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
     }
     if pa.note:
         summary["note"] = pa.note
-    return {"summary": summary, "layers": {
+    return jsonable({"summary": summary, "layers": {
         "area": _fc([_feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
-        "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}}
+        "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}})

@@ -1,0 +1,189 @@
+"""`shequ siting solve|plan|cameras|types`: facility location and camera siting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+siting_app = typer.Typer(help="设施选址与摄像机布设 facility location (LSCP / MCLP / p-median) and camera siting.",
+                         no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@siting_app.command("solve")
+def solve(
+    model: str = typer.Option(..., "--model", help="lscp | mclp | pmedian"),
+    demand: Path = typer.Option(..., "--demand", help="CSV id,x,y[,weight] in metres (projected)"),
+    sites: Path = typer.Option(..., "--sites", help="CSV id,x,y[,capacity] in metres (projected)"),
+    radius: float = typer.Option(..., "--radius", help="service radius / cut-off, metres"),
+    p: int = typer.Option(None, "--p", help="sites to open in total, fixed ones included (mclp, pmedian)"),
+    fixed: str = typer.Option(None, "--fixed", help="comma-separated site ids kept open (existing facilities)"),
+    distance: str = typer.Option("line", "--distance", help="line (straight) | walk (DB road network, EPSG:32651 metres)"),
+    max_snap: float = typer.Option(250.0, "--max-snap", help="walk: farthest a point may be from a road, metres"),
+    method: str = typer.Option("auto", "--method", help="auto | exact (HiGHS MILP) | heuristic"),
+    time_limit: float = typer.Option(600.0, "--time-limit", help="seconds"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """求解选址模型 solve a location model on CSV points (metres)."""
+    import numpy as np
+
+    from siting.coverage import line_coverage
+    from siting.io import InputError, read_points
+    from siting.models import MODELS, SitingError
+
+    model = model.lower()
+    if model not in MODELS:
+        _fail(f"--model 只能是 lscp、mclp 或 pmedian (got {model!r})")
+    if not np.isfinite(radius) or radius <= 0:
+        _fail(f"--radius 必须大于 0 (radius must be > 0, got {radius:g})")
+    if method not in ("auto", "exact", "heuristic"):
+        _fail("--method 只能是 auto、exact 或 heuristic")
+    if model in ("mclp", "pmedian") and p is None:
+        _fail(f"{model} 需要 --p (number of sites to open)")
+    try:
+        d = read_points(demand, "需求点 demand")
+        s = read_points(sites, "候选点 sites")
+    except InputError as exc:
+        _fail(str(exc))
+    fixed_idx: list[int] = []
+    if fixed:
+        index = {str(i): k for k, i in enumerate(s.ids)}
+        for token in (t.strip() for t in fixed.split(",") if t.strip()):
+            if token not in index:
+                _fail(f"--fixed 中的 id {token!r} 不在候选点中 (fixed id not among the sites)")
+            fixed_idx.append(index[token])
+    if distance == "line":
+        cov = line_coverage(d.xy, s.xy, radius)
+    elif distance == "walk":
+        from gis_api.db import get_engine
+        from siting.network import NetworkError
+        from siting.service import road_network
+
+        try:
+            with get_engine().connect() as conn:
+                net = road_network(conn)
+        except Exception as exc:  # no database / no roads
+            _fail(f"无法读取道路网络 (cannot load the road network): {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+        try:
+            net.snap(s.xy, max_snap)
+        except NetworkError as exc:
+            bad = ", ".join(str(s.ids[i]) for i in exc.indices[:10])
+            _fail(f"候选点不在道路网络上 (sites outside the network): {exc} — ids {bad}")
+        try:
+            cov = net.distances(d.xy, s.xy, radius, max_snap_m=max_snap)
+        except NetworkError as exc:
+            bad = ", ".join(str(d.ids[i]) for i in exc.indices[:10])
+            _fail(f"需求点不在道路网络上 (demand outside the network): {exc} — ids {bad}")
+    else:
+        _fail("--distance 只能是 line 或 walk")
+    try:
+        kw = {"weights": d.weight, "fixed": fixed_idx, "capacity": s.capacity}
+        if model == "lscp":
+            m = MODELS[model](cov, **kw)
+        else:
+            m = MODELS[model](cov, p, **kw)
+        res = m.solve(method=method, time_limit=time_limit)
+    except SitingError as exc:
+        _fail(str(exc))
+    out = res.as_dict(site_ids=s.ids)
+    if as_json:
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        return
+    typer.echo(f"模型 {model}  方法 {res.method} ({res.status})  用时 {res.seconds:.2f}s  gap {res.gap}")
+    typer.echo(f"选中 {len(out['sites'])} 个点: {', '.join(map(str, out['sites']))}")
+    typer.echo(f"目标值 {out['objective']}  覆盖权重 {out['covered_weight']} ({out['covered_share']:.1%})")
+
+
+@siting_app.command("plan")
+def plan(
+    facility_type: str = typer.Option(..., "--type", help="设施类型，例如 幼儿园 / 小学 / 社区服务站"),
+    model: str = typer.Option("mclp", "--model", help="lscp | mclp | pmedian"),
+    new_sites: int = typer.Option(3, "--new", help="new sites to add (mclp, pmedian)"),
+    distance: str = typer.Option(None, "--distance", help="walk | line (default: the type's)"),
+    radius: float = typer.Option(None, "--radius", help="override the standard radius, metres"),
+    candidates: str = typer.Option("buildings", "--candidates", help="buildings,intersections"),
+    community: str = typer.Option(None, "--community", help="admin code of the area (default: everything)"),
+    out: Path = typer.Option(None, "-o", "--out", help="folder for sites.csv + summary.json"),
+) -> None:
+    """在数据库数据上选址 choose the next sites of a facility type on the DB data (existing ones kept)."""
+    from gis_api.db import get_engine
+    from siting import report, service
+
+    try:
+        with get_engine().begin() as conn:
+            res = service.siting_analysis(conn, facility_type, model=model, new_sites=new_sites, distance=distance,
+                                          radius_m=radius, candidates=tuple(c.strip() for c in candidates.split(",")),
+                                          community_code=community)
+            from siting import store
+
+            store.save_result(conn, "siting", {"type": facility_type, "model": model, "new": new_sites}, res["summary"])
+    except (service.SitingInputError, service.SitingNotFound) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(res["summary"], ensure_ascii=False, indent=2))
+    if out:
+        report.write_csv(out / "sites.csv", res["layers"]["sites"]["features"])
+        report.write_summary(out / "summary.json", res["summary"])
+        typer.echo(f"saved {out}/sites.csv, summary.json")
+
+
+@siting_app.command("cameras")
+def cameras(
+    community: str = typer.Option(None, "--community", help="community code (default: the first community; "
+                                  "without communities a window of the district, said so)"),
+    camera_model: str = typer.Option("bullet-6mm", "--model", help="bullet-4mm | bullet-6mm | bullet-12mm | dome-360"),
+    headings: int = typer.Option(8, "--headings", help="headings per candidate position"),
+    spacing: float = typer.Option(30.0, "--spacing", help="candidate pole spacing along roads, metres"),
+    k: int = typer.Option(None, "--k", help="best k new cameras (MCLP); default: fewest to see everything (LSCP)"),
+    out: Path = typer.Option(Path("report"), "-o", "--out", help="output folder (folium HTML + CSV)"),
+    save: bool = typer.Option(False, "--save", help="store the plan as planned cameras of the community"),
+) -> None:
+    """摄像机布设方案 camera plan for one community: positions, headings, blind spots, map + CSV."""
+    from gis_api.db import get_engine
+    from siting import report, service, store
+
+    typer.echo("计算可视域与选址 computing visibility and the plan…", err=True)
+    try:
+        with get_engine().begin() as conn:
+            res = service.camera_plan(conn, community, model=camera_model, headings=headings,
+                                      pole_spacing_m=spacing, k=k)
+            s = res["summary"]
+            store.save_result(conn, "cameras", {"community": community, "model": camera_model, "k": k}, s)
+            if save:
+                cams = [{"model": f["properties"]["model"], "heading_deg": f["properties"]["heading_deg"],
+                         "range_m": f["properties"]["range_m"], "fov_deg": f["properties"]["fov_deg"],
+                         "lon": f["properties"]["lon"], "lat": f["properties"]["lat"],
+                         "name": f"planned #{f['properties']['camera']}"}
+                        for f in res["layers"]["cameras"]["features"] if f["properties"]["status"] == "planned"]
+                store.replace_planned_cameras(conn, s["area_code"] if s["area_level"] == "community" else None, cams)
+    except (service.SitingInputError, service.SitingNotFound) as exc:
+        _fail(str(exc))
+    if s.get("note"):
+        typer.secho(s["note"], fg=typer.colors.YELLOW, err=True)
+    html = report.camera_map(res, out / "cameras.html")
+    report.write_csv(out / "cameras.csv", res["layers"]["cameras"]["features"],
+                     ["camera", "status", "model", "heading_deg", "range_m", "fov_deg", "targets_seen"], lonlat=True)
+    report.write_csv(out / "blind_spots.csv", res["layers"]["blind_spots"]["features"], ["kind", "name", "weight"])
+    report.write_summary(out / "cameras_summary.json", s)
+    typer.echo(f"{s['area_name']}：{s['cameras']} 台摄像机（新增 {s['planned_cameras']}），"
+               f"看到 {s['seen_targets']}/{s['targets']} 个目标，盲点 {s['blind_spots']}")
+    typer.echo(f"saved {html}, {out / 'cameras.csv'}, {out / 'blind_spots.csv'}")
+
+
+@siting_app.command("types")
+def types() -> None:
+    """设施类型与服务半径 facility types, default radii and the GB 50180-2018 clause."""
+    from siting.standards import FACILITY_TYPES
+
+    for t in FACILITY_TYPES:
+        typer.echo(f"{t.name:<12} {t.code:<26} {t.radius_m:>6g} m  {t.life_circle:<6} {t.clause}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(siting_app, name="siting")
