@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shapely.geometry import box
+import shapely
+from shapely.geometry import MultiPolygon, box
 from shapely.geometry.base import BaseGeometry
 
 from grid_builder.blocks import building_anchor
 from grid_builder.boundaries import NamedLine, ProvisionalUnit, derive_provisional
 from grid_builder.build import BuildConfig, BuildingIn, CommunityBuild, build_community
 from grid_builder.demo_data import is_block_rail, is_block_road
-from grid_builder.geom import as_multipolygon, to_metric, to_wgs84
+from grid_builder.geom import as_multipolygon, polygons_of, to_metric, to_wgs84
 
 
 @dataclass
@@ -60,7 +61,7 @@ def provisional_boundaries(
         township_band, community_band,
     )
     for u in units:
-        u.geom = as_multipolygon(to_wgs84(u.geom))
+        u.geom = to_lonlat(u.geom)
     return units, notes
 
 
@@ -80,4 +81,10 @@ def community_grids(
 
 
 def to_lonlat(geom: BaseGeometry) -> BaseGeometry:
-    return as_multipolygon(to_wgs84(geom))
+    """Metric → lon/lat MultiPolygon, snapped to 1e-9° (≈0.1 mm) so that the result is valid: sliver
+    vertices a few µm apart otherwise turn into self-intersections after reprojection."""
+    g = to_wgs84(geom)
+    if not g.is_valid:
+        g = shapely.make_valid(g)
+    g = shapely.set_precision(g, 1e-9)
+    return as_multipolygon(MultiPolygon([p for p in polygons_of(g) if p.area > 0]))

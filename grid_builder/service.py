@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import shapely
 from shapely.geometry import box, mapping
 from sqlalchemy.engine import Engine
 
@@ -12,7 +13,7 @@ from grid_builder.build import BuildConfig, EmptyCommunity
 from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS
 from grid_builder.geom import to_metric, to_wgs84
 from grid_builder.pipeline import community_grids, provisional_boundaries, to_lonlat
-from grid_builder.validate import validate_community
+from grid_builder.validate import Issue, validate_community
 
 
 class GridError(ValueError):
@@ -163,12 +164,19 @@ def validate_stored(engine: Engine, community_code: str) -> list[dict]:
     for b, g, m in rows:
         bg.setdefault(int(b), []).append(g)
         bm.setdefault(int(b), []).append(m)
+    # validity is judged on the stored lon/lat geometry; the metric copies are only for measuring
+    invalid = [Issue("invalid", [g["code"]], f"{g['code']} 几何无效 (invalid geometry)", to_metric(g["geom"]))
+               for g in [*grids, *micro] if not g["geom"].is_valid]
+
+    def metric(g):
+        return shapely.make_valid(to_metric(g))
+
     issues = validate_community(
-        community_code, to_metric(unit["geom"]),
-        {g["code"]: to_metric(g["geom"]) for g in grids},
-        {m["code"]: (m["parent_code"], to_metric(m["geom"])) for m in micro},
-        bids, bg, bm)
-    return [_issue(i) for i in issues]
+        community_code, metric(unit["geom"]),
+        {g["code"]: metric(g["geom"]) for g in grids},
+        {m["code"]: (m["parent_code"], metric(m["geom"])) for m in micro},
+        bids, bg, bm, check_validity=False)
+    return [_issue(i) for i in invalid + issues]
 
 
 def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool = False) -> list[dict]:

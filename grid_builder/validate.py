@@ -94,11 +94,12 @@ def validate_community(
     building_ids: list[int],
     building_grid: dict[int, list[str]],
     building_microgrid: dict[int, list[str]],
+    check_validity: bool = True,
 ) -> list[Issue]:
     """All checks for one community; an empty list means the hierarchy is sound."""
     issues: list[Issue] = []
     for code, g in grids.items():
-        if not g.is_valid:
+        if check_validity and not g.is_valid:
             issues.append(Issue("invalid", [code], f"{code} 几何无效", g, g.area))
     issues += check_cover(community_code, community, grids, level="grid")
     issues += check_overlaps(grids)
