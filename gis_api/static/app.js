@@ -89,7 +89,12 @@
     var map = state.map, p = map.latLngToContainerPoint(e.latlng), r = 6;
     var sw = map.containerPointToLatLng([p.x - r, p.y + r]), ne = map.containerPointToLatLng([p.x + r, p.y - r]);
     var bbox = [sw.lng, sw.lat, ne.lng, ne.lat].map(function (v) { return v.toFixed(7); }).join(",");
-    var rank = function (l) { return l.geometry_type.indexOf("Point") >= 0 ? 0 : l.geometry_type.indexOf("Line") >= 0 ? 1 : 2; };
+    // Points, then lines, then filled areas, then outline-only areas (boundaries): the smallest thing wins.
+    var rank = function (l) {
+      if (l.geometry_type.indexOf("Point") >= 0) { return 0; }
+      if (l.geometry_type.indexOf("Line") >= 0) { return 1; }
+      return l.style.fill_opacity > 0 ? 2 : 3;
+    };
     var candidates = state.meta.layers.filter(function (l) {
       var z = map.getZoom();
       return isVisible(l.id) && z >= l.min_zoom && z <= l.max_zoom;
@@ -176,7 +181,7 @@
     var map = L.map("map", { zoomControl: true, preferCanvas: true, maxZoom: 20, minZoom: 3 })
       .setView(meta.center, meta.zoom);
     state.map = map;
-    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    map.attributionControl.setPrefix("Leaflet");
     L.control.scale({ imperial: false }).addTo(map);
 
     var byId = {};
