@@ -31,7 +31,7 @@ from address_registry.numbering import (
 from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
 
 ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")
-EXCLUDED_ROAD_WORDS = ("高架", "隧道", "匝道", "立交", "大桥", "越江", "枢纽", "入口", "出口", "辅路")
+EXCLUDED_ROAD_WORDS = ("高架", "隧道", "匝道", "立交", "大桥", "越江", "枢纽", "入口", "出口", "辅路", "地道")
 # POI kinds that name no place people address (a traffic light inside a footprint is no alias).
 NON_ADDRESS_POI_KINDS = {"traffic_signals", "bus_stop", "toilets", "subway_entrance", "parking", "gate",
                          "atm", "bench", "waste_basket", "crossing", "bicycle_rental", "platform",
@@ -97,12 +97,46 @@ def clean_road_name(name: str | None) -> str | None:
     """The addressable road name of an OSM way name, or None when the way is no address road."""
     if not name:
         return None
-    name = re.sub(r"[（(].*?[)）]", "", name).strip()
-    if not name or any(w in name for w in EXCLUDED_ROAD_WORDS):
+    name = re.sub(r"\s+", "", re.sub(r"[（(].*?[)）]", "", name))
+    if not name or any(w in name for w in EXCLUDED_ROAD_WORDS) or re.search(r"[0-9A-Za-z]", name):
+        # a numbered lane (东方路873弄) is a house-number-level address of its road, not a road
         return None
     if not name.endswith(ROAD_NAME_ENDINGS):
         return None
     return name
+
+
+_LANE_STREET = re.compile(r"^(?P<road>.+?[路街道巷])(?P<lane>\d+)弄$")
+
+
+def street_and_number(street: str | None, number: str | None, english: dict[str, str]) -> tuple[str, str] | None:
+    """An OSM addr:street / addr:housenumber pair as (registry road name, canonical house number).
+
+    English street names are mapped to the Chinese name of the road with that name:en; a lane written
+    into the street (四川中路126弄 + 5~21) becomes the house number (126弄5-21号). None when unusable.
+    """
+    street = re.sub(r"\s+", "", street or "")
+    if not street or not number:
+        return None
+    if street.isascii():
+        street = english.get(_english_key(street))
+        if street is None:
+            return None
+    house = normalize_house_number(number)
+    m = _LANE_STREET.match(street)
+    if m and "弄" not in house:
+        street, house = m["road"], f"{m['lane']}弄{house}"
+    if house_number_parts(house) is None:
+        return None
+    return street, house
+
+
+def _english_key(name: str) -> str:
+    key = name.lower().replace(".", " ")
+    for long, short in ((" road", " rd"), (" street", " st"), (" avenue", " ave"), ("south ", "(s) "),
+                        ("north ", "(n) "), ("east ", "(e) "), ("west ", "(w) ")):
+        key = key.replace(long, short)
+    return re.sub(r"[\s()]+", "", key)
 
 
 def _upper_names(district: AdminUnit, admin_names: dict[str, str]) -> dict[str, str]:
@@ -264,27 +298,36 @@ def plan_registry(
         return projection.geom_to_lonlat(gm.point_on_surface())
 
     # houses[(road name, house number)] = list of (building or None, point wgs, source)
+    english: dict[str, str] = {}
+    for name, ways in ways_by_name.items():
+        for way in ways:
+            en = (way.tags or {}).get("name:en")
+            if en:
+                english.setdefault(_english_key(en), name)
     houses: dict[tuple[str, str], list[tuple[BuildingIn | None, Point, str]]] = defaultdict(list)
     tagged_ids = set()
     for b in sorted(buildings, key=lambda b: b.id):
-        street = (b.addr_street or "").strip()
-        number = normalize_house_number(b.addr_housenumber or "")
-        if street and number and house_number_parts(number) is not None:
-            houses[(street, number)].append((b, building_point(b), "osm"))
+        key = street_and_number(b.addr_street, b.addr_housenumber, english)
+        if key is not None:
+            houses[key].append((b, building_point(b), "osm"))
             tagged_ids.add(b.osm_id)
+        elif b.addr_street or b.addr_housenumber:
+            stats["osm_address_unusable"] += 1
     for p in address_points:
         if (p.kind or "") == "entrance" or p.osm_id in tagged_ids:
             continue
-        street = (p.addr_street or "").strip()
-        number = normalize_house_number(p.addr_housenumber or "")
-        if street and number and house_number_parts(number) is not None and (street, number) not in houses:
-            houses[(street, number)].append((None, p.geom, "osm"))
+        key = street_and_number(p.addr_street, p.addr_housenumber, english)
+        if key is not None and key not in houses:
+            houses[key].append((None, p.geom, "osm"))
 
     taken: dict[str, set[int]] = defaultdict(set)
     for street, number in houses:
         parts = house_number_parts(number)
-        if parts and parts["lane"] is None and not parts["fu"] and parts["sub"] is None:
-            taken[street].add(parts["main"])
+        if parts and parts["lane"] is None and not parts["fu"]:
+            if "range" in parts:
+                taken[street].update(range(parts["range"][0], parts["range"][1] + 1, 2))
+            elif parts["sub"] is None:
+                taken[street].add(parts["main"])
 
     road_names = sorted(axes)
     road_lines_m = [axes[n] for n in road_names]

@@ -11,7 +11,9 @@ Pure and in memory (plain records in, plain dicts out). How a query is matched:
 3. The text after the matched road (or alias) is read as house number (32号, 32-1号, 12弄3号, 附5号,
    a bare 32), building (3幢), unit (2单元), floor (3层) and room (301室, or 3-2-301).
 4. No road or alias found → fuzzy: the text before the first digit is compared with every road and
-   alias name (rapidfuzz, normalised InDel similarity); candidates whose house number exists win.
+   alias name (rapidfuzz, normalised InDel similarity), both as characters and as pinyin syllables
+   (pypinyin, toneless), so a homophone slip of the input method (宁波路 → 宁博路) still ranks its road
+   first; candidates whose house number exists win.
 5. The house number is looked up under the road; then building / unit / floor / room under it (a
    level the query skipped is allowed: every node is indexed under all its ancestors). A missing
    house number is interpolated along the road axis between the nearest known numbers of the same
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
 from shapely.geometry import LineString, Point
 
@@ -34,7 +37,7 @@ from address_registry.model import LEVEL_RANK, AddressRecord, AliasRecord, forma
 from address_registry.numbering import SHANGHAI, LocalProjection, interpolate_on_axis, road_axis, signed_offset
 from address_registry.textnorm import house_number_parts, normalize_text
 
-_HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:-(?P<sub>\d+))?号")
+_HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:[甲乙丙丁a-z])?(?:-(?P<sub>\d+))?号")
 _LANE = re.compile(r"(?P<lane>\d+)弄")
 _BARE = re.compile(r"^(?P<main>\d+)(?:-(?P<sub>\d+))?(?![\d幢单层室])")
 _TRIPLE = re.compile(r"^(?P<b>\d+)-(?P<u>\d+)-(?P<r>\d+)")
@@ -52,6 +55,8 @@ ADMIN_SUFFIXES = {
 }
 FULL_ADMIN_ENDINGS = ("省", "市", "区", "县", "街道", "镇", "乡", "居委会", "村委会", "社区", "村")
 FUZZY_CUTOFF = 60.0
+SOUND_WEIGHT = 0.97
+EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
 
 
@@ -162,6 +167,14 @@ class Geocoder:
                         break
                     parent = prec.parent_code
                     depth += 1
+        # a number inside a range address (南京东路161号 within 151-171号) finds the range
+        for code, rec in sorted(self.by_code.items()):
+            if rec.level == "house_number":
+                parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+                if parts and "range" in parts:
+                    lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
+                    for n in range(parts["range"][0], parts["range"][1] + 1, 2):
+                        self.below.setdefault((rec.parent_code, f"{lane}{n}号"), code)
         for a in self.admin.values():
             for n in _short_names(a.name, a.level):
                 names[normalize_text(n)].append(("admin", a.code))
@@ -182,7 +195,19 @@ class Geocoder:
             lens[key[0]].add(len(key))
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
         self.fuzzy_choices = [k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)]
+        self._syllables: dict[str, str] = {}
+        self.fuzzy_sounds = [self._sound(k) for k in self.fuzzy_choices]
         self._build_axes(road_lines or {})
+
+    def _sound(self, text: str) -> str:
+        """The text's pinyin, one private-use character per syllable (homophones become equal)."""
+        out = []
+        for syl in lazy_pinyin(text, errors=lambda chars: list(chars)):
+            ch = self._syllables.get(syl)
+            if ch is None:
+                ch = self._syllables[syl] = chr(0xF0000 + len(self._syllables))
+            out.append(ch)
+        return "".join(out)
 
     # -- interpolation frame -------------------------------------------------------------------
     def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
@@ -203,14 +228,15 @@ class Geocoder:
             if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
                 continue
             parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
-            if not parts or parts["lane"] is not None or parts["fu"] or parts["sub"] is not None \
-                    or parts.get("lane_only"):
+            if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only") or \
+                    (parts["sub"] is not None and "range" not in parts):
                 continue
             axis = self.axes[rec.parent_code]
             x, y = self.projection.forward(rec.lon, rec.lat)
             p = Point(float(x), float(y))
-            m = axis.project(p)
-            self.known[(rec.parent_code, parts["main"] % 2)].append((parts["main"], m, signed_offset(axis, p)))
+            m, off = axis.project(p), signed_offset(axis, p)
+            for n in parts.get("range", (parts["main"],)):
+                self.known[(rec.parent_code, n % 2)].append((n, m, off))
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -250,25 +276,45 @@ class Geocoder:
                 elif kind in ("road", "alias"):
                     anchors.append((end, kind, ref))
         results: dict[str, dict] = {}
-        if anchors:
+        m = _FIRST_DIGIT.search(t)
+        cut = 0
+        for start, end, key in hits:
+            if start == cut and key.endswith(FULL_ADMIN_ENDINGS) and \
+                    all(k in ("admin", "province") for k, _ in self.names[key]):
+                cut = end
+        first_anchor = min((h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])),
+                           default=None)
+        if first_anchor is not None and first_anchor[0] == cut:
             for end, _kind, ref in anchors:
                 tail = parse_tail(t[end:])
                 for res in self._resolve(ref, tail, 1.0):
                     self._keep(results, res)
         else:
-            m = _FIRST_DIGIT.search(t)
-            head = t[: m.start()] if m else t
-            cut = 0
-            for start, end, key in hits:
-                if start == cut and key.endswith(FULL_ADMIN_ENDINGS):
-                    cut = end
-            head = t[cut: m.start()] if m and m.start() >= cut else t[cut:]
-            tail_text = t[m.start():] if m else ""
+            # no name found, or unexplained characters right before it (洞江阴街: a slip for 东江阴街
+            # that happens to contain 江阴街): compare the whole street part with every name
+            if first_anchor is not None:
+                head_end = m.start() if m and m.start() >= first_anchor[1] else first_anchor[1]
+            else:
+                head_end = m.start() if m and m.start() > cut else len(t)
+            head = t[cut:head_end]
             if len(head) >= 2:
-                tail = parse_tail(tail_text)
-                found = process.extract(head, self.fuzzy_choices, scorer=fuzz.ratio, limit=6,
-                                        score_cutoff=FUZZY_CUTOFF)
-                for choice, sim, _ in found:
+                tail = parse_tail(t[head_end:])
+                head_sound = self._sound(head)
+                sims: dict[str, float] = {}
+                pool = {c for c, _, _ in process.extract(head, self.fuzzy_choices, scorer=fuzz.ratio, limit=6,
+                                                         score_cutoff=FUZZY_CUTOFF)}
+                # homophones (the usual IME slip: 宁波路 typed 宁博路) score almost as high as the name
+                pool |= {self.fuzzy_choices[idx] for _c, _s, idx in process.extract(
+                    head_sound, self.fuzzy_sounds, scorer=fuzz.ratio, limit=6, score_cutoff=FUZZY_CUTOFF)}
+                exact = {key for _s, _e, key in hits if any(k in ("road", "alias") for k, _ in self.names[key])}
+                for choice in pool | exact:
+                    chars = fuzz.ratio(head, choice)
+                    # equal sounds, then the closer spelling (陕夕南路: 陕西南路 before 山西南路)
+                    sim = max(chars, SOUND_WEIGHT * fuzz.ratio(head_sound, self._sound(choice))) + 0.02 * chars
+                    if choice in exact:
+                        sim += EXACT_BONUS
+                    sims[choice] = min(100.0, sim)
+                for choice, sim in sims.items():
                     for kind, ref in self.names[choice]:
                         if kind in ("road", "alias"):
                             for res in self._resolve(ref, tail, 0.95 * sim / 100.0):

@@ -99,8 +99,9 @@ def normalize_text(text: str) -> str:
 
 
 def normalize_house_number(value: str) -> str:
-    """Canonical house-number text: '32' → '32号', '32-1' → '32-1号', '12弄3' → '12弄3号', '附5' → '附5号'."""
-    t = normalize_text(value)
+    """Canonical house-number text: '32' → '32号', '32-1' → '32-1号', '12弄3' → '12弄3号', '附5' → '附5号',
+    'No. 8' → '8号', '98~114' → '98-114号', '15甲' → '15甲号'."""
+    t = normalize_text(re.sub(r"^\s*no\.?\s*", "", value or "", flags=re.IGNORECASE))
     if not t:
         return ""
     if t.endswith(("号", "弄")):
@@ -108,7 +109,7 @@ def normalize_house_number(value: str) -> str:
     return t + "号"
 
 
-_HOUSE_RE = re.compile(r"^(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:-(?P<sub>\d+))?号$")
+_HOUSE_RE = re.compile(r"^(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?P<suffix>[甲乙丙丁a-z])?(?:-(?P<sub>\d+))?号$")
 _LANE_RE = re.compile(r"^(?P<lane>\d+)弄$")
 
 
@@ -119,8 +120,15 @@ def house_number_parts(house: str) -> dict | None:
     """
     m = _HOUSE_RE.match(house)
     if m:
-        return {"lane": int(m["lane"]) if m["lane"] else None, "fu": bool(m["fu"]),
-                "main": int(m["main"]), "sub": int(m["sub"]) if m["sub"] else None}
+        out = {"lane": int(m["lane"]) if m["lane"] else None, "fu": bool(m["fu"]),
+               "main": int(m["main"]), "sub": int(m["sub"]) if m["sub"] else None}
+        if m["suffix"]:
+            out["suffix"] = m["suffix"]
+        main, sub = out["main"], out["sub"]
+        if sub is not None and sub > main + 1 and (sub - main) % 2 == 0 and not m["suffix"]:
+            # 151-171号 on one side of the street is a range of numbers, not number 151's sub-number 171
+            out["range"] = (main, sub)
+        return out
     m = _LANE_RE.match(house)
     if m:
         return {"lane": None, "fu": False, "main": int(m["lane"]), "sub": None, "lane_only": True}
