@@ -6,7 +6,7 @@ Five documented forms (docs/benchmarks.md, "Geocoding"), each deterministic for 
 - ``alias``           — the road or building named by an alias that identifies one address
                         (外滩3号, 东方明珠电视塔, a former road name); addresses without one are skipped
 - ``numeral_variants``— Chinese numerals and full-width digits, 栋/座/号楼 for 幢, 户 for 室:
-                        上海市黄浦区中山东一路三号
+                        上海市黄浦区中山东一路三号 (addresses with a number only)
 - ``typo``            — one slip in the road name: half are input-method homophones (a character
                         replaced by another with the same toneless pinyin, 宁波路 → 宁博路), a quarter a
                         dropped character (names of 4+ characters), a quarter a doubled one
@@ -122,10 +122,12 @@ def noisy_queries(records: list[AddressRecord], aliases: Iterable[AliasRecord] =
             road_code = rec.parent_code
             if road_code in alias_of:
                 out.append(("alias", upper + rng.choice(alias_of[road_code]) + tail, rec.code))
-        variant = _cn_numerals(tail)
-        variant = variant.replace("幢", rng.choice(("栋", "座", "号楼"))).replace("室", "户")
-        out.append(("numeral_variants", upper + road + (_fullwidth_digits(variant) if rng.random() < 0.3 else variant),
-                    rec.code))
+        if tail:  # a road alone has no number to vary
+            variant = _cn_numerals(tail)
+            variant = variant.replace("幢", rng.choice(("栋", "座", "号楼"))).replace("室", "户")
+            if variant == tail or rng.random() < 0.3:
+                variant = _fullwidth_digits(variant)
+            out.append(("numeral_variants", upper + road + variant, rec.code))
         cjk = [i for i, ch in enumerate(road) if "\u4e00" <= ch <= "\u9fff"]
         if len(cjk) >= 3:
             for _ in range(10):
