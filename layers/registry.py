@@ -107,6 +107,8 @@ class Layer:
     thinning: Thinning = field(default_factory=Thinning)
     # Included in the multi-layer basemap tile (drawn in this order, first = bottom).
     basemap: bool = False
+    # Shown when the web map opens (otherwise only listed in the layer switcher).
+    web_default: bool = True
     # Tables this layer's features come from (for cache invalidation); default: ``table``.
     order: int = 100
 
@@ -158,6 +160,7 @@ class Layer:
             "max_zoom": self.max_zoom,
             "read_role": self.read_role,
             "basemap": self.basemap,
+            "web_default": self.web_default,
             "temporal": self.has_time,
         }
 
@@ -243,7 +246,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="poi", title_zh="兴趣点", title_en="Points of interest", table="poi", geometry_type="Point",
         properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
-        style=Style(color="#d7301f", radius=4, fill_opacity=0.9, icon="poi", label_field="name"),
+        style=Style(color="#d7301f", radius=3, fill_opacity=0.9, icon="poi", label_field="name"),
         min_zoom=14, order=80, description_zh="兴趣点（OpenStreetMap）",
     ),
     Layer(
@@ -254,7 +257,116 @@ LAYERS: tuple[Layer, ...] = (
             _p("addr_street", "string", "街路巷"), _p("addr_housenumber", "string", "门牌号"),
         ),
         style=Style(color="#31a354", radius=3, fill_opacity=0.9, label_field="addr_housenumber"),
-        min_zoom=15, order=81,
+        min_zoom=15, order=81, web_default=False,
+    ),
+    # ---- standard addresses (migration 0002_addresses) ----
+    Layer(
+        id="standard_address", title_zh="标准地址", title_en="Standard addresses", table="standard_address",
+        geometry_type="Point",
+        properties=(
+            _p("code", "string", "地址编码"), _p("full_text", "string", "标准地址"), _p("level", "string", "层级"),
+            _p("parent_code", "string", "上级编码"), _p("district_code", "string", "区县代码"),
+            _p("township_code", "string", "街道代码"), _p("community_code", "string", "社区代码"),
+            _p("building_id", "integer", "建筑编号"), _p("source", "string", "来源"), _p("status", "string", "状态"),
+            _p("version", "integer", "版本"), _p("valid_from", "datetime", "生效时间"),
+            _p("valid_to", "datetime", "失效时间"),
+        ),
+        # Current, active addresses down to building level; unit / floor / room addresses identify
+        # homes and are not published on the public map.
+        where="t.valid_to IS NULL AND t.status = 'active' AND t.level IN ('road', 'house_number', 'building') "
+              "AND t.geom IS NOT NULL",
+        style=Style(color="#08519c", fill_color="#4292c6", radius=3.5, fill_opacity=0.9, label_field="full_text"),
+        min_zoom=15, order=85, valid_from="valid_from", valid_to="valid_to", web_default=False,
+        description_zh="现行标准地址（街路巷、门牌、楼栋三级），含地址编码",
+    ),
+    Layer(
+        id="standard_address_history", title_zh="标准地址（含历史）", title_en="Standard addresses with history",
+        table="standard_address", geometry_type="Point",
+        properties=(
+            _p("code", "string", "地址编码"), _p("full_text", "string", "标准地址"), _p("level", "string", "层级"),
+            _p("parent_code", "string", "上级编码"), _p("community_code", "string", "社区代码"),
+            _p("source", "string", "来源"), _p("status", "string", "状态"), _p("version", "integer", "版本"),
+            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+        ),
+        where="t.geom IS NOT NULL",
+        style=Style(color="#6a51a3", radius=3, fill_opacity=0.7, label_field="full_text"),
+        min_zoom=15, order=86, read_role="staff", web_default=False, valid_from="valid_from", valid_to="valid_to",
+        description_zh="全部地址版本（含门户级与已注销地址），按 datetime 查询某一时刻的地址；仅限工作人员",
+    ),
+    # ---- grids (migration 0003_grids) ----
+    Layer(
+        id="street_block", title_zh="街区", title_en="Street blocks", table="street_block",
+        geometry_type="MultiPolygon",
+        properties=(
+            _p("community_code", "string", "社区代码"), _p("seq", "integer", "序号"), _p("kind", "string", "类型"),
+            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
+            _p("area_m2", "number", "面积（平方米）"),
+        ),
+        style=Style(color="#969696", fill_color="#d9d9d9", weight=0.8, fill_opacity=0.15),
+        min_zoom=13, order=20, web_default=False, description_zh="由道路围合的街区（网格划分的基本单元）",
+    ),
+    Layer(
+        id="grid", title_zh="网格", title_en="Grids", table="grid", geometry_type="MultiPolygon",
+        properties=(
+            _p("code", "string", "网格编码"), _p("name", "string", "名称"), _p("level", "string", "层级"),
+            _p("parent_code", "string", "上级编码"), _p("community_code", "string", "社区代码"),
+            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
+            _p("area_m2", "number", "面积（平方米）"), _p("compactness", "number", "紧凑度"),
+            _p("contiguous", "boolean", "连通"), _p("version", "integer", "版本"), _p("source", "string", "来源"),
+            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+        ),
+        where="t.level = 'grid' AND t.valid_to IS NULL",
+        style=Style(color="#1b9e77", fill_color="#66c2a5", weight=2.0, fill_opacity=0.12, label_field="name"),
+        min_zoom=12, basemap=True, order=63, valid_from="valid_from", valid_to="valid_to",
+        description_zh="社区治理网格（现行版本）",
+    ),
+    Layer(
+        id="microgrid", title_zh="微网格", title_en="Micro-grids", table="grid", geometry_type="MultiPolygon",
+        properties=(
+            _p("code", "string", "网格编码"), _p("name", "string", "名称"), _p("level", "string", "层级"),
+            _p("parent_code", "string", "上级网格"), _p("community_code", "string", "社区代码"),
+            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
+            _p("area_m2", "number", "面积（平方米）"), _p("version", "integer", "版本"),
+            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+        ),
+        where="t.level = 'microgrid' AND t.valid_to IS NULL",
+        style=Style(color="#66a61e", weight=1.0, fill_opacity=0.0, dash_array="2 2", label_field="name"),
+        min_zoom=14, order=64, valid_from="valid_from", valid_to="valid_to", web_default=False,
+        description_zh="微网格（楼栋组，现行版本）",
+    ),
+    # ---- facilities and cameras (migration 0004_siting) ----
+    Layer(
+        id="facility", title_zh="服务设施", title_en="Facilities", table="facility", geometry_type="Point",
+        properties=(
+            _p("type_code", "string", "设施类型"), _p("name", "string", "名称"), _p("status", "string", "状态"),
+            _p("capacity", "number", "服务能力"), _p("source", "string", "来源"),
+        ),
+        where="t.status = 'existing'",
+        style=Style(color="#54278f", fill_color="#9e9ac8", radius=5, fill_opacity=0.9, icon="facility",
+                    label_field="name"),
+        min_zoom=12, order=90, description_zh="现有社区服务设施（幼儿园、卫生站、养老等）",
+    ),
+    Layer(
+        id="facility_planned", title_zh="规划设施（选址结果）", title_en="Planned facilities (siting results)",
+        table="facility", geometry_type="Point",
+        properties=(
+            _p("type_code", "string", "设施类型"), _p("name", "string", "名称"), _p("status", "string", "状态"),
+            _p("capacity", "number", "服务能力"), _p("source", "string", "来源"),
+        ),
+        where="t.status = 'planned'",
+        style=Style(color="#e6550d", fill_color="#fd8d3c", radius=6, fill_opacity=0.9, icon="star",
+                    label_field="name"),
+        min_zoom=12, order=91, description_zh="选址分析给出的规划设施位置",
+    ),
+    Layer(
+        id="camera", title_zh="监控摄像头", title_en="Cameras", table="camera", geometry_type="Point",
+        properties=(
+            _p("name", "string", "名称"), _p("community_code", "string", "社区代码"), _p("model", "string", "型号"),
+            _p("heading_deg", "number", "朝向（度）"), _p("range_m", "number", "视距（米）"),
+            _p("fov_deg", "number", "视角（度）"), _p("status", "string", "状态"),
+        ),
+        style=Style(color="#252525", fill_color="#737373", radius=4, fill_opacity=0.9, icon="camera"),
+        min_zoom=14, order=92, read_role="staff", description_zh="公共安全视频点位（现有与规划）；仅限工作人员",
     ),
 )
 

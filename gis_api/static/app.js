@@ -46,7 +46,7 @@
   }
 
   function buildLegend(meta) {
-    var legend = L.control({ position: "bottomright" });
+    var legend = L.control({ position: "bottomleft" });
     legend.onAdd = function () {
       var div = L.DomUtil.create("div", "legend");
       L.DomEvent.disableClickPropagation(div);
@@ -99,16 +99,29 @@
       var z = map.getZoom();
       return isVisible(l.id) && z >= l.min_zoom && z <= l.max_zoom;
     }).sort(function (a, b) { return rank(a) - rank(b) || b.order - a.order; });
-    (function next(i) {
-      if (i >= candidates.length) { return; }
-      var layer = candidates[i];
-      fetch(layer.items + "?limit=1&bbox=" + bbox).then(function (resp) {
+    // Ask every candidate at once; the best rank wins, then the smallest feature (a building
+    // inside a grid inside a district).
+    Promise.all(candidates.map(function (layer) {
+      return fetch(layer.items + "?limit=1&bbox=" + bbox).then(function (resp) {
         return resp.ok ? resp.json() : { features: [] };
       }).then(function (fc) {
-        if (!fc.features || !fc.features.length) { next(i + 1); return; }
-        openPopup(layer, fc.features[0], e.latlng);
-      }).catch(function () { next(i + 1); });
-    })(0);
+        var f = fc.features && fc.features[0];
+        return f ? { layer: layer, feature: f, rank: rank(layer), size: bboxArea(f.geometry) } : null;
+      }).catch(function () { return null; });
+    })).then(function (hits) {
+      hits = hits.filter(Boolean).sort(function (a, b) { return a.rank - b.rank || a.size - b.size; });
+      if (hits.length) { openPopup(hits[0].layer, hits[0].feature, e.latlng); }
+    });
+  }
+
+  function bboxArea(geom) {
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    (function walk(c) {
+      if (typeof c[0] === "number") {
+        x0 = Math.min(x0, c[0]); x1 = Math.max(x1, c[0]); y0 = Math.min(y0, c[1]); y1 = Math.max(y1, c[1]);
+      } else { c.forEach(walk); }
+    })(geom ? geom.coordinates : [0, 0]);
+    return (x1 - x0) * (y1 - y0);
   }
 
   function openPopup(layer, feature, latlng) {
@@ -202,7 +215,7 @@
       state.layers[l.id] = vg;
       overlays[l.title] = vg;
       // Layers not in the basemap start visible; basemap layers can be drawn again on top.
-      if (!l.basemap) { vg.addTo(map); }
+      if (!l.basemap && l.web_default) { vg.addTo(map); }
     });
     L.control.layers(baseLayers, overlays, { collapsed: false, position: "topright" }).addTo(map);
 

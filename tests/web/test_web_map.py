@@ -96,8 +96,11 @@ def test_headless_chromium_draws_the_demo_area_and_opens_a_popup(live_server, en
             assert page.evaluate("shequMap.tileErrors") == 0
 
             # layer switcher: hide the point layers, then click a building for its popup
-            for title in ("兴趣点", "门址点（OSM）"):
-                page.get_by_label(title).uncheck()
+            point_layers = page.evaluate("shequMap.meta.layers.filter(l => l.geometry_type.includes('Point'))"
+                                         ".map(l => l.title)")
+            assert "兴趣点" in point_layers
+            for title in point_layers:
+                page.get_by_label(title, exact=True).uncheck()
             page.evaluate(f"shequMap.map.setView([{lat}, {lon}], 18, {{animate: false}})")
             page.wait_for_load_state("networkidle")
             pt = page.evaluate(f"(() => {{ const p = shequMap.map.latLngToContainerPoint([{lat}, {lon}]); "
