@@ -327,7 +327,7 @@ class LSCP:
 
     def solve(self, method="auto", time_limit=600.0, mip_rel_gap=0.0) -> SitingResult:
         t0 = time.perf_counter()
-        cov, w = self.coverage, self.weights
+        cov = self.coverage
         if self.capacity is not None:
             return _solve_assignment(self, "lscp", None, time_limit, mip_rel_gap, t0)
         A = cov.matrix()

@@ -17,7 +17,14 @@ from .coverage import Coverage, line_coverage
 from .models import LSCP, MCLP, PMedian, SitingError
 from .network import NetworkError, RoadNetwork
 from .standards import FacilityType, facility_type
-from .visibility import CAMERA_MODELS, CameraCandidates, candidate_cameras, combine, sector, visibility_coverage
+from .visibility import (
+    CAMERA_MODELS,
+    CameraCandidates,
+    candidate_cameras,
+    combine,
+    sector,
+    visibility_coverage,
+)
 
 KEY_PLACE_KINDS = ("school", "kindergarten", "hospital", "clinic", "police", "bank", "subway_entrance",
                    "bus_station", "station", "ferry_terminal", "government", "post_office", "supermarket",
