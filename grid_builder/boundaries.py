@@ -134,5 +134,5 @@ def _groups(labels: list[int]) -> list[list[int]]:
 
 
 def _pt(geom) -> tuple[float, float]:
-    p = geom.representative_point()
+    p = geom.centroid
     return (p.x, p.y)

@@ -194,7 +194,7 @@ def build_community(
         geom = as_multipolygon(safe_union([units[u][0] for u in uis]))
         bids = [i for u in uis for i in units[u][1]]
         drafts.append((geom, bids))
-    pts = [(g.representative_point().x, g.representative_point().y) for g, _ in drafts]
+    pts = [(g.centroid.x, g.centroid.y) for g, _ in drafts]  # centroid: reproducible in SQL (ST_Centroid)
     order = west_east_north_south(pts)
     codes = child_codes(community_code, len(order), 3)
     grids: list[Area] = []

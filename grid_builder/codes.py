@@ -10,7 +10,7 @@ import math
 
 
 def west_east_north_south(points: list[tuple[float, float]], row_height: float | None = None) -> list[int]:
-    """Indices of ``points`` (metric x, y) in numbering order.
+    """Indices of ``points`` (metric x, y; the project uses area centroids) in numbering order.
 
     Points are cut into rows north→south (a new row starts when a point lies more than ``row_height``
     below the first point of the current row), then read west→east inside each row.

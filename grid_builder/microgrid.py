@@ -58,7 +58,7 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
     for p in rest:
         j = max(range(len(drafts)), key=lambda q: drafts[q][0].boundary.intersection(p.buffer(0.05)).length)
         drafts[j] = (as_multipolygon(safe_union([drafts[j][0], p])), drafts[j][1])
-    pts = [(d[0].representative_point().x, d[0].representative_point().y) for d in drafts]
+    pts = [(d[0].centroid.x, d[0].centroid.y) for d in drafts]
     order = west_east_north_south(pts)
     codes = child_codes(grid.code, len(order), 2)
     out = []
