@@ -196,17 +196,23 @@ class Geocoder:
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
         self.fuzzy_choices = [k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)]
         self._syllables: dict[str, str] = {}
+        self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
         self.fuzzy_sounds = [self._sound(k) for k in self.fuzzy_choices]
         self._build_axes(road_lines or {})
 
     def _sound(self, text: str) -> str:
         """The text's pinyin, one private-use character per syllable (homophones become equal)."""
+        cache = self._char_sound
         out = []
-        for syl in lazy_pinyin(text, errors=lambda chars: list(chars)):
-            ch = self._syllables.get(syl)
-            if ch is None:
-                ch = self._syllables[syl] = chr(0xF0000 + len(self._syllables))
-            out.append(ch)
+        for c in text:
+            code = cache.get(c)
+            if code is None:
+                syl = lazy_pinyin(c)[0] if "\u3400" <= c <= "\u9fff" else c
+                code = self._syllables.get(syl)
+                if code is None:
+                    code = self._syllables[syl] = chr(0xF0000 + len(self._syllables))
+                cache[c] = code
+            out.append(code)
         return "".join(out)
 
     # -- interpolation frame -------------------------------------------------------------------

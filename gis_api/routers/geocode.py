@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+import orjson
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
 from sqlalchemy.engine import Engine
 
 from address_registry import store
@@ -13,11 +17,23 @@ from gis_api.crs import check_in_china, from_wgs84, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_engine
 from gis_api.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
 
-router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(api_key)])
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+async def _api_key(request: Request, key: str | None = Security(_key_header)) -> str | None:
+    # the same check as gis_api.deps.api_key, as a coroutine: no thread-pool hop on the hot path
+    return api_key(request, key)
+
+
+router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(_api_key)])
 
 MAX_BATCH = 10_000
 MAX_QUERY_CHARS = 200
 CRS_HELP = "坐标系 wgs84 | cgcs2000 | gcj02"
+
+
+def _json(body: dict) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _geocoder(engine: Engine):
@@ -36,13 +52,15 @@ def _out(result: dict[str, Any], crs: str) -> dict[str, Any]:
     return result
 
 
-@router.get("/geocode", summary="地址 → 坐标 forward geocoding (fuzzy, best first)")
-def geocode(q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
-            limit: int = Query(5, ge=1, le=20), crs: str = Query("wgs84", description=CRS_HELP),
-            engine: Engine = Depends(db_engine)):
+@router.get("/geocode", summary="地址 → 坐标 forward geocoding (fuzzy, best first)",
+            response_class=Response)
+async def geocode(request: Request,
+                  q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
+                  limit: int = Query(5, ge=1, le=20), crs: str = Query("wgs84", description=CRS_HELP)):
+    # CPU-only and ~0.1 ms: answered on the event loop (the cached index is refreshed at most every 2 s)
     crs = normalize_crs(crs)
-    results = _geocoder(engine).geocode(q, limit=limit)
-    return {"query": q, "crs": crs, "results": [_out(r, crs) for r in results]}
+    results = _geocoder(request.app.state.engine).geocode(q, limit=limit)
+    return _json({"query": q, "crs": crs, "results": [_out(r, crs) for r in results]})
 
 
 @router.post("/geocode/batch", summary="批量地理编码 batch geocoding, ≤ 10,000 addresses, results in input order")
@@ -73,7 +91,7 @@ def geocode_batch(payload: Any = Body(..., examples=[{"addresses": ["黄浦区�
     for i, text in enumerate(addresses):
         res = geocoder.geocode(text, limit=limit)
         out.append({"index": i, "query": text, "results": [_out(r, crs) for r in res]})
-    return {"crs": crs, "count": len(out), "results": out}
+    return _json({"crs": crs, "count": len(out), "results": out})
 
 
 @router.get("/reverse", summary="坐标 → 最近标准地址 reverse geocoding")

@@ -1,0 +1,248 @@
+"""Geocoding benchmark (issue 3): accuracy on noisy forms, in-process throughput, API latency.
+
+    .venv/bin/python benchmarks/bench_geocode.py            # throw-away PostGIS with the demo loaded
+    DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_geocode.py   # a scratch DB
+
+Steps: build the registry from the real demo data; rewrite every active address in the five
+documented noisy forms (address_registry/noisy.py) plus a random-typo stress form; top-1 accuracy per
+form; geocodes/s in-process pinned to one core, side by side with a brute-force baseline
+(rapidfuzz WRatio of the query against every formatted address); then GET /geocode latency through
+uvicorn on 127.0.0.1 (free port) under 8 concurrent keep-alive clients, a bounded number of requests.
+Results: bench-output/geocode.json and a Markdown table on stdout (pasted into docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+API_CLIENTS = 8
+API_REQUESTS = 4000
+BASELINE_SAMPLE = 600
+SEED = 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database():
+    """(url, cleanup): DATABASE_URL, or a throw-away embedded cluster with the demo loaded."""
+    from gis_api.db import get_engine
+    from gis_api.demo import load_demo
+    from gis_api.embedded_pg import EmbeddedPostgres
+    from gis_api.migrate import upgrade
+
+    shared = Path(os.environ.get("SHEQU_SHARED_DATA_DIR", ROOT.parent / "shared" / "data"))
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        upgrade(url)
+        return url, lambda: None
+    root = Path(tempfile.mkdtemp(prefix="shequ-bench-"))
+    cluster = EmbeddedPostgres(root, _free_port(), fast=True)
+    cluster.start()
+    url = cluster.url()
+    upgrade(url)
+    load_demo(get_engine(url), shared)
+
+    def cleanup():
+        get_engine(url).dispose()
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    return url, cleanup
+
+
+def accuracy(geocoder, queries):
+    total, ok = Counter(), Counter()
+    for form, q, code in queries:
+        total[form] += 1
+        res = geocoder.geocode(q, limit=1)
+        if res and res[0]["address_code"] == code and res[0]["level"] != "house_number_interpolated":
+            ok[form] += 1
+    return {f: {"n": total[f], "top1": ok[f] / total[f]} for f in total}
+
+
+def throughput(fn, texts, min_seconds=3.0):
+    n, t0 = 0, time.perf_counter()
+    while True:
+        for q in texts:
+            fn(q)
+        n += len(texts)
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds:
+            return n / dt
+
+
+def api_latency(url: str, queries: list[str]) -> dict:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "gis_api.app:create_app", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                              cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("uvicorn did not start")
+        with httpx.Client(base_url=base) as c:  # warm-up: loads the geocoder
+            for q in queries[:50]:
+                c.get("/geocode", params={"q": q, "limit": 5}).raise_for_status()
+        per_client = API_REQUESTS // API_CLIENTS
+        latencies: list[float] = []
+        errors = Counter()
+        lock = threading.Lock()
+
+        def worker(k: int):
+            rng = random.Random(k)
+            mine = []
+            with httpx.Client(base_url=base, timeout=10) as c:
+                for _ in range(per_client):
+                    q = rng.choice(queries)
+                    t = time.perf_counter()
+                    r = c.get("/geocode", params={"q": q, "limit": 5})
+                    mine.append((time.perf_counter() - t) * 1000)
+                    if r.status_code != 200:
+                        errors[r.status_code] += 1
+            with lock:
+                latencies.extend(mine)
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(API_CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    latencies.sort()
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
+
+    return {"clients": API_CLIENTS, "requests": len(latencies), "errors": dict(errors),
+            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "max_ms": latencies[-1],
+            "mean_ms": statistics.fmean(latencies), "requests_per_s": len(latencies) / wall}
+
+
+def main() -> None:
+    from rapidfuzz import fuzz, process
+
+    from address_registry import store
+    from address_registry.geocoder import Geocoder
+    from address_registry.noisy import FORMS, noisy_queries
+    from address_registry.service import build_registry
+    from address_registry.textnorm import normalize_text
+    from gis_api.db import get_engine
+
+    url, cleanup = _database()
+    try:
+        engine = get_engine(url)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            stats = build_registry(conn)
+        build_s = time.perf_counter() - t0
+        with engine.connect() as conn:
+            inputs = store.load_geocoder_inputs(conn)
+        t0 = time.perf_counter()
+        geocoder = Geocoder(**inputs)
+        index_s = time.perf_counter() - t0
+        records = list(geocoder.by_code.values())
+        queries = noisy_queries(records, inputs["aliases"], seed=SEED, random_typos=True)
+        acc = accuracy(geocoder, queries)
+        five = [q for q in queries if q[0] in FORMS]
+        overall = sum(1 for f, q, c in five if (lambda r: r and r[0]["address_code"] == c and
+                                                 r[0]["level"] != "house_number_interpolated")(
+            geocoder.geocode(q, 1))) / len(five)
+
+        try:
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        except (AttributeError, OSError):
+            pass
+        texts = [q for _, q, _ in five]
+        random.Random(SEED).shuffle(texts)
+        qps_mix = throughput(lambda q: geocoder.geocode(q, 5), texts)
+        exact_texts = [r.formatted for r in records]
+        qps_exact = throughput(lambda q: geocoder.geocode(q, 5), exact_texts)
+
+        # baseline: brute-force fuzzy match of the whole query against every formatted address
+        choices = [normalize_text(r.formatted) for r in records]
+        codes = [r.code for r in records]
+        sample = random.Random(SEED).sample(five, min(BASELINE_SAMPLE, len(five)))
+        t0 = time.perf_counter()
+        base_ok = Counter()
+        base_n = Counter()
+        for form, q, code in sample:
+            best = process.extractOne(normalize_text(q), choices, scorer=fuzz.WRatio)
+            base_n[form] += 1
+            base_ok[form] += bool(best and codes[best[2]] == code)
+        base_qps = len(sample) / (time.perf_counter() - t0)
+        base_acc = sum(base_ok.values()) / len(sample)
+        ours_on_sample = sum(1 for f, q, c in sample if (lambda r: r and r[0]["address_code"] == c)(
+            geocoder.geocode(q, 1))) / len(sample)
+        try:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+        except (AttributeError, OSError):
+            pass
+
+        api = api_latency(url, texts)
+    finally:
+        cleanup()
+
+    out = {"registry": {"addresses": len(records), "build_s": build_s, "index_s": index_s, "build_stats": stats},
+           "accuracy": acc, "accuracy_five_forms": overall, "queries_five_forms": len(five),
+           "throughput": {"noisy_mix_per_s": qps_mix, "exact_per_s": qps_exact, "baseline_per_s": base_qps,
+                          "ratio_vs_baseline": qps_mix / base_qps},
+           "baseline": {"sample": len(sample), "top1": base_acc, "ours_top1_same_sample": ours_on_sample},
+           "api": api}
+    (ROOT / "bench-output").mkdir(exist_ok=True)
+    (ROOT / "bench-output" / "geocode.json").write_text(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+
+    print(f"registry: {len(records)} active addresses, built in {build_s:.1f}s, indexed in {index_s * 1000:.0f} ms")
+    print("\n| form | queries | top-1 |\n|---|---:|---:|")
+    for form in (*FORMS, "typo_random"):
+        if form in acc:
+            print(f"| {form} | {acc[form]['n']} | {acc[form]['top1'] * 100:.2f} % |")
+    print(f"| **five forms together** | {len(five)} | **{overall * 100:.2f} %** |")
+    print("\n| in-process, one core | geocodes/s |\n|---|---:|")
+    print(f"| noisy mix (five forms), limit 5 | {qps_mix:,.0f} |")
+    print(f"| exact formatted text, limit 5 | {qps_exact:,.0f} |")
+    print(f"| baseline: rapidfuzz WRatio vs every address | {base_qps:,.0f} (top-1 {base_acc * 100:.1f} % on "
+          f"{len(sample)} sampled queries; ours {ours_on_sample * 100:.1f} %) |")
+    print(f"| ratio ours / baseline | {qps_mix / base_qps:,.0f}× |")
+    print(f"\nAPI GET /geocode, {api['clients']} concurrent clients, {api['requests']} requests: "
+          f"p50 {api['p50_ms']:.2f} ms, p95 {api['p95_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
+          f"max {api['max_ms']:.1f} ms, {api['requests_per_s']:.0f} req/s, errors {api['errors']}")
+
+
+if __name__ == "__main__":
+    main()
