@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_api import routers as routers_pkg
@@ -47,6 +49,10 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
         description="智慧社区空间底座：标准地址、网格、服务设施选址与空间数据接口。 "
                     "Spatial base of a smart-community platform: standard addresses, grids, siting, spatial APIs.",
         lifespan=lifespan,
+        # /docs is served below from local assets: FastAPI's default page loads Swagger UI from a CDN,
+        # which an intranet cannot reach.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = get_engine(url)
@@ -55,4 +61,14 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="Shequ GIS 接口文档",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     return app

@@ -11,7 +11,8 @@ stamp="$vendor/.installed"
 want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
-      && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" ]]; then
+      && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" \
+      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" ]]; then
   echo "web assets: up to date ($vendor)"
   exit 0
 fi
@@ -30,5 +31,9 @@ cp -r "$web/node_modules/leaflet/dist/." "$vendor/leaflet/"
 cp "$web/node_modules/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js" "$vendor/leaflet.vectorgrid/"
 cp "$web/node_modules/leaflet.vectorgrid/LICENSE" "$vendor/leaflet.vectorgrid/LICENSE" 2>/dev/null || true
 cp "$web/node_modules/leaflet/LICENSE" "$vendor/leaflet/LICENSE" 2>/dev/null || true
+# the API docs page (/docs) uses Swagger UI from here, not from a CDN
+mkdir -p "$vendor/swagger-ui"
+cp "$web/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$web/node_modules/swagger-ui-dist/swagger-ui.css" \
+   "$web/node_modules/swagger-ui-dist/favicon-32x32.png" "$vendor/swagger-ui/"
 echo "$want" > "$stamp"
 echo "web assets: installed into $vendor"

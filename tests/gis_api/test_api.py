@@ -27,7 +27,12 @@ def test_health_503_when_db_down():
 def test_openapi_and_docs(client):
     schema = client.get("/openapi.json").json()
     assert "/health" in schema["paths"]
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # offline: Swagger UI comes from the product's own static files, never a CDN
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text and "unpkg" not in page.text
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
 def test_unknown_path_gives_json_error(client):
