@@ -127,3 +127,39 @@ def test_every_command_has_help():
         proc = shequ(*args)
         assert proc.returncode == 0, args
         assert "Usage" in proc.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an ordinary user")
+def test_start_and_stop_as_an_ordinary_user(tmp_path):
+    """As a non-root user the server runs as that user, in a folder of its own."""
+    import json
+    import pwd
+
+    from gis_api.embedded_pg import EmbeddedPostgres
+
+    nobody = pwd.getpwnam("nobody")
+    root = Path(tempfile.mkdtemp(prefix="shequ-user-"))
+    os.chown(root, nobody.pw_uid, nobody.pw_gid)
+    port = free_port()
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_fd)
+        report = {}
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            pg = EmbeddedPostgres(root / "pg", port, fast=True)
+            report["started"] = pg.start().running
+            report["owner_uid"] = (root / "pg" / "data").stat().st_uid
+            report["stopped"] = not pg.stop().running
+        except BaseException as exc:
+            report["error"] = f"{type(exc).__name__}: {exc}"
+        os.write(write_fd, json.dumps(report).encode())
+        os._exit(0)
+    os.close(write_fd)
+    os.waitpid(child, 0)
+    report = json.loads(os.read(read_fd, 65536).decode())
+    os.close(read_fd)
+    shutil.rmtree(root, ignore_errors=True)
+    assert report == {"started": True, "owner_uid": nobody.pw_uid, "stopped": True}
