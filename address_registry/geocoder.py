@@ -34,7 +34,13 @@ from shapely.geometry import LineString, Point
 
 from address_registry import codes
 from address_registry.model import LEVEL_RANK, AddressRecord, AliasRecord, format_components
-from address_registry.numbering import SHANGHAI, LocalProjection, interpolate_on_axis, road_axis, signed_offset
+from address_registry.numbering import (
+    SHANGHAI,
+    LocalProjection,
+    interpolate_on_axis,
+    road_axis,
+    signed_offset,
+)
 from address_registry.textnorm import house_number_parts, normalize_text
 
 _HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:[甲乙丙丁a-z])?(?:-(?P<sub>\d+))?号")
@@ -271,10 +277,9 @@ class Geocoder:
             return []
         hits = self._scan(t)
         admin_hint: set[str] = set()
-        candidates: list[tuple[float, str, str | None, ParsedTail | None]] = []  # (score, code, level, tail)
         admin_only: list[str] = []
         anchors = []
-        for start, end, key in hits:
+        for _start, end, key in hits:
             for kind, ref in self.names[key]:
                 if kind == "admin":
                     admin_hint.add(ref)

@@ -37,15 +37,17 @@ def test_levels_road_and_building(client, registry, engine):
 
 def test_interpolated_house_number(client, registry, geocoder):
     # a road with known odd numbers around a missing odd number
-    for (road_code, parity), known in sorted(geocoder.known.items()):
+    found = None
+    for (code, _parity), known in sorted(geocoder.known.items()):
         numbers = sorted(n for n, _, _ in known)
         gaps = [(a, b) for a, b in zip(numbers, numbers[1:], strict=False) if b - a >= 4]
         if gaps:
-            a, b = gaps[0]
-            missing = a + 2
+            found = (code, *gaps[0])
             break
-    else:
+    if found is None:
         pytest.fail("no road with a gap in its numbers")
+    road_code, a, b = found
+    missing = a + 2
     road = geocoder.by_code[road_code]
     q = f"{road.components['district']}{road.components['road']}{missing}号"
     res = client.get("/geocode", params={"q": q}).json()["results"]
