@@ -1,0 +1,39 @@
+"""Chinese address parsing: free text → labelled components (prov, city, district, town, road, roadno,
+poi, houseno, cellno, floorno, roomno, …; the label set of ``labels.txt`` in the address corpus).
+
+>>> from address_registry.parsing import parse
+>>> [(c.label, c.text) for c in parse("浙江省杭州市西湖区文三路32号")]  # doctest: +SKIP
+[('prov', '浙江省'), ('city', '杭州市'), ('district', '西湖区'), ('road', '文三路'), ('roadno', '32号')]
+
+Method: a linear-chain CRF (CRFsuite) over tokens of the normalised text (see :mod:`.normalize`), with
+window n-gram, character-class, GB/T 2260 gazetteer and number-suffix features (:mod:`.features`),
+trained on the corpus train split by ``python -m address_registry.parsing.train``; the model ships as
+``crf_model.bin`` + ``admin_lexicon.json`` in this package. Offsets always refer to the original text.
+"""
+
+from __future__ import annotations
+
+from .model import AddressParser, Component, default_parser
+from .normalize import normalize, normalize_with_offsets, tokenize
+
+LABELS = (
+    "country", "prov", "city", "district", "devzone", "town", "community", "road", "subroad", "roadno",
+    "subroadno", "poi", "subpoi", "houseno", "cellno", "floorno", "roomno", "person", "assist", "redundant",
+    "otherinfo",
+)  # fmt: skip
+
+
+def parse(text: str) -> list[Component]:
+    """Labelled components of one address, in text order, with offsets into ``text`` (end exclusive)."""
+    return default_parser().parse(text)
+
+
+def parse_many(texts) -> list[list[Component]]:
+    """:func:`parse` over many addresses (one tagger, no per-call overhead)."""
+    return default_parser().parse_many(texts)
+
+
+__all__ = [
+    "LABELS", "AddressParser", "Component", "default_parser", "normalize", "normalize_with_offsets", "parse",
+    "parse_many", "tokenize",
+]  # fmt: skip

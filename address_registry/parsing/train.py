@@ -1,0 +1,101 @@
+"""Train the address CRF on the corpus train split and write the model bundle into this package.
+
+    python -m address_registry.parsing.train [--data DIR] [--c1 0.05] [--c2 0.01] [--max-iter 300]
+
+``--data`` is the ``address-parsing`` folder (default ``$SHEQU_SHARED_DATA_DIR/address-parsing`` or
+``../shared/data/address-parsing`` beside the repo). The gazetteer comes from
+``admin-divisions/gbt2260-codes.csv`` next to it. Only the train split is used for fitting; the dev split
+is scored at the end (entity-level F1 over exact spans) and nothing is tuned on it by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .corpus import GoldAddress, read_corpus, span_scores
+from .features import FeatureExtractor, build_lexicon
+from .model import LEXICON_PATH, MODEL_PATH, AddressParser
+from .normalize import tokenize
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SHEQU_SHARED_DATA_DIR")
+    base = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return base
+
+
+def token_tags(gold: GoldAddress) -> tuple[list, list[str]]:
+    """Tokens of the gold text (same tokenizer as at run time) and each token's BIO tag."""
+    tokens = tokenize(gold.text)
+    tags = []
+    for tok in tokens:
+        first = gold.char_tags[tok.start]
+        tags.append(first)
+    return tokens, tags
+
+
+def load_lexicon_rows(csv_path: Path) -> list[tuple[str, str]]:
+    with open(csv_path, encoding="utf-8") as f:
+        return [(r["code"], r["name"]) for r in csv.DictReader(f)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="训练地址解析 CRF 模型 (train the address-parsing CRF)")
+    ap.add_argument("--data", type=Path, default=None, help="address-parsing corpus folder")
+    ap.add_argument("--c1", type=float, default=0.05, help="L1 penalty")
+    ap.add_argument("--c2", type=float, default=0.01, help="L2 penalty")
+    ap.add_argument("--max-iter", type=int, default=300)
+    ap.add_argument("--model", type=Path, default=MODEL_PATH, help="output model file")
+    ap.add_argument("--lexicon", type=Path, default=LEXICON_PATH, help="output gazetteer file")
+    ap.add_argument("--holdout", type=int, default=0, help="hold out the last N train addresses and score on them")
+    args = ap.parse_args(argv)
+
+    import pycrfsuite
+    from tqdm import tqdm
+
+    data = args.data or default_data_dir() / "address-parsing"
+    lex_rows = load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv")
+    lexicon = build_lexicon(lex_rows)
+    fx = FeatureExtractor(lexicon)
+
+    train = list(read_corpus(data / "train.txt"))
+    held: list[GoldAddress] = []
+    if args.holdout:
+        train, held = train[: -args.holdout], train[-args.holdout :]
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for g in tqdm(train, desc="特征", unit="条"):
+        tokens, tags = token_tags(g)
+        trainer.append(fx.sequence(tokens), tags)
+    trainer.set_params(
+        {"c1": args.c1, "c2": args.c2, "max_iterations": args.max_iter, "feature.possible_transitions": True}
+    )
+    args.model.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = args.model.with_suffix(".tmp")
+    t0 = time.perf_counter()
+    print(f"training on {len(train)} addresses …", file=sys.stderr)
+    trainer.train(str(tmp_model))
+    print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    with open(args.lexicon, "w", encoding="utf-8") as f:
+        json.dump(lexicon, f, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    os.replace(tmp_model, args.model)
+
+    parser = AddressParser(args.model, args.lexicon)
+    for name, gold in (("holdout", held), ("dev", list(read_corpus(data / "dev.txt")))):
+        if not gold:
+            continue
+        pred = [parser.spans(g.text) for g in gold]
+        total, per = span_scores([g.spans for g in gold], pred)
+        print(f"{name}: P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}")
+        for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold):
+            print(f"  {lab:<10} P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} n={s.n_gold}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
