@@ -12,6 +12,7 @@ was committed outside that snapshot (``layer_change`` records each editing trans
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -43,6 +44,11 @@ def etag_of(data: bytes) -> str:
 
 def tileset_version(layers: list[Layer]) -> str:
     """Short hash of the layer definitions a tile is drawn from (part of the cache key)."""
+    return _version(tuple(layers))
+
+
+@functools.lru_cache(maxsize=256)
+def _version(layers: tuple[Layer, ...]) -> str:
     return hashlib.blake2b(repr(layers).encode(), digest_size=5).hexdigest()
 
 
