@@ -169,3 +169,44 @@ def test_bad_input_is_4xx_with_message(client, engine, url, status):
         assert body["error"] and body["message"]
     with engine.connect() as conn:  # the injection attempt above found nothing and dropped nothing
         assert conn.execute(text("SELECT to_regclass('road') IS NOT NULL")).scalar_one()
+
+
+def test_layer_whose_table_is_missing_is_skipped(client):
+    from layers import registry
+    from layers.registry import Layer, Prop
+    from layers.store import forget_layers
+
+    ghost = Layer(id="ghost_layer", title_zh="未建表图层", title_en="Ghost", table="no_such_table_yet",
+                  geometry_type="Point", properties=(Prop("name"),))
+    registry.register(ghost)
+    forget_layers()
+    try:
+        ids = {c["id"] for c in client.get("/collections").json()["collections"]}
+        assert "ghost_layer" not in ids and "building" in ids
+        assert client.get("/collections/ghost_layer/items").status_code == 404
+        assert client.get("/collections/ghost_layer/tiles/WebMercatorQuad/14/13721/6694").status_code == 404
+        assert "ghost_layer" not in {layer["id"] for layer in client.get("/map/layers.json").json()["layers"]}
+    finally:
+        registry._BY_ID.pop("ghost_layer", None)
+        registry.LAYERS = tuple(x for x in registry.LAYERS if x.id != "ghost_layer")
+        forget_layers()
+
+
+def test_staff_layers_need_an_api_key_when_keys_are_configured(pg_url):
+    from fastapi.testclient import TestClient
+
+    from gis_api.app import create_app
+    from gis_api.settings import Settings
+
+    app = create_app(settings=Settings(api_keys="k-staff"), db_url=pg_url)
+    with TestClient(app) as c:
+        public = {x["id"] for x in c.get("/collections").json()["collections"]}
+        assert "building" in public and "camera" not in public
+        r = c.get("/collections/camera/items")
+        assert r.status_code == 401 and r.json()["message"]
+        assert c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776").status_code == 401
+        ok = c.get("/collections/camera/items", headers={"X-API-Key": "k-staff"})
+        assert ok.status_code == 200
+        staff = {x["id"] for x in c.get("/collections", headers={"X-API-Key": "k-staff"}).json()["collections"]}
+        assert "camera" in staff
+        assert c.get("/collections/building/items?limit=1").status_code == 200  # public stays open
