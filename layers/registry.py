@@ -99,6 +99,9 @@ class Layer:
     read_role: str = "public"
     description_zh: str = ""
     id_column: str = "id"
+    # A feature id made of several columns (trusted SQL over ``t``, e.g. H3 cells keyed by area,
+    # resolution, mode and cell); ids are then strings and tiles carry it as the ``fid`` property.
+    id_sql: str | None = None
     geom_column: str = "geom"
     # Fixed row filter (trusted constant SQL over columns of ``t``), e.g. one admin level.
     where: str | None = None
@@ -129,6 +132,14 @@ class Layer:
                 raise ValueError(f"layer {self.id!r}: property {p.name} type {p.type!r}")
         if not (0 <= self.min_zoom <= self.max_zoom <= 24):
             raise ValueError(f"layer {self.id!r}: zoom range {self.min_zoom}..{self.max_zoom}")
+
+    @property
+    def id_expr(self) -> str:
+        return self.id_sql or f"t.{self.id_column}"
+
+    @property
+    def id_is_text(self) -> bool:
+        return self.id_sql is not None
 
     @property
     def has_time(self) -> bool:
@@ -333,6 +344,19 @@ LAYERS: tuple[Layer, ...] = (
         style=Style(color="#66a61e", weight=1.0, fill_opacity=0.0, dash_array="2 2", label_field="name"),
         min_zoom=14, order=64, valid_from="valid_from", valid_to="valid_to", web_default=False,
         description_zh="微网格（楼栋组，现行版本）",
+    ),
+    Layer(
+        id="h3_cell", title_zh="H3 六边形格网", title_en="H3 cells", table="h3_cell", geometry_type="Polygon",
+        properties=(
+            _p("area_code", "string", "区域代码"), _p("res", "integer", "分辨率"), _p("mode", "string", "覆盖方式"),
+            _p("cell", "string", "H3 编号"), _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
+            _p("pois", "integer", "兴趣点数"), _p("addresses", "integer", "地址数"),
+            _p("computed_at", "datetime", "计算时间"),
+        ),
+        id_column="cell", id_sql="t.area_code || ':' || t.res || ':' || t.mode || ':' || t.cell",
+        style=Style(color="#8c6bb1", fill_color="#bfd3e6", weight=0.8, fill_opacity=0.25, label_field="cell"),
+        min_zoom=11, order=25, web_default=False,
+        description_zh="H3 六边形统计格网（户数、建筑、兴趣点、地址计数）",
     ),
     # ---- facilities and cameras (migration 0004_siting) ----
     Layer(

@@ -63,7 +63,7 @@ def feature_select(layer: Layer, *, lat_first: bool = False, columns: dict[str, 
     if lat_first:
         g = f"ST_FlipCoordinates({g})"
     return (
-        "json_build_object('type', 'Feature', 'id', t." + layer.id_column
+        "json_build_object('type', 'Feature', 'id', " + layer.id_expr
         + f", 'geometry', ST_AsGeoJSON({g}, {COORD_DECIMALS})::json"
         + ", 'properties', " + _props_json(layer, columns) + ")::text"
     )
@@ -74,7 +74,7 @@ def items_sql(layer: Layer, q: ItemsQuery, *, columns: dict[str, str] | None = N
     where = where_clause(layer, q, params)
     sql = (
         f"SELECT {feature_select(layer, lat_first=q.crs.lat_first and not q.crs.gcj02, columns=columns)} "
-        f"FROM {layer.table} t{where} ORDER BY t.{layer.id_column} LIMIT :lim OFFSET :off"
+        f"FROM {layer.table} t{where} ORDER BY {layer.id_expr} LIMIT :lim OFFSET :off"
     )
     return sql, params
 
@@ -89,7 +89,7 @@ def item_sql(layer: Layer, *, lat_first: bool = False, columns: dict[str, str] |
     where = f" AND ({layer.where})" if layer.where else ""
     return (
         f"SELECT {feature_select(layer, lat_first=lat_first, columns=columns)} FROM {layer.table} t "
-        f"WHERE t.{layer.id_column} = :fid{where}"
+        f"WHERE {layer.id_expr} = :fid{where}"
     )
 
 

@@ -86,7 +86,7 @@ def fetch_items(conn: Connection, layer: Layer, q: ItemsQuery) -> tuple[list[str
     return features, matched
 
 
-def fetch_item(conn: Connection, layer: Layer, fid: int, *, lat_first: bool = False,
+def fetch_item(conn: Connection, layer: Layer, fid: int | str, *, lat_first: bool = False,
                gcj02: bool = False) -> str | None:
     row = conn.execute(text(item_sql(layer, lat_first=lat_first and not gcj02)), {"fid": fid}).first()
     if row is None:

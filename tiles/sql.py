@@ -82,10 +82,12 @@ def layer_mvt_sql(layer: Layer, tile: Tile, prefix: str, params: dict) -> str:
     mvt_geom = (f"ST_AsMVTGeom({geom}, ST_MakeEnvelope(:{p}ex0, :{p}ey0, :{p}ex1, :{p}ey1, 3857), "
                 f"{EXTENT}, {BUFFER}, true)")
     names = [q.name for q in layer.properties]
-    select = ", ".join([f"t.{layer.id_column} AS __fid", *(_prop_expr(layer, n) for n in names),
-                        f"{mvt_geom} AS __geom"])
+    # MVT feature ids are integers; a text id travels as the "fid" property instead.
+    fid = f"{layer.id_expr} AS fid" if layer.id_is_text else f"{layer.id_expr} AS __fid"
+    select = ", ".join([fid, *(_prop_expr(layer, n) for n in names), f"{mvt_geom} AS __geom"])
+    id_arg = "" if layer.id_is_text else ", '__fid'"
     return (
-        f"COALESCE((SELECT ST_AsMVT(m.*, :{p}name, {EXTENT}, '__geom', '__fid') FROM "
+        f"COALESCE((SELECT ST_AsMVT(m.*, :{p}name, {EXTENT}, '__geom'{id_arg}) FROM "
         f"(SELECT {select} FROM {layer.table} t WHERE {' AND '.join(conds)}) m "
         f"WHERE m.__geom IS NOT NULL), ''::bytea)"
     )

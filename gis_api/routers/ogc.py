@@ -7,6 +7,7 @@ served by gis_api.routers.web (HTML map for browsers, this API's landing JSON ot
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -145,18 +146,24 @@ def item(collection_id: str, fid: str, request: Request, conn: Connection = Depe
         out_crs = ogc.parse_crs(crs)
     except ogc.QueryError as exc:
         raise query_error(exc) from None
-    try:
-        fid_int = int(fid)
-    except ValueError:
-        raise NotFound(f"要素 {fid!r} 不存在（要素编号为整数）") from None
-    if not -(2**63) <= fid_int < 2**63:
-        raise NotFound(f"要素 {fid} 不存在")
-    feature = fetch_item(conn, layer, fid_int, lat_first=out_crs.lat_first, gcj02=out_crs.gcj02)
+    key: int | str
+    if layer.id_is_text:
+        if len(fid) > 200:
+            raise NotFound("要素编号过长")
+        key = fid
+    else:
+        try:
+            key = int(fid)
+        except ValueError:
+            raise NotFound(f"要素 {fid!r} 不存在（要素编号为整数）") from None
+        if not -(2**63) <= key < 2**63:
+            raise NotFound(f"要素 {fid} 不存在")
+    feature = fetch_item(conn, layer, key, lat_first=out_crs.lat_first, gcj02=out_crs.gcj02)
     if feature is None:
         raise NotFound(f"图层 {layer.id} 中没有要素 {fid}")
     base = base_url(request)
     links = [
-        {"rel": "self", "type": ogc.GEOJSON, "href": f"{base}/collections/{layer.id}/items/{fid_int}"},
+        {"rel": "self", "type": ogc.GEOJSON, "href": f"{base}/collections/{layer.id}/items/{quote(str(key))}"},
         {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{layer.id}"},
     ]
     import orjson

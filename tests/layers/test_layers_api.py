@@ -210,3 +210,35 @@ def test_staff_layers_need_an_api_key_when_keys_are_configured(pg_url):
         staff = {x["id"] for x in c.get("/collections", headers={"X-API-Key": "k-staff"}).json()["collections"]}
         assert "camera" in staff
         assert c.get("/collections/building/items?limit=1").status_code == 200  # public stays open
+
+
+def test_layer_with_a_composite_text_id(client):
+    """Layers keyed by several columns (H3 cells) get string ids in GeoJSON and an "fid" tile property."""
+    import mapbox_vector_tile
+
+    from layers import registry
+    from layers.registry import Layer, Prop
+    from layers.store import forget_layers
+    from tiles.tms import tile_for_lonlat
+
+    keyed = Layer(id="poi_keyed", title_zh="兴趣点（组合键）", title_en="POI by key", table="poi",
+                  geometry_type="Point", properties=(Prop("kind"), Prop("name")), id_column="osm_id",
+                  id_sql="t.osm_id || ':' || t.kind", min_zoom=14)
+    registry.register(keyed)
+    forget_layers()
+    try:
+        fc = client.get("/collections/poi_keyed/items", params={"limit": 3}).json()
+        fid = fc["features"][0]["id"]
+        assert isinstance(fid, str) and fid.endswith(":" + fc["features"][0]["properties"]["kind"])
+        one = client.get(f"/collections/poi_keyed/items/{fid}").json()
+        assert one["id"] == fid
+        assert client.get("/collections/poi_keyed/items/0:none").status_code == 404
+        lon, lat = one["geometry"]["coordinates"]
+        t = tile_for_lonlat(lon, lat, 16)
+        tile = mapbox_vector_tile.decode(
+            client.get(f"/collections/poi_keyed/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}").content)
+        assert fid in {f["properties"]["fid"] for f in tile["poi_keyed"]["features"]}
+    finally:
+        registry._BY_ID.pop("poi_keyed", None)
+        registry.LAYERS = tuple(x for x in registry.LAYERS if x.id != "poi_keyed")
+        forget_layers()
