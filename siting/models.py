@@ -96,13 +96,13 @@ def _new_highs():
     return h
 
 
-def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit, mip_rel_gap, start=None):
-    """Solve ``min/max c·x  s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi`` with HiGHS."""
+def _build_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit, options=None):
     import highspy
 
     h = _new_highs()
-    h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+    for k, v in (options or {}).items():
+        h.setOptionValue(k, v)
     A = sp.csc_matrix(A)
     lp = highspy.HighsLp()
     lp.num_col_ = int(A.shape[1])
@@ -125,6 +125,16 @@ def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_lim
             highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous for f in is_int
         ]
     h.passModel(lp)
+    return h, is_int
+
+
+def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit, mip_rel_gap, start=None,
+               options=None):
+    """Solve ``min/max c·x  s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi`` with HiGHS."""
+    import highspy
+
+    h, is_int = _build_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_limit,
+                             {"mip_rel_gap": float(mip_rel_gap), **(options or {})})
     if start is not None and is_int.any():
         sol = highspy.HighsSolution()
         sol.col_value = list(np.asarray(start, dtype=np.float64))
@@ -140,6 +150,20 @@ def _run_highs(c, A, row_lo, row_hi, col_lo, col_hi, integer, maximize, time_lim
     else:
         gap, bound = 0.0, float(info.objective_function_value)
     return status, x, float(info.objective_function_value), gap, bound
+
+
+def _lp_relaxation(c, A, row_lo, row_hi, col_lo, col_hi, maximize, time_limit):
+    """LP relaxation by interior point + crossover (much faster than dual simplex on coverage LPs);
+    returns (status, x, objective, reduced costs) — reduced costs from the crossover basis."""
+    n = len(c)
+    h, _ = _build_highs(c, A, row_lo, row_hi, col_lo, col_hi, np.zeros(n, dtype=bool), maximize, time_limit,
+                        {"solver": "ipm", "run_crossover": "on"})
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    sol = h.getSolution()
+    if not (sol.value_valid and sol.dual_valid) or status != "Optimal":
+        return status, None, None, None
+    return status, np.asarray(sol.col_value), float(h.getInfo().objective_function_value), np.asarray(sol.col_dual)
 
 
 def _check_common(coverage: Coverage, weights, fixed, p=None):
@@ -202,48 +226,39 @@ def _greedy_max_cover(A_csc: sp.csc_matrix, w, p, fixed):
     return np.array(chosen, dtype=np.int64), count
 
 
-def _swap_improve(A_csc: sp.csc_matrix, w, chosen, count, fixed, deadline, top_k=30):
-    """Interchange local search for MCLP (first improvement over the best-gain candidates)."""
+def _swap_improve(A_csc: sp.csc_matrix, w, chosen, count, fixed, deadline, max_rounds=10_000):
+    """Best-improvement interchange for MCLP: close one open (non-fixed) site, open another.
+
+    delta(s→j) = gain_j − loss_s + overlap_sj, where gain_j is the uncovered weight j would add,
+    loss_s the weight only s covers, and overlap_sj the part of that weight j covers too; all pairs at
+    once as one sparse product  A_sᵀ · diag(w · [count = 1]) · A.
+    """
     n_d, n_s = A_csc.shape
     At = A_csc.T.tocsr()
-    chosen = chosen.copy()
+    chosen = np.array(chosen, dtype=np.int64)
+    count = np.asarray(count, dtype=np.float64).copy()
     fixed_set = set(int(f) for f in fixed)
-    is_open = np.zeros(n_s, dtype=bool)
-    is_open[chosen] = True
     movable = np.array([k for k, s in enumerate(chosen) if int(s) not in fixed_set], dtype=np.int64)
     if movable.size == 0:
         return chosen, count
-    while time.perf_counter() < deadline:
-        uncovered_w = w * (count == 0)
-        single_w = w * (count == 1)
-        gain = At @ uncovered_w
-        gain[is_open] = -1.0
-        loss = At[chosen[movable]] @ single_w  # weight lost when each movable site closes
-        cand = np.argsort(-gain)[:top_k]
-        A_sel = A_csc[:, chosen[movable]]
-        best_delta, best = 1e-9, None
-        for j in cand:
-            if gain[j] <= 0:
-                break
-            if gain[j] - loss.min() <= best_delta:
-                # even the cheapest closure plus full overlap bonus cannot beat best; bonus ≤ loss
-                pass
-            rows = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
-            v = np.zeros(n_d)
-            v[rows] = single_w[rows]
-            overlap = A_sel.T @ v  # weight kept when s closes because j covers it too
-            delta = gain[j] - loss + overlap
-            k = int(np.argmax(delta))
-            if delta[k] > best_delta:
-                best_delta, best = float(delta[k]), (k, int(j))
-        if best is None:
+    is_open = np.zeros(n_s, dtype=bool)
+    is_open[chosen] = True
+    for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
             break
-        k, j = best
-        s = int(chosen[movable[k]])
-        col_s = A_csc.indices[A_csc.indptr[s] : A_csc.indptr[s + 1]]
-        col_j = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
-        count[col_s] -= 1
-        count[col_j] += 1
+        single_w = w * (count == 1)
+        gain = At @ (w * (count == 0))
+        sel = chosen[movable]
+        loss = At[sel] @ single_w
+        overlap = (At[sel] @ sp.diags(single_w) @ A_csc).toarray()
+        delta = gain[None, :] - loss[:, None] + overlap
+        delta[:, is_open] = -np.inf
+        k, j = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if delta[k, j] <= 1e-9:
+            break
+        s = int(sel[k])
+        count[A_csc.indices[A_csc.indptr[s] : A_csc.indptr[s + 1]]] -= 1
+        count[A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]] += 1
         is_open[s], is_open[j] = False, True
         chosen[movable[k]] = j
     return chosen, count
@@ -491,16 +506,63 @@ class MCLP:
         col_hi = np.ones(n_s + n_r)
         c = np.concatenate([np.zeros(n_s), w[rows]])
         integer = np.concatenate([np.ones(n_s, dtype=bool), np.zeros(n_r, dtype=bool)])
+        # 1) incumbent: greedy + a short swap search
+        chosen, count = _swap_improve(A_csc, w, chosen, count, self.fixed, t0 + min(0.1 * time_limit, 10.0))
+        best_val = float(w[count > 0].sum())
+        # 2) LP relaxation by interior point; 3) reduced-cost fixing against the incumbent: a site whose
+        #    LP bound with its value flipped cannot beat the incumbent is fixed (classic, exact)
+        status, x_lp, ub_lp, dj = _lp_relaxation(c, M, row_lo, row_hi, col_lo, col_hi, True,
+                                                 max(0.01, t0 + time_limit - time.perf_counter()))
+        fixed0 = fixed1 = 0
+        if x_lp is not None and mip_rel_gap == 0.0:
+            k_free = self.p - self.fixed.size
+            if k_free > 0:  # LP rounding: the largest x_j
+                free = np.ones(n_s, dtype=bool)
+                free[self.fixed] = False
+                fs = np.flatnonzero(free)
+                top = fs[np.argsort(-x_lp[:n_s][fs], kind="stable")[:k_free]]
+                trial = np.concatenate([self.fixed, top])
+                trial, tcount = _swap_improve(A_csc, w, trial, cov.cover_count(trial), self.fixed,
+                                              time.perf_counter() + min(0.05 * time_limit, 5.0))
+                val = float(w[tcount > 0].sum())
+                if val > best_val:
+                    best_val, chosen, count = val, trial, tcount
+            integral = bool(np.all(w == np.round(w)))
+            need = best_val + (1.0 - 1e-6 if integral else 1e-9 * max(1.0, abs(best_val)))
+            if ub_lp < need:  # the LP bound proves the incumbent optimal
+                sites = np.sort(chosen)
+                return _result(self, "mclp", "exact", "Optimal", sites, best_val, 0.0, ub_lp, t0)
+            d = np.abs(dj[:n_s])
+            xs = x_lp[:n_s]
+            can_flip = np.ones(n_s, dtype=bool)
+            can_flip[self.fixed] = False
+            f0 = can_flip & (xs < 1e-7) & (ub_lp - d < need)
+            f1 = can_flip & (xs > 1 - 1e-7) & (ub_lp - d < need)
+            col_hi = col_hi.copy()
+            col_lo = col_lo.copy()
+            col_hi[:n_s][f0] = 0.0
+            col_lo[:n_s][f1] = 1.0
+            fixed0, fixed1 = int(f0.sum()), int(f1.sum())
         start = np.zeros(n_s + n_r)
         start[chosen] = 1.0
         start[n_s:] = (count[rows] > 0).astype(np.float64)
         status, x, obj, gap, bound = _run_highs(
-            c, M, row_lo, row_hi, col_lo, col_hi, integer, True, time_limit, mip_rel_gap, start=start
+            c, M, row_lo, row_hi, col_lo, col_hi, integer, True,
+            max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap, start=start
         )
-        if x is None:
-            raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
-        sites = np.flatnonzero(x[:n_s] > 0.5)
-        covered = float(w[cov.cover_count(sites) > 0].sum())
+        self.reduced_cost_fixed = (fixed0, fixed1)
+        self.incumbent = best_val
+        if x is None or obj < best_val:
+            if x is None and best_val <= 0:
+                raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+            sites, covered = np.sort(chosen), best_val
+        else:
+            sites = np.flatnonzero(x[:n_s] > 0.5)
+            covered = float(w[cov.cover_count(sites) > 0].sum())
+        bound = max(bound, covered) if np.isfinite(bound) else (ub_lp if ub_lp is not None else covered)
+        if ub_lp is not None:
+            bound = min(bound, ub_lp)
+        gap = 0.0 if status == "Optimal" else (bound - covered) / bound if bound > 0 else 0.0
         return _result(self, "mclp", "exact", status, sites, covered, gap, bound, t0)
 
 

@@ -163,6 +163,32 @@ class RoadNetwork:
         ss = self.snap(site_xy, max_snap_m)
         return self.distances_snapped(ds, ss, cutoff_m, chunk=chunk, progress=progress)
 
+    def node_distances(self, source_nodes, cutoff_m: float, target_nodes=None, chunk: int = 256) -> Coverage:
+        """Network-node distances (rows = ``target_nodes`` or every node, columns = sources) within the cut-off."""
+        source_nodes = np.asarray(source_nodes, dtype=np.int64)
+        g = self.graph()
+        n = self.n_nodes
+        if target_nodes is None:
+            row_of = np.arange(n)
+            n_rows = n
+        else:
+            target_nodes = np.asarray(target_nodes, dtype=np.int64)
+            row_of = np.full(n, -1, dtype=np.int64)
+            row_of[target_nodes] = np.arange(target_nodes.size)
+            n_rows = target_nodes.size
+        out_r, out_s, out_w = [], [], []
+        for start in range(0, source_nodes.size, chunk):
+            idx = np.arange(start, min(source_nodes.size, start + chunk))
+            D = csgraph.dijkstra(g, directed=True, indices=source_nodes[idx], limit=cutoff_m)
+            si, node = np.nonzero(np.isfinite(D))
+            r = row_of[node]
+            keep = r >= 0
+            out_r.append(r[keep])
+            out_s.append(idx[si[keep]])
+            out_w.append(D[si[keep], node[keep]])
+        return Coverage.from_pairs(np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_w),
+                                   n_rows, source_nodes.size)
+
     def distances_snapped(self, ds: Snap, ss: Snap, cutoff_m: float, chunk: int = 256, progress=None) -> Coverage:
         n, n_d, n_s = self.n_nodes, len(ds.edge), len(ss.edge)
         L_s = self.edge_len_m[ss.edge]
