@@ -114,11 +114,23 @@ def test_headless_chromium_draws_the_demo_area_and_opens_a_popup(live_server, en
             page.wait_for_timeout(400)  # the popup fades in
             page.screenshot(path=str(out / "map_popup.png"))
 
-            # search box: results from the geocoder, or a friendly message when there is none
-            page.fill("#search-input", "中山东一路")
+            # search box: the geocoder's answers as a list (a click zooms there), or a friendly message
+            query = "中山东一路1号"
+            answer = page.evaluate("q => fetch('/geocode?q=' + encodeURIComponent(q))"
+                                   ".then(r => r.ok ? r.json() : null).catch(() => null)", query)
+            page.fill("#search-input", query)
             page.click("#search button")
-            page.wait_for_function("!document.getElementById('search-results').hidden || "
-                                   "!document.getElementById('message').hidden", timeout=20_000)
+            if answer and answer.get("results"):
+                first = page.locator("#search-results li").first
+                first.wait_for(timeout=20_000)
+                first.click()
+                center = page.evaluate("shequMap.map.getCenter()")
+                assert center["lng"] == pytest.approx(answer["results"][0]["lon"], abs=1e-5)
+                assert page.evaluate("shequMap.map.getZoom()") == 18
+            else:
+                msg = page.locator("#message")
+                msg.wait_for(state="visible", timeout=20_000)
+                assert "地址" in msg.inner_text() or "搜索" in msg.inner_text()
         finally:
             browser.close()
     assert not outside, f"the page reached outside the server: {outside[:5]}"
