@@ -126,6 +126,11 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
             raise RegistryError("invalid", f"坐标不在社区 {unit['name']} 的范围内 the point lies outside its community "
                                            f"polygon {community_code}",
                                 {"point_community": (inside.get("community") or {}).get("code")})
+        # the named community wins over any other polygon that also holds the point
+        inside["community"] = {"code": community_code, "name": unit["name"]}
+        parent = store.admin_unit(conn, unit["parent_code"]) if unit.get("parent_code") else None
+        if parent is not None and parent["level"] == "township":
+            inside["township"] = {"code": parent["code"], "name": parent["name"]}
     for level in ("township", "community"):
         unit = inside.get(level)
         setattr(rec, f"{level}_code", unit["code"] if unit else None)

@@ -115,6 +115,7 @@ def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict
     """The district / township / community polygons containing a point, by level."""
     rows = conn.execute(text("""SELECT code, name, level, source FROM admin_unit
         WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
+          AND (valid_to IS NULL OR valid_to > now())
           AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
         ORDER BY length(code), code"""), {"lon": lon, "lat": lat})
     out: dict[str, dict] = {}
@@ -162,11 +163,21 @@ def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
     if not {"code", "geom"} <= cols:
         return None
     name_col = "name" if "name" in cols else "code"
+    level_col = "level" if "level" in cols else "'grid'"
+    current = "AND valid_to IS NULL" if "valid_to" in cols else ""
     # column names come from the catalogue check above, never from the request
-    row = conn.execute(text(f"""SELECT code, {name_col} AS name FROM grid
-        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) LIMIT 1"""),
-                       {"lon": lon, "lat": lat}).first()
-    return {"code": row.code, "name": row.name} if row else None
+    rows = conn.execute(text(f"""SELECT code, {name_col} AS name, {level_col} AS level FROM grid
+        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) {current}
+        ORDER BY code"""), {"lon": lon, "lat": lat}).all()
+    if not rows:
+        return None
+    by_level = {}
+    for r in rows:
+        by_level.setdefault(r.level, {"code": r.code, "name": r.name})
+    grid = by_level.get("grid") or next(iter(by_level.values()))
+    if "microgrid" in by_level and by_level["microgrid"] is not grid:
+        grid = {**grid, "microgrid": by_level["microgrid"]}
+    return grid
 
 
 def stamp(conn: Connection) -> tuple[int, int]:
@@ -327,5 +338,6 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
     admins = [AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
               for r in conn.execute(text("""SELECT code, name, level, parent_code,
                   ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-                  FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL"""))]
+                  FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
+                    AND (valid_to IS NULL OR valid_to > now())"""))]
     return {"records": records, "aliases": aliases, "road_lines": dict(lines), "admin_units": admins}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
@@ -104,6 +105,18 @@ def get_address(code: str, conn: Connection = Depends(db_conn)):
     if rec is None:
         raise NotFound(f"标准地址不存在 no address {code}")
     return _json(conn, rec) | {"children": store.active_children(conn, code)}
+
+
+@router.get("/{code}/qr.svg", summary="二维码门牌 QR door plate (SVG)", response_class=Response)
+def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn)):
+    from address_registry.qr import plate_svg
+
+    rec = store.current(conn, _code(code))
+    if rec is None:
+        raise NotFound(f"标准地址不存在 no address {code}")
+    if rec.status != "active":
+        raise Conflict(f"地址已注销，不制作门牌 address {code} is retired")
+    return Response(plate_svg(rec, str(request.base_url)), media_type="image/svg+xml")
 
 
 @router.get("/{code}/history", summary="全部历史版本 every version, oldest first")

@@ -166,3 +166,20 @@ def test_point_must_fall_in_its_community(engine, registry, house):
             assert store.current(conn, rec.code) is not None
         finally:
             tx.rollback()
+
+
+def test_qr_plate(client, house):
+    import xml.etree.ElementTree as ET
+
+    from address_registry.qr import plate_payload, qr_matrix
+
+    r = client.get(f"/addresses/{house.code}/qr.svg")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(r.text)
+    texts = "".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert house.code in texts and "世纪大道1号" in texts
+    payload = plate_payload(house.code, "http://testserver/")
+    assert payload == f"http://testserver/addresses/{house.code}"
+    matrix = qr_matrix(payload)
+    assert len(matrix) == len(matrix[0]) >= 21 and any(any(row) for row in matrix)
+    assert client.get("/addresses/31011500005000013/qr.svg").status_code == 422
