@@ -31,8 +31,12 @@ def _tile_response(request: Request, conn: Connection, tileset: str, layers: lis
     # hidden from this caller) never serves another set's tiles.
     key = f"{tileset}@{tileset_version(layers)}"
     result = get_tile(conn, key, layers, tile, use_cache=getattr(request.app.state, "tile_cache", True))
-    headers = {"ETag": result.etag, "Cache-Control": CACHE_CONTROL, "X-Tile-Cache": result.cache,
-               "Access-Control-Allow-Origin": "*"}
+    public = all(layer.read_role == "public" for layer in layers)
+    headers = {"ETag": result.etag, "X-Tile-Cache": result.cache,
+               # staff-only layers must not be kept by shared caches
+               "Cache-Control": CACHE_CONTROL if public else "private, no-cache"}
+    if public:
+        headers["Access-Control-Allow-Origin"] = "*"
     inm = request.headers.get("if-none-match")
     if inm and result.etag in [t.strip() for t in inm.split(",")]:
         return Response(status_code=304, headers=headers)

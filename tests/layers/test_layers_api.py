@@ -207,6 +207,8 @@ def test_staff_layers_need_an_api_key_when_keys_are_configured(pg_url):
         assert c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776").status_code == 401
         ok = c.get("/collections/camera/items", headers={"X-API-Key": "k-staff"})
         assert ok.status_code == 200
+        tile = c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776", headers={"X-API-Key": "k-staff"})
+        assert tile.status_code == 200 and tile.headers["cache-control"].startswith("private")
         staff = {x["id"] for x in c.get("/collections", headers={"X-API-Key": "k-staff"}).json()["collections"]}
         assert "camera" in staff
         assert c.get("/collections/building/items?limit=1").status_code == 200  # public stays open
