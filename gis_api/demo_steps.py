@@ -7,4 +7,5 @@ DEMO_STEPS: list[list[str]] = [
     ["address", "build"],
     ["grid", "build", "--all"],
     ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"], ["siting", "cameras", "-o", "var/demo-output/cameras"],
+    ["tiles", "seed", "--layers", "basemap", "--zooms", "12-16"],
 ]
