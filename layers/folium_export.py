@@ -33,6 +33,7 @@ class MapLayer:
     fields: list[tuple[str, str]]  # (property, Chinese label) shown in popups
     point: bool = False
     label_field: str | None = None
+    kind_weights: tuple[tuple[str, float], ...] = ()
 
 
 def from_registry(layer: Layer, collection: dict) -> MapLayer:
@@ -46,6 +47,7 @@ def from_registry(layer: Layer, collection: dict) -> MapLayer:
         fields=[(p.name, p.title_zh or p.name) for p in layer.properties],
         point=layer.geometry_family == "Point",
         label_field=layer.style.label_field,
+        kind_weights=layer.style.kind_weights if "kind" in {p.name for p in layer.properties} else (),
     )
 
 
@@ -97,6 +99,7 @@ def build_map(layers: list[MapLayer], title: str = "社区 GIS 地图"):
         if not ml.collection.get("features"):
             continue
         style = dict(ml.style)
+        weights = dict(ml.kind_weights)
         fields = [f for f, _ in ml.fields]
         aliases = [a for _, a in ml.fields]
         popup = folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=False, labels=True) if fields else None
@@ -105,7 +108,8 @@ def build_map(layers: list[MapLayer], title: str = "社区 GIS 地图"):
         folium.GeoJson(
             ml.collection,
             name=ml.title,
-            style_function=lambda _f, s=style: s,
+            style_function=(lambda f, s=style, w=weights: {**s, "weight": w.get(f["properties"].get("kind"), s["weight"])})
+            if weights else (lambda _f, s=style: s),
             marker=folium.CircleMarker(radius=style.get("radius", 4)) if ml.point else None,
             popup=popup,
             tooltip=tooltip,

@@ -52,6 +52,8 @@ class Style:
     icon: str | None = None  # a short name; the web map draws points as circles of this colour
     label_field: str | None = None
     dash_array: str | None = None
+    # Line width by the feature's ``kind`` (e.g. trunk roads wider than lanes): ((kind, weight), …).
+    kind_weights: tuple[tuple[str, float], ...] = ()
 
     def leaflet(self) -> dict:
         """Options for Leaflet / VectorGrid path styles."""
@@ -249,7 +251,11 @@ LAYERS: tuple[Layer, ...] = (
             _p("osm_id", "integer", "OSM 编号"), _p("name", "string", "路名"), _p("name_en", "string", "英文名"),
             _p("kind", "string", "等级"), _p("oneway", "boolean", "单行"),
         ),
-        style=Style(color="#f0a030", weight=2.0, label_field="name"),
+        style=Style(color="#f0a030", weight=1.2, label_field="name", kind_weights=(
+            ("motorway", 4.0), ("trunk", 4.0), ("primary", 3.5), ("secondary", 2.8), ("tertiary", 2.2),
+            ("motorway_link", 2.0), ("trunk_link", 2.0), ("primary_link", 2.0), ("secondary_link", 1.8),
+            ("residential", 1.4), ("footway", 0.6), ("path", 0.6), ("cycleway", 0.6), ("steps", 0.6),
+        )),
         min_zoom=10, basemap=True, order=50,
         thinning=Thinning(full_zoom=14, min_length_px=2.0, kind_column="kind", kinds_low_zoom=MAJOR_ROAD_KINDS),
         description_zh="可通行道路网（OpenStreetMap Overpass 提取）",

@@ -24,7 +24,14 @@
   function styleFor(layer) {
     var s = Object.assign({}, layer.style.leaflet);
     if (layer.geometry_type.indexOf("LineString") >= 0) { s.fill = false; }
-    return s;
+    var weights = {};
+    (layer.style.kind_weights || []).forEach(function (kw) { weights[kw[0]] = kw[1]; });
+    if (!Object.keys(weights).length) { return s; }
+    // width by kind (trunk roads wider than lanes), a little thinner when zoomed out
+    return function (props, zoom) {
+      var w = weights[props.kind] || s.weight;
+      return Object.assign({}, s, { weight: zoom < 15 ? Math.max(0.5, w * 0.7) : w });
+    };
   }
 
   function trackTiles(vg) {
