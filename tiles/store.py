@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from layers.registry import Layer
 from tiles.sql import envelope_lonlat, tile_expr
@@ -28,6 +30,8 @@ from tiles.tms import Tile
 _lock = threading.Lock()
 _has_cache: dict[str, tuple[float, bool]] = {}
 _triggers_ok: set[tuple[str, str]] = set()
+_triggers_failed: set[tuple[str, str]] = set()
+log = logging.getLogger(__name__)
 _TTL_S = 10.0
 
 
@@ -70,16 +74,34 @@ def cache_available(conn: Connection) -> bool:
     return bool(ok)
 
 
-def ensure_triggers(conn: Connection, tables: list[str]) -> None:
-    """Install the invalidation triggers on tables created after migration 0005 (once per process)."""
+def ensure_triggers(conn: Connection, tables: list[str]) -> bool:
+    """Install the invalidation triggers on tables created after migration 0005 (once per process).
+
+    False if a table cannot get them (e.g. the database role does not own it): its tiles are then
+    served uncached, never cached without invalidation.
+    """
     key = _db_key(conn)
+    ok = True
     for table in tables:
         if (key, table) in _triggers_ok:
             continue
-        conn.execute(text("SELECT shequ_ensure_tile_triggers(to_regclass(:t)) WHERE to_regclass(:t) IS NOT NULL"),
-                     {"t": table})
+        if (key, table) in _triggers_failed:
+            ok = False
+            continue
+        try:
+            with conn.begin_nested():
+                conn.execute(text("SELECT shequ_ensure_tile_triggers(to_regclass(:t)) "
+                                  "WHERE to_regclass(:t) IS NOT NULL"), {"t": table})
+        except DBAPIError as exc:
+            log.warning("tile cache disabled for %s: cannot install invalidation triggers (%s)",
+                        table, str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+            with _lock:
+                _triggers_failed.add((key, table))
+            ok = False
+            continue
         with _lock:
             _triggers_ok.add((key, table))
+    return ok
 
 
 def render_tile(conn: Connection, layers: list[Layer], tile: Tile) -> bytes:
@@ -119,7 +141,9 @@ def get_tile(conn: Connection, tileset: str, layers: list[Layer], tile: Tile, *,
         return TileResult(bytes(row[0]), row[1], "hit")
 
     tables = sorted({layer.table for layer in layers})
-    ensure_triggers(conn, tables)
+    if not ensure_triggers(conn, tables):
+        data = render_tile(conn, layers, tile)
+        return TileResult(data, etag_of(data), "off")
     expr, params = tile_expr(layers, tile)
     snap, data = conn.execute(text(f"SELECT pg_current_snapshot()::text, {expr}"), params).one()
     data = bytes(data or b"")

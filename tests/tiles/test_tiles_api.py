@@ -246,3 +246,29 @@ def test_grid_edits_show_on_the_next_request(client, engine):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM grid WHERE code = :c"), {"c": code})
     assert code not in codes(there)[1]
+
+
+def test_layer_on_a_view_is_served_uncached(client, engine):
+    """No invalidation trigger can be put on a view, so its tiles are never cached (never stale)."""
+    from layers.registry import Layer, Prop
+    from layers.store import forget_layers
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE OR REPLACE VIEW test_poi_view AS SELECT id, kind, name, geom FROM poi"))
+    layer = Layer(id="poi_view", title_zh="视图图层", title_en="View layer", table="test_poi_view",
+                  geometry_type="Point", properties=(Prop("kind"), Prop("name")), min_zoom=14)
+    registry.register(layer)
+    forget_layers()
+    try:
+        t = tile_for_lonlat(*BUND, 16)
+        url = f"/collections/poi_view/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}"
+        first, second = client.get(url), client.get(url)
+        assert first.headers["x-tile-cache"] == second.headers["x-tile-cache"] == "off"
+        ids = {f["id"] for f in decode(second.content)["poi_view"]["features"]}
+        assert ids == ids_in_tile(engine, "poi", t)
+    finally:
+        registry._BY_ID.pop("poi_view", None)
+        registry.LAYERS = tuple(x for x in registry.LAYERS if x.id != "poi_view")
+        forget_layers()
+        with engine.begin() as conn:
+            conn.execute(text("DROP VIEW IF EXISTS test_poi_view"))
