@@ -30,10 +30,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
-]
+]  # vector tiles are served TileJSON-style (not claimed as OGC API - Tiles conformance)
 
 GEOJSON = "application/geo+json"
 
