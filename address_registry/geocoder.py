@@ -59,7 +59,6 @@ ADMIN_SUFFIXES = {
     "township": ("街道办事处", "街道", "镇", "乡"),
     "community": ("居民委员会", "村民委员会", "居委会", "村委会", "社区", "村"),
 }
-FULL_ADMIN_ENDINGS = ("省", "市", "区", "县", "街道", "镇", "乡", "居委会", "村委会", "社区", "村")
 FUZZY_CUTOFF = 60.0
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
@@ -181,13 +180,19 @@ class Geocoder:
                     lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
                     for n in range(parts["range"][0], parts["range"][1] + 1, 2):
                         self.below.setdefault((rec.parent_code, f"{lane}{n}号"), code)
+        # full admin names (not short forms such as 浦东, which may start a road name) are skipped
+        # before fuzzy matching
+        self.full_admin: set[str] = set()
         for a in self.admin.values():
-            for n in _short_names(a.name, a.level):
+            for i, n in enumerate(_short_names(a.name, a.level)):
                 names[normalize_text(n)].append(("admin", a.code))
+                if i == 0:
+                    self.full_admin.add(normalize_text(n))
         for prov in {r.components.get("province") for r in self.by_code.values()} | \
                 {r.components.get("city") for r in self.by_code.values()}:
             if prov:
                 names[normalize_text(prov)].append(("province", prov))
+                self.full_admin.add(normalize_text(prov))
                 if prov.endswith(("省", "市")) and len(prov) > 2:
                     names[normalize_text(prov[:-1])].append(("province", prov))
         for al in aliases:
@@ -290,7 +295,7 @@ class Geocoder:
         m = _FIRST_DIGIT.search(t)
         cut = 0
         for start, end, key in hits:
-            if start == cut and key.endswith(FULL_ADMIN_ENDINGS) and \
+            if start == cut and key in self.full_admin and \
                     all(k in ("admin", "province") for k, _ in self.names[key]):
                 cut = end
         first_anchor = min((h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])),

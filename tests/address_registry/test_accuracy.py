@@ -32,3 +32,13 @@ def test_forms_are_really_noisy(geocoder):
     records = list(geocoder.by_code.values())[:200]
     for form, q, code in noisy_queries(records, seed=3):
         assert q != geocoder.by_code[code].formatted, form
+
+
+def test_formatted_text_finds_itself_with_full_score(geocoder):
+    """Formatted addresses (with township / community names when those polygons exist) are exact hits."""
+    misses = []
+    for code, rec in sorted(geocoder.by_code.items()):
+        res = geocoder.geocode(rec.formatted, limit=1)
+        if not res or res[0]["address_code"] != code or res[0]["score"] != 1.0:
+            misses.append((rec.formatted, res[0] if res else None))
+    assert misses == []
