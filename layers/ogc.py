@@ -25,7 +25,6 @@ GCJ02 = "urn:shequ:def:crs:gcj02"  # as gis_api.crs.ogc_crs_uri("gcj02")
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -339,7 +338,7 @@ def landing_doc(base: str) -> dict:
         "links": [
             {"rel": "self", "type": "application/json", "title": "本文档", "href": f"{base}/?f=json"},
             {"rel": "alternate", "type": "text/html", "title": "网页地图", "href": f"{base}/"},
-            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.1",
              "title": "OpenAPI 定义", "href": f"{base}/openapi.json"},
             {"rel": "service-doc", "type": "text/html", "title": "接口文档", "href": f"{base}/docs"},
             {"rel": "conformance", "type": "application/json", "title": "符合性声明",
