@@ -80,6 +80,20 @@ def test_reverse_nearest_with_admin_units(client, registry):
     assert 5 < body["address"]["distance_m"] < 15
     assert body["district"]["code"] == "310115"
     assert "township" in body and "community" in body
+    # township / community / grid: whatever polygons hold the point now (the grids feature may have run)
+    from sqlalchemy import text as sql
+
+    engine = client.app.state.engine
+    with engine.connect() as conn:
+        community = conn.execute(sql("""SELECT code FROM admin_unit WHERE level = 'community'
+            AND (valid_to IS NULL OR valid_to > now()) AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) ORDER BY code LIMIT 1"""),
+                                 {"x": w["lon"] + 0.0001, "y": w["lat"]}).scalar()
+        has_grid = conn.execute(sql("SELECT to_regclass('public.grid') IS NOT NULL")).scalar()
+        grid = conn.execute(sql("""SELECT code FROM grid WHERE valid_to IS NULL AND level = 'grid'
+            AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) ORDER BY code LIMIT 1"""),
+                            {"x": w["lon"] + 0.0001, "y": w["lat"]}).scalar() if has_grid else None
+    assert (body["community"] or {}).get("code") == community
+    assert (body["grid"] or {}).get("code") == grid
     # the same point given in GCJ-02 finds the same address
     glon, glat = wgs84_to_gcj02(w["lon"] + 0.0001, w["lat"])
     g = client.get("/reverse", params={"lon": glon, "lat": glat, "crs": "gcj02"}).json()
