@@ -60,6 +60,8 @@ def where_clause(layer: Layer, q: ItemsQuery | None, params: dict) -> str:
 def feature_select(layer: Layer, *, lat_first: bool = False, columns: dict[str, str] | None = None) -> str:
     """Expression giving one RFC 7946 Feature as JSON text."""
     g = f"t.{layer.geom_column}"
+    if layer.geometry_family == "Polygon":
+        g = f"ST_ForcePolygonCCW({g})"  # RFC 7946 §3.1.6: exterior rings counterclockwise
     if lat_first:
         g = f"ST_FlipCoordinates({g})"
     return (

@@ -52,6 +52,8 @@ def test_items_of_every_layer_are_rfc7946_and_counted(client, engine, layer_id):
         assert f["type"] == "Feature" and isinstance(f["id"], int)
         geom = shape(f["geometry"])
         assert geom.is_valid or geom.buffer(0).is_valid
+        for poly in getattr(geom, "geoms", [geom]) if geom.geom_type.endswith("Polygon") else []:
+            assert poly.exterior.is_ccw  # RFC 7946 right-hand rule
         assert "tags" not in f["properties"] and "node_ids" not in f["properties"]
 
 
