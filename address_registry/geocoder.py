@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,9 @@ FUZZY_CUTOFF = 60.0
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
+# corpus labels that carry address content (person, assist, redundant, otherinfo, country are dropped)
+PARSER_KEEP = {"prov", "city", "district", "devzone", "town", "community", "road", "subroad", "roadno",
+               "subroadno", "poi", "subpoi", "houseno", "cellno", "floorno", "roomno"}
 
 
 @dataclass(slots=True)
@@ -145,8 +148,12 @@ class Geocoder:
         road_lines: dict[str, Sequence[LineString]] | None = None,
         admin_units: Iterable[AdminName] = (),
         projection: LocalProjection = SHANGHAI,
+        parser: Callable[[str], Sequence[Any]] | None = None,
     ):
         self.projection = projection
+        # optional free-text parser (address_registry.parsing.parse): used only when the matcher finds
+        # no street-level answer, to drop what it labels as noise (person, redundant, otherinfo…)
+        self.parser = parser
         self.by_code: dict[str, AddressRecord] = {}
         for rec in records:
             if rec.status == "active":
@@ -277,6 +284,27 @@ class Geocoder:
     def geocode(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
         """Best-first matches of free text: dicts with address_code, formatted, components, lon, lat,
         level and score (0–1)."""
+        results = self._geocode(text, limit)
+        if self.parser is not None and (not results or results[0]["level"] in ("district", "township",
+                                                                                 "community")):
+            cleaned = self._parser_cleaned(text)
+            if cleaned and cleaned != text:
+                again = self._geocode(cleaned, limit)
+                if again and (not results or again[0]["level"] not in ("district", "township", "community")):
+                    for res in again:
+                        res["score"] = round(res["score"] * 0.9, 4)
+                    return again
+        return results
+
+    def _parser_cleaned(self, text: str) -> str | None:
+        try:
+            components = self.parser(text)
+        except Exception:  # a parser failure must never fail a geocode; the plain answer stands
+            return None
+        keep = [c for c in components if getattr(c, "label", None) in PARSER_KEEP]
+        return "".join(c.text for c in sorted(keep, key=lambda c: c.start)) or None
+
+    def _geocode(self, text: str, limit: int) -> list[dict[str, Any]]:
         t = normalize_text(text)
         if not t:
             return []

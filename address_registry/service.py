@@ -341,13 +341,25 @@ class GeocoderCache:
             with engine.connect() as conn:
                 st = store.stamp(conn)
                 if st != self._stamp or self._geocoder is None:
-                    self._geocoder = Geocoder(**store.load_geocoder_inputs(conn))
+                    self._geocoder = Geocoder(**store.load_geocoder_inputs(conn), parser=free_text_parser())
                     self._stamp = st
             self._checked = time.monotonic()
             return self._geocoder
 
     def invalidate(self) -> None:
         self._checked = 0.0
+
+
+def free_text_parser():
+    """address_registry.parsing.parse when its model is usable here, else None (the geocoder then
+    relies on its own matcher alone)."""
+    try:
+        from address_registry.parsing import parse
+
+        parse("上海市黄浦区中山东一路3号")
+    except Exception:  # not shipped yet / model missing: geocoding works without it
+        return None
+    return parse
 
 
 _caches: dict[str, GeocoderCache] = {}
