@@ -1,0 +1,183 @@
+"""Grids (issue 4): our household-balanced partitioner vs spopt.region on the same street blocks.
+
+Run:  .venv/bin/python benchmarks/bench_grids.py [--band 300 500] [--json out.json]
+
+No database: the demo files are read with the loader's own readers (grid_builder.demo_data), the
+provisional communities are derived as `shequ grid boundaries` does, and each community's partition
+units (street blocks; blocks above the band split along building groups) are computed once. Every
+method then partitions exactly those units with exactly that adjacency (rook: shared edge ≥ 1 m):
+
+- ours:   grid_builder.partition.partition_units (its time includes building the adjacency itself);
+- spopt MaxPHeuristic: floor = band minimum on households, attributes = unit centroid x/y;
+- spopt AZP and Skater: n_clusters = the k our method chose, attributes = unit centroid x/y
+  (compactness-seeking; they have no household constraint).
+spopt gets its libpysal weights prebuilt (not timed). Measured per method, over all communities:
+share of grids inside the band, max deviation from the band (households), mean Polsby-Popper
+compactness of the dissolved grids, share of contiguous grids, total runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+warnings.filterwarnings("ignore")
+
+
+def community_units(band):
+    from grid_builder.blocks import building_anchor
+    from grid_builder.build import BuildConfig, BuildingIn
+    from grid_builder.build import community_units as units_of
+    from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS, load_demo
+    from grid_builder.geom import to_metric
+    from grid_builder.pipeline import BuildingRec, RoadIn, block_lines_metric, provisional_boundaries
+
+    demo = load_demo()
+    roads = [RoadIn(r.kind, r.geom, r.name, r.tags) for r in demo.roads]
+    recs = [BuildingRec(b.id, b.geom, int(b.households)) for b in demo.buildings]
+    units, _ = provisional_boundaries({c: (DEMO_DISTRICTS[c], g) for c, g in demo.districts.items()},
+                                      DEMO_BBOX, roads, [(None, r) for r in demo.rail], demo.water, recs)
+    lines = [ln.geom for ln in block_lines_metric(roads, [(None, r) for r in demo.rail])]
+    water = [to_metric(w) for w in demo.water]
+    bm = [(b.id, to_metric(b.geom), b.households) for b in recs]
+    cfg = BuildConfig(grid_min=band[0], grid_max=band[1])
+    out = []
+    for c in units:
+        if c.level != "community":
+            continue
+        boundary = to_metric(c.geom)
+        inside = [BuildingIn(i, g, h) for i, g, h in bm if boundary.contains(building_anchor(g))]
+        _, us = units_of(boundary, lines, water, inside, cfg, [], [])
+        geoms = [u[0] for u in us]
+        hh = [float(sum(inside[i].households for i in u[1])) for u in us]
+        out.append((c.code, geoms, hh))
+    return out
+
+
+def evaluate(geoms, hh, labels, band):
+    from grid_builder.geom import n_parts, polsby_popper, safe_union
+
+    groups: dict[int, list[int]] = {}
+    for u, r in enumerate(labels):
+        groups.setdefault(int(r), []).append(u)
+    rows = []
+    for us in groups.values():
+        g = safe_union([geoms[u] for u in us])
+        h = sum(hh[u] for u in us)
+        dev = max(0.0, band[0] - h, h - band[1])
+        rows.append({"hh": h, "dev": dev, "pp": polsby_popper(g), "contig": n_parts(g) <= 1})
+    return rows
+
+
+def run_ours(geoms, hh, band):
+    from grid_builder.partition import partition_units
+
+    t = time.perf_counter()
+    res = partition_units(geoms, hh, band[0], band[1])
+    return res.labels, time.perf_counter() - t, res.k
+
+
+def spopt_inputs(geoms, hh):
+    import geopandas as gpd
+    from libpysal.weights import W
+
+    from grid_builder.partition import adjacency
+
+    nb = adjacency(geoms)
+    w = W({i: sorted(s) for i, s in enumerate(nb)}, silence_warnings=True)
+    gdf = gpd.GeoDataFrame({"households": hh, "x": [g.centroid.x for g in geoms],
+                            "y": [g.centroid.y for g in geoms]}, geometry=list(geoms))
+    # standardised coordinates so x/y weigh alike
+    for col in ("x", "y"):
+        s = gdf[col].std() or 1.0
+        gdf[col] = (gdf[col] - gdf[col].mean()) / s
+    return gdf, w
+
+
+def run_spopt(name, gdf, w, band, k):
+    from spopt.region import AZP, MaxPHeuristic, Skater
+
+    t = time.perf_counter()
+    if name == "maxp":
+        m = MaxPHeuristic(gdf, w, ["x", "y"], "households", band[0], top_n=2)
+    elif name == "azp":
+        m = AZP(gdf, w, ["x", "y"], n_clusters=k, random_state=0)
+    else:
+        m = Skater(gdf, w, ["x", "y"], n_clusters=k, islands="increase")
+    m.solve()
+    return np.asarray(m.labels_), time.perf_counter() - t
+
+
+def summarise(rows, seconds, failures):
+    n = len(rows)
+    return {
+        "grids": n,
+        "in_band_share": round(sum(r["dev"] == 0 for r in rows) / n, 3) if n else 0.0,
+        "max_deviation_hh": round(max((r["dev"] for r in rows), default=0.0), 1),
+        "mean_compactness": round(float(np.mean([r["pp"] for r in rows])), 3) if n else 0.0,
+        "contiguous_share": round(sum(r["contig"] for r in rows) / n, 3) if n else 0.0,
+        "seconds": round(seconds, 3),
+        "failed_communities": failures,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--band", nargs=2, type=float, default=[300, 500])
+    ap.add_argument("--json", type=Path, default=Path("bench-output/grids.json"))
+    args = ap.parse_args()
+    band = tuple(args.band)
+    comms = community_units(band)
+    results = {m: {"rows": [], "t": 0.0, "fail": 0} for m in ("ours", "maxp", "azp", "skater")}
+    n_units = 0
+    for code, geoms, hh in comms:
+        n_units += len(geoms)
+        print(f"  {code}: {len(geoms)} units", file=sys.stderr, flush=True)
+        labels, dt, k = run_ours(geoms, hh, band)
+        results["ours"]["rows"] += evaluate(geoms, hh, labels, band)
+        results["ours"]["t"] += dt
+        gdf, w = spopt_inputs(geoms, hh)
+        for m in ("maxp", "azp", "skater"):
+            try:
+                if m != "maxp" and k < 2:
+                    labels, dt = np.zeros(len(geoms), dtype=int), 0.0  # one region: nothing to solve
+                else:
+                    labels, dt = run_spopt(m, gdf, w, band, k)
+                if len(labels) != len(geoms) or (np.asarray(labels) < 0).any():
+                    raise ValueError("unassigned units")
+            except Exception:  # a peer that cannot solve this community counts as failed there
+                results[m]["fail"] += 1
+                continue
+            results[m]["rows"] += evaluate(geoms, hh, labels, band)
+            results[m]["t"] += dt
+    summary = {m: summarise(v["rows"], v["t"], v["fail"]) for m, v in results.items()}
+    print(f"communities: {len(comms)}, partition units: {n_units}, band {band[0]:g}–{band[1]:g} households")
+    head = f"{'method':<8} {'grids':>5} {'in band':>8} {'max dev':>8} {'mean PP':>8} {'contig':>7} {'time s':>8}"
+    print(head)
+    for m, s in summary.items():
+        print(f"{m:<8} {s['grids']:>5} {s['in_band_share']:>8.3f} {s['max_deviation_hh']:>8.1f} "
+              f"{s['mean_compactness']:>8.3f} {s['contiguous_share']:>7.3f} {s['seconds']:>8.3f}"
+              + (f"  ({s['failed_communities']} failed)" if s["failed_communities"] else ""))
+    ours = summary["ours"]
+    for m in ("maxp", "azp", "skater"):
+        s = summary[m]
+        if s["seconds"] > 0:
+            print(f"ours vs {m}: speed ×{s['seconds'] / max(ours['seconds'], 1e-9):.1f}, in-band "
+                  f"{ours['in_band_share']:.3f} vs {s['in_band_share']:.3f}, compactness "
+                  f"{ours['mean_compactness']:.3f} vs {s['mean_compactness']:.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"band": band, "communities": len(comms), "units": n_units,
+                                         "methods": summary}, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
