@@ -28,7 +28,7 @@ from address_registry.numbering import (
     position_on_axis,
     road_axis,
 )
-from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
+from address_registry.textnorm import cn_to_int, house_number_parts, normalize_house_number, normalize_text
 
 ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")
 EXCLUDED_ROAD_WORDS = ("高架", "隧道", "匝道", "立交", "大桥", "越江", "枢纽", "入口", "出口", "辅路", "地道")
@@ -104,6 +104,17 @@ def clean_road_name(name: str | None) -> str | None:
     if not name.endswith(ROAD_NAME_ENDINGS):
         return None
     return name
+
+
+_ROAD_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=[路街道巷弄]$)")
+
+
+def numeral_variant(road: str) -> str | None:
+    """The road name as often typed with a digit: 中山东一路 → 中山东1路 (a numeral right before the suffix)."""
+    m = _ROAD_NUMERAL.search(road)
+    if not m:
+        return None
+    return road[: m.start()] + str(cn_to_int(m.group(1))) + road[m.end():]
 
 
 _LANE_STREET = re.compile(r"^(?P<road>.+?[路街道巷])(?P<lane>\d+)弄$")
@@ -264,6 +275,9 @@ def plan_registry(
                     if alias and alias != name:
                         kind = "former_name" if tag == "old_name" else "variant"
                         aliases.append(AliasRecord(code, alias, kind, "osm"))
+        digits = numeral_variant(name)
+        if digits:
+            aliases.append(AliasRecord(code, digits, "variant", "generated"))
         return rec
 
     for name, axis in axes.items():

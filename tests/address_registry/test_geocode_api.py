@@ -28,6 +28,10 @@ def test_exact_and_variant_forms(client, registry):
 def test_levels_road_and_building(client, registry, engine):
     road = client.get("/geocode", params={"q": "黄浦区九江路"}).json()["results"][0]
     assert road["level"] == "road" and road["formatted"] == "上海市黄浦区九江路"
+    # a road with a numeral in its name, typed with a digit (generated variant alias)
+    one = client.get("/geocode", params={"q": "中山东一路"}).json()["results"][0]
+    digit = client.get("/geocode", params={"q": "中山东1路"}).json()["results"][0]
+    assert one["level"] == "road" and digit["address_code"] == one["address_code"] and digit["score"] == 1.0
     with engine.connect() as conn:
         b = conn.execute(text("""SELECT code, full_text FROM standard_address WHERE level = 'building'
             AND valid_to IS NULL ORDER BY code LIMIT 1""")).first()
