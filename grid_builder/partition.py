@@ -221,6 +221,7 @@ def partition_units(
     total = float(hh.sum())
     # a unit heavier than the band (one big building) is a region of its own ("or one building")
     heavy = sorted((u for u in range(n) if hh[u] > hi), key=lambda u: -hh[u])[: max(0, max_k)]
+    k_given = k
     if k is None:
         rest = total - float(hh[heavy].sum())
         n_rest = n - len(heavy)
@@ -234,26 +235,46 @@ def partition_units(
             messages.append(
                 f"总户数 {total:.0f} 无法划分为每格 {lo:g}–{hi:g} 户的网格，已尽量接近 (band cannot be met)"
             )
+    auto_k = k_given is None
     heavy = heavy[: min(len(heavy), k)]
-    if n == 1 or k == 1:
+    if n == 1 or (k == 1 and not auto_k):
         res = PartitionResult(labels=[0] * n, k=1, flags=flags, messages=messages)
         if total > 0 and not (lo <= total <= hi) and "best_effort" not in flags:
             res.flags.append("best_effort")
         return res
     rng = np.random.default_rng(seed)
-    best = None
-    for _attempt in range(max(1, restarts)):
-        labels = _grow(k, hh, area, xy, nbrs, rng, heavy)
-        st = _State(hh, area, cx, cy, own_i, lo, hi, k)
-        for r, u in enumerate(heavy):
-            st.hi_r[r] = max(hi, hh[u])
-            st.fixed.add(u)
-        for u, r in enumerate(labels):
-            st.add(r, u)
-        _local_search(labels, st, nbrs, rng)
-        cost = sum(st.region_cost(r) for r in range(k))
-        if best is None or cost < best[0] - 1e-12:
-            best = (cost, list(labels))
+
+    def solve(kc: int):
+        """Best of ``restarts`` runs with kc regions, scored by (share of regions outside the band, total
+        households outside the band, shape cost per region)."""
+        hv = heavy[: min(len(heavy), kc)]
+        best_run = None
+        for _attempt in range(max(1, restarts) if kc > 1 else 1):
+            labels = _grow(kc, hh, area, xy, nbrs, rng, hv) if kc > 1 else [0] * n
+            st = _State(hh, area, cx, cy, own_i, lo, hi, kc)
+            for r, u in enumerate(hv):
+                st.hi_r[r] = max(hi, hh[u])
+                st.fixed.add(u)
+            for u, r in enumerate(labels):
+                st.add(r, u)
+            if kc > 1:
+                _local_search(labels, st, nbrs, rng)
+            viol = [st.band_cost(st.H[r], r) for r in range(kc)]
+            shape = sum(st.region_cost(r) for r in range(kc)) - sum(viol)
+            key = (round(sum(v > 0 for v in viol) / kc, 9), round(sum(viol), 9), shape / kc)
+            if best_run is None or key < best_run[0]:
+                best_run = (key, list(labels))
+        return best_run
+
+    best = solve(k)
+    if auto_k and best[0][0] > 0:
+        # the household total fixes k only on average: lumpy units may fit better with one more/less
+        floor_k = max(1, len(heavy))
+        for kc in (k - 1, k + 1):
+            if floor_k <= kc <= min(n, max_k):
+                cand = solve(kc)
+                if cand[0] < best[0]:
+                    best = cand
     labels = _relabel(best[1])
     kk = max(labels) + 1
     sums = np.zeros(kk)
