@@ -5,10 +5,12 @@ poi, houseno, cellno, floorno, roomno, …; the label set of ``labels.txt`` in t
 >>> [(c.label, c.text) for c in parse("浙江省杭州市西湖区文三路32号")]  # doctest: +SKIP
 [('prov', '浙江省'), ('city', '杭州市'), ('district', '西湖区'), ('road', '文三路'), ('roadno', '32号')]
 
-Method: a linear-chain CRF (CRFsuite) over tokens of the normalised text (see :mod:`.normalize`), with
-window n-gram, character-class, GB/T 2260 gazetteer and number-suffix features (:mod:`.features`),
-trained on the corpus train split by ``python -m address_registry.parsing.train``; the model ships as
-``crf_model.bin`` + ``admin_lexicon.json`` in this package. Offsets always refer to the original text.
+Method: a linear-chain CRF over tokens of the normalised text (see :mod:`.normalize`), with window
+n-gram, character-class, GB/T 2260 gazetteer, repetition and number-suffix features (:mod:`.features`),
+trained with CRFsuite on the corpus train split by ``python -m address_registry.parsing.train``. The
+weights ship as ``crf_weights.bin`` (numpy archive) + ``admin_lexicon.json`` in this package and are
+decoded by :mod:`.model` (numba-compiled exact Viterbi; numpy fallback). CPU only, offline. Offsets always
+refer to the original text.
 """
 
 from __future__ import annotations

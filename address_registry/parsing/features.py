@@ -1,19 +1,31 @@
-"""Token features for the CRF tagger (pure functions over strings).
+"""Token features for the CRF tagger, computed for a whole batch of addresses at once with numpy.
 
-Per token: the token and its neighbours in a ±3 window (unigrams, bigrams, trigrams), character classes,
-a gazetteer of administrative-division names (GB/T 2260 province / city / county names, full and short
-forms: where a match begins, continues or ends, and whether the same name already occurred earlier in
-the address — the corpus marks repeated levels as ``redundant``), the number-suffix class of the next token
-(号 → number, 幢/栋/座 → building, 单元/门 → unit, 层/楼 → floor, 室/户 → room), and what the address has
-shown so far (how many numbers, whether a road word or a 号 came before), which separates ``roadno`` from
-``houseno`` from ``roomno``.
+Every feature is either
+
+* a **keyed** feature: a (kind, values…) tuple hashed to a 64-bit key — one per kind and token. Kinds: the
+  token and its neighbours in a ±3 window (unigrams, bigrams, trigrams, skip-bigram), the character
+  classes around it, the number-suffix class of the token and of the next one (号 → number, 幢/栋/座 →
+  building, 单元/门 → unit, 层/楼 → floor, 室/户 → room, 路/街 → road, 省/市/区/县 → admin…), what the
+  address has shown so far (how many numbers, how many 号, whether a road / admin word / place-name head
+  came before, the last two structural words), the position from both ends; or
+* a **flag** (dense 0/1 column): where a gazetteer name (GB/T 2260 province / city / county names, full and
+  short forms) begins, continues or ends, whether that name occurred earlier / occurs later in the address,
+  and whether the 2-/3-token string starting here repeats earlier or later (the corpus marks repeated
+  levels as ``redundant``).
+
+Training (``train.py``) hands the same keys to CRFsuite as attribute strings (hex keys, ``f<n>`` flags), so
+what the tagger sees at run time is exactly what it was trained on. Tokens are normalised first
+(:mod:`.normalize`): full-width digits, Chinese house numerals (三十二号 → 32号) look like the corpus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 
-from .normalize import Token, is_cjk
+import numpy as np
+
+from .normalize import Token
 
 # Short forms of administrative names: 杭州市 → 杭州, 广西壮族自治区 → 广西 (only when ≥ 2 characters remain).
 _ADMIN_SUFFIXES = (
@@ -21,15 +33,46 @@ _ADMIN_SUFFIXES = (
     "新区", "林区", "矿区", "省", "市", "区", "县", "盟", "旗",
 )  # fmt: skip
 
+_SUFFIX_NAMES = ("", "NO", "LANE", "BLD", "UNIT", "FLR", "ROOM", "DASH", "HASH", "ROAD", "ADM", "TOWN", "VIL")
+_SC = {name: i for i, name in enumerate(_SUFFIX_NAMES)}
 _SUFFIX_CLASS = {
-    "号": "NO", "弄": "LANE", "幢": "BLD", "栋": "BLD", "座": "BLD", "单元": "UNIT", "单": "UNIT", "门": "UNIT",
+    "号": "NO", "弄": "LANE", "幢": "BLD", "栋": "BLD", "座": "BLD", "单": "UNIT", "门": "UNIT",
     "层": "FLR", "楼": "FLR", "室": "ROOM", "户": "ROOM", "-": "DASH", "#": "HASH",
-    "路": "ROAD", "街": "ROAD", "道": "ROAD", "巷": "ROAD", "大道": "ROAD",
+    "路": "ROAD", "街": "ROAD", "道": "ROAD", "巷": "ROAD",
     "省": "ADM", "市": "ADM", "区": "ADM", "县": "ADM", "镇": "TOWN", "乡": "TOWN", "村": "VIL", "社": "VIL",
 }  # fmt: skip
-_ROAD_WORDS = frozenset("路街道巷")
+_SUFFIX_ID = {k: _SC[v] for k, v in _SUFFIX_CLASS.items()}
+_SC_POI = len(_SUFFIX_NAMES)  # pseudo-class: last character of a typical place / building name
+_SC_START = _SC_POI + 1  # pseudo-class: start of the address
 # last characters of typical place / building names (小区, 花园, 大厦, 中心, 市场, 公司…)
-_POI_HEADS = frozenset("苑园城厦场心司店院馆寓庄墅府湾邸居舍府坊中学厂")
+_POI_HEADS = frozenset("苑园城厦场心司店院馆寓庄墅府湾邸居舍坊中学厂")
+
+# token ids: a single character is its code point; runs of digits / Latin letters are shapes
+_DIGITS_ID = 0x200000  # + min(len, 5)
+_LATIN_ID = 0x200010
+_BOS_ID = 0x200020
+_EOS_ID = 0x200021
+_PAD = 3  # window radius
+
+# character classes
+_C_CJK, _C_DIGIT, _C_LATIN, _C_SPACE, _C_PUNCT, _C_BOS, _C_EOS = 1, 2, 3, 4, 5, 6, 7
+
+# flag columns
+_LEX_KINDS = ("p", "ps", "c", "cs", "d", "ds")
+FLAG_NAMES: tuple[str, ...] = (
+    *(f"l{pos}{k}" for pos in "BIE" for k in _LEX_KINDS),
+    *(f"lR{k}" for k in _LEX_KINDS),
+    *(f"lL{n}" for n in range(2, 7)),
+    "lF", "rb2", "rf2", "rb3", "rf3",
+)  # fmt: skip
+_FLAG = {name: i for i, name in enumerate(FLAG_NAMES)}
+N_FLAGS = len(FLAG_NAMES)
+_F_LF = _FLAG["lF"]
+_REP_FLAGS = ((2, _FLAG["rb2"], _FLAG["rf2"]), (3, _FLAG["rb3"], _FLAG["rf3"]))
+
+_M = (1 << 64) - 1
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+_MUL2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
 def short_admin_name(name: str) -> str | None:
@@ -40,8 +83,8 @@ def short_admin_name(name: str) -> str | None:
 
 
 def build_lexicon(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Gazetteer from (code, name) rows of GB/T 2260: name → feature kinds such as ``p`` (province,
-    2-digit code), ``c`` (city, 4-digit), ``d`` (county-level, 6-digit), with a ``s`` suffix for short forms."""
+    """Gazetteer from (code, name) rows of GB/T 2260: name → kinds ``p`` (province, 2-digit code), ``c``
+    (city, 4-digit), ``d`` (county-level, 6-digit), with an ``s`` suffix for short forms (杭州 for 杭州市)."""
     lex: dict[str, set[str]] = {}
     for code, name in rows:
         kind = {2: "p", 4: "c", 6: "d"}.get(len(code))
@@ -54,45 +97,56 @@ def build_lexicon(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in lex.items()}
 
 
-def _shape(t: str) -> str:
-    c = t[0]
-    if c.isascii():
-        if c.isdigit():
-            return "D" + str(min(len(t), 5))
-        if c.isalpha():
-            return "A"
-    return t
+def _hash(kind: int, *values: np.ndarray) -> np.ndarray:
+    """64-bit key of (kind, values…), elementwise (multiply–xorshift mixing; collisions ~2⁻⁶⁴ per pair)."""
+    h = np.full(values[0].shape, np.uint64(((kind + 1) * 0x9E3779B97F4A7C15) & _M), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for v in values:
+            h = (h ^ v.astype(np.uint64)) * _MUL
+            h ^= h >> np.uint64(31)
+        h = h * _MUL2
+        h ^= h >> np.uint64(29)
+    return h
 
 
-def _cls(t: str) -> str:
+def _token_info(t: str) -> tuple[int, int, int]:
+    """(token id, suffix class, Latin crc) of one normalised token."""
     c = t[0]
-    if c.isascii():
-        if c.isdigit():
-            return "D"
-        if c.isalpha():
-            return "A"
-        if c == " ":
-            return "S"
-        return "P"
-    if is_cjk(c):
-        return "C"
-    return "P"
+    if len(t) == 1 and not (c.isascii() and c.isalnum()):
+        return ord(c), _SUFFIX_ID.get(t, _SC_POI if t in _POI_HEADS else 0), 0
+    if c.isdigit():
+        return _DIGITS_ID + min(len(t), 5), 0, 0
+    return _LATIN_ID, 0, zlib.crc32(t.lower().encode()) + 1
 
 
 class FeatureExtractor:
-    def __init__(self, lexicon: dict[str, list[str]]):
-        self.lexicon = lexicon
-        self.prefixes = {k[:m] for k in lexicon for m in range(2, len(k) + 1)}
+    """Builds keyed features (uint64, one column per kind) and flags (0/1) for batches of token lists."""
 
-    def _lexicon_features(self, toks: list[str]) -> list[list[str]]:
+    def __init__(self, lexicon: dict[str, list[str]]):
+        # name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …)
+        self.lexicon = {
+            name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
+            for name, kinds in lexicon.items()
+        }
+        self.prefixes = {k[:m] for k in lexicon for m in range(2, len(k) + 1)}
+        self._token_info: dict[str, tuple[int, int, int]] = {}
+
+    # -- flags: gazetteer and repetition (per address, plain Python over a short string) --------------
+
+    def _flags(self, toks: Sequence[str], row0: int, cells: list[int]) -> None:
+        """Append the flat indices (row * N_FLAGS + column) of this address's set flags to ``cells``."""
         n = len(toks)
-        feats: list[list[str]] = [[] for _ in range(n)]
+        NF = N_FLAGS
         # one character per token: multi-character tokens (digits, Latin) never occur in admin names
         s = "".join(t if len(t) == 1 else "\x00" for t in toks)
         lex = self.lexicon
         prefixes = self.prefixes
         seen: set[str] = set()
-        for i in range(n):
+        add = cells.append
+        base = row0 * NF
+        for i in range(n - 1):
+            if s[i : i + 2] not in prefixes:
+                continue
             best = 0
             j = i + 2
             while j <= n:
@@ -104,105 +158,161 @@ class FeatureExtractor:
                     best = j - i
                     rep = name in seen
                     seen.add(name)
-                    for k in kinds:
-                        feats[i].append("lB" + k)
+                    for cb, ci, ce, cr in kinds:
+                        add(base + i * NF + cb)
                         for m in range(i + 1, j - 1):
-                            feats[m].append("lI" + k)
-                        feats[j - 1].append("lE" + k)
+                            add(base + m * NF + ci)
+                        add(base + (j - 1) * NF + ce)
                         if rep:
                             for m in range(i, j):
-                                feats[m].append("lR" + k)
+                                add(base + m * NF + cr)
                 j += 1
             if best:
-                feats[i].append("lL" + str(min(best, 6)))
+                add(base + i * NF + _FLAG["lL" + str(min(best, 6))])
                 if s.find(s[i : i + best], i + best) >= 0:
                     for m in range(i, i + best):
-                        feats[m].append("lF")
-        # generic repetition (the corpus marks repeated parts as redundant): the longest substring of
-        # 2–6 tokens starting here that also occurs before / after it
-        find = s.find
-        for i in range(n - 1):
-            L = 2
-            while i + L <= n and L <= 6 and "\x00" not in s[i : i + L] and find(s[i : i + L], 0, i) >= 0:
-                L += 1
-            if L > 2:
-                feats[i].append("rbB")
-                for m in range(i + 1, i + L - 1):
-                    feats[m].append("rbI")
-            L = 2
-            while i + L <= n and L <= 6 and "\x00" not in s[i : i + L] and find(s[i : i + L], i + L) >= 0:
-                L += 1
-            if L > 2:
-                feats[i].append("rfB")
-                for m in range(i + 1, i + L - 1):
-                    feats[m].append("rfI")
-        return feats
+                        add(base + m * NF + _F_LF)
+        for L, fb, ff in _REP_FLAGS:
+            first: dict[str, int] = {}
+            last: dict[str, int] = {}
+            subs = [s[i : i + L] for i in range(n - L + 1)]
+            for i, sub in enumerate(subs):
+                if sub in first:
+                    if first[sub] + L <= i and "\x00" not in sub:
+                        for m in range(i, i + L):
+                            add(base + m * NF + fb)
+                else:
+                    first[sub] = i
+                last[sub] = i
+            for i, sub in enumerate(subs):
+                if last[sub] >= i + L and "\x00" not in sub:
+                    for m in range(i, i + L):
+                        add(base + m * NF + ff)
 
-    def sequence(self, tokens: list[Token]) -> list[list[str]]:
-        """Feature strings per token (built column by column: one list comprehension per feature kind)."""
-        toks = [t.norm for t in tokens]
-        n = len(toks)
-        if n == 0:
-            return []
-        w = ["<s>", "<s>", "<s>", *map(_shape, toks), "</s>", "</s>", "</s>"]
-        c = ["<", "<", "<", *map(_cls, toks), ">", ">", ">"]
-        bg = [x + y for x, y in zip(w, w[1:], strict=False)]  # bg[j] = w[j] w[j+1]
-        cg = [x + y + z for x, y, z in zip(c, c[1:], c[2:], strict=False)]  # cg[j] = c[j] c[j+1] c[j+2]
-        sufget = _SUFFIX_CLASS.get
-        suf = ["<", *(sufget(t, "") for t in toks), ">"]
+    # -- the batch ---------------------------------------------------------------------------------------
+
+    def batch(self, seqs: Sequence[Sequence[Token]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features of many token lists: ``keys`` (T, K) uint64, ``flags`` (T, N_FLAGS) float32 and
+        ``lengths`` (len(seqs),), where T is the total number of tokens, in order."""
+        ids: list[int] = []
+        sufs: list[int] = []
+        extra: list[int] = []  # crc of lower-cased Latin tokens, 0 otherwise
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        total = int(lengths.sum())
+        flags = np.zeros((total, N_FLAGS), dtype=np.float32)
+        cells: list[int] = []
+        bos = [_BOS_ID] * _PAD
+        eos = [_EOS_ID] * _PAD
+        pad_suf = [0] * _PAD
+        info = self._token_info
+        row = 0
+        for seq in seqs:
+            toks = [t[0] for t in seq]
+            ids += bos
+            sufs += pad_suf
+            extra += pad_suf
+            for t in toks:
+                v = info.get(t)
+                if v is None:
+                    v = _token_info(t)
+                    if len(info) < 100_000:
+                        info[t] = v
+                ids.append(v[0])
+                sufs.append(v[1])
+                extra.append(v[2])
+            ids += eos
+            sufs += pad_suf
+            extra += pad_suf
+            if toks:
+                self._flags(toks, row, cells)
+            row += len(toks)
+        if cells:
+            flags.ravel()[cells] = 1
+        if total == 0:
+            return np.zeros((0, N_KEYS), np.uint64), flags, lengths
+        return self._keys(np.array(ids, np.int64), np.array(sufs, np.int64), np.array(extra, np.int64),
+                          lengths), flags, lengths  # fmt: skip
+
+    def _keys(self, ID: np.ndarray, SUF: np.ndarray, EXTRA: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        P = len(ID)
+        # class per padded position
+        C = np.full(P, _C_PUNCT, np.int64)
+        cjk = ((ID >= 0x4E00) & (ID <= 0x9FFF)) | ((ID >= 0x3400) & (ID <= 0x4DBF)) | ((ID >= 0xF900) & (ID <= 0xFAFF))
+        C[cjk] = _C_CJK
+        C[(ID >= _DIGITS_ID) & (ID < _DIGITS_ID + 8)] = _C_DIGIT
+        C[ID == _LATIN_ID] = _C_LATIN
+        C[ID == 32] = _C_SPACE
+        C[ID == _BOS_ID] = _C_BOS
+        C[ID == _EOS_ID] = _C_EOS
+
+        # positions of real tokens; sentence index and index within the sentence
+        n_seq = len(lengths)
+        seq_start = np.zeros(n_seq, np.int64)  # padded position of each sentence's first token
+        if n_seq > 1:
+            seq_start[1:] = np.cumsum(lengths[:-1] + 2 * _PAD)
+        seq_start += _PAD
+        sid = np.repeat(np.arange(n_seq), lengths)
+        p = np.arange(int(lengths.sum()), dtype=np.int64)
+        first_tok = np.zeros(n_seq, np.int64)
+        if n_seq > 1:
+            first_tok[1:] = np.cumsum(lengths[:-1])
+        i_in = p - first_tok[sid]
+        p = seq_start[sid] + i_in  # padded positions of the real tokens
+        n_of = lengths[sid]
+
+        # what came before (exclusive running counts that restart with every address)
+        is_digit = (C == _C_DIGIT).astype(np.int64)
+        is_no = (ID == ord("号")).astype(np.int64)
+        is_road = (SUF == _SC["ROAD"]).astype(np.int64)
+        is_adm = (SUF == _SC["ADM"]).astype(np.int64)
+        is_poi = (SUF == _SC_POI).astype(np.int64)
+
+        def before(x: np.ndarray) -> np.ndarray:
+            cs = np.cumsum(x) - x  # exclusive
+            return cs[p] - cs[seq_start[sid]]
+
+        nd = np.minimum(before(is_digit), 3)
+        nn = np.minimum(before(is_no), 2)
+        ctx = nd * 64 + nn * 16 + (before(is_road) > 0) * 8 + (before(is_adm) > 0) * 4 + (before(is_poi) > 0) * 2
+
+        # last two structural words before the token (suffix classes other than DASH, or a place-name head)
+        struct = (SUF > 0) & (SUF != _SC["DASH"])
+        SC = SUF.copy()
+        SC[ID == _BOS_ID] = _SC_START
+        marker = np.where(struct | (ID == _BOS_ID), np.arange(P), -1)
+        last_at = np.maximum.accumulate(marker)  # last structural position ≤ q
+        l1 = last_at[p - 1]
+        l2 = last_at[np.maximum(l1 - 1, 0)]
+        ls = SC[l1] * 32 + SC[l2]
+
+        pos = np.minimum(i_in, 4) * 8 + np.minimum(n_of - 1 - i_in, 3)
+        digit_tok = C[p] == _C_DIGIT
+        dx = np.where(digit_tok, 1 + SUF[p + 1] * 4096 + SUF[p - 1] * 64 + nd * 4 + nn, 0)
+        c5 = (((C[p - 2] * 8 + C[p - 1]) * 8 + C[p]) * 8 + C[p + 1]) * 8 + C[p + 2]
+        c3 = (C[p - 1] * 8 + C[p]) * 8 + C[p + 1]
+
+        W = [ID[p + o] for o in range(-3, 4)]  # W[3] is the token itself
         cols = [
-            ["w=" + x for x in w[3 : 3 + n]],
-            ["w-1=" + x for x in w[2 : 2 + n]],
-            ["w-2=" + x for x in w[1 : 1 + n]],
-            ["w-3=" + x for x in w[0:n]],
-            ["w+1=" + x for x in w[4 : 4 + n]],
-            ["w+2=" + x for x in w[5 : 5 + n]],
-            ["w+3=" + x for x in w[6 : 6 + n]],
-            ["w-2-1=" + x for x in bg[1 : 1 + n]],
-            ["w-10=" + x for x in bg[2 : 2 + n]],
-            ["w0+1=" + x for x in bg[3 : 3 + n]],
-            ["w+12=" + x for x in bg[4 : 4 + n]],
-            ["w-3-2=" + x for x in bg[0:n]],
-            ["w+23=" + x for x in bg[5 : 5 + n]],
-            ["w-1+1=" + x + y for x, y in zip(w[2 : 2 + n], w[4 : 4 + n], strict=True)],
-            ["t-2=" + x + y for x, y in zip(bg[1 : 1 + n], w[3 : 3 + n], strict=True)],
-            ["t-1=" + x + y for x, y in zip(bg[2 : 2 + n], w[4 : 4 + n], strict=True)],
-            ["t0=" + x + y for x, y in zip(bg[3 : 3 + n], w[5 : 5 + n], strict=True)],
-            ["c=" + x + y + z for x, y, z in zip(cg[1 : 1 + n], c[4 : 4 + n], c[5 : 5 + n], strict=True)],
-            ["c0=" + x for x in cg[2 : 2 + n]],
-        ]
-        feats = self._lexicon_features(toks)
-        n_digits = n_no = 0
-        road_seen = adm_seen = poi_seen = False
-        last1 = last2 = "^"
-        for i in range(n):
-            f = feats[i]
-            s1 = suf[i + 2]
-            ci = c[i + 3]
-            f.append("ctx=" + str(min(n_digits, 3)) + str(min(n_no, 2)) + ("R" if road_seen else "")
-                     + ("A" if adm_seen else "") + ("P" if poi_seen else ""))
-            f.append("ls=" + last1 + "|" + last2)
-            f.append("pos=" + (str(i) if i < 4 else "m") + "|" + (str(n - 1 - i) if n - 1 - i < 3 else "m"))
-            if s1:
-                f.append("s+1=" + s1)
-            sc = suf[i + 1]
-            if sc:
-                f.append("s0=" + sc)
-            if ci == "D":
-                f.append("dx=" + s1 + "|" + suf[i] + "|" + str(min(n_digits, 3)) + "|" + str(min(n_no, 2)))
-                n_digits += 1
-            elif ci == "A":
-                f.append("a=" + toks[i].lower())
-            t = toks[i]
-            if sc and sc != "DASH":
-                last2, last1 = last1, sc
-                if t == "号":
-                    n_no += 1
-                elif sc == "ROAD":
-                    road_seen = True
-                elif sc == "ADM":
-                    adm_seen = True
-            elif t in _POI_HEADS:
-                poi_seen = True
-                last2, last1 = last1, "POI"
-        return [[*row, *extra] for row, extra in zip(zip(*cols), feats, strict=True)]
+            _hash(0, np.zeros_like(p)),  # bias
+            _hash(1, W[3]), _hash(2, W[2]), _hash(3, W[1]), _hash(4, W[0]),
+            _hash(5, W[4]), _hash(6, W[5]), _hash(7, W[6]),
+            _hash(8, W[1], W[2]), _hash(9, W[2], W[3]), _hash(10, W[3], W[4]), _hash(11, W[4], W[5]),
+            _hash(12, W[0], W[1]), _hash(13, W[5], W[6]), _hash(14, W[2], W[4]),
+            _hash(15, W[1], W[2], W[3]), _hash(16, W[2], W[3], W[4]), _hash(17, W[3], W[4], W[5]),
+            _hash(18, c5), _hash(19, c3), _hash(20, ctx), _hash(21, ls), _hash(22, pos),
+            _hash(23, SUF[p + 1]), _hash(24, SUF[p]), _hash(25, dx), _hash(26, EXTRA[p]),
+        ]  # fmt: skip
+        return np.stack(cols, axis=1)
+
+
+N_KEYS = 27
+
+
+def attribute_strings(keys: np.ndarray, flags: np.ndarray) -> list[list[str]]:
+    """CRFsuite attribute names for the tokens of one address (training only)."""
+    out = []
+    for krow, frow in zip(keys, flags, strict=True):
+        a = ["k" + format(int(k), "x") for k in krow]
+        a.extend("f" + str(j) for j in np.flatnonzero(frow))
+        out.append(a)
+    return out

@@ -1,4 +1,10 @@
-"""The shipped CRF tagger: loading the model bundle and turning tag sequences into components."""
+"""The shipped CRF: weights exported from CRFsuite, decoded here with numpy over whole batches.
+
+CRFsuite trains the model (``train.py``); its state and transition weights are exported to
+``crf_weights.bin`` (a numpy ``.npz`` archive). Run time needs only numpy: the feature keys of a batch are
+looked up with one ``searchsorted``, emission scores are summed row-wise, and Viterbi runs over all
+addresses of the same length at once. Decoding is exact (same argmax as CRFsuite's tagger).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .features import FeatureExtractor
-from .normalize import Token, tokenize
+from .normalize import Token, tokenize_fast
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-MODEL_PATH = PACKAGE_DIR / "crf_model.bin"
+WEIGHTS_PATH = PACKAGE_DIR / "crf_weights.bin"
 LEXICON_PATH = PACKAGE_DIR / "admin_lexicon.json"
+_CHUNK_TOKENS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,69 +41,180 @@ def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, list[str]]:
         return json.load(f)
 
 
-def tags_to_spans(tokens: list[Token], tags: list[str]) -> list[tuple[str, int, int]]:
-    """BIO tags over tokens → (label, start, end) spans in original offsets. An ``I-x`` after a different
-    label starts a new span (the tagger is trained on well-formed sequences, so this is rare)."""
-    spans: list[tuple[str, int, int]] = []
-    cur_label: str | None = None
-    cur_start = cur_end = 0
-    for tok, tag in zip(tokens, tags, strict=True):
-        bio, _, label = tag.partition("-")
-        if bio == "B" or label != cur_label:
-            if cur_label is not None:
-                spans.append((cur_label, cur_start, cur_end))
-            cur_label, cur_start = label, tok.start
-        cur_end = tok.end
-    if cur_label is not None:
-        spans.append((cur_label, cur_start, cur_end))
-    return spans
+def export_weights(crfsuite_model: Path, out: Path) -> None:
+    """CRFsuite model file → ``.npz`` weights: sorted feature keys, sparse state weights, flag weights,
+    transition matrix and labels."""
+    import pycrfsuite
+
+    from .features import N_FLAGS
+
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(crfsuite_model))
+    info = tagger.info()
+    labels = sorted(info.labels, key=lambda lab: (lab[2:], lab))
+    li = {lab: i for i, lab in enumerate(labels)}
+    key_of: dict[str, int] = {}
+    flag_rows, flag_cols, flag_vals = [], [], []
+    rows, cols, vals = [], [], []
+    for (attr, lab), w in info.state_features.items():
+        if attr.startswith("f"):
+            flag_rows.append(int(attr[1:]))
+            flag_cols.append(li[lab])
+            flag_vals.append(w)
+        else:
+            rows.append(key_of.setdefault(attr, len(key_of)))
+            cols.append(li[lab])
+            vals.append(w)
+    keys = np.array([int(a[1:], 16) for a in key_of], dtype=np.uint64)
+    order = np.argsort(keys)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    flags_w = np.zeros((N_FLAGS, len(labels)), np.float64)
+    flags_w[flag_rows, flag_cols] = flag_vals
+    trans = np.zeros((len(labels), len(labels)), np.float64)
+    for (a, b), w in info.transitions.items():
+        trans[li[a], li[b]] = w
+    with open(out, "wb") as f:
+        np.savez_compressed(
+            f, keys=keys[order], rows=rank[np.array(rows, np.int64)].astype(np.int32),
+            cols=np.array(cols, np.int16), vals=np.array(vals, np.float64), flags=flags_w, trans=trans,
+            labels=np.array(labels),
+        )  # fmt: skip
+
+
+class CRFModel:
+    """Exported CRF weights and a batched exact Viterbi decoder."""
+
+    def __init__(self, path: Path, use_numba: bool = True):
+        with np.load(path, allow_pickle=False) as z:
+            self.keys = z["keys"]
+            n = len(self.keys)
+            self.labels = [str(x) for x in z["labels"]]
+            L = len(self.labels)
+            self.W = np.zeros((n + 1, L), np.float64)  # last row: unknown features
+            self.W[z["rows"], z["cols"]] = z["vals"]
+            self.flags_w = z["flags"].astype(np.float64)
+            self.trans = z["trans"].astype(np.float64)
+        self.n_keys = n
+        self._compiled = None
+        if use_numba:
+            try:
+                from . import _decode
+            except ImportError:  # numba missing: the numpy decoder does the same, slower
+                _decode = None
+            if _decode is not None:
+                nz_rows, nz_cols = np.nonzero(self.W[:n])
+                ptr = np.zeros(n + 1, np.int64)
+                np.cumsum(np.bincount(nz_rows, minlength=n), out=ptr[1:])
+                self._sparse = (ptr, nz_cols.astype(np.int32), self.W[nz_rows, nz_cols])
+                self._table = _decode.build_table(self.keys)
+                self._compiled = _decode.decode
+        self.tag_label = [lab.partition("-")[2] for lab in self.labels]
+        self.tag_begin = [lab.startswith("B-") for lab in self.labels]
+
+    def emissions(self, keys: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        out = flags @ self.flags_w
+        n = self.n_keys
+        for a in range(0, len(keys), _CHUNK_TOKENS):
+            k = keys[a : a + _CHUNK_TOKENS]
+            idx = np.searchsorted(self.keys, k)
+            np.minimum(idx, n - 1, out=idx)
+            rows = np.where(self.keys[idx] == k, idx, n)
+            out[a : a + _CHUNK_TOKENS] += self.W[rows].sum(axis=1)
+        return out
+
+    def decode(self, keys: np.ndarray, flags: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """Best tag index sequence per address (compiled when numba is there, else numpy)."""
+        if self._compiled is None:
+            return self.viterbi(self.emissions(keys, flags), lengths)
+        tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, keys, flags, lengths)
+        starts = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        return [tags[starts[i] : starts[i + 1]] for i in range(len(lengths))]
+
+    def viterbi(self, E: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """Best tag index sequence per address; ``E`` holds the emissions of all tokens in order."""
+        starts = np.zeros(len(lengths), np.int64)
+        if len(lengths) > 1:
+            starts[1:] = np.cumsum(lengths[:-1])
+        out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(lengths)
+        T = self.trans
+        for n in np.unique(lengths):
+            if n == 0:
+                continue
+            sel = np.flatnonzero(lengths == n)
+            Eb = E[starts[sel][:, None] + np.arange(n)[None, :]]  # (B, n, L)
+            B, L = len(sel), E.shape[1]
+            delta = Eb[:, 0]
+            back = np.empty((B, n, L), np.int16)
+            for t in range(1, n):
+                cand = delta[:, :, None] + T[None]  # (B, prev, cur)
+                arg = cand.argmax(axis=1)
+                back[:, t] = arg
+                delta = np.take_along_axis(cand, arg[:, None, :], axis=1)[:, 0] + Eb[:, t]
+            path = np.empty((B, n), np.int64)
+            path[:, n - 1] = delta.argmax(axis=1)
+            ar = np.arange(B)
+            for t in range(n - 1, 0, -1):
+                path[:, t - 1] = back[ar, t, path[:, t]]
+            for b, i in enumerate(sel):
+                out[i] = path[b]
+        return out
 
 
 class AddressParser:
-    """CRF address tagger. Thread-safe: each thread gets its own crfsuite tagger."""
+    """Address tagger: tokenise, build features for the batch, decode, map tags back to original offsets."""
 
-    def __init__(self, model_path: Path = MODEL_PATH, lexicon_path: Path = LEXICON_PATH):
-        if not Path(model_path).exists():
+    def __init__(
+        self, weights_path: Path = WEIGHTS_PATH, lexicon_path: Path = LEXICON_PATH, use_numba: bool = True
+    ):
+        if not Path(weights_path).exists():
             raise FileNotFoundError(
-                f"address parser model not found at {model_path}; train it with "
+                f"address parser model not found at {weights_path}; train it with "
                 "`python -m address_registry.parsing.train`"
             )
-        self.model_path = str(model_path)
+        self.model = CRFModel(Path(weights_path), use_numba=use_numba)
         self.features = FeatureExtractor(load_lexicon(Path(lexicon_path)))
-        self._local = threading.local()
 
-    def _tagger(self):
-        tagger = getattr(self._local, "tagger", None)
-        if tagger is None:
-            import pycrfsuite
+    def tag_tokens(self, token_lists: list[list[Token]]) -> list[list[str]]:
+        keys, flags, lengths = self.features.batch(token_lists)
+        paths = self.model.decode(keys, flags, lengths)
+        labels = self.model.labels
+        return [[labels[j] for j in path] for path in paths]
 
-            tagger = pycrfsuite.Tagger()
-            tagger.open(self.model_path)
-            self._local.tagger = tagger
-        return tagger
+    def spans_many(self, texts: list[str], batch_size: int = 2048) -> list[list[tuple[str, int, int]]]:
+        out: list[list[tuple[str, int, int]]] = []
+        model = self.model
+        tag_label, tag_begin = model.tag_label, model.tag_begin
+        for a in range(0, len(texts), batch_size):
+            token_lists = [tokenize_fast(t) for t in texts[a : a + batch_size]]
+            keys, flags, lengths = self.features.batch(token_lists)
+            paths = model.decode(keys, flags, lengths)
+            for tokens, path in zip(token_lists, paths, strict=True):
+                spans: list[tuple[str, int, int]] = []
+                cur = None
+                for tok, j in zip(tokens, path.tolist(), strict=True):
+                    lab = tag_label[j]
+                    if cur is None or tag_begin[j] or lab != cur[0]:
+                        cur = [lab, tok[1], tok[2]]
+                        spans.append(cur)  # type: ignore[arg-type]
+                    else:
+                        cur[2] = tok[2]
+                out.append([tuple(s) for s in spans])  # type: ignore[misc]
+        return out
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
-        tokens = tokenize(text)
-        if not tokens:
-            return []
-        tags = self._tagger().tag(self.features.sequence(tokens))
-        return tags_to_spans(tokens, tags)
-
-    def parse(self, text: str) -> list[Component]:
-        return [Component(lab, text[s:e], s, e) for lab, s, e in self.spans(text)]
+        return self.spans_many([text])[0]
 
     def parse_many(self, texts) -> list[list[Component]]:
-        tagger = self._tagger()
-        seq = self.features.sequence
-        out: list[list[Component]] = []
-        for text in texts:
-            tokens = tokenize(text)
-            if not tokens:
-                out.append([])
-                continue
-            spans = tags_to_spans(tokens, tagger.tag(seq(tokens)))
-            out.append([Component(lab, text[s:e], s, e) for lab, s, e in spans])
-        return out
+        texts = list(texts)
+        return [
+            [Component(lab, text[s:e], s, e) for lab, s, e in spans]
+            for text, spans in zip(texts, self.spans_many(texts), strict=True)
+        ]
+
+    def parse(self, text: str) -> list[Component]:
+        return self.parse_many([text])[0]
 
 
 _default: AddressParser | None = None

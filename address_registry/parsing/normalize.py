@@ -101,23 +101,29 @@ def _width_pass(text: str) -> str:
     return text.translate(_WIDTH_TABLE)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Cut ``text`` into tokens (normalisation steps 1–2), each with offsets into ``text``."""
+def tokenize_fast(text: str) -> list[tuple[str, int, int]]:
+    """:func:`tokenize` as plain ``(norm, start, end)`` tuples (the parser's hot path)."""
     s = _width_pass(text)
-    tokens: list[Token] = []
-    append = tokens.append
-    for m in _TOKEN_RX.finditer(s):
-        t = m.group()
-        i, j = m.span()
+    out: list[tuple[str, int, int]] = []
+    append = out.append
+    pos = 0
+    for t in _TOKEN_RX.findall(s):
+        j = pos + len(t)
         if t[0] in _CN_NUMERAL_CHARS:
             value = chinese_numeral_value(t) if _followed_by_suffix(s, j) else None
             if value is not None:
-                append(Token(str(value), i, j))
+                append((str(value), pos, j))
             else:
-                tokens.extend(Token(t[k], i + k, i + k + 1) for k in range(len(t)))
+                out.extend((t[k], pos + k, pos + k + 1) for k in range(len(t)))
         else:
-            append(Token(t, i, j))
-    return tokens
+            append((t, pos, j))
+        pos = j
+    return out
+
+
+def tokenize(text: str) -> list[Token]:
+    """Cut ``text`` into tokens (normalisation steps 1–2), each with offsets into ``text``."""
+    return [Token(*t) for t in tokenize_fast(text)]
 
 
 # Variant words after a number (step 3). Applied on the width/numeral-normalised text.

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from .corpus import GoldAddress, read_corpus, span_scores
-from .features import FeatureExtractor, build_lexicon
-from .model import LEXICON_PATH, MODEL_PATH, AddressParser
+from .features import FeatureExtractor, attribute_strings, build_lexicon
+from .model import LEXICON_PATH, WEIGHTS_PATH, AddressParser, export_weights
 from .normalize import tokenize
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--c1", type=float, default=0.05, help="L1 penalty")
     ap.add_argument("--c2", type=float, default=0.01, help="L2 penalty")
     ap.add_argument("--max-iter", type=int, default=300)
-    ap.add_argument("--model", type=Path, default=MODEL_PATH, help="output model file")
+    ap.add_argument("--model", type=Path, default=WEIGHTS_PATH, help="output weights file")
     ap.add_argument("--lexicon", type=Path, default=LEXICON_PATH, help="output gazetteer file")
     ap.add_argument("--holdout", type=int, default=0, help="hold out the last N train addresses and score on them")
     args = ap.parse_args(argv)
@@ -69,27 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout:
         train, held = train[: -args.holdout], train[-args.holdout :]
     trainer = pycrfsuite.Trainer(verbose=False)
-    for g in tqdm(train, desc="特征", unit="条"):
+    for g in tqdm(train, desc="特征 features", unit="条", mininterval=2):
         tokens, tags = token_tags(g)
-        trainer.append(fx.sequence(tokens), tags)
+        if not tokens:
+            continue
+        keys, flags, _ = fx.batch([tokens])
+        trainer.append(attribute_strings(keys, flags), tags)
     trainer.set_params(
         {"c1": args.c1, "c2": args.c2, "max_iterations": args.max_iter, "feature.possible_transitions": True}
     )
     args.model.parent.mkdir(parents=True, exist_ok=True)
-    tmp_model = args.model.with_suffix(".tmp")
+    tmp_model = args.model.with_suffix(".crfsuite.tmp")
     t0 = time.perf_counter()
     print(f"training on {len(train)} addresses …", file=sys.stderr)
     trainer.train(str(tmp_model))
     print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     with open(args.lexicon, "w", encoding="utf-8") as f:
         json.dump(lexicon, f, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    os.replace(tmp_model, args.model)
+    export_weights(tmp_model, args.model)
+    tmp_model.unlink()
 
     parser = AddressParser(args.model, args.lexicon)
     for name, gold in (("holdout", held), ("dev", list(read_corpus(data / "dev.txt")))):
         if not gold:
             continue
-        pred = [parser.spans(g.text) for g in gold]
+        pred = parser.spans_many([g.text for g in gold])
         total, per = span_scores([g.spans for g in gold], pred)
         print(f"{name}: P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}")
         for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold):

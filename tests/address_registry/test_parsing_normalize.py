@@ -70,3 +70,10 @@ def test_tokens_cover_original_text():
     assert by_norm["AB"] == ("AB", 0, 2)
     assert raw[by_norm["32"].start : by_norm["32"].end] == "三十二"
     assert by_norm["13812345678"].end - by_norm["13812345678"].start == 11
+
+
+def test_fast_tokenizer_matches_tokenize():
+    from address_registry.parsing.normalize import tokenize_fast
+
+    for raw in ["", "文三路三十二号３栋２门５０１户", "ＡＢ座 tel:13812345678", "八一路二〇一室 X1y2"]:
+        assert [tuple(t) for t in tokenize(raw)] == tokenize_fast(raw)

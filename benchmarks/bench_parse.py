@@ -1,0 +1,153 @@
+"""Address-parsing benchmark (issue 3): dev-split F1 per label, addresses/s, and cpca side by side.
+
+    .venv/bin/python benchmarks/bench_parse.py
+
+Inputs: the dev split of the labelled address corpus (../shared/data/address-parsing/dev.txt, 2,985
+addresses; the model was trained on train.txt only). One run, pinned to one CPU core:
+
+1. Our parser (address_registry.parsing.parse_many): entity-level P/R/F1 over exact (label, start, end)
+   spans, per label; addresses/s (best of 3 passes over the same inputs, model already loaded).
+2. Province / city / district extraction, ours against ``cpca.transform(..., pos_sensitive=True)`` on the
+   same inputs. A level counts as *found in the text* for cpca when its ``*_pos`` is not -1 (cpca also
+   fills in levels it infers, e.g. 浙江省 from 杭州; those are not in the text and so not what the gold
+   labels mark). Gold per level: the first span with that label (``redundant`` repeats ignored).
+   Names are compared on their short form (杭州市 ≈ 杭州, 广西壮族自治区 ≈ 广西), because cpca returns
+   standard full names rather than the text as written. Accuracy = share of addresses where the
+   system's value (or its absence) equals the gold; recall = share of gold values found.
+   cpca's speed is measured on the same inputs (best of 3), after a warm-up call that loads its data.
+
+Results: bench-output/parse.json and a Markdown table on stdout (pasted into docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LEVELS = ("prov", "city", "district")
+CPCA_COLUMNS = {"prov": "省", "city": "市", "district": "区"}
+PASSES = 3
+
+
+def _pin_one_core() -> str:
+    try:
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return f"pinned to CPU {core}"
+    except (AttributeError, OSError):
+        return "not pinned"
+
+
+def _best_rate(fn, n: int) -> tuple[float, object]:
+    best = float("inf")
+    result = None
+    for _ in range(PASSES):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return n / best, result
+
+
+def _canon(name: str | None) -> str | None:
+    from address_registry.parsing.features import short_admin_name
+
+    if not name:
+        return None
+    name = name.strip()
+    return short_admin_name(name) or name
+
+
+def _first(spans, text: str, label: str) -> str | None:
+    for lab, s, e in spans:
+        if lab == label:
+            return text[s:e]
+    return None
+
+
+def main() -> int:
+    import cpca
+
+    from address_registry.parsing import default_parser
+    from address_registry.parsing.corpus import read_corpus, span_scores
+
+    pinned = _pin_one_core()
+    shared = Path(os.environ.get("SHEQU_SHARED_DATA_DIR", ROOT.parent / "shared" / "data"))
+    gold = list(read_corpus(shared / "address-parsing" / "dev.txt"))
+    texts = [g.text for g in gold]
+    n = len(texts)
+
+    parser = default_parser()
+    parser.parse_many(texts[:10])  # load the model
+    ours_rate, ours = _best_rate(lambda: parser.parse_many(texts), n)
+    total, per = span_scores([g.spans for g in gold], [[(c.label, c.start, c.end) for c in p] for p in ours])
+
+    cpca.transform(texts[:10], pos_sensitive=True)  # load cpca's data
+    cpca_rate, df = _best_rate(lambda: cpca.transform(texts, pos_sensitive=True), n)
+
+    levels: dict[str, dict] = {}
+    for lev in LEVELS:
+        col = CPCA_COLUMNS[lev]
+        names = df[col].tolist()
+        poss = df[col + "_pos"].tolist()
+        acc_o = acc_c = rec_o = rec_c = n_gold = 0
+        for i, g in enumerate(gold):
+            gv = _canon(_first(g.spans, g.text, lev))
+            ov = _canon(_first([(c.label, c.start, c.end) for c in ours[i]], g.text, lev))
+            cv = _canon(names[i]) if poss[i] is not None and int(poss[i]) >= 0 else None
+            acc_o += ov == gv
+            acc_c += cv == gv
+            if gv is not None:
+                n_gold += 1
+                rec_o += ov == gv
+                rec_c += cv == gv
+        levels[lev] = {
+            "n_gold": n_gold,
+            "ours_accuracy": acc_o / n,
+            "cpca_accuracy": acc_c / n,
+            "ours_recall": rec_o / n_gold,
+            "cpca_recall": rec_c / n_gold,
+        }
+
+    result = {
+        "inputs": f"dev split, {n} addresses",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {pinned}",
+        "ours": {
+            "precision": total.precision, "recall": total.recall, "f1": total.f1,
+            "addresses_per_s": ours_rate,
+            "per_label": {lab: {"precision": s.precision, "recall": s.recall, "f1": s.f1, "n_gold": s.n_gold}
+                          for lab, s in per.items()},
+        },
+        "cpca": {"addresses_per_s": cpca_rate, "version": getattr(cpca, "__version__", "0.5.x")},
+        "levels": levels,
+        "speed_ratio_ours_over_cpca": ours_rate / cpca_rate,
+    }  # fmt: skip
+    out_dir = ROOT / "bench-output"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "parse.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    print(f"## Address parsing: dev split, {n} addresses, {pinned}\n")
+    print(f"Entity-level (exact label+start+end): P={total.precision:.4f} R={total.recall:.4f} "
+          f"**F1={total.f1:.4f}**; {ours_rate:,.0f} addresses/s\n")
+    print("| label | gold spans | P | R | F1 |\n|---|---:|---:|---:|---:|")
+    for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold):
+        if s.n_gold:
+            print(f"| {lab} | {s.n_gold} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} |")
+    print("\n| province/city/district | ours | cpca |\n|---|---:|---:|")
+    for lev in LEVELS:
+        d = levels[lev]
+        print(f"| {lev} accuracy (all {n}) | {d['ours_accuracy']:.3f} | {d['cpca_accuracy']:.3f} |")
+        print(f"| {lev} recall ({d['n_gold']} gold) | {d['ours_recall']:.3f} | {d['cpca_recall']:.3f} |")
+    print(f"| addresses/s | {ours_rate:,.0f} | {cpca_rate:,.0f} |")
+    print(f"\nspeed ratio ours / cpca: {ours_rate / cpca_rate:.2f}×  → bench-output/parse.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

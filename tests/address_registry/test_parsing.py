@@ -1,0 +1,150 @@
+"""Address parser: accuracy on the corpus dev split, offsets on full-width / noisy text, numerals, variants."""
+
+from __future__ import annotations
+
+import pytest
+
+from address_registry.parsing import LABELS, Component, parse, parse_many
+from address_registry.parsing.corpus import read_corpus, span_scores
+
+
+@pytest.fixture(scope="module")
+def dev(shared_data):
+    return list(read_corpus(shared_data / "address-parsing" / "dev.txt"))
+
+
+def labels_of(comps: list[Component]) -> dict[str, str]:
+    return {c.label: c.text for c in comps}
+
+
+def check_offsets(text: str, comps: list[Component]) -> None:
+    """Every component is the original text at its offsets; components are in order, non-overlapping."""
+    for c in comps:
+        assert 0 <= c.start < c.end <= len(text)
+        assert text[c.start : c.end] == c.text
+        assert c.label in LABELS
+    assert all(a.end <= b.start for a, b in zip(comps, comps[1:], strict=False))
+
+
+def test_dev_split_entity_f1(dev):
+    """Entity-level F1 over exact (label, start, end) spans on the dev split (2,985 addresses)."""
+    pred = parse_many([g.text for g in dev])
+    total, per = span_scores([g.spans for g in dev], [[(c.label, c.start, c.end) for c in p] for p in pred])
+    table = "\n".join(
+        f"{lab:<10} P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} n={s.n_gold}"
+        for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold)
+    )
+    print(f"\nALL P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}\n{table}")
+    assert total.n_gold == 17_024
+    # Issue target: 0.90. Reached by the shipped model: 0.881 (see docs/benchmarks.md); this floor
+    # catches regressions of the model or of the feature code it was trained with.
+    assert total.f1 >= 0.875, table
+    # the levels the geocoder relies on are parsed much better than the average
+    for lab in ("prov", "city", "district", "road", "roadno"):
+        assert per[lab].f1 >= 0.93, (lab, per[lab])
+
+
+def test_parse_many_equals_parse(dev):
+    texts = [g.text for g in dev[:50]]
+    assert parse_many(texts) == [parse(t) for t in texts]
+
+
+def test_components_are_frozen():
+    comp = parse("浙江省杭州市")[0]
+    with pytest.raises(AttributeError):
+        comp.label = "x"  # type: ignore[misc]
+
+
+def test_typical_address():
+    text = "浙江省杭州市西湖区文三路32号3幢2单元501室"
+    comps = parse(text)
+    check_offsets(text, comps)
+    assert labels_of(comps) == {
+        "prov": "浙江省", "city": "杭州市", "district": "西湖区", "road": "文三路", "roadno": "32号",
+        "houseno": "3幢", "cellno": "2单元", "roomno": "501室",
+    }  # fmt: skip
+    road = next(c for c in comps if c.label == "road")
+    assert (road.start, road.end) == (9, 12)
+
+
+def test_full_width_offsets_match_half_width():
+    half = "浙江省杭州市西湖区文三路32号3幢2单元501室"
+    full = "浙江省杭州市西湖区文三路３２号３幢２单元５０１室"
+    a, b = parse(half), parse(full)
+    check_offsets(full, b)
+    assert [(c.label, c.start, c.end) for c in a] == [(c.label, c.start, c.end) for c in b]
+    assert labels_of(b)["roadno"] == "３２号"
+
+
+def test_chinese_numerals_keep_original_text():
+    text = "浙江省杭州市西湖区文三路三十二号三幢二单元五零一室"
+    comps = parse(text)
+    check_offsets(text, comps)
+    got = labels_of(comps)
+    assert got["road"] == "文三路"
+    assert got["roadno"] == "三十二号"
+    assert got["houseno"] == "三幢"
+    assert got["cellno"] == "二单元"
+    assert got["roomno"] == "五零一室"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("杭州市西湖区文三路32号3栋2单元501室", {"houseno": "3栋", "cellno": "2单元", "roomno": "501室"}),
+        ("杭州市西湖区文三路32号3号楼2单元501室", {"houseno": "3号楼", "roomno": "501室"}),
+        ("杭州市西湖区文三路32号A座1201室", {"houseno": "A座", "roomno": "1201室"}),
+        ("杭州市西湖区文三路32号3幢2门501室", {"houseno": "3幢"}),
+    ],
+)
+def test_variant_words(text, expected):
+    comps = parse(text)
+    check_offsets(text, comps)
+    got = labels_of(comps)
+    assert got["road"] == "文三路" and got["roadno"] == "32号"
+    for lab, val in expected.items():
+        assert got.get(lab) == val, (lab, got)
+
+
+def test_missing_levels():
+    text = "文三路32号3幢2单元501室"
+    got = labels_of(parse(text))
+    assert "prov" not in got and "city" not in got
+    assert got["road"] == "文三路" and got["roadno"] == "32号" and got["roomno"] == "501室"
+    got = labels_of(parse("西湖区文三路"))
+    assert got == {"district": "西湖区", "road": "文三路"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  浙江省 杭州市 西湖区  文三路32号，3幢 2单元 501室。 ",
+        "浙江省杭州市西湖区文三路32号 张三 13812345678",
+        "收货人：李四，电话 0571-88886666，浙江省杭州市西湖区文三路３２号",
+        "【浙江省】杭州市/西湖区 文三路 32 号",
+        "\t浙江省\u3000杭州市\u00a0西湖区文三路32号\r",
+    ],
+)
+def test_noisy_inputs_keep_offsets(text):
+    comps = parse(text)
+    check_offsets(text, comps)
+    got = labels_of(comps)
+    assert got.get("city") == "杭州市"
+    assert got.get("district") == "西湖区"
+
+
+def test_empty_and_blank():
+    assert parse("") == []
+    assert parse_many(["", "   "])[0] == []
+    check_offsets("   ", parse_many(["", "   "])[1])
+
+
+def test_compiled_and_numpy_decoders_agree(dev):
+    """The numba decoder and the numpy fallback give identical spans (exact Viterbi both)."""
+    from address_registry.parsing import AddressParser
+
+    texts = [g.text for g in dev[:400]] + ["", "浙江省杭州市", "ＡＢ座三十二号"]
+    fast = AddressParser(use_numba=True)
+    plain = AddressParser(use_numba=False)
+    assert plain.model._compiled is None and fast.model._compiled is not None
+    assert fast.spans_many(texts) == plain.spans_many(texts)
