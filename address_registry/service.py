@@ -182,6 +182,14 @@ def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, 
                                            f"the parent of a {level} must be a {PARENT_LEVEL[level]}")
         parent_components = {k: v for k, v in parent.components.items() if k not in ("township", "community")}
         district_code = parent.district_code
+        if level != "house_number" and parent.community_code:
+            # a building, unit, floor or room lies in its house's community
+            given = data.get("community_code")
+            if given and given != parent.community_code:
+                raise RegistryError("invalid", f"社区与上级地址不一致 community {given} differs from the parent's "
+                                               f"{parent.community_code}",
+                                    {"community_code": {"given": given, "parent": parent.community_code}})
+            data = {**data, "community_code": parent.community_code}
     _check_consistency({k: v for k, v in components.items() if k != level}, parent_components)
     used = [codes.serial_of(c) for c in store.children_codes(conn, parent_code) if codes.is_valid(c)]
     code = codes.child_code(parent_code, level, max(used, default=0) + 1)

@@ -164,6 +164,16 @@ def test_point_must_fall_in_its_community(engine, registry, house):
             assert rec.community_code == "310115998001" and rec.components["community"] == "甲居委会"
             assert rec.township_code == "310115998"
             assert store.current(conn, rec.code) is not None
+            # a child inherits the community: its point must lie in 甲, not in 乙
+            child = {"level": "unit", "parent_code": rec.code, "components": {"unit": "1单元"},
+                     "lon": house.lon + 0.002, "lat": house.lat}
+            with pytest.raises(service.RegistryError) as exc:
+                service.create_address(conn, child, **WHO)
+            assert "community" in exc.value.message
+            with pytest.raises(service.RegistryError):
+                service.create_address(conn, {**child, "community_code": "310115998002"}, **WHO)
+            unit = service.create_address(conn, {**child, "lon": house.lon}, **WHO)
+            assert unit.community_code == "310115998001"
         finally:
             tx.rollback()
 
