@@ -354,6 +354,12 @@ class GeocoderCache:
             self._checked = time.monotonic()
             return self._geocoder
 
+    def peek(self) -> Geocoder | None:
+        """The cached geocoder while it needs no check (no I/O), else None."""
+        if self._geocoder is not None and time.monotonic() - self._checked < self.ttl_s:
+            return self._geocoder
+        return None
+
     def invalidate(self) -> None:
         self._checked = 0.0
 
@@ -373,12 +379,16 @@ def free_text_parser():
 _caches: dict[str, GeocoderCache] = {}
 
 
-def geocoder_for(engine) -> Geocoder:
+def cache_for(engine) -> GeocoderCache:
     key = str(engine.url)
     cache = _caches.get(key)
     if cache is None:
         cache = _caches.setdefault(key, GeocoderCache())
-    return cache.get(engine)
+    return cache
+
+
+def geocoder_for(engine) -> Geocoder:
+    return cache_for(engine).get(engine)
 
 
 def invalidate(engine) -> None:
