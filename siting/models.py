@@ -350,97 +350,133 @@ class LSCP:
         if self.fixed.size:  # demand already served by existing facilities needs no new site
             done = (A[:, self.fixed].sum(axis=1).A1 > 0)
             rows = rows[~done[rows]]
-        A_r = A[rows]
         if method == "auto":
             method = "exact" if _auto_exact(cov) else "heuristic"
-        greedy = _greedy_set_cover(A_r.tocsc(), self.fixed, cov.n_sites)
-        if method == "heuristic":
-            lb = _lagrangian_set_cover_bound(A_r, self.fixed, greedy.size,
-                                             deadline=t0 + min(time_limit, 30.0))
-            sites = np.sort(np.concatenate([self.fixed, greedy]))
-            gap = (sites.size - lb) / sites.size if sites.size else 0.0
-            status = "heuristic"
-            bound = float(lb)
-        elif method == "exact":
-            n_s = cov.n_sites
-            col_lo = np.zeros(n_s)
-            col_lo[self.fixed] = 1.0
-            start = np.zeros(n_s)
-            start[self.fixed] = 1.0
-            start[greedy] = 1.0
-            status, x, obj, gap, bound = _run_highs(
-                np.ones(n_s), A_r, np.ones(len(rows)), np.full(len(rows), np.inf), col_lo, np.ones(n_s),
-                np.ones(n_s, dtype=bool), False, time_limit, mip_rel_gap, start=start,
-            )
-            if x is None:
-                raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
-            sites = np.flatnonzero(x > 0.5)
-        else:
+        if method not in ("exact", "heuristic"):
             raise SitingError(f"unknown method {method!r}")
+        free = np.ones(cov.n_sites, dtype=bool)
+        free[self.fixed] = False
+        free_cols = np.flatnonzero(free)
+        # dominated rows / columns out (exact for unit costs), then a Lagrangian heuristic + bound
+        r_keep, c_keep = _reduce_set_cover(A[rows][:, free_cols].tocsr())
+        B = A[rows[r_keep]][:, free_cols[c_keep]].tocsr()
+        deadline = t0 + (min(time_limit, 30.0) if method == "heuristic" else min(0.2 * time_limit, 10.0))
+        cover, lb = _lagrangian_set_cover(B, deadline)
+        best = free_cols[c_keep[cover]]
+        lb_total = float(self.fixed.size + lb)
+        if method == "heuristic" or best.size + self.fixed.size <= lb_total:
+            sites = np.concatenate([self.fixed, best])
+            gap = (sites.size - lb_total) / sites.size if sites.size else 0.0
+            status = "Optimal" if gap <= 0 else "heuristic"
+            return _result(self, "lscp", method, status, sites, float(sites.size), gap, lb_total, t0)
+        n_b = B.shape[1]
+        start = np.zeros(n_b)
+        start[cover] = 1.0
+        status, x, obj, gap, bound = _run_highs(
+            np.ones(n_b), B, np.ones(B.shape[0]), np.full(B.shape[0], np.inf), np.zeros(n_b), np.ones(n_b),
+            np.ones(n_b, dtype=bool), False, max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap,
+            start=start,
+        )
+        if x is None or np.sum(x > 0.5) > cover.size:
+            chosen = best
+        else:
+            chosen = free_cols[c_keep[np.flatnonzero(x > 0.5)]]
+        sites = np.concatenate([self.fixed, chosen])
+        bound = max(lb_total, self.fixed.size + bound) if np.isfinite(bound) else lb_total
+        gap = 0.0 if status == "Optimal" else max(0.0, (sites.size - bound) / sites.size)
         return _result(self, "lscp", method, status, sites, float(sites.size), gap, bound, t0)
 
 
-def _greedy_set_cover(A_csc: sp.csc_matrix, fixed, n_sites):
-    """Greedy set cover on the still-uncovered rows, then drop redundant sites."""
-    n_rows = A_csc.shape[0]
-    At = A_csc.T.tocsr()
-    uncovered = np.ones(n_rows, dtype=bool)
-    chosen = []
-    is_open = np.zeros(n_sites, dtype=bool)
-    is_open[fixed] = True
-    while uncovered.any():
-        gain = At @ uncovered.astype(np.float64)
-        gain[is_open] = -1
-        j = int(np.argmax(gain))
-        if gain[j] <= 0:
-            break
-        chosen.append(j)
-        is_open[j] = True
-        uncovered[A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]] = False
-    chosen = np.array(chosen, dtype=np.int64)
-    if chosen.size == 0:
-        return chosen
-    count = A_csc[:, chosen].sum(axis=1).A1
-    # redundancy elimination: drop sites (smallest first) whose every row is covered twice
-    sizes = np.diff(A_csc.indptr)[chosen]
-    keep = np.ones(chosen.size, dtype=bool)
-    for k in np.argsort(sizes):
-        j = chosen[k]
-        col = A_csc.indices[A_csc.indptr[j] : A_csc.indptr[j + 1]]
-        if (count[col] >= 2).all():
-            keep[k] = False
-            count[col] -= 1
-    return np.sort(chosen[keep])
+def _reduce_set_cover(A: sp.csr_matrix):
+    """Row and column dominance for unit-cost set cover, repeated to a fixed point.
+
+    A row whose site set contains another row's set is implied by it; a column whose rows are a subset of
+    another column's is never needed (ties keep the lower index). Returns kept row and column indices.
+    """
+    rows = np.arange(A.shape[0])
+    cols = np.arange(A.shape[1])
+    while True:
+        changed = False
+        B = A[rows][:, cols].tocsr()
+        S = (B @ B.T).tocoo()
+        deg = np.diff(B.indptr)
+        m = (S.row != S.col) & (S.data == deg[S.row]) & ((deg[S.row] < deg[S.col]) | (S.row < S.col))
+        drop = np.unique(S.col[m])
+        if drop.size:
+            rows = np.delete(rows, drop)
+            changed = True
+        B = A[rows][:, cols].tocsc()
+        T = (B.T @ B).tocoo()
+        cdeg = np.diff(B.indptr)
+        m = (T.row != T.col) & (T.data == cdeg[T.row]) & ((cdeg[T.row] < cdeg[T.col]) | (T.row > T.col))
+        dropc = np.union1d(np.unique(T.row[m]), np.flatnonzero(cdeg == 0))
+        if dropc.size:
+            cols = np.delete(cols, dropc)
+            changed = True
+        if not changed:
+            return rows, cols
 
 
-def _lagrangian_set_cover_bound(A_csr: sp.csr_matrix, fixed, ub_new, iterations=300, deadline=None):
-    """Lower bound on the total site count: |fixed| + ⌈max_u L(u)⌉, L(u) = Σu_i + Σ_j min(0, 1 − (Aᵀu)_j)."""
-    n_rows = A_csr.shape[0]
-    if n_rows == 0:
-        return float(len(fixed))
-    At = A_csr.T.tocsr()
-    u = np.full(n_rows, 1.0 / max(1.0, np.diff(A_csr.indptr).mean()))
-    best = 0.0
-    theta = 2.0
-    stall = 0
+def _complete_and_prune(B_csr, B_csc, x, score):
+    """Make ``x`` (bool per column) a cover: each uncovered row takes its best-scored column; then
+    drop redundant columns, worst score first."""
+    x = x.copy()
+    count = B_csr @ x.astype(np.float64)
+    unc = np.flatnonzero(count == 0)
+    for i in unc:
+        if count[i] > 0:
+            continue
+        cols = B_csr.indices[B_csr.indptr[i] : B_csr.indptr[i + 1]]
+        j = cols[np.argmin(score[cols])]
+        x[j] = True
+        count[B_csc.indices[B_csc.indptr[j] : B_csc.indptr[j + 1]]] += 1
+    for j in np.flatnonzero(x)[np.argsort(-score[x], kind="stable")]:
+        rws = B_csc.indices[B_csc.indptr[j] : B_csc.indptr[j + 1]]
+        if (count[rws] >= 2).all():
+            x[j] = False
+            count[rws] -= 1
+    return x
+
+
+def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
+    """Lagrangian heuristic for unit-cost set cover (subgradient on the cover rows, Beasley style).
+
+    Returns (best cover as column indices, lower bound ⌈max L(u)⌉). L(u) = Σu_i + Σ_j min(0, 1 − (Bᵀu)_j).
+    """
+    n_r, n_c = B.shape
+    if n_r == 0:
+        return np.zeros(0, dtype=np.int64), 0.0
+    B_csc = B.tocsc()
+    Bt = B_csc.T.tocsr()
+    col_size = np.diff(B_csc.indptr).astype(np.float64)
+    greedy = _complete_and_prune(B, B_csc, np.zeros(n_c, dtype=bool), -col_size)
+    best_x, ub = greedy, int(greedy.sum())
+    # u_i = 1 / (size of the largest column covering i): a dual-feasible start
+    u = np.array([1.0 / col_size[B.indices[B.indptr[i] : B.indptr[i + 1]]].max() for i in range(n_r)])
+    lb, f, stall = 0.0, 2.0, 0
     for _ in range(iterations):
-        if deadline is not None and time.perf_counter() > deadline:
+        if time.perf_counter() > deadline:
             break
-        rc = 1.0 - At @ u
-        x = (rc < 0).astype(np.float64)
-        val = float(u.sum() + rc[rc < 0].sum())
-        if val > best + 1e-9:
-            best, stall = val, 0
+        rc = 1.0 - Bt @ u
+        x = rc < 0
+        val = float(u.sum() + rc[x].sum())
+        if val > lb + 1e-9:
+            lb, stall = val, 0
         else:
             stall += 1
-            if stall >= 15:
-                theta, stall = theta / 2, 0
-        g = 1.0 - A_csr @ x
-        norm = float(g @ g)
-        if norm == 0 or theta < 1e-5 or np.ceil(best - 1e-6) >= ub_new:
+            if stall >= 20:
+                f, stall = f / 2, 0
+        cand = _complete_and_prune(B, B_csc, x, rc)
+        if cand.sum() < ub:
+            best_x, ub = cand, int(cand.sum())
+        if np.ceil(lb - 1e-6) >= ub or f < 1e-4:
             break
-        u = np.maximum(0.0, u + theta * (ub_new - val) / norm * g)
-    return float(len(fixed) + np.ceil(best - 1e-6))
+        g = 1.0 - B @ x.astype(np.float64)
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        u = np.maximum(0.0, u + f * (1.05 * ub - val) / norm * g)
+    return np.flatnonzero(best_x), float(np.ceil(lb - 1e-6))
 
 
 # ------------------------------------------------------------------------------------------ MCLP

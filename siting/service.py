@@ -169,6 +169,14 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         cov_w = float(hh[inside & covered].sum())
         by_area.append({"code": a.code, "name": a.name, "level": a.level, "households": int(tot),
                         "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
+    by_grid = []
+    for g in store.grids(conn, community_code if area is not None and area.level == "community" else None):
+        inside = shapely.contains(g.geom, pts)
+        tot = float(hh[inside].sum())
+        if tot > 0:
+            cov_w = float(hh[inside & covered].sum())
+            by_grid.append({"code": g.code, "name": g.name, "households": int(tot),
+                            "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
     total = float(hh.sum())
     summary = {
         "facility_type": ft.name, "type_code": ft.code, "radius_m": radius, "distance": distance,
@@ -176,6 +184,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         "households": int(total), "covered_households": int(hh[covered].sum()),
         "covered_share": round(float(hh[covered].sum() / total), 4) if total else 0.0,
         "uncovered_buildings": int((~covered).sum()), "area_level": level, "by_area": by_area,
+        "by_grid": by_grid,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if note:

@@ -186,6 +186,18 @@ def areas(conn, level: str, code: str | None = None) -> list[Area]:
             for r in rows]
 
 
+def grids(conn, community_code: str | None = None) -> list[Area]:
+    """Current grids (level 'grid') of the grid builder, when its tables exist (migration 0003_grids)."""
+    if not table_exists(conn, "grid"):
+        return []
+    rows = conn.execute(text(f"""
+        SELECT code, name, level, ST_AsBinary(ST_Transform(geom, {METRIC_SRID})) AS wkb, ST_AsBinary(geom) AS wkb_ll
+        FROM grid WHERE level = 'grid' AND valid_to IS NULL
+          AND (CAST(:c AS text) IS NULL OR community_code = :c) ORDER BY code"""), {"c": community_code}).all()
+    return [Area(r.code, r.name, r.level, shapely.from_wkb(bytes(r.wkb)), shapely.from_wkb(bytes(r.wkb_ll)))
+            for r in rows]
+
+
 def area_by_code(conn, code: str) -> Area | None:
     rows = conn.execute(text(f"""
         SELECT code, name, level, ST_AsBinary(ST_Transform(geom, {METRIC_SRID})) AS wkb, ST_AsBinary(geom) AS wkb_ll

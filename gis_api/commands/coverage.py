@@ -41,6 +41,9 @@ def coverage(
     areas = out / f"coverage_{code}_areas.csv"
     report.write_csv(areas, [{"geometry": None, "properties": a} for a in s["by_area"]],
                      ["code", "name", "level", "households", "covered_households", "covered_share"], lonlat=False)
+    if s.get("by_grid"):
+        report.write_csv(out / f"coverage_{code}_grids.csv", [{"geometry": None, "properties": g} for g in s["by_grid"]],
+                         ["code", "name", "households", "covered_households", "covered_share"], lonlat=False)
     report.write_summary(out / f"coverage_{code}_summary.json", s)
     typer.echo(json.dumps({k: s[k] for k in ("facility_type", "radius_m", "distance", "facilities", "households",
                                              "covered_households", "covered_share")}, ensure_ascii=False))

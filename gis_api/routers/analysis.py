@@ -163,3 +163,29 @@ def _inline(req: SitingRequest, conn) -> dict:
               "properties": {"id": site_ids[j], "fixed": str(site_ids[j]) in {str(f) for f in req.fixed}}}
              for j in res.sites]
     return service.jsonable({"summary": out, "layers": {"sites": {"type": "FeatureCollection", "features": feats}}})
+
+
+class CameraRequest(BaseModel):
+    community_code: str | None = Field(None, max_length=12, description="默认第一个社区；无社区时用区的演示窗口")
+    model: Literal["bullet-4mm", "bullet-6mm", "bullet-12mm", "dome-360"] = "bullet-6mm"
+    headings: int = Field(8, ge=1, le=36)
+    pole_spacing_m: float = Field(30.0, ge=5, le=500)
+    k: int | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
+    method: Literal["auto", "exact", "heuristic"] = "auto"
+    time_limit_s: float = Field(60.0, gt=0, le=300)
+
+
+@router.post("/cameras")
+def cameras(req: CameraRequest, conn: Connection = Depends(db_conn)) -> dict:
+    """摄像机布设 camera plan: positions + headings, view sectors and blind spots as GeoJSON layers."""
+    from siting import service
+
+    bad, missing = _errors()
+    try:
+        return service.camera_plan(conn, req.community_code, model=req.model, headings=req.headings,
+                                   pole_spacing_m=req.pole_spacing_m, k=req.k, method=req.method,
+                                   time_limit_s=req.time_limit_s)
+    except bad as exc:
+        raise BadRequest(str(exc)) from None
+    except missing as exc:
+        raise NotFound(str(exc)) from None

@@ -157,3 +157,13 @@ def test_roads_without_node_ids_are_joined_by_coordinates():
     ways = [(None, np.array([[0, 0], [100, 0]])), (None, np.array([[100, 0], [100, 100]]))]
     net = RoadNetwork.from_ways(ways)
     assert net.n_nodes == 3
+
+
+def test_camera_api_best_k(client):
+    r = client.post("/analysis/cameras", json={"k": 5, "headings": 4})
+    assert r.status_code == 200, r.text
+    s = r.json()["summary"]
+    assert s["objective"] == "mclp" and s["planned_cameras"] == 5
+    assert len(r.json()["layers"]["sectors"]["features"]) == 5
+    assert client.post("/analysis/cameras", json={"community_code": "999999999999"}).status_code == 404
+    assert client.post("/analysis/cameras", json={"headings": 0}).status_code == 422
