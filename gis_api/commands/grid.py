@@ -58,6 +58,7 @@ def build(
     target_max: int = typer.Option(500, help="网格最多户数 (老旧小区可用 300)"),
     micro_min: int = typer.Option(30, help="微网格最少户数"),
     micro_max: int = typer.Option(50, help="微网格最多户数"),
+    h3_res: int = typer.Option(10, help="--all 时为每个街道刷新 H3 图层（中心在内）的分辨率；0 不刷新"),
 ) -> None:
     """划分网格与微网格（每个社区一个事务） build grids and micro-grids, one transaction per community."""
     from tqdm import tqdm
@@ -97,6 +98,19 @@ def build(
     typer.echo(f"合计 total: {tot_g} 网格, {tot_in} 在 {target_min}–{target_max} 户区间内")
     if failed == len(reports):
         raise typer.Exit(1)
+    if all_ and h3_res:
+        from grid_builder import store
+        from grid_builder.service import h3_for_area
+
+        with _engine().connect() as conn:
+            towns = [u["code"] for u in store.admin_units(conn, "township")]
+        for t in towns:
+            try:
+                cells = h3_for_area(_engine(), t, h3_res, "center", save=True)
+            except GridError as exc:
+                typer.secho(f"H3 {t}: {exc.message}", fg=typer.colors.YELLOW)
+                continue
+            typer.echo(f"H3 {t} res {h3_res} center: {len(cells)} 个单元已写入 h3_cell")
 
 
 @grid_app.command("import")

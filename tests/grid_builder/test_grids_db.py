@@ -175,6 +175,13 @@ def test_grids_api(client, engine, built):
     stats = client.get(f"/grids/{g}/stats").json()
     assert stats["households"] == one["properties"]["households"]
     assert stats["children"]["microgrid"]["count"] == len(micro)
+    # grid managers / micro-grid heads: the link table is ready for the people table that comes later
+    with engine.begin() as conn:
+        store.assign_staff(conn, g, "person:demo-001", "网格员")
+    staff = client.get(f"/grids/{g}/stats").json()["staff"]
+    assert [(s["person_ref"], s["role"]) for s in staff] == [("person:demo-001", "网格员")]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM grid_staff WHERE person_ref = 'person:demo-001'"))
     cstats = client.get(f"/grids/{code}/stats").json()
     assert cstats["level"] == "community" and cstats["children"]["grid"]["count"] == len(grids)
     # locate a building's anchor: the micro-grid returned is the one the building is assigned to
@@ -236,6 +243,12 @@ def test_cli_build_and_validate(engine, built):
     assert code in res.output
     res = runner.invoke(app, ["grid", "validate", "--community", code])
     assert res.exit_code == 0 and "通过" in res.output
+    res = runner.invoke(app, ["grid", "build", "--all"])  # also refreshes the H3 layer of every township
+    assert res.exit_code == 0, res.output
+    with engine.connect() as conn:
+        towns = conn.execute(text("SELECT count(DISTINCT area_code) FROM h3_cell WHERE res = 10 AND mode = 'center' "
+                                  "AND length(area_code) = 9")).scalar_one()
+    assert towns >= 2
     res = runner.invoke(app, ["grid", "build", "--community", code, "--target-min", "600", "--target-max", "100"])
     assert res.exit_code != 0
     res = runner.invoke(app, ["grid", "build"])
