@@ -19,8 +19,10 @@ def _props_json(layer: Layer, columns: dict[str, str] | None = None) -> str:
     cols = columns or {p.name: p.col for p in layer.properties}
     if not cols:
         return "'{}'::json"
-    # json_build_object takes at most 100 arguments; chunk and merge with ||.
     items = list(cols.items())
+    if len(items) <= 50:  # keeps the registry's property order
+        return "json_build_object(" + ", ".join(f"'{name}', t.{col}" for name, col in items) + ")"
+    # json_build_object takes at most 100 arguments; chunk and merge with jsonb ||.
     chunks = [items[i:i + 40] for i in range(0, len(items), 40)]
     parts = [
         "jsonb_build_object(" + ", ".join(f"'{name}', t.{col}" for name, col in chunk) + ")"
