@@ -155,7 +155,8 @@ def test_point_must_fall_in_its_community(engine, registry, house):
                        ('310115998002', '乙居委会', 'community', '310115998', 'provisional',
                         ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:lon + 0.002, :lat), 4326), 0.0009)))"""),
                          {"lon": house.lon, "lat": house.lat})
-            data = {"level": "building", "parent_code": house.code, "components": {"building": "77幢"},
+            data = {"level": "house_number", "parent_code": house.parent_code,
+                    "components": {"house_number": "9777号"},
                     "lon": house.lon, "lat": house.lat, "community_code": "310115998002"}
             with pytest.raises(service.RegistryError) as exc:
                 service.create_address(conn, data, **WHO)
@@ -165,15 +166,15 @@ def test_point_must_fall_in_its_community(engine, registry, house):
             assert rec.township_code == "310115998"
             assert store.current(conn, rec.code) is not None
             # a child inherits the community: its point must lie in 甲, not in 乙
-            child = {"level": "unit", "parent_code": rec.code, "components": {"unit": "1单元"},
+            child = {"level": "building", "parent_code": rec.code, "components": {"building": "1幢"},
                      "lon": house.lon + 0.002, "lat": house.lat}
             with pytest.raises(service.RegistryError) as exc:
                 service.create_address(conn, child, **WHO)
             assert "community" in exc.value.message
             with pytest.raises(service.RegistryError):
                 service.create_address(conn, {**child, "community_code": "310115998002"}, **WHO)
-            unit = service.create_address(conn, {**child, "lon": house.lon}, **WHO)
-            assert unit.community_code == "310115998001"
+            building = service.create_address(conn, {**child, "lon": house.lon}, **WHO)
+            assert building.community_code == "310115998001"
         finally:
             tx.rollback()
 
