@@ -169,6 +169,18 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         cov_w = float(hh[inside & covered].sum())
         by_area.append({"code": a.code, "name": a.name, "level": a.level, "households": int(tot),
                         "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
+    if areas and area is None:
+        # households in no area of this level (e.g. outside every provisional community) are reported
+        # in their own row, so the rows add up to the total
+        in_any = np.zeros(len(demand), bool)
+        for a in areas:
+            in_any |= shapely.contains(a.geom, pts)
+        rest = float(hh[~in_any].sum())
+        if rest > 0:
+            cov_w = float(hh[~in_any & covered].sum())
+            by_area.append({"code": None, "name": "未划入" + {"community": "社区", "district": "区"}.get(level, "区域"),
+                            "level": level, "households": int(rest), "covered_households": int(cov_w),
+                            "covered_share": round(cov_w / rest, 4)})
     by_grid = []
     for g in store.grids(conn, community_code if area is not None and area.level == "community" else None):
         inside = shapely.contains(g.geom, pts)
