@@ -66,8 +66,10 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
         geom, bidx = drafts[di]
         h = sum(buildings[i].households for i in bidx)
         flags = []
-        if len(bidx) == 1 and h > hi:
-            flags.append("single_building")
+        if len(bidx) == 1:
+            flags.append("single_building")  # "30–50 households, or one building"
+        elif any(buildings[i].households > hi for i in bidx):
+            flags.append("over_band_building")  # one big building with non-residential neighbours
         elif not (lo <= h <= hi):
             flags.append("outside_band")
         if n_parts(geom) > 1:
