@@ -198,9 +198,10 @@
 
   function init(meta) {
     state.meta = meta;
-    var map = L.map("map", { zoomControl: true, preferCanvas: true, maxZoom: 20, minZoom: 3 })
+    var map = L.map("map", { zoomControl: false, preferCanvas: true, maxZoom: 20, minZoom: 3 })
       .setView(meta.center, meta.zoom);
     state.map = map;
+    L.control.zoom({ zoomInTitle: "放大", zoomOutTitle: "缩小" }).addTo(map);
     map.attributionControl.setPrefix("Leaflet");
     L.control.scale({ imperial: false }).addTo(map);
 
