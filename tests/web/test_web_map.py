@@ -74,6 +74,8 @@ def test_headless_chromium_draws_the_demo_area_and_opens_a_popup(live_server, en
             "SELECT id, name, ST_X(p), ST_Y(p) FROM (SELECT id, name, ST_PointOnSurface(geom) AS p, area_m2 "
             "FROM building WHERE name IS NOT NULL AND area_m2 > 3000) b "
             "WHERE NOT EXISTS (SELECT 1 FROM poi WHERE ST_DWithin(poi.geom::geography, b.p::geography, 40)) "
+            "AND NOT EXISTS (SELECT 1 FROM road WHERE ST_DWithin(road.geom::geography, b.p::geography, 15)) "
+            "AND NOT EXISTS (SELECT 1 FROM railway r WHERE ST_DWithin(r.geom::geography, b.p::geography, 15)) "
             "ORDER BY area_m2 DESC LIMIT 1")).one()
 
     out = output_dir / "web"
