@@ -75,6 +75,27 @@ def all_current(conn: Connection) -> list[AddressRecord]:
     return [_record(r) for r in rows]
 
 
+def search(conn: Connection, *, parent_code: str | None = None, level: str | None = None,
+           status: str | None = "active", community_code: str | None = None, text_prefix: str | None = None,
+           limit: int = 50, offset: int = 0) -> tuple[int, list[AddressRecord]]:
+    """Current addresses matching every given filter, by code; (total, page)."""
+    where = ["valid_to IS NULL"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    for column, value in (("parent_code", parent_code), ("level", level), ("status", status),
+                          ("community_code", community_code)):
+        if value is not None:
+            where.append(f"{column} = :{column}")  # column names from this fixed list
+            params[column] = value
+    if text_prefix:
+        where.append("normalized_text LIKE :prefix")
+        params["prefix"] = text_prefix.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    cond = " AND ".join(where)
+    total = conn.execute(text(f"SELECT count(*) FROM standard_address WHERE {cond}"), params).scalar_one()
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM standard_address WHERE {cond} ORDER BY code "
+                             "LIMIT :limit OFFSET :offset"), params)
+    return int(total), [_record(r) for r in rows]
+
+
 def active_children(conn: Connection, code: str) -> list[str]:
     rows = conn.execute(text("""SELECT code FROM standard_address
         WHERE parent_code = :code AND valid_to IS NULL AND status = 'active' ORDER BY code"""), {"code": code})

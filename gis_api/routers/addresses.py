@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
 from address_registry import codes, service, store
+from address_registry.model import PARENT_LEVEL
+from address_registry.textnorm import normalize_text
 from gis_api.crs import check_in_china, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
 from gis_api.errors import Conflict, NotFound, Unprocessable
@@ -97,6 +99,25 @@ def _run(fn, *args, **kwargs):
 
 def _json(conn: Connection, rec) -> dict[str, Any]:
     return store.record_to_json(rec) | {"aliases": store.aliases_of(conn, rec.code)}
+
+
+@router.get("", summary="查询标准地址 list current addresses (filters, paged, by code)")
+def list_addresses(parent_code: str | None = None, level: str | None = None,
+                   status: str | None = Query("active", description="active | retired | all"),
+                   community_code: str | None = None,
+                   prefix: str | None = Query(None, description="规范化全称前缀 normalised full-text prefix, "
+                                                                "e.g. 上海市黄浦区中山东一路"),
+                   limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+                   conn: Connection = Depends(db_conn)):
+    if level is not None and level not in PARENT_LEVEL:
+        raise Unprocessable(f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}")
+    if status not in ("active", "retired", "all"):
+        raise Unprocessable("status 应为 active、retired 或 all")
+    total, page = store.search(conn, parent_code=parent_code, level=level,
+                               status=None if status == "all" else status, community_code=community_code,
+                               text_prefix=normalize_text(prefix) if prefix else None, limit=limit, offset=offset)
+    return {"total": total, "limit": limit, "offset": offset,
+            "addresses": [store.record_to_json(r) for r in page]}
 
 
 @router.get("/{code}", summary="标准地址当前版本 the current version of an address")

@@ -194,3 +194,22 @@ def test_qr_plate(client, house):
     matrix = qr_matrix(payload)
     assert len(matrix) == len(matrix[0]) >= 21 and any(any(row) for row in matrix)
     assert client.get("/addresses/31011500005000013/qr.svg").status_code == 422
+
+
+def test_list_addresses(client, house, engine):
+    r = client.get("/addresses", params={"parent_code": house.parent_code, "level": "house_number", "limit": 5})
+    assert r.status_code == 200
+    body = r.json()
+    with engine.connect() as conn:
+        expected = conn.execute(text("""SELECT count(*) FROM standard_address WHERE valid_to IS NULL
+            AND status = 'active' AND parent_code = :p AND level = 'house_number'"""), {"p": house.parent_code}).scalar()
+    assert body["total"] == expected and len(body["addresses"]) == min(5, expected)
+    assert [a["address_code"] for a in body["addresses"]] == sorted(a["address_code"] for a in body["addresses"])
+    page2 = client.get("/addresses", params={"parent_code": house.parent_code, "level": "house_number",
+                                             "limit": 5, "offset": 5}).json()
+    assert not {a["address_code"] for a in page2["addresses"]} & {a["address_code"] for a in body["addresses"]}
+    pre = client.get("/addresses", params={"prefix": "上海市浦东新区世纪大道1号"}).json()
+    assert house.code in [a["address_code"] for a in pre["addresses"]]
+    assert all(a["normalized_text"].startswith("上海市浦东新区世纪大道1") for a in pre["addresses"])
+    assert client.get("/addresses", params={"level": "planet"}).status_code == 422
+    assert client.get("/addresses", params={"status": "gone"}).status_code == 422
