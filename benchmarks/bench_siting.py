@@ -200,7 +200,7 @@ def bench_walk(n_sources=300, cutoff_m=1500.0):
     }
 
 
-def bench_scale(time_limit=55.0):
+def bench_scale(time_limit=40.0):
     from siting.coverage import line_coverage
     from siting.models import MCLP
 

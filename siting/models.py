@@ -264,7 +264,8 @@ def _swap_improve(A_csc: sp.csc_matrix, w, chosen, count, fixed, deadline, max_r
     return chosen, count
 
 
-def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, deadline=None):
+def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, deadline=None,
+                           return_multipliers=False):
     """Upper bound on MCLP (max covered weight) from the Lagrangian relaxation of y_i ≤ Σ a_ij x_j.
 
     UB(λ) = Σ max(0, w_i − λ_i) + Σ_{j∈top-p} (Aᵀλ)_j (fixed sites forced in); minimised by subgradient.
@@ -278,6 +279,7 @@ def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, dead
     deg = np.diff(A_csc.tocsr().indptr)
     lam = np.where(deg > 0, w / np.maximum(deg, 1), 0.0)
     best_ub = np.inf
+    best_lam = lam
     best_lb, best_x = best_primal
     theta = 1.0
     stall = 0
@@ -298,7 +300,7 @@ def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, dead
         if primal > best_lb:
             best_lb, best_x = primal, np.flatnonzero(x)
         if ub < best_ub - 1e-9:
-            best_ub, stall = ub, 0
+            best_ub, best_lam, stall = ub, lam, 0
         else:
             stall += 1
             if stall >= 15:
@@ -309,6 +311,8 @@ def _lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, dead
             break
         step = theta * (ub - best_lb) / norm
         lam = np.clip(lam + step * g, 0.0, w)
+    if return_multipliers:
+        return best_ub, best_lb, best_x, best_lam
     return best_ub, best_lb, best_x
 
 
@@ -438,6 +442,46 @@ def _complete_and_prune(B_csr, B_csc, x, score):
     return x
 
 
+def _two_for_one(B_csr, B_csc, x):
+    """Local search on a cover: replace two of its columns by one column covering what they alone
+    covered, while such a move exists. ``x`` bool per column (a cover); returns an equal or smaller cover."""
+    x = x.copy()
+    count = B_csr @ x.astype(np.float64)
+    improved = True
+    while improved:
+        improved = False
+        chosen = np.flatnonzero(x)
+        only = {}
+        for j in chosen:  # rows covered by j alone, and rows covered exactly twice with j among them
+            rws = B_csc.indices[B_csc.indptr[j] : B_csc.indptr[j + 1]]
+            only[j] = (rws[count[rws] == 1], rws[count[rws] == 2])
+        for a_i, a in enumerate(chosen):
+            for b in chosen[a_i + 1 :]:
+                twice = np.intersect1d(only[a][1], only[b][1], assume_unique=True)
+                need = np.concatenate([only[a][0], only[b][0], twice])
+                if need.size == 0:
+                    new = None
+                else:
+                    hits = np.bincount(B_csr.indices[np.concatenate(
+                        [np.arange(B_csr.indptr[i], B_csr.indptr[i + 1]) for i in need])], minlength=B_csr.shape[1])
+                    cand = np.flatnonzero(hits == need.size)
+                    cand = cand[~x[cand]]
+                    if cand.size == 0:
+                        continue
+                    new = int(cand[0])
+                for j in (a, b):
+                    x[j] = False
+                    count[B_csc.indices[B_csc.indptr[j] : B_csc.indptr[j + 1]]] -= 1
+                if new is not None:
+                    x[new] = True
+                    count[B_csc.indices[B_csc.indptr[new] : B_csc.indptr[new + 1]]] += 1
+                improved = True
+                break
+            if improved:
+                break
+    return x
+
+
 def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
     """Lagrangian heuristic for unit-cost set cover (subgradient on the cover rows, Beasley style).
 
@@ -449,7 +493,7 @@ def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
     B_csc = B.tocsc()
     Bt = B_csc.T.tocsr()
     col_size = np.diff(B_csc.indptr).astype(np.float64)
-    greedy = _complete_and_prune(B, B_csc, np.zeros(n_c, dtype=bool), -col_size)
+    greedy = _two_for_one(B, B_csc, _complete_and_prune(B, B_csc, np.zeros(n_c, dtype=bool), -col_size))
     best_x, ub = greedy, int(greedy.sum())
     # u_i = 1 / (size of the largest column covering i): a dual-feasible start
     u = np.array([1.0 / col_size[B.indices[B.indptr[i] : B.indptr[i + 1]]].max() for i in range(n_r)])
@@ -467,6 +511,8 @@ def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
             if stall >= 20:
                 f, stall = f / 2, 0
         cand = _complete_and_prune(B, B_csc, x, rc)
+        if cand.sum() <= ub + 1:
+            cand = _two_for_one(B, B_csc, cand)
         if cand.sum() < ub:
             best_x, ub = cand, int(cand.sum())
         if np.ceil(lb - 1e-6) >= ub or f < 1e-4:
