@@ -67,6 +67,8 @@ class BuildingIn:
     kind: str | None = None
     addr_street: str | None = None
     addr_housenumber: str | None = None
+    floors: int | None = None
+    households: int | None = None
 
 
 @dataclass(slots=True)
@@ -426,10 +428,13 @@ def plan_registry(
         attach_admin(house, point)
         records.append(house)
         stats[f"house_number_{source}"] += 1
-        if len(bmembers) == 1:
+        if len(bmembers) == 1 and not is_apartment_block(bmembers[0][0]):
             add_building_aliases(house, bmembers[0][0])
             continue
-        # several footprints share one number: 1幢, 2幢… from north to south, then west to east
+        if len(bmembers) == 1:
+            add_building_aliases(house, bmembers[0][0])
+        # several footprints share one number (or one apartment block gets its rooms): 1幢, 2幢… from
+        # north to south, then west to east
         ordered = sorted(bmembers, key=lambda m: (-round(m[1].y, 5), m[1].x, m[0].id))
         for k, (b, bpoint, bsource) in enumerate(ordered, start=1):
             label = f"{k}幢"
@@ -441,12 +446,68 @@ def plan_registry(
             attach_admin(brec, bpoint)
             records.append(brec)
             stats["building"] += 1
-            add_building_aliases(brec, b)
+            if len(bmembers) > 1:
+                add_building_aliases(brec, b)
+            if is_apartment_block(b):
+                for rec in dwelling_records(brec, b, book):
+                    records.append(rec)
+                    stats[rec.level] += 1
 
     # an alias equal to a registry road name would hijack that road: drop it
     road_keys = {normalize_text(n) for n in road_records}
     aliases = [a for a in aliases if normalize_text(a.alias) not in road_keys and normalize_text(a.alias)]
     return RegistryPlan(records=records, aliases=aliases, stats=dict(stats))
+
+
+APARTMENT_KINDS = ("apartments", "residential", "dormitory")
+ROOMS_PER_FLOOR_PER_UNIT = 2
+
+
+def is_apartment_block(b: BuildingIn) -> bool:
+    """Blocks of flats get generated units, floors and rooms (lane houses and offices do not)."""
+    return (b.kind or "") in APARTMENT_KINDS and (b.households or 0) > 0 and (b.floors or 0) >= 2
+
+
+def dwelling_plan(households: int, floors: int) -> list[tuple[int, int, int]]:
+    """(unit, floor, room number) of each household of a block of flats: the documented layout.
+
+    Two flats per floor and unit (room numbers floor·100 + 1 and + 2: 301室, 302室); as many units as
+    needed to hold the households (``ceil(households / (2 · floors))``); flats filled unit by unit,
+    floor by floor from the ground, so the last unit may stop below the roof.
+    """
+    per_unit = ROOMS_PER_FLOOR_PER_UNIT * floors
+    units = max(1, -(-households // per_unit))
+    out = []
+    for u in range(1, units + 1):
+        for f in range(1, floors + 1):
+            for r in range(1, ROOMS_PER_FLOOR_PER_UNIT + 1):
+                if len(out) == households:
+                    return out
+                out.append((u, f, f * 100 + r))
+    return out
+
+
+def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) -> list[AddressRecord]:
+    """Generated unit, floor and room addresses of a block of flats (`source = generated`)."""
+    out: list[AddressRecord] = []
+    made: dict[tuple, AddressRecord] = {}
+    floors = min(int(b.floors), 999)
+    for u, f, room in dwelling_plan(min(int(b.households), 99 * floors * ROOMS_PER_FLOOR_PER_UNIT), floors):
+        chain = [("unit", f"{u}单元", (u,)), ("floor", f"{f}层", (u, f)), ("room", f"{room}室", (u, f, room))]
+        parent = building
+        for level, label, key in chain:
+            rec = made.get(key)
+            if rec is None:
+                code = book.code_for((level, parent.code, label), parent.code, level)
+                rec = AddressRecord(code=code, level=level, parent_code=parent.code,
+                                    district_code=building.district_code,
+                                    township_code=building.township_code, community_code=building.community_code,
+                                    components={**parent.components, level: label}, lon=building.lon,
+                                    lat=building.lat, building_id=building.building_id, source="generated")
+                made[key] = rec
+                out.append(rec)
+            parent = rec
+    return out
 
 
 def lines_of(geom: BaseGeometry) -> list[LineString]:

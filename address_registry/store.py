@@ -326,9 +326,9 @@ def load_build_inputs(conn: Connection) -> dict[str, Any]:
              for r in conn.execute(text("""SELECT osm_id, name, kind, tags, ST_AsBinary(geom) AS wkb
                  FROM road WHERE name IS NOT NULL ORDER BY osm_id"""))]
     buildings = [BuildingIn(r.id, shapely.from_wkb(r.wkb), r.osm_id, r.name, r.kind_detail, r.addr_street,
-                            r.addr_housenumber)
+                            r.addr_housenumber, r.floors, r.households_est)
                  for r in conn.execute(text("""SELECT id, osm_id, name, kind_detail, addr_street,
-                     addr_housenumber, ST_AsBinary(geom) AS wkb FROM building ORDER BY id"""))]
+                     addr_housenumber, floors, households_est, ST_AsBinary(geom) AS wkb FROM building ORDER BY id"""))]
     points = [AddressPointIn(shapely.from_wkb(r.wkb), r.osm_id, r.kind, r.name, r.addr_street, r.addr_housenumber)
               for r in conn.execute(text("""SELECT osm_id, kind, name, addr_street, addr_housenumber,
                   ST_AsBinary(geom) AS wkb FROM demo_address_point ORDER BY id"""))]

@@ -115,3 +115,36 @@ def test_rebuild_after_communities_exist_fills_them_with_new_versions(registry, 
             assert build_registry(conn).get("updated", 0) == 0  # and again: nothing to do
         finally:
             tx.rollback()
+
+
+def test_dwelling_plan_layout():
+    from address_registry.build import dwelling_plan
+
+    plan = dwelling_plan(households=25, floors=6)
+    assert len(plan) == 25
+    assert plan[0] == (1, 1, 101) and plan[1] == (1, 1, 102) and plan[11] == (1, 6, 602)
+    assert plan[12] == (2, 1, 101) and plan[-1] == (3, 1, 101)  # third unit holds the 25th flat
+    assert len(set(plan)) == 25
+
+
+def test_blocks_of_flats_get_units_floors_and_rooms(registry, engine, client):
+    with engine.connect() as conn:
+        rows = conn.execute(text("""SELECT b.id, b.households_est, b.floors,
+                (SELECT count(*) FROM standard_address r WHERE r.valid_to IS NULL AND r.level = 'room'
+                   AND r.building_id = b.id AND r.changed_by = 'shequ address build') AS rooms
+            FROM building b WHERE b.kind_detail IN ('apartments', 'residential', 'dormitory')
+              AND b.households_est > 0 AND b.floors >= 2
+              AND EXISTS (SELECT 1 FROM standard_address a WHERE a.building_id = b.id AND a.valid_to IS NULL)
+            ORDER BY b.id""")).all()
+        assert len(rows) >= 10
+        for r in rows:
+            assert r.rooms == r.households_est, r
+        room = conn.execute(text("""SELECT code, full_text, parent_code FROM standard_address
+            WHERE level = 'room' AND valid_to IS NULL AND source = 'generated' ORDER BY code LIMIT 1""")).first()
+        floor = store.current(conn, room.parent_code)
+        unit = store.current(conn, floor.parent_code)
+        building = store.current(conn, unit.parent_code)
+        assert (floor.level, unit.level, building.level) == ("floor", "unit", "building")
+        assert store.current(conn, building.parent_code).level == "house_number"
+    got = client.get("/geocode", params={"q": room.full_text.replace("室", "户").replace("幢", "栋")}).json()
+    assert got["results"][0]["address_code"] == room.code and got["results"][0]["level"] == "room"
