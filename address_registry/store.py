@@ -162,15 +162,19 @@ def has_admin_level(conn: Connection, level: str, within_district: str | None = 
 
 
 def nearest(conn: Connection, lon: float, lat: float, k: int = 1) -> list[tuple[AddressRecord, float]]:
-    """Nearest active addresses (KNN on the GiST index, then exact metres on the spheroid)."""
+    """Nearest active house numbers and buildings (KNN on the GiST index, then exact metres on the
+    spheroid; a house number before a building at the same spot). Units, floors and rooms share their
+    building's point and are homes: reverse geocoding stops at the building."""
     rows = conn.execute(text(f"""
-        SELECT {_COLUMNS}, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
-               AS distance_m
-        FROM (SELECT * FROM standard_address
-              WHERE valid_to IS NULL AND status = 'active' AND geom IS NOT NULL
-                AND level <> 'road'
-              ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT :kk) s
-        ORDER BY distance_m LIMIT :k"""), {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16)})
+        SELECT * FROM (
+            SELECT {_COLUMNS},
+                   ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS distance_m
+            FROM (SELECT * FROM standard_address
+                  WHERE valid_to IS NULL AND status = 'active' AND geom IS NOT NULL
+                    AND level IN ('house_number', 'building')
+                  ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT :kk) s) d
+        ORDER BY round(distance_m::numeric, 2), CASE level WHEN 'house_number' THEN 0 ELSE 1 END, code
+        LIMIT :k"""), {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16)})
     return [(_record(r), float(r.distance_m)) for r in rows]
 
 

@@ -98,6 +98,8 @@ def test_reverse_nearest_with_admin_units(client, registry):
                             {"x": w["lon"] + 0.0001, "y": w["lat"]}).scalar() if has_grid else None
     assert (body["community"] or {}).get("code") == community
     assert (body["grid"] or {}).get("code") == grid
+    assert all(a["level"] in ("house_number", "building") for a in
+               client.get("/reverse", params={"lon": w["lon"], "lat": w["lat"], "limit": 10}).json()["nearby"])
     # the same point given in GCJ-02 finds the same address
     glon, glat = wgs84_to_gcj02(w["lon"] + 0.0001, w["lat"])
     g = client.get("/reverse", params={"lon": glon, "lat": glat, "crs": "gcj02"}).json()
