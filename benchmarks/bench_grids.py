@@ -11,7 +11,9 @@ method then partitions exactly those units with exactly that adjacency (rook: sh
 - spopt MaxPHeuristic: floor = band minimum on households, attributes = unit centroid x/y;
 - spopt AZP and Skater: n_clusters = the k our method chose, attributes = unit centroid x/y
   (compactness-seeking; they have no household constraint).
-spopt gets its libpysal weights prebuilt (not timed). Measured per method, over all communities:
+spopt gets its libpysal weights prebuilt (not timed); each spopt solve runs in a forked child and is
+stopped after --timeout seconds (default 120): such a community counts as failed for that method and
+adds the full timeout to its time (a lower bound of its real time). Measured per method, over all communities:
 share of grids inside the band, max deviation from the band (households), mean Polsby-Popper
 compactness of the dissolved grids, share of contiguous grids, total runtime.
 """
@@ -102,21 +104,47 @@ def spopt_inputs(geoms, hh):
     return gdf, w
 
 
-def run_spopt(name, gdf, w, band, k):
+def _solve_spopt(name, gdf, w, band, k, conn):
+    import warnings as _w
+
+    _w.filterwarnings("ignore")
     from spopt.region import AZP, MaxPHeuristic, Skater
 
-    t = time.perf_counter()
-    if name == "maxp":
-        m = MaxPHeuristic(gdf, w, ["x", "y"], "households", band[0], top_n=2)
-    elif name == "azp":
-        m = AZP(gdf, w, ["x", "y"], n_clusters=k, random_state=0)
-    else:
-        m = Skater(gdf, w, ["x", "y"], n_clusters=k, islands="increase")
-    m.solve()
-    return np.asarray(m.labels_), time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        if name == "maxp":
+            m = MaxPHeuristic(gdf, w, ["x", "y"], "households", band[0], top_n=2)
+        elif name == "azp":
+            m = AZP(gdf, w, ["x", "y"], n_clusters=k, random_state=0)
+        else:
+            m = Skater(gdf, w, ["x", "y"], n_clusters=k, islands="increase")
+        m.solve()
+        conn.send(("ok", np.asarray(m.labels_).tolist(), time.perf_counter() - t))
+    except Exception as exc:  # reported back as a failure of the peer on this community
+        conn.send(("error", repr(exc), 0.0))
 
 
-def summarise(rows, seconds, failures):
+def run_spopt(name, gdf, w, band, k, timeout_s):
+    """Solve in a child process (fork) so that a run that does not finish can be stopped after
+    ``timeout_s``; the time measured is the solve inside the child."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_solve_spopt, args=(name, gdf, w, band, k, child))
+    proc.start()
+    if parent.poll(timeout_s):
+        status, payload, dt = parent.recv()
+        proc.join()
+        if status != "ok":
+            raise RuntimeError(payload)
+        return np.asarray(payload), dt
+    proc.terminate()
+    proc.join()
+    raise TimeoutError(f"{name} did not finish in {timeout_s:g} s")
+
+
+def summarise(rows, seconds, failures, timeouts=0):
     n = len(rows)
     return {
         "grids": n,
@@ -126,6 +154,7 @@ def summarise(rows, seconds, failures):
         "contiguous_share": round(sum(r["contig"] for r in rows) / n, 3) if n else 0.0,
         "seconds": round(seconds, 3),
         "failed_communities": failures,
+        "timeouts": timeouts,
     }
 
 
@@ -133,32 +162,43 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--band", nargs=2, type=float, default=[300, 500])
     ap.add_argument("--json", type=Path, default=Path("bench-output/grids.json"))
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per spopt solve before it is stopped")
     args = ap.parse_args()
     band = tuple(args.band)
     comms = community_units(band)
-    results = {m: {"rows": [], "t": 0.0, "fail": 0} for m in ("ours", "maxp", "azp", "skater")}
+    results = {m: {"rows": [], "t": 0.0, "fail": 0, "timeouts": 0} for m in ("ours", "maxp", "azp", "skater")}
     n_units = 0
     for code, geoms, hh in comms:
         n_units += len(geoms)
-        print(f"  {code}: {len(geoms)} units", file=sys.stderr, flush=True)
         labels, dt, k = run_ours(geoms, hh, band)
         results["ours"]["rows"] += evaluate(geoms, hh, labels, band)
         results["ours"]["t"] += dt
+        line = f"  {code}: {len(geoms)} units, ours {dt:.3f}s"
         gdf, w = spopt_inputs(geoms, hh)
         for m in ("maxp", "azp", "skater"):
             try:
                 if m != "maxp" and k < 2:
                     labels, dt = np.zeros(len(geoms), dtype=int), 0.0  # one region: nothing to solve
                 else:
-                    labels, dt = run_spopt(m, gdf, w, band, k)
+                    labels, dt = run_spopt(m, gdf, w, band, k, args.timeout)
                 if len(labels) != len(geoms) or (np.asarray(labels) < 0).any():
                     raise ValueError("unassigned units")
-            except Exception:  # a peer that cannot solve this community counts as failed there
+            except TimeoutError:
+                # counted at the cap: its time is at least that, its grids are missing
                 results[m]["fail"] += 1
+                results[m]["timeouts"] += 1
+                results[m]["t"] += args.timeout
+                line += f", {m} >{args.timeout:g}s"
+                continue
+            except Exception as exc:  # a peer that cannot solve this community counts as failed there
+                results[m]["fail"] += 1
+                line += f", {m} failed ({type(exc).__name__})"
                 continue
             results[m]["rows"] += evaluate(geoms, hh, labels, band)
             results[m]["t"] += dt
-    summary = {m: summarise(v["rows"], v["t"], v["fail"]) for m, v in results.items()}
+            line += f", {m} {dt:.3f}s"
+        print(line, file=sys.stderr, flush=True)
+    summary = {m: summarise(v["rows"], v["t"], v["fail"], v["timeouts"]) for m, v in results.items()}
     print(f"communities: {len(comms)}, partition units: {n_units}, band {band[0]:g}–{band[1]:g} households")
     head = f"{'method':<8} {'grids':>5} {'in band':>8} {'max dev':>8} {'mean PP':>8} {'contig':>7} {'time s':>8}"
     print(head)
