@@ -7,11 +7,12 @@ provisional communities are derived as `shequ grid boundaries` does, and each co
 units (street blocks; blocks above the band split along building groups) are computed once. Every
 method then partitions exactly those units with exactly that adjacency (rook: shared edge ≥ 1 m):
 
-- ours:   grid_builder.partition.partition_units (its time includes building the adjacency itself);
+- ours:   grid_builder.partition.partition_units (4 restarts, k±1 tried when grids miss the band);
 - spopt MaxPHeuristic: floor = band minimum on households, attributes = unit centroid x/y;
 - spopt AZP and Skater: n_clusters = the k our method chose, attributes = unit centroid x/y
   (compactness-seeking; they have no household constraint).
-spopt gets its libpysal weights prebuilt (not timed); each spopt solve runs in a forked child and is
+The adjacency is built once per community and handed to every method (libpysal W for spopt), not
+timed; each spopt solve runs in a forked child and is
 stopped after --timeout seconds (default 120): such a community counts as failed for that method and
 adds the full timeout to its time (a lower bound of its real time). Measured per method, over all communities:
 share of grids inside the band, max deviation from the band (households), mean Polsby-Popper
@@ -79,21 +80,18 @@ def evaluate(geoms, hh, labels, band):
     return rows
 
 
-def run_ours(geoms, hh, band):
+def run_ours(geoms, hh, band, nb):
     from grid_builder.partition import partition_units
 
     t = time.perf_counter()
-    res = partition_units(geoms, hh, band[0], band[1])
+    res = partition_units(geoms, hh, band[0], band[1], nbrs=nb)
     return res.labels, time.perf_counter() - t, res.k
 
 
-def spopt_inputs(geoms, hh):
+def spopt_inputs(geoms, hh, nb):
     import geopandas as gpd
     from libpysal.weights import W
 
-    from grid_builder.partition import adjacency
-
-    nb = adjacency(geoms)
     w = W({i: sorted(s) for i, s in enumerate(nb)}, silence_warnings=True)
     gdf = gpd.GeoDataFrame({"households": hh, "x": [g.centroid.x for g in geoms],
                             "y": [g.centroid.y for g in geoms]}, geometry=list(geoms))
@@ -170,11 +168,14 @@ def main() -> None:
     n_units = 0
     for code, geoms, hh in comms:
         n_units += len(geoms)
-        labels, dt, k = run_ours(geoms, hh, band)
+        from grid_builder.partition import adjacency
+
+        nb = adjacency(geoms)  # the same rook adjacency for every method, built once, not timed
+        labels, dt, k = run_ours(geoms, hh, band, nb)
         results["ours"]["rows"] += evaluate(geoms, hh, labels, band)
         results["ours"]["t"] += dt
         line = f"  {code}: {len(geoms)} units, ours {dt:.3f}s"
-        gdf, w = spopt_inputs(geoms, hh)
+        gdf, w = spopt_inputs(geoms, hh, nb)
         for m in ("maxp", "azp", "skater"):
             try:
                 if m != "maxp" and k < 2:

@@ -137,17 +137,19 @@ def choose_k(total: float, lo: float, hi: float, n_units: int) -> tuple[int, boo
 
 class _State:
     def __init__(self, hh, area, cx, cy, own_i, lo, hi, k):
-        self.hh, self.area, self.cx, self.cy, self.own_i = hh, area, cx, cy, own_i
+        # plain Python lists: scalar arithmetic on them is several times faster than numpy indexing
+        self.hh, self.area, self.cx, self.cy, self.own_i = (
+            [float(v) for v in a] for a in (hh, area, cx, cy, own_i))
         self.lo, self.hi, self.mid = lo, hi, max((lo + hi) / 2.0, 1e-9)
         self.k = k
-        self.H = np.zeros(k)
-        self.A = np.zeros(k)
-        self.SX = np.zeros(k)
-        self.SY = np.zeros(k)
-        self.SI = np.zeros(k)  # Σ own_i + a·|c|²
-        self.count = np.zeros(k, dtype=int)
+        self.H = [0.0] * k
+        self.A = [0.0] * k
+        self.SX = [0.0] * k
+        self.SY = [0.0] * k
+        self.SI = [0.0] * k  # Σ own_i + a·|c|²
+        self.count = [0] * k
         self.total_area = max(float(np.sum(area)), 1e-9)
-        self.hi_r = np.full(k, float(hi))  # a region anchored on one over-full unit may hold that much
+        self.hi_r = [float(hi)] * k  # a region anchored on one over-full unit may hold that much
         self.fixed: set[int] = set()
 
     def add(self, r, u, sign=1.0):
@@ -340,26 +342,30 @@ def _grow(k, hh, area, xy, nbrs, rng, heavy=()):
         sx[r] += xy[s, 0] * area[s]
         sy[r] += xy[s, 1] * area[s]
         sa[r] += area[s]
+    xs, ys = xy[:, 0].tolist(), xy[:, 1].tolist()
+    H, sx, sy, sa = H.tolist(), sx.tolist(), sy.tolist(), sa.tolist()
     free = n - len(seeds)
     heap = [(H[r], r) for r in range(k)]
     heapq.heapify(heap)
-    stuck: set[int] = set()
+    frontier = [{v for v in nbrs[s] if labels[v] == -1} for s in seeds]
     while free > 0 and heap:
         h, r = heapq.heappop(heap)
         if h != H[r]:
             continue
-        cand = {v for u in range(n) if labels[u] == r for v in nbrs[u] if labels[v] == -1}
+        cand = {v for v in frontier[r] if labels[v] == -1}
+        frontier[r] = cand
         if not cand:
-            stuck.add(r)
             continue
-        c = np.array([sx[r] / sa[r], sy[r] / sa[r]])
-        v = min(cand, key=lambda q: ((xy[q] - c) ** 2).sum())
+        gx, gy = sx[r] / sa[r], sy[r] / sa[r]
+        v = min(cand, key=lambda q: (xs[q] - gx) ** 2 + (ys[q] - gy) ** 2)
         labels[v] = r
         H[r] += hh[v]
         sx[r] += xy[v, 0] * area[v]
         sy[r] += xy[v, 1] * area[v]
         sa[r] += area[v]
         free -= 1
+        frontier[r].discard(v)
+        frontier[r].update(q for q in nbrs[v] if labels[q] == -1)
         heapq.heappush(heap, (H[r], r))
     # anything left (should not happen on a connected graph) joins a labelled neighbour
     changed = True
