@@ -1,1 +1,7 @@
+"""Siting and coverage (issue 6): service-radius coverage, facility location, camera siting.
 
+Pure core: :mod:`siting.coverage` (sparse demand × site pairs), :mod:`siting.network` (walking distance),
+:mod:`siting.visibility` (camera FOV + occlusion), :mod:`siting.models` (LSCP / MCLP / p-median, HiGHS),
+:mod:`siting.standards` (GB 50180-2018 facility types). I/O: :mod:`siting.store` (SQL),
+:mod:`siting.service` (analyses shared by the API and the CLI), :mod:`siting.report` (folium + CSV).
+"""

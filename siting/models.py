@@ -560,16 +560,26 @@ class MCLP:
         chosen, count = _greedy_max_cover(A_csc, w, self.p, self.fixed)
         if method == "heuristic":
             deadline = t0 + time_limit
-            swap_deadline = t0 + 0.5 * time_limit
-            chosen, count = _swap_improve(A_csc, w, chosen, count, self.fixed, swap_deadline)
+            chosen, count = _swap_improve(A_csc, w, chosen, count, self.fixed, t0 + 0.3 * time_limit)
             primal = float(w[count > 0].sum())
-            ub, lb, x_best = _lagrangian_mclp_bound(
-                A_csc, w, self.p, self.fixed, (primal, chosen), deadline=deadline
+            ub, lb, x_best, lam = _lagrangian_mclp_bound(
+                A_csc, w, self.p, self.fixed, (primal, chosen), iterations=1000,
+                deadline=t0 + 0.7 * time_limit, return_multipliers=True,
             )
-            sites = np.sort(np.asarray(x_best if lb > primal else chosen))
-            obj = max(lb, primal)
-            gap = (ub - obj) / ub if ub > 0 else 0.0
-            return _result(self, "mclp", "heuristic", "heuristic", sites, obj, max(gap, 0.0), ub, t0)
+            if lb > primal:
+                chosen, count, primal = x_best, cov.cover_count(x_best).astype(np.float64), lb
+            # Lagrangian rounding (the p best sites by Aᵀλ at the best multipliers), then swaps
+            k_free = self.p - self.fixed.size
+            if k_free > 0:
+                score = A_csc.T.tocsr() @ lam
+                score[self.fixed] = -np.inf
+                trial = np.concatenate([self.fixed, np.argsort(-score, kind="stable")[:k_free]])
+                trial, tcount = _swap_improve(A_csc, w, trial, cov.cover_count(trial), self.fixed, deadline)
+                if float(w[tcount > 0].sum()) > primal:
+                    chosen, primal = trial, float(w[tcount > 0].sum())
+            sites = np.sort(np.asarray(chosen))
+            gap = (ub - primal) / ub if ub > 0 else 0.0
+            return _result(self, "mclp", "heuristic", "heuristic", sites, primal, max(gap, 0.0), ub, t0)
         if method != "exact":
             raise SitingError(f"unknown method {method!r}")
         rows = np.flatnonzero(np.diff(cov.indptr) > 0)  # uncoverable demand cannot count
