@@ -133,8 +133,10 @@ def main() -> int:
     (out_dir / "parse.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
 
     print(f"## Address parsing: dev split, {n} addresses, {pinned}\n")
-    print(f"Entity-level (exact label+start+end): P={total.precision:.4f} R={total.recall:.4f} "
-          f"**F1={total.f1:.4f}**; {ours_rate:,.0f} addresses/s\n")
+    print(
+        f"Entity-level (exact label+start+end): P={total.precision:.4f} R={total.recall:.4f} "
+        f"**F1={total.f1:.4f}**; {ours_rate:,.0f} addresses/s\n"
+    )
     print("| label | gold spans | P | R | F1 |\n|---|---:|---:|---:|---:|")
     for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold):
         if s.n_gold:

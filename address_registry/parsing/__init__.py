@@ -15,14 +15,11 @@ refer to the original text.
 
 from __future__ import annotations
 
+from .features import ALL_LABELS
 from .model import AddressParser, Component, default_parser
 from .normalize import normalize, normalize_with_offsets, tokenize
 
-LABELS = (
-    "country", "prov", "city", "district", "devzone", "town", "community", "road", "subroad", "roadno",
-    "subroadno", "poi", "subpoi", "houseno", "cellno", "floorno", "roomno", "person", "assist", "redundant",
-    "otherinfo",
-)  # fmt: skip
+LABELS = ALL_LABELS
 
 
 def parse(text: str) -> list[Component]:

@@ -30,9 +30,10 @@ def build_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(cache=True, nogil=True)
-def decode(tkeys, trows, ptr, cols, vals, Wf, trans, keys, flags, lengths):
+def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, keys, flags, lengths):
     """Best tag per token for every sequence (tokens of all sequences in order). State weights are sparse
-    rows: feature ``r`` has weights ``vals[ptr[r]:ptr[r+1]]`` for labels ``cols[ptr[r]:ptr[r+1]]``."""
+    rows: feature ``r`` has weights ``vals[ptr[r]:ptr[r+1]]`` for labels ``cols[ptr[r]:ptr[r+1]]``. Tag ``j``
+    may follow only the tags ``prev_idx[prev_ptr[j]:prev_ptr[j+1]]`` and start with score ``start[j]``."""
     T, K = keys.shape
     L = trans.shape[0]
     NF = flags.shape[1]
@@ -72,12 +73,13 @@ def decode(tkeys, trows, ptr, cols, vals, Wf, trans, keys, flags, lengths):
         if n == 0:
             continue
         for j in range(L):
-            delta[j] = E[0, j]
+            delta[j] = E[0, j] + start[j]
         for t in range(1, n):
             for j in range(L):
                 best = -1e300
                 arg = 0
-                for i in range(L):
+                for x in range(prev_ptr[j], prev_ptr[j + 1]):
+                    i = prev_idx[x]
                     v = delta[i] + trans[i, j]
                     if v > best:
                         best = v

@@ -13,7 +13,7 @@ Every feature is either
   and whether the 2-/3-token string starting here repeats earlier or later (the corpus marks repeated
   levels as ``redundant``).
 
-Training (``train.py``) hands the same keys to CRFsuite as attribute strings (hex keys, ``f<n>`` flags), so
+Training (``train.py``) hands the same keys to CRFsuite as attribute strings (``k<hex key>``, ``f<flag column>``), so
 what the tagger sees at run time is exactly what it was trained on. Tokens are normalised first
 (:mod:`.normalize`): full-width digits, Chinese house numerals (三十二号 → 32号) look like the corpus.
 """
@@ -237,7 +237,11 @@ class FeatureExtractor:
         P = len(ID)
         # class per padded position
         C = np.full(P, _C_PUNCT, np.int64)
-        cjk = ((ID >= 0x4E00) & (ID <= 0x9FFF)) | ((ID >= 0x3400) & (ID <= 0x4DBF)) | ((ID >= 0xF900) & (ID <= 0xFAFF))
+        cjk = (
+            ((ID >= 0x4E00) & (ID <= 0x9FFF))
+            | ((ID >= 0x3400) & (ID <= 0x4DBF))
+            | ((ID >= 0xF900) & (ID <= 0xFAFF))
+        )
         C[cjk] = _C_CJK
         C[(ID >= _DIGITS_ID) & (ID < _DIGITS_ID + 8)] = _C_DIGIT
         C[ID == _LATIN_ID] = _C_LATIN
@@ -273,7 +277,13 @@ class FeatureExtractor:
 
         nd = np.minimum(before(is_digit), 3)
         nn = np.minimum(before(is_no), 2)
-        ctx = nd * 64 + nn * 16 + (before(is_road) > 0) * 8 + (before(is_adm) > 0) * 4 + (before(is_poi) > 0) * 2
+        ctx = (
+            nd * 64
+            + nn * 16
+            + (before(is_road) > 0) * 8
+            + (before(is_adm) > 0) * 4
+            + (before(is_poi) > 0) * 2
+        )
 
         # last two structural words before the token (suffix classes other than DASH, or a place-name head)
         struct = (SUF > 0) & (SUF != _SC["DASH"])
@@ -316,3 +326,11 @@ def attribute_strings(keys: np.ndarray, flags: np.ndarray) -> list[list[str]]:
         a.extend("f" + str(j) for j in np.flatnonzero(frow))
         out.append(a)
     return out
+
+
+# the 21 labels of the corpus (labels.txt), in its order
+ALL_LABELS = (
+    "country", "prov", "city", "district", "devzone", "town", "community", "road", "subroad", "roadno",
+    "subroadno", "poi", "subpoi", "houseno", "cellno", "floorno", "roomno", "person", "assist", "redundant",
+    "otherinfo",
+)  # fmt: skip

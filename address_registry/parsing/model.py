@@ -1,9 +1,10 @@
 """The shipped CRF: weights exported from CRFsuite, decoded here with numpy over whole batches.
 
 CRFsuite trains the model (``train.py``); its state and transition weights are exported to
-``crf_weights.bin`` (a numpy ``.npz`` archive). Run time needs only numpy: the feature keys of a batch are
-looked up with one ``searchsorted``, emission scores are summed row-wise, and Viterbi runs over all
-addresses of the same length at once. Decoding is exact (same argmax as CRFsuite's tagger).
+``crf_weights.bin`` (a numpy ``.npz`` archive). Run time needs numpy (and numba, when present, for a compiled
+decoder): feature keys are looked up in a hash table (numpy: ``searchsorted``), emission scores summed,
+and an exact Viterbi restricted to well-formed BIO paths (``I-x`` only after ``B-x``/``I-x``) picks the
+tags. Both decoders give identical results.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "crf_weights.bin"
 LEXICON_PATH = PACKAGE_DIR / "admin_lexicon.json"
 _CHUNK_TOKENS = 4096
+_NEG = -1e30
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,19 @@ class CRFModel:
             self.flags_w = z["flags"].astype(np.float64)
             self.trans = z["trans"].astype(np.float64)
         self.n_keys = n
+        # BIO-constrained decoding: I-x only after B-x or I-x, never first
+        self.start = np.zeros(L)
+        for j, lab in enumerate(self.labels):
+            if lab.startswith("I-"):
+                self.start[j] = _NEG
+                ok = {f"B-{lab[2:]}", lab}
+                for i, prev in enumerate(self.labels):
+                    if prev not in ok:
+                        self.trans[i, j] = _NEG
+        allowed = [np.flatnonzero(self.trans[:, j] > _NEG / 2) for j in range(L)]
+        self._prev_ptr = np.zeros(L + 1, np.int64)
+        np.cumsum([len(a) for a in allowed], out=self._prev_ptr[1:])
+        self._prev_idx = np.concatenate(allowed).astype(np.int32)
         self._compiled = None
         if use_numba:
             try:
@@ -127,7 +142,8 @@ class CRFModel:
         """Best tag index sequence per address (compiled when numba is there, else numpy)."""
         if self._compiled is None:
             return self.viterbi(self.emissions(keys, flags), lengths)
-        tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, keys, flags, lengths)
+        tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, self.start, self._prev_ptr,
+                              self._prev_idx, keys, flags, lengths)  # fmt: skip
         starts = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
         return [tags[starts[i] : starts[i + 1]] for i in range(len(lengths))]
@@ -145,7 +161,7 @@ class CRFModel:
             sel = np.flatnonzero(lengths == n)
             Eb = E[starts[sel][:, None] + np.arange(n)[None, :]]  # (B, n, L)
             B, L = len(sel), E.shape[1]
-            delta = Eb[:, 0]
+            delta = Eb[:, 0] + self.start
             back = np.empty((B, n, L), np.int16)
             for t in range(1, n):
                 cand = delta[:, :, None] + T[None]  # (B, prev, cur)
@@ -166,7 +182,10 @@ class AddressParser:
     """Address tagger: tokenise, build features for the batch, decode, map tags back to original offsets."""
 
     def __init__(
-        self, weights_path: Path = WEIGHTS_PATH, lexicon_path: Path = LEXICON_PATH, use_numba: bool = True
+        self,
+        weights_path: Path = WEIGHTS_PATH,
+        lexicon_path: Path = LEXICON_PATH,
+        use_numba: bool = True,
     ):
         if not Path(weights_path).exists():
             raise FileNotFoundError(

@@ -24,16 +24,53 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGIT = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 _CN_NUMERAL_CHARS = frozenset(_CN_DIGIT) | frozenset(_CN_UNIT)
 
 # Suffixes that make a preceding Chinese numeral a house / building / unit / floor / room number.
 # 门 and 户 only count when not followed by another CJK character (三门县, 五户村 are names).
-_NUMBER_SUFFIXES = ("号楼", "单元", "号", "幢", "栋", "座", "层", "楼", "室", "弄", "门", "户", "组", "排", "区")
+_NUMBER_SUFFIXES = (
+    "号楼",
+    "单元",
+    "号",
+    "幢",
+    "栋",
+    "座",
+    "层",
+    "楼",
+    "室",
+    "弄",
+    "门",
+    "户",
+    "组",
+    "排",
+    "区",
+)
 _WEAK_SUFFIXES = frozenset({"门", "户", "区", "组", "排", "楼"})
 
-_DASHES = {"\u2014": "-", "\u2013": "-", "\u2012": "-", "\u2010": "-", "\u2011": "-", "\ufe63": "-", "\u2212": "-"}
+_DASHES = {
+    "\u2014": "-",
+    "\u2013": "-",
+    "\u2012": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\ufe63": "-",
+    "\u2212": "-",
+}
 _SPACES = frozenset("\u3000\u00a0\u2002\u2003\u2009\u200b\t\r\n\x0b\x0c")
 
 

@@ -5,7 +5,8 @@
 ``--data`` is the ``address-parsing`` folder (default ``$SHEQU_SHARED_DATA_DIR/address-parsing`` or
 ``../shared/data/address-parsing`` beside the repo). The gazetteer comes from
 ``admin-divisions/gbt2260-codes.csv`` next to it. Only the train split is used for fitting; the dev split
-is scored at the end (entity-level F1 over exact spans) and nothing is tuned on it by this script.
+is scored at the end (entity-level F1 over exact spans). CRFsuite L-BFGS with L1 + L2 penalties; its
+model is exported to numpy weights (``model.export_weights``) and the CRFsuite file is dropped.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--model", type=Path, default=WEIGHTS_PATH, help="output weights file")
     ap.add_argument("--lexicon", type=Path, default=LEXICON_PATH, help="output gazetteer file")
-    ap.add_argument("--holdout", type=int, default=0, help="hold out the last N train addresses and score on them")
+    ap.add_argument(
+        "--holdout", type=int, default=0, help="hold out the last N train addresses and score on them"
+    )
     args = ap.parse_args(argv)
 
     import pycrfsuite
@@ -89,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     export_weights(tmp_model, args.model)
     tmp_model.unlink()
 
-    parser = AddressParser(args.model, args.lexicon)
+    return evaluate(data, AddressParser(args.model, args.lexicon), held)
+
+
+def evaluate(data: Path, parser: AddressParser, held: list) -> int:
     for name, gold in (("holdout", held), ("dev", list(read_corpus(data / "dev.txt")))):
         if not gold:
             continue

@@ -35,7 +35,8 @@ def run_parse(inp: TextIO, out: TextIO, jsonl: bool, batch: int = 2000) -> int:
                         {
                             "text": text,
                             "components": [
-                                {"label": c.label, "text": c.text, "start": c.start, "end": c.end} for c in comps
+                                {"label": c.label, "text": c.text, "start": c.start, "end": c.end}
+                                for c in comps
                             ],
                         },
                         ensure_ascii=False,
@@ -72,8 +73,12 @@ def _print_table(out: TextIO, text: str, comps) -> None:
 
 
 def parse_command(
-    address: list[str] = typer.Argument(None, help="要解析的地址；省略时从标准输入逐行读取 addresses (default: stdin lines)"),
-    jsonl: bool = typer.Option(False, "--jsonl", help="每行输出一个 JSON 对象 one JSON object per input line"),
+    address: list[str] = typer.Argument(
+        None, help="要解析的地址；省略时从标准输入逐行读取 addresses (default: stdin lines)"
+    ),
+    jsonl: bool = typer.Option(
+        False, "--jsonl", help="每行输出一个 JSON 对象 one JSON object per input line"
+    ),
 ) -> None:
     """解析中文地址为带标签的成分 parse Chinese addresses into labelled components.
 
