@@ -87,13 +87,20 @@ def adjacency(geoms: list[BaseGeometry], min_shared_m: float = 1.0, tol_m: float
 def _shared_lengths(geoms, nbrs, tol_m: float = 0.05) -> list[dict[int, float]]:
     """Length of boundary each unit shares with each neighbour (0 for links added between components)."""
     out: list[dict[int, float]] = [dict() for _ in geoms]
-    for i, js in enumerate(nbrs):
-        for j in js:
-            if j > i:
-                ln = float(geoms[i].boundary.intersection(geoms[j].buffer(tol_m * 2)).length)
-                ln = min(ln, geoms[i].length, geoms[j].length)
-                out[i][j] = ln
-                out[j][i] = ln
+    pairs = [(i, j) for i, js in enumerate(nbrs) for j in js if j > i]
+    if not pairs:
+        return out
+    arr = np.asarray(geoms, dtype=object)
+    bnd = shapely.boundary(arr)
+    buf = shapely.buffer(arr, tol_m * 2)
+    ii = np.array([p[0] for p in pairs])
+    jj = np.array([p[1] for p in pairs])
+    lens = shapely.length(shapely.intersection(bnd[ii], buf[jj]))
+    perim = shapely.length(arr)
+    for (i, j), ln in zip(pairs, lens.tolist(), strict=True):
+        ln = min(ln, perim[i], perim[j])
+        out[i][j] = ln
+        out[j][i] = ln
     return out
 
 
@@ -317,7 +324,7 @@ def partition_units(
                 continue
             # among runs equal on the band, the one whose dissolved grids are most compact (mean
             # Polsby-Popper, the figure reported) wins
-            key = (*band_key, -_mean_pp(geoms, labels, kc))
+            key = (*band_key, -sum(st.pp(st.A[r], st.P[r]) for r in range(kc)) / kc)
             if best_run is None or key < best_run[0]:
                 best_run = (key, list(labels))
         return best_run
@@ -341,16 +348,6 @@ def partition_units(
     return PartitionResult(labels=labels, k=kk, flags=flags, messages=messages)
 
 
-def _mean_pp(geoms, labels, k) -> float:
-    from grid_builder.geom import polsby_popper, safe_union
-
-    parts: list[list] = [[] for _ in range(k)]
-    for u, r in enumerate(labels):
-        parts[r].append(geoms[u])
-    vals = [polsby_popper(safe_union(p)) for p in parts if p]
-    return sum(vals) / len(vals) if vals else 0.0
-
-
 def _relabel(labels):
     m: dict[int, int] = {}
     return [m.setdefault(r, len(m)) for r in labels]
@@ -370,10 +367,15 @@ def _kmeans_seeds(k, hh, area, xy, rng, candidates):
     for _ in range(15):
         d = ((pts[:, None, :] - cent[None, :, :]) ** 2).sum(axis=2)
         lab = d.argmin(axis=1)
-        for j in range(k):
-            m = lab == j
-            if m.any():
-                cent[j] = (pts[m] * w[m, None]).sum(axis=0) / w[m].sum()
+        ws = np.bincount(lab, weights=w, minlength=k)
+        wx = np.bincount(lab, weights=w * pts[:, 0], minlength=k)
+        wy = np.bincount(lab, weights=w * pts[:, 1], minlength=k)
+        keep = ws > 0
+        new = np.column_stack([np.where(keep, wx / np.where(keep, ws, 1.0), cent[:, 0]),
+                               np.where(keep, wy / np.where(keep, ws, 1.0), cent[:, 1])])
+        if float(np.abs(new - cent).max()) < 1e-6:
+            break
+        cent = new
     d = ((pts[:, None, :] - cent[None, :, :]) ** 2).sum(axis=2)
     seeds: list[int] = []
     used: set[int] = set()
@@ -466,6 +468,7 @@ def _local_search(labels, st: _State, nbrs, rng, max_passes: int = 60):
     members: list[set[int]] = [set() for _ in range(st.k)]
     for u, r in enumerate(labels):
         members[r].add(u)
+    cost = [st.region_cost(r) for r in range(st.k)]
     for _ in range(max_passes):
         improved = False
         order = rng.permutation(n)
@@ -474,11 +477,11 @@ def _local_search(labels, st: _State, nbrs, rng, max_passes: int = 60):
             targets = {labels[v] for v in nbrs[u]} - {a}
             if not targets or len(members[a]) <= 1 or u in st.fixed:
                 continue
-            base_a = st.region_cost(a)
+            base_a = cost[a]
             new_a = st.cost_with(a, u, -1.0)
             best_gain, best_b = 1e-9, None
             for b in targets:
-                gain = base_a + st.region_cost(b) - new_a - st.cost_with(b, u, +1.0)
+                gain = base_a + cost[b] - new_a - st.cost_with(b, u, +1.0)
                 if gain > best_gain:
                     best_gain, best_b = gain, b
             if best_b is None or not _still_connected(members[a], u, nbrs):
@@ -488,6 +491,8 @@ def _local_search(labels, st: _State, nbrs, rng, max_passes: int = 60):
             members[a].discard(u)
             members[best_b].add(u)
             labels[u] = best_b
+            cost[a] = st.region_cost(a)
+            cost[best_b] = st.region_cost(best_b)
             improved = True
         if not improved:
             break
