@@ -1,6 +1,6 @@
 """Train the address CRF on the corpus train split and write the model bundle into this package.
 
-    python -m address_registry.parsing.train [--data DIR] [--c1 0.05] [--c2 0.01] [--max-iter 300]
+    python -m address_registry.parsing.train [--data DIR] [--c1 0.05] [--c2 0.01] [--max-iter 250]
 
 ``--data`` is the ``address-parsing`` folder (default ``$SHEQU_SHARED_DATA_DIR/address-parsing`` or
 ``../shared/data/address-parsing`` beside the repo). The gazetteer comes from
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="address-parsing corpus folder")
     ap.add_argument("--c1", type=float, default=0.05, help="L1 penalty")
     ap.add_argument("--c2", type=float, default=0.01, help="L2 penalty")
-    ap.add_argument("--max-iter", type=int, default=300)
+    ap.add_argument("--max-iter", type=int, default=250)
     ap.add_argument("--model", type=Path, default=WEIGHTS_PATH, help="output weights file")
     ap.add_argument("--lexicon", type=Path, default=LEXICON_PATH, help="output gazetteer file")
     ap.add_argument(
