@@ -301,18 +301,44 @@ class FeatureExtractor:
         c5 = (((C[p - 2] * 8 + C[p - 1]) * 8 + C[p]) * 8 + C[p + 1]) * 8 + C[p + 2]
         c3 = (C[p - 1] * 8 + C[p]) * 8 + C[p + 1]
 
-        W = [ID[p + o] for o in range(-3, 4)]  # W[3] is the token itself
-        cols = [
-            _hash(0, np.zeros_like(p)),  # bias
-            _hash(1, W[3]), _hash(2, W[2]), _hash(3, W[1]), _hash(4, W[0]),
-            _hash(5, W[4]), _hash(6, W[5]), _hash(7, W[6]),
-            _hash(8, W[1], W[2]), _hash(9, W[2], W[3]), _hash(10, W[3], W[4]), _hash(11, W[4], W[5]),
-            _hash(12, W[0], W[1]), _hash(13, W[5], W[6]), _hash(14, W[2], W[4]),
-            _hash(15, W[1], W[2], W[3]), _hash(16, W[2], W[3], W[4]), _hash(17, W[3], W[4], W[5]),
-            _hash(18, c5), _hash(19, c3), _hash(20, ctx), _hash(21, ls), _hash(22, pos),
-            _hash(23, SUF[p + 1]), _hash(24, SUF[p]), _hash(25, dx), _hash(26, EXTRA[p]),
-        ]  # fmt: skip
-        return np.stack(cols, axis=1)
+        W = ID[p[:, None] + _WINDOW]  # (T, 7): offsets -3..3, W[:, 3] is the token itself
+        out = np.empty((len(p), N_KEYS), np.uint64)
+        single = np.stack(
+            [np.zeros_like(p), W[:, 3], W[:, 2], W[:, 1], W[:, 0], W[:, 4], W[:, 5], W[:, 6],
+             c5, c3, ctx, ls, pos, SUF[p + 1], SUF[p], dx, EXTRA[p]],
+            axis=1,
+        )  # fmt: skip
+        out[:, _KINDS_1] = _hash_group(_KINDS_1, single)
+        out[:, _KINDS_2] = _hash_group(_KINDS_2, W[:, _BI_A], W[:, _BI_B])
+        out[:, _KINDS_3] = _hash_group(_KINDS_3, W[:, _TRI_A], W[:, _TRI_B], W[:, _TRI_C])
+        return out
+
+
+# keyed feature kinds by number of values: 0 bias; 1–7 tokens at offsets 0,-1,-2,-3,+1,+2,+3;
+# 8–14 bigrams (-2,-1) (-1,0) (0,+1) (+1,+2) (-3,-2) (+2,+3) (-1,+1); 15–17 trigrams (-2..0) (-1..+1)
+# (0..+2); 18 classes -2..+2; 19 classes -1..+1; 20 context counts; 21 last two structural words;
+# 22 position; 23 next suffix class; 24 own suffix class; 25 digit context; 26 Latin token
+_WINDOW = np.arange(-3, 4)
+_KINDS_1 = np.array([0, 1, 2, 3, 4, 5, 6, 7, 18, 19, 20, 21, 22, 23, 24, 25, 26])
+_KINDS_2 = np.arange(8, 15)
+_KINDS_3 = np.arange(15, 18)
+_BI_A = [1, 2, 3, 4, 0, 5, 2]
+_BI_B = [2, 3, 4, 5, 1, 6, 4]
+_TRI_A, _TRI_B, _TRI_C = [1, 2, 3], [2, 3, 4], [3, 4, 5]
+_SEEDS = np.array([((k + 1) * 0x9E3779B97F4A7C15) & _M for k in range(27)], dtype=np.uint64)
+
+
+def _hash_group(kinds: np.ndarray, *values: np.ndarray) -> np.ndarray:
+    """:func:`_hash` for several kinds at once: ``values`` are (T, len(kinds)) arrays; the result equals
+    ``_hash(kinds[j], values[0][:, j], values[1][:, j], …)`` in column ``j``."""
+    h = np.broadcast_to(_SEEDS[kinds], values[0].shape)
+    with np.errstate(over="ignore"):
+        for v in values:
+            h = (h ^ v.astype(np.uint64)) * _MUL
+            h ^= h >> np.uint64(31)
+        h = h * _MUL2
+        h ^= h >> np.uint64(29)
+    return h
 
 
 N_KEYS = 27
