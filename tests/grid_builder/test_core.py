@@ -230,3 +230,28 @@ def test_h3_aggregation_counts_points(demo):
         h3grid.cells_for(area, 10, "middle")
     info = h3grid.cell_info(rows[0]["cell"])
     assert info["parent"] and len(info["children"]) == 7
+
+
+@pytest.mark.parametrize("driver,suffix", [("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp"), ("GeoJSON", ".geojson")])
+def test_importer_reads_gpkg_shp_geojson(provisional, tmp_path, driver, suffix):
+    import geopandas as gpd
+
+    from grid_builder.importer import ImportProblem, read_boundaries
+
+    units, _, _ = provisional
+    comm = [u for u in units if u.level == "community"][:2]
+    minx, miny, maxx, maxy = comm[1].geom.bounds
+    bowtie = Polygon([(minx, miny), (maxx, maxy), (maxx, miny), (minx, maxy)])
+    gdf = gpd.GeoDataFrame({"code": [comm[0].code, comm[1].code, "99"], "name": ["甲", "乙", "坏"]},
+                           geometry=[comm[0].geom, bowtie, comm[0].geom], crs=4326)
+    path = tmp_path / f"c{suffix}"
+    gdf.to_file(path, driver=driver)
+    records, problems = read_boundaries(path)
+    assert [r.code for r in records] == [comm[0].code, comm[1].code]
+    assert all(r.level == "community" and r.parent_code == r.code[:9] for r in records)
+    assert records[1].flags == ["boundary_repaired"] and records[1].geom.is_valid
+    assert any("99" in p for p in problems)
+    with pytest.raises(ImportProblem):
+        read_boundaries(path, code_field="adcode")
+    with pytest.raises(ImportProblem):
+        read_boundaries(tmp_path / "missing.gpkg")
