@@ -75,7 +75,11 @@ def polsby_popper(geom: BaseGeometry) -> float:
     return 4.0 * math.pi * geom.area / (geom.length**2)
 
 
-def n_parts(geom: BaseGeometry, min_area_m2: float = 1.0) -> int:
+def n_parts(geom: BaseGeometry, min_area_m2: float = 1.0, gap_tol_m: float = 0.1) -> int:
+    """Parts of at least ``min_area_m2``; parts closer than ``gap_tol_m`` count as touching (units cut
+    from the same linework can be a few centimetres apart after snap-rounding)."""
+    if gap_tol_m > 0 and geom is not None and not geom.is_empty:
+        geom = geom.buffer(gap_tol_m / 2.0, quad_segs=2)
     return sum(1 for p in polygons_of(geom) if p.area >= min_area_m2)
 
 
