@@ -374,9 +374,29 @@ def _road_samples(ways, area, step_m: float):
     return np.concatenate(out) if out else np.zeros((0, 2))
 
 
+def _building_corners(footprints, area, offset_m: float = 1.0, simplify_m: float = 2.0) -> np.ndarray:
+    """Wall-mount positions: the corners of (simplified) footprints in the area, 1 m out from the wall."""
+    out = []
+    for g in footprints:
+        if not g.intersects(area):
+            continue
+        for poly in getattr(g, "geoms", [g]):
+            ring = np.asarray(poly.simplify(simplify_m).exterior.coords)[:-1]
+            if len(ring) == 0:
+                continue
+            c = np.asarray(poly.centroid.coords[0])
+            v = ring - c
+            out.append(ring + v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9) * offset_m)
+    if not out:
+        return np.zeros((0, 2))
+    xy = np.concatenate(out)
+    return xy[shapely.contains(area, shapely.points(xy))]
+
+
 def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6mm", headings: int = 8,
                 pole_spacing_m: float = 30.0, sample_step_m: float = 25.0, k: int | None = None,
-                method: str = "auto", time_limit_s: float = 60.0, window_m: float = 600.0) -> dict:
+                method: str = "auto", time_limit_s: float = 60.0, window_m: float = 600.0,
+                building_corners: bool = False) -> dict:
     t0 = time.perf_counter()
     if model not in CAMERA_MODELS:
         raise SitingInputError(f"未知摄像机型号 {model!r}；可选：{', '.join(CAMERA_MODELS)}")
@@ -401,6 +421,9 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
         raise SitingInputError("范围内没有需要覆盖的目标点 (no targets in the area)")
     # candidates: street-pole positions along roads, existing cameras fixed
     poles = _road_samples(ways, pa.area, pole_spacing_m)
+    occluders = store.building_footprints(conn, area_wkt, margin_m=cam_model.range_m)
+    if building_corners:
+        poles = np.concatenate([poles, _building_corners(occluders, pa.area)])
     if len(poles) == 0:
         raise SitingInputError("范围内没有道路，无法布设摄像机 (no roads in the area for camera poles)")
     new = candidate_cameras(poles, headings=headings, model=cam_model)
@@ -413,7 +436,6 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
     else:
         cands = new
     n_fixed = len(rows)
-    occluders = store.building_footprints(conn, area_wkt, margin_m=cam_model.range_m)
     cov = visibility_coverage(targets.xy, cands, occluders)
     try:
         if k is None:

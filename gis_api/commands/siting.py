@@ -143,6 +143,7 @@ def cameras(
     k: int = typer.Option(None, "--k", help="best k new cameras (MCLP); default: fewest to see everything (LSCP)"),
     out: Path = typer.Option(Path("report"), "-o", "--out", help="output folder (folium HTML + CSV)"),
     save: bool = typer.Option(False, "--save", help="store the plan as planned cameras of the community"),
+    corners: bool = typer.Option(False, "--corners", help="also building corners (wall mounts) as candidates"),
 ) -> None:
     """摄像机布设方案 camera plan for one community: positions, headings, blind spots, map + CSV."""
     from gis_api.db import get_engine
@@ -152,7 +153,7 @@ def cameras(
     try:
         with get_engine().begin() as conn:
             res = service.camera_plan(conn, community, model=camera_model, headings=headings,
-                                      pole_spacing_m=spacing, k=k)
+                                      pole_spacing_m=spacing, k=k, building_corners=corners)
             s = res["summary"]
             store.save_result(conn, "cameras", {"community": community, "model": camera_model, "k": k}, s)
             if save:

@@ -170,6 +170,7 @@ class CameraRequest(BaseModel):
     model: Literal["bullet-4mm", "bullet-6mm", "bullet-12mm", "dome-360"] = "bullet-6mm"
     headings: int = Field(8, ge=1, le=36)
     pole_spacing_m: float = Field(30.0, ge=5, le=500)
+    building_corners: bool = Field(False, description="also building corners (wall mounts) as candidates")
     k: int | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
     method: Literal["auto", "exact", "heuristic"] = "auto"
     time_limit_s: float = Field(60.0, gt=0, le=300)
@@ -184,7 +185,7 @@ def cameras(req: CameraRequest, conn: Connection = Depends(db_conn)) -> dict:
     try:
         return service.camera_plan(conn, req.community_code, model=req.model, headings=req.headings,
                                    pole_spacing_m=req.pole_spacing_m, k=req.k, method=req.method,
-                                   time_limit_s=req.time_limit_s)
+                                   time_limit_s=req.time_limit_s, building_corners=req.building_corners)
     except bad as exc:
         raise BadRequest(str(exc)) from None
     except missing as exc:

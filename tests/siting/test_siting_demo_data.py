@@ -167,3 +167,32 @@ def test_camera_api_best_k(client):
     assert len(r.json()["layers"]["sectors"]["features"]) == 5
     assert client.post("/analysis/cameras", json={"community_code": "999999999999"}).status_code == 404
     assert client.post("/analysis/cameras", json={"headings": 0}).status_code == 422
+
+
+def test_existing_cameras_are_kept_and_corners_add_candidates(engine):
+    """An existing camera (inserted in a transaction that is rolled back) stays in the plan."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        base = service.camera_plan(conn, None, headings=4)
+        conn.rollback()  # end the read's implicit transaction
+        cam = base["layers"]["cameras"]["features"][0]["properties"]
+        trans = conn.begin()
+        try:
+            conn.execute(text("""
+                INSERT INTO camera (name, model, heading_deg, range_m, fov_deg, status, geom)
+                VALUES ('test existing', 'bullet-6mm', :h, 50, 60, 'existing', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"""),
+                {"h": (cam["heading_deg"] + 180) % 360, "lon": cam["lon"], "lat": cam["lat"]})
+            plan = service.camera_plan(conn, None, headings=4)
+        finally:
+            trans.rollback()
+        corners = service.camera_plan(conn, None, headings=4, building_corners=True)
+    s = plan["summary"]
+    assert s["existing_cameras"] == 1
+    existing = [f for f in plan["layers"]["cameras"]["features"] if f["properties"]["status"] == "existing"]
+    assert len(existing) == 1 and existing[0]["properties"]["heading_deg"] == (cam["heading_deg"] + 180) % 360
+    assert s["cameras"] == s["planned_cameras"] + 1
+    assert corners["summary"]["candidate_positions"] > base["summary"]["candidate_positions"]
+    # more candidates can only help the fewest-cameras plan (both proven optimal)
+    assert corners["summary"]["gap"] == 0 and base["summary"]["gap"] == 0
+    assert corners["summary"]["cameras"] <= base["summary"]["cameras"]
