@@ -16,12 +16,14 @@ def coverage(
     out: Path = typer.Option(Path("report"), "-o", "--out", help="output folder"),
 ) -> None:
     """服务半径覆盖分析 households covered by a facility type: folium map + CSV per building, facility and area."""
+    from rich.console import Console
+
     from gis_api.db import get_engine
     from siting import report, service, store
 
-    typer.echo(f"计算 {facility_type} 覆盖 computing coverage…", err=True)
     try:
-        with get_engine().begin() as conn:
+        with Console(stderr=True).status(f"计算 {facility_type} 覆盖 computing coverage…"), \
+                get_engine().begin() as conn:
             res = service.coverage_analysis(conn, facility_type, distance=distance, radius_m=radius,
                                             community_code=community)
             store.save_result(conn, "coverage", {"type": facility_type, "distance": distance, "radius": radius,

@@ -113,11 +113,14 @@ def plan(
     out: Path = typer.Option(None, "-o", "--out", help="folder for sites.csv + summary.json"),
 ) -> None:
     """在数据库数据上选址 choose the next sites of a facility type on the DB data (existing ones kept)."""
+    from rich.console import Console
+
     from gis_api.db import get_engine
     from siting import report, service
 
     try:
-        with get_engine().begin() as conn:
+        with Console(stderr=True).status(f"选址计算 solving {model} for {facility_type}…"), \
+                get_engine().begin() as conn:
             res = service.siting_analysis(conn, facility_type, model=model, new_sites=new_sites, distance=distance,
                                           radius_m=radius, candidates=tuple(c.strip() for c in candidates.split(",")),
                                           community_code=community)
@@ -146,12 +149,14 @@ def cameras(
     corners: bool = typer.Option(False, "--corners", help="also building corners (wall mounts) as candidates"),
 ) -> None:
     """摄像机布设方案 camera plan for one community: positions, headings, blind spots, map + CSV."""
+    from rich.console import Console
+
     from gis_api.db import get_engine
     from siting import report, service, store
 
-    typer.echo("计算可视域与选址 computing visibility and the plan…", err=True)
     try:
-        with get_engine().begin() as conn:
+        with Console(stderr=True).status("计算可视域与选址 computing visibility and the plan…"), \
+                get_engine().begin() as conn:
             res = service.camera_plan(conn, community, model=camera_model, headings=headings,
                                       pole_spacing_m=spacing, k=k, building_corners=corners)
             s = res["summary"]

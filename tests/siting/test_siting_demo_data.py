@@ -196,3 +196,14 @@ def test_existing_cameras_are_kept_and_corners_add_candidates(engine):
     # more candidates can only help the fewest-cameras plan (both proven optimal)
     assert corners["summary"]["gap"] == 0 and base["summary"]["gap"] == 0
     assert corners["summary"]["cameras"] <= base["summary"]["cameras"]
+
+
+def test_cli_plan_next_sites(pg_url, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "gis_api.cli", "siting", "plan", "--type", "幼儿园", "--new", "2",
+                        "--distance", "line", "-o", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = (tmp_path / "sites.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert sum(",planned," in r for r in rows) == 2
+    p = subprocess.run([sys.executable, "-m", "gis_api.cli", "siting", "plan", "--type", "幼儿园", "--model", "xyz"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "model" in p.stderr
