@@ -4,14 +4,18 @@ The shape follows pysal/spopt (one class per model, built by ``from_coverage`` /
 solved by ``solve()``), but the formulations are sparse: only demand–site pairs within the cut-off exist.
 
 * ``method="exact"``: a MILP solved by HiGHS (highspy); the result carries HiGHS' relative MIP gap
-  (0 when proven optimal; > 0 when a time limit stopped it).
-* ``method="heuristic"``: greedy + swap (MCLP), greedy + redundancy elimination (LSCP), greedy +
-  interchange (p-median), each with a Lagrangian bound, so the gap to the LP bound is reported too.
+  (0 when proven optimal; > 0 when a time limit stopped it). MCLP first fixes sites by LP reduced
+  costs against a heuristic incumbent; LSCP first removes dominated rows/columns.
+* ``method="heuristic"``: greedy + swaps + Lagrangian rounding (MCLP), a Lagrangian heuristic with
+  2-for-1 swaps (LSCP), greedy + interchange (p-median), each with a Lagrangian bound (the LP bound's
+  value at best), so the gap to it is reported too.
 * ``method="auto"``: exact for ordinary sizes, heuristic for city-size instances.
 
 Fixed (existing) sites are forced open. ``p`` is the total number of open sites including the fixed
 ones (as in spopt). Optional ``capacity`` (per site, in demand-weight units) switches to the
-assignment formulation (exact only).
+assignment formulation (exact only). p-median assigns each demand point within the cut-off only
+(sparse); demand no site reaches is reported as ``uncoverable``, and if ``p`` sites cannot serve the
+rest within it the instance is infeasible (a clear error).
 """
 
 from __future__ import annotations
@@ -704,14 +708,14 @@ def _pmedian_cost(cov: Coverage, w, sites):
 
 
 def _pmedian_heuristic(model: PMedian, time_limit, t0):
-    """Greedy add + interchange (Teitz–Bart style) over the sparse pairs; bound from the LP relaxation."""
+    """Greedy add + interchange (Teitz–Bart style) over the sparse pairs; gap to a Lagrangian lower bound."""
     cov, w, p, fixed = model.coverage, model.weights, model.p, model.fixed
     reach = np.diff(cov.indptr) > 0
     deadline = t0 + time_limit
     # start with a covering greedy (so every reachable demand gets served), then improve cost
     chosen, count = _greedy_max_cover(cov.matrix().tocsc(), reach.astype(np.float64), p, fixed)
-    if (count[reach] == 0).any():
-        raise SitingError(f"p={p} 个设施无法在半径内服务所有可达需求点 (raise p or the radius)")
+    if (count[reach] == 0).any():  # the greedy found no feasible start: let the MILP decide (it may prove infeasible)
+        return _solve_assignment(model, "pmedian", p, max(1.0, deadline - time.perf_counter()), 0.0, t0)
     chosen = list(chosen)
     fixed_set = set(int(f) for f in fixed)
     best_cost, _ = _pmedian_cost(cov, w, chosen)
@@ -738,7 +742,57 @@ def _pmedian_heuristic(model: PMedian, time_limit, t0):
                     best_cost, chosen, improved = cost, trial, True
                     break
     sites = np.sort(np.array(chosen, dtype=np.int64))
-    return _result(model, "pmedian", "heuristic", "heuristic", sites, best_cost, None, None, t0)
+    lb = _lagrangian_pmedian_bound(cov, w, p, fixed, reach, best_cost, deadline=max(deadline, time.perf_counter() + 2.0))
+    gap = (best_cost - lb) / best_cost if best_cost > 0 else 0.0
+    return _result(model, "pmedian", "heuristic", "heuristic", sites, best_cost, max(0.0, gap), lb, t0)
+
+
+def _lagrangian_pmedian_bound(cov: Coverage, w, p, fixed, reach, ub, iterations=500, deadline=None):
+    """Lower bound on the sparse p-median from relaxing Σ_j z_ij = 1 (multipliers u_i):
+
+    L(u) = Σ_i u_i + Σ_{j ∈ S(u)} ρ_j,  ρ_j = Σ_{i: (i,j) within the cut-off} min(0, w_i d_ij − u_i),
+    S(u) = the fixed sites + the p − |fixed| most negative ρ. Maximised by subgradient.
+    """
+    rows = cov.demand_idx
+    cost = w[rows] * cov.distance_m
+    n_s = cov.n_sites
+    free = np.ones(n_s, dtype=bool)
+    free[fixed] = False
+    k = p - len(fixed)
+    # start: each demand's second-cheapest (else cheapest) assignment cost
+    u = np.zeros(cov.n_demand)
+    order = np.lexsort((cost, rows))
+    r_sorted, c_sorted = rows[order], cost[order]
+    first = np.ones(r_sorted.size, dtype=bool)
+    first[1:] = r_sorted[1:] != r_sorted[:-1]
+    u[r_sorted[first]] = c_sorted[first]
+    u = u * reach
+    best, theta, stall = -np.inf, 2.0, 0
+    for _ in range(iterations):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        v = cost - u[rows]
+        neg = v < 0
+        rho = np.bincount(cov.indices[neg], weights=v[neg], minlength=n_s)
+        x = np.zeros(n_s, dtype=bool)
+        x[fixed] = True
+        if k > 0:
+            fs = np.flatnonzero(free)
+            x[fs[np.argpartition(rho[fs], k - 1)[:k]] if k < fs.size else fs] = True
+        val = float(u.sum() + rho[x].sum())
+        if val > best + 1e-9:
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                theta, stall = theta / 2, 0
+        assigned = np.bincount(rows[neg & x[cov.indices]], minlength=cov.n_demand)
+        g = (1.0 - assigned) * reach
+        norm = float(g @ g)
+        if norm == 0 or theta < 1e-5 or ub - best <= 1e-9 * max(1.0, abs(ub)):
+            break
+        u = u + theta * (ub - val) / norm * g
+    return float(max(best, 0.0))
 
 
 def _solve_assignment(model, name, p, time_limit, mip_rel_gap, t0):

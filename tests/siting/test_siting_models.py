@@ -127,3 +127,6 @@ def test_pmedian_heuristic_matches_exact_on_small_instance():
     heur = PMedian(cov, 4, weights=w).solve(method="heuristic", time_limit=20)
     assert heur.objective >= exact.objective - 1e-6
     assert heur.objective <= 1.05 * exact.objective
+    # the Lagrangian bound is a valid lower bound, and the gap is measured against it
+    assert heur.bound <= exact.objective + 1e-6
+    assert heur.gap == pytest.approx((heur.objective - heur.bound) / heur.objective)
