@@ -305,7 +305,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
                        minlength=len(sites))
     total = float(demand.weight.sum())
     summary = {
-        "facility_type": ft.name, "model": model, "method": res.method, "status": res.status,
+        "facility_type": ft.name, "type_code": ft.code, "model": model, "method": res.method, "status": res.status,
         "radius_m": radius, "distance": distance, "clause": ft.clause, "existing": n_fixed,
         "candidates": len(sites) - n_fixed, "p": p, "new_sites": len(new), "objective": _clean(res.objective),
         "gap": None if res.gap is None else round(res.gap, 6),
@@ -479,3 +479,19 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
     return jsonable({"summary": summary, "layers": {
         "area": _fc([_feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
         "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}})
+
+
+def save_planned_sites(conn, result: dict) -> int:
+    """Store the new sites of a :func:`siting_analysis` result as planned facilities of its type."""
+    s = result["summary"]
+    sites = []
+    for f in result["layers"]["sites"]["features"]:
+        pr = f["properties"]
+        if pr["status"] != "planned":
+            continue
+        lon, lat = f["geometry"]["coordinates"]
+        sites.append({"lon": lon, "lat": lat, "name": f"规划{s['facility_type']}（{pr['kind']} {pr['id']}）",
+                      "properties": {"model": s["model"], "radius_m": s["radius_m"], "distance": s["distance"],
+                                     "new_households_covered": pr["new_households_covered"],
+                                     "candidate": {"kind": pr["kind"], "id": pr["id"]}}})
+    return store.replace_planned_facilities(conn, s["type_code"], sites)

@@ -243,3 +243,15 @@ def replace_planned_cameras(conn, community_code: str | None, cameras: list[dict
              "range": cam["range_m"], "fov": cam["fov_deg"], "lon": cam["lon"], "lat": cam["lat"],
              "props": json.dumps(cam.get("properties", {}), ensure_ascii=False)})
     return len(cameras)
+
+
+def replace_planned_facilities(conn, type_code: str, sites: list[dict]) -> int:
+    """Replace the planned facilities of a type with ``sites`` (dicts with lon, lat, name, properties)."""
+    conn.execute(text("DELETE FROM facility WHERE status = 'planned' AND type_code = :t"), {"t": type_code})
+    for site in sites:
+        conn.execute(text("""
+            INSERT INTO facility (type_code, name, status, source, properties, geom)
+            VALUES (:t, :name, 'planned', 'siting', CAST(:props AS jsonb), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"""),
+            {"t": type_code, "name": site.get("name"), "lon": site["lon"], "lat": site["lat"],
+             "props": json.dumps(site.get("properties", {}), ensure_ascii=False, default=str)})
+    return len(sites)

@@ -111,6 +111,7 @@ def plan(
     candidates: str = typer.Option("buildings", "--candidates", help="buildings,intersections"),
     community: str = typer.Option(None, "--community", help="admin code of the area (default: everything)"),
     out: Path = typer.Option(None, "-o", "--out", help="folder for sites.csv + summary.json"),
+    save: bool = typer.Option(False, "--save", help="store the new sites as planned facilities of the type"),
 ) -> None:
     """在数据库数据上选址 choose the next sites of a facility type on the DB data (existing ones kept)."""
     from rich.console import Console
@@ -126,6 +127,8 @@ def plan(
                                           community_code=community)
             from siting import store
 
+            if save:
+                res["summary"]["saved_planned_facilities"] = service.save_planned_sites(conn, res)
             store.save_result(conn, "siting", {"type": facility_type, "model": model, "new": new_sites}, res["summary"])
     except (service.SitingInputError, service.SitingNotFound) as exc:
         _fail(str(exc))

@@ -52,7 +52,7 @@ class SitingRequest(BaseModel):
     radius_m: float | None = Field(None, gt=0, le=20_000)
     method: Literal["auto", "exact", "heuristic"] = "auto"
     time_limit_s: float = Field(60.0, gt=0, le=300)
-    save: bool = False
+    save: bool = Field(False, description="DB mode: store the new sites as planned facilities (replacing the previous plan)")
 
 
 def _errors():
@@ -106,7 +106,8 @@ def siting(req: SitingRequest, conn: Connection = Depends(db_conn)) -> dict:
         raise BadRequest(str(exc)) from None
     except missing as exc:
         raise NotFound(str(exc)) from None
-    if req.save:
+    if req.save:  # the new sites become planned facilities of the type (replacing the previous plan)
+        res["summary"]["saved_planned_facilities"] = service.save_planned_sites(conn, res)
         res["summary"]["result_id"] = store.save_result(conn, "siting", req.model_dump(), res["summary"])
     return res
 

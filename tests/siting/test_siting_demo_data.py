@@ -207,3 +207,22 @@ def test_cli_plan_next_sites(pg_url, tmp_path):
     p = subprocess.run([sys.executable, "-m", "gis_api.cli", "siting", "plan", "--type", "幼儿园", "--model", "xyz"],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode != 0 and "model" in p.stderr
+
+
+def test_siting_save_writes_planned_facilities(client, engine):
+    from sqlalchemy import text
+
+    body = {"facility_type": "幼儿园", "model": "mclp", "new_sites": 2, "distance": "line", "save": True}
+    try:
+        for _ in range(2):  # saving twice replaces the plan, never duplicates it
+            r = client.post("/analysis/siting", json=body)
+            assert r.status_code == 200, r.text
+            assert r.json()["summary"]["saved_planned_facilities"] == 2
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, source, properties FROM facility WHERE status = 'planned' "
+                                     "AND type_code = 'kindergarten'")).all()
+        assert len(rows) == 2 and all(r.source == "siting" and r.name.startswith("规划幼儿园") for r in rows)
+        assert all(r.properties["new_households_covered"] > 0 for r in rows)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM facility WHERE status = 'planned' AND source = 'siting'"))
