@@ -40,14 +40,14 @@ def community_units(band):
     from grid_builder.blocks import building_anchor
     from grid_builder.build import BuildConfig, BuildingIn
     from grid_builder.build import community_units as units_of
-    from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS, load_demo
+    from grid_builder.demo_data import DEMO_BBOX, load_demo
     from grid_builder.geom import to_metric
     from grid_builder.pipeline import BuildingRec, RoadIn, block_lines_metric, provisional_boundaries
 
     demo = load_demo()
     roads = [RoadIn(r.kind, r.geom, r.name, r.tags) for r in demo.roads]
     recs = [BuildingRec(b.id, b.geom, int(b.households)) for b in demo.buildings]
-    units, _ = provisional_boundaries({c: (DEMO_DISTRICTS[c], g) for c, g in demo.districts.items()},
+    units, _ = provisional_boundaries({c: (demo.district_names[c], g) for c, g in demo.districts.items()},
                                       DEMO_BBOX, roads, [(None, r) for r in demo.rail], demo.water, recs)
     lines = [ln.geom for ln in block_lines_metric(roads, [(None, r) for r in demo.rail])]
     water = [to_metric(w) for w in demo.water]

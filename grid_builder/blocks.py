@@ -6,6 +6,7 @@ Pure core, metric coordinates (see ``grid_builder.geom.to_metric``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -14,7 +15,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
-from grid_builder.geom import as_multipolygon, polygons_of, safe_intersection, safe_union
+from grid_builder.geom import as_multipolygon, polygons_of, safe_intersection, safe_union, to_metric, to_wgs84
 
 SLIVER_M2 = 150.0  # faces smaller than this are merged into their longest-border neighbour
 
@@ -111,13 +112,25 @@ def assign_points(polys: list[BaseGeometry], points: list[Point]) -> list[int]:
 
 
 def building_anchor(geom: BaseGeometry) -> Point:
-    """The point that decides where a building belongs (inside the footprint, stable)."""
-    return geom.representative_point()
+    """The point that decides where a building belongs (inside the footprint, stable): the footprint's
+    point-on-surface taken in lon/lat — exactly what the SQL side uses (``ST_PointOnSurface(geom)`` on the
+    stored WGS84 geometry). A metric footprint (UTM 51N) gets that same point, projected; taking
+    point-on-surface in UTM instead can land tens of metres away in a large, irregular footprint."""
+    x0 = geom.bounds[0] if not geom.is_empty else 0.0
+    if abs(x0) <= 180.0:
+        return geom.representative_point()
+    return _metric_anchor(shapely.to_wkb(geom))
+
+
+@lru_cache(maxsize=65536)
+def _metric_anchor(wkb: bytes) -> Point:
+    return to_metric(to_wgs84(shapely.from_wkb(wkb)).representative_point())
 
 
 def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spacing_m: float = 4.0):
     """Split ``region`` into one cell per building: Voronoi of footprint outline points, dissolved per
-    building and clipped to the region. Cells cover the region; boundaries run between buildings."""
+    building and clipped to the region, each building's anchor being a seed as well, so a building's cell
+    contains its anchor. Cells cover the region; boundaries run between buildings."""
     n = len(building_geoms)
     if n == 0:
         return []
@@ -140,9 +153,13 @@ def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spa
             pts.append((x, y))
             owner.append(i)
             added = True
-        if not added:  # every outline point already taken by a neighbour: use an inner point
-            rp = building_anchor(g)
-            key = (round(rp.x, 2) + 0.01 * (i % 7), round(rp.y, 2))
+        # the anchor is a seed of its own building too, so the building's cell always contains the point
+        # that decides membership (an outline point of a neighbour can otherwise lie nearer to it)
+        rp = building_anchor(g)
+        key = (round(rp.x, 2), round(rp.y, 2))
+        if key in seen or not added:
+            key = (key[0] + 0.01 * (i % 7 + 1), key[1])
+        if key not in seen:
             seen.add(key)
             pts.append(key)
             owner.append(i)

@@ -15,7 +15,6 @@ from pathlib import Path
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
 DEMO_BBOX = (121.4802, 31.2264, 121.5208, 31.2510)  # Tilezen extract, lon/lat
-DEMO_DISTRICTS = {"310101": "黄浦区", "310115": "浦东新区"}
 RESIDENTIAL_KINDS = {"apartments", "residential", "house", "dormitory"}
 # highway classes that bound street blocks (links, service roads and footways do not)
 BLOCK_ROAD_KINDS = {
@@ -46,7 +45,8 @@ class DemoData:
     roads: list[Road]
     water: list[Polygon | MultiPolygon]
     rail: list[LineString]
-    districts: dict[str, Polygon | MultiPolygon]  # code -> WGS84 geometry
+    districts: dict[str, Polygon | MultiPolygon]  # code -> WGS84 geometry (districts holding buildings)
+    district_names: dict[str, str] = field(default_factory=dict)
 
 
 def shared_data_dir() -> Path:
@@ -84,6 +84,28 @@ def load_demo(data_dir: str | None = None) -> DemoData:
     rail = [ln for r in tz["railways"] if is_block_rail(r["kind"]) for ln in r["geom"].geoms]
     roads = [Road(id=int(r["osm_id"]), kind=r["kind"], geom=r["geom"], name=r.get("name"), tags=r["tags"])
              for r in read_roads(base)]
-    districts = {u["code"]: u["geom"] for u in read_admin_units(base)
-                 if u["code"] in DEMO_DISTRICTS and u["geom"] is not None}
-    return DemoData(buildings=buildings, roads=roads, water=water, rail=rail, districts=districts)
+    all_districts = [u for u in read_admin_units(base) if u["level"] == "district" and u["geom"] is not None]
+    held = districts_holding({u["code"]: u["geom"] for u in all_districts}, [b.geom for b in buildings])
+    districts = {u["code"]: u["geom"] for u in all_districts if u["code"] in held}
+    names = {u["code"]: u["name"] for u in all_districts if u["code"] in held}
+    return DemoData(buildings=buildings, roads=roads, water=water, rail=rail, districts=districts,
+                    district_names=names)
+
+
+def districts_holding(districts: dict[str, object], building_geoms: list) -> list[str]:
+    """Codes of the districts that contain at least one building anchor (``ST_PointOnSurface``), sorted —
+    the demo's district set comes from the data (the Bund extract reaches into 黄浦区, 浦东新区 and the
+    North Bund part of 虹口区), never from a hard-coded list. Same rule as ``store.districts_with_buildings``."""
+    import shapely
+
+    if not building_geoms:
+        return []
+    anchors = shapely.point_on_surface(shapely.from_wkb([g.wkb for g in building_geoms]))
+    out = []
+    for code, geom in districts.items():
+        if geom is None:
+            continue
+        shapely.prepare(geom)
+        if shapely.contains(geom, anchors).any():
+            out.append(code)
+    return sorted(out)

@@ -58,6 +58,7 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
     for p in rest:
         j = max(range(len(drafts)), key=lambda q: drafts[q][0].boundary.intersection(p.buffer(0.05)).length)
         drafts[j] = (as_multipolygon(safe_union([drafts[j][0], p])), drafts[j][1])
+    drafts = _follow_anchors(drafts, buildings)
     pts = [(d[0].centroid.x, d[0].centroid.y) for d in drafts]
     order = west_east_north_south(pts)
     codes = child_codes(grid.code, len(order), 2)
@@ -66,7 +67,9 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
         geom, bidx = drafts[di]
         h = sum(buildings[i].households for i in bidx)
         flags = []
-        if len(bidx) == 1:
+        if not bidx:
+            flags.append("no_buildings")
+        elif len(bidx) == 1:
             flags.append("single_building")  # "30–50 households, or one building"
         elif any(buildings[i].households > hi for i in bidx):
             flags.append("over_band_building")  # one big building with non-residential neighbours
@@ -76,3 +79,24 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
             flags.append("not_contiguous")
         out.append(Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags))
     return out
+
+
+def _follow_anchors(drafts, buildings):
+    """Membership follows the anchor: a building whose anchor lies strictly inside another micro-grid
+    (a footprint reaching over the Voronoi boundary, a clipped cell) moves there, so that the stored
+    assignment and a point lookup (``/grids/locate``) always agree. Drafts left without buildings keep
+    their area (they stay part of the grid's cover)."""
+    geoms = [d[0] for d in drafts]
+    members = [list(d[1]) for d in drafts]
+    moved = False
+    for j in range(len(drafts)):
+        for i in list(members[j]):
+            p = building_anchor(buildings[i].geom)
+            if geoms[j].covers(p):
+                continue
+            home = next((q for q, g in enumerate(geoms) if q != j and g.contains(p)), None)
+            if home is not None:
+                members[j].remove(i)
+                members[home].append(i)
+                moved = True
+    return [(g, m) for g, m in zip(geoms, members, strict=True)] if moved else drafts

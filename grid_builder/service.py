@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from grid_builder import h3grid, store
 from grid_builder.build import BuildConfig, EmptyCommunity
-from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS
+from grid_builder.demo_data import DEMO_BBOX
 from grid_builder.geom import to_metric, to_wgs84
 from grid_builder.pipeline import community_grids, provisional_boundaries, to_lonlat
 from grid_builder.validate import Issue, validate_community
@@ -45,9 +45,12 @@ class CommunityReport:
 
 def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
                       township_band=(5_000, 15_000), community_band=(1_000, 3_000)) -> dict:
-    """Provisional townships/communities for the demo districts, written in one transaction."""
-    district_codes = district_codes or sorted(DEMO_DISTRICTS)
+    """Provisional townships/communities, written in one transaction. Default districts: every district
+    that holds a building anchor (derived from the data, so no building is left outside a community)."""
     with engine.begin() as conn:
+        district_codes = district_codes or store.districts_with_buildings(conn)
+        if not district_codes:
+            raise GridError("没有建筑数据，无法确定演示范围 (no buildings in any district: load the demo first)")
         districts = {}
         for code in district_codes:
             u = store.admin_unit(conn, code)

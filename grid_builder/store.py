@@ -49,6 +49,14 @@ def building_extent(conn: Connection) -> tuple[float, float, float, float] | Non
     return None if row[0] is None else tuple(float(v) for v in row)
 
 
+def districts_with_buildings(conn: Connection) -> list[str]:
+    """Districts (with a boundary) that contain at least one building anchor (ST_PointOnSurface)."""
+    return conn.execute(text(
+        "SELECT a.code FROM admin_unit a WHERE a.level = 'district' AND a.geom IS NOT NULL AND a.valid_to IS NULL "
+        "AND EXISTS (SELECT 1 FROM building b WHERE b.geom && a.geom "
+        "AND ST_Contains(a.geom, ST_PointOnSurface(b.geom))) ORDER BY a.code")).scalars().all()
+
+
 def admin_unit(conn: Connection, code: str) -> dict | None:
     row = conn.execute(text(
         "SELECT code, name, level, parent_code, source, properties, ST_AsBinary(geom) AS g "

@@ -24,7 +24,7 @@ def _engine():
 
 @grid_app.command("boundaries")
 def boundaries(
-    district: list[str] = typer.Option(None, "--district", help="区县代码，可重复 (default 310101, 310115)"),
+    district: list[str] = typer.Option(None, "--district", help="区县代码，可重复（缺省：所有含建筑的区县 default: every district holding buildings)"),
     community_min: int = typer.Option(1000, help="社区最少户数"),
     community_max: int = typer.Option(3000, help="社区最多户数"),
     township_min: int = typer.Option(5000, help="街道最少户数"),

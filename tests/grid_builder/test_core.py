@@ -13,7 +13,7 @@ from grid_builder import h3grid
 from grid_builder.blocks import assign_points, building_anchor, building_groups, street_blocks
 from grid_builder.build import BuildConfig, BuildingIn, EmptyCommunity, build_community
 from grid_builder.codes import west_east_north_south
-from grid_builder.demo_data import DEMO_BBOX, DEMO_DISTRICTS, is_block_road, load_demo
+from grid_builder.demo_data import DEMO_BBOX, is_block_road, load_demo
 from grid_builder.geom import to_metric
 from grid_builder.partition import adjacency, partition_units
 from grid_builder.pipeline import BuildingRec, RoadIn, community_grids, provisional_boundaries
@@ -29,7 +29,7 @@ def demo(shared_data):
 def provisional(demo):
     roads = [RoadIn(r.kind, r.geom, r.name, r.tags) for r in demo.roads]
     buildings = [BuildingRec(b.id, b.geom, int(b.households)) for b in demo.buildings]
-    units, notes = provisional_boundaries({c: (DEMO_DISTRICTS[c], g) for c, g in demo.districts.items()},
+    units, notes = provisional_boundaries({c: (demo.district_names[c], g) for c, g in demo.districts.items()},
                                           DEMO_BBOX, roads, [], demo.water, buildings)
     return units, roads, buildings
 
@@ -145,6 +145,17 @@ def test_every_provisional_community_builds_a_sound_hierarchy(demo, provisional)
         assert sorted(ids) == sorted(b.id for b in inside)
         assert not (set(ids) & seen)
         seen |= set(ids)
+
+
+def test_provisional_communities_cover_every_demo_building(demo, provisional):
+    """The district set comes from the data (虹口区's North Bund included), and every building anchor of
+    the demo lies in exactly one provisional community."""
+    units, _roads, buildings = provisional
+    assert "310109" in demo.districts and {"310101", "310115"} <= set(demo.districts)
+    communities = [u for u in units if u.level == "community"]
+    assert {c.parent_code[:6] for c in communities} == set(demo.districts)
+    counts = [sum(c.geom.contains(building_anchor(b.geom)) for c in communities) for b in buildings]
+    assert len(buildings) > 1000 and [b.id for b, n in zip(buildings, counts, strict=True) if n != 1] == []
 
 
 def test_validator_reports_gap_overlap_and_nesting(demo):

@@ -105,6 +105,42 @@ def test_invariants_in_sql(engine, built):
             assert code.startswith(parent) and len(code) == len(parent) + (3 if level == "grid" else 2)
 
 
+def test_every_demo_building_is_in_exactly_one_community_grid_and_microgrid(engine, built):
+    """All buildings of the demo — including the North Bund part in 虹口区 310109 — not only those that
+    happen to lie inside a community: the district set of the provisional boundaries comes from the data."""
+    res, _ = built
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
+        held = store.districts_with_buildings(conn)
+        per = conn.execute(text(
+            "SELECT b.id, (SELECT count(*) FROM admin_unit c WHERE c.level = 'community' AND c.valid_to IS NULL "
+            "  AND ST_Contains(c.geom, ST_PointOnSurface(b.geom))) AS n_comm, "
+            "(SELECT count(*) FROM grid g WHERE g.level = 'grid' AND g.valid_to IS NULL "
+            "  AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))) AS n_grid, "
+            "(SELECT count(*) FROM grid m WHERE m.level = 'microgrid' AND m.valid_to IS NULL "
+            "  AND ST_Contains(m.geom, ST_PointOnSurface(b.geom))) AS n_micro, "
+            "a.community_code, a.grid_code, a.microgrid_code "
+            "FROM building b LEFT JOIN grid_assignment a ON a.building_id = b.id")).all()
+        towns = conn.execute(text("SELECT DISTINCT left(code, 6) FROM admin_unit WHERE level = 'township' "
+                                  "AND source = 'provisional'")).scalars().all()
+    assert total > 1000 and len(per) == total
+    assert "310109" in held and set(held) <= set(towns)  # 虹口区 (North Bund) holds demo buildings too
+    not_one = [(r.id, r.n_comm, r.n_grid, r.n_micro) for r in per if (r.n_comm, r.n_grid, r.n_micro) != (1, 1, 1)]
+    assert not_one == []
+    unassigned = [r.id for r in per if r.microgrid_code is None]
+    assert unassigned == []
+    # the stored assignment is the micro-grid the building's anchor lies in
+    with engine.connect() as conn:
+        elsewhere = conn.execute(text(
+            "SELECT a.building_id, a.microgrid_code, (SELECT string_agg(o.code, ',') FROM grid o "
+            "WHERE o.valid_to IS NULL AND o.level = 'microgrid' AND ST_Contains(o.geom, ST_PointOnSurface(b.geom))), "
+            "ST_Distance(m.geom::geography, ST_PointOnSurface(b.geom)::geography) "
+            "FROM grid_assignment a JOIN building b ON b.id = a.building_id "
+            "JOIN grid m ON m.code = a.microgrid_code AND m.valid_to IS NULL "
+            "WHERE NOT ST_Contains(m.geom, ST_PointOnSurface(b.geom))")).all()
+    assert elsewhere == []
+
+
 def test_grid_codes_are_numbered_west_to_east_north_to_south(engine, built):
     with engine.connect() as conn:
         for code in _communities(engine)[:5]:
