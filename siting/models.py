@@ -30,6 +30,8 @@ from .coverage import Coverage
 
 EXACT_MAX_PAIRS = 3_000_000
 EXACT_MAX_SITES = 5_000
+#: the heuristics stop by this many seconds even when a longer (exact-sized) time limit is passed
+HEURISTIC_MAX_SECONDS = 45.0
 
 
 class SitingError(ValueError):
@@ -403,6 +405,10 @@ def _reduce_set_cover(A: sp.csr_matrix):
     """
     rows = np.arange(A.shape[0])
     cols = np.arange(A.shape[1])
+    # the pairwise products have up to Σ|column|² (rows) / Σ|row|² (columns) entries: skip when too big
+    if (np.diff(A.tocsc().indptr).astype(np.float64) ** 2).sum() > 3e7 or \
+            (np.diff(A.indptr).astype(np.float64) ** 2).sum() > 3e7:
+        return rows, cols
     while True:
         changed = False
         B = A[rows][:, cols].tocsr()
@@ -446,9 +452,12 @@ def _complete_and_prune(B_csr, B_csc, x, score):
     return x
 
 
-def _two_for_one(B_csr, B_csc, x):
+def _two_for_one(B_csr, B_csc, x, deadline=None, max_cover=150):
     """Local search on a cover: replace two of its columns by one column covering what they alone
-    covered, while such a move exists. ``x`` bool per column (a cover); returns an equal or smaller cover."""
+    covered, while such a move exists. ``x`` bool per column (a cover); returns an equal or smaller cover.
+    Quadratic in the cover size, so only for covers up to ``max_cover`` columns and until ``deadline``."""
+    if x.sum() > max_cover:
+        return x
     x = x.copy()
     count = B_csr @ x.astype(np.float64)
     improved = True
@@ -460,6 +469,8 @@ def _two_for_one(B_csr, B_csc, x):
             rws = B_csc.indices[B_csc.indptr[j] : B_csc.indptr[j + 1]]
             only[j] = (rws[count[rws] == 1], rws[count[rws] == 2])
         for a_i, a in enumerate(chosen):
+            if deadline is not None and time.perf_counter() > deadline:
+                return x
             for b in chosen[a_i + 1 :]:
                 twice = np.intersect1d(only[a][1], only[b][1], assume_unique=True)
                 need = np.concatenate([only[a][0], only[b][0], twice])
@@ -497,10 +508,11 @@ def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
     B_csc = B.tocsc()
     Bt = B_csc.T.tocsr()
     col_size = np.diff(B_csc.indptr).astype(np.float64)
-    greedy = _two_for_one(B, B_csc, _complete_and_prune(B, B_csc, np.zeros(n_c, dtype=bool), -col_size))
+    greedy = _two_for_one(B, B_csc, _complete_and_prune(B, B_csc, np.zeros(n_c, dtype=bool), -col_size), deadline)
     best_x, ub = greedy, int(greedy.sum())
     # u_i = 1 / (size of the largest column covering i): a dual-feasible start
-    u = np.array([1.0 / col_size[B.indices[B.indptr[i] : B.indptr[i + 1]]].max() for i in range(n_r)])
+    big = np.maximum.reduceat(col_size[B.indices], B.indptr[:-1]) if B.nnz else np.ones(n_r)
+    u = 1.0 / np.maximum(big, 1.0)
     lb, f, stall = 0.0, 2.0, 0
     for _ in range(iterations):
         if time.perf_counter() > deadline:
@@ -516,7 +528,7 @@ def _lagrangian_set_cover(B: sp.csr_matrix, deadline, iterations=2000):
                 f, stall = f / 2, 0
         cand = _complete_and_prune(B, B_csc, x, rc)
         if cand.sum() <= ub + 1:
-            cand = _two_for_one(B, B_csc, cand)
+            cand = _two_for_one(B, B_csc, cand, deadline)
         if cand.sum() < ub:
             best_x, ub = cand, int(cand.sum())
         if np.ceil(lb - 1e-6) >= ub or f < 1e-4:
@@ -563,6 +575,7 @@ class MCLP:
             method = "exact" if _auto_exact(cov) else "heuristic"
         chosen, count = _greedy_max_cover(A_csc, w, self.p, self.fixed)
         if method == "heuristic":
+            time_limit = min(time_limit, HEURISTIC_MAX_SECONDS)
             deadline = t0 + time_limit
             chosen, count = _swap_improve(A_csc, w, chosen, count, self.fixed, t0 + 0.3 * time_limit)
             primal = float(w[count > 0].sum())
@@ -695,6 +708,7 @@ class PMedian:
         if method == "auto":
             method = "exact" if _auto_exact(self.coverage) else "heuristic"
         if method == "heuristic":
+            time_limit = min(time_limit, HEURISTIC_MAX_SECONDS)
             return _pmedian_heuristic(self, time_limit, t0)
         if method != "exact":
             raise SitingError(f"unknown method {method!r}")
