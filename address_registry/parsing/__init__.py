@@ -7,10 +7,12 @@ poi, houseno, cellno, floorno, roomno, …; the label set of ``labels.txt`` in t
 
 Method: a linear-chain CRF over tokens of the normalised text (see :mod:`.normalize`), with window
 n-gram, character-class, GB/T 2260 gazetteer, repetition and number-suffix features (:mod:`.features`),
-trained with CRFsuite on the corpus train split by ``python -m address_registry.parsing.train``. The
-weights ship as ``crf_weights.bin`` (numpy archive) + ``admin_lexicon.json`` in this package and are
-decoded by :mod:`.model` (numba-compiled exact Viterbi; numpy fallback). CPU only, offline. Offsets always
-refer to the original text.
+trained with CRFsuite on the corpus train split by ``python -m address_registry.parsing.train``, plus a
+character BiLSTM (token + token-bigram embeddings + the gazetteer flags; trained with PyTorch by
+``python -m address_registry.parsing.train_neural``) whose tag scores are added to the CRF's before one
+BIO-constrained exact Viterbi. The weights ship in this package (``crf_weights.bin``, ``nn_weights.bin``,
+``admin_lexicon.json``) and run in numpy + numba (:mod:`.model`, :mod:`.neural`); no torch at run time.
+CPU only, offline. Offsets always refer to the original text.
 """
 
 from __future__ import annotations

@@ -30,13 +30,15 @@ def build_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(cache=True, nogil=True)
-def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, keys, flags, lengths):
+def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, keys, flags, lengths, extra):
     """Best tag per token for every sequence (tokens of all sequences in order). State weights are sparse
     rows: feature ``r`` has weights ``vals[ptr[r]:ptr[r+1]]`` for labels ``cols[ptr[r]:ptr[r+1]]``. Tag ``j``
-    may follow only the tags ``prev_idx[prev_ptr[j]:prev_ptr[j+1]]`` and start with score ``start[j]``."""
+    may follow only the tags ``prev_idx[prev_ptr[j]:prev_ptr[j+1]]`` and start with score ``start[j]``.
+    ``extra`` (T, L) holds emission scores added to the CRF's (the BiLSTM's); zero rows = none."""
     T, K = keys.shape
     L = trans.shape[0]
     NF = flags.shape[1]
+    has_extra = extra.shape[0] == T
     n_unknown = -1
     mask = np.uint64(len(tkeys) - 1)
     out = np.empty(T, np.int32)
@@ -52,8 +54,12 @@ def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, 
     for n in lengths:
         for t in range(n):
             row = pos + t
-            for j in range(L):
-                E[t, j] = 0.0
+            if has_extra:
+                for j in range(L):
+                    E[t, j] = extra[row, j]
+            else:
+                for j in range(L):
+                    E[t, j] = 0.0
             for q in range(K):
                 k = keys[row, q]
                 s = (k ^ (k >> np.uint64(32))) & mask

@@ -22,6 +22,7 @@ from .normalize import Token, tokenize_fast
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "crf_weights.bin"
 LEXICON_PATH = PACKAGE_DIR / "admin_lexicon.json"
+NEURAL_PATH = PACKAGE_DIR / "nn_weights.bin"
 _CHUNK_TOKENS = 4096
 _NEG = -1e30
 
@@ -138,12 +139,25 @@ class CRFModel:
             out[a : a + _CHUNK_TOKENS] += self.W[rows].sum(axis=1)
         return out
 
-    def decode(self, keys: np.ndarray, flags: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-        """Best tag index sequence per address (compiled when numba is there, else numpy)."""
+    def add_scores(self, trans: np.ndarray, start: np.ndarray) -> None:
+        """Add another model's transition and start scores (BIO-forbidden moves stay forbidden)."""
+        self.trans = np.where(self.trans > _NEG / 2, self.trans + trans, self.trans)
+        self.start = np.where(self.start > _NEG / 2, self.start + start, self.start)
+
+    def decode(
+        self, keys: np.ndarray, flags: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """Best tag index sequence per address (compiled when numba is there, else numpy); ``extra``: more
+        emission scores per token, added to the CRF's."""
         if self._compiled is None:
-            return self.viterbi(self.emissions(keys, flags), lengths)
+            E = self.emissions(keys, flags)
+            if extra is not None:
+                E += extra
+            return self.viterbi(E, lengths)
+        if extra is None:
+            extra = np.zeros((0, len(self.labels)))
         tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, self.start, self._prev_ptr,
-                              self._prev_idx, keys, flags, lengths)  # fmt: skip
+                              self._prev_idx, keys, flags, lengths, extra)  # fmt: skip
         starts = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
         return [tags[starts[i] : starts[i + 1]] for i in range(len(lengths))]
@@ -179,13 +193,15 @@ class CRFModel:
 
 
 class AddressParser:
-    """Address tagger: tokenise, build features for the batch, decode, map tags back to original offsets."""
+    """Address tagger: tokenise, build features for the batch, score (CRF + BiLSTM emissions when the
+    network's weights are there), decode, map tags back to original offsets."""
 
     def __init__(
         self,
         weights_path: Path = WEIGHTS_PATH,
         lexicon_path: Path = LEXICON_PATH,
         use_numba: bool = True,
+        neural_path: Path | None = NEURAL_PATH,
     ):
         if not Path(weights_path).exists():
             raise FileNotFoundError(
@@ -194,10 +210,20 @@ class AddressParser:
             )
         self.model = CRFModel(Path(weights_path), use_numba=use_numba)
         self.features = FeatureExtractor(load_lexicon(Path(lexicon_path)))
+        self.neural = None
+        if neural_path is not None and Path(neural_path).exists():
+            from .neural import NeuralEmitter
+
+            self.neural = NeuralEmitter(Path(neural_path), self.model.labels, use_numba=use_numba)
+            self.model.add_scores(self.neural.trans, self.neural.start)
+
+    def _decode(self, token_lists, keys, flags, lengths) -> list[np.ndarray]:
+        extra = self.neural.emissions(token_lists, flags, lengths) if self.neural is not None else None
+        return self.model.decode(keys, flags, lengths, extra)
 
     def tag_tokens(self, token_lists: list[list[Token]]) -> list[list[str]]:
         keys, flags, lengths = self.features.batch(token_lists)
-        paths = self.model.decode(keys, flags, lengths)
+        paths = self._decode(token_lists, keys, flags, lengths)
         labels = self.model.labels
         return [[labels[j] for j in path] for path in paths]
 
@@ -208,7 +234,7 @@ class AddressParser:
         for a in range(0, len(texts), batch_size):
             token_lists = [tokenize_fast(t) for t in texts[a : a + batch_size]]
             keys, flags, lengths = self.features.batch(token_lists)
-            paths = model.decode(keys, flags, lengths)
+            paths = self._decode(token_lists, keys, flags, lengths)
             for tokens, path in zip(token_lists, paths, strict=True):
                 spans: list[tuple[str, int, int]] = []
                 cur = None

@@ -36,9 +36,9 @@ def test_dev_split_entity_f1(dev):
     )
     print(f"\nALL P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}\n{table}")
     assert total.n_gold == 17_024
-    # Issue target: 0.90. Reached by the shipped model: 0.881 (see docs/benchmarks.md); this floor
-    # catches regressions of the model or of the feature code it was trained with.
-    assert total.f1 >= 0.875, table
+    # Issue target: 0.90. Reached by the shipped model (CRF + BiLSTM emissions): 0.8944 (see
+    # docs/benchmarks.md); this floor catches regressions of either model or of the feature code.
+    assert total.f1 >= 0.89, table
     # the levels the geocoder relies on are parsed much better than the average
     for lab in ("prov", "city", "district", "road", "roadno"):
         assert per[lab].f1 >= 0.93, (lab, per[lab])
@@ -148,3 +148,52 @@ def test_compiled_and_numpy_decoders_agree(dev):
     plain = AddressParser(use_numba=False)
     assert plain.model._compiled is None and fast.model._compiled is not None
     assert fast.spans_many(texts) == plain.spans_many(texts)
+
+
+def test_bilstm_emissions_lift_the_crf(dev):
+    """The shipped BiLSTM is in use, and CRF + BiLSTM scores beat the CRF alone on the dev split."""
+    from address_registry.parsing import AddressParser, default_parser
+
+    assert default_parser().neural is not None
+    gold = [g.spans for g in dev]
+    texts = [g.text for g in dev]
+    both, _ = span_scores(gold, AddressParser().spans_many(texts))
+    crf_only, _ = span_scores(gold, AddressParser(neural_path=None).spans_many(texts))
+    assert crf_only.f1 < 0.885 < 0.89 <= both.f1, (crf_only.f1, both.f1)
+
+
+def test_compiled_and_numpy_bilstm_agree(dev):
+    """The numba BiLSTM (rational tanh) and the numpy one give the same emissions to float32 precision."""
+    import numpy as np
+
+    from address_registry.parsing import default_parser
+    from address_registry.parsing.model import NEURAL_PATH
+    from address_registry.parsing.neural import NeuralEmitter
+    from address_registry.parsing.normalize import tokenize_fast
+
+    parser = default_parser()
+    fast = NeuralEmitter(NEURAL_PATH, parser.model.labels, use_numba=True)
+    plain = NeuralEmitter(NEURAL_PATH, parser.model.labels, use_numba=False)
+    assert fast._compiled is not None and plain._compiled is None
+    toks = [tokenize_fast(g.text) for g in dev[:300]] + [[], tokenize_fast("ＡＢ座三十二号")]
+    _, flags, lengths = parser.features.batch(toks)
+    a, b = fast.emissions(toks, flags, lengths), plain.emissions(toks, flags, lengths)
+    assert a.shape == b.shape == (int(lengths.sum()), len(parser.model.labels))
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    assert np.abs(a).max() > 1.0  # real scores, not zeros
+
+
+def test_bilstm_weights_must_match_the_crf_tag_set(tmp_path):
+    import numpy as np
+
+    from address_registry.parsing.model import NEURAL_PATH
+    from address_registry.parsing.neural import NeuralEmitter
+
+    with np.load(NEURAL_PATH) as z:
+        d = {k: z[k] for k in z.files}
+    d["labels"] = d["labels"][::-1]
+    bad = tmp_path / "nn.bin"
+    with open(bad, "wb") as f:
+        np.savez(f, **d)
+    with pytest.raises(ValueError, match="tag set"):
+        NeuralEmitter(bad, [str(x) for x in d["labels"][::-1]])
