@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import shapely
 from shapely.geometry import box, mapping
 from sqlalchemy.engine import Engine
 
-from grid_builder import h3grid, store
+from grid_builder import h3grid, staff, store
 from grid_builder.build import BuildConfig, EmptyCommunity
 from grid_builder.demo_data import DEMO_BBOX
 from grid_builder.geom import to_metric, to_wgs84
@@ -197,3 +198,48 @@ def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool 
         if save:
             store.write_h3_cells(conn, area_code, res, mode, cells)
     return cells
+
+
+def assign_grid_staff(engine: Engine, grid_code: str, person_ref: str, role: str,
+                      valid_from: datetime | None = None) -> dict:
+    """Make ``person_ref`` the current ``role`` of a grid / micro-grid (one transaction). The previous
+    holder's term ends at ``valid_from`` (its row is kept); the same person again changes nothing.
+    Returns {"assignment": …, "closed": previous assignment or None, "changed": bool}."""
+    from sqlalchemy.exc import IntegrityError
+
+    valid_from = valid_from or datetime.now(UTC)
+    with engine.begin() as conn:
+        g = store.get_grid(conn, grid_code)
+        if g is None:
+            raise GridError(f"没有编码为 {grid_code} 的现行网格或微网格 (no current grid/micro-grid {grid_code})", 404)
+        cur = store.current_staff_for_update(conn, grid_code, role) if role in staff.ROLES else None
+        try:
+            staff.check_assignment(g["level"], person_ref, role, valid_from, cur["valid_from"] if cur else None)
+        except staff.StaffProblem as exc:
+            raise GridError(exc.message, exc.status) from exc
+        person_ref = person_ref.strip()
+        if cur is not None and cur["person_ref"] == person_ref:
+            return {"assignment": _staff_out(cur), "closed": None, "changed": False}
+        if cur is not None:
+            store.close_staff(conn, cur["id"], valid_from)
+        try:
+            new = store.insert_staff(conn, grid_code, person_ref, role, valid_from)
+        except IntegrityError as exc:  # a concurrent assignment of the same role won the race
+            raise GridError(f"{grid_code} 的{role}正被同时修改，请重试 (concurrent assignment, retry)", 409) from exc
+    closed = None
+    if cur is not None:
+        closed = _staff_out({**cur, "valid_to": valid_from, "current": False})
+    return {"assignment": _staff_out(new), "closed": closed, "changed": True}
+
+
+def grid_staff(engine: Engine, grid_code: str, current_only: bool = False) -> list[dict]:
+    """Staff of a grid / micro-grid with their history (past terms keep their valid_to)."""
+    with engine.connect() as conn:
+        if store.get_grid(conn, grid_code) is None and not store.grid_history(conn, grid_code):
+            raise GridError(f"没有编码为 {grid_code} 的网格或微网格 (no grid/micro-grid {grid_code})", 404)
+        return [_staff_out(r) for r in store.staff_of(conn, grid_code, current_only)]
+
+
+def _staff_out(r: dict) -> dict:
+    return {**r, "valid_from": r["valid_from"].isoformat(),
+            "valid_to": r["valid_to"].isoformat() if r["valid_to"] is not None else None}

@@ -1,4 +1,4 @@
-"""`shequ grid boundaries|build|import|h3|validate`: townships, communities, grids, micro-grids, H3."""
+"""`shequ grid boundaries|build|import|h3|validate|staff`: townships, communities, grids, micro-grids, H3."""
 
 from __future__ import annotations
 
@@ -194,6 +194,60 @@ def validate(
             typer.echo(f"{code}: 通过 ok")
     if n_bad:
         raise typer.Exit(1)
+
+
+staff_app = typer.Typer(help="网格员 / 微网格长 任命与历史 grid staff.", no_args_is_help=True)
+grid_app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("assign")
+def staff_assign(
+    code: str = typer.Argument(..., help="网格（15 位）或微网格（17 位）编码"),
+    person: str = typer.Option(..., "--person", help="人员引用，如 person:123"),
+    role: str = typer.Option("网格员", "--role", help="网格员|网格长|专职网格员|兼职网格员（网格）；微网格长（微网格）"),
+    valid_from: str = typer.Option(None, "--from", help="任职开始 ISO 时间（带时区），缺省为现在"),
+) -> None:
+    """任命：前任的任期在新任开始时结束（历史保留） assign a person; the previous holder's term is closed."""
+    from datetime import datetime
+
+    from grid_builder.service import GridError, assign_grid_staff
+
+    start = None
+    if valid_from:
+        try:
+            start = datetime.fromisoformat(valid_from)
+        except ValueError:
+            _fail(f"--from 不是 ISO 时间 (not an ISO date-time): {valid_from}")
+    try:
+        res = assign_grid_staff(_engine(), code, person, role, start)
+    except GridError as exc:
+        _fail(exc.message)
+    a = res["assignment"]
+    if not res["changed"]:
+        typer.echo(f"{code} {role}: {a['person_ref']} 已在任 (since {a['valid_from']})，未改变")
+        return
+    typer.echo(f"{code} {role}: {a['person_ref']} 自 {a['valid_from']} 起任职")
+    if res["closed"]:
+        typer.echo(f"  前任 {res['closed']['person_ref']} 任期结束于 {res['closed']['valid_to']}")
+
+
+@staff_app.command("list")
+def staff_list(
+    code: str = typer.Argument(..., help="网格或微网格编码"),
+    current: bool = typer.Option(False, "--current", help="只列现任"),
+) -> None:
+    """人员及任职历史 staff of a grid / micro-grid with history."""
+    from grid_builder.service import GridError, grid_staff
+
+    try:
+        rows = grid_staff(_engine(), code, current)
+    except GridError as exc:
+        _fail(exc.message)
+    if not rows:
+        typer.echo(f"{code}: 尚无任命 (no staff)")
+    for r in rows:
+        term = "现任" if r["current"] else f"至 {r['valid_to']}"
+        typer.echo(f"{r['role']}\t{r['person_ref']}\t自 {r['valid_from']}\t{term}")
 
 
 def register(app: typer.Typer) -> None:

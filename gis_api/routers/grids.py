@@ -4,13 +4,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 from shapely.geometry import mapping
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from gis_api.crs import check_in_china, to_wgs84
-from gis_api.deps import api_key, db_conn
-from gis_api.errors import BadRequest, NotFound
+from gis_api.deps import api_key, db_conn, db_engine
+from gis_api.errors import BadRequest, Conflict, NotFound
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"], dependencies=[Depends(api_key)])
 
@@ -86,3 +89,38 @@ def grid_stats(code: str, conn: Connection = Depends(db_conn)):
     return {"code": code, "name": row["name"], "level": level, "parent_code": row.get("parent_code"),
             "area_m2": round(float(row["area_m2"]), 1), "compactness": round(float(row["compactness"]), 4),
             "flags": row.get("flags", []), **stats}
+
+
+class StaffIn(BaseModel):
+    person_ref: str = Field(..., description="人员引用（人员表上线前为不透明字符串，如 person:123）")
+    role: str = Field(..., description="网格员 | 网格长 | 专职网格员 | 兼职网格员（网格）；微网格长（微网格）")
+    valid_from: datetime | None = Field(None, description="任职开始（带时区），缺省为当前时间")
+
+
+def _raise(exc) -> None:
+    if exc.status == 404:
+        raise NotFound(exc.message) from exc
+    if exc.status == 409:
+        raise Conflict(exc.message) from exc
+    raise BadRequest(exc.message) from exc
+
+
+@router.put("/{code}/staff", summary="任命网格员 / 微网格长（前任的 valid_to 记为新任开始时间，历史保留）")
+def put_staff(code: str, body: StaffIn, engine: Engine = Depends(db_engine)):
+    from grid_builder.service import GridError, assign_grid_staff
+
+    try:
+        return {"code": code, **assign_grid_staff(engine, code, body.person_ref, body.role, body.valid_from)}
+    except GridError as exc:
+        _raise(exc)
+
+
+@router.get("/{code}/staff", summary="网格 / 微网格的人员及任职历史")
+def get_staff(code: str, current: bool = Query(False, description="只列现任"), engine: Engine = Depends(db_engine)):
+    from grid_builder.service import GridError, grid_staff
+
+    try:
+        rows = grid_staff(engine, code, current)
+    except GridError as exc:
+        _raise(exc)
+    return {"code": code, "staff": rows, "numberReturned": len(rows)}

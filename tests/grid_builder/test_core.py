@@ -266,3 +266,20 @@ def test_importer_reads_gpkg_shp_geojson(provisional, tmp_path, driver, suffix):
         read_boundaries(path, code_field="adcode")
     with pytest.raises(ImportProblem):
         read_boundaries(tmp_path / "missing.gpkg")
+
+
+def test_staff_roles_levels_and_terms():
+    from datetime import UTC, datetime
+
+    from grid_builder.staff import StaffProblem, check_assignment
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    check_assignment("grid", "person:1", "网格员", t0, None)
+    check_assignment("microgrid", "person:1", "微网格长", t0, t0)
+    for args, status in ((("grid", "person:1", "楼长", t0, None), 400), (("grid", "person:1", "微网格长", t0, None), 400),
+                         (("microgrid", "person:1", "网格员", t0, None), 400), (("grid", "", "网格员", t0, None), 400),
+                         (("grid", "p", "网格员", datetime(2026, 1, 1), None), 400),
+                         (("grid", "p", "网格员", t0, datetime(2026, 2, 1, tzinfo=UTC)), 409)):
+        with pytest.raises(StaffProblem) as exc:
+            check_assignment(*args)
+        assert exc.value.status == status and exc.value.message

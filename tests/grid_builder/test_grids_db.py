@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -211,9 +212,9 @@ def test_grids_api(client, engine, built):
     stats = client.get(f"/grids/{g}/stats").json()
     assert stats["households"] == one["properties"]["households"]
     assert stats["children"]["microgrid"]["count"] == len(micro)
-    # grid managers / micro-grid heads: the link table is ready for the people table that comes later
-    with engine.begin() as conn:
-        store.assign_staff(conn, g, "person:demo-001", "网格员")
+    # grid managers: what PUT /grids/{code}/staff writes shows in the stats
+    r = client.put(f"/grids/{g}/staff", json={"person_ref": "person:demo-001", "role": "网格员"})
+    assert r.status_code == 200, r.text
     staff = client.get(f"/grids/{g}/stats").json()["staff"]
     assert [(s["person_ref"], s["role"]) for s in staff] == [("person:demo-001", "网格员")]
     with engine.begin() as conn:
@@ -237,6 +238,75 @@ def test_grids_api(client, engine, built):
         r = client.get(url, params=params)
         assert r.status_code == status, (url, r.text)
         assert r.json()["message"]
+
+
+def test_grid_staff_assignment_keeps_history(client, engine, built):
+    """网格员 / 微网格长: PUT closes the previous holder's term (valid_to = new valid_from), never deletes."""
+    from gis_api.cli import app
+
+    with engine.connect() as conn:
+        g = conn.execute(text("SELECT code FROM grid WHERE level = 'grid' AND valid_to IS NULL ORDER BY code "
+                              "LIMIT 1")).scalar_one()
+        m = conn.execute(text("SELECT code FROM grid WHERE level = 'microgrid' AND valid_to IS NULL "
+                              "AND parent_code = :g ORDER BY code LIMIT 1"), {"g": g}).scalar_one()
+    try:
+        first = {"person_ref": "person:t-001", "role": "网格员", "valid_from": "2026-01-01T08:00:00+08:00"}
+        r = client.put(f"/grids/{g}/staff", json=first)
+        assert r.status_code == 200, r.text
+        assert r.json()["changed"] and r.json()["closed"] is None
+        again = client.put(f"/grids/{g}/staff", json=first).json()  # same person again: nothing changes
+        assert again["changed"] is False and again["assignment"]["person_ref"] == "person:t-001"
+        r = client.put(f"/grids/{g}/staff", json={"person_ref": "person:t-002", "role": "网格员",
+                                                  "valid_from": "2026-06-01T08:00:00+08:00"})
+        assert r.status_code == 200, r.text
+        closed = r.json()["closed"]
+        assert closed["person_ref"] == "person:t-001"
+        assert datetime.fromisoformat(closed["valid_to"]) == datetime.fromisoformat("2026-06-01T08:00:00+08:00")
+        hist = client.get(f"/grids/{g}/staff").json()["staff"]
+        assert [(h["person_ref"], h["current"]) for h in hist] == [("person:t-002", True), ("person:t-001", False)]
+        assert datetime.fromisoformat(hist[1]["valid_to"]) == datetime.fromisoformat(hist[0]["valid_from"])
+        cur = client.get(f"/grids/{g}/staff", params={"current": True}).json()["staff"]
+        assert [h["person_ref"] for h in cur] == ["person:t-002"]
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT person_ref, valid_to IS NULL FROM grid_staff WHERE grid_code = :g "
+                                     "ORDER BY valid_from"), {"g": g}).all()
+        assert [tuple(x) for x in rows] == [("person:t-001", False), ("person:t-002", True)]
+        # a micro-grid head on a micro-grid
+        r = client.put(f"/grids/{m}/staff", json={"person_ref": "person:t-003", "role": "微网格长"})
+        assert r.status_code == 200, r.text
+        # bad input: clear 4xx with a message, nothing written
+        for code, body, status in (
+            (g, {"person_ref": "person:t-009", "role": "楼长"}, 400),            # unknown role
+            (g, {"person_ref": "person:t-009", "role": "微网格长"}, 400),        # role of another level
+            (m, {"person_ref": "person:t-009", "role": "网格员"}, 400),
+            (g, {"person_ref": "  ", "role": "网格员"}, 400),
+            (g, {"person_ref": "person:t-009", "role": "网格员", "valid_from": "2026-03-01T00:00:00"}, 400),
+            (g, {"person_ref": "person:t-009", "role": "网格员", "valid_from": "2026-03-01T00:00:00+08:00"}, 409),
+            ("999999999999999", {"person_ref": "person:t-009", "role": "网格员"}, 404),
+            (g, {"role": "网格员"}, 422),
+        ):
+            r = client.put(f"/grids/{code}/staff", json=body)
+            assert r.status_code == status, (code, body, r.text)
+            assert r.json()["message"]
+        assert client.get("/grids/999999999999999/staff").status_code == 404
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM grid_staff WHERE person_ref = 'person:t-009'")
+                                ).scalar_one() == 0
+        # CLI: shequ grid staff assign | list
+        runner = CliRunner()
+        res = runner.invoke(app, ["grid", "staff", "assign", m, "--person", "person:t-004", "--role", "微网格长"])
+        assert res.exit_code == 0, res.output
+        assert "person:t-003" in res.output  # the previous head's term is reported closed
+        res = runner.invoke(app, ["grid", "staff", "list", m])
+        assert res.exit_code == 0 and "person:t-004" in res.output and "person:t-003" in res.output
+        assert "现任" in res.output.split("person:t-004")[1].splitlines()[0]
+        res = runner.invoke(app, ["grid", "staff", "assign", m, "--person", "person:t-005", "--role", "楼长"])
+        assert res.exit_code == 1 and "角色" in res.output
+        res = runner.invoke(app, ["grid", "staff", "list", "999999999999999"])
+        assert res.exit_code == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM grid_staff WHERE person_ref LIKE 'person:t-%'"))
 
 
 def test_h3_api_and_cli_agree(client, engine, built):
