@@ -59,6 +59,9 @@ class Area:
     households: float
     building_ids: list[int]
     flags: list[str] = field(default_factory=list)
+    # a micro-grid that is a range of units (单元) of one large building: {"building_id", "units": [first,
+    # last] (household ordinals, 1-based), "part", "parts", "unit_households"}; None for whole buildings
+    part: dict | None = None
 
     @property
     def area_m2(self) -> float:

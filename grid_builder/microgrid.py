@@ -18,6 +18,8 @@ from grid_builder.geom import (
 )
 from grid_builder.partition import partition_units
 
+MAX_MICROGRIDS = 99  # 2-digit sequence
+
 
 def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
     """Micro-grids of ``grid`` (a ``build.Area``) from its buildings (``build.BuildingIn``)."""
@@ -59,14 +61,25 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
         j = max(range(len(drafts)), key=lambda q: drafts[q][0].boundary.intersection(p.buffer(0.05)).length)
         drafts[j] = (as_multipolygon(safe_union([drafts[j][0], p])), drafts[j][1])
     drafts = _follow_anchors(drafts, buildings)
+    drafts = split_large_buildings(drafts, buildings, lo, hi)
     pts = [(d[0].centroid.x, d[0].centroid.y) for d in drafts]
     order = west_east_north_south(pts)
     codes = child_codes(grid.code, len(order), 2)
     out = []
     for code, di in zip(codes, order, strict=True):
-        geom, bidx = drafts[di]
+        geom, bidx, part = drafts[di]
         h = sum(buildings[i].households for i in bidx)
         flags = []
+        if part is not None:
+            h = part["unit_households"] + sum(buildings[i].households for i in bidx
+                                              if buildings[i].id != part["building_id"])
+            flags.append("building_units")
+            if not (lo <= part["unit_households"] <= hi):
+                flags.append("outside_band")
+            if n_parts(geom) > 1:
+                flags.append("not_contiguous")
+            out.append(Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags, part))
+            continue
         if not bidx:
             flags.append("no_buildings")
         elif len(bidx) == 1:
@@ -100,3 +113,111 @@ def _follow_anchors(drafts, buildings):
                 members[home].append(i)
                 moved = True
     return [(g, m) for g, m in zip(geoms, members, strict=True)] if moved else drafts
+
+
+def unit_count(households: float, lo: float, hi: float, cap: int) -> int:
+    """How many unit ranges a building of ``households`` is cut into: the fewest whose (near-equal)
+    shares all fall inside ``lo``–``hi``; when no count does, the one closest to the band; at most ``cap``."""
+    hh = int(round(households))
+    if hh <= hi or cap <= 1:
+        return 1
+
+    def dev(k: int) -> float:
+        q, r = divmod(hh, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+        return sum(max(0, lo - s, s - hi) for s in sizes)
+
+    first = max(1, -(-hh // int(hi)))
+    best = min(range(first, max(first, -(-hh // max(int(lo), 1))) + 1), key=lambda k: (dev(k), k))
+    return max(1, min(best, cap))
+
+
+def strips(geom, k: int) -> list:
+    """Cut ``geom`` into ``k`` strips of equal area across the long axis of its minimum rotated rectangle.
+    The strips cover ``geom`` and do not overlap (neighbours share a cut line)."""
+    import math
+
+    import shapely
+    from shapely import affinity
+    from shapely.geometry import box
+
+    if k <= 1:
+        return [geom]
+    rect = shapely.minimum_rotated_rectangle(geom)
+    xy = list(rect.exterior.coords)[:4]
+    edges = [(xy[i], xy[(i + 1) % 4]) for i in range(2)]
+    (a, b) = max(edges, key=lambda e: math.dist(*e))
+    angle = math.degrees(math.atan2(b[1] - a[1], b[0] - a[0]))
+    origin = geom.centroid
+    rot = affinity.rotate(geom, -angle, origin=origin)  # long axis along x
+    minx, miny, maxx, maxy = rot.bounds
+    total = rot.area
+    cuts = [minx]
+    for j in range(1, k):
+        target = total * j / k
+        lo_x, hi_x = cuts[-1], maxx
+        for _ in range(40):
+            mid = (lo_x + hi_x) / 2
+            if rot.intersection(box(minx - 1, miny - 1, mid, maxy + 1)).area < target:
+                lo_x = mid
+            else:
+                hi_x = mid
+        cuts.append((lo_x + hi_x) / 2)
+    cuts.append(maxx)
+    out = []
+    for x0, x1 in zip(cuts[:-1], cuts[1:], strict=True):
+        x0 = minx - 1 if x0 == minx else x0
+        x1 = maxx + 1 if x1 == maxx else x1
+        piece = rot.intersection(box(x0, miny - 1, x1, maxy + 1))
+        out.append(as_multipolygon(affinity.rotate(piece, angle, origin=origin)))
+    return out
+
+
+def split_large_buildings(drafts, buildings, lo: float, hi: float, cap: int = MAX_MICROGRIDS):
+    """Micro-grids of unit ranges for buildings above the band ("units of large buildings").
+
+    A draft whose heaviest building holds more than ``hi`` households is cut into strips of equal area
+    (``strips``), one per range of units of that building, so micro-grid geometries still tile the grid
+    without overlap. The building itself is assigned to the strip holding its anchor (one row per
+    building); every strip carries its unit range and households in ``part``. Other buildings of the
+    draft (non-residential neighbours) go to the strip holding their anchor. The grid's 2-digit
+    sequence caps the total at ``cap`` micro-grids: large buildings then get fewer, bigger ranges.
+    Returns (geometry, building indices, part or None) triples."""
+    out = [(g, b, None) for g, b in drafts]
+    big = []
+    for j, (_g, bidx, _p) in enumerate(out):
+        if bidx:
+            heavy = max(bidx, key=lambda i: buildings[i].households)
+            if buildings[heavy].households > hi:
+                big.append((j, heavy))
+    if not big:
+        return out
+    room = cap - len(out)
+    want = {j: unit_count(buildings[h].households, lo, hi, cap) for j, h in big}
+    while sum(want.values()) - len(want) > room:  # shrink the largest request until all fit
+        jmax = max(want, key=lambda j: want[j])
+        if want[jmax] <= 1:
+            break
+        want[jmax] -= 1
+    result = [d for j, d in enumerate(out) if j not in want]
+    for j, heavy in big:
+        geom, bidx, _ = out[j]
+        k = want[j]
+        if k <= 1:
+            result.append(out[j])
+            continue
+        pieces = strips(geom, k)
+        hh = int(round(buildings[heavy].households))
+        q, r = divmod(hh, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+        members: list[list[int]] = [[] for _ in pieces]
+        for i in bidx:
+            where = assign_points(pieces, [building_anchor(buildings[i].geom)])[0]
+            members[where].append(i)
+        first = 1
+        for n, (piece, size) in enumerate(zip(pieces, sizes, strict=True)):
+            part = {"building_id": buildings[heavy].id, "units": [first, first + size - 1], "part": n + 1,
+                    "parts": k, "unit_households": size}
+            first += size
+            result.append((piece, members[n], part))
+    return result

@@ -138,8 +138,12 @@ def build_all(engine: Engine, cfg: BuildConfig | None = None, progress=None) -> 
 
 
 def _row(a, name: str) -> store.AreaRow:
+    part = getattr(a, "part", None)
+    if part is not None:
+        name = f"{name}（{part['units'][0]}–{part['units'][1]} 户）"
     return store.AreaRow(a.code, name, a.level, a.parent_code, int(round(a.households)), len(a.building_ids),
-                         a.area_m2, a.compactness, a.contiguous, list(a.flags), to_lonlat(a.geom))
+                         a.area_m2, a.compactness, a.contiguous, list(a.flags), to_lonlat(a.geom),
+                         {"building_units": part} if part is not None else None)
 
 
 def _issue(i) -> dict:

@@ -188,6 +188,7 @@ class AreaRow:
     contiguous: bool
     flags: list[str]
     geom: BaseGeometry  # lon/lat
+    properties: dict | None = None  # merged over the build's common properties (e.g. a unit range)
 
 
 def write_community_build(conn: Connection, community_code: str, grids: list[AreaRow],
@@ -199,10 +200,11 @@ def write_community_build(conn: Connection, community_code: str, grids: list[Are
         {"c": community_code}).scalar_one()
     conn.execute(text("UPDATE grid SET valid_to = now() WHERE community_code = :c AND valid_to IS NULL"),
                  {"c": community_code})
-    props = json.dumps(properties or {}, ensure_ascii=False)
+    base = properties or {}
     rows = [{"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code, "c": community_code,
              "hh": int(a.households), "nb": a.buildings, "area": float(a.area_m2), "pp": float(a.compactness),
-             "contig": bool(a.contiguous), "flags": list(a.flags), "v": version, "src": source, "props": props,
+             "contig": bool(a.contiguous), "flags": list(a.flags), "v": version, "src": source,
+             "props": json.dumps({**base, **(a.properties or {})}, ensure_ascii=False),
              "g": _wkb(as_multipolygon(a.geom))} for a in [*grids, *microgrids]]
     if rows:
         conn.execute(text(
@@ -228,7 +230,8 @@ def write_community_build(conn: Connection, community_code: str, grids: list[Are
 
 
 _GRID_COLS = ("code, name, level, parent_code, community_code, households, buildings, area_m2, compactness, "
-              "contiguous, flags, version, valid_from, valid_to, source")
+              "contiguous, flags, version, valid_from, valid_to, source, "
+              "properties -> 'building_units' AS building_units")
 
 
 def _grid_dict(r) -> dict:
@@ -290,6 +293,13 @@ def grid_stats(conn: Connection, code: str, level: str) -> dict:
     b = conn.execute(text(
         f"SELECT count(*), COALESCE(sum(households), 0) FROM grid_assignment WHERE {col} = :code"),
         {"code": code}).one()  # col comes from the fixed mapping above
+    hh = int(b[1])
+    if level == "microgrid":  # a unit range of a large building holds its share, not the whole building
+        share = conn.execute(text(
+            "SELECT households FROM grid WHERE code = :code AND valid_to IS NULL "
+            "AND properties -> 'building_units' IS NOT NULL"),
+            {"code": code}).scalar()
+        hh = int(share) if share is not None else hh
     geom_sql = ("SELECT geom FROM admin_unit WHERE code = :code" if level == "community"
                 else "SELECT geom FROM grid WHERE code = :code AND valid_to IS NULL")
     pois = conn.execute(text(
@@ -310,7 +320,7 @@ def grid_stats(conn: Connection, code: str, level: str) -> dict:
         "SELECT person_ref, role, valid_from FROM grid_staff WHERE grid_code = :code AND valid_to IS NULL "
         "ORDER BY role, person_ref"), {"code": code}).all()
     return {
-        "buildings": int(b[0]), "households": int(b[1]),
+        "buildings": int(b[0]), "households": hh,
         "pois": {k: int(n) for k, n in pois}, "pois_total": int(sum(n for _, n in pois)),
         "addresses": None if addresses is None else int(addresses),
         "children": {lvl: {"count": int(n), "households": int(h), "outside_band": int(o)}

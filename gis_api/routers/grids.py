@@ -18,7 +18,7 @@ from gis_api.errors import BadRequest, Conflict, NotFound
 router = APIRouter(prefix="/grids", tags=["grids 网格"], dependencies=[Depends(api_key)])
 
 PROPS = ("code", "name", "level", "parent_code", "community_code", "households", "buildings", "area_m2",
-         "compactness", "contiguous", "flags", "version", "valid_from", "valid_to", "source")
+         "compactness", "contiguous", "flags", "version", "valid_from", "valid_to", "source", "building_units")
 
 
 def _feature(row: dict) -> dict:

@@ -283,3 +283,34 @@ def test_staff_roles_levels_and_terms():
         with pytest.raises(StaffProblem) as exc:
             check_assignment(*args)
         assert exc.value.status == status and exc.value.message
+
+
+def test_large_building_units_tile_its_cell():
+    """A tower above the micro-grid band: unit ranges of 30–50 households on strips that tile its cell."""
+    from shapely.geometry import Polygon
+
+    from grid_builder.microgrid import split_large_buildings, strips, unit_count
+
+    assert unit_count(3041, 30, 50, 99) == 61 and unit_count(40, 30, 50, 99) == 1
+    assert unit_count(3041, 30, 50, 20) == 20  # capped by the 2-digit sequence
+    assert unit_count(55, 30, 50, 99) == 2  # 27/28: closer to the band than one range of 55
+    cell = Polygon([(0, 0), (120, 0), (120, 30), (60, 60), (0, 30)])
+    parts = strips(cell, 7)
+    assert len(parts) == 7
+    assert abs(sum(p.area for p in parts) - cell.area) < 1e-6 and abs(unary_union(parts).area - cell.area) < 1e-6
+    assert all(abs(p.area - cell.area / 7) < 0.01 for p in parts)
+    assert all(parts[i].intersection(parts[j]).area < 1e-6 for i in range(7) for j in range(i + 1, 7))
+    tower = BuildingIn(7, Polygon([(50, 10), (70, 10), (70, 20), (50, 20)]), 3041.0)
+    shop = BuildingIn(8, Polygon([(5, 5), (10, 5), (10, 10), (5, 10)]), 0.0)
+    out = split_large_buildings([(cell, [0, 1])], [tower, shop], 30, 50)
+    assert len(out) == 61
+    ranges = sorted(p["units"] for _g, _b, p in out)
+    assert ranges[0][0] == 1 and ranges[-1][1] == 3041
+    assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(30 <= p["unit_households"] <= 50 for _g, _b, p in out)
+    # each building is a member of exactly one strip: the one holding its anchor
+    members = [i for _g, b, _p in out for i in b]
+    assert sorted(members) == [0, 1]
+    for g, b, _p in out:
+        for i in b:
+            assert g.covers(building_anchor([tower, shop][i].geom))

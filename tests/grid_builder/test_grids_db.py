@@ -142,6 +142,44 @@ def test_every_demo_building_is_in_exactly_one_community_grid_and_microgrid(engi
     assert elsewhere == []
 
 
+def test_large_buildings_are_split_into_unit_microgrids(client, engine, built):
+    """Buildings above the micro-grid band become unit ranges (单元) of 30–50 households, on strips of their
+    cell: ranges cover the building's households once, strips nest in the grid and do not overlap."""
+    with engine.connect() as conn:
+        big = conn.execute(text(
+            "SELECT a.building_id, a.households, a.grid_code FROM grid_assignment a WHERE a.households > 50 "
+            "ORDER BY a.households DESC")).all()
+        rows = conn.execute(text(
+            "SELECT code, parent_code, households, (properties->'building_units'->>'building_id')::bigint, "
+            "properties->'building_units'->'units', ST_IsValid(geom), flags FROM grid WHERE level = 'microgrid' "
+            "AND valid_to IS NULL AND properties->'building_units' IS NOT NULL")).all()
+        overlaps = conn.execute(text(
+            "SELECT a.code, b.code FROM grid a JOIN grid b ON a.parent_code = b.parent_code AND a.code < b.code "
+            "AND a.level = 'microgrid' AND b.level = 'microgrid' AND a.valid_to IS NULL AND b.valid_to IS NULL "
+            "AND a.properties ? 'building_units' AND ST_Intersects(a.geom, b.geom) "
+            "WHERE ST_Area(ST_Intersection(a.geom, b.geom)::geography) > 1")).all()
+    assert big and big[0][1] >= 3000  # the Lujiazui tower of 3,041 estimated households
+    assert overlaps == []
+    by_building: dict[int, list] = {}
+    for code, parent, hh, bid, units, valid, flags in rows:
+        # e.g. 58 households: two ranges of 29 are the closest to the band, and are flagged
+        assert valid and (30 <= units[1] - units[0] + 1 <= 50 or "outside_band" in flags)
+        assert "building_units" in flags
+        by_building.setdefault(bid, []).append((units, code, parent, hh))
+    for bid, hh, grid_code in big:
+        parts = sorted(by_building[bid])
+        assert len({p[2] for p in parts}) == 1 and parts[0][2] == grid_code
+        assert parts[0][0][0] == 1 and parts[-1][0][1] == hh
+        assert all(a[0][1] + 1 == b[0][0] for a, b in zip(parts, parts[1:], strict=False))
+    tower = by_building[big[0][0]]
+    assert len(tower) >= 61 and all(30 <= p[0][1] - p[0][0] + 1 <= 50 for p in tower)
+    # the API shows the unit range; the stats of a unit micro-grid count its share, not the tower
+    code = tower[1][1]
+    f = client.get(f"/grids/{code}").json()["properties"]
+    assert f["building_units"]["building_id"] == big[0][0] and f["households"] == tower[1][3]
+    assert client.get(f"/grids/{code}/stats").json()["households"] == tower[1][3]
+
+
 def test_grid_codes_are_numbered_west_to_east_north_to_south(engine, built):
     with engine.connect() as conn:
         for code in _communities(engine)[:5]:
