@@ -46,6 +46,7 @@ def _direction(ids, bl, br, flags, lengths, tok, tbl, tbr, wf, hh, wout, E, reve
     e = np.empty(L, np.float32)
     a4 = np.empty(G, np.float32)
     z = np.empty(G, np.float32)
+    zh = np.empty(G, np.float32)
     h = np.empty(H, np.float32)
     c = np.empty(H, np.float32)
     pos = 0
@@ -62,10 +63,9 @@ def _direction(ids, bl, br, flags, lengths, tok, tbl, tbr, wf, hh, wout, E, reve
                 if flags[row, f] != 0.0:
                     for j in range(G):
                         z[j] += wf[f, j]
-            for k in range(H):
-                hk = h[k]
-                for j in range(G):
-                    z[j] += hk * hh[k, j]
+            np.dot(h, hh, zh)
+            for j in range(G):
+                z[j] += zh[j]
             # gates i, f, g, o; i, f, o rows were pre-halved: sigmoid(x) = (1 + tanh(x / 2)) / 2
             for j in range(G):
                 a4[j] = _tanh(z[j])
@@ -73,12 +73,7 @@ def _direction(ids, bl, br, flags, lengths, tok, tbl, tbr, wf, hh, wout, E, reve
                 c[k] = (_HALF + _HALF * a4[H + k]) * c[k] + (_HALF + _HALF * a4[k]) * a4[2 * H + k]
             for k in range(H):
                 h[k] = (_HALF + _HALF * a4[3 * H + k]) * _tanh(c[k])
-            for j in range(L):
-                e[j] = 0.0
-            for k in range(H):
-                hk = h[k]
-                for j in range(L):
-                    e[j] += hk * wout[k, j]
+            np.dot(h, wout, e)
             for j in range(L):
                 E[row, j] += e[j]
         pos += n
