@@ -334,7 +334,8 @@ LAYERS: tuple[Layer, ...] = (
         ),
         where="t.level = 'grid' AND t.valid_to IS NULL",
         style=Style(color="#1b9e77", fill_color="#66c2a5", weight=2.0, fill_opacity=0.12, label_field="name"),
-        min_zoom=12, basemap=True, order=63, valid_from="valid_from", valid_to="valid_to",
+        # drawn under the buildings (order 30): the tint marks grid areas without hiding building colours
+        min_zoom=12, basemap=True, order=25, valid_from="valid_from", valid_to="valid_to",
         description_zh="社区治理网格（现行版本）",
     ),
     Layer(
