@@ -176,7 +176,20 @@ def test_existing_cameras_are_kept_and_corners_add_candidates(engine):
     with engine.connect() as conn:
         base = service.camera_plan(conn, None, headings=4)
         conn.rollback()  # end the read's implicit transaction
-        cam = base["layers"]["cameras"]["features"][0]["properties"]
+        cams = [f["properties"] for f in base["layers"]["cameras"]["features"]]
+        cam = cams[0]
+        if base["summary"]["area_level"] == "community":
+            # poles stand on roads and communities are bounded by roads: take a camera well inside the
+            # community, not one on its boundary (which may fall a hair outside after reprojection)
+            for c in cams:
+                inside = conn.execute(text("""
+                    SELECT ST_Contains(ST_Buffer(geom::geography, -5)::geometry, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+                    FROM admin_unit WHERE code = :code"""),
+                    {"lon": c["lon"], "lat": c["lat"], "code": base["summary"]["area_code"]}).scalar_one()
+                if inside:
+                    cam = c
+                    break
+            conn.rollback()
         trans = conn.begin()
         try:
             conn.execute(text("""
@@ -193,9 +206,14 @@ def test_existing_cameras_are_kept_and_corners_add_candidates(engine):
     assert len(existing) == 1 and existing[0]["properties"]["heading_deg"] == (cam["heading_deg"] + 180) % 360
     assert s["cameras"] == s["planned_cameras"] + 1
     assert corners["summary"]["candidate_positions"] > base["summary"]["candidate_positions"]
-    # more candidates can only help the fewest-cameras plan (both proven optimal)
-    assert corners["summary"]["gap"] == 0 and base["summary"]["gap"] == 0
-    assert corners["summary"]["cameras"] <= base["summary"]["cameras"]
+    # more candidates can only make more targets visible; the plan must see every target any candidate sees
+    # (LSCP over the coverable targets), so with the same coverable set it needs no more cameras
+    cs, bs = corners["summary"], base["summary"]
+    assert cs["gap"] == 0 and bs["gap"] == 0
+    assert cs["targets"] == bs["targets"]
+    assert cs["blind_spots"] <= bs["blind_spots"]
+    if cs["seen_targets"] == bs["seen_targets"]:
+        assert cs["cameras"] <= bs["cameras"]
 
 
 def test_cli_plan_next_sites(pg_url, tmp_path):
