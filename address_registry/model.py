@@ -78,8 +78,20 @@ def format_components(components: dict[str, str]) -> str:
 
     A city equal to its province (直辖市: 上海市) is written once.
     """
+    return _join_components(components, COMPONENT_KEYS)
+
+
+def normalized_full_text(components: dict[str, str]) -> str:
+    """The key that must be unique among active addresses: identifying components, normalised."""
+    from address_registry.textnorm import normalize_text
+
+    return normalize_text(_join_components(components, IDENTIFYING_KEYS))
+
+
+def _join_components(components: dict[str, str], keys) -> str:
+    """The given components in order, a city equal to its province (直辖市) written once."""
     parts = []
-    for key in COMPONENT_KEYS:
+    for key in keys:
         value = components.get(key)
         if not value:
             continue
@@ -87,18 +99,3 @@ def format_components(components: dict[str, str]) -> str:
             continue
         parts.append(value)
     return "".join(parts)
-
-
-def normalized_full_text(components: dict[str, str]) -> str:
-    """The key that must be unique among active addresses: identifying components, normalised."""
-    from address_registry.textnorm import normalize_text
-
-    parts = []
-    for key in IDENTIFYING_KEYS:
-        value = components.get(key)
-        if not value:
-            continue
-        if key == "city" and value == components.get("province"):
-            continue
-        parts.append(value)
-    return normalize_text("".join(parts))
