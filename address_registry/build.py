@@ -89,6 +89,23 @@ class PoiIn:
 
 
 @dataclass(slots=True)
+class LanduseIn:
+    """A named land-use area (OSM landuse=residential → a compound 小区); `label` is its label point."""
+
+    osm_id: int
+    kind: str
+    name: str
+    geom: BaseGeometry
+    label: Point | None = None
+
+
+# land-use kinds that become compounds (小区 / 院落)
+COMPOUND_KINDS = ("residential",)
+# a building belongs to the compound holding at least this share of its footprint
+COMPOUND_MIN_SHARE = 0.5
+
+
+@dataclass(slots=True)
 class RegistryPlan:
     records: list[AddressRecord]
     aliases: list[AliasRecord]
@@ -166,7 +183,8 @@ class _CodeBook:
 
     def __init__(self, existing: Iterable[AddressRecord]):
         self.by_key: dict[tuple, str] = {}
-        self.max_serial: dict[str, int] = defaultdict(int)
+        # (parent, level) → highest serial issued: roads and compounds share the district as parent
+        self.max_serial: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
         for rec in existing:
             key = natural_key(rec)
@@ -174,15 +192,16 @@ class _CodeBook:
                 self.by_key.setdefault(key, rec.code)
             parent = codes.parent_of(rec.code) if codes.is_valid(rec.code) else None
             if parent:
-                self.max_serial[parent] = max(self.max_serial[parent], codes.serial_of(rec.code))
+                slot = (parent, codes.level_of(rec.code))
+                self.max_serial[slot] = max(self.max_serial[slot], codes.serial_of(rec.code))
             self.used.add(rec.code)
 
     def code_for(self, key: tuple, parent_code: str, level: str) -> str:
         code = self.by_key.get(key)
         if code is not None and codes.parent_of(code) == parent_code:
             return code
-        self.max_serial[parent_code] += 1
-        code = codes.child_code(parent_code, level, self.max_serial[parent_code])
+        self.max_serial[(parent_code, level)] += 1
+        code = codes.child_code(parent_code, level, self.max_serial[(parent_code, level)])
         self.by_key[key] = code
         return code
 
@@ -192,6 +211,8 @@ def natural_key(rec: AddressRecord) -> tuple | None:
     c = rec.components
     if rec.level == "road":
         return ("road", c.get("road"))
+    if rec.level == "compound":
+        return ("compound", rec.parent_code, c.get("compound"))
     if rec.level == "house_number":
         return ("house_number", rec.parent_code, c.get("house_number"))
     if rec.level in ("building", "unit", "floor", "room"):
@@ -211,8 +232,10 @@ def plan_registry(
     existing: list[AddressRecord] = (),
     projection: LocalProjection = SHANGHAI,
     progress: Callable[[str, int], Any] | None = None,
+    landuse: list[LanduseIn] = (),
 ) -> RegistryPlan:
-    """The registry the data implies: roads, house numbers (real or generated), buildings, aliases."""
+    """The registry the data implies: roads, house numbers (real or generated), buildings, compounds
+    (小区, from named residential land use) and aliases."""
     admin_names = admin_names or {}
     book = _CodeBook(existing)
     prior_numbers = {r.building_id: (r.components.get("road"), r.components.get("house_number"))
@@ -453,10 +476,110 @@ def plan_registry(
                     records.append(rec)
                     stats[rec.level] += 1
 
+    # --- compounds: one per name; the addresses inside carry it -------------------------------
+    compound_recs, compound_aliases = compound_records(landuse, district_for, book, admin_names, attach_admin)
+    records.extend(compound_recs)
+    aliases.extend(compound_aliases)
+    stats["compound"] = len(compound_recs)
+    stats["in_compound"] = assign_compounds(records, compound_recs, buildings)
+
     # an alias equal to a registry road name would hijack that road: drop it
     road_keys = {normalize_text(n) for n in road_records}
     aliases = [a for a in aliases if normalize_text(a.alias) not in road_keys and normalize_text(a.alias)]
     return RegistryPlan(records=records, aliases=aliases, stats=dict(stats))
+
+
+_COMPOUND_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=(村|街坊|坊|小区|期|苑|号院)$)")
+
+
+def compound_variant(name: str) -> str | None:
+    """The compound name as often typed with a digit: 崂山三村 → 崂山3村, 梅园三街坊 → 梅园3街坊."""
+    m = _COMPOUND_NUMERAL.search(name)
+    if not m:
+        return None
+    return name[: m.start()] + str(cn_to_int(m.group(1))) + name[m.end():]
+
+
+def merge_compounds(landuse: Iterable[LanduseIn]) -> list[tuple[str, BaseGeometry, Point]]:
+    """(name, polygon, label point) per compound name: the polygons of one name merged (OSM draws a
+    小区 as several areas), the label point kept only when it lies inside, else a point on the surface."""
+    by_name: dict[str, list[LanduseIn]] = defaultdict(list)
+    for lu in landuse:
+        name = re.sub(r"\s+", "", lu.name or "")
+        if name and (lu.kind or "") in COMPOUND_KINDS and lu.geom is not None and not lu.geom.is_empty:
+            by_name[name].append(lu)
+    out = []
+    for name in sorted(by_name):
+        parts = by_name[name]
+        area = shapely.union_all([shapely.make_valid(p.geom) for p in parts])
+        polys = [g for g in shapely.get_parts(area) if g.geom_type == "Polygon" and not g.is_empty]
+        if not polys:
+            continue
+        area = shapely.MultiPolygon(polys)
+        label = next((p.label for p in parts if p.label is not None and area.contains(p.label)), None)
+        out.append((name, area, label if label is not None else area.point_on_surface()))
+    return out
+
+
+def compound_records(landuse: Iterable[LanduseIn], district_for: Callable[[Point], AdminUnit | None],
+                     book: _CodeBook, admin_names: dict[str, str],
+                     attach_admin: Callable[[AddressRecord, Point], None]
+                     ) -> tuple[list[AddressRecord], list[AliasRecord]]:
+    """Compound addresses (level `compound`, child of the district) and their name aliases."""
+    records, aliases = [], []
+    for name, area, label in merge_compounds(landuse):
+        district = district_for(label)
+        if district is None:
+            continue
+        dcode = codes.district_code(district.code)
+        code = book.code_for(("compound", dcode, name), dcode, "compound")
+        rec = AddressRecord(code=code, level="compound", parent_code=dcode, district_code=district.code,
+                            components={**_upper_names(district, admin_names), "compound": name},
+                            lon=label.x, lat=label.y, area=area, compound_code=code, source="osm")
+        attach_admin(rec, label)
+        records.append(rec)
+        aliases.append(AliasRecord(code, name, "compound", "osm"))
+        variant = compound_variant(name)
+        if variant:
+            aliases.append(AliasRecord(code, variant, "variant", "generated"))
+    return records, aliases
+
+
+def assign_compounds(records: list[AddressRecord], compounds: list[AddressRecord],
+                     buildings: Iterable[BuildingIn]) -> int:
+    """Give every address inside a compound its `compound_code` and `compound` component.
+
+    An address linked to a building follows the building (in the compound holding at least half of
+    its footprint); a house number without a footprint follows its point. Returns how many changed."""
+    if not compounds:
+        return 0
+    tree = STRtree([c.area for c in compounds])
+    of_building: dict[int, AddressRecord] = {}
+    for b in buildings:
+        if b.geom is None or b.geom.is_empty or b.geom.area == 0:
+            continue
+        best, best_share = None, 0.0
+        for i in tree.query(b.geom, predicate="intersects"):
+            share = b.geom.intersection(compounds[int(i)].area).area / b.geom.area
+            if share > best_share:
+                best, best_share = compounds[int(i)], share
+        if best is not None and best_share >= COMPOUND_MIN_SHARE:
+            of_building[b.id] = best
+    n = 0
+    for rec in records:
+        if rec.level in ("road", "compound"):
+            continue
+        compound = None
+        if rec.building_id is not None:
+            compound = of_building.get(rec.building_id)
+        elif rec.lon is not None:
+            idx = tree.query(Point(rec.lon, rec.lat), predicate="intersects")
+            compound = compounds[int(min(idx))] if len(idx) else None
+        if compound is not None:
+            rec.compound_code = compound.code
+            rec.components["compound"] = compound.components["compound"]
+            n += 1
+    return n
 
 
 APARTMENT_KINDS = ("apartments", "residential", "dormitory")
@@ -516,5 +639,5 @@ def lines_of(geom: BaseGeometry) -> list[LineString]:
     return [geom]
 
 
-__all__ = ["AdminUnit", "RoadWay", "BuildingIn", "AddressPointIn", "PoiIn", "RegistryPlan", "plan_registry",
+__all__ = ["AdminUnit", "RoadWay", "BuildingIn", "AddressPointIn", "PoiIn", "LanduseIn", "RegistryPlan", "plan_registry",
            "clean_road_name", "natural_key", "shapely"]

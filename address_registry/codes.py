@@ -7,6 +7,7 @@ prefix of its children's bodies and the level can be read from the length:
     district      DDDDDD                               6  (GB/T 2260)
     township      DDDDDDTTT                            9  (admin code, attribute only)
     community     DDDDDDTTTCCC                        12  (admin code, attribute only)
+    compound      DDDDDD CCCC                         10  (小区 / 院落, child of the district)
     road          DDDDDD RRRRR                        11
     house_number  DDDDDD RRRRR HHHHH                  16
     building      ... HHHHH BBB                       19
@@ -30,8 +31,12 @@ for _level, _width in SEGMENTS:
     _total += _width
     BODY_LENGTH[_level] = _total
 BODY_LENGTH_ADMIN = {"township": 9, "community": 12}
+# A compound (小区 / 院落) hangs off its district beside the roads: district + a 4-digit serial. Its
+# length (10) differs from every other level's, so the level is still read from the length.
+COMPOUND_WIDTH = 4
+BODY_LENGTH["compound"] = BODY_LENGTH["district"] + COMPOUND_WIDTH
 LEVEL_OF_BODY_LENGTH = {n: lvl for lvl, n in {**BODY_LENGTH, **BODY_LENGTH_ADMIN}.items()}
-SEGMENT_WIDTH = dict(SEGMENTS)
+SEGMENT_WIDTH = {**dict(SEGMENTS), "compound": COMPOUND_WIDTH}
 
 
 class CodeError(ValueError):
@@ -96,7 +101,11 @@ def child_code(parent: str, level: str, serial: int) -> str:
     parent_body = body(parent)
     parent_level = LEVEL_OF_BODY_LENGTH[len(parent_body)]
     names = [s[0] for s in SEGMENTS]
-    if parent_level not in names or level not in names or names.index(level) != names.index(parent_level) + 1:
+    if level == "compound":
+        ok = parent_level == "district"
+    else:
+        ok = parent_level in names and level in names and names.index(level) == names.index(parent_level) + 1
+    if not ok:
         raise CodeError(f"{level} 不能直接挂在 {parent_level} 下 a {level} cannot be a child of a {parent_level}")
     width = SEGMENT_WIDTH[level]
     if not 1 <= serial < 10**width:

@@ -14,7 +14,9 @@ Pure and in memory (plain records in, plain dicts out). How a query is matched:
    alias name (rapidfuzz, normalised InDel similarity), both as characters and as pinyin syllables
    (pypinyin, toneless), so a homophone slip of the input method (宁波路 → 宁博路) still ranks its road
    first; candidates whose house number exists win.
-5. The house number is looked up under the road; then building / unit / floor / room under it (a
+5. A compound (小区) name — the compound's own name or an alias — answers at level `compound`; text
+   after it is looked up among the addresses inside the compound (崂山三村12号, 崂山三村3幢201室).
+6. The house number is looked up under the road; then building / unit / floor / room under it (a
    level the query skipped is allowed: every node is indexed under all its ancestors). A missing
    house number is interpolated along the road axis between the nearest known numbers of the same
    parity (`level = "house_number_interpolated"`); failing that the road itself is returned.
@@ -162,9 +164,18 @@ class Geocoder:
         # (ancestor code, normalised own component) → code, for every ancestor up to the house level
         self.below: dict[tuple[str, str], str] = {}
         self.roads_by_name: dict[str, list[str]] = defaultdict(list)
+        # (compound code, normalised house number or building label) → addresses inside the compound
+        self.in_compound: dict[tuple[str, str], list[str]] = defaultdict(list)
         names: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for code, rec in sorted(self.by_code.items()):
-            if rec.level == "road":
+            if rec.compound_code and rec.level in ("house_number", "building"):
+                own = normalize_text(rec.components.get(rec.level, ""))
+                self.in_compound[(rec.compound_code, own)].append(code)
+            if rec.level == "compound":
+                key = normalize_text(rec.components.get("compound", ""))
+                if len(key) >= 2:
+                    names[key].append(("alias", code))
+            elif rec.level == "road":
                 key = normalize_text(rec.components.get("road", ""))
                 self.roads_by_name[key].append(code)
                 names[key].append(("road", code))
@@ -207,7 +218,7 @@ class Geocoder:
             if key and al.address_code in self.by_code and len(key) >= 2:
                 names[key].append(("alias", al.address_code))
         # a road name or alias wins over a short admin name at the same place in the scan
-        self.names: dict[str, list[tuple[str, str]]] = dict(names)
+        self.names: dict[str, list[tuple[str, str]]] = {k: list(dict.fromkeys(v)) for k, v in names.items()}
         lens: dict[str, set[int]] = defaultdict(set)
         for key in self.names:
             lens[key[0]].add(len(key))
@@ -416,6 +427,8 @@ class Geocoder:
         if rec is None:
             return []
         out = []
+        if rec.level == "compound":
+            return self._resolve_compound(rec, tail, base)
         if rec.level == "road":
             if tail.house:
                 house_code = self.below.get((code, tail.house))
@@ -442,6 +455,24 @@ class Geocoder:
                     out.append(self._descend(hc, tail, base * 0.9))
         out.append(self._descend(rec.code, tail, base, from_alias=True))
         return out
+
+    def _resolve_compound(self, rec: AddressRecord, tail: ParsedTail, base: float) -> list[dict]:
+        """A compound and the rest of the query: a house number or building inside it, else the compound."""
+        if tail.house:
+            hits = self.in_compound.get((rec.code, tail.house), [])
+            if not hits and tail.house_parts and tail.house_parts.get("sub") is not None:
+                hits = self.in_compound.get((rec.code, tail.house[: tail.house.index("-")] + "号"), [])
+                base *= 0.85
+            if hits:
+                share = 1.0 if len(hits) == 1 else 0.9
+                return [self._descend(c, tail, base * share) for c in hits]
+            return [self._result(rec, "compound", base * 0.6)]
+        if tail.building:
+            hits = self.in_compound.get((rec.code, tail.building), [])
+            if len(hits) == 1:
+                rest = ParsedTail(unit=tail.unit, floor=tail.floor, room=tail.room)
+                return [self._descend(hits[0], rest, base)]
+        return [self._result(rec, "compound", base * (1.0 if not tail.sub_keys() else 0.8))]
 
     def _descend(self, code: str, tail: ParsedTail, score: float, from_alias: bool = False) -> dict:
         current = code

@@ -4,6 +4,10 @@ An address is one node of a tree: district → road (街路巷) → house number
 → unit (单元) → floor (层) → room (户室). Province and city are implied by the district's GB/T 2260
 code; township (乡镇街道) and community (村居委会) are attributes found from their polygons, not
 tree parents, so that redrawing a community boundary never changes an address code.
+
+A compound (小区 / 院落) is an address of its own (level `compound`, a child of the district beside the
+roads, with its polygon in `area`); the addresses inside it carry it as an attribute (`compound_code`
+and the `compound` component), again not as a tree parent: a house number belongs to its road.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 # Levels from coarse to fine (the `level` column and the geocoder's `level` answer).
 ADMIN_LEVELS = ("province", "city", "district", "township", "community")
 TREE_LEVELS = ("district", "road", "house_number", "building", "unit", "floor", "room")
-LEVELS = ("province", "city", "district", "township", "community", "road", "house_number",
+LEVELS = ("province", "city", "district", "township", "community", "road", "compound", "house_number",
           "building", "unit", "floor", "room")
+# Levels a row of `standard_address` may have.
+REGISTRY_LEVELS = ("road", "compound", "house_number", "building", "unit", "floor", "room")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Parent level of each registry (tree) level.
@@ -48,6 +54,9 @@ class AddressRecord:
     township_code: str | None = None
     community_code: str | None = None
     building_id: int | None = None
+    compound_code: str | None = None
+    # a compound's polygon (shapely, WGS84); None for every other level
+    area: Any = None
     source: str = "generated"
     status: str = "active"
     version: int = 1
@@ -60,7 +69,7 @@ class AddressRecord:
 
     @property
     def normalized(self) -> str:
-        return normalized_full_text(self.components)
+        return normalized_full_text(self.components, self.level)
 
 
 @dataclass(slots=True)
@@ -81,11 +90,14 @@ def format_components(components: dict[str, str]) -> str:
     return _join_components(components, COMPONENT_KEYS)
 
 
-def normalized_full_text(components: dict[str, str]) -> str:
-    """The key that must be unique among active addresses: identifying components, normalised."""
+def normalized_full_text(components: dict[str, str], level: str | None = None) -> str:
+    """The key that must be unique among active addresses: identifying components, normalised.
+
+    For a compound itself its name identifies it (district + compound name)."""
     from address_registry.textnorm import normalize_text
 
-    return normalize_text(_join_components(components, IDENTIFYING_KEYS))
+    keys = ("province", "city", "district", "compound") if level == "compound" else IDENTIFYING_KEYS
+    return normalize_text(_join_components(components, keys))
 
 
 def _join_components(components: dict[str, str], keys) -> str:

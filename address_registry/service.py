@@ -74,6 +74,10 @@ def canonical_own(level: str, value: str | None) -> str:
     if not value or not str(value).strip():
         raise RegistryError("invalid", f"缺少本级地址要素 components.{level} is required")
     value = str(value).strip()
+    if level == "compound":
+        if len(normalize_text(value)) < 2:
+            raise RegistryError("invalid", f"小区名称无效 invalid compound name: {value!r}", {"field": "compound"})
+        return value
     if level == "road":
         if len(normalize_text(value)) < 2:
             raise RegistryError("invalid", f"道路名称无效 invalid road name: {value!r}")
@@ -138,6 +142,14 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
             rec.components[level] = unit["name"]
         else:
             rec.components.pop(level, None)
+    if rec.level not in ("road", "compound"):
+        # the compound (小区) holding the point, as an attribute like the community
+        compound = store.compound_containing(conn, rec.lon, rec.lat)
+        rec.compound_code = compound.code if compound else None
+        if compound:
+            rec.components["compound"] = compound.components["compound"]
+        else:
+            rec.components.pop("compound", None)
 
 
 def _check_unique_text(conn, rec: AddressRecord) -> None:
@@ -180,7 +192,8 @@ def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, 
         if parent.level != PARENT_LEVEL[level]:
             raise RegistryError("invalid", f"{level} 的上级应为 {PARENT_LEVEL[level]}，而 {parent_code} 是 {parent.level} "
                                            f"the parent of a {level} must be a {PARENT_LEVEL[level]}")
-        parent_components = {k: v for k, v in parent.components.items() if k not in ("township", "community")}
+        parent_components = {k: v for k, v in parent.components.items()
+                             if k not in ("township", "community", "compound")}
         district_code = parent.district_code
         if level != "house_number" and parent.community_code:
             # a building, unit, floor or room lies in its house's community
@@ -191,7 +204,8 @@ def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, 
                                     {"community_code": {"given": given, "parent": parent.community_code}})
             data = {**data, "community_code": parent.community_code}
     _check_consistency({k: v for k, v in components.items() if k != level}, parent_components)
-    used = [codes.serial_of(c) for c in store.children_codes(conn, parent_code) if codes.is_valid(c)]
+    used = [codes.serial_of(c) for c in store.children_codes(conn, parent_code)
+            if codes.is_valid(c) and codes.level_of(c) == level]
     code = codes.child_code(parent_code, level, max(used, default=0) + 1)
     rec = AddressRecord(code=code, level=level, parent_code=parent_code, district_code=district_code,
                         components={**parent_components, level: own}, lon=data.get("lon"), lat=data.get("lat"),
@@ -218,7 +232,8 @@ def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reas
     new = replace(old, components=dict(old.components), extra=dict(old.extra))
     if old.level in comps:
         new.components[old.level] = canonical_own(old.level, comps.pop(old.level))
-    _check_consistency(comps, {k: v for k, v in old.components.items() if k not in ("township", "community")})
+    _check_consistency(comps, {k: v for k, v in old.components.items()
+                               if k not in ("township", "community", "compound")})
     if "lon" in data or "lat" in data:
         new.lon, new.lat = data.get("lon"), data.get("lat")
     if "building_id" in data:

@@ -14,7 +14,15 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from address_registry.build import AddressPointIn, AdminUnit, BuildingIn, PoiIn, RegistryPlan, RoadWay
+from address_registry.build import (
+    AddressPointIn,
+    AdminUnit,
+    BuildingIn,
+    LanduseIn,
+    PoiIn,
+    RegistryPlan,
+    RoadWay,
+)
 from address_registry.geocoder import AdminName
 from address_registry.model import AddressRecord, AliasRecord, format_components
 
@@ -22,7 +30,8 @@ BUILD_USER = "shequ address build"
 
 _COLUMNS = """id, code, version, level, parent_code, district_code, township_code, community_code,
     components, full_text, normalized_text, ST_X(geom) AS lon, ST_Y(geom) AS lat, building_id, source, status,
-    valid_from, valid_to, changed_by, change_reason, related_codes"""
+    valid_from, valid_to, changed_by, change_reason, related_codes, compound_code,
+    CASE WHEN area IS NULL THEN NULL ELSE ST_AsBinary(area) END AS area_wkb"""
 
 
 def _record(row) -> AddressRecord:
@@ -31,6 +40,8 @@ def _record(row) -> AddressRecord:
         code=m["code"], level=m["level"], components=dict(m["components"]), lon=m["lon"], lat=m["lat"],
         parent_code=m["parent_code"], district_code=m["district_code"], township_code=m["township_code"],
         community_code=m["community_code"], building_id=m["building_id"], source=m["source"],
+        compound_code=m["compound_code"],
+        area=shapely.from_wkb(bytes(m["area_wkb"])) if m["area_wkb"] is not None else None,
         status=m["status"], version=m["version"],
         extra={"changed_by": m["changed_by"], "change_reason": m["change_reason"],
                "valid_from": m["valid_from"], "valid_to": m["valid_to"],
@@ -45,13 +56,13 @@ def record_to_json(rec: AddressRecord) -> dict[str, Any]:
         "formatted": format_components(rec.components), "components": rec.components,
         "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat,
         "district_code": rec.district_code, "township_code": rec.township_code,
-        "community_code": rec.community_code, "building_id": rec.building_id, "source": rec.source,
-        "status": rec.status,
+        "community_code": rec.community_code, "compound_code": rec.compound_code,
+        "building_id": rec.building_id, "source": rec.source, "status": rec.status,
         "valid_from": extra.get("valid_from").isoformat() if extra.get("valid_from") else None,
         "valid_to": extra.get("valid_to").isoformat() if extra.get("valid_to") else None,
         "changed_by": extra.get("changed_by"), "change_reason": extra.get("change_reason"),
         "related_codes": extra.get("related_codes", []),
-    }
+    } | ({"area": shapely.geometry.mapping(rec.area)} if rec.area is not None else {})
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -77,12 +88,12 @@ def all_current(conn: Connection) -> list[AddressRecord]:
 
 def search(conn: Connection, *, parent_code: str | None = None, level: str | None = None,
            status: str | None = "active", community_code: str | None = None, text_prefix: str | None = None,
-           limit: int = 50, offset: int = 0) -> tuple[int, list[AddressRecord]]:
+           compound_code: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[AddressRecord]]:
     """Current addresses matching every given filter, by code; (total, page)."""
     where = ["valid_to IS NULL"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     for column, value in (("parent_code", parent_code), ("level", level), ("status", status),
-                          ("community_code", community_code)):
+                          ("community_code", community_code), ("compound_code", compound_code)):
         if value is not None:
             where.append(f"{column} = :{column}")  # column names from this fixed list
             params[column] = value
@@ -143,6 +154,15 @@ def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict
     for r in rows:
         out.setdefault(r.level, {"code": r.code, "name": r.name, "source": r.source})
     return out
+
+
+def compound_containing(conn: Connection, lon: float, lat: float) -> AddressRecord | None:
+    """The active compound (小区) whose polygon holds the point (the smallest one when they overlap)."""
+    row = conn.execute(text(f"""SELECT {_COLUMNS} FROM standard_address
+        WHERE valid_to IS NULL AND status = 'active' AND level = 'compound' AND area IS NOT NULL
+          AND ST_Intersects(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ORDER BY ST_Area(area), code LIMIT 1"""), {"lon": lon, "lat": lat}).first()
+    return _record(row) if row else None
 
 
 def point_in_admin(conn: Connection, code: str, lon: float, lat: float) -> bool | None:
@@ -217,12 +237,13 @@ def stamp(conn: Connection) -> tuple[int, int]:
 _INSERT = text("""
     INSERT INTO standard_address (code, version, level, parent_code, district_code, township_code,
         community_code, components, full_text, normalized_text, geom, building_id, source, status,
-        changed_by, change_reason, related_codes)
+        changed_by, change_reason, related_codes, compound_code, area)
     VALUES (:code, :version, :level, :parent_code, :district_code, :township_code, :community_code,
         CAST(:components AS jsonb), :full_text, :normalized_text,
         CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
              ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-        :building_id, :source, :status, :changed_by, :change_reason, :related_codes)""")
+        :building_id, :source, :status, :changed_by, :change_reason, :related_codes, :compound_code,
+        ST_Multi(ST_GeomFromWKB(CAST(:area_wkb AS bytea), 4326)))""")
 
 
 def _params(rec: AddressRecord, changed_by: str, reason: str, related: list[str] | None = None) -> dict:
@@ -234,6 +255,8 @@ def _params(rec: AddressRecord, changed_by: str, reason: str, related: list[str]
         "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat, "building_id": rec.building_id,
         "source": rec.source, "status": rec.status, "changed_by": changed_by, "change_reason": reason,
         "related_codes": list(related if related is not None else (rec.extra or {}).get("related_codes", [])),
+        "compound_code": rec.compound_code,
+        "area_wkb": shapely.to_wkb(rec.area) if rec.area is not None else None,
     }
 
 
@@ -263,9 +286,13 @@ def _same(a: AddressRecord, b: AddressRecord) -> bool:
     def pt(r):
         return None if r.lon is None else (round(r.lon, 7), round(r.lat, 7))
 
-    return (a.level, a.parent_code, a.district_code, a.township_code, a.community_code, a.components,
-            a.building_id, a.source, pt(a)) == (b.level, b.parent_code, b.district_code, b.township_code,
-                                                 b.community_code, b.components, b.building_id, b.source, pt(b))
+    def area(r):
+        return None if r.area is None else shapely.normalize(shapely.set_precision(r.area, 1e-7)).wkb
+
+    return (a.level, a.parent_code, a.district_code, a.township_code, a.community_code, a.compound_code,
+            a.components, a.building_id, a.source, pt(a), area(a)) == (
+        b.level, b.parent_code, b.district_code, b.township_code, b.community_code, b.compound_code,
+        b.components, b.building_id, b.source, pt(b), area(b))
 
 
 def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str, int]:
@@ -336,6 +363,11 @@ def load_build_inputs(conn: Connection) -> dict[str, Any]:
     points = [AddressPointIn(shapely.from_wkb(r.wkb), r.osm_id, r.kind, r.name, r.addr_street, r.addr_housenumber)
               for r in conn.execute(text("""SELECT osm_id, kind, name, addr_street, addr_housenumber,
                   ST_AsBinary(geom) AS wkb FROM demo_address_point ORDER BY id"""))]
+    landuse = [LanduseIn(r.osm_id, r.kind, r.name, shapely.from_wkb(r.wkb),
+                         shapely.from_wkb(r.label_wkb) if r.label_wkb is not None else None)
+               for r in conn.execute(text("""SELECT osm_id, kind, name, ST_AsBinary(geom) AS wkb,
+                   CASE WHEN label IS NULL THEN NULL ELSE ST_AsBinary(label) END AS label_wkb
+                   FROM landuse WHERE name IS NOT NULL ORDER BY osm_id"""))]
     pois = [PoiIn(r.name, shapely.from_wkb(r.wkb), r.kind)
             for r in conn.execute(text("""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM poi
                 WHERE name IS NOT NULL ORDER BY id"""))]
@@ -344,7 +376,7 @@ def load_build_inputs(conn: Connection) -> dict[str, Any]:
         "townships": [d for d in by_level["township"] if d.geom is not None],
         "communities": [d for d in by_level["community"] if d.geom is not None],
         "roads": roads, "buildings": buildings, "address_points": points, "pois": pois,
-        "admin_names": names,
+        "admin_names": names, "landuse": landuse,
     }
 
 

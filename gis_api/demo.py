@@ -170,6 +170,9 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
     rail_props: dict[int, dict] = {}
     pois: dict[tuple[int, str], dict] = {}
     points: dict[tuple[int, str], dict] = {}
+    landuse_parts: dict[int, list] = defaultdict(list)
+    landuse_props: dict[int, dict] = {}
+    landuse_labels: dict[int, object] = {}
     building_ids: set[int] = set()
     for feat in features:
         p = feat["properties"]
@@ -196,6 +199,14 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
         elif layer == "water" and gtype in ("Polygon", "MultiPolygon") and "id" in p:
             water_parts[p["id"]].append(shape(geom))
             water_props.setdefault(p["id"], p)
+        elif layer == "landuse" and p.get("name") and "id" in p and kind:
+            # named land-use areas (小区 / residential, commercial…): polygons cut into tile pieces, and
+            # Tilezen's label point
+            if gtype in ("Polygon", "MultiPolygon"):
+                landuse_parts[p["id"]].append(shape(geom))
+                landuse_props.setdefault(p["id"], p)
+            elif gtype == "Point" and p.get("label_placement"):
+                landuse_labels[p["id"]] = shape(geom)
         elif layer == "roads" and kind == "rail" and gtype in ("LineString", "MultiLineString") and "id" in p:
             rail_parts[p["id"]].append(shape(geom))
             rail_props.setdefault(p["id"], p)
@@ -230,7 +241,17 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
         p = rail_props[osm_id]
         railways.append({"osm_id": osm_id, "kind": p.get("kind_detail") or "rail", "name": p.get("name"),
                          "geom": MultiLineString(lines)})
+    landuse = []
+    for osm_id, parts in sorted(landuse_parts.items()):
+        geom = _as_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
+        if geom is None:
+            continue
+        p = landuse_props[osm_id]
+        label = landuse_labels.get(osm_id)
+        landuse.append({"osm_id": osm_id, "kind": p["kind"], "name": p["name"].strip(),
+                        "label_wkb": shapely.to_wkb(label) if label is not None else None, "geom": geom})
     return {
+        "landuse": landuse,
         "buildings": buildings,
         "buildings_without_footprint": sorted(building_ids - set(building_parts)),
         "pois": list(pois.values()),
@@ -277,6 +298,11 @@ _UPSERTS = {
         INSERT INTO railway (osm_id, kind, name, geom)
         VALUES (:osm_id, :kind, :name, ST_Multi(ST_GeomFromWKB(:wkb, 4326)))
         ON CONFLICT (osm_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, geom = EXCLUDED.geom""",
+    "landuse": """
+        INSERT INTO landuse (osm_id, kind, name, label, geom)
+        VALUES (:osm_id, :kind, :name, ST_GeomFromWKB(CAST(:label_wkb AS bytea), 4326), ST_Multi(ST_GeomFromWKB(:wkb, 4326)))
+        ON CONFLICT (osm_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, label = EXCLUDED.label,
+            geom = EXCLUDED.geom""",
     "demo_address_point": """
         INSERT INTO demo_address_point (osm_id, kind, kind_detail, name, addr_street, addr_housenumber, geom)
         VALUES (:osm_id, :kind, :kind_detail, :name, :addr_street, :addr_housenumber, ST_GeomFromWKB(:wkb, 4326))
@@ -332,7 +358,8 @@ def load_demo(engine, shared: Path, progress_factory=None) -> list[LayerCount]:
     tz = read_tilezen(shared)
     for table, key, label in (("building", "buildings", "建筑 buildings"), ("poi", "pois", "兴趣点 POIs"),
                               ("water", "water", "水系 water"), ("railway", "railways", "铁路 railways"),
-                              ("demo_address_point", "address_points", "门址点 address points")):
+                              ("demo_address_point", "address_points", "门址点 address points"),
+                              ("landuse", "landuse", "用地（小区等） named land use")):
         recs = tz[key]
         n = write_layer(engine, table, recs, wrap(label, (len(recs) + 499) // 500))
         skipped = len(tz["buildings_without_footprint"]) if table == "building" else 0

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
 from address_registry import codes, service, store
-from address_registry.model import PARENT_LEVEL
+from address_registry.model import REGISTRY_LEVELS
 from address_registry.textnorm import normalize_text
 from gis_api.crs import check_in_china, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
@@ -105,16 +105,19 @@ def _json(conn: Connection, rec) -> dict[str, Any]:
 def list_addresses(parent_code: str | None = None, level: str | None = None,
                    status: str | None = Query("active", description="active | retired | all"),
                    community_code: str | None = None,
+                   compound_code: str | None = Query(None, description="小区编码：列出小区内的地址 addresses inside "
+                                                                      "this compound"),
                    prefix: str | None = Query(None, description="规范化全称前缀 normalised full-text prefix, "
                                                                 "e.g. 上海市黄浦区中山东一路"),
                    limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
                    conn: Connection = Depends(db_conn)):
-    if level is not None and level not in PARENT_LEVEL:
-        raise Unprocessable(f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}")
+    if level is not None and level not in REGISTRY_LEVELS:
+        raise Unprocessable(f"未知地址层级 unknown level {level!r}: one of {', '.join(REGISTRY_LEVELS)}")
     if status not in ("active", "retired", "all"):
         raise Unprocessable("status 应为 active、retired 或 all")
     total, page = store.search(conn, parent_code=parent_code, level=level,
                                status=None if status == "all" else status, community_code=community_code,
+                               compound_code=compound_code,
                                text_prefix=normalize_text(prefix) if prefix else None, limit=limit, offset=offset)
     return {"total": total, "limit": limit, "offset": offset,
             "addresses": [store.record_to_json(r) for r in page]}
@@ -125,7 +128,11 @@ def get_address(code: str, conn: Connection = Depends(db_conn)):
     rec = store.current(conn, _code(code))
     if rec is None:
         raise NotFound(f"标准地址不存在 no address {code}")
-    return _json(conn, rec) | {"children": store.active_children(conn, code)}
+    out = _json(conn, rec) | {"children": store.active_children(conn, code)}
+    if rec.level == "compound":
+        # the addresses inside a compound are not its tree children: count them, list with ?compound_code=
+        out["members_total"] = store.search(conn, compound_code=code, limit=1)[0]
+    return out
 
 
 @router.get("/{code}/qr.svg", summary="二维码门牌 QR door plate (SVG)", response_class=Response)

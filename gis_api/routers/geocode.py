@@ -109,6 +109,7 @@ def reverse(lon: float = Query(..., description="经度 longitude"), lat: float 
         near = store.nearest(conn, wlon, wlat, k=limit)
         admin = store.admin_containing(conn, wlon, wlat)
         grid = store.grid_containing(conn, wlon, wlat)
+        compound = store.compound_containing(conn, wlon, wlat)
     if not near:
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
     items = []
@@ -118,7 +119,8 @@ def reverse(lon: float = Query(..., description="经度 longitude"), lat: float 
                            "distance_m": round(dist, 2)}, crs))
     return {"lon": lon, "lat": lat, "crs": crs, "address": items[0], "nearby": items,
             "district": admin.get("district"), "township": admin.get("township"),
-            "community": admin.get("community"), "grid": grid}
+            "community": admin.get("community"), "grid": grid,
+            "compound": {"code": compound.code, "name": compound.components.get("compound")} if compound else None}
 
 
 __all__ = ["router", "BadRequest"]
