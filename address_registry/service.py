@@ -410,3 +410,124 @@ def invalidate(engine) -> None:
     cache = _caches.get(str(engine.url))
     if cache is not None:
         cache.invalidate()
+
+
+# -- bulk import ---------------------------------------------------------------------------------
+
+def _import_error_field(exc: RegistryError, level: str) -> str:
+    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    if "field" in detail:
+        return str(detail["field"])
+    if "existing_code" in detail:
+        return "full_text"
+    if "point_district" in detail or "point_community" in detail or "lon/lat" in exc.message:
+        return "lon/lat"
+    if "community_code" in detail or "社区代码" in exc.message:
+        return "community_code"
+    if "上级" in exc.message and not detail:
+        return "parent_code"
+    if detail:
+        return ",".join(sorted(str(k) for k in detail))
+    return level
+
+
+def _import_district(conn, value: str) -> tuple[str | None, str | None]:
+    """(6-digit district code, None) for a district code or name, or (None, reason)."""
+    value = value.strip()
+    raw = value[:6] if len(value) == 7 and codes.is_valid(value) else value
+    if raw.isdigit():
+        unit = store.admin_unit(conn, raw) if len(raw) == 6 else None
+        if unit is None or unit["level"] != "district":
+            return None, f"区县代码不存在 unknown district code {value!r}"
+        return raw, None
+    found = store.districts_named(conn, value)
+    if len(found) == 1:
+        return found[0], None
+    if not found:
+        return None, f"区县名称不存在（需带边界） no district with boundaries named {value!r}"
+    return None, f"区县名称不唯一，请用代码 several districts are named {value!r}: give the code ({', '.join(found)})"
+
+
+def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, progress=None) -> dict[str, Any]:
+    """Create every row of an import (`importing.read_rows`) on `conn`, inside the caller's transaction.
+
+    Each row runs in a savepoint so that every bad row is found and reported, not only the first; the
+    caller commits only when `errors` is empty (all or nothing). `convert(lon, lat)` → WGS84 (raises
+    ValueError for a bad coordinate). Returns {"rows", "created": [...], "errors": [...]}.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from address_registry.importing import TREE_KEYS, RowError
+    from address_registry.model import normalized_full_text
+
+    _require_who(changed_by, reason)
+    created: list[dict[str, Any]] = []
+    errors: list[RowError] = []
+    districts: dict[str, tuple[str | None, str | None]] = {}
+    for row in rows:
+        if progress:
+            progress(1)
+        if row.errors:
+            errors.extend(row.errors)
+            continue
+        try:
+            lon, lat = convert(row.lon, row.lat) if convert else (row.lon, row.lat)
+        except ValueError as exc:
+            errors.append(RowError(row.row, "lon/lat", str(exc)))
+            continue
+        f = row.fields
+        level = row.level
+        parent_code = f.get("parent_code") or ""
+        district = None
+        if f.get("district"):
+            if f["district"] not in districts:
+                districts[f["district"]] = _import_district(conn, f["district"])
+            district, why = districts[f["district"]]
+            if district is None:
+                errors.append(RowError(row.row, "district", why))
+                continue
+        if parent_code:
+            if district and level != "road":
+                parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
+                if parent is not None and parent.district_code != district:
+                    errors.append(RowError(row.row, "district", f"区县与上级地址不一致 district {district} differs "
+                                                                f"from the parent's {parent.district_code}"))
+                    continue
+        elif level == "road":
+            parent_code = district
+        else:
+            upper = _upper_components(conn, store.admin_unit(conn, district))
+            keys = TREE_KEYS[: TREE_KEYS.index(level)]
+            comps = {**upper, **{k: f[k] for k in keys}}
+            try:
+                comps = {**upper, **{k: canonical_own(k, f[k]) for k in keys}}
+            except RegistryError:
+                pass  # the parent text as given; not found below if it is malformed
+            parent_code = store.active_code_with_text(conn, normalized_full_text(comps))
+            if parent_code is None:
+                errors.append(RowError(row.row, "parent", f"上级地址不存在（库中和本文件前面的行中都没有） parent "
+                                                          f"address {''.join(comps.values())} not found in the "
+                                                          "registry nor earlier in the file"))
+                continue
+        data = {"level": level, "parent_code": parent_code, "components": row.components(), "lon": lon,
+                "lat": lat, "community_code": f.get("community_code") or None,
+                "building_id": int(f["building_id"]) if f.get("building_id") else None, "source": "import",
+                "aliases": row.aliases}
+        savepoint = conn.begin_nested()
+        try:
+            rec = create_address(conn, data, changed_by, reason)
+        except RegistryError as exc:
+            savepoint.rollback()
+            errors.append(RowError(row.row, _import_error_field(exc, level), exc.message))
+            continue
+        except DBAPIError as exc:
+            savepoint.rollback()
+            message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            field = "building_id" if "building_id" in message else "row"
+            errors.append(RowError(row.row, field, f"数据库拒绝 rejected by the database: {message}"))
+            continue
+        savepoint.commit()
+        created.append({"row": row.row, "address_code": rec.code, "level": rec.level, "formatted": rec.formatted,
+                        "compound_code": rec.compound_code})
+    return {"rows": len(rows), "created": created,
+            "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.row)]}

@@ -143,6 +143,12 @@ def admin_unit(conn: Connection, code: str) -> dict | None:
     return dict(row._mapping) if row else None
 
 
+def districts_named(conn: Connection, name: str) -> list[str]:
+    """Codes of the current districts with a boundary and this name (浦东新区 → ['310115'])."""
+    return list(conn.execute(text("""SELECT code FROM admin_unit WHERE level = 'district' AND name = :n
+        AND geom IS NOT NULL AND (valid_to IS NULL OR valid_to > now()) ORDER BY code"""), {"n": name}).scalars())
+
+
 def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict]:
     """The district / township / community polygons containing a point, by level."""
     rows = conn.execute(text("""SELECT code, name, level, source FROM admin_unit

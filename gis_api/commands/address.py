@@ -67,5 +67,78 @@ def show(code: str = typer.Argument(..., help="标准地址编码 standard-addre
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
+@address_app.command("import")
+def import_file(
+    file: str = typer.Argument(..., help="CSV 或 GeoJSON 文件 (columns: docs/address-registry.md)"),
+    crs: str = typer.Option("wgs84", "--crs", help="文件坐标系 wgs84 | cgcs2000 | gcj02"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入 validate only, write nothing"),
+    changed_by: str = typer.Option("shequ address import", "--changed-by", help="修改人 who imports"),
+    reason: str = typer.Option(None, "--reason", help="原因 why (default: 批量导入 + file name)"),
+) -> None:
+    """批量导入标准地址（一个事务：有任何错误行则全部不写入） bulk import, all or nothing."""
+    from pathlib import Path
+
+    from address_registry.importing import ImportFileError, read_rows
+    from address_registry.service import RegistryError, import_addresses
+    from gis_api.crs import CrsError, check_in_china, normalize_crs, to_wgs84
+    from gis_api.db import get_engine
+
+    path = Path(file)
+    if not path.is_file():
+        _fail(f"文件不存在 no such file: {file}")
+    try:
+        crs = normalize_crs(crs)
+        rows = read_rows(path.read_bytes(), path.name)
+    except (ImportFileError, CrsError) as exc:
+        _fail(str(exc))
+
+    def convert(lon, lat):
+        check_in_china(lon, lat)
+        wlon, wlat = to_wgs84(lon, lat, crs)
+        return float(wlon), float(wlat)
+
+    factory, bars = _bar_factory()
+    try:
+        with get_engine().connect() as conn:
+            trans = conn.begin()
+            try:
+                report = import_addresses(conn, rows, changed_by, reason or f"批量导入 bulk import {path.name}",
+                                          convert=convert, progress=factory("导入 importing", len(rows)))
+            except BaseException:
+                trans.rollback()
+                raise
+            if report["errors"] or dry_run:
+                trans.rollback()
+            else:
+                trans.commit()
+    except RegistryError as exc:
+        _fail(exc.message)
+    finally:
+        for bar in bars:
+            bar.close()
+    if report["errors"]:
+        _error_table(report["errors"])
+        bad_rows = len({e["row"] for e in report["errors"]})
+        _fail(f"{bad_rows} 行有错误，未导入任何地址 {bad_rows} of {report['rows']} row(s) are invalid; nothing was "
+              "imported")
+    if dry_run:
+        typer.echo(f"校验通过 dry run: all {report['rows']} row(s) valid; nothing written")
+        return
+    typer.echo(f"已导入 imported {len(report['created'])} address(es) from {path.name} (crs {crs})")
+
+
+def _error_table(errors: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="导入错误 import errors", show_lines=False)
+    table.add_column("行 row", justify="right")
+    table.add_column("字段 field")
+    table.add_column("原因 reason", overflow="fold")
+    for e in errors:
+        table.add_row(str(e["row"]), e["field"], e["reason"])
+    Console(stderr=True, width=160).print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(address_app, name="address")
