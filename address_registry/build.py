@@ -33,9 +33,25 @@ from address_registry.textnorm import cn_to_int, house_number_parts, normalize_h
 ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")
 EXCLUDED_ROAD_WORDS = ("高架", "隧道", "匝道", "立交", "大桥", "越江", "枢纽", "入口", "出口", "辅路", "地道")
 # POI kinds that name no place people address (a traffic light inside a footprint is no alias).
-NON_ADDRESS_POI_KINDS = {"traffic_signals", "bus_stop", "toilets", "subway_entrance", "parking", "gate",
-                         "atm", "bench", "waste_basket", "crossing", "bicycle_rental", "platform",
-                         "entrance", "tram_stop", "car_sharing", "charging_station", "post_box"}
+NON_ADDRESS_POI_KINDS = {
+    "traffic_signals",
+    "bus_stop",
+    "toilets",
+    "subway_entrance",
+    "parking",
+    "gate",
+    "atm",
+    "bench",
+    "waste_basket",
+    "crossing",
+    "bicycle_rental",
+    "platform",
+    "entrance",
+    "tram_stop",
+    "car_sharing",
+    "charging_station",
+    "post_box",
+}
 MUNICIPALITY_NAMES = {"11": "北京市", "12": "天津市", "31": "上海市", "50": "重庆市"}
 ENTRANCE_SNAP_M = 3.0
 
@@ -133,13 +149,15 @@ def numeral_variant(road: str) -> str | None:
     m = _ROAD_NUMERAL.search(road)
     if not m:
         return None
-    return road[: m.start()] + str(cn_to_int(m.group(1))) + road[m.end():]
+    return road[: m.start()] + str(cn_to_int(m.group(1))) + road[m.end() :]
 
 
 _LANE_STREET = re.compile(r"^(?P<road>.+?[路街道巷])(?P<lane>\d+)弄$")
 
 
-def street_and_number(street: str | None, number: str | None, english: dict[str, str]) -> tuple[str, str] | None:
+def street_and_number(
+    street: str | None, number: str | None, english: dict[str, str]
+) -> tuple[str, str] | None:
     """An OSM addr:street / addr:housenumber pair as (registry road name, canonical house number).
 
     English street names are mapped to the Chinese name of the road with that name:en; a lane written
@@ -163,8 +181,15 @@ def street_and_number(street: str | None, number: str | None, english: dict[str,
 
 def _english_key(name: str) -> str:
     key = name.lower().replace(".", " ")
-    for long, short in ((" road", " rd"), (" street", " st"), (" avenue", " ave"), ("south ", "(s) "),
-                        ("north ", "(n) "), ("east ", "(e) "), ("west ", "(w) ")):
+    for long, short in (
+        (" road", " rd"),
+        (" street", " st"),
+        (" avenue", " ave"),
+        ("south ", "(s) "),
+        ("north ", "(n) "),
+        ("east ", "(e) "),
+        ("west ", "(w) "),
+    ):
         key = key.replace(long, short)
     return re.sub(r"[\s()]+", "", key)
 
@@ -238,9 +263,11 @@ def plan_registry(
     (小区, from named residential land use) and aliases."""
     admin_names = admin_names or {}
     book = _CodeBook(existing)
-    prior_numbers = {r.building_id: (r.components.get("road"), r.components.get("house_number"))
-                     for r in existing if r.level == "house_number" and r.building_id is not None
-                     and r.source == "generated"}
+    prior_numbers = {
+        r.building_id: (r.components.get("road"), r.components.get("house_number"))
+        for r in existing
+        if r.level == "house_number" and r.building_id is not None and r.source == "generated"
+    }
     stats: dict[str, int] = defaultdict(int)
     tick = progress or (lambda stage, n: None)
 
@@ -286,9 +313,16 @@ def plan_registry(
             return None
         dcode = codes.district_code(district.code)
         code = book.code_for(("road", name), dcode, "road")
-        rec = AddressRecord(code=code, level="road", parent_code=dcode, district_code=district.code,
-                            components={**_upper_names(district, admin_names), "road": name},
-                            lon=point_wgs.x, lat=point_wgs.y, source="osm")
+        rec = AddressRecord(
+            code=code,
+            level="road",
+            parent_code=dcode,
+            district_code=district.code,
+            components={**_upper_names(district, admin_names), "road": name},
+            lon=point_wgs.x,
+            lat=point_wgs.y,
+            source="osm",
+        )
         road_records[name] = rec
         records.append(rec)
         stats["road"] += 1
@@ -317,8 +351,11 @@ def plan_registry(
                     best, best_len = district_list[int(i)], length
             if best is not None:
                 part = lines.intersection(best.geom)
-                mid = part.interpolate(0.5, normalized=True) if part.geom_type == "LineString" \
+                mid = (
+                    part.interpolate(0.5, normalized=True)
+                    if part.geom_type == "LineString"
                     else part.representative_point()
+                )
         make_road(name, mid)
     # de-duplicate road aliases
     aliases = list({(a.address_code, a.alias): a for a in aliases}.values())
@@ -445,9 +482,17 @@ def plan_registry(
         code = book.code_for(("house_number", road.code, number), road.code, "house_number")
         comps = {k: v for k, v in road.components.items() if k in ("province", "city", "district", "road")}
         comps["house_number"] = number
-        house = AddressRecord(code=code, level="house_number", parent_code=road.code,
-                              district_code=road.district_code, components=comps, lon=point.x, lat=point.y,
-                              building_id=main[0].id if main[0] is not None else None, source=source)
+        house = AddressRecord(
+            code=code,
+            level="house_number",
+            parent_code=road.code,
+            district_code=road.district_code,
+            components=comps,
+            lon=point.x,
+            lat=point.y,
+            building_id=main[0].id if main[0] is not None else None,
+            source=source,
+        )
         attach_admin(house, point)
         records.append(house)
         stats[f"house_number_{source}"] += 1
@@ -462,10 +507,17 @@ def plan_registry(
         for k, (b, bpoint, bsource) in enumerate(ordered, start=1):
             label = f"{k}幢"
             bcode = book.code_for(("building", house.code, label), house.code, "building")
-            brec = AddressRecord(code=bcode, level="building", parent_code=house.code,
-                                 district_code=house.district_code,
-                                 components={**comps, "building": label}, lon=bpoint.x, lat=bpoint.y,
-                                 building_id=b.id, source=bsource)
+            brec = AddressRecord(
+                code=bcode,
+                level="building",
+                parent_code=house.code,
+                district_code=house.district_code,
+                components={**comps, "building": label},
+                lon=bpoint.x,
+                lat=bpoint.y,
+                building_id=b.id,
+                source=bsource,
+            )
             attach_admin(brec, bpoint)
             records.append(brec)
             stats["building"] += 1
@@ -497,7 +549,7 @@ def compound_variant(name: str) -> str | None:
     m = _COMPOUND_NUMERAL.search(name)
     if not m:
         return None
-    return name[: m.start()] + str(cn_to_int(m.group(1))) + name[m.end():]
+    return name[: m.start()] + str(cn_to_int(m.group(1))) + name[m.end() :]
 
 
 def merge_compounds(landuse: Iterable[LanduseIn]) -> list[tuple[str, BaseGeometry, Point]]:
@@ -521,10 +573,13 @@ def merge_compounds(landuse: Iterable[LanduseIn]) -> list[tuple[str, BaseGeometr
     return out
 
 
-def compound_records(landuse: Iterable[LanduseIn], district_for: Callable[[Point], AdminUnit | None],
-                     book: _CodeBook, admin_names: dict[str, str],
-                     attach_admin: Callable[[AddressRecord, Point], None]
-                     ) -> tuple[list[AddressRecord], list[AliasRecord]]:
+def compound_records(
+    landuse: Iterable[LanduseIn],
+    district_for: Callable[[Point], AdminUnit | None],
+    book: _CodeBook,
+    admin_names: dict[str, str],
+    attach_admin: Callable[[AddressRecord, Point], None],
+) -> tuple[list[AddressRecord], list[AliasRecord]]:
     """Compound addresses (level `compound`, child of the district) and their name aliases."""
     records, aliases = [], []
     for name, area, label in merge_compounds(landuse):
@@ -533,9 +588,18 @@ def compound_records(landuse: Iterable[LanduseIn], district_for: Callable[[Point
             continue
         dcode = codes.district_code(district.code)
         code = book.code_for(("compound", dcode, name), dcode, "compound")
-        rec = AddressRecord(code=code, level="compound", parent_code=dcode, district_code=district.code,
-                            components={**_upper_names(district, admin_names), "compound": name},
-                            lon=label.x, lat=label.y, area=area, compound_code=code, source="osm")
+        rec = AddressRecord(
+            code=code,
+            level="compound",
+            parent_code=dcode,
+            district_code=district.code,
+            components={**_upper_names(district, admin_names), "compound": name},
+            lon=label.x,
+            lat=label.y,
+            area=area,
+            compound_code=code,
+            source="osm",
+        )
         attach_admin(rec, label)
         records.append(rec)
         aliases.append(AliasRecord(code, name, "compound", "osm"))
@@ -545,8 +609,9 @@ def compound_records(landuse: Iterable[LanduseIn], district_for: Callable[[Point
     return records, aliases
 
 
-def assign_compounds(records: list[AddressRecord], compounds: list[AddressRecord],
-                     buildings: Iterable[BuildingIn]) -> int:
+def assign_compounds(
+    records: list[AddressRecord], compounds: list[AddressRecord], buildings: Iterable[BuildingIn]
+) -> int:
     """Give every address inside a compound its `compound_code` and `compound` component.
 
     An address linked to a building follows the building (in the compound holding at least half of
@@ -622,11 +687,19 @@ def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) ->
             rec = made.get(key)
             if rec is None:
                 code = book.code_for((level, parent.code, label), parent.code, level)
-                rec = AddressRecord(code=code, level=level, parent_code=parent.code,
-                                    district_code=building.district_code,
-                                    township_code=building.township_code, community_code=building.community_code,
-                                    components={**parent.components, level: label}, lon=building.lon,
-                                    lat=building.lat, building_id=building.building_id, source="generated")
+                rec = AddressRecord(
+                    code=code,
+                    level=level,
+                    parent_code=parent.code,
+                    district_code=building.district_code,
+                    township_code=building.township_code,
+                    community_code=building.community_code,
+                    components={**parent.components, level: label},
+                    lon=building.lon,
+                    lat=building.lat,
+                    building_id=building.building_id,
+                    source="generated",
+                )
                 made[key] = rec
                 out.append(rec)
             parent = rec
@@ -639,5 +712,16 @@ def lines_of(geom: BaseGeometry) -> list[LineString]:
     return [geom]
 
 
-__all__ = ["AdminUnit", "RoadWay", "BuildingIn", "AddressPointIn", "PoiIn", "LanduseIn", "RegistryPlan", "plan_registry",
-           "clean_road_name", "natural_key", "shapely"]
+__all__ = [
+    "AdminUnit",
+    "RoadWay",
+    "BuildingIn",
+    "AddressPointIn",
+    "PoiIn",
+    "LanduseIn",
+    "RegistryPlan",
+    "plan_registry",
+    "clean_road_name",
+    "natural_key",
+    "shapely",
+]

@@ -22,7 +22,12 @@ single mistyped digit and nearly every swap of two neighbouring digits.
 from __future__ import annotations
 
 SEGMENTS: tuple[tuple[str, int], ...] = (
-    ("district", 6), ("road", 5), ("house_number", 5), ("building", 3), ("unit", 2), ("floor", 3),
+    ("district", 6),
+    ("road", 5),
+    ("house_number", 5),
+    ("building", 3),
+    ("unit", 2),
+    ("floor", 3),
     ("room", 4),
 )
 BODY_LENGTH = {}
@@ -106,7 +111,9 @@ def child_code(parent: str, level: str, serial: int) -> str:
     else:
         ok = parent_level in names and level in names and names.index(level) == names.index(parent_level) + 1
     if not ok:
-        raise CodeError(f"{level} 不能直接挂在 {parent_level} 下 a {level} cannot be a child of a {parent_level}")
+        raise CodeError(
+            f"{level} 不能直接挂在 {parent_level} 下 a {level} cannot be a child of a {parent_level}"
+        )
     width = SEGMENT_WIDTH[level]
     if not 1 <= serial < 10**width:
         raise CodeError(f"序号超出范围 serial {serial} out of range for {level} (1..{10**width - 1})")

@@ -66,8 +66,24 @@ SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
 # corpus labels that carry address content (person, assist, redundant, otherinfo, country are dropped)
-PARSER_KEEP = {"prov", "city", "district", "devzone", "town", "community", "road", "subroad", "roadno",
-               "subroadno", "poi", "subpoi", "houseno", "cellno", "floorno", "roomno"}
+PARSER_KEEP = {
+    "prov",
+    "city",
+    "district",
+    "devzone",
+    "town",
+    "community",
+    "road",
+    "subroad",
+    "roadno",
+    "subroadno",
+    "poi",
+    "subpoi",
+    "houseno",
+    "cellno",
+    "floorno",
+    "roomno",
+}
 
 
 @dataclass(slots=True)
@@ -102,17 +118,17 @@ def parse_tail(tail: str) -> ParsedTail:
     m = _HOUSE.search(tail)
     if m:
         out.house = m.group(0)
-        rest = tail[m.end():]
+        rest = tail[m.end() :]
     else:
         m = _LANE.search(tail)
         if m:
             out.house = m.group(0)
-            rest = tail[m.end():]
+            rest = tail[m.end() :]
         else:
             m = _BARE.match(tail)
             if m:
                 out.house = m.group(0) + "号"
-                rest = tail[m.end():]
+                rest = tail[m.end() :]
     if out.house:
         out.house_parts = house_number_parts(out.house)
     t = _TRIPLE.match(rest)
@@ -206,8 +222,9 @@ class Geocoder:
                 names[normalize_text(n)].append(("admin", a.code))
                 if i == 0:
                     self.full_admin.add(normalize_text(n))
-        for prov in {r.components.get("province") for r in self.by_code.values()} | \
-                {r.components.get("city") for r in self.by_code.values()}:
+        for prov in {r.components.get("province") for r in self.by_code.values()} | {
+            r.components.get("city") for r in self.by_code.values()
+        }:
             if prov:
                 names[normalize_text(prov)].append(("province", prov))
                 self.full_admin.add(normalize_text(prov))
@@ -223,7 +240,9 @@ class Geocoder:
         for key in self.names:
             lens[key[0]].add(len(key))
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
-        self.fuzzy_choices = [k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)]
+        self.fuzzy_choices = [
+            k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)
+        ]
         self._syllables: dict[str, str] = {}
         self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
         self.fuzzy_sounds = [self._sound(k) for k in self.fuzzy_choices]
@@ -263,8 +282,13 @@ class Geocoder:
             if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
                 continue
             parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
-            if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only") or \
-                    (parts["sub"] is not None and "range" not in parts):
+            if (
+                not parts
+                or parts["lane"] is not None
+                or parts["fu"]
+                or parts.get("lane_only")
+                or (parts["sub"] is not None and "range" not in parts)
+            ):
                 continue
             axis = self.axes[rec.parent_code]
             x, y = self.projection.forward(rec.lon, rec.lat)
@@ -282,8 +306,8 @@ class Geocoder:
             lens = lens_by_char.get(t[i])
             if lens:
                 for length in lens:
-                    if i + length <= n and t[i:i + length] in names:
-                        hits.append((i, i + length, t[i:i + length]))
+                    if i + length <= n and t[i : i + length] in names:
+                        hits.append((i, i + length, t[i : i + length]))
                         i += length
                         break
                 else:
@@ -296,8 +320,9 @@ class Geocoder:
         """Best-first matches of free text: dicts with address_code, formatted, components, lon, lat,
         level and score (0–1)."""
         results = self._geocode(text, limit)
-        if self.parser is not None and (not results or results[0]["level"] in ("district", "township",
-                                                                                 "community")):
+        if self.parser is not None and (
+            not results or results[0]["level"] in ("district", "township", "community")
+        ):
             cleaned = self._parser_cleaned(text)
             if cleaned and cleaned != text:
                 again = self._geocode(cleaned, limit)
@@ -334,11 +359,15 @@ class Geocoder:
         m = _FIRST_DIGIT.search(t)
         cut = 0
         for start, end, key in hits:
-            if start == cut and key in self.full_admin and \
-                    all(k in ("admin", "province") for k, _ in self.names[key]):
+            if (
+                start == cut
+                and key in self.full_admin
+                and all(k in ("admin", "province") for k, _ in self.names[key])
+            ):
                 cut = end
-        first_anchor = min((h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])),
-                           default=None)
+        first_anchor = min(
+            (h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])), default=None
+        )
         if first_anchor is not None and first_anchor[0] == cut:
             for end, _kind, ref in anchors:
                 tail = parse_tail(t[end:])
@@ -356,16 +385,28 @@ class Geocoder:
                 tail = parse_tail(t[head_end:])
                 head_sound = self._sound(head)
                 sims: dict[str, float] = {}
-                pool = {c for c, _, _ in process.extract(head, self.fuzzy_choices, scorer=fuzz.ratio, limit=6,
-                                                         score_cutoff=FUZZY_CUTOFF)}
+                pool = {
+                    c
+                    for c, _, _ in process.extract(
+                        head, self.fuzzy_choices, scorer=fuzz.ratio, limit=6, score_cutoff=FUZZY_CUTOFF
+                    )
+                }
                 # homophones (the usual IME slip: 宁波路 typed 宁博路) score almost as high as the name
-                pool |= {self.fuzzy_choices[idx] for _c, _s, idx in process.extract(
-                    head_sound, self.fuzzy_sounds, scorer=fuzz.ratio, limit=6, score_cutoff=FUZZY_CUTOFF)}
-                exact = {key for _s, _e, key in hits if any(k in ("road", "alias") for k, _ in self.names[key])}
+                pool |= {
+                    self.fuzzy_choices[idx]
+                    for _c, _s, idx in process.extract(
+                        head_sound, self.fuzzy_sounds, scorer=fuzz.ratio, limit=6, score_cutoff=FUZZY_CUTOFF
+                    )
+                }
+                exact = {
+                    key for _s, _e, key in hits if any(k in ("road", "alias") for k, _ in self.names[key])
+                }
                 for choice in pool | exact:
                     chars = fuzz.ratio(head, choice)
                     # equal sounds, then the closer spelling (陕夕南路: 陕西南路 before 山西南路)
-                    sim = max(chars, SOUND_WEIGHT * fuzz.ratio(head_sound, self._sound(choice))) + 0.02 * chars
+                    sim = (
+                        max(chars, SOUND_WEIGHT * fuzz.ratio(head_sound, self._sound(choice))) + 0.02 * chars
+                    )
                     if choice in exact:
                         sim += EXACT_BONUS
                     sims[choice] = min(100.0, sim)
@@ -380,12 +421,21 @@ class Geocoder:
                 self._keep(results, self._admin_result(a, 0.6))
         if admin_hint and results:
             for res in results.values():
-                codes_of = {res["components"].get("_district_code"), res["components"].get("_township_code"),
-                            res["components"].get("_community_code")}
+                codes_of = {
+                    res["components"].get("_district_code"),
+                    res["components"].get("_township_code"),
+                    res["components"].get("_community_code"),
+                }
                 if not (codes_of & admin_hint) and res["level"] not in ("district", "township", "community"):
                     res["score"] *= 0.85
-        ordered = sorted(results.values(), key=lambda r: (-r["score"], -LEVEL_RANK.get(
-            r["level"].replace("_interpolated", ""), 0), r["address_code"]))
+        ordered = sorted(
+            results.values(),
+            key=lambda r: (
+                -r["score"],
+                -LEVEL_RANK.get(r["level"].replace("_interpolated", ""), 0),
+                r["address_code"],
+            ),
+        )
         out = []
         for res in ordered[:limit]:
             res["components"] = {k: v for k, v in res["components"].items() if not k.startswith("_")}
@@ -409,17 +459,30 @@ class Geocoder:
             comps.update(over["components"])
         if "lon" in over:
             lon, lat = over["lon"], over["lat"]
-        return {"address_code": rec.code, "formatted": format_components(
-            {k: v for k, v in comps.items() if not k.startswith("_")}), "components": comps,
-            "lon": lon, "lat": lat, "level": level, "score": score}
+        return {
+            "address_code": rec.code,
+            "formatted": format_components({k: v for k, v in comps.items() if not k.startswith("_")}),
+            "components": comps,
+            "lon": lon,
+            "lat": lat,
+            "level": level,
+            "score": score,
+        }
 
     def _admin_result(self, a: AdminName, score: float) -> dict:
         try:
             code = codes.admin_code(a.code)
         except codes.CodeError:
             code = a.code
-        return {"address_code": code, "formatted": a.name, "components": {a.level: a.name},
-                "lon": a.lon, "lat": a.lat, "level": a.level, "score": score}
+        return {
+            "address_code": code,
+            "formatted": a.name,
+            "components": {a.level: a.name},
+            "lon": a.lon,
+            "lat": a.lat,
+            "level": a.level,
+            "score": score,
+        }
 
     def _resolve(self, code: str, tail: ParsedTail, base: float) -> list[dict]:
         """Results for an anchor (a road or an aliased address) and the parsed rest of the query."""
@@ -510,8 +573,14 @@ class Geocoder:
             return None
         lon, lat = self.projection.inverse(xy[0], xy[1])
         number = f"{parts['main']}号"
-        return self._result(road, "house_number_interpolated", 0.8, lon=float(lon), lat=float(lat),
-                            components={"house_number": number})
+        return self._result(
+            road,
+            "house_number_interpolated",
+            0.8,
+            lon=float(lon),
+            lat=float(lat),
+            components={"house_number": number},
+        )
 
     def geocode_many(self, texts: Iterable[str], limit: int = 1) -> list[list[dict]]:
         return [self.geocode(t, limit) for t in texts]

@@ -18,23 +18,62 @@ from typing import Any
 # Levels from coarse to fine (the `level` column and the geocoder's `level` answer).
 ADMIN_LEVELS = ("province", "city", "district", "township", "community")
 TREE_LEVELS = ("district", "road", "house_number", "building", "unit", "floor", "room")
-LEVELS = ("province", "city", "district", "township", "community", "road", "compound", "house_number",
-          "building", "unit", "floor", "room")
+LEVELS = (
+    "province",
+    "city",
+    "district",
+    "township",
+    "community",
+    "road",
+    "compound",
+    "house_number",
+    "building",
+    "unit",
+    "floor",
+    "room",
+)
 # Levels a row of `standard_address` may have.
 REGISTRY_LEVELS = ("road", "compound", "house_number", "building", "unit", "floor", "room")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Parent level of each registry (tree) level.
-PARENT_LEVEL = {"road": "district", "house_number": "road", "building": "house_number",
-                "unit": "building", "floor": "unit", "room": "floor"}
+PARENT_LEVEL = {
+    "road": "district",
+    "house_number": "road",
+    "building": "house_number",
+    "unit": "building",
+    "floor": "unit",
+    "room": "floor",
+}
 
 # Components of an address, coarse to fine; the formatted text is their concatenation.
-COMPONENT_KEYS = ("province", "city", "district", "township", "community", "road", "house_number",
-                  "compound", "building", "unit", "floor", "room")
+COMPONENT_KEYS = (
+    "province",
+    "city",
+    "district",
+    "township",
+    "community",
+    "road",
+    "house_number",
+    "compound",
+    "building",
+    "unit",
+    "floor",
+    "room",
+)
 # Components that identify an address (the normalised full text is made from these only; township,
 # community and compound names describe it but may change without the address changing).
-IDENTIFYING_KEYS = ("province", "city", "district", "road", "house_number", "building", "unit",
-                    "floor", "room")
+IDENTIFYING_KEYS = (
+    "province",
+    "city",
+    "district",
+    "road",
+    "house_number",
+    "building",
+    "unit",
+    "floor",
+    "room",
+)
 
 SOURCES = ("osm", "generated", "import", "manual")
 STATUSES = ("active", "retired")

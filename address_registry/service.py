@@ -36,11 +36,14 @@ class RegistryError(Exception):
 
 # -- build ---------------------------------------------------------------------------------------
 
+
 def build_registry(conn, progress_factory=None) -> dict[str, Any]:
     """Plan the registry from the base tables and write it (idempotent)."""
     inputs = store.load_build_inputs(conn)
     if not inputs["districts"]:
-        raise RegistryError("invalid", "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first")
+        raise RegistryError(
+            "invalid", "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first"
+        )
     existing = store.all_current(conn)
     bars = {}
 
@@ -48,19 +51,28 @@ def build_registry(conn, progress_factory=None) -> dict[str, Any]:
         if progress_factory is None:
             return
         if stage not in bars:
-            total = {"roads": len({r.name for r in inputs["roads"]}), "buildings": len(inputs["buildings"])}.get(stage)
+            total = {
+                "roads": len({r.name for r in inputs["roads"]}),
+                "buildings": len(inputs["buildings"]),
+            }.get(stage)
             bars[stage] = progress_factory(f"{'道路 roads' if stage == 'roads' else '建筑 buildings'}", total)
         bars[stage](n)
 
     plan = plan_registry(existing=existing, progress=tick, **inputs)
     write_bar = progress_factory("写入 writing addresses", len(plan.records)) if progress_factory else None
     counts = store.apply_plan(conn, plan, progress=write_bar)
-    stats = {**plan.stats, **counts, "planned": len(plan.records), "communities": len(inputs["communities"]),
-             "townships": len(inputs["townships"])}
+    stats = {
+        **plan.stats,
+        **counts,
+        "planned": len(plan.records),
+        "communities": len(inputs["communities"]),
+        "townships": len(inputs["townships"]),
+    }
     return stats
 
 
 # -- validation helpers --------------------------------------------------------------------------
+
 
 def _require_who(changed_by: str | None, reason: str | None) -> None:
     if not (changed_by or "").strip():
@@ -76,7 +88,9 @@ def canonical_own(level: str, value: str | None) -> str:
     value = str(value).strip()
     if level == "compound":
         if len(normalize_text(value)) < 2:
-            raise RegistryError("invalid", f"小区名称无效 invalid compound name: {value!r}", {"field": "compound"})
+            raise RegistryError(
+                "invalid", f"小区名称无效 invalid compound name: {value!r}", {"field": "compound"}
+            )
         return value
     if level == "road":
         if len(normalize_text(value)) < 2:
@@ -85,14 +99,20 @@ def canonical_own(level: str, value: str | None) -> str:
     if level == "house_number":
         canon = normalize_house_number(value)
         if house_number_parts(canon) is None:
-            raise RegistryError("invalid", f"门牌号格式无效 invalid house number {value!r}: expected e.g. 32号, 32-1号, "
-                                           "12弄3号, 附5号", {"field": "house_number"})
+            raise RegistryError(
+                "invalid",
+                f"门牌号格式无效 invalid house number {value!r}: expected e.g. 32号, 32-1号, 12弄3号, 附5号",
+                {"field": "house_number"},
+            )
         return canon
     canon = normalize_text(value)
     if not OWN_PATTERNS[level].match(canon):
         example = {"building": "3幢 / 3栋 / 3号楼", "unit": "2单元", "floor": "3层", "room": "301室"}[level]
-        raise RegistryError("invalid", f"{level} 格式无效 invalid {level} {value!r}: expected e.g. {example}",
-                            {"field": level})
+        raise RegistryError(
+            "invalid",
+            f"{level} 格式无效 invalid {level} {value!r}: expected e.g. {example}",
+            {"field": level},
+        )
     return canon
 
 
@@ -100,7 +120,9 @@ def _district_parent(conn, parent_code: str) -> tuple[str, dict]:
     raw = parent_code[:6] if len(parent_code) == 7 and codes.is_valid(parent_code) else parent_code
     unit = store.admin_unit(conn, raw) if len(raw) == 6 else None
     if unit is None or unit["level"] != "district":
-        raise RegistryError("invalid", f"道路的上级必须是区县 the parent of a road must be a district code: {parent_code!r}")
+        raise RegistryError(
+            "invalid", f"道路的上级必须是区县 the parent of a road must be a district code: {parent_code!r}"
+        )
     return raw, unit
 
 
@@ -119,17 +141,23 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
     inside = store.admin_containing(conn, rec.lon, rec.lat)
     district = inside.get("district")
     if district is None or district["code"] != rec.district_code:
-        raise RegistryError("invalid", f"坐标不在所属区县 {rec.components.get('district')} 内 the point lies outside its "
-                                       f"district {rec.district_code}",
-                            {"point_district": district["code"] if district else None})
+        raise RegistryError(
+            "invalid",
+            f"坐标不在所属区县 {rec.components.get('district')} 内 the point lies outside its "
+            f"district {rec.district_code}",
+            {"point_district": district["code"] if district else None},
+        )
     if community_code:
         unit = store.admin_unit(conn, community_code)
         if unit is None or unit["level"] != "community":
             raise RegistryError("invalid", f"社区代码不存在 unknown community code {community_code!r}")
         if not store.point_in_admin(conn, community_code, rec.lon, rec.lat):
-            raise RegistryError("invalid", f"坐标不在社区 {unit['name']} 的范围内 the point lies outside its community "
-                                           f"polygon {community_code}",
-                                {"point_community": (inside.get("community") or {}).get("code")})
+            raise RegistryError(
+                "invalid",
+                f"坐标不在社区 {unit['name']} 的范围内 the point lies outside its community "
+                f"polygon {community_code}",
+                {"point_community": (inside.get("community") or {}).get("code")},
+            )
         # the named community wins over any other polygon that also holds the point
         inside["community"] = {"code": community_code, "name": unit["name"]}
         parent = store.admin_unit(conn, unit["parent_code"]) if unit.get("parent_code") else None
@@ -155,28 +183,41 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
 def _check_unique_text(conn, rec: AddressRecord) -> None:
     owner = store.active_code_with_text(conn, rec.normalized)
     if owner is not None and owner != rec.code:
-        raise RegistryError("conflict", f"已存在相同的标准地址 an active address with the same normalised text exists: "
-                                        f"{owner}", {"existing_code": owner, "normalized_text": rec.normalized})
+        raise RegistryError(
+            "conflict",
+            f"已存在相同的标准地址 an active address with the same normalised text exists: {owner}",
+            {"existing_code": owner, "normalized_text": rec.normalized},
+        )
 
 
 def _check_consistency(given: dict[str, str], parent_components: dict[str, str]) -> None:
     bad = {}
     for key, value in (given or {}).items():
-        if key in parent_components and value and normalize_text(str(value)) != normalize_text(parent_components[key]):
+        if (
+            key in parent_components
+            and value
+            and normalize_text(str(value)) != normalize_text(parent_components[key])
+        ):
             bad[key] = {"given": value, "parent": parent_components[key]}
     if bad:
-        raise RegistryError("invalid", "地址要素与上级地址不一致 components are inconsistent with the parent address", bad)
+        raise RegistryError(
+            "invalid", "地址要素与上级地址不一致 components are inconsistent with the parent address", bad
+        )
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
 
-def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, related: list[str] | None = None
-                   ) -> AddressRecord:
+
+def create_address(
+    conn, data: dict[str, Any], changed_by: str, reason: str, *, related: list[str] | None = None
+) -> AddressRecord:
     """Create a new standard address under an existing parent (validated; version 1)."""
     _require_who(changed_by, reason)
     level = data.get("level")
     if level not in PARENT_LEVEL:
-        raise RegistryError("invalid", f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}")
+        raise RegistryError(
+            "invalid", f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}"
+        )
     parent_code = str(data.get("parent_code") or "")
     components = dict(data.get("components") or {})
     own = canonical_own(level, components.get(level))
@@ -188,28 +229,48 @@ def create_address(conn, data: dict[str, Any], changed_by: str, reason: str, *, 
     else:
         parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
         if parent is None or parent.status != "active":
-            raise RegistryError("invalid", f"上级地址不存在或已注销 parent address {parent_code!r} not found or retired")
+            raise RegistryError(
+                "invalid", f"上级地址不存在或已注销 parent address {parent_code!r} not found or retired"
+            )
         if parent.level != PARENT_LEVEL[level]:
-            raise RegistryError("invalid", f"{level} 的上级应为 {PARENT_LEVEL[level]}，而 {parent_code} 是 {parent.level} "
-                                           f"the parent of a {level} must be a {PARENT_LEVEL[level]}")
-        parent_components = {k: v for k, v in parent.components.items()
-                             if k not in ("township", "community", "compound")}
+            raise RegistryError(
+                "invalid",
+                f"{level} 的上级应为 {PARENT_LEVEL[level]}，而 {parent_code} 是 {parent.level} "
+                f"the parent of a {level} must be a {PARENT_LEVEL[level]}",
+            )
+        parent_components = {
+            k: v for k, v in parent.components.items() if k not in ("township", "community", "compound")
+        }
         district_code = parent.district_code
         if level != "house_number" and parent.community_code:
             # a building, unit, floor or room lies in its house's community
             given = data.get("community_code")
             if given and given != parent.community_code:
-                raise RegistryError("invalid", f"社区与上级地址不一致 community {given} differs from the parent's "
-                                               f"{parent.community_code}",
-                                    {"community_code": {"given": given, "parent": parent.community_code}})
+                raise RegistryError(
+                    "invalid",
+                    f"社区与上级地址不一致 community {given} differs from the parent's "
+                    f"{parent.community_code}",
+                    {"community_code": {"given": given, "parent": parent.community_code}},
+                )
             data = {**data, "community_code": parent.community_code}
     _check_consistency({k: v for k, v in components.items() if k != level}, parent_components)
-    used = [codes.serial_of(c) for c in store.children_codes(conn, parent_code)
-            if codes.is_valid(c) and codes.level_of(c) == level]
+    used = [
+        codes.serial_of(c)
+        for c in store.children_codes(conn, parent_code)
+        if codes.is_valid(c) and codes.level_of(c) == level
+    ]
     code = codes.child_code(parent_code, level, max(used, default=0) + 1)
-    rec = AddressRecord(code=code, level=level, parent_code=parent_code, district_code=district_code,
-                        components={**parent_components, level: own}, lon=data.get("lon"), lat=data.get("lat"),
-                        building_id=data.get("building_id"), source=data.get("source") or "manual")
+    rec = AddressRecord(
+        code=code,
+        level=level,
+        parent_code=parent_code,
+        district_code=district_code,
+        components={**parent_components, level: own},
+        lon=data.get("lon"),
+        lat=data.get("lat"),
+        building_id=data.get("building_id"),
+        source=data.get("source") or "manual",
+    )
     if rec.source not in ("manual", "import"):
         raise RegistryError("invalid", "source 只能是 manual 或 import for changes through the API")
     _place(conn, rec, data.get("community_code"))
@@ -232,8 +293,9 @@ def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reas
     new = replace(old, components=dict(old.components), extra=dict(old.extra))
     if old.level in comps:
         new.components[old.level] = canonical_own(old.level, comps.pop(old.level))
-    _check_consistency(comps, {k: v for k, v in old.components.items()
-                               if k not in ("township", "community", "compound")})
+    _check_consistency(
+        comps, {k: v for k, v in old.components.items() if k not in ("township", "community", "compound")}
+    )
     if "lon" in data or "lat" in data:
         new.lon, new.lat = data.get("lon"), data.get("lat")
     if "building_id" in data:
@@ -253,15 +315,21 @@ def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reas
 def _cascade(conn, parent_code: str, changed: dict[str, str], changed_by: str, reason: str) -> None:
     for child_code in store.active_children(conn, parent_code):
         child = store.current(conn, child_code, lock=True)
-        new = replace(child, components={**child.components, **changed}, extra=dict(child.extra),
-                      version=child.version + 1)
+        new = replace(
+            child,
+            components={**child.components, **changed},
+            extra=dict(child.extra),
+            version=child.version + 1,
+        )
         _check_unique_text(conn, new)
         store.close_current(conn, child_code)
         store.insert_version(conn, new, changed_by, f"上级地址更正 parent corrected: {reason}")
         _cascade(conn, child_code, changed, changed_by, reason)
 
 
-def retire_address(conn, code: str, changed_by: str, reason: str, related: list[str] | None = None) -> AddressRecord:
+def retire_address(
+    conn, code: str, changed_by: str, reason: str, related: list[str] | None = None
+) -> AddressRecord:
     _require_who(changed_by, reason)
     old = store.current(conn, code, lock=True)
     if old is None:
@@ -270,8 +338,11 @@ def retire_address(conn, code: str, changed_by: str, reason: str, related: list[
         raise RegistryError("conflict", f"地址已注销 address {code} is already retired")
     kids = store.active_children(conn, code)
     if kids:
-        raise RegistryError("conflict", f"该地址下还有 {len(kids)} 个有效下级地址，请先处理 address {code} still has "
-                                        "active children", {"active_children": kids[:50]})
+        raise RegistryError(
+            "conflict",
+            f"该地址下还有 {len(kids)} 个有效下级地址，请先处理 address {code} still has active children",
+            {"active_children": kids[:50]},
+        )
     new = replace(old, status="retired", version=old.version + 1, extra=dict(old.extra))
     store.close_current(conn, code)
     store.insert_version(conn, new, changed_by, reason, related if related is not None else [])
@@ -286,7 +357,9 @@ def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reaso
         raise RegistryError("invalid", "至少需要合并一个其它地址 give at least one other address to merge")
     target = store.current(conn, into, lock=True)
     if target is None or target.status != "active":
-        raise RegistryError("not_found" if target is None else "conflict", f"目标地址无效 target {into} not active")
+        raise RegistryError(
+            "not_found" if target is None else "conflict", f"目标地址无效 target {into} not active"
+        )
     for c in others:
         rec = store.current(conn, c)
         if rec is None:
@@ -295,14 +368,22 @@ def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reaso
             raise RegistryError("invalid", f"只能合并同级地址 {c} is a {rec.level}, {into} a {target.level}")
     for c in others:
         retire_address(conn, c, changed_by, f"合并入 merged into {into}: {reason}", related=[into])
-    new = replace(target, version=target.version + 1, extra={**target.extra, "related_codes": sorted(
-        set(target.extra.get("related_codes", [])) | set(others))})
+    new = replace(
+        target,
+        version=target.version + 1,
+        extra={
+            **target.extra,
+            "related_codes": sorted(set(target.extra.get("related_codes", [])) | set(others)),
+        },
+    )
     store.close_current(conn, into)
     store.insert_version(conn, new, changed_by, f"合并 merged {', '.join(others)}: {reason}")
     return store.current(conn, into)
 
 
-def split_address(conn, code: str, parts: list[dict[str, Any]], changed_by: str, reason: str) -> list[AddressRecord]:
+def split_address(
+    conn, code: str, parts: list[dict[str, Any]], changed_by: str, reason: str
+) -> list[AddressRecord]:
     """Split an address into new ones under the same parent; the old one is retired pointing at them."""
     _require_who(changed_by, reason)
     if not parts or len(parts) < 2:
@@ -313,17 +394,30 @@ def split_address(conn, code: str, parts: list[dict[str, Any]], changed_by: str,
     retire_address(conn, code, changed_by, f"拆分 split: {reason}")
     created = []
     for part in parts:
-        data = {"level": old.level, "parent_code": old.parent_code if old.level != "road" else old.district_code,
-                "components": part.get("components") or {}, "lon": part.get("lon", old.lon),
-                "lat": part.get("lat", old.lat), "building_id": part.get("building_id"),
-                "community_code": part.get("community_code"), "source": "manual"}
-        created.append(create_address(conn, data, changed_by, f"由 {code} 拆分 split from {code}: {reason}",
-                                      related=[code]))
+        data = {
+            "level": old.level,
+            "parent_code": old.parent_code if old.level != "road" else old.district_code,
+            "components": part.get("components") or {},
+            "lon": part.get("lon", old.lon),
+            "lat": part.get("lat", old.lat),
+            "building_id": part.get("building_id"),
+            "community_code": part.get("community_code"),
+            "source": "manual",
+        }
+        created.append(
+            create_address(
+                conn, data, changed_by, f"由 {code} 拆分 split from {code}: {reason}", related=[code]
+            )
+        )
     retired = store.current(conn, code)
     store.close_current(conn, code)
-    store.insert_version(conn, replace(retired, version=retired.version + 1, extra=dict(retired.extra)),
-                         changed_by, f"拆分为 split into {', '.join(r.code for r in created)}",
-                         [r.code for r in created])
+    store.insert_version(
+        conn,
+        replace(retired, version=retired.version + 1, extra=dict(retired.extra)),
+        changed_by,
+        f"拆分为 split into {', '.join(r.code for r in created)}",
+        [r.code for r in created],
+    )
     return created
 
 
@@ -343,6 +437,7 @@ def add_alias(conn, code: str, data: dict[str, Any], changed_by: str) -> dict:
 
 
 # -- geocoder cache ------------------------------------------------------------------------------
+
 
 class GeocoderCache:
     """One Geocoder per database, rebuilt when the registry changed (checked at most every `ttl_s`)."""
@@ -414,6 +509,7 @@ def invalidate(engine) -> None:
 
 # -- bulk import ---------------------------------------------------------------------------------
 
+
 def _import_error_field(exc: RegistryError, level: str) -> str:
     detail = exc.detail if isinstance(exc.detail, dict) else {}
     if "field" in detail:
@@ -445,7 +541,10 @@ def _import_district(conn, value: str) -> tuple[str | None, str | None]:
         return found[0], None
     if not found:
         return None, f"区县名称不存在（需带边界） no district with boundaries named {value!r}"
-    return None, f"区县名称不唯一，请用代码 several districts are named {value!r}: give the code ({', '.join(found)})"
+    return (
+        None,
+        f"区县名称不唯一，请用代码 several districts are named {value!r}: give the code ({', '.join(found)})",
+    )
 
 
 def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, progress=None) -> dict[str, Any]:
@@ -490,8 +589,14 @@ def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, pro
             if district and level != "road":
                 parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
                 if parent is not None and parent.district_code != district:
-                    errors.append(RowError(row.row, "district", f"区县与上级地址不一致 district {district} differs "
-                                                                f"from the parent's {parent.district_code}"))
+                    errors.append(
+                        RowError(
+                            row.row,
+                            "district",
+                            f"区县与上级地址不一致 district {district} differs "
+                            f"from the parent's {parent.district_code}",
+                        )
+                    )
                     continue
         elif level == "road":
             parent_code = district
@@ -505,14 +610,27 @@ def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, pro
                 pass  # the parent text as given; not found below if it is malformed
             parent_code = store.active_code_with_text(conn, normalized_full_text(comps))
             if parent_code is None:
-                errors.append(RowError(row.row, "parent", f"上级地址不存在（库中和本文件前面的行中都没有） parent "
-                                                          f"address {''.join(comps.values())} not found in the "
-                                                          "registry nor earlier in the file"))
+                errors.append(
+                    RowError(
+                        row.row,
+                        "parent",
+                        f"上级地址不存在（库中和本文件前面的行中都没有） parent "
+                        f"address {''.join(comps.values())} not found in the "
+                        "registry nor earlier in the file",
+                    )
+                )
                 continue
-        data = {"level": level, "parent_code": parent_code, "components": row.components(), "lon": lon,
-                "lat": lat, "community_code": f.get("community_code") or None,
-                "building_id": int(f["building_id"]) if f.get("building_id") else None, "source": "import",
-                "aliases": row.aliases}
+        data = {
+            "level": level,
+            "parent_code": parent_code,
+            "components": row.components(),
+            "lon": lon,
+            "lat": lat,
+            "community_code": f.get("community_code") or None,
+            "building_id": int(f["building_id"]) if f.get("building_id") else None,
+            "source": "import",
+            "aliases": row.aliases,
+        }
         savepoint = conn.begin_nested()
         try:
             rec = create_address(conn, data, changed_by, reason)
@@ -527,7 +645,17 @@ def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, pro
             errors.append(RowError(row.row, field, f"数据库拒绝 rejected by the database: {message}"))
             continue
         savepoint.commit()
-        created.append({"row": row.row, "address_code": rec.code, "level": rec.level, "formatted": rec.formatted,
-                        "compound_code": rec.compound_code})
-    return {"rows": len(rows), "created": created,
-            "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.row)]}
+        created.append(
+            {
+                "row": row.row,
+                "address_code": rec.code,
+                "level": rec.level,
+                "formatted": rec.formatted,
+                "compound_code": rec.compound_code,
+            }
+        )
+    return {
+        "rows": len(rows),
+        "created": created,
+        "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.row)],
+    }

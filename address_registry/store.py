@@ -37,35 +37,61 @@ _COLUMNS = """id, code, version, level, parent_code, district_code, township_cod
 def _record(row) -> AddressRecord:
     m = row._mapping
     return AddressRecord(
-        code=m["code"], level=m["level"], components=dict(m["components"]), lon=m["lon"], lat=m["lat"],
-        parent_code=m["parent_code"], district_code=m["district_code"], township_code=m["township_code"],
-        community_code=m["community_code"], building_id=m["building_id"], source=m["source"],
+        code=m["code"],
+        level=m["level"],
+        components=dict(m["components"]),
+        lon=m["lon"],
+        lat=m["lat"],
+        parent_code=m["parent_code"],
+        district_code=m["district_code"],
+        township_code=m["township_code"],
+        community_code=m["community_code"],
+        building_id=m["building_id"],
+        source=m["source"],
         compound_code=m["compound_code"],
         area=shapely.from_wkb(bytes(m["area_wkb"])) if m["area_wkb"] is not None else None,
-        status=m["status"], version=m["version"],
-        extra={"changed_by": m["changed_by"], "change_reason": m["change_reason"],
-               "valid_from": m["valid_from"], "valid_to": m["valid_to"],
-               "related_codes": list(m["related_codes"] or []), "id": m["id"]},
+        status=m["status"],
+        version=m["version"],
+        extra={
+            "changed_by": m["changed_by"],
+            "change_reason": m["change_reason"],
+            "valid_from": m["valid_from"],
+            "valid_to": m["valid_to"],
+            "related_codes": list(m["related_codes"] or []),
+            "id": m["id"],
+        },
     )
 
 
 def record_to_json(rec: AddressRecord) -> dict[str, Any]:
     extra = rec.extra or {}
     return {
-        "address_code": rec.code, "version": rec.version, "level": rec.level, "parent_code": rec.parent_code,
-        "formatted": format_components(rec.components), "components": rec.components,
-        "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat,
-        "district_code": rec.district_code, "township_code": rec.township_code,
-        "community_code": rec.community_code, "compound_code": rec.compound_code,
-        "building_id": rec.building_id, "source": rec.source, "status": rec.status,
+        "address_code": rec.code,
+        "version": rec.version,
+        "level": rec.level,
+        "parent_code": rec.parent_code,
+        "formatted": format_components(rec.components),
+        "components": rec.components,
+        "normalized_text": rec.normalized,
+        "lon": rec.lon,
+        "lat": rec.lat,
+        "district_code": rec.district_code,
+        "township_code": rec.township_code,
+        "community_code": rec.community_code,
+        "compound_code": rec.compound_code,
+        "building_id": rec.building_id,
+        "source": rec.source,
+        "status": rec.status,
         "valid_from": extra.get("valid_from").isoformat() if extra.get("valid_from") else None,
         "valid_to": extra.get("valid_to").isoformat() if extra.get("valid_to") else None,
-        "changed_by": extra.get("changed_by"), "change_reason": extra.get("change_reason"),
+        "changed_by": extra.get("changed_by"),
+        "change_reason": extra.get("change_reason"),
         "related_codes": extra.get("related_codes", []),
     } | ({"area": shapely.geometry.mapping(rec.area)} if rec.area is not None else {})
 
 
 # -- reading -------------------------------------------------------------------------------------
+
 
 def current(conn: Connection, code: str, lock: bool = False) -> AddressRecord | None:
     sql = f"SELECT {_COLUMNS} FROM standard_address WHERE code = :code AND valid_to IS NULL"
@@ -76,8 +102,9 @@ def current(conn: Connection, code: str, lock: bool = False) -> AddressRecord | 
 
 
 def history(conn: Connection, code: str) -> list[AddressRecord]:
-    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM standard_address WHERE code = :code ORDER BY version"),
-                        {"code": code})
+    rows = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM standard_address WHERE code = :code ORDER BY version"), {"code": code}
+    )
     return [_record(r) for r in rows]
 
 
@@ -86,14 +113,28 @@ def all_current(conn: Connection) -> list[AddressRecord]:
     return [_record(r) for r in rows]
 
 
-def search(conn: Connection, *, parent_code: str | None = None, level: str | None = None,
-           status: str | None = "active", community_code: str | None = None, text_prefix: str | None = None,
-           compound_code: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[AddressRecord]]:
+def search(
+    conn: Connection,
+    *,
+    parent_code: str | None = None,
+    level: str | None = None,
+    status: str | None = "active",
+    community_code: str | None = None,
+    text_prefix: str | None = None,
+    compound_code: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[AddressRecord]]:
     """Current addresses matching every given filter, by code; (total, page)."""
     where = ["valid_to IS NULL"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    for column, value in (("parent_code", parent_code), ("level", level), ("status", status),
-                          ("community_code", community_code), ("compound_code", compound_code)):
+    for column, value in (
+        ("parent_code", parent_code),
+        ("level", level),
+        ("status", status),
+        ("community_code", community_code),
+        ("compound_code", compound_code),
+    ):
         if value is not None:
             where.append(f"{column} = :{column}")  # column names from this fixed list
             params[column] = value
@@ -102,60 +143,89 @@ def search(conn: Connection, *, parent_code: str | None = None, level: str | Non
         params["prefix"] = text_prefix.replace("\\", "").replace("%", "").replace("_", "") + "%"
     cond = " AND ".join(where)
     total = conn.execute(text(f"SELECT count(*) FROM standard_address WHERE {cond}"), params).scalar_one()
-    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM standard_address WHERE {cond} ORDER BY code "
-                             "LIMIT :limit OFFSET :offset"), params)
+    rows = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM standard_address WHERE {cond} ORDER BY code LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    )
     return int(total), [_record(r) for r in rows]
 
 
 def active_children(conn: Connection, code: str) -> list[str]:
-    rows = conn.execute(text("""SELECT code FROM standard_address
-        WHERE parent_code = :code AND valid_to IS NULL AND status = 'active' ORDER BY code"""), {"code": code})
+    rows = conn.execute(
+        text("""SELECT code FROM standard_address
+        WHERE parent_code = :code AND valid_to IS NULL AND status = 'active' ORDER BY code"""),
+        {"code": code},
+    )
     return [r[0] for r in rows]
 
 
 def children_codes(conn: Connection, parent_code: str) -> list[str]:
     """Every code ever issued under a parent (any version, any status): serials are never reused."""
-    rows = conn.execute(text("SELECT DISTINCT code FROM standard_address WHERE parent_code = :p"),
-                        {"p": parent_code})
+    rows = conn.execute(
+        text("SELECT DISTINCT code FROM standard_address WHERE parent_code = :p"), {"p": parent_code}
+    )
     return [r[0] for r in rows]
 
 
 def active_code_with_text(conn: Connection, normalized: str) -> str | None:
-    return conn.execute(text("""SELECT code FROM standard_address
-        WHERE normalized_text = :t AND valid_to IS NULL AND status = 'active'"""), {"t": normalized}).scalar()
+    return conn.execute(
+        text("""SELECT code FROM standard_address
+        WHERE normalized_text = :t AND valid_to IS NULL AND status = 'active'"""),
+        {"t": normalized},
+    ).scalar()
 
 
 def aliases_of(conn: Connection, code: str) -> list[dict]:
-    rows = conn.execute(text("""SELECT alias, kind, source, valid_from FROM address_alias
-        WHERE address_code = :c AND valid_to IS NULL ORDER BY id"""), {"c": code})
+    rows = conn.execute(
+        text("""SELECT alias, kind, source, valid_from FROM address_alias
+        WHERE address_code = :c AND valid_to IS NULL ORDER BY id"""),
+        {"c": code},
+    )
     return [{"alias": r.alias, "kind": r.kind, "source": r.source} for r in rows]
 
 
 def current_aliases(conn: Connection) -> list[AliasRecord]:
-    rows = conn.execute(text("""SELECT address_code, alias, kind, source FROM address_alias
-        WHERE valid_to IS NULL ORDER BY id"""))
+    rows = conn.execute(
+        text("""SELECT address_code, alias, kind, source FROM address_alias
+        WHERE valid_to IS NULL ORDER BY id""")
+    )
     return [AliasRecord(r.address_code, r.alias, r.kind, r.source) for r in rows]
 
 
 def admin_unit(conn: Connection, code: str) -> dict | None:
-    row = conn.execute(text("SELECT code, name, level, parent_code, geom IS NOT NULL AS has_geom "
-                            "FROM admin_unit WHERE code = :c"), {"c": code}).first()
+    row = conn.execute(
+        text(
+            "SELECT code, name, level, parent_code, geom IS NOT NULL AS has_geom "
+            "FROM admin_unit WHERE code = :c"
+        ),
+        {"c": code},
+    ).first()
     return dict(row._mapping) if row else None
 
 
 def districts_named(conn: Connection, name: str) -> list[str]:
     """Codes of the current districts with a boundary and this name (浦东新区 → ['310115'])."""
-    return list(conn.execute(text("""SELECT code FROM admin_unit WHERE level = 'district' AND name = :n
-        AND geom IS NOT NULL AND (valid_to IS NULL OR valid_to > now()) ORDER BY code"""), {"n": name}).scalars())
+    return list(
+        conn.execute(
+            text("""SELECT code FROM admin_unit WHERE level = 'district' AND name = :n
+        AND geom IS NOT NULL AND (valid_to IS NULL OR valid_to > now()) ORDER BY code"""),
+            {"n": name},
+        ).scalars()
+    )
 
 
 def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict]:
     """The district / township / community polygons containing a point, by level."""
-    rows = conn.execute(text("""SELECT code, name, level, source FROM admin_unit
+    rows = conn.execute(
+        text("""SELECT code, name, level, source FROM admin_unit
         WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
           AND (valid_to IS NULL OR valid_to > now())
           AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-        ORDER BY length(code), code"""), {"lon": lon, "lat": lat})
+        ORDER BY length(code), code"""),
+        {"lon": lon, "lat": lat},
+    )
     out: dict[str, dict] = {}
     for r in rows:
         out.setdefault(r.level, {"code": r.code, "name": r.name, "source": r.source})
@@ -164,18 +234,24 @@ def admin_containing(conn: Connection, lon: float, lat: float) -> dict[str, dict
 
 def compound_containing(conn: Connection, lon: float, lat: float) -> AddressRecord | None:
     """The active compound (小区) whose polygon holds the point (the smallest one when they overlap)."""
-    row = conn.execute(text(f"""SELECT {_COLUMNS} FROM standard_address
+    row = conn.execute(
+        text(f"""SELECT {_COLUMNS} FROM standard_address
         WHERE valid_to IS NULL AND status = 'active' AND level = 'compound' AND area IS NOT NULL
           AND ST_Intersects(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-        ORDER BY ST_Area(area), code LIMIT 1"""), {"lon": lon, "lat": lat}).first()
+        ORDER BY ST_Area(area), code LIMIT 1"""),
+        {"lon": lon, "lat": lat},
+    ).first()
     return _record(row) if row else None
 
 
 def point_in_admin(conn: Connection, code: str, lon: float, lat: float) -> bool | None:
     """Whether the admin unit's polygon holds the point (None when it has no polygon)."""
-    return conn.execute(text("""SELECT CASE WHEN geom IS NULL THEN NULL
+    return conn.execute(
+        text("""SELECT CASE WHEN geom IS NULL THEN NULL
             ELSE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) END
-        FROM admin_unit WHERE code = :c"""), {"c": code, "lon": lon, "lat": lat}).scalar()
+        FROM admin_unit WHERE code = :c"""),
+        {"c": code, "lon": lon, "lat": lat},
+    ).scalar()
 
 
 def has_admin_level(conn: Connection, level: str, within_district: str | None = None) -> bool:
@@ -191,7 +267,8 @@ def nearest(conn: Connection, lon: float, lat: float, k: int = 1) -> list[tuple[
     """Nearest active house numbers and buildings (KNN on the GiST index, then exact metres on the
     spheroid; a house number before a building at the same spot). Units, floors and rooms share their
     building's point and are homes: reverse geocoding stops at the building."""
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT * FROM (
             SELECT {_COLUMNS},
                    ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS distance_m
@@ -200,7 +277,9 @@ def nearest(conn: Connection, lon: float, lat: float, k: int = 1) -> list[tuple[
                     AND level IN ('house_number', 'building')
                   ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT :kk) s) d
         ORDER BY round(distance_m::numeric, 2), CASE level WHEN 'house_number' THEN 0 ELSE 1 END, code
-        LIMIT :k"""), {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16)})
+        LIMIT :k"""),
+        {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16)},
+    )
     return [(_record(r), float(r.distance_m)) for r in rows]
 
 
@@ -209,17 +288,25 @@ def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
     exists = conn.execute(text("SELECT to_regclass('public.grid') IS NOT NULL")).scalar()
     if not exists:
         return None
-    cols = {r[0] for r in conn.execute(text("""SELECT column_name FROM information_schema.columns
-        WHERE table_schema = 'public' AND table_name = 'grid'"""))}
+    cols = {
+        r[0]
+        for r in conn.execute(
+            text("""SELECT column_name FROM information_schema.columns
+        WHERE table_schema = 'public' AND table_name = 'grid'""")
+        )
+    }
     if not {"code", "geom"} <= cols:
         return None
     name_col = "name" if "name" in cols else "code"
     level_col = "level" if "level" in cols else "'grid'"
     current = "AND valid_to IS NULL" if "valid_to" in cols else ""
     # column names come from the catalogue check above, never from the request
-    rows = conn.execute(text(f"""SELECT code, {name_col} AS name, {level_col} AS level FROM grid
+    rows = conn.execute(
+        text(f"""SELECT code, {name_col} AS name, {level_col} AS level FROM grid
         WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) {current}
-        ORDER BY code"""), {"lon": lon, "lat": lat}).all()
+        ORDER BY code"""),
+        {"lon": lon, "lat": lat},
+    ).all()
     if not rows:
         return None
     by_level = {}
@@ -233,8 +320,10 @@ def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
 
 def stamp(conn: Connection) -> tuple[int, int]:
     """Changes whenever the registry changes (every change inserts a row)."""
-    row = conn.execute(text("""SELECT (SELECT coalesce(max(id), 0) FROM standard_address),
-        (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias)""")).first()
+    row = conn.execute(
+        text("""SELECT (SELECT coalesce(max(id), 0) FROM standard_address),
+        (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias)""")
+    ).first()
     return int(row[0]), int(row[1])
 
 
@@ -254,37 +343,58 @@ _INSERT = text("""
 
 def _params(rec: AddressRecord, changed_by: str, reason: str, related: list[str] | None = None) -> dict:
     return {
-        "code": rec.code, "version": rec.version, "level": rec.level, "parent_code": rec.parent_code,
-        "district_code": rec.district_code, "township_code": rec.township_code,
+        "code": rec.code,
+        "version": rec.version,
+        "level": rec.level,
+        "parent_code": rec.parent_code,
+        "district_code": rec.district_code,
+        "township_code": rec.township_code,
         "community_code": rec.community_code,
-        "components": json.dumps(rec.components, ensure_ascii=False), "full_text": rec.formatted,
-        "normalized_text": rec.normalized, "lon": rec.lon, "lat": rec.lat, "building_id": rec.building_id,
-        "source": rec.source, "status": rec.status, "changed_by": changed_by, "change_reason": reason,
+        "components": json.dumps(rec.components, ensure_ascii=False),
+        "full_text": rec.formatted,
+        "normalized_text": rec.normalized,
+        "lon": rec.lon,
+        "lat": rec.lat,
+        "building_id": rec.building_id,
+        "source": rec.source,
+        "status": rec.status,
+        "changed_by": changed_by,
+        "change_reason": reason,
         "related_codes": list(related if related is not None else (rec.extra or {}).get("related_codes", [])),
         "compound_code": rec.compound_code,
         "area_wkb": shapely.to_wkb(rec.area) if rec.area is not None else None,
     }
 
 
-def insert_version(conn: Connection, rec: AddressRecord, changed_by: str, reason: str,
-                   related: list[str] | None = None) -> None:
+def insert_version(
+    conn: Connection, rec: AddressRecord, changed_by: str, reason: str, related: list[str] | None = None
+) -> None:
     conn.execute(_INSERT, _params(rec, changed_by, reason, related))
 
 
 def close_current(conn: Connection, code: str) -> None:
-    conn.execute(text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"),
-                 {"c": code})
+    conn.execute(
+        text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"), {"c": code}
+    )
 
 
 def add_alias(conn: Connection, alias: AliasRecord, changed_by: str) -> bool:
     from address_registry.textnorm import normalize_text
 
-    res = conn.execute(text("""
+    res = conn.execute(
+        text("""
         INSERT INTO address_alias (address_code, alias, normalized_alias, kind, source, changed_by)
         VALUES (:code, :alias, :norm, :kind, :source, :by)
         ON CONFLICT (address_code, normalized_alias) WHERE valid_to IS NULL DO NOTHING"""),
-                       {"code": alias.address_code, "alias": alias.alias, "norm": normalize_text(alias.alias),
-                        "kind": alias.kind, "source": alias.source, "by": changed_by})
+        {
+            "code": alias.address_code,
+            "alias": alias.alias,
+            "norm": normalize_text(alias.alias),
+            "kind": alias.kind,
+            "source": alias.source,
+            "by": changed_by,
+        },
+    )
     return res.rowcount > 0
 
 
@@ -295,10 +405,31 @@ def _same(a: AddressRecord, b: AddressRecord) -> bool:
     def area(r):
         return None if r.area is None else shapely.normalize(shapely.set_precision(r.area, 1e-7)).wkb
 
-    return (a.level, a.parent_code, a.district_code, a.township_code, a.community_code, a.compound_code,
-            a.components, a.building_id, a.source, pt(a), area(a)) == (
-        b.level, b.parent_code, b.district_code, b.township_code, b.community_code, b.compound_code,
-        b.components, b.building_id, b.source, pt(b), area(b))
+    return (
+        a.level,
+        a.parent_code,
+        a.district_code,
+        a.township_code,
+        a.community_code,
+        a.compound_code,
+        a.components,
+        a.building_id,
+        a.source,
+        pt(a),
+        area(a),
+    ) == (
+        b.level,
+        b.parent_code,
+        b.district_code,
+        b.township_code,
+        b.community_code,
+        b.compound_code,
+        b.components,
+        b.building_id,
+        b.source,
+        pt(b),
+        area(b),
+    )
 
 
 def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str, int]:
@@ -330,13 +461,19 @@ def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str,
         else:
             rec.version = old.version + 1
             closes.append({"c": rec.code})
-            inserts.append(_params(rec, BUILD_USER, "重新建库：源数据或上级区划变化 rebuild: source data or "
-                                                    "admin boundaries changed"))
+            inserts.append(
+                _params(
+                    rec,
+                    BUILD_USER,
+                    "重新建库：源数据或上级区划变化 rebuild: source data or admin boundaries changed",
+                )
+            )
             counts["updated"] += 1
         active_text[rec.normalized] = rec.code
     if closes:
-        conn.execute(text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"),
-                     closes)
+        conn.execute(
+            text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"), closes
+        )
     if inserts:
         conn.execute(_INSERT, inserts)
     known = {(r.code) for r in plan.records} | set(existing)
@@ -349,40 +486,81 @@ def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str,
 
 # -- loading inputs ------------------------------------------------------------------------------
 
+
 def load_build_inputs(conn: Connection) -> dict[str, Any]:
     """Everything `build.plan_registry` needs, from the base tables."""
-    admins = conn.execute(text("""SELECT code, name, level, parent_code, ST_AsBinary(geom) AS wkb
-        FROM admin_unit WHERE valid_to IS NULL OR valid_to > now()""")).all()
+    admins = conn.execute(
+        text("""SELECT code, name, level, parent_code, ST_AsBinary(geom) AS wkb
+        FROM admin_unit WHERE valid_to IS NULL OR valid_to > now()""")
+    ).all()
     by_level: dict[str, list[AdminUnit]] = defaultdict(list)
     names: dict[str, str] = {}
     for r in admins:
         names[r.code] = r.name
         geom = shapely.from_wkb(r.wkb) if r.wkb is not None else None
         by_level[r.level].append(AdminUnit(r.code, r.name, r.level, geom, r.parent_code))
-    roads = [RoadWay(r.osm_id, r.name, shapely.from_wkb(r.wkb), r.kind, dict(r.tags or {}))
-             for r in conn.execute(text("""SELECT osm_id, name, kind, tags, ST_AsBinary(geom) AS wkb
-                 FROM road WHERE name IS NOT NULL ORDER BY osm_id"""))]
-    buildings = [BuildingIn(r.id, shapely.from_wkb(r.wkb), r.osm_id, r.name, r.kind_detail, r.addr_street,
-                            r.addr_housenumber, r.floors, r.households_est)
-                 for r in conn.execute(text("""SELECT id, osm_id, name, kind_detail, addr_street,
-                     addr_housenumber, floors, households_est, ST_AsBinary(geom) AS wkb FROM building ORDER BY id"""))]
-    points = [AddressPointIn(shapely.from_wkb(r.wkb), r.osm_id, r.kind, r.name, r.addr_street, r.addr_housenumber)
-              for r in conn.execute(text("""SELECT osm_id, kind, name, addr_street, addr_housenumber,
-                  ST_AsBinary(geom) AS wkb FROM demo_address_point ORDER BY id"""))]
-    landuse = [LanduseIn(r.osm_id, r.kind, r.name, shapely.from_wkb(r.wkb),
-                         shapely.from_wkb(r.label_wkb) if r.label_wkb is not None else None)
-               for r in conn.execute(text("""SELECT osm_id, kind, name, ST_AsBinary(geom) AS wkb,
+    roads = [
+        RoadWay(r.osm_id, r.name, shapely.from_wkb(r.wkb), r.kind, dict(r.tags or {}))
+        for r in conn.execute(
+            text("""SELECT osm_id, name, kind, tags, ST_AsBinary(geom) AS wkb
+                 FROM road WHERE name IS NOT NULL ORDER BY osm_id""")
+        )
+    ]
+    buildings = [
+        BuildingIn(
+            r.id,
+            shapely.from_wkb(r.wkb),
+            r.osm_id,
+            r.name,
+            r.kind_detail,
+            r.addr_street,
+            r.addr_housenumber,
+            r.floors,
+            r.households_est,
+        )
+        for r in conn.execute(
+            text("""SELECT id, osm_id, name, kind_detail, addr_street,
+                     addr_housenumber, floors, households_est, ST_AsBinary(geom) AS wkb FROM building ORDER BY id""")
+        )
+    ]
+    points = [
+        AddressPointIn(shapely.from_wkb(r.wkb), r.osm_id, r.kind, r.name, r.addr_street, r.addr_housenumber)
+        for r in conn.execute(
+            text("""SELECT osm_id, kind, name, addr_street, addr_housenumber,
+                  ST_AsBinary(geom) AS wkb FROM demo_address_point ORDER BY id""")
+        )
+    ]
+    landuse = [
+        LanduseIn(
+            r.osm_id,
+            r.kind,
+            r.name,
+            shapely.from_wkb(r.wkb),
+            shapely.from_wkb(r.label_wkb) if r.label_wkb is not None else None,
+        )
+        for r in conn.execute(
+            text("""SELECT osm_id, kind, name, ST_AsBinary(geom) AS wkb,
                    CASE WHEN label IS NULL THEN NULL ELSE ST_AsBinary(label) END AS label_wkb
-                   FROM landuse WHERE name IS NOT NULL ORDER BY osm_id"""))]
-    pois = [PoiIn(r.name, shapely.from_wkb(r.wkb), r.kind)
-            for r in conn.execute(text("""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM poi
-                WHERE name IS NOT NULL ORDER BY id"""))]
+                   FROM landuse WHERE name IS NOT NULL ORDER BY osm_id""")
+        )
+    ]
+    pois = [
+        PoiIn(r.name, shapely.from_wkb(r.wkb), r.kind)
+        for r in conn.execute(
+            text("""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM poi
+                WHERE name IS NOT NULL ORDER BY id""")
+        )
+    ]
     return {
         "districts": [d for d in by_level["district"] if d.geom is not None],
         "townships": [d for d in by_level["township"] if d.geom is not None],
         "communities": [d for d in by_level["community"] if d.geom is not None],
-        "roads": roads, "buildings": buildings, "address_points": points, "pois": pois,
-        "admin_names": names, "landuse": landuse,
+        "roads": roads,
+        "buildings": buildings,
+        "address_points": points,
+        "pois": pois,
+        "admin_names": names,
+        "landuse": landuse,
     }
 
 
@@ -398,9 +576,13 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
         name = clean_road_name(r.name)
         if name in road_names:
             lines[name].append(shapely.from_wkb(r.wkb))
-    admins = [AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
-              for r in conn.execute(text("""SELECT code, name, level, parent_code,
+    admins = [
+        AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
+        for r in conn.execute(
+            text("""SELECT code, name, level, parent_code,
                   ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
                   FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
-                    AND (valid_to IS NULL OR valid_to > now())"""))]
+                    AND (valid_to IS NULL OR valid_to > now())""")
+        )
+    ]
     return {"records": records, "aliases": aliases, "road_lines": dict(lines), "admin_units": admins}

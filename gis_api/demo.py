@@ -57,7 +57,9 @@ class LayerCount:
 
 
 def require_files(shared: Path) -> None:
-    missing = [f for f in (TILEZEN_FILE, OSM_ROADS_FILE, CODES_FILE, DISTRICTS_FILE) if not (shared / f).exists()]
+    missing = [
+        f for f in (TILEZEN_FILE, OSM_ROADS_FILE, CODES_FILE, DISTRICTS_FILE) if not (shared / f).exists()
+    ]
     if missing:
         raise DemoDataMissing(
             f"演示数据缺失 demo data not found in {shared}: missing {', '.join(missing)}; "
@@ -65,7 +67,9 @@ def require_files(shared: Path) -> None:
         )
 
 
-def households_estimate(kind_detail: str | None, height_m: float | None, area_m2: float | None) -> tuple[int, int]:
+def households_estimate(
+    kind_detail: str | None, height_m: float | None, area_m2: float | None
+) -> tuple[int, int]:
     """(floors, households) by the documented rule above."""
     floors = max(1, round((height_m or FLOOR_HEIGHT_M) / FLOOR_HEIGHT_M))
     if kind_detail in RESIDENTIAL_KINDS:
@@ -95,6 +99,7 @@ def _as_multipolygon(geom) -> MultiPolygon | None:
 
 # -- readers --------------------------------------------------------------------------------------
 
+
 def read_admin_units(shared: Path) -> list[dict]:
     """GB/T 2260 codes (all of China, no geometry) + Shanghai boundaries converted GCJ-02 → WGS84."""
     units: dict[str, dict] = {}
@@ -108,17 +113,28 @@ def read_admin_units(shared: Path) -> list[dict]:
             code = raw.ljust(6, "0")
             parent = row["parent_code"].strip()
             units[code] = {
-                "code": code, "name": row["name"].strip(), "level": LEVEL_BY_LEN[len(raw)],
+                "code": code,
+                "name": row["name"].strip(),
+                "level": LEVEL_BY_LEN[len(raw)],
                 "parent_code": parent.ljust(6, "0") if parent else None,
-                "source": "gbt2260", "properties": {"type": row["type"].strip()}, "geom": None,
+                "source": "gbt2260",
+                "properties": {"type": row["type"].strip()},
+                "geom": None,
             }
     # Municipalities have no prefecture level in the code list: add the city row (xx0100) so every
     # district has province → city → district parents, as elsewhere.
     for prov in MUNICIPALITIES:
         pcode, ccode = prov + "0000", prov + "0100"
         if pcode in units and ccode not in units:
-            units[ccode] = {"code": ccode, "name": units[pcode]["name"], "level": "city", "parent_code": pcode,
-                            "source": "gbt2260", "properties": {"type": "市辖区"}, "geom": None}
+            units[ccode] = {
+                "code": ccode,
+                "name": units[pcode]["name"],
+                "level": "city",
+                "parent_code": pcode,
+                "source": "gbt2260",
+                "properties": {"type": "市辖区"},
+                "geom": None,
+            }
         for u in units.values():
             if u["level"] == "district" and u["parent_code"] == pcode:
                 u["parent_code"] = ccode
@@ -150,11 +166,18 @@ def read_roads(shared: Path) -> list[dict]:
             refs = [r for r in refs if r in nodes]
             if len(refs) < 2:
                 continue
-            roads.append({
-                "osm_id": way_id, "name": tags.get("name"), "name_en": tags.get("name:en"),
-                "kind": tags["highway"], "oneway": tags.get("oneway") in ("yes", "1", "true"),
-                "node_ids": refs, "tags": tags, "geom": LineString([nodes[r] for r in refs]),
-            })
+            roads.append(
+                {
+                    "osm_id": way_id,
+                    "name": tags.get("name"),
+                    "name_en": tags.get("name:en"),
+                    "kind": tags["highway"],
+                    "oneway": tags.get("oneway") in ("yes", "1", "true"),
+                    "node_ids": refs,
+                    "tags": tags,
+                    "geom": LineString([nodes[r] for r in refs]),
+                }
+            )
     return roads
 
 
@@ -188,14 +211,23 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
                 merged.update({k: v for k, v in p.items() if v is not None})
         elif layer == "buildings" and kind in ("address", "entrance") and gtype == "Point":
             points[(p["id"], kind)] = {
-                "osm_id": p["id"], "kind": kind, "kind_detail": p.get("kind_detail"), "name": p.get("name"),
-                "addr_street": p.get("addr_street"), "addr_housenumber": p.get("addr_housenumber"),
+                "osm_id": p["id"],
+                "kind": kind,
+                "kind_detail": p.get("kind_detail"),
+                "name": p.get("name"),
+                "addr_street": p.get("addr_street"),
+                "addr_housenumber": p.get("addr_housenumber"),
                 "geom": shape(geom),
             }
         elif layer == "pois" and gtype == "Point" and "id" in p:
             tags = {k: v for k, v in p.items() if k not in ("layer", "tile_index", "source")}
-            pois[(p["id"], kind)] = {"osm_id": p["id"], "kind": kind, "name": p.get("name"), "tags": tags,
-                                     "geom": shape(geom)}
+            pois[(p["id"], kind)] = {
+                "osm_id": p["id"],
+                "kind": kind,
+                "name": p.get("name"),
+                "tags": tags,
+                "geom": shape(geom),
+            }
         elif layer == "water" and gtype in ("Polygon", "MultiPolygon") and "id" in p:
             water_parts[p["id"]].append(shape(geom))
             water_props.setdefault(p["id"], p)
@@ -221,26 +253,44 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
         area = float(p["area"]) if p.get("area") is not None else None
         floors, households = households_estimate(p.get("kind_detail"), height, area)
         tags = {k: v for k, v in p.items() if k not in ("layer", "tile_index", "source", "label_placement")}
-        buildings.append({
-            "osm_id": osm_id, "name": p.get("name"), "kind": p.get("kind", "building"),
-            "kind_detail": p.get("kind_detail"), "height_m": height, "floors": floors, "area_m2": area,
-            "households_est": households, "addr_street": p.get("addr_street"),
-            "addr_housenumber": p.get("addr_housenumber"), "tags": tags, "geom": geom,
-        })
+        buildings.append(
+            {
+                "osm_id": osm_id,
+                "name": p.get("name"),
+                "kind": p.get("kind", "building"),
+                "kind_detail": p.get("kind_detail"),
+                "height_m": height,
+                "floors": floors,
+                "area_m2": area,
+                "households_est": households,
+                "addr_street": p.get("addr_street"),
+                "addr_housenumber": p.get("addr_housenumber"),
+                "tags": tags,
+                "geom": geom,
+            }
+        )
     water = []
     for osm_id, parts in water_parts.items():
         geom = _as_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
         if geom is not None:
             p = water_props[osm_id]
-            water.append({"osm_id": osm_id, "kind": p.get("kind", "water"), "name": p.get("name"), "geom": geom})
+            water.append(
+                {"osm_id": osm_id, "kind": p.get("kind", "water"), "name": p.get("name"), "geom": geom}
+            )
     railways = []
     for osm_id, parts in rail_parts.items():
         lines = []
         for g in parts:
             lines.extend(g.geoms if isinstance(g, MultiLineString) else [g])
         p = rail_props[osm_id]
-        railways.append({"osm_id": osm_id, "kind": p.get("kind_detail") or "rail", "name": p.get("name"),
-                         "geom": MultiLineString(lines)})
+        railways.append(
+            {
+                "osm_id": osm_id,
+                "kind": p.get("kind_detail") or "rail",
+                "name": p.get("name"),
+                "geom": MultiLineString(lines),
+            }
+        )
     landuse = []
     for osm_id, parts in sorted(landuse_parts.items()):
         geom = _as_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
@@ -248,8 +298,15 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
             continue
         p = landuse_props[osm_id]
         label = landuse_labels.get(osm_id)
-        landuse.append({"osm_id": osm_id, "kind": p["kind"], "name": p["name"].strip(),
-                        "label_wkb": shapely.to_wkb(label) if label is not None else None, "geom": geom})
+        landuse.append(
+            {
+                "osm_id": osm_id,
+                "kind": p["kind"],
+                "name": p["name"].strip(),
+                "label_wkb": shapely.to_wkb(label) if label is not None else None,
+                "geom": geom,
+            }
+        )
     return {
         "landuse": landuse,
         "buildings": buildings,
@@ -321,17 +378,22 @@ def _params(rec: dict) -> dict:
     return out
 
 
-def write_layer(engine, table: str, records: list[dict], progress: Callable[[Iterable], Iterable] | None = None,
-                batch: int = 500) -> int:
+def write_layer(
+    engine,
+    table: str,
+    records: list[dict],
+    progress: Callable[[Iterable], Iterable] | None = None,
+    batch: int = 500,
+) -> int:
     """Upsert one layer in one transaction; returns the table's row count afterwards."""
     from sqlalchemy import text
 
     stmt = text(_UPSERTS[table])
-    chunks = [records[i:i + batch] for i in range(0, len(records), batch)]
+    chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
     with engine.begin() as conn:
         if table == "admin_unit":
             conn.execute(text("SET CONSTRAINTS ALL DEFERRED"))
-        for chunk in (progress(chunks) if progress else chunks):
+        for chunk in progress(chunks) if progress else chunks:
             conn.execute(stmt, [_params(r) for r in chunk])
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # table from _UPSERTS keys
 
@@ -349,23 +411,34 @@ def load_demo(engine, shared: Path, progress_factory=None) -> list[LayerCount]:
     counts: list[LayerCount] = []
     admin = read_admin_units(shared)
     n = write_layer(engine, "admin_unit", admin, wrap("行政区划 admin units", (len(admin) + 499) // 500))
-    counts.append(LayerCount("admin_unit", n, note=f"{sum(u['geom'] is not None for u in admin)} with boundaries"))
+    counts.append(
+        LayerCount("admin_unit", n, note=f"{sum(u['geom'] is not None for u in admin)} with boundaries")
+    )
 
     roads = read_roads(shared)
     n = write_layer(engine, "road", roads, wrap("道路 roads", (len(roads) + 499) // 500))
     counts.append(LayerCount("road", n, note=f"{len({r['name'] for r in roads if r['name']})} road names"))
 
     tz = read_tilezen(shared)
-    for table, key, label in (("building", "buildings", "建筑 buildings"), ("poi", "pois", "兴趣点 POIs"),
-                              ("water", "water", "水系 water"), ("railway", "railways", "铁路 railways"),
-                              ("demo_address_point", "address_points", "门址点 address points"),
-                              ("landuse", "landuse", "用地（小区等） named land use")):
+    for table, key, label in (
+        ("building", "buildings", "建筑 buildings"),
+        ("poi", "pois", "兴趣点 POIs"),
+        ("water", "water", "水系 water"),
+        ("railway", "railways", "铁路 railways"),
+        ("demo_address_point", "address_points", "门址点 address points"),
+        ("landuse", "landuse", "用地（小区等） named land use"),
+    ):
         recs = tz[key]
         n = write_layer(engine, table, recs, wrap(label, (len(recs) + 499) // 500))
         skipped = len(tz["buildings_without_footprint"]) if table == "building" else 0
-        note = "1 OSM building id has only a label point, no footprint" if skipped == 1 else (
-            f"{skipped} OSM building ids have no footprint" if skipped else "")
+        note = (
+            "1 OSM building id has only a label point, no footprint"
+            if skipped == 1
+            else (f"{skipped} OSM building ids have no footprint" if skipped else "")
+        )
         if table == "building":
-            note = (note + "; " if note else "") + f"{sum(b['households_est'] for b in recs)} households (estimate)"
+            note = (
+                note + "; " if note else ""
+            ) + f"{sum(b['households_est'] for b in recs)} households (estimate)"
         counts.append(LayerCount(table, n, skipped, note))
     return counts

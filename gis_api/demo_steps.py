@@ -6,6 +6,7 @@ DEMO_STEPS: list[list[str]] = [
     ["grid", "boundaries"],
     ["address", "build"],
     ["grid", "build", "--all"],
-    ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"], ["siting", "cameras", "-o", "var/demo-output/cameras"],
+    ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"],
+    ["siting", "cameras", "-o", "var/demo-output/cameras"],
     ["tiles", "seed", "--layers", "basemap", "--zooms", "12-16"],
 ]

@@ -43,10 +43,16 @@ def build() -> None:
     finally:
         for bar in bars:
             bar.close()
-    labels = {"road": "道路 roads", "house_number_osm": "门牌（OSM） house numbers from OSM tags",
-              "house_number_generated": "门牌（生成） generated house numbers", "building": "楼栋 buildings",
-              "created": "新增 created", "updated": "新版本 new versions", "unchanged": "未变 unchanged",
-              "aliases_created": "新增别名 aliases created"}
+    labels = {
+        "road": "道路 roads",
+        "house_number_osm": "门牌（OSM） house numbers from OSM tags",
+        "house_number_generated": "门牌（生成） generated house numbers",
+        "building": "楼栋 buildings",
+        "created": "新增 created",
+        "updated": "新版本 new versions",
+        "unchanged": "未变 unchanged",
+        "aliases_created": "新增别名 aliases created",
+    }
     for key, label in labels.items():
         typer.echo(f"{label:<40} {stats.get(key, 0):>6}")
     rest = {k: v for k, v in stats.items() if k not in labels}
@@ -102,8 +108,14 @@ def import_file(
         with get_engine().connect() as conn:
             trans = conn.begin()
             try:
-                report = import_addresses(conn, rows, changed_by, reason or f"批量导入 bulk import {path.name}",
-                                          convert=convert, progress=factory("导入 importing", len(rows)))
+                report = import_addresses(
+                    conn,
+                    rows,
+                    changed_by,
+                    reason or f"批量导入 bulk import {path.name}",
+                    convert=convert,
+                    progress=factory("导入 importing", len(rows)),
+                )
             except BaseException:
                 trans.rollback()
                 raise
@@ -119,8 +131,10 @@ def import_file(
     if report["errors"]:
         _error_table(report["errors"])
         bad_rows = len({e["row"] for e in report["errors"]})
-        _fail(f"{bad_rows} 行有错误，未导入任何地址 {bad_rows} of {report['rows']} row(s) are invalid; nothing was "
-              "imported")
+        _fail(
+            f"{bad_rows} 行有错误，未导入任何地址 {bad_rows} of {report['rows']} row(s) are invalid; nothing was "
+            "imported"
+        )
     if dry_run:
         typer.echo(f"校验通过 dry run: all {report['rows']} row(s) valid; nothing written")
         return

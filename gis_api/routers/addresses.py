@@ -31,7 +31,9 @@ class Change(BaseModel):
 class AddressIn(Change):
     level: str = Field(..., description="road | house_number | building | unit | floor | room")
     parent_code: str = Field(..., description="上级标准地址编码（道路的上级为6位区县代码）")
-    components: dict[str, str] = Field(..., description='本级要素，如 {"house_number": "32号"}；可带上级要素用于一致性校验')
+    components: dict[str, str] = Field(
+        ..., description='本级要素，如 {"house_number": "32号"}；可带上级要素用于一致性校验'
+    )
     lon: float
     lat: float
     crs: str = "wgs84"
@@ -86,8 +88,10 @@ def _wgs84(lon, lat, crs: str):
 
 def _code(code: str) -> str:
     if not codes.is_valid(code):
-        raise Unprocessable(f"标准地址编码无效（长度或校验位错误） invalid standard-address code {code!r} "
-                            "(wrong length or check digit)")
+        raise Unprocessable(
+            f"标准地址编码无效（长度或校验位错误） invalid standard-address code {code!r} "
+            "(wrong length or check digit)"
+        )
     return code
 
 
@@ -104,25 +108,42 @@ def _json(conn: Connection, rec) -> dict[str, Any]:
 
 
 @router.get("", summary="查询标准地址 list current addresses (filters, paged, by code)")
-def list_addresses(parent_code: str | None = None, level: str | None = None,
-                   status: str | None = Query("active", description="active | retired | all"),
-                   community_code: str | None = None,
-                   compound_code: str | None = Query(None, description="小区编码：列出小区内的地址 addresses inside "
-                                                                      "this compound"),
-                   prefix: str | None = Query(None, description="规范化全称前缀 normalised full-text prefix, "
-                                                                "e.g. 上海市黄浦区中山东一路"),
-                   limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
-                   conn: Connection = Depends(db_conn)):
+def list_addresses(
+    parent_code: str | None = None,
+    level: str | None = None,
+    status: str | None = Query("active", description="active | retired | all"),
+    community_code: str | None = None,
+    compound_code: str | None = Query(
+        None, description="小区编码：列出小区内的地址 addresses inside this compound"
+    ),
+    prefix: str | None = Query(
+        None, description="规范化全称前缀 normalised full-text prefix, e.g. 上海市黄浦区中山东一路"
+    ),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    conn: Connection = Depends(db_conn),
+):
     if level is not None and level not in REGISTRY_LEVELS:
         raise Unprocessable(f"未知地址层级 unknown level {level!r}: one of {', '.join(REGISTRY_LEVELS)}")
     if status not in ("active", "retired", "all"):
         raise Unprocessable("status 应为 active、retired 或 all")
-    total, page = store.search(conn, parent_code=parent_code, level=level,
-                               status=None if status == "all" else status, community_code=community_code,
-                               compound_code=compound_code,
-                               text_prefix=normalize_text(prefix) if prefix else None, limit=limit, offset=offset)
-    return {"total": total, "limit": limit, "offset": offset,
-            "addresses": [store.record_to_json(r) for r in page]}
+    total, page = store.search(
+        conn,
+        parent_code=parent_code,
+        level=level,
+        status=None if status == "all" else status,
+        community_code=community_code,
+        compound_code=compound_code,
+        text_prefix=normalize_text(prefix) if prefix else None,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "addresses": [store.record_to_json(r) for r in page],
+    }
 
 
 @router.get("/{code}", summary="标准地址当前版本 the current version of an address")
@@ -167,7 +188,9 @@ def create(body: AddressIn, conn: Connection = Depends(db_conn), engine: Engine 
 
 
 @router.patch("/{code}", summary="更正标准地址（保留旧版本） correct an address, keeping the old version")
-def correct(code: str, body: AddressPatch, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+def correct(
+    code: str, body: AddressPatch, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)
+):
     data = body.model_dump(exclude_unset=True)
     if "lon" in data or "lat" in data:
         data["lon"], data["lat"] = _wgs84(body.lon, body.lat, body.crs)
@@ -208,19 +231,27 @@ def split(code: str, body: SplitIn, conn: Connection = Depends(db_conn), engine:
 
 
 @router.post("/{code}/aliases", status_code=201, summary="添加别名 add an alias")
-def add_alias(code: str, body: AliasIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+def add_alias(
+    code: str, body: AliasIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)
+):
     out = _run(service.add_alias, conn, _code(code), body.model_dump(), body.changed_by)
     service.invalidate(engine)
     return out
 
 
-@router.post("/import", status_code=201,
-             summary="批量导入标准地址（CSV / GeoJSON，全部成功才写入） bulk import, all or nothing")
-async def import_file(request: Request, file: UploadFile = File(..., description="CSV 或 GeoJSON 文件"),
-                      changed_by: str = Form(..., min_length=1, description="修改人 who imports"),
-                      reason: str | None = Form(None, description="原因 why (default: 批量导入 + file name)"),
-                      crs: str = Query("wgs84", description="文件坐标系 wgs84 | cgcs2000 | gcj02"),
-                      dry_run: bool = Query(False, description="只校验不写入 validate only")):
+@router.post(
+    "/import",
+    status_code=201,
+    summary="批量导入标准地址（CSV / GeoJSON，全部成功才写入） bulk import, all or nothing",
+)
+async def import_file(
+    request: Request,
+    file: UploadFile = File(..., description="CSV 或 GeoJSON 文件"),
+    changed_by: str = Form(..., min_length=1, description="修改人 who imports"),
+    reason: str | None = Form(None, description="原因 why (default: 批量导入 + file name)"),
+    crs: str = Query("wgs84", description="文件坐标系 wgs84 | cgcs2000 | gcj02"),
+    dry_run: bool = Query(False, description="只校验不写入 validate only"),
+):
     """Every row is validated like `POST /addresses`; one bad row → 422 listing every bad row
     (`detail.errors`: row, field, reason) and nothing is written. The columns are in docs/address-registry.md."""
     from starlette.concurrency import run_in_threadpool
@@ -229,10 +260,14 @@ async def import_file(request: Request, file: UploadFile = File(..., description
 
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES + 64 * 1024:
-        raise PayloadTooLarge(f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES})
+        raise PayloadTooLarge(
+            f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES}
+        )
     data = await file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES})
+        raise PayloadTooLarge(
+            f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES}
+        )
     crs = normalize_crs(crs)
     try:
         rows = read_rows(data, file.filename)
@@ -244,9 +279,14 @@ async def import_file(request: Request, file: UploadFile = File(..., description
         with engine.connect() as conn:
             trans = conn.begin()
             try:
-                report = _run(service.import_addresses, conn, rows, changed_by,
-                              reason or f"批量导入 bulk import {file.filename or ''}".strip(),
-                              convert=lambda lon, lat: _wgs84(lon, lat, crs))
+                report = _run(
+                    service.import_addresses,
+                    conn,
+                    rows,
+                    changed_by,
+                    reason or f"批量导入 bulk import {file.filename or ''}".strip(),
+                    convert=lambda lon, lat: _wgs84(lon, lat, crs),
+                )
             except BaseException:
                 trans.rollback()
                 raise
@@ -258,13 +298,20 @@ async def import_file(request: Request, file: UploadFile = File(..., description
 
     report = await run_in_threadpool(run)
     if report["errors"]:
-        raise Unprocessable(f"{len(report['errors'])} 处错误，未写入任何地址 {len(report['errors'])} problem(s) in "
-                            f"{len({e['row'] for e in report['errors']})} row(s); nothing was imported",
-                            {"rows": report["rows"], "errors": report["errors"]})
+        raise Unprocessable(
+            f"{len(report['errors'])} 处错误，未写入任何地址 {len(report['errors'])} problem(s) in "
+            f"{len({e['row'] for e in report['errors']})} row(s); nothing was imported",
+            {"rows": report["rows"], "errors": report["errors"]},
+        )
     if not dry_run:
         service.invalidate(engine)
-    body = {"rows": report["rows"], "imported": 0 if dry_run else len(report["created"]), "dry_run": dry_run,
-            "crs": crs, "addresses": report["created"]}
+    body = {
+        "rows": report["rows"],
+        "imported": 0 if dry_run else len(report["created"]),
+        "dry_run": dry_run,
+        "crs": crs,
+        "addresses": report["created"],
+    }
     if dry_run:
         from fastapi.responses import JSONResponse
 

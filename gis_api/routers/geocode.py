@@ -52,11 +52,13 @@ def _out(result: dict[str, Any], crs: str) -> dict[str, Any]:
     return result
 
 
-@router.get("/geocode", summary="地址 → 坐标 forward geocoding (fuzzy, best first)",
-            response_class=Response)
-async def geocode(request: Request,
-                  q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
-                  limit: int = Query(5, ge=1, le=20), crs: str = Query("wgs84", description=CRS_HELP)):
+@router.get("/geocode", summary="地址 → 坐标 forward geocoding (fuzzy, best first)", response_class=Response)
+async def geocode(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
+    limit: int = Query(5, ge=1, le=20),
+    crs: str = Query("wgs84", description=CRS_HELP),
+):
     # CPU-only and ~0.1 ms: answered on the event loop; the index check (a DB query at most every 2 s)
     # and a rebuild after a registry change run in the thread pool
     crs = normalize_crs(crs)
@@ -66,9 +68,14 @@ async def geocode(request: Request,
     return _json({"query": q, "crs": crs, "results": [_out(r, crs) for r in results]})
 
 
-@router.post("/geocode/batch", summary="批量地理编码 batch geocoding, ≤ 10,000 addresses, results in input order")
-def geocode_batch(payload: Any = Body(..., examples=[{"addresses": ["黄浦区中山东一路3号", "世纪大道1号"], "limit": 1}]),
-                  crs: str = Query("wgs84", description=CRS_HELP), engine: Engine = Depends(db_engine)):
+@router.post(
+    "/geocode/batch", summary="批量地理编码 batch geocoding, ≤ 10,000 addresses, results in input order"
+)
+def geocode_batch(
+    payload: Any = Body(..., examples=[{"addresses": ["黄浦区中山东一路3号", "世纪大道1号"], "limit": 1}]),
+    crs: str = Query("wgs84", description=CRS_HELP),
+    engine: Engine = Depends(db_engine),
+):
     limit = 1
     if isinstance(payload, dict):
         addresses = payload.get("addresses")
@@ -77,17 +84,22 @@ def geocode_batch(payload: Any = Body(..., examples=[{"addresses": ["黄浦区�
     else:
         addresses = payload
     if not isinstance(addresses, list):
-        raise Unprocessable('请求体应为地址数组或 {"addresses": [...]} body must be a list of strings or '
-                            '{"addresses": [...]}')
+        raise Unprocessable(
+            '请求体应为地址数组或 {"addresses": [...]} body must be a list of strings or {"addresses": [...]}'
+        )
     if len(addresses) > MAX_BATCH:
-        raise PayloadTooLarge(f"一次最多 {MAX_BATCH} 条地址 at most {MAX_BATCH} addresses per batch (got {len(addresses)})",
-                              {"max": MAX_BATCH, "got": len(addresses)})
+        raise PayloadTooLarge(
+            f"一次最多 {MAX_BATCH} 条地址 at most {MAX_BATCH} addresses per batch (got {len(addresses)})",
+            {"max": MAX_BATCH, "got": len(addresses)},
+        )
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 5:
         raise Unprocessable("limit 应为 1..5 的整数 limit must be an integer in 1..5")
     bad = [i for i, a in enumerate(addresses) if not isinstance(a, str) or len(a) > MAX_QUERY_CHARS]
     if bad:
-        raise Unprocessable(f"第 {bad[0]} 条不是有效的地址文本 item {bad[0]} is not a string of ≤ {MAX_QUERY_CHARS} characters",
-                            {"bad_indexes": bad[:100]})
+        raise Unprocessable(
+            f"第 {bad[0]} 条不是有效的地址文本 item {bad[0]} is not a string of ≤ {MAX_QUERY_CHARS} characters",
+            {"bad_indexes": bad[:100]},
+        )
     crs = normalize_crs(crs)
     geocoder = _geocoder(engine)
     out = []
@@ -98,9 +110,13 @@ def geocode_batch(payload: Any = Body(..., examples=[{"addresses": ["黄浦区�
 
 
 @router.get("/reverse", summary="坐标 → 最近标准地址 reverse geocoding")
-def reverse(lon: float = Query(..., description="经度 longitude"), lat: float = Query(..., description="纬度 latitude"),
-            crs: str = Query("wgs84", description=CRS_HELP), limit: int = Query(1, ge=1, le=10),
-            engine: Engine = Depends(db_engine)):
+def reverse(
+    lon: float = Query(..., description="经度 longitude"),
+    lat: float = Query(..., description="纬度 latitude"),
+    crs: str = Query("wgs84", description=CRS_HELP),
+    limit: int = Query(1, ge=1, le=10),
+    engine: Engine = Depends(db_engine),
+):
     crs = normalize_crs(crs)
     check_in_china(lon, lat)
     wlon, wlat = to_wgs84(lon, lat, crs)
@@ -114,13 +130,34 @@ def reverse(lon: float = Query(..., description="经度 longitude"), lat: float 
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
     items = []
     for rec, dist in near:
-        items.append(_out({"address_code": rec.code, "formatted": rec.formatted, "components": rec.components,
-                           "lon": rec.lon, "lat": rec.lat, "level": rec.level,
-                           "distance_m": round(dist, 2)}, crs))
-    return {"lon": lon, "lat": lat, "crs": crs, "address": items[0], "nearby": items,
-            "district": admin.get("district"), "township": admin.get("township"),
-            "community": admin.get("community"), "grid": grid,
-            "compound": {"code": compound.code, "name": compound.components.get("compound")} if compound else None}
+        items.append(
+            _out(
+                {
+                    "address_code": rec.code,
+                    "formatted": rec.formatted,
+                    "components": rec.components,
+                    "lon": rec.lon,
+                    "lat": rec.lat,
+                    "level": rec.level,
+                    "distance_m": round(dist, 2),
+                },
+                crs,
+            )
+        )
+    return {
+        "lon": lon,
+        "lat": lat,
+        "crs": crs,
+        "address": items[0],
+        "nearby": items,
+        "district": admin.get("district"),
+        "township": admin.get("township"),
+        "community": admin.get("community"),
+        "grid": grid,
+        "compound": {"code": compound.code, "name": compound.components.get("compound")}
+        if compound
+        else None,
+    }
 
 
 __all__ = ["router", "BadRequest"]
