@@ -48,6 +48,8 @@ def build() -> None:
         "house_number_osm": "门牌（OSM） house numbers from OSM tags",
         "house_number_generated": "门牌（生成） generated house numbers",
         "building": "楼栋 buildings",
+        "compound": "小区 compounds",
+        "in_compound": "小区内地址 addresses inside compounds",
         "created": "新增 created",
         "updated": "新版本 new versions",
         "unchanged": "未变 unchanged",
