@@ -16,11 +16,14 @@ from address_registry.model import REGISTRY_LEVELS
 from address_registry.textnorm import normalize_text
 from gis_api.crs import check_in_china, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
-from gis_api.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from gis_api.errors import Conflict, NotFound, Unprocessable
+from gis_api.uploads import too_large, upload_route
 
 router = APIRouter(prefix="/addresses", tags=["addresses 标准地址"], dependencies=[Depends(api_key)])
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024  # an upload larger than this is refused with 413
+# room for the multipart envelope and the form fields around the file (the request-body cap)
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class Change(BaseModel):
@@ -239,8 +242,11 @@ def add_alias(
     return out
 
 
-@router.post(
+@upload_route(
+    router,
     "/import",
+    max_bytes=MAX_IMPORT_BYTES + MULTIPART_OVERHEAD_BYTES,
+    shown_bytes=MAX_IMPORT_BYTES,
     status_code=201,
     summary="批量导入标准地址（CSV / GeoJSON，全部成功才写入） bulk import, all or nothing",
 )
@@ -258,16 +264,10 @@ async def import_file(
 
     from address_registry.importing import ImportFileError, read_rows
 
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES + 64 * 1024:
-        raise PayloadTooLarge(
-            f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES}
-        )
+    # the whole request body was capped before it was read (upload_route); the file itself too:
     data = await file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(
-            f"文件过大 upload larger than {MAX_IMPORT_BYTES} bytes", {"max_bytes": MAX_IMPORT_BYTES}
-        )
+        raise too_large(MAX_IMPORT_BYTES)
     crs = normalize_crs(crs)
     try:
         rows = read_rows(data, file.filename)
