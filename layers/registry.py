@@ -310,6 +310,25 @@ LAYERS: tuple[Layer, ...] = (
         min_zoom=15, order=86, read_role="staff", web_default=False, valid_from="valid_from", valid_to="valid_to",
         description_zh="全部地址版本（含门户级与已注销地址），按 datetime 查询某一时刻的地址；仅限工作人员",
     ),
+    # ---- compounds (migrations 0007_compounds, 0008_compound_layer) ----
+    Layer(
+        id="compound", title_zh="小区", title_en="Compounds", table="standard_address",
+        geometry_type="MultiPolygon", geom_column="area",
+        properties=(
+            _p("name", "string", "小区名称", column="compound_name"), _p("code", "string", "地址编码"),
+            _p("full_text", "string", "标准地址"), _p("district_code", "string", "区县代码"),
+            _p("township_code", "string", "街道代码"), _p("community_code", "string", "社区代码"),
+            _p("source", "string", "来源"), _p("version", "integer", "版本"),
+            _p("valid_from", "datetime", "生效时间"),
+        ),
+        # current, active compound addresses (小区 / 院落) with their polygon (standard_address.area);
+        # the invalidation trigger covers `area` since migration 0008
+        where="t.level = 'compound' AND t.valid_to IS NULL AND t.status = 'active' AND t.area IS NOT NULL",
+        style=Style(color="#d95f0e", fill_color="#fec44f", weight=1.5, fill_opacity=0.2, label_field="name"),
+        # drawn under the buildings (order 30), above the grid tint
+        min_zoom=13, order=27, thinning=Thinning(full_zoom=15, min_area_px=4.0),
+        description_zh="小区、院落范围（标准地址库 compound 级，含名称与地址编码）",
+    ),
     # ---- grids (migration 0003_grids) ----
     Layer(
         id="street_block", title_zh="街区", title_en="Street blocks", table="street_block",
