@@ -211,10 +211,17 @@ class _CodeBook:
         # (parent, level) → highest serial issued: roads and compounds share the district as parent
         self.max_serial: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
+        # compound code → its name in the registry (a name corrected by a person stays)
+        self.compound_names: dict[str, str] = {}
         for rec in existing:
             key = natural_key(rec)
             if key is not None:
                 self.by_key.setdefault(key, rec.code)
+            if rec.level == "compound":
+                self.compound_names[rec.code] = rec.components.get("compound")
+                # a renamed compound is still found by its former names (`aliases`, set by the caller)
+                for former in rec.aliases:
+                    self.by_key.setdefault(("compound", rec.parent_code, former), rec.code)
             parent = codes.parent_of(rec.code) if codes.is_valid(rec.code) else None
             if parent:
                 slot = (parent, codes.level_of(rec.code))
@@ -588,12 +595,14 @@ def compound_records(
             continue
         dcode = codes.district_code(district.code)
         code = book.code_for(("compound", dcode, name), dcode, "compound")
+        # matched through a former name: renamed in the registry, whose name wins over the source's
+        current = book.compound_names.get(code) or name
         rec = AddressRecord(
             code=code,
             level="compound",
             parent_code=dcode,
             district_code=district.code,
-            components={**_upper_names(district, admin_names), "compound": name},
+            components={**_upper_names(district, admin_names), "compound": current},
             lon=label.x,
             lat=label.y,
             area=area,
@@ -602,6 +611,8 @@ def compound_records(
         )
         attach_admin(rec, label)
         records.append(rec)
+        if current != name:
+            continue  # the rename wrote the aliases (the source's name is a former name)
         aliases.append(AliasRecord(code, name, "compound", "osm"))
         variant = compound_variant(name)
         if variant:

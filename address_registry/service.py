@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from address_registry import codes, store
-from address_registry.build import MUNICIPALITY_NAMES, plan_registry
+from address_registry.build import MUNICIPALITY_NAMES, compound_variant, plan_registry
 from address_registry.geocoder import Geocoder
 from address_registry.model import PARENT_LEVEL, AddressRecord, AliasRecord
 from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
@@ -45,6 +45,11 @@ def build_registry(conn, progress_factory=None) -> dict[str, Any]:
             "invalid", "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first"
         )
     existing = store.all_current(conn)
+    # a compound renamed by a person is still found by its former (OSM) name: same code, name kept
+    former = store.former_names(conn)
+    for rec in existing:
+        if rec.level == "compound":
+            rec.aliases = former.get(rec.code, [])
     bars = {}
 
     def tick(stage: str, n: int) -> None:
@@ -308,8 +313,41 @@ def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reas
     store.close_current(conn, code)
     store.insert_version(conn, new, changed_by, reason)
     if new.components.get(old.level) != old.components.get(old.level):
-        _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
+        if old.level == "compound":
+            _rename_compound(conn, new, old.components["compound"], changed_by, reason)
+        else:
+            _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
     return store.current(conn, code)
+
+
+def _rename_compound(conn, compound: AddressRecord, old_name: str, changed_by: str, reason: str) -> int:
+    """A corrected compound name reaches the addresses inside it in the same transaction.
+
+    The name is a component of every member (it shows in their formatted text, not in their key), so,
+    like a renamed house number for its children, each active member gets a new version with the new
+    name, recorded with the compound correction's who and why. The old name stays an alias
+    (`former_name`): it still geocodes to the compound. Returns the number of members updated."""
+    new_name = compound.components["compound"]
+    why = f"小区更名 compound {compound.code} renamed {old_name} → {new_name}: {reason}"
+    members = [
+        replace(
+            m,
+            components={**m.components, "compound": new_name},
+            extra=dict(m.extra),
+            version=m.version + 1,
+        )
+        for m in store.compound_members(conn, compound.code, lock=True)
+        if m.components.get("compound") != new_name
+    ]
+    store.replace_versions(conn, members, changed_by, why)
+    # aliases: the old name becomes a former name; the new one is the compound's name (and its digit variant)
+    store.close_aliases(conn, compound.code, [normalize_text(old_name), normalize_text(new_name)])
+    store.add_alias(conn, AliasRecord(compound.code, old_name, "former_name", "manual"), changed_by)
+    store.add_alias(conn, AliasRecord(compound.code, new_name, "compound", "manual"), changed_by)
+    variant = compound_variant(new_name)
+    if variant:
+        store.add_alias(conn, AliasRecord(compound.code, variant, "variant", "manual"), changed_by)
+    return len(members)
 
 
 def _cascade(conn, parent_code: str, changed: dict[str, str], changed_by: str, reason: str) -> None:

@@ -186,6 +186,27 @@ def aliases_of(conn: Connection, code: str) -> list[dict]:
     return [{"alias": r.alias, "kind": r.kind, "source": r.source} for r in rows]
 
 
+def former_names(conn: Connection) -> dict[str, list[str]]:
+    """address code → its current `former_name` aliases."""
+    rows = conn.execute(
+        text("""SELECT address_code, alias FROM address_alias
+        WHERE valid_to IS NULL AND kind = 'former_name' ORDER BY id""")
+    )
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        out[r.address_code].append(r.alias)
+    return dict(out)
+
+
+def compound_members(conn: Connection, code: str, lock: bool = False) -> list[AddressRecord]:
+    """Current active addresses inside a compound (its `compound_code`), the compound itself excluded."""
+    sql = f"""SELECT {_COLUMNS} FROM standard_address WHERE compound_code = :c AND valid_to IS NULL
+        AND status = 'active' AND level <> 'compound' ORDER BY code"""
+    if lock:
+        sql += " FOR UPDATE"
+    return [_record(r) for r in conn.execute(text(sql), {"c": code})]
+
+
 def current_aliases(conn: Connection) -> list[AliasRecord]:
     rows = conn.execute(
         text("""SELECT address_code, alias, kind, source FROM address_alias
@@ -376,6 +397,26 @@ def close_current(conn: Connection, code: str) -> None:
     conn.execute(
         text("UPDATE standard_address SET valid_to = now() WHERE code = :c AND valid_to IS NULL"), {"c": code}
     )
+
+
+def replace_versions(conn: Connection, recs: list[AddressRecord], changed_by: str, reason: str) -> None:
+    """Close the current versions of these addresses and insert the given ones (bulk)."""
+    if not recs:
+        return
+    conn.execute(
+        text("UPDATE standard_address SET valid_to = now() WHERE code = ANY(:codes) AND valid_to IS NULL"),
+        {"codes": [r.code for r in recs]},
+    )
+    conn.execute(_INSERT, [_params(r, changed_by, reason) for r in recs])
+
+
+def close_aliases(conn: Connection, code: str, normalized: list[str]) -> int:
+    """End the current aliases of an address with these normalised texts (kept as history)."""
+    return conn.execute(
+        text("""UPDATE address_alias SET valid_to = now()
+        WHERE address_code = :c AND valid_to IS NULL AND normalized_alias = ANY(:n)"""),
+        {"c": code, "n": list(normalized)},
+    ).rowcount
 
 
 def add_alias(conn: Connection, alias: AliasRecord, changed_by: str) -> bool:
