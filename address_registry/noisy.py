@@ -4,7 +4,10 @@ Five documented forms (docs/benchmarks.md, "Geocoding"), each deterministic for 
 
 - ``dropped_levels``  — province, city and district left out: 中山东一路3号
 - ``alias``           — the road or building named by an alias that identifies one address
-                        (外滩3号, 东方明珠电视塔, a former road name); addresses without one are skipped
+                        (外滩3号, 东方明珠电视塔, a former road name); addresses without one are skipped;
+                        and compounds (小区): a compound by one of its names (崂山三村, 崂山3村, a former
+                        name), an address inside one by the compound name and its number, building…
+                        without the road (三航小区17号) when that number is unique in the compound
 - ``numeral_variants``— Chinese numerals and full-width digits, 栋/座/号楼 for 幢, 户 for 室:
                         上海市黄浦区中山东一路三号 (addresses with a number only)
 - ``typo``            — one slip in the road name: half are input-method homophones (a character
@@ -165,4 +168,34 @@ def noisy_queries(records: list[AddressRecord], aliases: Iterable[AliasRecord] =
                     break
         noise = f" 联系人：{rng.choice(_NAMES)} 1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}"
         out.append(("reordered_noise", f"{road} {tail}， {district} 上海市 {noise}".replace("  ", " "), rec.code))
+    out.extend(_compound_alias_queries(records, alias_of, random.Random(f"{seed}-compound")))
+    return out
+
+
+def _compound_alias_queries(records: list[AddressRecord], alias_of: dict[str, list[str]],
+                            rng: random.Random) -> list[tuple[str, str, str]]:
+    """``alias`` queries through compound names (own random stream: the other forms stay as they were)."""
+    active = {r.code: r for r in records if r.status == "active"}
+    # (compound, house number) → the house numbers of that number inside the compound
+    houses: dict[tuple[str, str], list[str]] = {}
+    for r in active.values():
+        if r.level == "house_number" and r.compound_code:
+            key = (r.compound_code, normalize_text(r.components.get("house_number", "")))
+            houses.setdefault(key, []).append(r.code)
+    out = []
+    for rec in sorted(active.values(), key=lambda r: r.code):
+        if rec.level == "compound":
+            names = alias_of.get(rec.code)
+            if names:
+                out.append(("alias", rng.choice(names), rec.code))
+            continue
+        names = alias_of.get(rec.compound_code or "")
+        if not names or rec.level not in ("house_number", "building", "unit", "floor", "room"):
+            continue
+        hits = houses.get((rec.compound_code, normalize_text(rec.components.get("house_number", ""))), [])
+        house = rec
+        while house is not None and house.level != "house_number":
+            house = active.get(house.parent_code)
+        if len(hits) == 1 and house is not None and hits[0] == house.code:
+            out.append(("alias", rng.choice(names) + _tail(rec), rec.code))
     return out
