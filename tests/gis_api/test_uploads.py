@@ -19,13 +19,15 @@ BOUNDARY = "shequ-test-boundary"
 
 def _multipart_head() -> bytes:
     return (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"changed_by\"\r\n\r\ntest\r\n"
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="changed_by"\r\n\r\ntest\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
         "Content-Type: text/csv\r\n\r\ndistrict,road,house_number,lon,lat\n"
     ).encode()
 
 
-def _call(app, path: str, headers: dict[str, str], total_bytes: int, head: bytes = b"") -> tuple[int, dict, int]:
+def _call(
+    app, path: str, headers: dict[str, str], total_bytes: int, head: bytes = b""
+) -> tuple[int, dict, int]:
     """POST `total_bytes` of body (a head, then filler) in 64 KB chunks; (status, json body, bytes pulled)."""
     pulled = 0
     sent: list[dict] = []

@@ -74,7 +74,9 @@ def test_collection_returns_the_demo_compounds_with_valid_polygons(client, engin
         # the polygon is the compound's land use (OSM), merged per name
         with engine.connect() as conn:
             wkb = conn.execute(
-                text("SELECT ST_AsBinary(ST_Union(geom)) FROM landuse WHERE kind = 'residential' AND name = :n"),
+                text(
+                    "SELECT ST_AsBinary(ST_Union(geom)) FROM landuse WHERE kind = 'residential' AND name = :n"
+                ),
                 {"n": name},
             ).scalar_one()
         osm = shapely.from_wkb(bytes(wkb))
