@@ -99,3 +99,32 @@ def span_scores(
     per = {lab: LabelScore(lab, tp[lab], n_pred[lab], n_gold[lab]) for lab in labels}
     total = LabelScore("ALL", sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
     return total, per
+
+
+REPLACEABLE = ("poi", "subpoi", "community", "road", "subroad", "town", "devzone", "person", "assist")
+
+
+def augment(golds, copies: int, prob: float, rng) -> list:
+    """Mention replacement (Dai & Adel, 2020): ``copies`` rewritten copies of every training address, each
+    mention of a replaceable label swapped with probability ``prob`` for a random train mention of the same
+    label. Only train.txt feeds it."""
+    pool: dict[str, list[str]] = {}
+    for g in golds:
+        for lab, s, e in g.spans:
+            if lab in REPLACEABLE:
+                pool.setdefault(lab, []).append(g.text[s:e])
+    out = []
+    for _ in range(copies):
+        for g in golds:
+            text, spans, tags = [], [], []
+            pos = 0
+            for lab, s, e in g.spans:
+                m = g.text[s:e]
+                if lab in pool and rng.random() < prob:
+                    m = pool[lab][rng.integers(len(pool[lab]))]
+                text.append(m)
+                spans.append((lab, pos, pos + len(m)))
+                tags.extend([f"B-{lab}"] + [f"I-{lab}"] * (len(m) - 1))
+                pos += len(m)
+            out.append(GoldAddress("".join(text), tuple(spans), tuple(tags)))
+    return out

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from .features import FeatureExtractor
 from .normalize import Token, tokenize_fast
@@ -22,7 +24,7 @@ from .normalize import Token, tokenize_fast
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "crf_weights.bin"
 LEXICON_PATH = PACKAGE_DIR / "admin_lexicon.json"
-NEURAL_PATH = PACKAGE_DIR / "nn_weights.bin"
+NEURAL_PATH = PACKAGE_DIR / "nn_weights.bin"  # first network; more ship as nn_weights_<n>.bin (an ensemble)
 _CHUNK_TOKENS = 4096
 _NEG = -1e30
 
@@ -94,8 +96,13 @@ class CRFModel:
             n = len(self.keys)
             self.labels = [str(x) for x in z["labels"]]
             L = len(self.labels)
-            self.W = np.zeros((n + 1, L), np.float64)  # last row: unknown features
-            self.W[z["rows"], z["cols"]] = z["vals"]
+            # state weights as a sparse matrix (row n: unknown features, all zero); rows sorted
+            w_rows, w_cols, w_vals = z["rows"].astype(np.int64), z["cols"].astype(np.int32), z["vals"]
+            order = np.lexsort((w_cols, w_rows))
+            w_rows, w_cols, w_vals = w_rows[order], w_cols[order], w_vals[order].astype(np.float64)
+            ptr = np.zeros(n + 2, np.int64)
+            np.cumsum(np.bincount(w_rows, minlength=n + 1), out=ptr[1:])
+            self.W = sparse.csr_matrix((w_vals, w_cols, ptr), shape=(n + 1, L))
             self.flags_w = z["flags"].astype(np.float64)
             self.trans = z["trans"].astype(np.float64)
         self.n_keys = n
@@ -119,10 +126,7 @@ class CRFModel:
             except ImportError:  # numba missing: the numpy decoder does the same, slower
                 _decode = None
             if _decode is not None:
-                nz_rows, nz_cols = np.nonzero(self.W[:n])
-                ptr = np.zeros(n + 1, np.int64)
-                np.cumsum(np.bincount(nz_rows, minlength=n), out=ptr[1:])
-                self._sparse = (ptr, nz_cols.astype(np.int32), self.W[nz_rows, nz_cols])
+                self._sparse = (ptr[: n + 1], w_cols, w_vals)
                 self._table = _decode.build_table(self.keys)
                 self._compiled = _decode.decode
         self.tag_label = [lab.partition("-")[2] for lab in self.labels]
@@ -136,7 +140,11 @@ class CRFModel:
             idx = np.searchsorted(self.keys, k)
             np.minimum(idx, n - 1, out=idx)
             rows = np.where(self.keys[idx] == k, idx, n)
-            out[a : a + _CHUNK_TOKENS] += self.W[rows].sum(axis=1)
+            c, K = rows.shape
+            X = sparse.csr_matrix(
+                (np.ones(c * K), rows.ravel(), np.arange(0, c * K + 1, K)), shape=(c, n + 1)
+            )  # token × feature incidence
+            out[a : a + _CHUNK_TOKENS] += (X @ self.W).toarray()
         return out
 
     def add_scores(self, trans: np.ndarray, start: np.ndarray) -> None:
@@ -192,6 +200,20 @@ class CRFModel:
         return out
 
 
+def neural_files(neural_path: Path | Sequence[Path] | None) -> list[Path]:
+    """The network files to load: none for ``None``; for the shipped ``NEURAL_PATH``, it and its siblings
+    ``nn_weights_<n>.bin`` (members of the shipped ensemble); otherwise the given existing file(s)."""
+    if neural_path is None:
+        return []
+    if isinstance(neural_path, (str, Path)):
+        p = Path(neural_path)
+        if not p.exists():
+            return []
+        siblings = sorted(p.parent.glob(f"{p.stem}_*{p.suffix}"), key=lambda q: (len(q.name), q.name))
+        return [p, *(siblings if p == NEURAL_PATH else [])]
+    return [Path(p) for p in neural_path]
+
+
 class AddressParser:
     """Address tagger: tokenise, build features for the batch, score (CRF + BiLSTM emissions when the
     network's weights are there), decode, map tags back to original offsets."""
@@ -201,7 +223,7 @@ class AddressParser:
         weights_path: Path = WEIGHTS_PATH,
         lexicon_path: Path = LEXICON_PATH,
         use_numba: bool = True,
-        neural_path: Path | None = NEURAL_PATH,
+        neural_path: Path | Sequence[Path] | None = NEURAL_PATH,
     ):
         if not Path(weights_path).exists():
             raise FileNotFoundError(
@@ -211,10 +233,11 @@ class AddressParser:
         self.model = CRFModel(Path(weights_path), use_numba=use_numba)
         self.features = FeatureExtractor(load_lexicon(Path(lexicon_path)))
         self.neural = None
-        if neural_path is not None and Path(neural_path).exists():
-            from .neural import NeuralEmitter
+        paths = neural_files(neural_path)
+        if paths:
+            from .neural import NeuralEnsemble
 
-            self.neural = NeuralEmitter(Path(neural_path), self.model.labels, use_numba=use_numba)
+            self.neural = NeuralEnsemble(paths, self.model.labels, use_numba=use_numba)
             self.model.add_scores(self.neural.trans, self.neural.start)
 
     def _decode(self, token_lists, keys, flags, lengths) -> list[np.ndarray]:

@@ -188,3 +188,21 @@ class NeuralEmitter:
             self.fw.run(ids, bl, br, flags, fwd, valid, Hf)
             self.bw.run(ids, bl, br, flags, bwd, valid, Hb)
         return (Hf @ self.out_f + Hb @ self.out_b + self.out_bias).astype(np.float64)
+
+
+class NeuralEnsemble:
+    """Several exported networks used as one: their tag scores, transitions and start scores are summed
+    (each file is already scaled by its interpolation weight)."""
+
+    def __init__(self, paths, labels: list[str], use_numba: bool = True):
+        self.members = [NeuralEmitter(Path(p), labels, use_numba=use_numba) for p in paths]
+        if not self.members:
+            raise ValueError("no network weights given")
+        self.trans = sum(m.trans for m in self.members)
+        self.start = sum(m.start for m in self.members)
+
+    def emissions(self, seqs, flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        out = self.members[0].emissions(seqs, flags, lengths)
+        for m in self.members[1:]:
+            out += m.emissions(seqs, flags, lengths)
+        return out

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .corpus import GoldAddress, read_corpus, span_scores
+from .corpus import GoldAddress, augment, read_corpus, span_scores
 from .features import FeatureExtractor, attribute_strings, build_lexicon
 from .model import LEXICON_PATH, WEIGHTS_PATH, AddressParser, export_weights
 from .normalize import tokenize
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-iter", type=int, default=250)
     ap.add_argument("--model", type=Path, default=WEIGHTS_PATH, help="output weights file")
     ap.add_argument("--lexicon", type=Path, default=LEXICON_PATH, help="output gazetteer file")
+    ap.add_argument("--augment", type=int, default=0, help="mention-replacement copies of train.txt")
+    ap.add_argument("--aug-prob", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the augmentation")
     ap.add_argument(
         "--holdout", type=int, default=0, help="hold out the last N train addresses and score on them"
     )
@@ -71,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     held: list[GoldAddress] = []
     if args.holdout:
         train, held = train[: -args.holdout], train[-args.holdout :]
+    fit = list(train)
+    if args.augment:
+        import numpy as np
+
+        fit += augment(train, args.augment, args.aug_prob, np.random.default_rng(args.seed))
     trainer = pycrfsuite.Trainer(verbose=False)
-    for g in tqdm(train, desc="特征 features", unit="条", mininterval=2):
+    for g in tqdm(fit, desc="特征 features", unit="条", mininterval=2):
         tokens, tags = token_tags(g)
         if not tokens:
             continue

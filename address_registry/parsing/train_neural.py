@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import read_corpus, span_scores
+from .corpus import augment, read_corpus, span_scores
 from .model import default_parser
 from .normalize import tokenize_fast
 from .train import default_data_dir
@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--augment", type=int, default=0, help="mention-replacement copies of train.txt")
+    ap.add_argument("--aug-prob", type=float, default=0.3)
     ap.add_argument("--out", type=Path, default=Path("bench-output/nn_parser.npz"), help="training archive")
     ap.add_argument(
         "--lam", type=float, default=1.0, help="interpolation weight of the network when installed"
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     train = list(read_corpus(data / "train.txt"))
     dev = list(read_corpus(data / "dev.txt"))
     _, tr_items, v1, v2 = prepare(train, parser)
+    if args.augment:
+        _, aug_items, _, _ = prepare(augment(train, args.augment, args.aug_prob, rng), parser, v1, v2)
+        tr_items = tr_items + aug_items
     dev_toks, dev_items, _, _ = prepare(dev, parser, v1, v2)
     NF = tr_items[0][2].shape[1]
     print(f"train {len(train)} dev {len(dev)} vocab {len(v1)} bigrams {len(v2)} tags {L}", file=sys.stderr)
