@@ -103,6 +103,7 @@ class NeuralEmitter:
             self.out_bias = z["out__bias"].astype(np.float32)
             self.trans = z["trans"].astype(np.float64)
             self.start = z["start"].astype(np.float64)
+        self.vocab_key = (tuple(vocab), tuple(bigrams))
         self.vocab = {k: i + 2 for i, k in enumerate(vocab)}
         self.bigrams = {k: i + 2 for i, k in enumerate(bigrams)}
         # bigram keys are "left\x01right" over vocabulary keys (and <S>, </S>, unknown → UNK)
@@ -167,7 +168,11 @@ class NeuralEmitter:
         T = int(lengths.sum())
         if T == 0:
             return np.zeros((0, len(self.out_bias)))
-        ids, bl, br = self.ids(seqs)
+        return self.emissions_from_ids(*self.ids(seqs), flags, lengths)
+
+    def emissions_from_ids(self, ids, bl, br, flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """:meth:`emissions` from the token / bigram ids of :meth:`ids`."""
+        T = int(lengths.sum())
         if self._compiled is not None:
             return self._compiled(ids, bl, br, flags, lengths, self._fw, self._bw, self.out_f, self.out_b,
                                   self.out_bias)  # fmt: skip
@@ -200,9 +205,16 @@ class NeuralEnsemble:
             raise ValueError("no network weights given")
         self.trans = sum(m.trans for m in self.members)
         self.start = sum(m.start for m in self.members)
+        first = self.members[0].vocab_key
+        self._shares_ids = [m.vocab_key == first for m in self.members]
 
     def emissions(self, seqs, flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        out = self.members[0].emissions(seqs, flags, lengths)
-        for m in self.members[1:]:
-            out += m.emissions(seqs, flags, lengths)
+        first = self.members[0]
+        if int(lengths.sum()) == 0:
+            return np.zeros((0, len(first.out_bias)))
+        ids = first.ids(seqs)  # members trained on the same vocabulary share the lookups
+        out = first.emissions_from_ids(*ids, flags, lengths)
+        for m, shared in zip(self.members[1:], self._shares_ids[1:], strict=True):
+            m_ids = ids if shared else m.ids(seqs)
+            out += m.emissions_from_ids(*m_ids, flags, lengths)
         return out

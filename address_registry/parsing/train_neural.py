@@ -122,11 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--augment", type=int, default=0, help="mention-replacement copies of train.txt")
     ap.add_argument("--aug-prob", type=float, default=0.3)
+    ap.add_argument("--aug-fresh", action="store_true", help="new augmented copies every epoch")
+    ap.add_argument("--swa", type=int, default=0, help="average the weights of the last N epochs")
     ap.add_argument("--out", type=Path, default=Path("bench-output/nn_parser.npz"), help="training archive")
     ap.add_argument(
         "--lam", type=float, default=1.0, help="interpolation weight of the network when installed"
     )
     ap.add_argument("--install", action="store_true", help="write the run-time weights into the package")
+    ap.add_argument(
+        "--member", type=int, default=1,
+        help="ensemble member number when installed: 1 → nn_weights.bin, n > 1 → nn_weights_<n>.bin",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     import torch
@@ -143,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     train = list(read_corpus(data / "train.txt"))
     dev = list(read_corpus(data / "dev.txt"))
     _, tr_items, v1, v2 = prepare(train, parser)
-    if args.augment:
+    base_items = tr_items
+
+    def augmented() -> list:
         _, aug_items, _, _ = prepare(augment(train, args.augment, args.aug_prob, rng), parser, v1, v2)
-        tr_items = tr_items + aug_items
+        return base_items + aug_items
+
+    if args.augment:
+        tr_items = augmented()
     dev_toks, dev_items, _, _ = prepare(dev, parser, v1, v2)
     NF = tr_items[0][2].shape[1]
     print(f"train {len(train)} dev {len(dev)} vocab {len(v1)} bigrams {len(v2)} tags {L}", file=sys.stderr)
@@ -212,8 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     # length-bucketed batches (less padding)
     order = np.argsort([len(it[0]) for it in items], kind="stable")
     t0 = time.perf_counter()
+    swa: dict | None = None
+    n_swa = 0
     for ep in range(args.epochs):
         net.train()
+        if args.augment and args.aug_fresh and ep > 0:
+            items = [it for it in augmented() if len(it[0])]
+            order = np.argsort([len(it[0]) for it in items], kind="stable")
         chunks = [order[a : a + args.batch] for a in range(0, len(order), args.batch)]
         rng.shuffle(chunks)
         tot = 0.0
@@ -231,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
             f"epoch {ep + 1}: loss/addr {tot / len(items):.3f}  {time.perf_counter() - t0:.0f} s",
             file=sys.stderr,
         )
+        if args.swa and ep >= args.epochs - args.swa:  # running mean of the last epochs' weights
+            n_swa += 1
+            sd = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            swa = sd if swa is None else {k: swa[k] + (sd[k] - swa[k]) / n_swa for k in swa}
+    if swa is not None:
+        net.load_state_dict(swa)
 
     # dev emissions of the network
     net.eval()
@@ -275,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.install:
         from .model import NEURAL_PATH
 
-        export_runtime(args.out, NEURAL_PATH, args.lam, labels)
-        print(f"installed {NEURAL_PATH} (λ = {args.lam})", file=sys.stderr)
+        target = NEURAL_PATH
+        if args.member > 1:
+            target = NEURAL_PATH.with_name(f"{NEURAL_PATH.stem}_{args.member}{NEURAL_PATH.suffix}")
+        export_runtime(args.out, target, args.lam, labels)
+        print(f"installed {target} (λ = {args.lam})", file=sys.stderr)
     return 0
 
 
