@@ -2,6 +2,8 @@
 product per time step for the recurrence and one for the output layer), both directions, fused table
 lookups and gates, no large temporaries. Optional accelerator for :mod:`.neural` (same results as its
 numpy path up to float rounding; ``tanh`` is a rational approximation accurate to float32 precision).
+``error_model="numpy"``: without it numba checks every float division for zero (Python semantics) and the
+gate loops stay scalar; with it they are vectorised (the BiLSTM runs ≈ 2× faster).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _B4, _B6 = _f(1.18534705686654e-04), _f(1.19825839466702e-06)
 _HALF = _f(0.5)
 
 
-@nb.njit(inline="always", fastmath=True)
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _tanh(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
@@ -41,7 +43,7 @@ def _tanh(x):
 _BLOCK = 16  # sequences of similar length run side by side: one (S, H) @ (H, 4H) product per step
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _direction(ids, bl, br, flags, starts, lengths, order, tok, tbl, tbr, wf, hh, wout, E, reverse):
     H = hh.shape[0]
     G = 4 * H

@@ -104,14 +104,14 @@ def span_scores(
 REPLACEABLE = ("poi", "subpoi", "community", "road", "subroad", "town", "devzone", "person", "assist")
 
 
-def augment(golds, copies: int, prob: float, rng) -> list:
+def augment(golds, copies: int, prob: float, rng, labels=REPLACEABLE) -> list:
     """Mention replacement (Dai & Adel, 2020): ``copies`` rewritten copies of every training address, each
     mention of a replaceable label swapped with probability ``prob`` for a random train mention of the same
     label. Only train.txt feeds it."""
     pool: dict[str, list[str]] = {}
     for g in golds:
         for lab, s, e in g.spans:
-            if lab in REPLACEABLE:
+            if lab in labels:
                 pool.setdefault(lab, []).append(g.text[s:e])
     out = []
     for _ in range(copies):
