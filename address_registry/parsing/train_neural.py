@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import REPLACEABLE, augment, read_corpus, span_scores
+from .features import ALL_LABELS
 from .model import AddressParser
 from .normalize import tokenize_fast
 from .train import default_data_dir
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--augment", type=int, default=0, help="mention-replacement copies of train.txt")
     ap.add_argument("--aug-prob", type=float, default=0.3)
-    ap.add_argument("--aug-labels", default=",".join(REPLACEABLE), help="labels whose mentions are replaced")
+    ap.add_argument(
+        "--aug-labels", default=",".join(REPLACEABLE),
+        help="labels whose mentions are replaced (comma-separated, or 'all': every label but redundant, country)",
+    )  # fmt: skip
     ap.add_argument("--aug-fresh", action="store_true", help="new augmented copies every epoch")
     ap.add_argument("--swa", type=int, default=0, help="average the weights of the last N epochs")
     ap.add_argument("--out", type=Path, default=Path("bench-output/nn_parser.npz"), help="training archive")
@@ -152,8 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     _, tr_items, v1, v2 = prepare(train, parser)
     base_items = tr_items
 
+    aug_labels = args.aug_labels.split(",")
+    if args.aug_labels == "all":
+        aug_labels = [lab for lab in ALL_LABELS if lab not in ("redundant", "country")]
+
     def augmented() -> list:
-        _, aug_items, _, _ = prepare(augment(train, args.augment, args.aug_prob, rng, args.aug_labels.split(",")), parser, v1, v2)
+        _, aug_items, _, _ = prepare(
+            augment(train, args.augment, args.aug_prob, rng, aug_labels), parser, v1, v2
+        )
         return base_items + aug_items
 
     if args.augment:

@@ -36,9 +36,10 @@ def test_dev_split_entity_f1(dev):
     )
     print(f"\nALL P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}\n{table}")
     assert total.n_gold == 17_024
-    # Issue target: 0.90. Reached by the shipped model (CRF + BiLSTM emissions): 0.8944 (see
-    # docs/benchmarks.md); this floor catches regressions of either model or of the feature code.
-    assert total.f1 >= 0.89, table
+    # Issue target: 0.90. The shipped model (CRF + three BiLSTMs, scores summed) reaches 0.9010 (see
+    # docs/benchmarks.md); this floor is the target itself, so any regression of a model or of the
+    # feature code that drops below it fails here.
+    assert total.f1 >= 0.90, table
     # the levels the geocoder relies on are parsed much better than the average
     for lab in ("prov", "city", "district", "road", "roadno"):
         assert per[lab].f1 >= 0.93, (lab, per[lab])
@@ -151,7 +152,7 @@ def test_compiled_and_numpy_decoders_agree(dev):
 
 
 def test_bilstm_emissions_lift_the_crf(dev):
-    """The shipped BiLSTM is in use, and CRF + BiLSTM scores beat the CRF alone on the dev split."""
+    """The shipped BiLSTMs are in use, and CRF + BiLSTM scores beat the CRF alone on the dev split."""
     from address_registry.parsing import AddressParser, default_parser
 
     assert default_parser().neural is not None
@@ -159,7 +160,7 @@ def test_bilstm_emissions_lift_the_crf(dev):
     texts = [g.text for g in dev]
     both, _ = span_scores(gold, AddressParser().spans_many(texts))
     crf_only, _ = span_scores(gold, AddressParser(neural_path=None).spans_many(texts))
-    assert crf_only.f1 < 0.885 < 0.89 <= both.f1, (crf_only.f1, both.f1)
+    assert crf_only.f1 < 0.885 < 0.90 <= both.f1, (crf_only.f1, both.f1)
 
 
 def test_compiled_and_numpy_bilstm_agree(dev):
@@ -197,3 +198,26 @@ def test_bilstm_weights_must_match_the_crf_tag_set(tmp_path):
         np.savez(f, **d)
     with pytest.raises(ValueError, match="tag set"):
         NeuralEmitter(bad, [str(x) for x in d["labels"][::-1]])
+
+
+def test_shipped_ensemble_sums_its_members(dev):
+    """The package ships several networks (nn_weights.bin, nn_weights_<n>.bin); the parser loads them all and
+    adds their scores: the ensemble's emissions equal the sum of each network's own."""
+    import numpy as np
+
+    from address_registry.parsing import default_parser
+    from address_registry.parsing.model import NEURAL_PATH, neural_files
+    from address_registry.parsing.neural import NeuralEmitter
+    from address_registry.parsing.normalize import tokenize_fast
+
+    files = neural_files(NEURAL_PATH)
+    assert len(files) >= 2 and files[0] == NEURAL_PATH
+    parser = default_parser()
+    assert len(parser.neural.members) == len(files)
+    toks = [tokenize_fast(g.text) for g in dev[:200]]
+    _, flags, lengths = parser.features.batch(toks)
+    total = parser.neural.emissions(toks, flags, lengths)
+    each = [NeuralEmitter(f, parser.model.labels).emissions(toks, flags, lengths) for f in files]
+    np.testing.assert_allclose(total, sum(each), rtol=1e-5, atol=1e-4)
+    # members differ (different seeds), so the ensemble is not one network counted twice
+    assert not np.allclose(each[0], each[1], atol=0.1)
