@@ -7,11 +7,13 @@ poi, houseno, cellno, floorno, roomno, …; the label set of ``labels.txt`` in t
 
 Method: a linear-chain CRF over tokens of the normalised text (see :mod:`.normalize`), with window
 n-gram, character-class, GB/T 2260 gazetteer, repetition and number-suffix features (:mod:`.features`),
-trained with CRFsuite on the corpus train split by ``python -m address_registry.parsing.train``, plus a
-character BiLSTM (token + token-bigram embeddings + the gazetteer flags; trained with PyTorch by
+trained with CRFsuite on the corpus train split (plus a mention-replaced copy of it) by
+``python -m address_registry.parsing.train``, plus three character BiLSTMs (token + token-bigram
+embeddings + the gazetteer flags; different seeds; trained with PyTorch by
 ``python -m address_registry.parsing.train_neural``) whose tag scores are added to the CRF's before one
 BIO-constrained exact Viterbi. The weights ship in this package (``crf_weights.bin``, ``nn_weights.bin``,
-``admin_lexicon.json``) and run in numpy + numba (:mod:`.model`, :mod:`.neural`); no torch at run time.
+``nn_weights_2.bin``, ``nn_weights_3.bin``, ``admin_lexicon.json``) and run in numpy + numba
+(:mod:`.model`, :mod:`.neural`); no torch at run time. Dev-split entity F1 0.9010 (docs/benchmarks.md).
 CPU only, offline. Offsets always refer to the original text.
 """
 
