@@ -144,12 +144,17 @@ def clean_road_name(name: str | None) -> str | None:
 _ROAD_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=[路街道巷弄]$)")
 
 
-def numeral_variant(road: str) -> str | None:
-    """The road name as often typed with a digit: 中山东一路 → 中山东1路 (a numeral right before the suffix)."""
-    m = _ROAD_NUMERAL.search(road)
+def _digit_variant(name: str, numeral: re.Pattern) -> str | None:
+    """``name`` with the Chinese numeral that ``numeral`` finds written as digits (None: no such numeral)."""
+    m = numeral.search(name)
     if not m:
         return None
-    return road[: m.start()] + str(cn_to_int(m.group(1))) + road[m.end() :]
+    return name[: m.start()] + str(cn_to_int(m.group(1))) + name[m.end() :]
+
+
+def numeral_variant(road: str) -> str | None:
+    """The road name as often typed with a digit: 中山东一路 → 中山东1路 (a numeral right before the suffix)."""
+    return _digit_variant(road, _ROAD_NUMERAL)
 
 
 _LANE_STREET = re.compile(r"^(?P<road>.+?[路街道巷])(?P<lane>\d+)弄$")
@@ -553,10 +558,7 @@ _COMPOUND_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=(村|街�
 
 def compound_variant(name: str) -> str | None:
     """The compound name as often typed with a digit: 崂山三村 → 崂山3村, 梅园三街坊 → 梅园3街坊."""
-    m = _COMPOUND_NUMERAL.search(name)
-    if not m:
-        return None
-    return name[: m.start()] + str(cn_to_int(m.group(1))) + name[m.end() :]
+    return _digit_variant(name, _COMPOUND_NUMERAL)
 
 
 def merge_compounds(landuse: Iterable[LanduseIn]) -> list[tuple[str, BaseGeometry, Point]]:

@@ -585,6 +585,25 @@ def _import_district(conn, value: str) -> tuple[str | None, str | None]:
     )
 
 
+def import_all_or_nothing(
+    engine, rows, changed_by: str, reason: str, convert=None, progress=None, dry_run: bool = False
+) -> dict[str, Any]:
+    """:func:`import_addresses` in a transaction of its own, committed only when no row failed and this is
+    not a dry run (otherwise rolled back: nothing is written). Returns the import report."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            report = import_addresses(conn, rows, changed_by, reason, convert=convert, progress=progress)
+        except BaseException:
+            trans.rollback()
+            raise
+        if report["errors"] or dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    return report
+
+
 def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, progress=None) -> dict[str, Any]:
     """Create every row of an import (`importing.read_rows`) on `conn`, inside the caller's transaction.
 

@@ -87,7 +87,7 @@ def import_file(
     from pathlib import Path
 
     from address_registry.importing import ImportFileError, read_rows
-    from address_registry.service import RegistryError, import_addresses
+    from address_registry.service import RegistryError, import_all_or_nothing
     from gis_api.crs import CrsError, check_in_china, normalize_crs, to_wgs84
     from gis_api.db import get_engine
 
@@ -107,24 +107,15 @@ def import_file(
 
     factory, bars = _bar_factory()
     try:
-        with get_engine().connect() as conn:
-            trans = conn.begin()
-            try:
-                report = import_addresses(
-                    conn,
-                    rows,
-                    changed_by,
-                    reason or f"批量导入 bulk import {path.name}",
-                    convert=convert,
-                    progress=factory("导入 importing", len(rows)),
-                )
-            except BaseException:
-                trans.rollback()
-                raise
-            if report["errors"] or dry_run:
-                trans.rollback()
-            else:
-                trans.commit()
+        report = import_all_or_nothing(
+            get_engine(),
+            rows,
+            changed_by,
+            reason or f"批量导入 bulk import {path.name}",
+            convert=convert,
+            progress=factory("导入 importing", len(rows)),
+            dry_run=dry_run,
+        )
     except RegistryError as exc:
         _fail(exc.message)
     finally:

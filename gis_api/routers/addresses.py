@@ -276,25 +276,15 @@ async def import_file(
     engine = request.app.state.engine
 
     def run():
-        with engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                report = _run(
-                    service.import_addresses,
-                    conn,
-                    rows,
-                    changed_by,
-                    reason or f"批量导入 bulk import {file.filename or ''}".strip(),
-                    convert=lambda lon, lat: _wgs84(lon, lat, crs),
-                )
-            except BaseException:
-                trans.rollback()
-                raise
-            if report["errors"] or dry_run:
-                trans.rollback()
-            else:
-                trans.commit()
-            return report
+        return _run(
+            service.import_all_or_nothing,
+            engine,
+            rows,
+            changed_by,
+            reason or f"批量导入 bulk import {file.filename or ''}".strip(),
+            convert=lambda lon, lat: _wgs84(lon, lat, crs),
+            dry_run=dry_run,
+        )
 
     report = await run_in_threadpool(run)
     if report["errors"]:
