@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     api_keys: str = ""
     max_upload_bytes: int = 20 * 1024 * 1024
 
+    # Vector tile cache (tiles/store.py): size cap in MB (1 MB = 1,048,576 bytes of tile data; 0 = no cap).
+    # Above it the least recently served tiles are evicted, down to 90 % of the cap.
+    tile_cache_max_mb: float = Field(default=512, ge=0)
+    # A cached tile's last-access time is refreshed at most this often (minutes), in batches.
+    tile_cache_touch_minutes: float = Field(default=10, ge=0)
+
     @property
     def pg_path(self) -> Path:
         return (self.pg_dir or (self.data_dir / "pg")).resolve()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
+from starlette.background import BackgroundTask
 
 from gis_api.deps import db_conn
 from gis_api.errors import BadRequest, NotFound
 from gis_api.routers.ogc import base_url, readable_layers, resolve_layer
 from layers.registry import BASEMAP_ID, Layer
-from tiles.store import get_tile, tileset_version
+from tiles.store import CacheKeeper, get_tile, tileset_version
 from tiles.tms import MAX_ZOOM, TileError, parse_tile
 
 router = APIRouter(tags=["矢量瓦片 vector tiles"])
@@ -19,6 +22,19 @@ MVT = "application/vnd.mapbox-vector-tile"
 TMS = "WebMercatorQuad"
 # Clients must revalidate (cheap 304 with the ETag), so an edit shows on the next request.
 CACHE_CONTROL = "public, no-cache"
+_keeper_lock = threading.Lock()
+
+
+def cache_keeper(request: Request) -> CacheKeeper:
+    """The app's tile cache keeper (access times, size cap), made from its settings on first use."""
+    state = request.app.state
+    keeper = getattr(state, "tile_keeper", None)
+    if keeper is None:
+        with _keeper_lock:
+            keeper = getattr(state, "tile_keeper", None)
+            if keeper is None:
+                keeper = state.tile_keeper = CacheKeeper.from_settings(state.engine, state.settings)
+    return keeper
 
 
 def _tile_response(request: Request, conn: Connection, tileset: str, layers: list[Layer], z, x, y) -> Response:
@@ -31,6 +47,9 @@ def _tile_response(request: Request, conn: Connection, tileset: str, layers: lis
     # hidden from this caller) never serves another set's tiles.
     key = f"{tileset}@{tileset_version(layers)}"
     result = get_tile(conn, key, layers, tile, use_cache=getattr(request.app.state, "tile_cache", True))
+    keeper = cache_keeper(request)
+    # access-time writes and eviction run after the response is sent, on their own transaction
+    upkeep = BackgroundTask(keeper.run) if keeper.note(key, tile, result) else None
     public = all(layer.read_role == "public" for layer in layers)
     headers = {"ETag": result.etag, "X-Tile-Cache": result.cache,
                # staff-only layers must not be kept by shared caches
@@ -39,8 +58,8 @@ def _tile_response(request: Request, conn: Connection, tileset: str, layers: lis
         headers["Access-Control-Allow-Origin"] = "*"
     inm = request.headers.get("if-none-match")
     if inm and result.etag in [t.strip() for t in inm.split(",")]:
-        return Response(status_code=304, headers=headers)
-    return Response(result.data, media_type=MVT, headers=headers)
+        return Response(status_code=304, headers=headers, background=upkeep)
+    return Response(result.data, media_type=MVT, headers=headers, background=upkeep)
 
 
 def _vector_layer(layer: Layer) -> dict:
