@@ -90,27 +90,66 @@ def read_boundaries(path: str | Path, code_field: str = "code", name_field: str 
     return records, problems
 
 
-def import_boundaries(engine, records: list[BoundaryRecord]) -> dict:
-    """Write all records (source 'import') in one transaction; parents must exist or come in the file."""
+RETIRE_MIN_SHARE = 0.5  # a provisional unit at least half covered by imported units of its level is retired
+
+
+def import_boundaries(engine, records: list[BoundaryRecord], dry_run: bool = False, by: str = "shequ grid import",
+                      source_name: str | None = None, min_share: float = RETIRE_MIN_SHARE) -> dict:
+    """Write all records (source 'import') in one transaction; parents must exist or come in the file.
+
+    In the same transaction, every active provisional unit of the same level whose area is covered to at
+    least ``min_share`` by the active imported units of that level is retired: ``valid_to`` closed, the
+    row kept, ``properties.retired = {at, by, reason, covered_share, replaced_by}``; the current grids of
+    a retired community get the flag ``needs_rebuild`` (they stay until a replacing community is built).
+    Provisional units below the share stay active and are reported as ``partial`` (their overlap shows in
+    ``shequ grid validate``). ``dry_run`` does all of it and rolls back."""
     from sqlalchemy import text
 
     from grid_builder import store
 
     if not records:
         raise ImportProblem("没有可导入的边界 (nothing to import)")
+    if not 0 < min_share <= 1:
+        raise ImportProblem(f"覆盖比例须在 (0, 1] 之间 (got {min_share})")
     codes = {r.code for r in records}
-    with engine.begin() as conn:
-        missing = []
-        for r in records:
-            if r.parent_code in codes:
-                continue
-            ok = conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c"), {"c": r.parent_code}).first()
-            if ok is None:
-                missing.append(f"{r.code} 的上级 {r.parent_code}")
-        if missing:
-            raise ImportProblem("上级区划不存在 (parent not found): " + "; ".join(missing[:10]))
-        for r in sorted(records, key=lambda x: len(x.code)):
-            store.upsert_admin_unit(conn, r.code, r.name, r.level, r.parent_code, r.geom, "import",
-                                    {"flags": r.flags})
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            missing = []
+            for r in records:
+                if r.parent_code in codes:
+                    continue
+                ok = conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c AND valid_to IS NULL"),
+                                  {"c": r.parent_code}).first()
+                if ok is None:
+                    missing.append(f"{r.code} 的上级 {r.parent_code}")
+            if missing:
+                raise ImportProblem("上级区划不存在或已撤销 (parent not found or retired): " + "; ".join(missing[:10]))
+            for r in sorted(records, key=lambda x: len(x.code)):
+                store.upsert_admin_unit(conn, r.code, r.name, r.level, r.parent_code, r.geom, "import",
+                                        {"flags": r.flags})
+            retired, partial = [], []
+            reason = "被导入的正式边界覆盖" + (f"（{source_name}）" if source_name else "") + " (replaced by imported boundaries)"
+            for level in ("township", "community"):
+                cov = store.provisional_coverage(conn, level)
+                gone = [c for c in cov if c["share"] >= min_share]
+                partial += [c for c in cov if c["share"] < min_share]
+                store.retire_admin_units(conn, gone, by, reason)
+                retired += gone
+            comm = [u["code"] for u in retired if u["level"] == "community"]
+            grids = store.current_grid_counts(conn, comm) if comm else {}
+            for u in retired:
+                u["grids_needing_rebuild"] = grids.get(u["code"], 0)
+            outside = store.buildings_outside_active_communities(conn, comm) if comm else 0
+            to_build = store.communities_needing_build(conn)
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
     return {"townships": sum(r.level == "township" for r in records),
-            "communities": sum(r.level == "community" for r in records)}
+            "communities": sum(r.level == "community" for r in records),
+            "retired": retired, "partial": partial, "grids_needing_rebuild": sum(grids.values()),
+            "buildings_outside": int(outside), "to_build": to_build, "dry_run": dry_run, "min_share": min_share}

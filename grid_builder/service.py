@@ -13,6 +13,7 @@ from grid_builder import h3grid, staff, store
 from grid_builder.build import BuildConfig, EmptyCommunity
 from grid_builder.demo_data import DEMO_BBOX
 from grid_builder.geom import to_metric, to_wgs84
+from grid_builder.importer import RETIRE_MIN_SHARE
 from grid_builder.pipeline import community_grids, provisional_boundaries, to_lonlat
 from grid_builder.validate import Issue, validate_community
 
@@ -38,6 +39,7 @@ class CommunityReport:
     messages: list[str] = field(default_factory=list)
     issues: list[dict] = field(default_factory=list)
     written: bool = False
+    closed_retired: list[dict] = field(default_factory=list)  # grids of retired communities closed by this build
 
     @property
     def best_effort(self) -> bool:
@@ -73,7 +75,14 @@ def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
         if not units:
             raise GridError("演示范围内没有可划分的区县土地 (nothing to divide inside the demo area)")
         res = store.replace_provisional_units(conn, district_codes, units)
-    return {"townships": sum(u.level == "township" for u in units),
+        # a city's own boundaries win over a re-derivation: the same rule as `shequ grid import`
+        retired = []
+        for level in ("township", "community"):
+            gone = [c for c in store.provisional_coverage(conn, level) if c["share"] >= RETIRE_MIN_SHARE]
+            store.retire_admin_units(conn, gone, "shequ grid boundaries",
+                                     "重新生成时已被导入的正式边界覆盖 (covered by imported boundaries)")
+            retired += gone
+    return {"retired": retired, "townships": sum(u.level == "township" for u in units),
             "communities": sum(u.level == "community" for u in units),
             "removed": res["removed"], "notes": notes, "units": units,
             "household_source": "households_est" if not buildings else None}
@@ -92,6 +101,8 @@ def build_community(engine: Engine, community_code: str, cfg: BuildConfig | None
             raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
         if unit["level"] != "community":
             raise GridError(f"{community_code} 不是社区，而是 {unit['level']} (not a community)", 400)
+        if unit["valid_to"] is not None:
+            raise GridError(_retired_message(unit), 409)
         boundary = unit["geom"]
         if boundary is None or boundary.is_empty:
             raise GridError(f"社区 {community_code} 没有边界 (community has no boundary)")
@@ -122,12 +133,41 @@ def build_community(engine: Engine, community_code: str, cfg: BuildConfig | None
                 properties={"band": [cfg.grid_min, cfg.grid_max], "micro_band": [cfg.micro_min, cfg.micro_max],
                             "household_source": store.household_source(conn), "flags": cb.flags})
             rep.written = True
+            rep.closed_retired = store.close_replaced_grids(conn, community_code)
+            for c in rep.closed_retired:
+                rep.messages.append(
+                    f"已撤销社区 {c['community_code']} 的 {c['grids_closed']} 个网格、{c['microgrids_closed']} 个微网格"
+                    f"已关闭 (grids of the retired community closed)"
+                    + (f"；其中 {c['buildings_left']} 栋建筑不在本社区，待其所属社区划分网格"
+                       if c["buildings_left"] else ""))
     return rep
 
 
-def build_all(engine: Engine, cfg: BuildConfig | None = None, progress=None) -> list[CommunityReport]:
+def _retired_message(unit: dict) -> str:
+    ret = (unit.get("properties") or {}).get("retired") or {}
+    by = "、".join(ret.get("replaced_by") or []) or "—"
+    return (f"社区 {unit['code']} 已撤销（{ret.get('reason', '')}），由 {by} 取代 "
+            f"(community retired; build its replacement instead)")
+
+
+def communities_needing_build(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        codes = [u["code"] for u in store.admin_units(conn, "community")]
+        return store.communities_needing_build(conn)
+
+
+def unit_issues(engine: Engine) -> list[dict]:
+    """Overlaps between active townships / communities, units under a retired parent, and retired
+    communities whose grids are still current (``needs_rebuild``)."""
+    with engine.connect() as conn:
+        return store.unit_issues(conn)
+
+
+def build_all(engine: Engine, cfg: BuildConfig | None = None, progress=None,
+              codes: list[str] | None = None) -> list[CommunityReport]:
+    """Every active community (or ``codes``), one transaction each; a failure is reported, not raised."""
+    if codes is None:
+        with engine.connect() as conn:
+            codes = [u["code"] for u in store.admin_units(conn, "community")]
     reports = []
     for code in (progress(codes) if progress else codes):
         try:
@@ -160,6 +200,8 @@ def validate_stored(engine: Engine, community_code: str) -> list[dict]:
         unit = store.admin_unit(conn, community_code)
         if unit is None or unit["level"] != "community":
             raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
+        if unit["valid_to"] is not None:
+            raise GridError(_retired_message(unit), 409)
         grids = [g for g in store.list_grids(conn, "grid", None) if g["community_code"] == community_code]
         micro = [m for m in store.list_grids(conn, "microgrid", None) if m["community_code"] == community_code]
         rows = conn.execute(text("SELECT building_id, grid_code, microgrid_code FROM grid_assignment "

@@ -54,6 +54,8 @@ def boundaries(
 def build(
     community: str = typer.Option(None, "--community", help="社区代码 (12 位)"),
     all_: bool = typer.Option(False, "--all", help="所有社区"),
+    needs_rebuild: bool = typer.Option(False, "--needs-rebuild",
+                                       help="只划分需要的社区：尚无网格的，及取代了已撤销临时社区的（导入边界之后）"),
     target_min: int = typer.Option(300, help="网格最少户数 (老旧小区可用 200)"),
     target_max: int = typer.Option(500, help="网格最多户数 (老旧小区可用 300)"),
     micro_min: int = typer.Option(30, help="微网格最少户数"),
@@ -64,10 +66,10 @@ def build(
     from tqdm import tqdm
 
     from grid_builder.build import BuildConfig
-    from grid_builder.service import GridError, build_all, build_community
+    from grid_builder.service import GridError, build_all, build_community, communities_needing_build
 
-    if bool(community) == bool(all_):
-        _fail("请指定 --community CODE 或 --all 之一 (give exactly one of --community / --all)")
+    if bool(community) + bool(all_) + bool(needs_rebuild) != 1:
+        _fail("请指定 --community CODE、--all 或 --needs-rebuild 之一 (give exactly one of them)")
     cfg = BuildConfig(grid_min=target_min, grid_max=target_max, micro_min=micro_min, micro_max=micro_max)
     bad = cfg.check()
     if bad:
@@ -76,8 +78,12 @@ def build(
         if community:
             reports = [build_community(_engine(), community, cfg)]
         else:
-            reports = build_all(_engine(), cfg, progress=lambda it: tqdm(it, desc="社区 communities",
-                                                                        file=sys.stderr, leave=False))
+            codes = communities_needing_build(_engine()) if needs_rebuild else None
+            if codes == []:
+                typer.echo("没有需要重建网格的社区 (nothing needs a rebuild)")
+                return
+            reports = build_all(_engine(), cfg, codes=codes,
+                                progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False))
     except GridError as exc:
         _fail(exc.message)
     if not reports:
@@ -121,18 +127,43 @@ def import_(
     parent_field: str = typer.Option(None, help="上级编码字段（缺省取编码前缀）"),
     crs: str = typer.Option("wgs84", help="坐标系 wgs84|cgcs2000|gcj02（文件未声明时）"),
     layer: str = typer.Option(None, help="GPKG 图层"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只显示将导入和将撤销的内容，不写入"),
+    by: str = typer.Option(None, "--by", help="操作人（记入被撤销单元的 retired.by；缺省为系统用户名）"),
+    min_share: float = typer.Option(0.5, "--min-share",
+                                    help="临时单元面积被导入单元覆盖达到此比例即撤销 (0–1]"),
 ) -> None:
-    """导入城市自有的街道、社区边界（编码 9/12 位） import a city's own township/community boundaries."""
+    """导入城市自有的街道、社区边界（编码 9/12 位），并撤销被其覆盖的临时单元（同一事务）
+    import a city's own boundaries; the provisional units they cover are retired in the same transaction."""
+    import getpass
+
     from grid_builder.importer import ImportProblem, import_boundaries, read_boundaries
 
+    who = by or f"{getpass.getuser()} (shequ grid import)"
     try:
         records, problems = read_boundaries(path, code_field, name_field, parent_field, crs, layer)
         for p in problems:
             typer.secho(f"注意 note: {p}", fg=typer.colors.YELLOW)
-        res = import_boundaries(_engine(), records)
+        res = import_boundaries(_engine(), records, dry_run=dry_run, by=who, source_name=path.name,
+                                min_share=min_share)
     except ImportProblem as exc:
         _fail(str(exc))
-    typer.echo(f"已导入 imported: {res['townships']} 街道, {res['communities']} 社区")
+    verb = "将导入 would import (dry run, nothing written)" if dry_run else "已导入 imported"
+    typer.echo(f"{verb}: {res['townships']} 街道, {res['communities']} 社区")
+    head = "将撤销 would retire" if dry_run else "已撤销 retired"
+    typer.echo(f"{head}: {len(res['retired'])} 个临时单元（面积被导入单元覆盖 ≥ {res['min_share']:.0%}）")
+    for u in res["retired"]:
+        grids = f", {u['grids_needing_rebuild']} 个网格需重建" if u.get("grids_needing_rebuild") else ""
+        typer.echo(f"  {u['code']} {u['name']} 覆盖 {u['share']:.0%} → {'、'.join(u['replaced_by'])}{grids}")
+    for u in res["partial"]:
+        typer.secho(f"注意 note: 临时单元 {u['code']} {u['name']} 仅 {u['share']:.0%} 被覆盖，保留（与导入单元重叠，"
+                    f"见 shequ grid validate）", fg=typer.colors.YELLOW)
+    if res["buildings_outside"]:
+        typer.secho(f"注意 note: {res['buildings_outside']} 栋建筑位于被撤销社区内、但不在任何现行社区内",
+                    fg=typer.colors.YELLOW)
+    if res["grids_needing_rebuild"] or res["to_build"]:
+        typer.secho(f"需重建网格 needs rebuild: {res['grids_needing_rebuild']} 个网格属于被撤销社区；"
+                    f"待划分社区 {len(res['to_build'])} 个 — 运行 shequ grid build --needs-rebuild"
+                    f"（或 --community CODE）", fg=typer.colors.YELLOW)
 
 
 @grid_app.command("h3")
@@ -170,15 +201,20 @@ def validate(
 ) -> None:
     """校验网格层级：缝隙、重叠、嵌套、建筑归属 check gaps, overlaps, nesting, building membership."""
     from grid_builder import store
-    from grid_builder.service import GridError, validate_stored
+    from grid_builder.service import GridError, unit_issues, validate_stored
 
     eng = _engine()
+    n_bad = 0
     if community:
         codes = [community]
     else:
         with eng.connect() as conn:
             codes = [u["code"] for u in store.admin_units(conn, "community")]
-    n_bad = 0
+        # across units: overlapping active townships/communities, retired parents, grids needing a rebuild
+        for i in unit_issues(eng):
+            n_bad += 1
+            typer.secho(f"{i['kind']}: {i['message']}", fg=typer.colors.RED)
+        typer.echo(f"区划单元 units: {'通过 ok' if not n_bad else f'{n_bad} 个问题'}")
     for code in codes:
         try:
             issues = validate_stored(eng, code)

@@ -399,7 +399,7 @@ def test_cli_build_and_validate(engine, built):
     assert res.exit_code != 0
 
 
-def test_import_city_boundaries(engine, built, tmp_path):
+def test_import_city_boundaries(engine, built, tmp_path, undo_import):
     """A city's own community file (one boundary self-intersecting): imported, repaired, flagged, gridded."""
     from shapely.geometry import Polygon, mapping
 
@@ -432,12 +432,11 @@ def test_import_city_boundaries(engine, built, tmp_path):
         assert got[new_b].properties["flags"] == ["boundary_repaired"] and got[new_a].source == "import"
         rep = build_community(engine, new_a, BuildConfig())
         assert rep.written and rep.grids >= 1
+        # new_a has a's exact area: a is retired and its grids closed by the build
+        with engine.connect() as conn:
+            assert store.admin_unit(conn, a["code"])["valid_to"] is not None
+            assert store.current_grid_counts(conn, [a["code"]]) == {}
         assert CliRunner().invoke(app, ["grid", "import", str(tmp_path / "missing.gpkg")]).exit_code == 1
     finally:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM grid_assignment WHERE community_code = ANY(:c)"), {"c": [new_a, new_b]})
-            conn.execute(text("DELETE FROM grid WHERE community_code = ANY(:c)"), {"c": [new_a, new_b]})
-            conn.execute(text("DELETE FROM street_block WHERE community_code = ANY(:c)"), {"c": [new_a, new_b]})
-            conn.execute(text("DELETE FROM admin_unit WHERE code = ANY(:c)"), {"c": [new_a, new_b]})
-        # the buildings of the imported community go back to their provisional community
-        build_community(engine, a["code"], BuildConfig())
+        # the imported units go, the provisional ones they retired come back with their grids
+        undo_import(engine, [new_a, new_b])
