@@ -168,8 +168,10 @@ def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spa
     ox, oy = round(env.centroid.x), round(env.centroid.y)
     local = MultiPoint([(x - ox, y - oy) for x, y in pts])
     vor = shapely.voronoi_polygons(local, extend_to=shapely.affinity.translate(env, -ox, -oy), ordered=True)
-    cells = [shapely.affinity.translate(shapely.set_precision(shapely.make_valid(c), 0.001), ox, oy)
-             for c in shapely.get_parts(vor)]  # ordered: cell i belongs to point i
+    cells = [
+        shapely.affinity.translate(shapely.set_precision(shapely.make_valid(c), 0.001), ox, oy)
+        for c in shapely.get_parts(vor)
+    ]  # ordered: cell i belongs to point i
     per_building: list[list] = [[] for _ in range(n)]
     for idx, c in enumerate(cells):
         per_building[owner[idx]].append(c)
@@ -180,7 +182,9 @@ def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spa
     return out
 
 
-def building_groups(anchors: list[tuple[float, float]], households: list[float], max_hh: float) -> list[list[int]]:
+def building_groups(
+    anchors: list[tuple[float, float]], households: list[float], max_hh: float
+) -> list[list[int]]:
     """Recursive weighted bisection of buildings along the longer axis until each group holds at most
     ``max_hh`` households (a single building heavier than that stays alone)."""
     idx = list(range(len(anchors)))
@@ -210,8 +214,9 @@ def building_groups(anchors: list[tuple[float, float]], households: list[float],
     return rec(idx) if idx else []
 
 
-def split_block(block: BaseGeometry, footprints: list[BaseGeometry], households: list[float],
-                max_hh: float) -> list[tuple[BaseGeometry, list[int]]]:
+def split_block(
+    block: BaseGeometry, footprints: list[BaseGeometry], households: list[float], max_hh: float
+) -> list[tuple[BaseGeometry, list[int]]]:
     """Split a block whose households exceed ``max_hh`` along building groups.
 
     Returns (piece geometry, indices of its buildings); pieces cover the block, boundaries run between

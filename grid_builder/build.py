@@ -89,16 +89,34 @@ class CommunityBuild:
 
     @property
     def best_effort(self) -> bool:
-        return bool({"best_effort", "band_partly_met", "no_roads", "boundary_repaired", "no_households",
-                     "over_band_building"} & set(self.flags))
+        return bool(
+            {
+                "best_effort",
+                "band_partly_met",
+                "no_roads",
+                "boundary_repaired",
+                "no_households",
+                "over_band_building",
+            }
+            & set(self.flags)
+        )
 
 
 class EmptyCommunity(ValueError):
     pass
 
 
-def community_units(boundary, lines, water, buildings: list[BuildingIn], cfg: BuildConfig, flags, messages,
-                    split_over: float | None = None, split_max: float | None = None):
+def community_units(
+    boundary,
+    lines,
+    water,
+    buildings: list[BuildingIn],
+    cfg: BuildConfig,
+    flags,
+    messages,
+    split_over: float | None = None,
+    split_max: float | None = None,
+):
     """Street blocks of the community, and the partition units (blocks, or pieces of over-full blocks)."""
     blocks = street_blocks(boundary, lines, water)
     if len(blocks) <= 1 and not any(not ln.is_empty and boundary.intersects(ln) for ln in lines):
@@ -143,15 +161,17 @@ def partition_community(boundary, lines, water, buildings, cfg: BuildConfig, fla
 
     def run(us):
         hh = [sum(buildings[i].households for i in u[1]) for u in us]
-        r = partition_units([u[0] for u in us], hh, cfg.grid_min, cfg.grid_max,
-                            restarts=cfg.restarts, seed=cfg.seed)
+        r = partition_units(
+            [u[0] for u in us], hh, cfg.grid_min, cfg.grid_max, restarts=cfg.restarts, seed=cfg.seed
+        )
         return r, hh
 
     res, hh = run(units)
     if res.k and _in_band(units, res.labels, hh, cfg.grid_min, cfg.grid_max) < res.k:
         width = max(cfg.grid_max - cfg.grid_min, 1.0)
-        blocks2, units2 = community_units(boundary, lines, water, buildings, cfg, [], [],
-                                          split_over=width, split_max=width / 2.0)
+        blocks2, units2 = community_units(
+            boundary, lines, water, buildings, cfg, [], [], split_over=width, split_max=width / 2.0
+        )
         res2, hh2 = run(units2)
         score1 = _in_band(units, res.labels, hh, cfg.grid_min, cfg.grid_max) / res.k
         score2 = _in_band(units2, res2.labels, hh2, cfg.grid_min, cfg.grid_max) / max(res2.k, 1)
@@ -177,7 +197,9 @@ def build_community(
     messages: list[str] = []
     boundary, repaired = clean_polygonal(boundary)
     if boundary.is_empty or boundary.area < 1.0:
-        raise EmptyCommunity(f"社区 {community_code} 边界为空或无效，无法划分网格 (empty or invalid boundary)")
+        raise EmptyCommunity(
+            f"社区 {community_code} 边界为空或无效，无法划分网格 (empty or invalid boundary)"
+        )
     if repaired:
         flags.append("boundary_repaired")
         messages.append(f"社区 {community_code} 边界无效（自相交等），已自动修复 (boundary repaired)")
@@ -218,17 +240,20 @@ def build_community(
     microgrids: list[Area] = []
     by_id = {b.id: b for b in buildings}
     for g in grids:
-        mgs = build_microgrids(g, [by_id[i] for i in g.building_ids], cfg.micro_min, cfg.micro_max,
-                               seed=cfg.seed)
+        mgs = build_microgrids(
+            g, [by_id[i] for i in g.building_ids], cfg.micro_min, cfg.micro_max, seed=cfg.seed
+        )
         microgrids.extend(mgs)
     for b in blocks:
         b.building_ids = [buildings[i].id for i in b.building_ids]
     issues = validate_community(
-        community_code, boundary,
+        community_code,
+        boundary,
         {g.code: g.geom for g in grids},
         {m.code: (m.parent_code, m.geom) for m in microgrids},
         [b.id for b in buildings],
-        _membership(grids), _membership(microgrids),
+        _membership(grids),
+        _membership(microgrids),
     )
     return CommunityBuild(community_code, boundary, blocks, grids, microgrids, flags, messages, issues)
 

@@ -46,4 +46,6 @@ def child_codes(parent_code: str, count: int, digits: int, start: int = 1) -> li
 
 def level_of(code: str) -> str:
     """Level implied by a code's length."""
-    return {6: "district", 9: "township", 12: "community", 15: "grid", 17: "microgrid"}.get(len(code), "unknown")
+    return {6: "district", 9: "township", 12: "community", 15: "grid", 17: "microgrid"}.get(
+        len(code), "unknown"
+    )

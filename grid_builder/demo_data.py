@@ -18,7 +18,14 @@ DEMO_BBOX = (121.4802, 31.2264, 121.5208, 31.2510)  # Tilezen extract, lon/lat
 RESIDENTIAL_KINDS = {"apartments", "residential", "house", "dormitory"}
 # highway classes that bound street blocks (links, service roads and footways do not)
 BLOCK_ROAD_KINDS = {
-    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential", "living_street",
+    "motorway",
+    "trunk",
+    "primary",
+    "secondary",
+    "tertiary",
+    "unclassified",
+    "residential",
+    "living_street",
 }
 
 
@@ -77,19 +84,26 @@ def load_demo(data_dir: str | None = None) -> DemoData:
 
     base = Path(data_dir) if data_dir else shared_data_dir()
     tz = read_tilezen(base)
-    buildings = [Building(id=int(b["osm_id"]), geom=b["geom"], households=float(b["households_est"]),
-                          name=b.get("name")) for b in tz["buildings"]]
+    buildings = [
+        Building(
+            id=int(b["osm_id"]), geom=b["geom"], households=float(b["households_est"]), name=b.get("name")
+        )
+        for b in tz["buildings"]
+    ]
     buildings.sort(key=lambda b: b.id)
     water = [w["geom"] for w in tz["water"]]
     rail = [ln for r in tz["railways"] if is_block_rail(r["kind"]) for ln in r["geom"].geoms]
-    roads = [Road(id=int(r["osm_id"]), kind=r["kind"], geom=r["geom"], name=r.get("name"), tags=r["tags"])
-             for r in read_roads(base)]
+    roads = [
+        Road(id=int(r["osm_id"]), kind=r["kind"], geom=r["geom"], name=r.get("name"), tags=r["tags"])
+        for r in read_roads(base)
+    ]
     all_districts = [u for u in read_admin_units(base) if u["level"] == "district" and u["geom"] is not None]
     held = districts_holding({u["code"]: u["geom"] for u in all_districts}, [b.geom for b in buildings])
     districts = {u["code"]: u["geom"] for u in all_districts if u["code"] in held}
     names = {u["code"]: u["name"] for u in all_districts if u["code"] in held}
-    return DemoData(buildings=buildings, roads=roads, water=water, rail=rail, districts=districts,
-                    district_names=names)
+    return DemoData(
+        buildings=buildings, roads=roads, water=water, rail=rail, districts=districts, district_names=names
+    )
 
 
 def districts_holding(districts: dict[str, object], building_geoms: list) -> list[str]:

@@ -56,7 +56,9 @@ def is_cell(value: str) -> bool:
         return False
 
 
-def count_points(cells: Iterable[str], points: Iterable[tuple[float, float, float]], res: int) -> dict[str, dict]:
+def count_points(
+    cells: Iterable[str], points: Iterable[tuple[float, float, float]], res: int
+) -> dict[str, dict]:
     """{cell: {"n": count, "w": summed weight}} for points (lon, lat, weight) that fall in ``cells``."""
     wanted = {c: {"n": 0, "w": 0.0} for c in cells}
     for lon, lat, w in points:
@@ -68,8 +70,9 @@ def count_points(cells: Iterable[str], points: Iterable[tuple[float, float, floa
     return wanted
 
 
-def aggregate(area: BaseGeometry, res: int, mode: str,
-              layers: dict[str, list[tuple[float, float, float]]]) -> list[dict]:
+def aggregate(
+    area: BaseGeometry, res: int, mode: str, layers: dict[str, list[tuple[float, float, float]]]
+) -> list[dict]:
     """Cells of the area with counts per layer: buildings (+ households = summed building weight), pois,
     addresses (when given). Points are binned by the cell containing them (h3 ``latlng_to_cell``)."""
     cells = cells_for(area, res, mode)
@@ -94,7 +97,9 @@ def cell_info(cell: str) -> dict:
     res = h3.get_resolution(cell)
     lat, lng = h3.cell_to_latlng(cell)
     return {
-        "cell": cell, "res": res, "center": [lng, lat],
+        "cell": cell,
+        "res": res,
+        "center": [lng, lat],
         "parent": h3.cell_to_parent(cell, res - 1) if res > 0 else None,
         "children": sorted(h3.cell_to_children(cell, res + 1)) if res < 15 else [],
         "area_m2": h3.cell_area(cell, unit="m^2"),

@@ -31,9 +31,14 @@ class ImportProblem(ValueError):
     pass
 
 
-def read_boundaries(path: str | Path, code_field: str = "code", name_field: str = "name",
-                    parent_field: str | None = None, crs: str = "wgs84", layer: str | None = None,
-                    ) -> tuple[list[BoundaryRecord], list[str]]:
+def read_boundaries(
+    path: str | Path,
+    code_field: str = "code",
+    name_field: str = "name",
+    parent_field: str | None = None,
+    crs: str = "wgs84",
+    layer: str | None = None,
+) -> tuple[list[BoundaryRecord], list[str]]:
     """Records and human-readable problems. Raises ImportProblem when the file cannot be used at all."""
     import geopandas as gpd
 
@@ -83,8 +88,11 @@ def read_boundaries(path: str | Path, code_field: str = "code", name_field: str 
         if repaired:
             problems.append(f"{code} {name}: 边界无效（自相交等）已自动修复 (invalid boundary repaired)")
         level = LEVEL_BY_LEN[len(code)]
-        parent = str(row[parent_field]).strip() if parent_field else code[: len(code) - 3 if level == "community"
-                                                                          else 6]
+        parent = (
+            str(row[parent_field]).strip()
+            if parent_field
+            else code[: len(code) - 3 if level == "community" else 6]
+        )
         seen.add(code)
         records.append(BoundaryRecord(code, name or code, level, parent, geom, flags))
     return records, problems
@@ -93,8 +101,14 @@ def read_boundaries(path: str | Path, code_field: str = "code", name_field: str 
 RETIRE_MIN_SHARE = 0.5  # a provisional unit at least half covered by imported units of its level is retired
 
 
-def import_boundaries(engine, records: list[BoundaryRecord], dry_run: bool = False, by: str = "shequ grid import",
-                      source_name: str | None = None, min_share: float = RETIRE_MIN_SHARE) -> dict:
+def import_boundaries(
+    engine,
+    records: list[BoundaryRecord],
+    dry_run: bool = False,
+    by: str = "shequ grid import",
+    source_name: str | None = None,
+    min_share: float = RETIRE_MIN_SHARE,
+) -> dict:
     """Write all records (source 'import') in one transaction; parents must exist or come in the file.
 
     In the same transaction, every active provisional unit of the same level whose area is covered to at
@@ -119,17 +133,26 @@ def import_boundaries(engine, records: list[BoundaryRecord], dry_run: bool = Fal
             for r in records:
                 if r.parent_code in codes:
                     continue
-                ok = conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c AND valid_to IS NULL"),
-                                  {"c": r.parent_code}).first()
+                ok = conn.execute(
+                    text("SELECT 1 FROM admin_unit WHERE code = :c AND valid_to IS NULL"),
+                    {"c": r.parent_code},
+                ).first()
                 if ok is None:
                     missing.append(f"{r.code} 的上级 {r.parent_code}")
             if missing:
-                raise ImportProblem("上级区划不存在或已撤销 (parent not found or retired): " + "; ".join(missing[:10]))
+                raise ImportProblem(
+                    "上级区划不存在或已撤销 (parent not found or retired): " + "; ".join(missing[:10])
+                )
             for r in sorted(records, key=lambda x: len(x.code)):
-                store.upsert_admin_unit(conn, r.code, r.name, r.level, r.parent_code, r.geom, "import",
-                                        {"flags": r.flags})
+                store.upsert_admin_unit(
+                    conn, r.code, r.name, r.level, r.parent_code, r.geom, "import", {"flags": r.flags}
+                )
             retired, partial = [], []
-            reason = "被导入的正式边界覆盖" + (f"（{source_name}）" if source_name else "") + " (replaced by imported boundaries)"
+            reason = (
+                "被导入的正式边界覆盖"
+                + (f"（{source_name}）" if source_name else "")
+                + " (replaced by imported boundaries)"
+            )
             for level in ("township", "community"):
                 cov = store.provisional_coverage(conn, level)
                 gone = [c for c in cov if c["share"] >= min_share]
@@ -149,7 +172,14 @@ def import_boundaries(engine, records: list[BoundaryRecord], dry_run: bool = Fal
             trans.rollback()
         else:
             trans.commit()
-    return {"townships": sum(r.level == "township" for r in records),
-            "communities": sum(r.level == "community" for r in records),
-            "retired": retired, "partial": partial, "grids_needing_rebuild": sum(grids.values()),
-            "buildings_outside": int(outside), "to_build": to_build, "dry_run": dry_run, "min_share": min_share}
+    return {
+        "townships": sum(r.level == "township" for r in records),
+        "communities": sum(r.level == "community" for r in records),
+        "retired": retired,
+        "partial": partial,
+        "grids_needing_rebuild": sum(grids.values()),
+        "buildings_outside": int(outside),
+        "to_build": to_build,
+        "dry_run": dry_run,
+        "min_share": min_share,
+    }

@@ -71,14 +71,17 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
         h = sum(buildings[i].households for i in bidx)
         flags = []
         if part is not None:
-            h = part["unit_households"] + sum(buildings[i].households for i in bidx
-                                              if buildings[i].id != part["building_id"])
+            h = part["unit_households"] + sum(
+                buildings[i].households for i in bidx if buildings[i].id != part["building_id"]
+            )
             flags.append("building_units")
             if not (lo <= part["unit_households"] <= hi):
                 flags.append("outside_band")
             if n_parts(geom) > 1:
                 flags.append("not_contiguous")
-            out.append(Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags, part))
+            out.append(
+                Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags, part)
+            )
             continue
         if not bidx:
             flags.append("no_buildings")
@@ -216,8 +219,13 @@ def split_large_buildings(drafts, buildings, lo: float, hi: float, cap: int = MA
             members[where].append(i)
         first = 1
         for n, (piece, size) in enumerate(zip(pieces, sizes, strict=True)):
-            part = {"building_id": buildings[heavy].id, "units": [first, first + size - 1], "part": n + 1,
-                    "parts": k, "unit_households": size}
+            part = {
+                "building_id": buildings[heavy].id,
+                "units": [first, first + size - 1],
+                "part": n + 1,
+                "parts": k,
+                "unit_households": size,
+            }
             first += size
             result.append((piece, members[n], part))
     return result

@@ -164,7 +164,8 @@ class _State:
     def __init__(self, hh, area, cx, cy, own_i, lo, hi, k):
         # plain Python lists: scalar arithmetic on them is several times faster than numpy indexing
         self.hh, self.area, self.cx, self.cy, self.own_i = (
-            [float(v) for v in a] for a in (hh, area, cx, cy, own_i))
+            [float(v) for v in a] for a in (hh, area, cx, cy, own_i)
+        )
         self.lo, self.hi, self.mid = lo, hi, max((lo + hi) / 2.0, 1e-9)
         self.k = k
         self.H = [0.0] * k
@@ -281,11 +282,13 @@ def partition_units(
     if k is None:
         rest = total - float(hh[heavy].sum())
         n_rest = n - len(heavy)
-        k_rest, reachable = (choose_k(rest, lo, hi, n_rest) if (rest > 0 and n_rest > 0) else (0, True))
+        k_rest, reachable = choose_k(rest, lo, hi, n_rest) if (rest > 0 and n_rest > 0) else (0, True)
         k = max(1, min(len(heavy) + k_rest, max_k))
         if heavy:
             flags.append("over_band_units")
-            messages.append(f"{len(heavy)} 个单元（单栋建筑）户数超过 {hi:g}，各自成格 (units above the band)")
+            messages.append(
+                f"{len(heavy)} 个单元（单栋建筑）户数超过 {hi:g}，各自成格 (units above the band)"
+            )
         if not reachable:
             flags.append("best_effort")
             messages.append(
@@ -371,8 +374,12 @@ def _kmeans_seeds(k, hh, area, xy, rng, candidates):
         wx = np.bincount(lab, weights=w * pts[:, 0], minlength=k)
         wy = np.bincount(lab, weights=w * pts[:, 1], minlength=k)
         keep = ws > 0
-        new = np.column_stack([np.where(keep, wx / np.where(keep, ws, 1.0), cent[:, 0]),
-                               np.where(keep, wy / np.where(keep, ws, 1.0), cent[:, 1])])
+        new = np.column_stack(
+            [
+                np.where(keep, wx / np.where(keep, ws, 1.0), cent[:, 0]),
+                np.where(keep, wy / np.where(keep, ws, 1.0), cent[:, 1]),
+            ]
+        )
         if float(np.abs(new - cent).max()) < 1e-6:
             break
         cent = new

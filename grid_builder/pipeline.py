@@ -56,9 +56,13 @@ def provisional_boundaries(
     lines = block_lines_metric(roads, rails)
     units, notes = derive_provisional(
         {c: (n, to_metric(g)) for c, (n, g) in districts.items()},
-        to_metric(area), lines, [to_metric(w) for w in water],
-        [to_metric(building_anchor(b.geom)) for b in buildings], [float(b.households) for b in buildings],
-        township_band, community_band,
+        to_metric(area),
+        lines,
+        [to_metric(w) for w in water],
+        [to_metric(building_anchor(b.geom)) for b in buildings],
+        [float(b.households) for b in buildings],
+        township_band,
+        community_band,
     )
     for u in units:
         u.geom = to_lonlat(u.geom)

@@ -39,21 +39,29 @@ class CommunityReport:
     messages: list[str] = field(default_factory=list)
     issues: list[dict] = field(default_factory=list)
     written: bool = False
-    closed_retired: list[dict] = field(default_factory=list)  # grids of retired communities closed by this build
+    closed_retired: list[dict] = field(
+        default_factory=list
+    )  # grids of retired communities closed by this build
 
     @property
     def best_effort(self) -> bool:
         return bool(self.flags)
 
 
-def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
-                      township_band=(5_000, 15_000), community_band=(1_000, 3_000)) -> dict:
+def derive_boundaries(
+    engine: Engine,
+    district_codes: list[str] | None = None,
+    township_band=(5_000, 15_000),
+    community_band=(1_000, 3_000),
+) -> dict:
     """Provisional townships/communities, written in one transaction. Default districts: every district
     that holds a building anchor (derived from the data, so no building is left outside a community)."""
     with engine.begin() as conn:
         district_codes = district_codes or store.districts_with_buildings(conn)
         if not district_codes:
-            raise GridError("没有建筑数据，无法确定演示范围 (no buildings in any district: load the demo first)")
+            raise GridError(
+                "没有建筑数据，无法确定演示范围 (no buildings in any district: load the demo first)"
+            )
         districts = {}
         for code in district_codes:
             u = store.admin_unit(conn, code)
@@ -64,14 +72,19 @@ def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
         if ext is None:
             raise GridError("没有建筑数据，无法确定演示范围 (no buildings: load the demo first)")
         # the demo area: building extent, never beyond the Tilezen bbox
-        area = box(max(ext[0], DEMO_BBOX[0]), max(ext[1], DEMO_BBOX[1]),
-                   min(ext[2], DEMO_BBOX[2]), min(ext[3], DEMO_BBOX[3]))
+        area = box(
+            max(ext[0], DEMO_BBOX[0]),
+            max(ext[1], DEMO_BBOX[1]),
+            min(ext[2], DEMO_BBOX[2]),
+            min(ext[3], DEMO_BBOX[3]),
+        )
         roads = store.roads_in(conn, area)
         rails = store.rails_in(conn, area)
         water = store.water_in(conn, area)
         buildings = store.buildings_in(conn, area)
-        units, notes = provisional_boundaries(districts, area, roads, rails, water, buildings,
-                                              township_band, community_band)
+        units, notes = provisional_boundaries(
+            districts, area, roads, rails, water, buildings, township_band, community_band
+        )
         if not units:
             raise GridError("演示范围内没有可划分的区县土地 (nothing to divide inside the demo area)")
         res = store.replace_provisional_units(conn, district_codes, units)
@@ -79,17 +92,27 @@ def derive_boundaries(engine: Engine, district_codes: list[str] | None = None,
         retired = []
         for level in ("township", "community"):
             gone = [c for c in store.provisional_coverage(conn, level) if c["share"] >= RETIRE_MIN_SHARE]
-            store.retire_admin_units(conn, gone, "shequ grid boundaries",
-                                     "重新生成时已被导入的正式边界覆盖 (covered by imported boundaries)")
+            store.retire_admin_units(
+                conn,
+                gone,
+                "shequ grid boundaries",
+                "重新生成时已被导入的正式边界覆盖 (covered by imported boundaries)",
+            )
             retired += gone
-    return {"retired": retired, "townships": sum(u.level == "township" for u in units),
-            "communities": sum(u.level == "community" for u in units),
-            "removed": res["removed"], "notes": notes, "units": units,
-            "household_source": "households_est" if not buildings else None}
+    return {
+        "retired": retired,
+        "townships": sum(u.level == "township" for u in units),
+        "communities": sum(u.level == "community" for u in units),
+        "removed": res["removed"],
+        "notes": notes,
+        "units": units,
+        "household_source": "households_est" if not buildings else None,
+    }
 
 
-def build_community(engine: Engine, community_code: str, cfg: BuildConfig | None = None,
-                    write: bool = True) -> CommunityReport:
+def build_community(
+    engine: Engine, community_code: str, cfg: BuildConfig | None = None, write: bool = True
+) -> CommunityReport:
     """Grids + micro-grids of one community, written in one transaction (nothing when it fails)."""
     cfg = cfg or BuildConfig()
     bad = cfg.check()
@@ -118,36 +141,78 @@ def build_community(engine: Engine, community_code: str, cfg: BuildConfig | None
         hh_by_id = {b.id: b.households for b in buildings}
         rows_g = [_row(a, f"{unit['name']}第{a.code[-3:]}网格") for a in cb.grids]
         rows_m = [_row(a, f"{unit['name']}第{a.code[-5:-2]}网格第{a.code[-2:]}微网格") for a in cb.microgrids]
-        blocks = [{"seq": i + 1, "kind": b.kind, "hh": int(round(b.households)), "nb": len(b.building_ids),
-                   "area": b.geom.area, "g": to_lonlat(b.geom)} for i, b in enumerate(cb.blocks)]
+        blocks = [
+            {
+                "seq": i + 1,
+                "kind": b.kind,
+                "hh": int(round(b.households)),
+                "nb": len(b.building_ids),
+                "area": b.geom.area,
+                "g": to_lonlat(b.geom),
+            }
+            for i, b in enumerate(cb.blocks)
+        ]
         grid_of = {b: g.code for g in cb.grids for b in g.building_ids}
-        assignment = [{"building_id": b, "grid_code": grid_of[b], "microgrid_code": m.code,
-                       "households": int(hh_by_id.get(b, 0))} for m in cb.microgrids for b in m.building_ids]
+        assignment = [
+            {
+                "building_id": b,
+                "grid_code": grid_of[b],
+                "microgrid_code": m.code,
+                "households": int(hh_by_id.get(b, 0)),
+            }
+            for m in cb.microgrids
+            for b in m.building_ids
+        ]
         in_band = sum(1 for g in cb.grids if cfg.grid_min <= g.households <= cfg.grid_max)
         issues = [_issue(i) for i in cb.issues]
-        rep = CommunityReport(community_code, None, len(cb.grids), len(cb.microgrids),
-                              int(sum(hh_by_id.values())), in_band, list(cb.flags), list(cb.messages), issues)
+        rep = CommunityReport(
+            community_code,
+            None,
+            len(cb.grids),
+            len(cb.microgrids),
+            int(sum(hh_by_id.values())),
+            in_band,
+            list(cb.flags),
+            list(cb.messages),
+            issues,
+        )
         if write:
             rep.version = store.write_community_build(
-                conn, community_code, rows_g, rows_m, blocks, assignment,
-                properties={"band": [cfg.grid_min, cfg.grid_max], "micro_band": [cfg.micro_min, cfg.micro_max],
-                            "household_source": store.household_source(conn), "flags": cb.flags})
+                conn,
+                community_code,
+                rows_g,
+                rows_m,
+                blocks,
+                assignment,
+                properties={
+                    "band": [cfg.grid_min, cfg.grid_max],
+                    "micro_band": [cfg.micro_min, cfg.micro_max],
+                    "household_source": store.household_source(conn),
+                    "flags": cb.flags,
+                },
+            )
             rep.written = True
             rep.closed_retired = store.close_replaced_grids(conn, community_code)
             for c in rep.closed_retired:
                 rep.messages.append(
                     f"已撤销社区 {c['community_code']} 的 {c['grids_closed']} 个网格、{c['microgrids_closed']} 个微网格"
                     f"已关闭 (grids of the retired community closed)"
-                    + (f"；其中 {c['buildings_left']} 栋建筑不在本社区，待其所属社区划分网格"
-                       if c["buildings_left"] else ""))
+                    + (
+                        f"；其中 {c['buildings_left']} 栋建筑不在本社区，待其所属社区划分网格"
+                        if c["buildings_left"]
+                        else ""
+                    )
+                )
     return rep
 
 
 def _retired_message(unit: dict) -> str:
     ret = (unit.get("properties") or {}).get("retired") or {}
     by = "、".join(ret.get("replaced_by") or []) or "—"
-    return (f"社区 {unit['code']} 已撤销（{ret.get('reason', '')}），由 {by} 取代 "
-            f"(community retired; build its replacement instead)")
+    return (
+        f"社区 {unit['code']} 已撤销（{ret.get('reason', '')}），由 {by} 取代 "
+        f"(community retired; build its replacement instead)"
+    )
 
 
 def communities_needing_build(engine: Engine) -> list[str]:
@@ -162,14 +227,15 @@ def unit_issues(engine: Engine) -> list[dict]:
         return store.unit_issues(conn)
 
 
-def build_all(engine: Engine, cfg: BuildConfig | None = None, progress=None,
-              codes: list[str] | None = None) -> list[CommunityReport]:
+def build_all(
+    engine: Engine, cfg: BuildConfig | None = None, progress=None, codes: list[str] | None = None
+) -> list[CommunityReport]:
     """Every active community (or ``codes``), one transaction each; a failure is reported, not raised."""
     if codes is None:
         with engine.connect() as conn:
             codes = [u["code"] for u in store.admin_units(conn, "community")]
     reports = []
-    for code in (progress(codes) if progress else codes):
+    for code in progress(codes) if progress else codes:
         try:
             reports.append(build_community(engine, code, cfg))
         except GridError as exc:
@@ -181,15 +247,31 @@ def _row(a, name: str) -> store.AreaRow:
     part = getattr(a, "part", None)
     if part is not None:
         name = f"{name}（{part['units'][0]}–{part['units'][1]} 户）"
-    return store.AreaRow(a.code, name, a.level, a.parent_code, int(round(a.households)), len(a.building_ids),
-                         a.area_m2, a.compactness, a.contiguous, list(a.flags), to_lonlat(a.geom),
-                         {"building_units": part} if part is not None else None)
+    return store.AreaRow(
+        a.code,
+        name,
+        a.level,
+        a.parent_code,
+        int(round(a.households)),
+        len(a.building_ids),
+        a.area_m2,
+        a.compactness,
+        a.contiguous,
+        list(a.flags),
+        to_lonlat(a.geom),
+        {"building_units": part} if part is not None else None,
+    )
 
 
 def _issue(i) -> dict:
-    return {"kind": i.kind, "codes": i.codes, "message": i.message, "area_m2": round(i.area_m2, 2),
-            "geometry": mapping(to_wgs84(i.geom)) if i.geom is not None and not i.geom.is_empty else None,
-            **i.extra}
+    return {
+        "kind": i.kind,
+        "codes": i.codes,
+        "message": i.message,
+        "area_m2": round(i.area_m2, 2),
+        "geometry": mapping(to_wgs84(i.geom)) if i.geom is not None and not i.geom.is_empty else None,
+        **i.extra,
+    }
 
 
 def validate_stored(engine: Engine, community_code: str) -> list[dict]:
@@ -203,9 +285,15 @@ def validate_stored(engine: Engine, community_code: str) -> list[dict]:
         if unit["valid_to"] is not None:
             raise GridError(_retired_message(unit), 409)
         grids = [g for g in store.list_grids(conn, "grid", None) if g["community_code"] == community_code]
-        micro = [m for m in store.list_grids(conn, "microgrid", None) if m["community_code"] == community_code]
-        rows = conn.execute(text("SELECT building_id, grid_code, microgrid_code FROM grid_assignment "
-                                 "WHERE community_code = :c"), {"c": community_code}).all()
+        micro = [
+            m for m in store.list_grids(conn, "microgrid", None) if m["community_code"] == community_code
+        ]
+        rows = conn.execute(
+            text(
+                "SELECT building_id, grid_code, microgrid_code FROM grid_assignment WHERE community_code = :c"
+            ),
+            {"c": community_code},
+        ).all()
         bids = [b.id for b in store.buildings_in(conn, unit["geom"])]
     if not grids:
         raise GridError(f"社区 {community_code} 尚未划分网格 (no grids built yet)", 404)
@@ -215,17 +303,25 @@ def validate_stored(engine: Engine, community_code: str) -> list[dict]:
         bg.setdefault(int(b), []).append(g)
         bm.setdefault(int(b), []).append(m)
     # validity is judged on the stored lon/lat geometry; the metric copies are only for measuring
-    invalid = [Issue("invalid", [g["code"]], f"{g['code']} 几何无效 (invalid geometry)", to_metric(g["geom"]))
-               for g in [*grids, *micro] if not g["geom"].is_valid]
+    invalid = [
+        Issue("invalid", [g["code"]], f"{g['code']} 几何无效 (invalid geometry)", to_metric(g["geom"]))
+        for g in [*grids, *micro]
+        if not g["geom"].is_valid
+    ]
 
     def metric(g):
         return shapely.make_valid(to_metric(g))
 
     issues = validate_community(
-        community_code, metric(unit["geom"]),
+        community_code,
+        metric(unit["geom"]),
         {g["code"]: metric(g["geom"]) for g in grids},
         {m["code"]: (m["parent_code"], metric(m["geom"])) for m in micro},
-        bids, bg, bm, check_validity=False)
+        bids,
+        bg,
+        bm,
+        check_validity=False,
+    )
     return [_issue(i) for i in invalid + issues]
 
 
@@ -246,8 +342,9 @@ def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool 
     return cells
 
 
-def assign_grid_staff(engine: Engine, grid_code: str, person_ref: str, role: str,
-                      valid_from: datetime | None = None) -> dict:
+def assign_grid_staff(
+    engine: Engine, grid_code: str, person_ref: str, role: str, valid_from: datetime | None = None
+) -> dict:
     """Make ``person_ref`` the current ``role`` of a grid / micro-grid (one transaction). The previous
     holder's term ends at ``valid_from`` (its row is kept); the same person again changes nothing.
     Returns {"assignment": …, "closed": previous assignment or None, "changed": bool}."""
@@ -257,10 +354,14 @@ def assign_grid_staff(engine: Engine, grid_code: str, person_ref: str, role: str
     with engine.begin() as conn:
         g = store.get_grid(conn, grid_code)
         if g is None:
-            raise GridError(f"没有编码为 {grid_code} 的现行网格或微网格 (no current grid/micro-grid {grid_code})", 404)
+            raise GridError(
+                f"没有编码为 {grid_code} 的现行网格或微网格 (no current grid/micro-grid {grid_code})", 404
+            )
         cur = store.current_staff_for_update(conn, grid_code, role) if role in staff.ROLES else None
         try:
-            staff.check_assignment(g["level"], person_ref, role, valid_from, cur["valid_from"] if cur else None)
+            staff.check_assignment(
+                g["level"], person_ref, role, valid_from, cur["valid_from"] if cur else None
+            )
         except staff.StaffProblem as exc:
             raise GridError(exc.message, exc.status) from exc
         person_ref = person_ref.strip()
@@ -271,7 +372,9 @@ def assign_grid_staff(engine: Engine, grid_code: str, person_ref: str, role: str
         try:
             new = store.insert_staff(conn, grid_code, person_ref, role, valid_from)
         except IntegrityError as exc:  # a concurrent assignment of the same role won the race
-            raise GridError(f"{grid_code} 的{role}正被同时修改，请重试 (concurrent assignment, retry)", 409) from exc
+            raise GridError(
+                f"{grid_code} 的{role}正被同时修改，请重试 (concurrent assignment, retry)", 409
+            ) from exc
     closed = None
     if cur is not None:
         closed = _staff_out({**cur, "valid_to": valid_from, "current": False})
@@ -287,5 +390,8 @@ def grid_staff(engine: Engine, grid_code: str, current_only: bool = False) -> li
 
 
 def _staff_out(r: dict) -> dict:
-    return {**r, "valid_from": r["valid_from"].isoformat(),
-            "valid_to": r["valid_to"].isoformat() if r["valid_to"] is not None else None}
+    return {
+        **r,
+        "valid_from": r["valid_from"].isoformat(),
+        "valid_to": r["valid_to"].isoformat() if r["valid_to"] is not None else None,
+    }

@@ -30,20 +30,30 @@ class StaffProblem(ValueError):
         self.status = status
 
 
-def check_assignment(level: str, person_ref: str, role: str, valid_from: datetime,
-                     current_from: datetime | None) -> None:
+def check_assignment(
+    level: str, person_ref: str, role: str, valid_from: datetime, current_from: datetime | None
+) -> None:
     """Raise StaffProblem when ``role`` does not exist or does not fit ``level``, ``person_ref`` is empty,
     ``valid_from`` has no time zone, or it lies before the start of the current holder's term."""
     if role not in ROLES:
         raise StaffProblem(f"角色须为 {'、'.join(ROLES)} 之一 (unknown role {role!r})", 400)
     if ROLES[role] != level:
         where = "网格" if ROLES[role] == "grid" else "微网格"
-        raise StaffProblem(f"{role} 只能分配给{where} (role {role} belongs to a {ROLES[role]}, not a {level})", 400)
+        raise StaffProblem(
+            f"{role} 只能分配给{where} (role {role} belongs to a {ROLES[role]}, not a {level})", 400
+        )
     ref = (person_ref or "").strip()
     if not ref or len(ref) > MAX_PERSON_REF:
-        raise StaffProblem(f"person_ref 不能为空且不超过 {MAX_PERSON_REF} 个字符 (person_ref empty or too long)", 400)
+        raise StaffProblem(
+            f"person_ref 不能为空且不超过 {MAX_PERSON_REF} 个字符 (person_ref empty or too long)", 400
+        )
     if valid_from.tzinfo is None:
-        raise StaffProblem("valid_from 须带时区，如 2026-11-24T08:00:00+08:00 (valid_from needs a time zone)", 400)
+        raise StaffProblem(
+            "valid_from 须带时区，如 2026-11-24T08:00:00+08:00 (valid_from needs a time zone)", 400
+        )
     if current_from is not None and valid_from < current_from:
-        raise StaffProblem(f"valid_from 早于现任的开始时间 {current_from.isoformat()} "
-                           "(valid_from before the current holder's start)", 409)
+        raise StaffProblem(
+            f"valid_from 早于现任的开始时间 {current_from.isoformat()} "
+            "(valid_from before the current holder's start)",
+            409,
+        )

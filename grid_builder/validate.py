@@ -38,21 +38,36 @@ def _wider_than(geom: BaseGeometry, tol: float) -> BaseGeometry | None:
     return safe_union(parts) if parts else None
 
 
-def check_cover(parent_code: str, parent: BaseGeometry, children: dict[str, BaseGeometry],
-                tol_m: float = COVER_TOL_M, level: str = "grid") -> list[Issue]:
+def check_cover(
+    parent_code: str,
+    parent: BaseGeometry,
+    children: dict[str, BaseGeometry],
+    tol_m: float = COVER_TOL_M,
+    level: str = "grid",
+) -> list[Issue]:
     issues: list[Issue] = []
     if not children:
         return [Issue("gap", [parent_code], f"{parent_code} 没有任何{level}", parent, parent.area)]
     union = safe_union(list(children.values()))
     gap = _wider_than(safe_difference(parent, union), tol_m)
     if gap is not None:
-        issues.append(Issue("gap", [parent_code], f"{parent_code} 内有 {gap.area:.1f} m² 未被{level}覆盖",
-                            gap, gap.area))
+        issues.append(
+            Issue(
+                "gap", [parent_code], f"{parent_code} 内有 {gap.area:.1f} m² 未被{level}覆盖", gap, gap.area
+            )
+        )
     over = _wider_than(safe_difference(union, parent), tol_m)
     if over is not None:
         codes = [c for c, g in children.items() if g.intersects(over)]
-        issues.append(Issue("overhang" if level == "grid" else "not_nested", [parent_code, *codes],
-                            f"{level} 超出 {parent_code} 边界 {over.area:.1f} m²", over, over.area))
+        issues.append(
+            Issue(
+                "overhang" if level == "grid" else "not_nested",
+                [parent_code, *codes],
+                f"{level} 超出 {parent_code} 边界 {over.area:.1f} m²",
+                over,
+                over.area,
+            )
+        )
     return issues
 
 
@@ -69,8 +84,15 @@ def check_overlaps(children: dict[str, BaseGeometry], min_area_m2: float = OVERL
             continue
         inter = safe_intersection(geoms[i], geoms[j])
         if inter.area > min_area_m2:
-            issues.append(Issue("overlap", [codes[i], codes[j]],
-                                f"{codes[i]} 与 {codes[j]} 重叠 {inter.area:.1f} m²", inter, inter.area))
+            issues.append(
+                Issue(
+                    "overlap",
+                    [codes[i], codes[j]],
+                    f"{codes[i]} 与 {codes[j]} 重叠 {inter.area:.1f} m²",
+                    inter,
+                    inter.area,
+                )
+            )
     return issues
 
 
@@ -79,10 +101,18 @@ def check_buildings(building_ids: list[int], membership: dict[int, list[str]], l
     for b in building_ids:
         owners = membership.get(b, [])
         if len(owners) == 0:
-            issues.append(Issue("building_unassigned", [], f"建筑 {b} 不属于任何{level}", extra={"building": b}))
+            issues.append(
+                Issue("building_unassigned", [], f"建筑 {b} 不属于任何{level}", extra={"building": b})
+            )
         elif len(owners) > 1:
-            issues.append(Issue("building_multiple", owners, f"建筑 {b} 同时属于多个{level}: {owners}",
-                                extra={"building": b}))
+            issues.append(
+                Issue(
+                    "building_multiple",
+                    owners,
+                    f"建筑 {b} 同时属于多个{level}: {owners}",
+                    extra={"building": b},
+                )
+            )
     return issues
 
 
@@ -119,6 +149,12 @@ def validate_community(
         for m in mcodes:
             parent = microgrids.get(m, (None, None))[0]
             if gcodes and parent not in gcodes:
-                issues.append(Issue("not_nested", [m, *gcodes],
-                                    f"建筑 {b} 的微网格 {m} 不在其网格 {gcodes} 内", extra={"building": b}))
+                issues.append(
+                    Issue(
+                        "not_nested",
+                        [m, *gcodes],
+                        f"建筑 {b} 的微网格 {m} 不在其网格 {gcodes} 内",
+                        extra={"building": b},
+                    )
+                )
     return issues

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
-grid_app = typer.Typer(help="网格 townships/communities, grids, micro-grids and H3 cells.", no_args_is_help=True)
+grid_app = typer.Typer(
+    help="网格 townships/communities, grids, micro-grids and H3 cells.", no_args_is_help=True
+)
 
 
 def _fail(message: str) -> None:
@@ -24,7 +26,11 @@ def _engine():
 
 @grid_app.command("boundaries")
 def boundaries(
-    district: list[str] = typer.Option(None, "--district", help="区县代码，可重复（缺省：所有含建筑的区县 default: every district holding buildings)"),
+    district: list[str] = typer.Option(
+        None,
+        "--district",
+        help="区县代码，可重复（缺省：所有含建筑的区县 default: every district holding buildings)",
+    ),
     community_min: int = typer.Option(1000, help="社区最少户数"),
     community_max: int = typer.Option(3000, help="社区最多户数"),
     township_min: int = typer.Option(5000, help="街道最少户数"),
@@ -36,12 +42,18 @@ def boundaries(
     if not (0 < community_min <= community_max) or not (0 < township_min <= township_max):
         _fail("户数区间无效 (invalid household band)")
     try:
-        res = derive_boundaries(_engine(), list(district) if district else None,
-                                (township_min, township_max), (community_min, community_max))
+        res = derive_boundaries(
+            _engine(),
+            list(district) if district else None,
+            (township_min, township_max),
+            (community_min, community_max),
+        )
     except GridError as exc:
         _fail(exc.message)
-    typer.echo(f"临时街道 townships: {res['townships']}  临时社区 communities: {res['communities']}"
-               f"  (removed {res['removed']})")
+    typer.echo(
+        f"临时街道 townships: {res['townships']}  临时社区 communities: {res['communities']}"
+        f"  (removed {res['removed']})"
+    )
     for u in res["units"]:
         flag = f"  [{', '.join(u.flags)}]" if u.flags else ""
         indent = "  " if u.level == "community" else ""
@@ -54,8 +66,11 @@ def boundaries(
 def build(
     community: str = typer.Option(None, "--community", help="社区代码 (12 位)"),
     all_: bool = typer.Option(False, "--all", help="所有社区"),
-    needs_rebuild: bool = typer.Option(False, "--needs-rebuild",
-                                       help="只划分需要的社区：尚无网格的，及取代了已撤销临时社区的（导入边界之后）"),
+    needs_rebuild: bool = typer.Option(
+        False,
+        "--needs-rebuild",
+        help="只划分需要的社区：尚无网格的，及取代了已撤销临时社区的（导入边界之后）",
+    ),
     target_min: int = typer.Option(300, help="网格最少户数 (老旧小区可用 200)"),
     target_max: int = typer.Option(500, help="网格最多户数 (老旧小区可用 300)"),
     micro_min: int = typer.Option(30, help="微网格最少户数"),
@@ -82,8 +97,12 @@ def build(
             if codes == []:
                 typer.echo("没有需要重建网格的社区 (nothing needs a rebuild)")
                 return
-            reports = build_all(_engine(), cfg, codes=codes,
-                                progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False))
+            reports = build_all(
+                _engine(),
+                cfg,
+                codes=codes,
+                progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False),
+            )
     except GridError as exc:
         _fail(exc.message)
     if not reports:
@@ -94,8 +113,10 @@ def build(
         tot_g += r.grids
         tot_in += r.in_band
         state = "失败 FAILED" if "failed" in r.flags else (f"v{r.version}" if r.written else "未写入")
-        typer.echo(f"{r.community_code} {state}: {r.grids} 网格 ({r.in_band} 在区间内), {r.microgrids} 微网格, "
-                   f"{r.households} 户" + (f"  [尽力而为 best effort: {', '.join(r.flags)}]" if r.flags else ""))
+        typer.echo(
+            f"{r.community_code} {state}: {r.grids} 网格 ({r.in_band} 在区间内), {r.microgrids} 微网格, "
+            f"{r.households} 户" + (f"  [尽力而为 best effort: {', '.join(r.flags)}]" if r.flags else "")
+        )
         for m in r.messages:
             typer.secho(f"    {m}", fg=typer.colors.YELLOW)
         for i in r.issues:
@@ -129,8 +150,9 @@ def import_(
     layer: str = typer.Option(None, help="GPKG 图层"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只显示将导入和将撤销的内容，不写入"),
     by: str = typer.Option(None, "--by", help="操作人（记入被撤销单元的 retired.by；缺省为系统用户名）"),
-    min_share: float = typer.Option(0.5, "--min-share",
-                                    help="临时单元面积被导入单元覆盖达到此比例即撤销 (0–1]"),
+    min_share: float = typer.Option(
+        0.5, "--min-share", help="临时单元面积被导入单元覆盖达到此比例即撤销 (0–1]"
+    ),
 ) -> None:
     """导入城市自有的街道、社区边界（编码 9/12 位），并撤销被其覆盖的临时单元（同一事务）
     import a city's own boundaries; the provisional units they cover are retired in the same transaction."""
@@ -143,8 +165,9 @@ def import_(
         records, problems = read_boundaries(path, code_field, name_field, parent_field, crs, layer)
         for p in problems:
             typer.secho(f"注意 note: {p}", fg=typer.colors.YELLOW)
-        res = import_boundaries(_engine(), records, dry_run=dry_run, by=who, source_name=path.name,
-                                min_share=min_share)
+        res = import_boundaries(
+            _engine(), records, dry_run=dry_run, by=who, source_name=path.name, min_share=min_share
+        )
     except ImportProblem as exc:
         _fail(str(exc))
     verb = "将导入 would import (dry run, nothing written)" if dry_run else "已导入 imported"
@@ -155,15 +178,23 @@ def import_(
         grids = f", {u['grids_needing_rebuild']} 个网格需重建" if u.get("grids_needing_rebuild") else ""
         typer.echo(f"  {u['code']} {u['name']} 覆盖 {u['share']:.0%} → {'、'.join(u['replaced_by'])}{grids}")
     for u in res["partial"]:
-        typer.secho(f"注意 note: 临时单元 {u['code']} {u['name']} 仅 {u['share']:.0%} 被覆盖，保留（与导入单元重叠，"
-                    f"见 shequ grid validate）", fg=typer.colors.YELLOW)
+        typer.secho(
+            f"注意 note: 临时单元 {u['code']} {u['name']} 仅 {u['share']:.0%} 被覆盖，保留（与导入单元重叠，"
+            f"见 shequ grid validate）",
+            fg=typer.colors.YELLOW,
+        )
     if res["buildings_outside"]:
-        typer.secho(f"注意 note: {res['buildings_outside']} 栋建筑位于被撤销社区内、但不在任何现行社区内",
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"注意 note: {res['buildings_outside']} 栋建筑位于被撤销社区内、但不在任何现行社区内",
+            fg=typer.colors.YELLOW,
+        )
     if res["grids_needing_rebuild"] or res["to_build"]:
-        typer.secho(f"需重建网格 needs rebuild: {res['grids_needing_rebuild']} 个网格属于被撤销社区；"
-                    f"待划分社区 {len(res['to_build'])} 个 — 运行 shequ grid build --needs-rebuild"
-                    f"（或 --community CODE）", fg=typer.colors.YELLOW)
+        typer.secho(
+            f"需重建网格 needs rebuild: {res['grids_needing_rebuild']} 个网格属于被撤销社区；"
+            f"待划分社区 {len(res['to_build'])} 个 — 运行 shequ grid build --needs-rebuild"
+            f"（或 --community CODE）",
+            fg=typer.colors.YELLOW,
+        )
 
 
 @grid_app.command("h3")
@@ -184,13 +215,23 @@ def h3_cmd(
     except GridError as exc:
         _fail(exc.message)
     hh = sum(c["households"] for c in cells)
-    typer.echo(f"{area} res {res} {mode}: {len(cells)} 个单元, {round(hh)} 户, "
-               f"{sum(c['buildings'] for c in cells)} 栋建筑, {sum(c['pois'] for c in cells)} 个兴趣点"
-               + (", 已写入 h3_cell" if save else ""))
+    typer.echo(
+        f"{area} res {res} {mode}: {len(cells)} 个单元, {round(hh)} 户, "
+        f"{sum(c['buildings'] for c in cells)} 栋建筑, {sum(c['pois'] for c in cells)} 个兴趣点"
+        + (", 已写入 h3_cell" if save else "")
+    )
     if out:
-        fc = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": mapping(c["geom"]),
-             "properties": {k: v for k, v in c.items() if k != "geom"}} for c in cells]}
+        fc = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": mapping(c["geom"]),
+                    "properties": {k: v for k, v in c.items() if k != "geom"},
+                }
+                for c in cells
+            ],
+        }
         out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
         typer.echo(f"GeoJSON: {out}")
 
@@ -240,7 +281,9 @@ grid_app.add_typer(staff_app, name="staff")
 def staff_assign(
     code: str = typer.Argument(..., help="网格（15 位）或微网格（17 位）编码"),
     person: str = typer.Option(..., "--person", help="人员引用，如 person:123"),
-    role: str = typer.Option("网格员", "--role", help="网格员|网格长|专职网格员|兼职网格员（网格）；微网格长（微网格）"),
+    role: str = typer.Option(
+        "网格员", "--role", help="网格员|网格长|专职网格员|兼职网格员（网格）；微网格长（微网格）"
+    ),
     valid_from: str = typer.Option(None, "--from", help="任职开始 ISO 时间（带时区），缺省为现在"),
 ) -> None:
     """任命：前任的任期在新任开始时结束（历史保留） assign a person; the previous holder's term is closed."""

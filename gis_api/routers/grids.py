@@ -17,8 +17,24 @@ from gis_api.errors import BadRequest, Conflict, NotFound
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"], dependencies=[Depends(api_key)])
 
-PROPS = ("code", "name", "level", "parent_code", "community_code", "households", "buildings", "area_m2",
-         "compactness", "contiguous", "flags", "version", "valid_from", "valid_to", "source", "building_units")
+PROPS = (
+    "code",
+    "name",
+    "level",
+    "parent_code",
+    "community_code",
+    "households",
+    "buildings",
+    "area_m2",
+    "compactness",
+    "contiguous",
+    "flags",
+    "version",
+    "valid_from",
+    "valid_to",
+    "source",
+    "building_units",
+)
 
 
 def _feature(row: dict) -> dict:
@@ -26,8 +42,12 @@ def _feature(row: dict) -> dict:
     for k in ("area_m2", "compactness"):
         if props.get(k) is not None:
             props[k] = round(float(props[k]), 4 if k == "compactness" else 1)
-    return {"type": "Feature", "id": row["code"], "properties": props,
-            "geometry": mapping(row["geom"]) if row.get("geom") is not None else None}
+    return {
+        "type": "Feature",
+        "id": row["code"],
+        "properties": props,
+        "geometry": mapping(row["geom"]) if row.get("geom") is not None else None,
+    }
 
 
 def _level_of(conn: Connection, code: str) -> tuple[str, dict]:
@@ -45,7 +65,9 @@ def _level_of(conn: Connection, code: str) -> tuple[str, dict]:
 @router.get("", summary="社区 / 网格 / 微网格 GeoJSON FeatureCollection")
 def list_grids(
     level: str = Query("grid", description="community | grid | microgrid"),
-    parent: str | None = Query(None, description="上级编码：街道（社区）、社区（网格）、网格或社区（微网格）"),
+    parent: str | None = Query(
+        None, description="上级编码：街道（社区）、社区（网格）、网格或社区（微网格）"
+    ),
     conn: Connection = Depends(db_conn),
 ):
     from grid_builder import store
@@ -54,15 +76,19 @@ def list_grids(
         raise BadRequest(f"level 须为 community、grid 或 microgrid (got {level!r})")
     if parent is not None and not parent.isdigit():
         raise BadRequest(f"parent 须为数字编码 (got {parent!r})")
-    rows = store.community_rows(conn, parent) if level == "community" else store.list_grids(conn, level, parent)
-    return {"type": "FeatureCollection", "features": [_feature(r) for r in rows],
-            "numberReturned": len(rows)}
+    rows = (
+        store.community_rows(conn, parent) if level == "community" else store.list_grids(conn, level, parent)
+    )
+    return {"type": "FeatureCollection", "features": [_feature(r) for r in rows], "numberReturned": len(rows)}
 
 
 @router.get("/locate", summary="点所在的微网格、网格、社区、街道、区县")
-def locate(lon: float = Query(..., description="经度"), lat: float = Query(..., description="纬度"),
-           crs: str = Query("wgs84", description="wgs84 | cgcs2000 | gcj02"),
-           conn: Connection = Depends(db_conn)):
+def locate(
+    lon: float = Query(..., description="经度"),
+    lat: float = Query(..., description="纬度"),
+    crs: str = Query("wgs84", description="wgs84 | cgcs2000 | gcj02"),
+    conn: Connection = Depends(db_conn),
+):
     from grid_builder import store
 
     try:
@@ -86,14 +112,23 @@ def grid_stats(code: str, conn: Connection = Depends(db_conn)):
 
     level, row = _level_of(conn, code)
     stats = store.grid_stats(conn, code, level)
-    return {"code": code, "name": row["name"], "level": level, "parent_code": row.get("parent_code"),
-            "area_m2": round(float(row["area_m2"]), 1), "compactness": round(float(row["compactness"]), 4),
-            "flags": row.get("flags", []), **stats}
+    return {
+        "code": code,
+        "name": row["name"],
+        "level": level,
+        "parent_code": row.get("parent_code"),
+        "area_m2": round(float(row["area_m2"]), 1),
+        "compactness": round(float(row["compactness"]), 4),
+        "flags": row.get("flags", []),
+        **stats,
+    }
 
 
 class StaffIn(BaseModel):
     person_ref: str = Field(..., description="人员引用（人员表上线前为不透明字符串，如 person:123）")
-    role: str = Field(..., description="网格员 | 网格长 | 专职网格员 | 兼职网格员（网格）；微网格长（微网格）")
+    role: str = Field(
+        ..., description="网格员 | 网格长 | 专职网格员 | 兼职网格员（网格）；微网格长（微网格）"
+    )
     valid_from: datetime | None = Field(None, description="任职开始（带时区），缺省为当前时间")
 
 
@@ -116,7 +151,9 @@ def put_staff(code: str, body: StaffIn, engine: Engine = Depends(db_engine)):
 
 
 @router.get("/{code}/staff", summary="网格 / 微网格的人员及任职历史")
-def get_staff(code: str, current: bool = Query(False, description="只列现任"), engine: Engine = Depends(db_engine)):
+def get_staff(
+    code: str, current: bool = Query(False, description="只列现任"), engine: Engine = Depends(db_engine)
+):
     from grid_builder.service import GridError, grid_staff
 
     try:

@@ -29,8 +29,14 @@ def demo(shared_data):
 def provisional(demo):
     roads = [RoadIn(r.kind, r.geom, r.name, r.tags) for r in demo.roads]
     buildings = [BuildingRec(b.id, b.geom, int(b.households)) for b in demo.buildings]
-    units, notes = provisional_boundaries({c: (demo.district_names[c], g) for c, g in demo.districts.items()},
-                                          DEMO_BBOX, roads, [], demo.water, buildings)
+    units, notes = provisional_boundaries(
+        {c: (demo.district_names[c], g) for c, g in demo.districts.items()},
+        DEMO_BBOX,
+        roads,
+        [],
+        demo.water,
+        buildings,
+    )
     return units, roads, buildings
 
 
@@ -243,7 +249,9 @@ def test_h3_aggregation_counts_points(demo):
     assert info["parent"] and len(info["children"]) == 7
 
 
-@pytest.mark.parametrize("driver,suffix", [("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp"), ("GeoJSON", ".geojson")])
+@pytest.mark.parametrize(
+    "driver,suffix", [("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp"), ("GeoJSON", ".geojson")]
+)
 def test_importer_reads_gpkg_shp_geojson(provisional, tmp_path, driver, suffix):
     import geopandas as gpd
 
@@ -253,8 +261,11 @@ def test_importer_reads_gpkg_shp_geojson(provisional, tmp_path, driver, suffix):
     comm = [u for u in units if u.level == "community"][:2]
     minx, miny, maxx, maxy = comm[1].geom.bounds
     bowtie = Polygon([(minx, miny), (maxx, maxy), (maxx, miny), (minx, maxy)])
-    gdf = gpd.GeoDataFrame({"code": [comm[0].code, comm[1].code, "99"], "name": ["甲", "乙", "坏"]},
-                           geometry=[comm[0].geom, bowtie, comm[0].geom], crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"code": [comm[0].code, comm[1].code, "99"], "name": ["甲", "乙", "坏"]},
+        geometry=[comm[0].geom, bowtie, comm[0].geom],
+        crs=4326,
+    )
     path = tmp_path / f"c{suffix}"
     gdf.to_file(path, driver=driver)
     records, problems = read_boundaries(path)
@@ -276,10 +287,14 @@ def test_staff_roles_levels_and_terms():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     check_assignment("grid", "person:1", "网格员", t0, None)
     check_assignment("microgrid", "person:1", "微网格长", t0, t0)
-    for args, status in ((("grid", "person:1", "楼长", t0, None), 400), (("grid", "person:1", "微网格长", t0, None), 400),
-                         (("microgrid", "person:1", "网格员", t0, None), 400), (("grid", "", "网格员", t0, None), 400),
-                         (("grid", "p", "网格员", datetime(2026, 1, 1), None), 400),
-                         (("grid", "p", "网格员", t0, datetime(2026, 2, 1, tzinfo=UTC)), 409)):
+    for args, status in (
+        (("grid", "person:1", "楼长", t0, None), 400),
+        (("grid", "person:1", "微网格长", t0, None), 400),
+        (("microgrid", "person:1", "网格员", t0, None), 400),
+        (("grid", "", "网格员", t0, None), 400),
+        (("grid", "p", "网格员", datetime(2026, 1, 1), None), 400),
+        (("grid", "p", "网格员", t0, datetime(2026, 2, 1, tzinfo=UTC)), 409),
+    ):
         with pytest.raises(StaffProblem) as exc:
             check_assignment(*args)
         assert exc.value.status == status and exc.value.message
@@ -297,7 +312,9 @@ def test_large_building_units_tile_its_cell():
     cell = Polygon([(0, 0), (120, 0), (120, 30), (60, 60), (0, 30)])
     parts = strips(cell, 7)
     assert len(parts) == 7
-    assert abs(sum(p.area for p in parts) - cell.area) < 1e-6 and abs(unary_union(parts).area - cell.area) < 1e-6
+    assert (
+        abs(sum(p.area for p in parts) - cell.area) < 1e-6 and abs(unary_union(parts).area - cell.area) < 1e-6
+    )
     assert all(abs(p.area - cell.area / 7) < 0.01 for p in parts)
     assert all(parts[i].intersection(parts[j]).area < 1e-6 for i in range(7) for j in range(i + 1, 7))
     tower = BuildingIn(7, Polygon([(50, 10), (70, 10), (70, 20), (50, 20)]), 3041.0)
