@@ -226,8 +226,80 @@ def split_block(
     if len(groups) <= 1:
         return [(block, list(range(len(footprints))))]
     cells = building_cells(block, footprints)
-    out = []
-    for grp in groups:
-        piece = safe_union([cells[i] for i in grp if not cells[i].is_empty])
-        out.append((piece, grp))
-    return [(g, grp) for g, grp in out if not g.is_empty]
+    pieces = [safe_union([cells[i] for i in grp if not cells[i].is_empty]) for grp in groups]
+    pieces = connect_pieces(pieces, [Point(a) for a in anchors], households)
+    # buildings follow their anchors (a detached part that moved takes its buildings along)
+    where = assign_points(pieces, [Point(a) for a in anchors])
+    out: list[tuple[BaseGeometry, list[int]]] = [(g, []) for g in pieces]
+    for b, j in enumerate(where):
+        out[j][1].append(b)
+    return [(g, grp) for g, grp in out if not g.is_empty]  # a piece left without buildings still covers land
+
+
+def _clusters(geom: BaseGeometry, gap_tol_m: float) -> list[BaseGeometry]:
+    """The polygons of ``geom`` grouped into connected pieces (parts closer than ``gap_tol_m`` touch)."""
+    parts = polygons_of(geom)
+    if len(parts) <= 1:
+        return [geom] if parts else []
+    comp = list(range(len(parts)))
+
+    def find(i):
+        while comp[i] != i:
+            comp[i] = comp[comp[i]]
+            i = comp[i]
+        return i
+
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            if parts[i].distance(parts[j]) < gap_tol_m:
+                comp[find(i)] = find(j)
+    groups: dict[int, list] = {}
+    for i, p in enumerate(parts):
+        groups.setdefault(find(i), []).append(p)
+    return [safe_union(g) for g in groups.values()]
+
+
+def connect_pieces(
+    pieces: list[BaseGeometry], anchors: list[Point], households: list[float], gap_tol_m: float = 0.1
+) -> list[BaseGeometry]:
+    """Make every piece of a split block one connected polygon.
+
+    The union of a group's building cells can fall apart: a cell clipped by a concave block, or the cell
+    of another group's building lying in between, leaves a detached part (in the demo, fragments of
+    7 and 73 m² a few decimetres from their piece, which made two grids non-contiguous). Each piece keeps
+    the part holding most of its households (then the largest); every other part goes to the
+    neighbouring piece it shares the longest border with, so the pieces still tile the block."""
+    pieces = list(pieces)
+    for _ in range(4 * len(pieces) + 4):
+        moved = False
+        for i, piece in enumerate(pieces):
+            parts = _clusters(piece, gap_tol_m)
+            if len(parts) <= 1:
+                continue
+
+            def weight(part):
+                shapely.prepare(part)
+                inside = [h for a, h in zip(anchors, households, strict=True) if part.intersects(a)]
+                return (sum(inside), len(inside), part.area)
+
+            parts.sort(key=weight, reverse=True)
+            keep = parts[0]
+            for part in parts[1:]:
+                others = [j for j in range(len(pieces)) if j != i and not pieces[j].is_empty]
+                if not others:
+                    keep = safe_union([keep, part])
+                    continue
+                ring = part.boundary
+                j = max(
+                    others,
+                    key=lambda q: (
+                        ring.intersection(pieces[q].buffer(gap_tol_m)).length,
+                        -pieces[q].distance(part),
+                    ),
+                )
+                pieces[j] = safe_union([pieces[j], part])
+                moved = True
+            pieces[i] = keep
+        if not moved:
+            break
+    return pieces

@@ -10,11 +10,11 @@ from shapely.geometry import Point, Polygon, box
 from shapely.ops import unary_union
 
 from grid_builder import h3grid
-from grid_builder.blocks import assign_points, building_anchor, building_groups, street_blocks
+from grid_builder.blocks import assign_points, building_anchor, building_groups, connect_pieces, street_blocks
 from grid_builder.build import BuildConfig, BuildingIn, EmptyCommunity, build_community
 from grid_builder.codes import west_east_north_south
 from grid_builder.demo_data import DEMO_BBOX, is_block_road, load_demo
-from grid_builder.geom import to_metric
+from grid_builder.geom import n_parts, to_metric
 from grid_builder.partition import adjacency, partition_units
 from grid_builder.pipeline import BuildingRec, RoadIn, community_grids, provisional_boundaries
 from grid_builder.validate import validate_community
@@ -130,6 +130,22 @@ def test_building_groups_respect_the_cap():
         assert sorted(g) == list(range(min(g), max(g) + 1))
 
 
+def test_detached_parts_of_split_pieces_join_their_neighbour():
+    """A piece whose cells fell apart keeps its main part; the fragment joins the piece around it."""
+    block = box(0, 0, 100, 50)
+    frag = box(90, 40, 100, 50)  # in the corner of the right piece, not touching the left one
+    left = unary_union([box(0, 0, 50, 50), frag])
+    right = box(50, 0, 100, 50).difference(frag)
+    anchors = [Point(20, 20), Point(70, 20), Point(95, 45)]  # the third building sits in the fragment
+    hh = [100.0, 100.0, 10.0]
+    assert n_parts(left) == 2
+    out = connect_pieces([left, right], anchors, hh)
+    assert [n_parts(p) for p in out] == [1, 1]
+    assert abs(out[0].area - 2500) < 1e-6 and abs(out[1].area - 2500) < 1e-6
+    assert abs(unary_union(out).area - block.area) < 1e-6 and out[0].intersection(out[1]).area < 1e-6
+    assert out[1].contains(anchors[2])  # the fragment's building goes with it
+
+
 def test_every_provisional_community_builds_a_sound_hierarchy(demo, provisional):
     units, roads, buildings = provisional
     communities = [u for u in units if u.level == "community"]
@@ -147,6 +163,9 @@ def test_every_provisional_community_builds_a_sound_hierarchy(demo, provisional)
             assert g.code.startswith(c.code) and len(g.code) == 15
         for m in cb.microgrids:
             assert len(m.code) == 17 and m.parent_code == m.code[:15]
+        # every grid is one connected piece (detached fragments of split blocks used to make two of
+        # these communities' grids non-contiguous)
+        assert all(g.contiguous and "not_contiguous" not in g.flags for g in cb.grids), c.code
         ids = [b for g in cb.grids for b in g.building_ids]
         assert sorted(ids) == sorted(b.id for b in inside)
         assert not (set(ids) & seen)
