@@ -79,8 +79,11 @@ def cache_available(conn: Connection) -> bool:
         hit = _has_cache.get(key)
         if hit and now - hit[0] < _TTL_S:
             return hit[1]
-    ok = conn.execute(text("SELECT to_regclass('tile_cache') IS NOT NULL "
-                           "AND to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL")).scalar_one()
+    # the table at migration 0009 (access times, sizes) and the trigger installer of 0005; a database
+    # not yet migrated that far serves tiles uncached rather than failing
+    ok = conn.execute(text("SELECT to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL "
+                           "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tile_cache') "
+                           "AND attname = 'accessed_at' AND NOT attisdropped)")).scalar_one()
     with _lock:
         _has_cache[key] = (now, bool(ok))
     return bool(ok)

@@ -42,7 +42,7 @@ def stats() -> None:
 
     with get_engine().connect() as conn:
         if not cache_available(conn):
-            _fail("瓦片缓存表不存在：请先运行 shequ migrate")
+            _fail("瓦片缓存表不存在或未升级：请先运行 shequ migrate")
         rows = cache_stats(conn)
     if not rows:
         typer.echo("缓存为空 the tile cache is empty")
@@ -58,7 +58,7 @@ def clear(layer: str = typer.Option(None, "--layer", help="只清除此图层（
 
     with get_engine().begin() as conn:
         if not cache_available(conn):
-            _fail("瓦片缓存表不存在：请先运行 shequ migrate")
+            _fail("瓦片缓存表不存在或未升级：请先运行 shequ migrate")
         n = clear_cache(conn, layer)
     typer.echo(f"已清除 {n} 个瓦片")
 
@@ -87,7 +87,7 @@ def seed(
     engine = get_engine()
     with engine.connect() as conn:
         if not cache_available(conn):
-            _fail("瓦片缓存表不存在：请先运行 shequ migrate")
+            _fail("瓦片缓存表不存在或未升级：请先运行 shequ migrate")
         present = available_layers(conn)
     sets = []
     for name in [x.strip() for x in layers.split(",") if x.strip()]:
@@ -128,7 +128,7 @@ def cache_stats_cmd(as_json: bool = typer.Option(False, "--json", help="输出 J
 
     with get_engine().connect() as conn:
         if not cache_available(conn):
-            _fail("瓦片缓存表不存在：请先运行 shequ migrate")
+            _fail("瓦片缓存表不存在或未升级：请先运行 shequ migrate")
         rows = cache_usage(conn)
     cap_mb = get_settings().tile_cache_max_mb
     tiles, size = sum(r.tiles for r in rows), sum(r.bytes for r in rows)
@@ -171,7 +171,7 @@ def cache_prune(
             _fail("未设缓存上限（SHEQU_TILE_CACHE_MAX_MB=0）：请给出 --max-mb 或 --older-than")
     with get_engine().begin() as conn:
         if not cache_available(conn):
-            _fail("瓦片缓存表不存在：请先运行 shequ migrate")
+            _fail("瓦片缓存表不存在或未升级：请先运行 shequ migrate")
         n0, size0 = cache_total(conn)
         typer.echo(f"清理前 {n0} 个瓦片，{size0 / MB:.2f} MB")
         gone_n = gone_b = 0
