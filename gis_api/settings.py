@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     # OS user that runs the server when started as root (pg_ctl refuses to run as root).
     pg_os_user: str = "postgres"
     # An external server; when set, every command uses it instead of the embedded cluster.
-    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "SHEQU_DATABASE_URL"))
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SHEQU_DATABASE_URL")
+    )
 
     # Read-only real data (../shared/data beside the checkout).
     shared_data_dir: Path = Field(default_factory=lambda: project_root().parent / "shared" / "data")

@@ -52,10 +52,15 @@ def layer_mvt_sql(layer: Layer, tile: Tile, prefix: str, params: dict) -> str:
     """A scalar sub-select giving this layer's MVT layer (``bytea``, empty if no feature)."""
     p = prefix
     g = f"t.{layer.geom_column}"
-    params.update({
-        f"{p}name": layer.id,
-        f"{p}bx0": 0.0, f"{p}by0": 0.0, f"{p}bx1": 0.0, f"{p}by1": 0.0,
-    })
+    params.update(
+        {
+            f"{p}name": layer.id,
+            f"{p}bx0": 0.0,
+            f"{p}by0": 0.0,
+            f"{p}bx1": 0.0,
+            f"{p}by1": 0.0,
+        }
+    )
     params[f"{p}bx0"], params[f"{p}by0"], params[f"{p}bx1"], params[f"{p}by1"] = envelope_lonlat(tile)
     conds = [f"{g} && ST_MakeEnvelope(:{p}bx0, :{p}by0, :{p}bx1, :{p}by1, 4326)"]
     if layer.where:
@@ -79,8 +84,10 @@ def layer_mvt_sql(layer: Layer, tile: Tile, prefix: str, params: dict) -> str:
         geom = f"ST_Simplify({geom}, :{p}tol, true)"
     env = envelope_3857(tile)
     params.update({f"{p}ex0": env[0], f"{p}ey0": env[1], f"{p}ex1": env[2], f"{p}ey1": env[3]})
-    mvt_geom = (f"ST_AsMVTGeom({geom}, ST_MakeEnvelope(:{p}ex0, :{p}ey0, :{p}ex1, :{p}ey1, 3857), "
-                f"{EXTENT}, {BUFFER}, true)")
+    mvt_geom = (
+        f"ST_AsMVTGeom({geom}, ST_MakeEnvelope(:{p}ex0, :{p}ey0, :{p}ex1, :{p}ey1, 3857), "
+        f"{EXTENT}, {BUFFER}, true)"
+    )
     names = [q.name for q in layer.properties]
     # MVT feature ids are integers; a text id travels as the "fid" property instead.
     fid = f"{layer.id_expr} AS fid" if layer.id_is_text else f"{layer.id_expr} AS __fid"

@@ -81,9 +81,13 @@ def cache_available(conn: Connection) -> bool:
             return hit[1]
     # the table at migration 0009 (access times, sizes) and the trigger installer of 0005; a database
     # not yet migrated that far serves tiles uncached rather than failing
-    ok = conn.execute(text("SELECT to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL "
-                           "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tile_cache') "
-                           "AND attname = 'accessed_at' AND NOT attisdropped)")).scalar_one()
+    ok = conn.execute(
+        text(
+            "SELECT to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tile_cache') "
+            "AND attname = 'accessed_at' AND NOT attisdropped)"
+        )
+    ).scalar_one()
     with _lock:
         _has_cache[key] = (now, bool(ok))
     return bool(ok)
@@ -105,11 +109,18 @@ def ensure_triggers(conn: Connection, tables: list[str]) -> bool:
             continue
         try:
             with conn.begin_nested():
-                conn.execute(text("SELECT shequ_ensure_tile_triggers(to_regclass(:t)) "
-                                  "WHERE to_regclass(:t) IS NOT NULL"), {"t": table})
+                conn.execute(
+                    text(
+                        "SELECT shequ_ensure_tile_triggers(to_regclass(:t)) WHERE to_regclass(:t) IS NOT NULL"
+                    ),
+                    {"t": table},
+                )
         except DBAPIError as exc:
-            log.warning("tile cache disabled for %s: cannot install invalidation triggers (%s)",
-                        table, str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+            log.warning(
+                "tile cache disabled for %s: cannot install invalidation triggers (%s)",
+                table,
+                str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+            )
             with _lock:
                 _triggers_failed.add((key, table))
             ok = False
@@ -142,15 +153,19 @@ _INSERT = text(
 )
 
 
-def get_tile(conn: Connection, tileset: str, layers: list[Layer], tile: Tile, *, use_cache: bool = True) -> TileResult:
+def get_tile(
+    conn: Connection, tileset: str, layers: list[Layer], tile: Tile, *, use_cache: bool = True
+) -> TileResult:
     """The tile's MVT bytes, from the cache when it holds them, else rendered (and cached)."""
     if not use_cache or not cache_available(conn):
         data = render_tile(conn, layers, tile)
         return TileResult(data, etag_of(data), "off")
 
     row = conn.execute(
-        text("SELECT data, etag, extract(epoch FROM now() - accessed_at) FROM tile_cache "
-             "WHERE tileset = :ts AND z = :z AND x = :x AND y = :y"),
+        text(
+            "SELECT data, etag, extract(epoch FROM now() - accessed_at) FROM tile_cache "
+            "WHERE tileset = :ts AND z = :z AND x = :x AND y = :y"
+        ),
         {"ts": tileset, "z": tile.z, "x": tile.x, "y": tile.y},
     ).first()
     if row is not None:
@@ -165,9 +180,23 @@ def get_tile(conn: Connection, tileset: str, layers: list[Layer], tile: Tile, *,
     data = bytes(data or b"")
     etag = etag_of(data)
     bx0, by0, bx1, by1 = envelope_lonlat(tile)
-    conn.execute(_INSERT, {"ts": tileset, "z": tile.z, "x": tile.x, "y": tile.y, "tables": tables,
-                           "bx0": bx0, "by0": by0, "bx1": bx1, "by1": by1, "data": data, "etag": etag,
-                           "snap": snap})
+    conn.execute(
+        _INSERT,
+        {
+            "ts": tileset,
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "tables": tables,
+            "bx0": bx0,
+            "by0": by0,
+            "bx1": bx1,
+            "by1": by1,
+            "data": data,
+            "etag": etag,
+            "snap": snap,
+        },
+    )
     return TileResult(data, etag, "miss")
 
 
@@ -175,14 +204,19 @@ def clear_cache(conn: Connection, tileset: str | None = None) -> int:
     if tileset is None:
         return conn.execute(text("DELETE FROM tile_cache")).rowcount
     # Cache keys are "<tileset>@<definition hash>".
-    return conn.execute(text("DELETE FROM tile_cache WHERE split_part(tileset, '@', 1) = :ts"),
-                        {"ts": tileset}).rowcount
+    return conn.execute(
+        text("DELETE FROM tile_cache WHERE split_part(tileset, '@', 1) = :ts"), {"ts": tileset}
+    ).rowcount
 
 
 def cache_stats(conn: Connection) -> list[tuple[str, int, int]]:
     """(tileset, tiles, bytes) per tileset."""
-    rows = conn.execute(text("SELECT tileset, count(*), coalesce(sum(nbytes), 0) FROM tile_cache "
-                             "GROUP BY tileset ORDER BY tileset")).all()
+    rows = conn.execute(
+        text(
+            "SELECT tileset, count(*), coalesce(sum(nbytes), 0) FROM tile_cache "
+            "GROUP BY tileset ORDER BY tileset"
+        )
+    ).all()
     return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
 
@@ -197,9 +231,12 @@ class TilesetUsage:
 
 def cache_usage(conn: Connection) -> list[TilesetUsage]:
     """Tiles, bytes and access-time range per cached tileset (most bytes first)."""
-    rows = conn.execute(text(
-        "SELECT tileset, count(*), coalesce(sum(nbytes), 0), min(accessed_at), max(accessed_at) "
-        "FROM tile_cache GROUP BY tileset ORDER BY 3 DESC, 1")).all()
+    rows = conn.execute(
+        text(
+            "SELECT tileset, count(*), coalesce(sum(nbytes), 0), min(accessed_at), max(accessed_at) "
+            "FROM tile_cache GROUP BY tileset ORDER BY 3 DESC, 1"
+        )
+    ).all()
     return [TilesetUsage(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows]
 
 
@@ -244,9 +281,13 @@ def evict_lru(conn: Connection, target_bytes: int) -> tuple[int, int]:
 
 def prune_older_than(conn: Connection, days: float) -> tuple[int, int]:
     """Delete tiles not served for ``days`` days. Returns (tiles, bytes) deleted."""
-    n, size = conn.execute(text(
-        "WITH gone AS (DELETE FROM tile_cache WHERE accessed_at < now() - make_interval(secs => :s) "
-        "RETURNING nbytes) SELECT count(*), coalesce(sum(nbytes), 0) FROM gone"), {"s": days * 86400.0}).one()
+    n, size = conn.execute(
+        text(
+            "WITH gone AS (DELETE FROM tile_cache WHERE accessed_at < now() - make_interval(secs => :s) "
+            "RETURNING nbytes) SELECT count(*), coalesce(sum(nbytes), 0) FROM gone"
+        ),
+        {"s": days * 86400.0},
+    ).one()
     return int(n), int(size)
 
 
@@ -290,8 +331,15 @@ class CacheKeeper:
     is soft: between measurements each server process can add up to 5 % of it.
     """
 
-    def __init__(self, engine: Engine, *, max_bytes: int, touch_after_s: float = 600.0,
-                 batch: int = 256, flush_after_s: float = 30.0):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_bytes: int,
+        touch_after_s: float = 600.0,
+        batch: int = 256,
+        flush_after_s: float = 30.0,
+    ):
         self.engine = engine
         self.max_bytes = max(0, int(max_bytes))
         self.touch_after_s = max(0.0, float(touch_after_s))
@@ -308,8 +356,11 @@ class CacheKeeper:
 
     @classmethod
     def from_settings(cls, engine: Engine, settings) -> CacheKeeper:
-        return cls(engine, max_bytes=int(settings.tile_cache_max_mb * MB),
-                   touch_after_s=settings.tile_cache_touch_minutes * 60.0)
+        return cls(
+            engine,
+            max_bytes=int(settings.tile_cache_max_mb * MB),
+            touch_after_s=settings.tile_cache_touch_minutes * 60.0,
+        )
 
     def note(self, tileset: str, tile: Tile, result: TileResult) -> bool:
         """Record one served tile; True when :meth:`run` should be called (e.g. after the response)."""
@@ -325,8 +376,9 @@ class CacheKeeper:
     def _due(self) -> bool:
         if self.max_bytes and self._unchecked >= self._check_every:
             return True
-        return bool(self._pending) and (len(self._pending) >= self.batch
-                                        or time.monotonic() - self._first_pending >= self.flush_after_s)
+        return bool(self._pending) and (
+            len(self._pending) >= self.batch or time.monotonic() - self._first_pending >= self.flush_after_s
+        )
 
     def run(self, *, force: bool = False) -> tuple[int, int]:
         """Write queued access times; evict if over the cap. ``force``: flush and measure now.
@@ -351,8 +403,10 @@ class CacheKeeper:
                     if measure:
                         evicted = self._enforce(conn)
             except DBAPIError as exc:
-                log.warning("tile cache upkeep failed, will retry: %s",
-                            str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+                log.warning(
+                    "tile cache upkeep failed, will retry: %s",
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                )
                 with self._lock:
                     self._pending.update(keys)
                     if measure:
@@ -366,12 +420,19 @@ class CacheKeeper:
 
     def _enforce(self, conn: Connection) -> tuple[int, int]:
         # one evictor at a time across processes; the others skip (the cache is being shrunk anyway)
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('shequ_tile_evict'))")).scalar_one():
+        if not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtext('shequ_tile_evict'))")
+        ).scalar_one():
             return 0, 0
         _, size = cache_total(conn)
         if size <= self.max_bytes:
             return 0, 0
         n, freed = evict_lru(conn, int(self.max_bytes * LOW_WATER))
-        log.info("tile cache over its cap (%.1f MB > %.1f MB): evicted %d tiles, %.1f MB",
-                 size / MB, self.max_bytes / MB, n, freed / MB)
+        log.info(
+            "tile cache over its cap (%.1f MB > %.1f MB): evicted %d tiles, %.1f MB",
+            size / MB,
+            self.max_bytes / MB,
+            n,
+            freed / MB,
+        )
         return n, freed

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
-tiles_app = typer.Typer(help="矢量瓦片缓存 the server-side vector tile cache (stats, clear, pre-render).",
-                        no_args_is_help=True)
+tiles_app = typer.Typer(
+    help="矢量瓦片缓存 the server-side vector tile cache (stats, clear, pre-render).", no_args_is_help=True
+)
 
-cache_app = typer.Typer(help="瓦片缓存用量与清理 cache usage (per layer, last access) and LRU pruning.",
-                        no_args_is_help=True)
+cache_app = typer.Typer(
+    help="瓦片缓存用量与清理 cache usage (per layer, last access) and LRU pruning.", no_args_is_help=True
+)
 tiles_app.add_typer(cache_app, name="cache")
 
 DEMO_BBOX = "121.4802,31.2264,121.5208,31.2510"
@@ -92,7 +94,9 @@ def seed(
     sets = []
     for name in [x.strip() for x in layers.split(",") if x.strip()]:
         if name == BASEMAP_ID:
-            sets.append((name, [lyr for lyr in present.values() if lyr.basemap and lyr.read_role == "public"]))
+            sets.append(
+                (name, [lyr for lyr in present.values() if lyr.basemap and lyr.read_role == "public"])
+            )
         elif name in present:
             sets.append((name, [present[name]]))
         else:
@@ -110,7 +114,9 @@ def seed(
     keeper.run(force=True)
     typer.echo(f"{len(work)} 个瓦片，新渲染 {made} 个")
     if keeper.evicted_tiles:
-        typer.echo(f"超出缓存上限，已淘汰最久未用的 {keeper.evicted_tiles} 个瓦片（{keeper.evicted_bytes / MB:.2f} MB）")
+        typer.echo(
+            f"超出缓存上限，已淘汰最久未用的 {keeper.evicted_tiles} 个瓦片（{keeper.evicted_bytes / MB:.2f} MB）"
+        )
 
 
 def _fmt_time(t) -> str:
@@ -134,26 +140,48 @@ def cache_stats_cmd(as_json: bool = typer.Option(False, "--json", help="输出 J
     tiles, size = sum(r.tiles for r in rows), sum(r.bytes for r in rows)
     oldest = min((r.oldest_access for r in rows), default=None)
     if as_json:
-        typer.echo(json.dumps({
-            "tiles": tiles, "bytes": size, "max_bytes": int(cap_mb * MB),
-            "oldest_access": oldest.isoformat() if oldest else None,
-            "tilesets": [{"tileset": r.tileset, "layer": r.tileset.split("@", 1)[0], "tiles": r.tiles,
-                          "bytes": r.bytes, "oldest_access": r.oldest_access.isoformat(),
-                          "newest_access": r.newest_access.isoformat()} for r in rows],
-        }, ensure_ascii=False, indent=1))
+        typer.echo(
+            json.dumps(
+                {
+                    "tiles": tiles,
+                    "bytes": size,
+                    "max_bytes": int(cap_mb * MB),
+                    "oldest_access": oldest.isoformat() if oldest else None,
+                    "tilesets": [
+                        {
+                            "tileset": r.tileset,
+                            "layer": r.tileset.split("@", 1)[0],
+                            "tiles": r.tiles,
+                            "bytes": r.bytes,
+                            "oldest_access": r.oldest_access.isoformat(),
+                            "newest_access": r.newest_access.isoformat(),
+                        }
+                        for r in rows
+                    ],
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return
     cap = f"{cap_mb:.2f} MB（{100 * size / (cap_mb * MB):.1f} %）" if cap_mb else "不限 unlimited"
-    typer.echo(f"合计 {tiles} 个瓦片，{size} 字节（{size / MB:.2f} MB），上限 {cap}，最早访问 {_fmt_time(oldest)}")
+    typer.echo(
+        f"合计 {tiles} 个瓦片，{size} 字节（{size / MB:.2f} MB），上限 {cap}，最早访问 {_fmt_time(oldest)}"
+    )
     if rows:
         typer.echo(f"{'瓦片集 tileset':40s} {'瓦片':>7s} {'字节':>12s} {'最早访问':>19s}  {'最近访问':>19s}")
     for r in rows:
-        typer.echo(f"{r.tileset:40s} {r.tiles:7d} {r.bytes:12d} {_fmt_time(r.oldest_access):>19s}  "
-                   f"{_fmt_time(r.newest_access):>19s}")
+        typer.echo(
+            f"{r.tileset:40s} {r.tiles:7d} {r.bytes:12d} {_fmt_time(r.oldest_access):>19s}  "
+            f"{_fmt_time(r.newest_access):>19s}"
+        )
 
 
 @cache_app.command("prune")
 def cache_prune(
-    max_mb: float = typer.Option(None, "--max-mb", help="淘汰最久未用的瓦片直到不超过此大小（MB）；默认用 SHEQU_TILE_CACHE_MAX_MB"),
+    max_mb: float = typer.Option(
+        None, "--max-mb", help="淘汰最久未用的瓦片直到不超过此大小（MB）；默认用 SHEQU_TILE_CACHE_MAX_MB"
+    ),
     older_than: float = typer.Option(None, "--older-than", help="删除超过此天数未被访问的瓦片"),
 ) -> None:
     """清理瓦片缓存：按最近访问时间淘汰 (LRU) 或删除久未访问的瓦片 evict least recently used tiles."""

@@ -37,7 +37,9 @@ def cache_keeper(request: Request) -> CacheKeeper:
     return keeper
 
 
-def _tile_response(request: Request, conn: Connection, tileset: str, layers: list[Layer], z, x, y) -> Response:
+def _tile_response(
+    request: Request, conn: Connection, tileset: str, layers: list[Layer], z, x, y
+) -> Response:
     y = str(y).removesuffix(".mvt").removesuffix(".pbf")
     try:
         tile = parse_tile(z, x, y)
@@ -51,9 +53,12 @@ def _tile_response(request: Request, conn: Connection, tileset: str, layers: lis
     # access-time writes and eviction run after the response is sent, on their own transaction
     upkeep = BackgroundTask(keeper.run) if keeper.note(key, tile, result) else None
     public = all(layer.read_role == "public" for layer in layers)
-    headers = {"ETag": result.etag, "X-Tile-Cache": result.cache,
-               # staff-only layers must not be kept by shared caches
-               "Cache-Control": CACHE_CONTROL if public else "private, no-cache"}
+    headers = {
+        "ETag": result.etag,
+        "X-Tile-Cache": result.cache,
+        # staff-only layers must not be kept by shared caches
+        "Cache-Control": CACHE_CONTROL if public else "private, no-cache",
+    }
     if public:
         headers["Access-Control-Allow-Origin"] = "*"
     inm = request.headers.get("if-none-match")
@@ -63,8 +68,14 @@ def _tile_response(request: Request, conn: Connection, tileset: str, layers: lis
 
 
 def _vector_layer(layer: Layer) -> dict:
-    types = {"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean",
-             "date": "String", "datetime": "String"}
+    types = {
+        "string": "String",
+        "integer": "Number",
+        "number": "Number",
+        "boolean": "Boolean",
+        "date": "String",
+        "datetime": "String",
+    }
     return {
         "id": layer.id,
         "description": layer.title_zh,
@@ -101,16 +112,18 @@ def tilesets(collection_id: str, request: Request, conn: Connection = Depends(db
     base = base_url(request)
     href = f"{base}/collections/{layer.id}/tiles/{TMS}"
     return {
-        "tilesets": [{
-            "title": f"{layer.title_zh}矢量瓦片",
-            "dataType": "vector",
-            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-            "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
-            "links": [
-                {"rel": "self", "type": "application/json", "href": f"{href}/tilejson.json"},
-                {"rel": "item", "type": MVT, "templated": True, "href": f"{href}/{{z}}/{{x}}/{{y}}"},
-            ],
-        }]
+        "tilesets": [
+            {
+                "title": f"{layer.title_zh}矢量瓦片",
+                "dataType": "vector",
+                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+                "links": [
+                    {"rel": "self", "type": "application/json", "href": f"{href}/tilejson.json"},
+                    {"rel": "item", "type": MVT, "templated": True, "href": f"{href}/{{z}}/{{x}}/{{y}}"},
+                ],
+            }
+        ]
     }
 
 
@@ -123,10 +136,21 @@ def layer_tilejson(collection_id: str, tms: str, request: Request, conn: Connect
     return _tilejson(layer.id, layer.title_zh, template, [layer])
 
 
-@router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="一个图层的矢量瓦片 MVT tile",
-            response_class=Response, responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}})
-def layer_tile(collection_id: str, tms: str, z: str, x: str, y: str, request: Request,
-               conn: Connection = Depends(db_conn)):
+@router.get(
+    "/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
+    summary="一个图层的矢量瓦片 MVT tile",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}},
+)
+def layer_tile(
+    collection_id: str,
+    tms: str,
+    z: str,
+    x: str,
+    y: str,
+    request: Request,
+    conn: Connection = Depends(db_conn),
+):
     layer = resolve_layer(request, conn, collection_id)
     if tms != TMS:
         raise NotFound(f"不支持的瓦片矩阵集 {tms!r}；仅支持 {TMS}")
@@ -143,7 +167,11 @@ def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn)):
     return _tilejson(BASEMAP_ID, "社区 GIS 矢量底图", template, _basemap_layers(request, conn))
 
 
-@router.get("/tiles/basemap/{z}/{x}/{y}", summary="多图层矢量底图瓦片 basemap MVT tile",
-            response_class=Response, responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}})
+@router.get(
+    "/tiles/basemap/{z}/{x}/{y}",
+    summary="多图层矢量底图瓦片 basemap MVT tile",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}},
+)
 def basemap_tile(z: str, x: str, y: str, request: Request, conn: Connection = Depends(db_conn)):
     return _tile_response(request, conn, BASEMAP_ID, _basemap_layers(request, conn), z, x, y)

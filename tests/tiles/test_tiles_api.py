@@ -20,9 +20,13 @@ def decode(data: bytes) -> dict:
 def ids_in_tile(engine, table: str, tile: Tile, where: str = "true") -> set[int]:
     x0, y0, x1, y1 = envelope_lonlat(tile)
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT id FROM {table} t WHERE geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326) "
-                                 f"AND ST_Intersects(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4326)) AND {where}"),
-                            {"a": x0, "b": y0, "c": x1, "d": y1}).all()
+        rows = conn.execute(
+            text(
+                f"SELECT id FROM {table} t WHERE geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326) "
+                f"AND ST_Intersects(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4326)) AND {where}"
+            ),
+            {"a": x0, "b": y0, "c": x1, "d": y1},
+        ).all()
     return {r[0] for r in rows}
 
 
@@ -52,14 +56,18 @@ def test_point_tile_holds_exactly_the_points_of_the_tile(client, engine):
 
 def test_building_tile_matches_the_table_and_hides_private_columns(client, engine):
     t = tile_for_lonlat(*BUND, 16)
-    layer = decode(client.get(f"/collections/building/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}").content)["building"]
+    layer = decode(client.get(f"/collections/building/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}").content)[
+        "building"
+    ]
     got = {f["id"]: f["properties"] for f in layer["features"]}
     expected = ids_in_tile(engine, "building", t)
     # ST_AsMVTGeom may drop a sliver that rounds to nothing at the tile edge, never add one
     assert set(got) <= expected and len(got) >= 0.95 * len(expected)
     with engine.connect() as conn:
         fid = next(iter(got))
-        name, height = conn.execute(text("SELECT name, height_m FROM building WHERE id = :i"), {"i": fid}).one()
+        name, height = conn.execute(
+            text("SELECT name, height_m FROM building WHERE id = :i"), {"i": fid}
+        ).one()
     assert got[fid].get("name") == name and got[fid].get("height_m") == pytest.approx(height)
     assert not any("tags" in p for p in got.values())
 
@@ -75,7 +83,9 @@ def test_basemap_tile_has_roads_buildings_water_admin(client):
 
 def test_low_zoom_thins_minor_roads_and_small_buildings(client, engine):
     t12 = tile_for_lonlat(*BUND, 12)
-    roads12 = decode(client.get(f"/collections/road/tiles/WebMercatorQuad/12/{t12.x}/{t12.y}").content)["road"]
+    roads12 = decode(client.get(f"/collections/road/tiles/WebMercatorQuad/12/{t12.x}/{t12.y}").content)[
+        "road"
+    ]
     kinds = {f["properties"]["kind"] for f in roads12["features"]}
     assert kinds <= set(registry.MAJOR_ROAD_KINDS) and "residential" not in kinds
     assert len(roads12["features"]) < len(ids_in_tile(engine, "road", t12))
@@ -101,13 +111,16 @@ def test_etag_and_304(client):
     assert r3.status_code == 304 and r3.content == b""
 
 
-@pytest.mark.parametrize("url", [
-    "/collections/road/tiles/WebMercatorQuad/3/8/0",
-    "/collections/road/tiles/WebMercatorQuad/3/0/-1",
-    "/collections/road/tiles/WebMercatorQuad/23/0/0",
-    "/collections/road/tiles/WebMercatorQuad/a/b/c",
-    "/tiles/basemap/99/1/1.mvt",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/collections/road/tiles/WebMercatorQuad/3/8/0",
+        "/collections/road/tiles/WebMercatorQuad/3/0/-1",
+        "/collections/road/tiles/WebMercatorQuad/23/0/0",
+        "/collections/road/tiles/WebMercatorQuad/a/b/c",
+        "/tiles/basemap/99/1/1.mvt",
+    ],
+)
 def test_bad_tile_address_is_400(client, url):
     r = client.get(url)
     assert r.status_code == 400 and r.json()["message"]
@@ -130,10 +143,19 @@ def test_edit_invalidates_exactly_the_affected_tiles(client, engine):
     base_here = tile_for_lonlat(*BUND, 15)
     ids = ids_in_tile(engine, "building", here) - ids_in_tile(engine, "building", there)
     with engine.connect() as conn:
-        fid, old = conn.execute(text("SELECT id, name FROM building WHERE id = ANY(:ids) "
-                                     "AND ST_Within(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4326)) ORDER BY id LIMIT 1"),
-                                {"ids": list(ids), "a": here.bounds_lonlat()[0], "b": here.bounds_lonlat()[1],
-                                 "c": here.bounds_lonlat()[2], "d": here.bounds_lonlat()[3]}).one()
+        fid, old = conn.execute(
+            text(
+                "SELECT id, name FROM building WHERE id = ANY(:ids) "
+                "AND ST_Within(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4326)) ORDER BY id LIMIT 1"
+            ),
+            {
+                "ids": list(ids),
+                "a": here.bounds_lonlat()[0],
+                "b": here.bounds_lonlat()[1],
+                "c": here.bounds_lonlat()[2],
+                "d": here.bounds_lonlat()[3],
+            },
+        ).one()
     for t in (here, there):
         _tile_names(client, t)
         assert _tile_names(client, t)[0] == "hit"
@@ -157,8 +179,9 @@ def test_edit_invalidates_exactly_the_affected_tiles(client, engine):
     status, names = _tile_names(client, here)
     assert status == "miss" and new not in names
     with engine.connect() as conn:
-        logged = conn.execute(text("SELECT op, n_rows FROM layer_change WHERE table_name = 'building' "
-                                   "ORDER BY id DESC LIMIT 1")).one()
+        logged = conn.execute(
+            text("SELECT op, n_rows FROM layer_change WHERE table_name = 'building' ORDER BY id DESC LIMIT 1")
+        ).one()
     assert tuple(logged) == ("UPDATE", 1)
 
 
@@ -169,10 +192,13 @@ def test_insert_and_delete_invalidate(client, engine):
     lon0, lat0, lon1, lat1 = t.bounds_lonlat()
     try:
         with engine.begin() as conn:
-            new_id = conn.execute(text(
-                "INSERT INTO poi (id, osm_id, kind, name, geom) VALUES ((SELECT max(id) + 1 FROM poi), -424242, "
-                "'test', '测试点', ST_SetSRID(ST_MakePoint(:x, :y), 4326)) RETURNING id"),
-                {"x": (lon0 + lon1) / 2, "y": (lat0 + lat1) / 2}).scalar_one()
+            new_id = conn.execute(
+                text(
+                    "INSERT INTO poi (id, osm_id, kind, name, geom) VALUES ((SELECT max(id) + 1 FROM poi), -424242, "
+                    "'test', '测试点', ST_SetSRID(ST_MakePoint(:x, :y), 4326)) RETURNING id"
+                ),
+                {"x": (lon0 + lon1) / 2, "y": (lat0 + lat1) / 2},
+            ).scalar_one()
         r = client.get(url)
         assert r.headers["x-tile-cache"] == "miss"
         assert {f["id"] for f in decode(r.content)["poi"]["features"]} == before | {new_id}
@@ -187,8 +213,13 @@ def test_tile_rendered_before_a_concurrent_edit_is_not_cached(engine):
     t = tile_for_lonlat(*BUND, 17)
     layer = registry.get("building")
     with engine.connect() as conn:
-        fid, old = conn.execute(text("SELECT id, name FROM building WHERE geom && ST_MakeEnvelope(:a,:b,:c,:d,4326) "
-                                     "ORDER BY id LIMIT 1"), dict(zip("abcd", t.bounds_lonlat(), strict=True))).one()
+        fid, old = conn.execute(
+            text(
+                "SELECT id, name FROM building WHERE geom && ST_MakeEnvelope(:a,:b,:c,:d,4326) "
+                "ORDER BY id LIMIT 1"
+            ),
+            dict(zip("abcd", t.bounds_lonlat(), strict=True)),
+        ).one()
     reader = engine.connect().execution_options(isolation_level="REPEATABLE READ")
     try:
         reader.begin()
@@ -203,7 +234,9 @@ def test_tile_rendered_before_a_concurrent_edit_is_not_cached(engine):
         with engine.begin() as conn:
             conn.execute(text("UPDATE building SET name = :n WHERE id = :i"), {"n": old, "i": fid})
     with engine.connect() as conn:
-        cached = conn.execute(text("SELECT count(*) FROM tile_cache WHERE tileset = 'race-test'")).scalar_one()
+        cached = conn.execute(
+            text("SELECT count(*) FROM tile_cache WHERE tileset = 'race-test'")
+        ).scalar_one()
     assert cached == 0
 
 
@@ -221,7 +254,7 @@ def test_grid_edits_show_on_the_next_request(client, engine):
         return r.headers["x-tile-cache"], {f["properties"]["code"] for f in feats}
 
     def square(lon, lat, d=0.0008):
-        return f"SRID=4326;MULTIPOLYGON((({lon-d} {lat-d},{lon+d} {lat-d},{lon+d} {lat+d},{lon-d} {lat+d},{lon-d} {lat-d})))"
+        return f"SRID=4326;MULTIPOLYGON((({lon - d} {lat - d},{lon + d} {lat - d},{lon + d} {lat + d},{lon - d} {lat + d},{lon - d} {lat - d})))"
 
     for t in (here, there):
         codes(t)
@@ -229,16 +262,21 @@ def test_grid_edits_show_on_the_next_request(client, engine):
     code = "T9999999990001"
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO grid (code, name, level, parent_code, community_code, area_m2, compactness, contiguous, geom) "
-                "VALUES (:c, '测试网格', 'grid', 'T99999999', 'T99999999', 1, 1, true, ST_GeomFromEWKT(:g))"),
-                {"c": code, "g": square(*BUND)})
+            conn.execute(
+                text(
+                    "INSERT INTO grid (code, name, level, parent_code, community_code, area_m2, compactness, contiguous, geom) "
+                    "VALUES (:c, '测试网格', 'grid', 'T99999999', 'T99999999', 1, 1, true, ST_GeomFromEWKT(:g))"
+                ),
+                {"c": code, "g": square(*BUND)},
+            )
         status, found = codes(here)
         assert status == "miss" and code in found
         assert codes(there)[0] == "hit"  # untouched area keeps its cache
         with engine.begin() as conn:  # move the grid across the river
-            conn.execute(text("UPDATE grid SET geom = ST_GeomFromEWKT(:g) WHERE code = :c"),
-                         {"c": code, "g": square(*LUJIAZUI)})
+            conn.execute(
+                text("UPDATE grid SET geom = ST_GeomFromEWKT(:g) WHERE code = :c"),
+                {"c": code, "g": square(*LUJIAZUI)},
+            )
         assert code not in codes(here)[1]
         status, found = codes(there)
         assert status == "miss" and code in found
@@ -255,8 +293,15 @@ def test_layer_on_a_view_is_served_uncached(client, engine):
 
     with engine.begin() as conn:
         conn.execute(text("CREATE OR REPLACE VIEW test_poi_view AS SELECT id, kind, name, geom FROM poi"))
-    layer = Layer(id="poi_view", title_zh="视图图层", title_en="View layer", table="test_poi_view",
-                  geometry_type="Point", properties=(Prop("kind"), Prop("name")), min_zoom=14)
+    layer = Layer(
+        id="poi_view",
+        title_zh="视图图层",
+        title_en="View layer",
+        table="test_poi_view",
+        geometry_type="Point",
+        properties=(Prop("kind"), Prop("name")),
+        min_zoom=14,
+    )
     registry.register(layer)
     forget_layers()
     try:

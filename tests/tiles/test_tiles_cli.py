@@ -15,11 +15,15 @@ def test_seed_then_served_from_cache_then_clear(client, pg_url):
     stats = runner.invoke(app, ["tiles", "stats"]).output
     assert "poi@" in stats and "basemap@" in stats
     t = tile_for_lonlat(121.4905, 31.2400, 15)
-    assert client.get(f"/collections/poi/tiles/WebMercatorQuad/15/{t.x}/{t.y}").headers["x-tile-cache"] == "hit"
+    assert (
+        client.get(f"/collections/poi/tiles/WebMercatorQuad/15/{t.x}/{t.y}").headers["x-tile-cache"] == "hit"
+    )
     assert client.get(f"/tiles/basemap/15/{t.x}/{t.y}.mvt").headers["x-tile-cache"] == "hit"
     r = runner.invoke(app, ["tiles", "clear", "--layer", "poi"])
     assert r.exit_code == 0 and "已清除" in r.output
-    assert client.get(f"/collections/poi/tiles/WebMercatorQuad/15/{t.x}/{t.y}").headers["x-tile-cache"] == "miss"
+    assert (
+        client.get(f"/collections/poi/tiles/WebMercatorQuad/15/{t.x}/{t.y}").headers["x-tile-cache"] == "miss"
+    )
     assert client.get(f"/tiles/basemap/15/{t.x}/{t.y}.mvt").headers["x-tile-cache"] == "hit"
 
 
@@ -27,8 +31,11 @@ def test_cli_bad_input(pg_url):
     from gis_api.cli import app
 
     runner = CliRunner()
-    for args in (["tiles", "seed", "--layers", "nope"], ["tiles", "seed", "--zooms", "9-x"],
-                 ["tiles", "seed", "--bbox", "1,2,3"]):
+    for args in (
+        ["tiles", "seed", "--layers", "nope"],
+        ["tiles", "seed", "--zooms", "9-x"],
+        ["tiles", "seed", "--bbox", "1,2,3"],
+    ):
         r = runner.invoke(app, args)
         assert r.exit_code == 1 and "错误" in r.output, (args, r.output)
 

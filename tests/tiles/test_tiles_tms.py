@@ -9,8 +9,9 @@ from tiles.sql import envelope_3857, envelope_lonlat, tile_sql
 from tiles.tms import Tile, TileError, min_area_deg2, parse_tile, tile_for_lonlat, tiles_for_bbox
 
 
-@pytest.mark.parametrize("z, x, y", [(-1, 0, 0), (23, 0, 0), (3, 8, 0), (3, 0, 8), (3, -1, 0), ("a", 0, 0),
-                                     (2, "1.5", 0)])
+@pytest.mark.parametrize(
+    "z, x, y", [(-1, 0, 0), (23, 0, 0), (3, 8, 0), (3, 0, 8), (3, -1, 0), ("a", 0, 0), (2, "1.5", 0)]
+)
 def test_out_of_range_tiles_rejected(z, x, y):
     with pytest.raises(TileError):
         parse_tile(z, x, y)

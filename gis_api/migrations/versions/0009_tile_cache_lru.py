@@ -21,10 +21,14 @@ depends_on = "0005_layers"
 
 
 def upgrade() -> None:
-    op.execute("ALTER TABLE tile_cache ADD COLUMN IF NOT EXISTS accessed_at timestamptz NOT NULL DEFAULT now()")
+    op.execute(
+        "ALTER TABLE tile_cache ADD COLUMN IF NOT EXISTS accessed_at timestamptz NOT NULL DEFAULT now()"
+    )
     op.execute("UPDATE tile_cache SET accessed_at = created_at")
-    op.execute("ALTER TABLE tile_cache ADD COLUMN IF NOT EXISTS nbytes integer "
-               "GENERATED ALWAYS AS (octet_length(data)) STORED")
+    op.execute(
+        "ALTER TABLE tile_cache ADD COLUMN IF NOT EXISTS nbytes integer "
+        "GENERATED ALWAYS AS (octet_length(data)) STORED"
+    )
 
 
 def downgrade() -> None:
