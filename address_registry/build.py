@@ -213,8 +213,9 @@ class _CodeBook:
 
     def __init__(self, existing: Iterable[AddressRecord]):
         self.by_key: dict[tuple, str] = {}
-        # (parent, level) → highest serial issued: roads and compounds share the district as parent
-        self.max_serial: dict[tuple[str, str], int] = defaultdict(int)
+        # the serials: the same allocator as create_address (roads and compounds share the district as
+        # parent, each level numbered on its own)
+        self.serials = codes.SerialAllocator()
         self.used: set[str] = set()
         # compound code → its name in the registry (a name corrected by a person stays)
         self.compound_names: dict[str, str] = {}
@@ -227,18 +228,14 @@ class _CodeBook:
                 # a renamed compound is still found by its former names (`aliases`, set by the caller)
                 for former in rec.aliases:
                     self.by_key.setdefault(("compound", rec.parent_code, former), rec.code)
-            parent = codes.parent_of(rec.code) if codes.is_valid(rec.code) else None
-            if parent:
-                slot = (parent, codes.level_of(rec.code))
-                self.max_serial[slot] = max(self.max_serial[slot], codes.serial_of(rec.code))
+            self.serials.see(rec.code)
             self.used.add(rec.code)
 
     def code_for(self, key: tuple, parent_code: str, level: str) -> str:
         code = self.by_key.get(key)
         if code is not None and codes.parent_of(code) == parent_code:
             return code
-        self.max_serial[(parent_code, level)] += 1
-        code = codes.child_code(parent_code, level, self.max_serial[(parent_code, level)])
+        code = self.serials.next_code(parent_code, level)
         self.by_key[key] = code
         return code
 
@@ -545,7 +542,14 @@ def plan_registry(
     records.extend(compound_recs)
     aliases.extend(compound_aliases)
     stats["compound"] = len(compound_recs)
-    stats["in_compound"] = assign_compounds(records, compound_recs, buildings)
+    # compounds a person registered (POST /addresses) are in no land use: they keep their members too
+    planned = {c.code for c in compound_recs}
+    registered = [
+        r
+        for r in existing
+        if r.level == "compound" and r.status == "active" and r.area is not None and r.code not in planned
+    ]
+    stats["in_compound"] = assign_compounds(records, [*compound_recs, *registered], buildings)
 
     # an alias equal to a registry road name would hijack that road: drop it
     road_keys = {normalize_text(n) for n in road_records}

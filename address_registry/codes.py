@@ -141,3 +141,33 @@ def serial_of(code: str) -> int:
 def district_of(code: str) -> str:
     """The 6-digit GB/T 2260 district code inside any address code."""
     return body(code)[:6]
+
+
+class SerialAllocator:
+    """The one rule for issuing codes, shared by the build and by changes through the API / imports.
+
+    Serials are issued per (parent, level) as ``max(serial ever issued) + 1`` and never reused: feed it
+    every code ever issued (any version, any status) with :meth:`see`, then ask :meth:`next_code`.
+    """
+
+    def __init__(self, issued=()):
+        self._max: dict[tuple[str, str], int] = {}
+        for code in issued:
+            self.see(code)
+
+    def see(self, code: str) -> None:
+        """Record an issued code (codes that are not valid address codes are ignored)."""
+        if not is_valid(code):
+            return
+        parent = parent_of(code)
+        if parent is None:
+            return
+        slot = (parent, level_of(code))
+        self._max[slot] = max(self._max.get(slot, 0), serial_of(code))
+
+    def next_code(self, parent: str, level: str) -> str:
+        """Issue the next free code of `level` under `parent` (and remember it as issued)."""
+        slot = (parent, level)
+        code = child_code(parent, level, self._max.get(slot, 0) + 1)
+        self._max[slot] = self._max.get(slot, 0) + 1
+        return code

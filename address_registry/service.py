@@ -12,9 +12,9 @@ from dataclasses import replace
 from typing import Any
 
 from address_registry import codes, store
-from address_registry.build import MUNICIPALITY_NAMES, compound_variant, plan_registry
+from address_registry.build import MUNICIPALITY_NAMES, assign_compounds, compound_variant, plan_registry
 from address_registry.geocoder import Geocoder
-from address_registry.model import PARENT_LEVEL, AddressRecord, AliasRecord
+from address_registry.model import PARENT_LEVEL, AddressRecord, AliasRecord, normalized_full_text
 from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
 
 OWN_PATTERNS = {
@@ -219,6 +219,8 @@ def create_address(
     """Create a new standard address under an existing parent (validated; version 1)."""
     _require_who(changed_by, reason)
     level = data.get("level")
+    if level == "compound":
+        return create_compound(conn, data, changed_by, reason)[0]
     if level not in PARENT_LEVEL:
         raise RegistryError(
             "invalid", f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}"
@@ -259,12 +261,7 @@ def create_address(
                 )
             data = {**data, "community_code": parent.community_code}
     _check_consistency({k: v for k, v in components.items() if k != level}, parent_components)
-    used = [
-        codes.serial_of(c)
-        for c in store.children_codes(conn, parent_code)
-        if codes.is_valid(c) and codes.level_of(c) == level
-    ]
-    code = codes.child_code(parent_code, level, max(used, default=0) + 1)
+    code = _next_code(conn, parent_code, level)
     rec = AddressRecord(
         code=code,
         level=level,
@@ -287,13 +284,25 @@ def create_address(
 
 
 def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reason: str) -> AddressRecord:
-    """Correct an address (own component, point, building link): a new version, the old one kept."""
+    """Correct an address (own component, point, building link; a compound's name, area, label point):
+    a new version, the old one kept."""
+    return correct_with_members(conn, code, data, changed_by, reason)[0]
+
+
+def correct_with_members(
+    conn, code: str, data: dict[str, Any], changed_by: str, reason: str
+) -> tuple[AddressRecord, dict[str, list[str]] | None]:
+    """:func:`correct_address`, with the membership changes of a corrected compound (None for others)."""
     _require_who(changed_by, reason)
     old = store.current(conn, code, lock=True)
     if old is None:
         raise RegistryError("not_found", f"标准地址不存在 no address {code}")
     if old.status != "active":
         raise RegistryError("conflict", f"地址已注销，不能更正 address {code} is retired")
+    if old.level == "compound":
+        return correct_compound(conn, old, data, changed_by, reason)
+    if data.get("area") is not None:
+        raise RegistryError("invalid", "只有小区有范围 only a compound has an area", {"field": "area"})
     comps = dict(data.get("components") or {})
     new = replace(old, components=dict(old.components), extra=dict(old.extra))
     if old.level in comps:
@@ -313,11 +322,8 @@ def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reas
     store.close_current(conn, code)
     store.insert_version(conn, new, changed_by, reason)
     if new.components.get(old.level) != old.components.get(old.level):
-        if old.level == "compound":
-            _rename_compound(conn, new, old.components["compound"], changed_by, reason)
-        else:
-            _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
-    return store.current(conn, code)
+        _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
+    return store.current(conn, code), None
 
 
 def _rename_compound(conn, compound: AddressRecord, old_name: str, changed_by: str, reason: str) -> int:
@@ -348,6 +354,314 @@ def _rename_compound(conn, compound: AddressRecord, old_name: str, changed_by: s
     if variant:
         store.add_alias(conn, AliasRecord(compound.code, variant, "variant", "manual"), changed_by)
     return len(members)
+
+
+def _next_code(conn, parent_code: str, level: str) -> str:
+    """The next free code of `level` under `parent_code`: the build's allocator over every code ever
+    issued under the parent (serials are never reused); serialised per parent for concurrent changes."""
+    store.lock_serials(conn, parent_code)
+    return codes.SerialAllocator(store.children_codes(conn, parent_code)).next_code(parent_code, level)
+
+
+# -- compounds (小区) registered by a person ---------------------------------------------------------
+
+# the district must hold this share of a compound's area (district boundaries are drawn coarsely)
+COMPOUND_DISTRICT_MIN_SHARE = 0.99
+# two active compounds may overlap by at most this share of the smaller one (shared walls, drawing slack)
+COMPOUND_MAX_OVERLAP = 0.05
+
+
+def area_from_geojson(obj: Any):
+    """A GeoJSON Polygon / MultiPolygon (or a Feature holding one) as a shapely geometry, coordinates as
+    given (no CRS change); RegistryError (invalid, field `area`) when it is no such geometry.
+
+    Validity is not checked here (see :func:`check_area`) and nothing is repaired."""
+    import shapely.geometry
+
+    if isinstance(obj, dict) and obj.get("type") == "Feature":
+        obj = obj.get("geometry")
+    if not isinstance(obj, dict) or obj.get("type") not in ("Polygon", "MultiPolygon"):
+        got = obj.get("type") if isinstance(obj, dict) else type(obj).__name__
+        raise RegistryError(
+            "invalid",
+            f"小区范围应为 GeoJSON Polygon 或 MultiPolygon the area must be a GeoJSON Polygon or MultiPolygon, "
+            f"got {got!r}",
+            {"field": "area"},
+        )
+    try:
+        geom = shapely.geometry.shape(obj)
+    except Exception as exc:  # malformed coordinates of any kind
+        raise RegistryError(
+            "invalid", f"小区范围坐标格式错误 malformed area coordinates: {exc}", {"field": "area"}
+        ) from exc
+    return geom
+
+
+def check_area(geom):
+    """The compound polygon as a MultiPolygon, or RegistryError saying why it is unusable (not repaired)."""
+    import shapely
+
+    if geom is None:
+        raise RegistryError(
+            "invalid", "小区必须提供范围 a compound needs an area (GeoJSON polygon)", {"field": "area"}
+        )
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise RegistryError(
+            "invalid", f"小区范围应为面 the area must be a polygon, got {geom.geom_type}", {"field": "area"}
+        )
+    if geom.is_empty or not bool(shapely.is_finite(shapely.get_coordinates(geom)).all()):
+        raise RegistryError(
+            "invalid", "小区范围为空或坐标无效 the area is empty or not finite", {"field": "area"}
+        )
+    if not geom.is_valid:
+        why = shapely.is_valid_reason(geom)
+        raise RegistryError(
+            "invalid",
+            f"小区范围不是有效的面（如自相交） the area polygon is invalid: {why}",
+            {"field": "area", "reason": why},
+        )
+    if geom.area <= 0:
+        raise RegistryError("invalid", "小区范围面积为零 the area polygon has no area", {"field": "area"})
+    return geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])
+
+
+def _compound_district(conn, area) -> dict:
+    """The district holding (nearly) all of the polygon, or RegistryError naming the districts it meets."""
+    shares = store.admin_shares(conn, area, "district")
+    if not shares or shares[0]["share"] < COMPOUND_DISTRICT_MIN_SHARE:
+        raise RegistryError(
+            "invalid",
+            "小区范围必须位于一个区县之内 the area must lie inside one district"
+            + (
+                ": " + ", ".join(f"{d['name']} {d['code']} {d['share']:.0%}" for d in shares)
+                if shares
+                else " (it meets no district with a boundary)"
+            ),
+            {"field": "area", "districts": [{k: d[k] for k in ("code", "name", "share")} for d in shares]},
+        )
+    return store.admin_unit(conn, shares[0]["code"])
+
+
+def _compound_admin(conn, rec: AddressRecord) -> None:
+    """Township and community of a compound: the community holding the largest share of its area (and
+    that community's township), else the township holding the largest share."""
+    for level in ("township", "community"):
+        setattr(rec, f"{level}_code", None)
+        rec.components.pop(level, None)
+    community = next(iter(store.admin_shares(conn, rec.area, "community", within=rec.district_code)), None)
+    township = None
+    if community is not None:
+        rec.community_code = community["code"]
+        rec.components["community"] = community["name"]
+        parent = store.admin_unit(conn, community["parent_code"]) if community["parent_code"] else None
+        if parent is not None and parent["level"] == "township":
+            township = parent
+    if township is None:
+        township = next(iter(store.admin_shares(conn, rec.area, "township", within=rec.district_code)), None)
+    if township is not None:
+        rec.township_code = township["code"]
+        rec.components["township"] = township["name"]
+
+
+def _compound_label(rec: AddressRecord, given: bool) -> None:
+    """The label point: the given one must lie inside the area; none given → a point on the surface."""
+    from shapely.geometry import Point
+
+    if given and (rec.lon is not None or rec.lat is not None):
+        if rec.lon is None or rec.lat is None or not rec.area.covers(Point(rec.lon, rec.lat)):
+            raise RegistryError(
+                "invalid",
+                "小区标注点必须在小区范围内 the label point (lon/lat) must lie inside the area",
+                {"field": "lon/lat"},
+            )
+        return
+    p = rec.area.point_on_surface()
+    rec.lon, rec.lat = float(p.x), float(p.y)
+
+
+def _check_compound_name(conn, rec: AddressRecord) -> None:
+    """409 when an active compound of the district has the same normalised name (or name alias)."""
+    name = rec.components["compound"]
+    variants = [n for n in (name, compound_variant(name)) if n]
+    upper = {k: rec.components[k] for k in ("province", "city", "district") if k in rec.components}
+    full = [normalized_full_text({**upper, "compound": n}, "compound") for n in variants]
+    owner = store.compound_with_name(
+        conn, rec.district_code, full, [normalize_text(n) for n in variants], exclude_code=rec.code
+    )
+    if owner is not None:
+        raise RegistryError(
+            "conflict",
+            f"本区县已有同名小区 an active compound named {name} exists in the district: {owner}",
+            {"existing_code": owner, "normalized_text": rec.normalized},
+        )
+
+
+def _check_compound_overlap(conn, rec: AddressRecord) -> None:
+    over = [
+        o
+        for o in store.compound_overlaps(conn, rec.area, exclude_code=rec.code)
+        if o["share"] > COMPOUND_MAX_OVERLAP
+    ]
+    if over:
+        o = over[0]
+        raise RegistryError(
+            "invalid",
+            f"小区范围与已有小区 {o['name']}（{o['code']}）重叠 {o['share']:.0%}（上限 "
+            f"{COMPOUND_MAX_OVERLAP:.0%}） the area overlaps compound {o['name']} {o['code']} by {o['share']:.0%}",
+            {"field": "area", "overlaps": over},
+        )
+
+
+def _update_members(conn, compound: AddressRecord, changed_by: str, why: str) -> dict[str, list[str]]:
+    """Membership after a compound's polygon was drawn or redrawn, by the build's rule
+    (`build.assign_compounds`: the building at least half inside, a house number without a footprint by
+    its point). Addresses that join or leave get a new version with who and why, in the caller's
+    transaction. Returns the codes that joined and left."""
+    import shapely
+
+    code = compound.code
+    candidates = store.membership_candidates(conn, compound.area, code)
+    buildings = store.buildings_by_id(conn, [c.building_id for c in candidates if c.building_id is not None])
+    # the other compounds these addresses might belong to compete, as in the build
+    reach = shapely.union_all([compound.area, *[b.geom for b in buildings]]).envelope
+    others = [c for c in store.compounds_meeting(conn, reach) if c.code != code]
+    work = []
+    for c in candidates:
+        w = replace(c, components=dict(c.components), extra=dict(c.extra), compound_code=None)
+        w.components.pop("compound", None)
+        work.append(w)
+    assign_compounds(work, [compound, *others], buildings)
+    joined, left, changed = [], [], []
+    for old, new in zip(candidates, work, strict=True):
+        if old.compound_code == new.compound_code or code not in (old.compound_code, new.compound_code):
+            continue  # unchanged, or a matter between other compounds
+        new.version = old.version + 1
+        changed.append(new)
+        (joined if new.compound_code == code else left).append(new.code)
+    store.replace_versions(conn, changed, changed_by, why)
+    return {"joined": joined, "left": left}
+
+
+def _add_compound_aliases(conn, code: str, name: str, changed_by: str, source: str = "manual") -> None:
+    store.add_alias(conn, AliasRecord(code, name, "compound", source), changed_by)
+    variant = compound_variant(name)
+    if variant:
+        store.add_alias(conn, AliasRecord(code, variant, "variant", source), changed_by)
+
+
+def create_compound(
+    conn, data: dict[str, Any], changed_by: str, reason: str
+) -> tuple[AddressRecord, dict[str, list[str]]]:
+    """Register a compound (小区) drawn by a person: `components.compound` (or `name`), `area` (a shapely
+    polygon in WGS84), optional label `lon`/`lat` and `parent_code` (its district).
+
+    Checks: a valid polygon (not repaired), inside one district, no active compound of the same
+    normalised name in the district (409), no overlap with an active compound beyond
+    COMPOUND_MAX_OVERLAP. The code is the district's next compound serial (the build's allocator); the
+    name and its digit variant become aliases; the addresses inside (build rule) get the compound as a
+    new version. One transaction: the caller's. Returns (the compound, {"joined": […], "left": []})."""
+    _require_who(changed_by, reason)
+    components = dict(data.get("components") or {})
+    name = canonical_own("compound", components.pop("compound", None) or data.get("name"))
+    area = check_area(data.get("area"))
+    district = _compound_district(conn, area)
+    dcode = codes.district_code(district["code"])
+    given_parent = str(data.get("parent_code") or "")
+    if given_parent and given_parent not in (district["code"], dcode):
+        raise RegistryError(
+            "invalid",
+            f"小区范围不在上级区县 {given_parent} 内，而在 {district['name']} {district['code']} "
+            f"the area lies in district {district['code']}, not in parent {given_parent}",
+            {"field": "parent_code", "area_district": district["code"]},
+        )
+    upper = _upper_components(conn, district)
+    _check_consistency(components, upper)
+    source = data.get("source") or "manual"
+    if source not in ("manual", "import"):
+        raise RegistryError("invalid", "source 只能是 manual 或 import for changes through the API")
+    rec = AddressRecord(
+        code="",
+        level="compound",
+        parent_code=dcode,
+        district_code=district["code"],
+        components={**upper, "compound": name},
+        lon=data.get("lon"),
+        lat=data.get("lat"),
+        area=area,
+        source=source,
+    )
+    _compound_label(rec, given=True)
+    _compound_admin(conn, rec)
+    _check_compound_name(conn, rec)
+    _check_unique_text(conn, rec)
+    _check_compound_overlap(conn, rec)
+    rec.code = rec.compound_code = _next_code(conn, dcode, "compound")
+    store.insert_version(conn, rec, changed_by, reason)
+    _add_compound_aliases(conn, rec.code, name, changed_by)
+    for alias in data.get("aliases") or []:
+        add_alias(conn, rec.code, alias if isinstance(alias, dict) else {"alias": alias}, changed_by)
+    members = _update_members(
+        conn, rec, changed_by, f"新建小区 compound {rec.code} {name} registered: {reason}"
+    )
+    return store.current(conn, rec.code), members
+
+
+def correct_compound(
+    conn, old: AddressRecord, data: dict[str, Any], changed_by: str, reason: str
+) -> tuple[AddressRecord, dict[str, list[str]]]:
+    """Correct a compound: its name (members follow, `_rename_compound`), its `area` (validated like a new
+    one; it must stay in its district; membership recomputed, joiners and leavers get new versions) and
+    its label point (inside the area; a label the new area leaves is moved to a point on its surface)."""
+    comps = dict(data.get("components") or {})
+    new = replace(old, components=dict(old.components), extra=dict(old.extra))
+    if "compound" in comps:
+        new.components["compound"] = canonical_own("compound", comps.pop("compound"))
+    _check_consistency(
+        comps, {k: v for k, v in old.components.items() if k not in ("township", "community", "compound")}
+    )
+    area_changed = data.get("area") is not None
+    if area_changed:
+        new.area = check_area(data["area"])
+        district = _compound_district(conn, new.area)
+        if district["code"] != old.district_code:
+            raise RegistryError(
+                "invalid",
+                f"小区不能移到另一个区县（编码含区县） a compound cannot move to another district "
+                f"({district['code']}; its code holds {old.district_code}): register a new one",
+                {"field": "area", "area_district": district["code"]},
+            )
+    point_given = "lon" in data or "lat" in data
+    if point_given:
+        new.lon, new.lat = data.get("lon"), data.get("lat")
+    if new.area is None:  # a compound without a polygon (none today): the point rule of other addresses
+        _place(conn, new, data.get("community_code"))
+    else:
+        from shapely.geometry import Point
+
+        moved = point_given or new.lon is None or not new.area.covers(Point(new.lon, new.lat))
+        if moved:
+            _compound_label(new, given=point_given)
+        if area_changed:
+            _compound_admin(conn, new)
+    renamed = new.components["compound"] != old.components.get("compound")
+    if renamed:
+        _check_compound_name(conn, new)
+    _check_unique_text(conn, new)
+    if area_changed:
+        _check_compound_overlap(conn, new)
+    if store._same(old, new):
+        raise RegistryError("invalid", "没有任何变化 the correction changes nothing")
+    new.version = old.version + 1
+    store.close_current(conn, old.code)
+    store.insert_version(conn, new, changed_by, reason)
+    members = {"joined": [], "left": []}
+    if area_changed:
+        members = _update_members(
+            conn, new, changed_by, f"小区范围更正 compound {old.code} area corrected: {reason}"
+        )
+    if renamed:
+        _rename_compound(conn, new, old.components["compound"], changed_by, reason)
+    return store.current(conn, old.code), members
 
 
 def _cascade(conn, parent_code: str, changed: dict[str, str], changed_by: str, reason: str) -> None:

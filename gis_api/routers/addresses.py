@@ -4,6 +4,7 @@ Every change needs `changed_by` and `reason`; old versions are kept (GET …/his
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from address_registry import codes, service, store
 from address_registry.model import REGISTRY_LEVELS
 from address_registry.textnorm import normalize_text
-from gis_api.crs import check_in_china, normalize_crs, to_wgs84
+from gis_api.crs import CrsError, check_in_china, geometry_to_wgs84, in_china, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
 from gis_api.errors import Conflict, NotFound, Unprocessable
 from gis_api.uploads import too_large, upload_route
@@ -31,15 +32,32 @@ class Change(BaseModel):
     reason: str = Field(..., min_length=1, description="修改原因 why")
 
 
+AREA_DESCRIPTION = (
+    "小区范围：GeoJSON Polygon 或 MultiPolygon（或含其一的 Feature），坐标系同 crs；须为有效面（不自动修复）、"
+    "在中国境内、位于一个区县内 the compound's polygon (level compound only), in `crs`; must be valid "
+    "(not repaired), inside China and inside one district"
+)
+
+
 class AddressIn(Change):
-    level: str = Field(..., description="road | house_number | building | unit | floor | room")
-    parent_code: str = Field(..., description="上级标准地址编码（道路的上级为6位区县代码）")
-    components: dict[str, str] = Field(
-        ..., description='本级要素，如 {"house_number": "32号"}；可带上级要素用于一致性校验'
+    level: str = Field(..., description="road | compound | house_number | building | unit | floor | room")
+    parent_code: str | None = Field(
+        None,
+        description="上级标准地址编码（道路、小区的上级为6位区县代码；小区可省略，由范围确定）"
+        " parent code (a 6-digit district code for a road or compound; a compound's comes from its area)",
     )
-    lon: float
-    lat: float
-    crs: str = "wgs84"
+    components: dict[str, str] = Field(
+        default_factory=dict,
+        description='本级要素，如 {"house_number": "32号"} 或 {"compound": "外滩新苑"}；可带上级要素用于一致性校验',
+    )
+    name: str | None = Field(None, description="小区名称（level=compound 时可代替 components.compound）")
+    lon: float | None = Field(
+        None,
+        description="经度（小区为标注点，可省略：取范围内一点） longitude; a compound's optional label point",
+    )
+    lat: float | None = Field(None, description="纬度 latitude")
+    crs: str = Field("wgs84", description="输入坐标系 wgs84 | cgcs2000 | gcj02 (point and area)")
+    area: dict[str, Any] | None = Field(None, description=AREA_DESCRIPTION)
     building_id: int | None = None
     community_code: str | None = None
     source: str = "manual"
@@ -51,8 +69,65 @@ class AddressPatch(Change):
     lon: float | None = None
     lat: float | None = None
     crs: str = "wgs84"
+    area: dict[str, Any] | None = Field(
+        None,
+        description="更正小区范围（成员随之更新） a compound's corrected polygon; members follow. "
+        + AREA_DESCRIPTION,
+    )
     building_id: int | None = None
     community_code: str | None = None
+
+
+class AliasOut(BaseModel):
+    alias: str
+    kind: str = Field(..., description="former_name | poi | compound | variant")
+    source: str | None = None
+
+
+class MembersOut(BaseModel):
+    joined: list[str] = Field(
+        ..., description="成为小区成员的地址（各得新版本） addresses that joined (new versions)"
+    )
+    left: list[str] = Field(
+        ..., description="离开小区的地址（各得新版本） addresses that left (new versions)"
+    )
+
+
+class AddressOut(BaseModel):
+    """The current version of a standard address (fields absent from a response are not set)."""
+
+    address_code: str
+    version: int
+    level: str
+    parent_code: str | None = None
+    formatted: str = Field(..., description="格式化全称 formatted full text")
+    components: dict[str, str]
+    normalized_text: str
+    lon: float | None = Field(None, description="WGS84")
+    lat: float | None = Field(None, description="WGS84")
+    district_code: str | None = None
+    township_code: str | None = None
+    community_code: str | None = None
+    compound_code: str | None = None
+    building_id: int | None = None
+    source: str
+    status: str
+    valid_from: str | None = None
+    valid_to: str | None = None
+    changed_by: str | None = None
+    change_reason: str | None = None
+    related_codes: list[str] = []
+    area: dict[str, Any] | None = Field(
+        None, description="小区范围 GeoJSON MultiPolygon, WGS84 (compounds only)"
+    )
+    aliases: list[AliasOut] = []
+    members: MembersOut | None = Field(
+        None, description="新建小区或更正其范围时：成员变化 compounds created or redrawn: membership changes"
+    )
+    members_total: int | None = Field(
+        None,
+        description="小区：GET /addresses?compound_code= 的总数（含小区本身） compounds: that listing's total",
+    )
 
 
 class MergeIn(Change):
@@ -87,6 +162,30 @@ def _wgs84(lon, lat, crs: str):
     check_in_china(lon, lat)
     wlon, wlat = to_wgs84(lon, lat, normalize_crs(crs))
     return float(wlon), float(wlat)
+
+
+def _area_wgs84(area: dict[str, Any], crs: str):
+    """The request's GeoJSON polygon as a shapely geometry in WGS84: every vertex inside China (422
+    otherwise), then converted from `crs` (GCJ-02 → WGS84)."""
+    import shapely
+
+    geom = _run(service.area_from_geojson, area)
+    crs = normalize_crs(crs)
+    coords = shapely.get_coordinates(geom)
+    bad = [tuple(c) for c in coords if not (bool(in_china(c[0], c[1])) and all(map(math.isfinite, c)))]
+    if bad:
+        try:
+            check_in_china(*bad[0])
+        except CrsError as exc:
+            raise Unprocessable(
+                f"小区范围有 {len(bad)} 个顶点无效或不在中国境内 {len(bad)} vertex(es) of the area invalid or "
+                f"outside China: {exc}",
+                {"field": "area", "vertices_outside": len(bad)},
+            ) from exc
+    if crs == "gcj02":
+        # validity is checked on the polygon as given (the user's drawing), and again after conversion
+        _run(service.check_area, geom)
+    return geometry_to_wgs84(geom, crs)
 
 
 def _code(code: str) -> str:
@@ -157,7 +256,7 @@ def get_address(code: str, conn: Connection = Depends(db_conn)):
     out = _json(conn, rec) | {"children": store.active_children(conn, code)}
     if rec.level == "compound":
         # the addresses inside a compound are not its tree children: count them, list with ?compound_code=
-        out["members_total"] = store.search(conn, compound_code=code, limit=1)[0]
+        out["members_total"] = _members_total(conn, code)
     return out
 
 
@@ -181,25 +280,60 @@ def get_history(code: str, conn: Connection = Depends(db_conn)):
     return {"address_code": code, "versions": [store.record_to_json(v) for v in versions]}
 
 
-@router.post("", status_code=201, summary="新建标准地址 create an address")
+@router.post(
+    "",
+    status_code=201,
+    response_model=AddressOut,
+    response_model_exclude_unset=True,
+    summary="新建标准地址（含小区） create an address, or register a compound (小区) with its polygon",
+)
 def create(body: AddressIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
+    """A compound (`level: compound`): `components.compound` (or `name`), `area` (GeoJSON polygon in
+    `crs`), optional label `lon`/`lat` inside it (default: a point on its surface), optional
+    `parent_code` (its district). 422 for an invalid polygon (with the reason), one outside China or
+    not inside one district, or one overlapping an active compound by more than 5 %; 409 for an active
+    compound of the same name in the district. The addresses inside (the building at least half inside)
+    get the compound as a new version in the same transaction (`members.joined`)."""
     lon, lat = _wgs84(body.lon, body.lat, body.crs)
     data = body.model_dump() | {"lon": lon, "lat": lat}
+    if body.level == "compound":
+        data["area"] = _area_wgs84(body.area, body.crs) if body.area is not None else None
+        rec, members = _run(service.create_compound, conn, data, body.changed_by, body.reason)
+        service.invalidate(engine)
+        return _json(conn, rec) | {"members": members, "members_total": _members_total(conn, rec.code)}
+    if body.area is not None:
+        raise Unprocessable("只有小区有范围 only a compound (level compound) has an area", {"field": "area"})
     rec = _run(service.create_address, conn, data, body.changed_by, body.reason)
     service.invalidate(engine)
     return _json(conn, rec)
 
 
-@router.patch("/{code}", summary="更正标准地址（保留旧版本） correct an address, keeping the old version")
+@router.patch(
+    "/{code}",
+    response_model=AddressOut,
+    response_model_exclude_unset=True,
+    summary="更正标准地址（保留旧版本） correct an address, keeping the old version",
+)
 def correct(
     code: str, body: AddressPatch, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)
 ):
+    """A compound may get a corrected `area` (validated like a new one, same district): the addresses
+    that join or leave it get new versions in the same transaction (`members`)."""
     data = body.model_dump(exclude_unset=True)
     if "lon" in data or "lat" in data:
         data["lon"], data["lat"] = _wgs84(body.lon, body.lat, body.crs)
-    rec = _run(service.correct_address, conn, _code(code), data, body.changed_by, body.reason)
+    if data.get("area") is not None:
+        data["area"] = _area_wgs84(body.area, body.crs)
+    rec, members = _run(service.correct_with_members, conn, _code(code), data, body.changed_by, body.reason)
     service.invalidate(engine)
+    if rec.level == "compound":
+        return _json(conn, rec) | {"members": members, "members_total": _members_total(conn, rec.code)}
     return _json(conn, rec)
+
+
+def _members_total(conn: Connection, code: str) -> int:
+    """As in GET /addresses/{code}: the total of GET /addresses?compound_code= (the compound included)."""
+    return store.search(conn, compound_code=code, limit=1)[0]
 
 
 @router.post("/{code}/retire", summary="注销标准地址（不删除） retire an address (nothing is deleted)")
