@@ -399,6 +399,7 @@ def area_from_geojson(obj: Any):
 
 def check_area(geom):
     """The compound polygon as a MultiPolygon, or RegistryError saying why it is unusable (not repaired)."""
+    import numpy as np
     import shapely
 
     if geom is None:
@@ -409,7 +410,7 @@ def check_area(geom):
         raise RegistryError(
             "invalid", f"小区范围应为面 the area must be a polygon, got {geom.geom_type}", {"field": "area"}
         )
-    if geom.is_empty or not bool(shapely.is_finite(shapely.get_coordinates(geom)).all()):
+    if geom.is_empty or not bool(np.isfinite(shapely.get_coordinates(geom)).all()):
         raise RegistryError(
             "invalid", "小区范围为空或坐标无效 the area is empty or not finite", {"field": "area"}
         )
