@@ -22,3 +22,16 @@ def geocoder(engine, registry):
 
     with engine.connect() as conn:
         return Geocoder(**store.load_geocoder_inputs(conn))
+
+
+@pytest.fixture
+def tx(engine, registry):
+    """A connection in a transaction that is rolled back after the test: what the test writes never reaches
+    the later tests."""
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()

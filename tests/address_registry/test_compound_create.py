@@ -73,17 +73,6 @@ def site(engine, registry) -> dict:
 
 
 @pytest.fixture
-def tx(engine, registry):
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        trans.rollback()
-        conn.close()
-
-
-@pytest.fixture
 def api(client, tx):
     """The test client with every request on the rolled-back test transaction."""
 

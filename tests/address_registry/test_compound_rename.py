@@ -34,17 +34,6 @@ def _members(conn, code: str) -> dict[str, dict]:
     return {r.code: dict(r._mapping) for r in rows}
 
 
-@pytest.fixture
-def tx(engine, registry):
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        trans.rollback()
-        conn.close()
-
-
 def test_rename_gives_every_member_a_new_version_in_the_same_transaction(tx):
     code = _compound_code(tx, OLD)
     before = _members(tx, code)
