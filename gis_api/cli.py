@@ -5,11 +5,29 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import click
 import typer
+from typer.core import TyperGroup
 
+from geo.errors import ShequError
 from gis_api import commands as commands_pkg
+from gis_api.errors import cli_message
+
+
+class ShequGroup(TyperGroup):
+    """The top command group: a domain error from any command prints its message and exits with 1."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the command; turn a `geo.errors.ShequError` into the shared one-line message."""
+        try:
+            return super().invoke(ctx)
+        except ShequError as exc:
+            typer.secho(cli_message(exc), fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from exc
+
 
 app = typer.Typer(
+    cls=ShequGroup,
     name="shequ",
     help="Shequ GIS 社区 GIS：智慧社区空间底座命令行 (embedded PostGIS, demo data, API server, analyses).",
     no_args_is_help=True,

@@ -1,6 +1,8 @@
-"""Domain errors and the one place that maps them to HTTP responses.
+"""The one place that maps domain errors to HTTP statuses and error codes (API and CLI alike).
 
-Routes raise these; they never build error responses themselves. Body shape, for every error:
+Domain packages raise `geo.errors` classes (or their own subclasses); nothing below this module knows
+about HTTP. `ERROR_TABLE` gives each class its status and default code; a subclass not listed takes its
+nearest listed base. Body shape, for every error:
 `{"error": "<code>", "message": "<what was wrong>", "detail": <optional structured detail>}`.
 """
 
@@ -8,56 +10,89 @@ from __future__ import annotations
 
 from typing import Any
 
+from geo.crs import CrsError
+from geo.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ShequError,
+    StaleVersion,
+    TooLarge,
+    Unavailable,
+)
 
-class ShequError(Exception):
-    status_code = 400
-    code = "bad_request"
+# The names routers used before the table; they are the domain classes themselves.
+Unauthorized = NotAuthenticated
+Forbidden = PermissionDenied
+PayloadTooLarge = TooLarge
+Unprocessable = InvalidInput
+ServiceUnavailable = Unavailable
+PreconditionFailed = StaleVersion
+TooManyRequests = RateLimited
 
-    def __init__(self, message: str, detail: Any = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-        if code:
-            self.code = code
+__all__ = [
+    "ERROR_TABLE",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "ServiceUnavailable",
+    "ShequError",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+    "cli_message",
+    "error_body",
+    "install_handlers",
+    "status_and_code",
+]
+
+#: error class → (HTTP status, default error code). Most specific first is not needed: lookup walks the MRO.
+ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
+    ShequError: (400, "bad_request"),
+    BadRequest: (400, "bad_request"),
+    NotAuthenticated: (401, "unauthorized"),
+    PermissionDenied: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    StaleVersion: (412, "stale_version"),
+    TooLarge: (413, "payload_too_large"),
+    InvalidInput: (422, "unprocessable"),
+    CrsError: (422, "invalid_coordinates"),
+    RateLimited: (429, "rate_limited"),
+    Unavailable: (503, "service_unavailable"),
+}
 
 
-class BadRequest(ShequError):
-    status_code, code = 400, "bad_request"
-
-
-class Unauthorized(ShequError):
-    status_code, code = 401, "unauthorized"
-
-
-class Forbidden(ShequError):
-    status_code, code = 403, "forbidden"
-
-
-class NotFound(ShequError):
-    status_code, code = 404, "not_found"
-
-
-class Conflict(ShequError):
-    status_code, code = 409, "conflict"
-
-
-class PayloadTooLarge(ShequError):
-    status_code, code = 413, "payload_too_large"
-
-
-class Unprocessable(ShequError):
-    status_code, code = 422, "unprocessable"
-
-
-class ServiceUnavailable(ShequError):
-    status_code, code = 503, "service_unavailable"
+def status_and_code(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and error code of an exception by the table (its own ``code`` wins when set)."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TABLE:
+            status, code = ERROR_TABLE[cls]
+            own = getattr(exc, "code", None)
+            return status, own if isinstance(own, str) and own else code
+    return 500, "internal_error"
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict:
+    """The one JSON error shape."""
     body: dict[str, Any] = {"error": code, "message": message}
     if detail is not None:
         body["detail"] = detail
     return body
+
+
+def cli_message(exc: BaseException) -> str:
+    """The line the CLI prints for a domain error (the same message the API sends; exit status 1)."""
+    _, code = status_and_code(exc)
+    return f"错误 error [{code}]: {getattr(exc, 'message', None) or exc}"
 
 
 def install_handlers(app) -> None:
@@ -69,15 +104,13 @@ def install_handlers(app) -> None:
     from sqlalchemy.exc import OperationalError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from gis_api.crs import CrsError
+    async def _domain_error(_request: Request, exc: Exception):
+        status, code = status_and_code(exc)
+        message = getattr(exc, "message", None) or str(exc)
+        return JSONResponse(error_body(code, message, getattr(exc, "detail", None)), status_code=status)
 
-    @app.exception_handler(ShequError)
-    async def _shequ_error(_request: Request, exc: ShequError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.detail), status_code=exc.status_code)
-
-    @app.exception_handler(CrsError)
-    async def _crs_error(_request: Request, exc: CrsError):
-        return JSONResponse(error_body("invalid_coordinates", str(exc)), status_code=422)
+    for cls in ERROR_TABLE:
+        app.add_exception_handler(cls, _domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError):

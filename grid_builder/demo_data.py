@@ -2,7 +2,7 @@
 
 Used by the benchmark and the pure-core unit tests so that they run on the same real buildings, roads
 and districts that `shequ demo load` puts into PostGIS: it calls the loader's own pure readers
-(``gis_api.demo``), so households follow the rule documented there.
+(``geo.demo_files``), so households follow the rule documented there.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def is_block_rail(kind: str | None) -> bool:
 
 @lru_cache(maxsize=2)
 def load_demo(data_dir: str | None = None) -> DemoData:
-    """The demo city as plain data, read with the same readers as ``shequ demo load`` (gis_api.demo)."""
-    from gis_api.demo import read_admin_units, read_roads, read_tilezen
+    """The demo city as plain data, read with the same readers as ``shequ demo load`` (geo.demo_files)."""
+    from geo.demo_files import read_admin_units, read_roads, read_tilezen
 
     base = Path(data_dir) if data_dir else shared_data_dir()
     tz = read_tilezen(base)

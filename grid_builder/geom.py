@@ -11,6 +11,10 @@ from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from geo.geometry import as_multipolygon, polygons_of
+
+__all__ = ["as_multipolygon", "polygons_of"]
+
 METRIC_EPSG = 32651  # UTM 51N, metres, for Shanghai
 
 
@@ -36,26 +40,6 @@ def _stack(xy):
     import numpy as np
 
     return np.column_stack(xy)
-
-
-def polygons_of(geom: BaseGeometry | None) -> list[Polygon]:
-    """The polygon parts of any geometry (collections included), empty parts dropped."""
-    if geom is None or geom.is_empty:
-        return []
-    if isinstance(geom, Polygon):
-        return [geom]
-    if isinstance(geom, MultiPolygon):
-        return [g for g in geom.geoms if not g.is_empty]
-    if hasattr(geom, "geoms"):
-        out = []
-        for g in geom.geoms:
-            out.extend(polygons_of(g))
-        return out
-    return []
-
-
-def as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon:
-    return MultiPolygon(polygons_of(geom))
 
 
 def clean_polygonal(geom: BaseGeometry) -> tuple[MultiPolygon, bool]:

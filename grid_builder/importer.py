@@ -42,7 +42,7 @@ def read_boundaries(
     """Records and human-readable problems. Raises ImportProblem when the file cannot be used at all."""
     import geopandas as gpd
 
-    from gis_api.crs import geometry_to_wgs84, normalize_crs
+    from geo.crs import geometry_to_wgs84, normalize_crs
 
     path = Path(path)
     if not path.exists():

@@ -21,7 +21,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 # GCJ-02 (the Chinese "Mars" obfuscation used by Amap/Tencent) has no registered CRS URI.
-GCJ02 = "urn:shequ:def:crs:gcj02"  # as gis_api.crs.ogc_crs_uri("gcj02")
+GCJ02 = "urn:shequ:def:crs:gcj02"  # as geo.crs.ogc_crs_uri("gcj02")
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

@@ -6,26 +6,20 @@ SQL comes from :mod:`layers.sql` (registry identifiers + bound parameters only).
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from geo.cache import TtlCache
+from geo.geojson import transform_feature
+from geo.pg import db_key
 from layers import registry
-from layers.geojson import transform_feature
 from layers.ogc import ItemsQuery
 from layers.registry import Layer
 from layers.sql import count_sql, extent_sql, item_sql, items_sql
 
-_TTL_S = 5.0
-_lock = threading.Lock()
-_cache: dict[str, tuple[float, dict[str, Layer]]] = {}
-
-
-def _db_key(conn: Connection) -> str:
-    return conn.engine.url.render_as_string(hide_password=True)
+_catalogue: TtlCache[dict[str, Layer]] = TtlCache(ttl_s=5.0)
 
 
 def _resolve(conn: Connection) -> dict[str, Layer]:
@@ -54,22 +48,12 @@ def _resolve(conn: Connection) -> dict[str, Layer]:
 
 def available_layers(conn: Connection) -> dict[str, Layer]:
     """Registered layers whose table exists here (columns missing from the table are dropped)."""
-    key = _db_key(conn)
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get(key)
-        if hit and now - hit[0] < _TTL_S:
-            return hit[1]
-    found = _resolve(conn)
-    with _lock:
-        _cache[key] = (now, found)
-    return found
+    return _catalogue.get(db_key(conn), lambda: _resolve(conn))
 
 
 def forget_layers() -> None:
     """Drop the cached table check (after a migration in the same process)."""
-    with _lock:
-        _cache.clear()
+    _catalogue.invalidate()
 
 
 def fetch_items(conn: Connection, layer: Layer, q: ItemsQuery) -> tuple[list[str], int]:
@@ -125,6 +109,6 @@ def _iso(value: str | None) -> str | None:
 
 
 def _to_gcj02(feature_json: str) -> str:
-    from gis_api.crs import wgs84_to_gcj02
+    from geo.crs import wgs84_to_gcj02
 
     return orjson.dumps(transform_feature(orjson.loads(feature_json), wgs84_to_gcj02)).decode()

@@ -33,16 +33,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from geo.cache import TtlCache
+from geo.pg import db_key
 from layers.registry import Layer
 from tiles.sql import envelope_lonlat, tile_expr
 from tiles.tms import Tile
 
 _lock = threading.Lock()
-_has_cache: dict[str, tuple[float, bool]] = {}
+_has_cache: TtlCache[bool] = TtlCache(ttl_s=10.0)
 _triggers_ok: set[tuple[str, str]] = set()
 _triggers_failed: set[tuple[str, str]] = set()
 log = logging.getLogger(__name__)
-_TTL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,29 +69,21 @@ def _version(layers: tuple[Layer, ...]) -> str:
     return hashlib.blake2b(repr(layers).encode(), digest_size=5).hexdigest()
 
 
-def _db_key(conn: Connection) -> str:
-    return conn.engine.url.render_as_string(hide_password=True)
-
-
 def cache_available(conn: Connection) -> bool:
-    key = _db_key(conn)
-    now = time.monotonic()
-    with _lock:
-        hit = _has_cache.get(key)
-        if hit and now - hit[0] < _TTL_S:
-            return hit[1]
-    # the table at migration 0009 (access times, sizes) and the trigger installer of 0005; a database
-    # not yet migrated that far serves tiles uncached rather than failing
-    ok = conn.execute(
-        text(
-            "SELECT to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL "
-            "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tile_cache') "
-            "AND attname = 'accessed_at' AND NOT attisdropped)"
-        )
-    ).scalar_one()
-    with _lock:
-        _has_cache[key] = (now, bool(ok))
-    return bool(ok)
+    """True when this database has the tile cache (migration 0009) and its trigger installer (0005)."""
+    # a database not yet migrated that far serves tiles uncached rather than failing
+    return _has_cache.get(
+        db_key(conn),
+        lambda: bool(
+            conn.execute(
+                text(
+                    "SELECT to_regprocedure('shequ_ensure_tile_triggers(regclass)') IS NOT NULL "
+                    "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tile_cache') "
+                    "AND attname = 'accessed_at' AND NOT attisdropped)"
+                )
+            ).scalar_one()
+        ),
+    )
 
 
 def ensure_triggers(conn: Connection, tables: list[str]) -> bool:
@@ -99,7 +92,7 @@ def ensure_triggers(conn: Connection, tables: list[str]) -> bool:
     False if a table cannot get them (e.g. the database role does not own it): its tiles are then
     served uncached, never cached without invalidation.
     """
-    key = _db_key(conn)
+    key = db_key(conn)
     ok = True
     for table in tables:
         if (key, table) in _triggers_ok:

@@ -88,7 +88,7 @@ def import_file(
 
     from address_registry.importing import ImportFileError, read_rows
     from address_registry.service import RegistryError, import_all_or_nothing
-    from gis_api.crs import CrsError, check_in_china, normalize_crs, to_wgs84
+    from geo.crs import CrsError, check_in_china, normalize_crs, to_wgs84
     from gis_api.db import get_engine
 
     path = Path(file)

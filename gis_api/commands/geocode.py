@@ -22,7 +22,7 @@ def geocode_csv(
     from tqdm import tqdm
 
     from address_registry.service import geocoder_for
-    from gis_api.crs import CrsError, from_wgs84, normalize_crs
+    from geo.crs import CrsError, from_wgs84, normalize_crs
     from gis_api.db import get_engine
 
     try:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from address_registry import codes, service, store
 from address_registry.model import REGISTRY_LEVELS
 from address_registry.textnorm import normalize_text
-from gis_api.crs import CrsError, check_in_china, geometry_to_wgs84, in_china, normalize_crs, to_wgs84
+from geo.crs import CrsError, check_in_china, geometry_to_wgs84, in_china, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
 from gis_api.errors import Conflict, NotFound, Unprocessable
 from gis_api.uploads import too_large, upload_route

@@ -116,7 +116,7 @@ def _inline(req: SitingRequest, conn) -> dict:
     import numpy as np
     from pyproj import Transformer
 
-    from gis_api.crs import check_in_china, to_wgs84
+    from geo.crs import check_in_china, to_wgs84
     from siting import service
     from siting.models import MODELS, SitingError
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from address_registry import store
 from address_registry.service import cache_for, geocoder_for
-from gis_api.crs import check_in_china, from_wgs84, normalize_crs, to_wgs84
+from geo.crs import check_in_china, from_wgs84, normalize_crs, to_wgs84
 from gis_api.deps import api_key, db_engine
 from gis_api.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from gis_api.uploads import upload_route

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from shapely.geometry import mapping
 from sqlalchemy.engine import Connection, Engine
 
-from gis_api.crs import check_in_china, to_wgs84
+from geo.crs import check_in_china, to_wgs84
 from gis_api.deps import api_key, db_conn, db_engine
 from gis_api.errors import BadRequest, Conflict, NotFound
 

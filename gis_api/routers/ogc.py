@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Connection
 
+from geo.geojson import feature_collection_text
 from gis_api.deps import api_key, db_conn
 from gis_api.errors import BadRequest, NotFound
 from layers import ogc
-from layers.geojson import feature_collection_text
 from layers.registry import Layer
 from layers.store import available_layers, fetch_item, fetch_items, layer_extent
 
@@ -115,7 +115,7 @@ def items(
     except ogc.QueryError as exc:
         raise query_error(exc) from None
     if q.bbox is not None and q.bbox_crs.gcj02:
-        from gis_api.crs import gcj02_to_wgs84
+        from geo.crs import gcj02_to_wgs84
 
         (x0, x1), (y0, y1) = gcj02_to_wgs84([q.bbox[0], q.bbox[2]], [q.bbox[1], q.bbox[3]])
         q.bbox = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1)))

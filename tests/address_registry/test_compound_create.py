@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from address_registry import codes, service, store
 from address_registry.geocoder import Geocoder
-from gis_api.crs import geometry_from_wgs84
+from geo.crs import geometry_from_wgs84
 from gis_api.deps import db_conn
 
 WHO = "网格员 王芳"

@@ -166,7 +166,7 @@ def test_reverse_inside_compound_reports_it(client, engine, registry):
     body = client.get("/reverse", params={"lon": laoshan["lon"], "lat": laoshan["lat"]}).json()
     assert body["compound"] == {"code": laoshan["code"], "name": "崂山三村"}
     # GCJ-02 input of the same spot
-    from gis_api.crs import from_wgs84
+    from geo.crs import from_wgs84
 
     glon, glat = from_wgs84(laoshan["lon"], laoshan["lat"], "gcj02")
     body = client.get("/reverse", params={"lon": float(glon), "lat": float(glat), "crs": "gcj02"}).json()

@@ -5,7 +5,7 @@ import math
 import pytest
 from sqlalchemy import text
 
-from gis_api.crs import wgs84_to_gcj02
+from geo.crs import wgs84_to_gcj02
 
 
 def _dist_m(lon1, lat1, lon2, lat2):

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from address_registry.importing import read_rows
-from gis_api.crs import from_wgs84
+from geo.crs import from_wgs84
 
 CHANGED_BY = "test-import"
 HEADER = ["district", "road", "house_number", "building", "unit", "lon", "lat", "community_code", "aliases"]

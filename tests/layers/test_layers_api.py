@@ -5,7 +5,7 @@ import shapely
 from shapely.geometry import box, shape
 from sqlalchemy import text
 
-from gis_api.crs import gcj02_to_wgs84
+from geo.crs import gcj02_to_wgs84
 from layers import ogc
 
 BASE_LAYERS = ["water", "admin_district", "building", "railway", "road", "poi", "demo_address_point"]
@@ -123,7 +123,7 @@ def test_output_crs_4490_is_lat_lon_and_gcj02_is_offset(client):
 
 def test_bbox_crs_gcj02_selects_the_same_area(client):
     x0, y0, x1, y1 = BUND_BBOX
-    from gis_api.crs import wgs84_to_gcj02
+    from geo.crs import wgs84_to_gcj02
 
     gx0, gy0 = wgs84_to_gcj02(x0, y0)
     gx1, gy1 = wgs84_to_gcj02(x1, y1)

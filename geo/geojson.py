@@ -1,11 +1,13 @@
-"""GeoJSON helpers (pure): coordinate transforms over parsed features, FeatureCollection text."""
+"""GeoJSON helpers (pure): Feature / FeatureCollection building, coordinate transforms, FeatureCollection text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import orjson
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
 
 DECIMALS = 7
 
@@ -60,3 +62,20 @@ def feature_collection_text(features: list[str], *, number_matched: int | None =
         parts.append(b',"links":' + orjson.dumps(links))
     parts.append(b"}")
     return b"".join(parts)
+
+
+def feature(geometry: dict | BaseGeometry | None, properties: dict, *, id: str | int | None = None) -> dict:
+    """A GeoJSON Feature dict; ``geometry`` may be a shapely geometry or a GeoJSON geometry dict."""
+    if geometry is not None and not isinstance(geometry, dict):
+        geometry = mapping(geometry)
+    out: dict = {"type": "Feature"}
+    if id is not None:
+        out["id"] = id
+    out["properties"] = properties
+    out["geometry"] = geometry
+    return out
+
+
+def feature_collection(features: Iterable[dict], **members) -> dict:
+    """A GeoJSON FeatureCollection dict of ``features`` (extra top-level members, e.g. ``summary``)."""
+    return {"type": "FeatureCollection", "features": list(features), **members}

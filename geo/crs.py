@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from geo.errors import InvalidInput
+
 CrsName = Literal["wgs84", "cgcs2000", "gcj02"]
 CRS_NAMES: tuple[str, ...] = ("wgs84", "cgcs2000", "gcj02")
 
@@ -41,8 +43,10 @@ _EE = 0.00669342162296594323
 METRIC_EPSG = 32651  # UTM zone 51N: the demo city (Shanghai, 121.5°E); metres.
 
 
-class CrsError(ValueError):
+class CrsError(InvalidInput, ValueError):
     """Unknown CRS name or coordinates that cannot be handled."""
+
+    code = "invalid_coordinates"
 
 
 def normalize_crs(name: str | None) -> str:

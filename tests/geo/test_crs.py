@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gis_api.crs import CrsError, check_in_china, gcj02_to_wgs84, normalize_crs, wgs84_to_gcj02
+from geo.crs import CrsError, check_in_china, gcj02_to_wgs84, normalize_crs, wgs84_to_gcj02
 
 
 def test_gcj02_roundtrip_and_offset():
