@@ -159,11 +159,13 @@ def transform_geometry(geom, func):
 
 
 def geometry_to_wgs84(geom, crs: str = "wgs84"):
+    """A shapely geometry given in ``crs`` → WGS84."""
     crs = normalize_crs(crs)
     return geom if crs != "gcj02" else transform_geometry(geom, gcj02_to_wgs84)
 
 
 def geometry_from_wgs84(geom, crs: str = "wgs84"):
+    """A shapely geometry in WGS84 → ``crs``."""
     crs = normalize_crs(crs)
     return geom if crs != "gcj02" else transform_geometry(geom, wgs84_to_gcj02)
 
@@ -180,3 +182,19 @@ def ogc_crs_uri(crs: str) -> str:
         "cgcs2000": "http://www.opengis.net/def/crs/EPSG/0/4490",
         "gcj02": "urn:shequ:def:crs:gcj02",
     }[normalize_crs(crs)]
+
+
+def point_to_wgs84(lon: float | None, lat: float | None, crs: str = "wgs84") -> tuple[float | None, float | None]:
+    """A point given in ``crs`` → WGS84 floats, checked inside China; (None, None) when both are absent.
+
+    Raises `CrsError` (bad input) for one coordinate without the other, a malformed or out-of-China
+    coordinate, or an unknown CRS.
+    """
+    if lon is None and lat is None:
+        return None, None
+    if lon is None or lat is None:
+        raise CrsError("lon 和 lat 需同时提供 give both lon and lat")
+    crs = normalize_crs(crs)
+    check_in_china(lon, lat)
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    return float(wlon), float(wlat)

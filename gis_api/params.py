@@ -1,0 +1,50 @@
+"""Request parsing shared by the routers: the ``crs`` parameter and coordinates given in it.
+
+Every route that takes ``crs=`` declares it with `CrsQuery` (a query parameter) or `CrsField` (a body
+field); both normalise the name (wgs84 | cgcs2000 | gcj02, EPSG codes and OGC URIs accepted) and answer
+422 for an unknown one. Points are converted with `geo.crs.point_to_wgs84` or the `WgsPoint` dependency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import AfterValidator, Field
+
+from geo.crs import normalize_crs, point_to_wgs84
+
+CRS_HELP = "坐标系 wgs84 | cgcs2000 (EPSG:4490) | gcj02；默认 wgs84"
+
+#: a CRS name in a request body, normalised ("EPSG:4490" → "cgcs2000"); unknown names are a 422
+CrsField = Annotated[str, AfterValidator(normalize_crs), Field(description=CRS_HELP)]
+
+
+def crs_query(crs: str = Query("wgs84", description=CRS_HELP)) -> str:
+    """The ``crs`` query parameter, normalised (422 for an unknown name)."""
+    return normalize_crs(crs)
+
+
+#: a dependency-typed ``crs`` query parameter: ``crs: CrsQuery``
+CrsQuery = Annotated[str, Depends(crs_query)]
+
+
+@dataclass(frozen=True)
+class WgsPoint:
+    """A point from ``lon``/``lat``/``crs`` query parameters, converted to WGS84 and checked inside China."""
+
+    lon: float
+    lat: float
+    crs: str
+
+
+def wgs_point(
+    lon: float = Query(..., description="经度 longitude (in crs)"),
+    lat: float = Query(..., description="纬度 latitude (in crs)"),
+    crs: CrsQuery = "wgs84",
+) -> WgsPoint:
+    """Dependency: the query's point in WGS84 (422 when malformed or outside China)."""
+    wlon, wlat = point_to_wgs84(lon, lat, crs)
+    assert wlon is not None and wlat is not None
+    return WgsPoint(wlon, wlat, crs)
