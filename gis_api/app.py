@@ -1,7 +1,9 @@
 """The FastAPI application factory.
 
 Routers are discovered: every module in gis_api.routers that defines `router` is included, sorted by
-module name. The engine lives in app.state for the app's lifetime (disposed at shutdown).
+module name. Long-lived state is built here, once per app, and kept on ``app.state``: the settings, the
+engine, the tile cache keeper (access times, size cap). At shutdown the keeper writes what it has
+queued and the engine is disposed.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from gis_api import routers as routers_pkg
 from gis_api.db import database_url, get_engine
 from gis_api.errors import install_handlers
 from gis_api.settings import Settings, get_settings
+from tiles.store import CacheKeeper
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def discover_routers():
+    """(module name, router) of every module in gis_api.routers that defines ``router``, by name."""
     found = []
     for mod in sorted(pkgutil.iter_modules(routers_pkg.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{routers_pkg.__name__}.{mod.name}")
@@ -35,12 +39,14 @@ def discover_routers():
 
 
 def create_app(settings: Settings | None = None, db_url: str | None = None) -> FastAPI:
+    """The API and web map over the database at ``db_url`` (default: the settings' database)."""
     settings = settings or get_settings()
     url = db_url or database_url(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -56,6 +62,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     )
     app.state.settings = settings
     app.state.engine = get_engine(url)
+    app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
     install_handlers(app)
     for _name, router in discover_routers():
         app.include_router(router)
@@ -65,7 +72,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title="Shequ GIS 接口文档",
+            openapi_url=app.openapi_url or "/openapi.json", title="Shequ GIS 接口文档",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
@@ -22,19 +20,11 @@ MVT = "application/vnd.mapbox-vector-tile"
 TMS = "WebMercatorQuad"
 # Clients must revalidate (cheap 304 with the ETag), so an edit shows on the next request.
 CACHE_CONTROL = "public, no-cache"
-_keeper_lock = threading.Lock()
 
 
 def cache_keeper(request: Request) -> CacheKeeper:
-    """The app's tile cache keeper (access times, size cap), made from its settings on first use."""
-    state = request.app.state
-    keeper = getattr(state, "tile_keeper", None)
-    if keeper is None:
-        with _keeper_lock:
-            keeper = getattr(state, "tile_keeper", None)
-            if keeper is None:
-                keeper = state.tile_keeper = CacheKeeper.from_settings(state.engine, state.settings)
-    return keeper
+    """The app's tile cache keeper (access times, size cap), built with the app (`gis_api.app`)."""
+    return request.app.state.tile_keeper
 
 
 def _tile_response(
