@@ -31,8 +31,8 @@ run: setup
 	$(BIN)/shequ demo all
 	$(BIN)/shequ serve --host $(HOST) --port $(PORT)
 
-## make test: the same set-up, then pytest against a real (throw-away) PostGIS
-test: setup
+## make test: the same set-up, lint (ruff, mypy), then pytest against a real (throw-away) PostGIS
+test: setup lint
 	$(BIN)/pytest
 
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
@@ -43,8 +43,10 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
 bench: setup $(VENV)/.bench-installed
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
+## make lint: ruff (style, imports, docstrings D1, complexity C90 <= 15) and mypy, as configured in pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 stop:
 	-$(BIN)/shequ db stop
