@@ -250,7 +250,7 @@ def _tilezen_address_points(feats: list[tuple[dict, dict]]) -> list[dict]:
 
 def _tilezen_pois(feats: list[tuple[dict, dict]]) -> list[dict]:
     """Points of interest, one per OSM id and kind (the last one wins)."""
-    pois: dict[tuple[int, str], dict] = {}
+    pois: dict[tuple[int, str | None], dict] = {}
     for p, geom in feats:
         if geom["type"] == "Point" and "id" in p:
             tags = {k: v for k, v in p.items() if k not in _DROPPED_TAGS}

@@ -48,6 +48,7 @@ _register_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``shequ`` command line (the console-script entry point)."""
     app()
 
 
