@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from geo.geojson import feature_collection_text
 from gis_api.deps import db_conn
 from gis_api.errors import NotFound
-from gis_api.ogc_params import (  # noqa: F401  (base_url, resolve_layer, readable_layers: their old import path)
+from gis_api.ogc_params import (
     CollectionLayer,
     ItemsParams,
     base_url,
@@ -27,7 +27,6 @@ from gis_api.ogc_params import (  # noqa: F401  (base_url, resolve_layer, readab
     only_crs_and_f,
     output_crs,
     readable_layers,
-    resolve_layer,
 )
 from layers import ogc
 from layers.store import fetch_item, fetch_items, layer_extent
