@@ -19,9 +19,10 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import shapely
-from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, shape
 from shapely.ops import unary_union
 
 from geo.crs import gcj02_to_wgs84, transform_geometry
@@ -59,6 +60,7 @@ class LayerCount:
 
 
 def require_files(shared: Path) -> None:
+    """Raise `DemoDataMissing` (naming every missing file and the fix) unless all demo files are there."""
     missing = [
         f for f in (TILEZEN_FILE, OSM_ROADS_FILE, CODES_FILE, DISTRICTS_FILE) if not (shared / f).exists()
     ]
@@ -137,6 +139,7 @@ def read_admin_units(shared: Path) -> list[dict]:
 
 
 def read_roads(shared: Path) -> list[dict]:
+    """The OSM ``highway`` ways of the Overpass extract as road records (node ids kept for the topology)."""
     nodes: dict[int, tuple[float, float]] = {}
     roads: list[dict] = []
     for _event, elem in ET.iterparse(shared / OSM_ROADS_FILE, events=("end",)):
@@ -168,78 +171,46 @@ def read_roads(shared: Path) -> list[dict]:
     return roads
 
 
-def read_tilezen(shared: Path) -> dict[str, list[dict]]:
-    """Buildings (tile pieces merged by OSM id), POIs, water areas, railways, address/entrance points."""
-    with open(shared / TILEZEN_FILE, encoding="utf-8") as fh:
-        features = json.load(fh)["features"]
-    building_parts: dict[int, list] = defaultdict(list)
-    building_props: dict[int, dict] = {}
-    water_parts: dict[int, list] = defaultdict(list)
-    water_props: dict[int, dict] = {}
-    rail_parts: dict[int, list] = defaultdict(list)
-    rail_props: dict[int, dict] = {}
-    pois: dict[tuple[int, str], dict] = {}
-    points: dict[tuple[int, str], dict] = {}
-    landuse_parts: dict[int, list] = defaultdict(list)
-    landuse_props: dict[int, dict] = {}
-    landuse_labels: dict[int, object] = {}
-    building_ids: set[int] = set()
-    for feat in features:
-        p = feat["properties"]
-        layer, kind, geom = p.get("layer"), p.get("kind"), feat.get("geometry")
-        if geom is None:
-            continue
-        gtype = geom["type"]
-        if layer == "buildings" and kind == "building":
-            building_ids.add(p["id"])
-            if gtype in ("Polygon", "MultiPolygon"):
-                building_parts[p["id"]].append(shape(geom))
-                merged = building_props.setdefault(p["id"], {})
-                merged.update({k: v for k, v in p.items() if v is not None})
-        elif layer == "buildings" and kind in ("address", "entrance") and gtype == "Point":
-            points[(p["id"], kind)] = {
-                "osm_id": p["id"],
-                "kind": kind,
-                "kind_detail": p.get("kind_detail"),
-                "name": p.get("name"),
-                "addr_street": p.get("addr_street"),
-                "addr_housenumber": p.get("addr_housenumber"),
-                "geom": shape(geom),
-            }
-        elif layer == "pois" and gtype == "Point" and "id" in p:
-            tags = {k: v for k, v in p.items() if k not in ("layer", "tile_index", "source")}
-            pois[(p["id"], kind)] = {
-                "osm_id": p["id"],
-                "kind": kind,
-                "name": p.get("name"),
-                "tags": tags,
-                "geom": shape(geom),
-            }
-        elif layer == "water" and gtype in ("Polygon", "MultiPolygon") and "id" in p:
-            water_parts[p["id"]].append(shape(geom))
-            water_props.setdefault(p["id"], p)
-        elif layer == "landuse" and p.get("name") and "id" in p and kind:
-            # named land-use areas (小区 / residential, commercial…): polygons cut into tile pieces, and
-            # Tilezen's label point
-            if gtype in ("Polygon", "MultiPolygon"):
-                landuse_parts[p["id"]].append(shape(geom))
-                landuse_props.setdefault(p["id"], p)
-            elif gtype == "Point" and p.get("label_placement"):
-                landuse_labels[p["id"]] = shape(geom)
-        elif layer == "roads" and kind == "rail" and gtype in ("LineString", "MultiLineString") and "id" in p:
-            rail_parts[p["id"]].append(shape(geom))
-            rail_props.setdefault(p["id"], p)
+_DROPPED_TAGS = ("layer", "tile_index", "source")
 
-    buildings = []
-    for osm_id, parts in building_parts.items():
-        geom = repaired_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
-        if geom is None:
+
+def _merged_polygon(parts: list) -> MultiPolygon | None:
+    """The tile pieces of one area joined into one valid MultiPolygon (None when nothing is left)."""
+    return repaired_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
+
+
+def _tilezen_by_layer(features: list[dict]) -> dict[str, list[tuple[dict, dict]]]:
+    """(properties, geometry) of every feature with a geometry, by Tilezen layer, in file order."""
+    out: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
+    for feat in features:
+        geom = feat.get("geometry")
+        if geom is not None:
+            out[feat["properties"].get("layer")].append((feat["properties"], geom))
+    return out
+
+
+def _tilezen_buildings(feats: list[tuple[dict, dict]]) -> tuple[list[dict], list[int]]:
+    """Building footprints merged by OSM id (non-null properties of every piece), and the ids with no footprint."""
+    parts: dict[int, list] = defaultdict(list)
+    props: dict[int, dict] = {}
+    ids: set[int] = set()
+    for p, geom in feats:
+        if p.get("kind") != "building":
             continue
-        p = building_props[osm_id]
+        ids.add(p["id"])
+        if geom["type"] in ("Polygon", "MultiPolygon"):
+            parts[p["id"]].append(shape(geom))
+            props.setdefault(p["id"], {}).update({k: v for k, v in p.items() if v is not None})
+    buildings = []
+    for osm_id, pieces in parts.items():
+        merged = _merged_polygon(pieces)
+        if merged is None:
+            continue
+        p = props[osm_id]
         height = float(p["height"]) if p.get("height") is not None else None
         area = float(p["area"]) if p.get("area") is not None else None
         floors, households = households_estimate(p.get("kind_detail"), height, area)
-        tags = {k: v for k, v in p.items() if k not in ("layer", "tile_index", "source", "label_placement")}
+        tags = {k: v for k, v in p.items() if k not in (*_DROPPED_TAGS, "label_placement")}
         buildings.append(
             {
                 "osm_id": osm_id,
@@ -253,23 +224,79 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
                 "addr_street": p.get("addr_street"),
                 "addr_housenumber": p.get("addr_housenumber"),
                 "tags": tags,
-                "geom": geom,
+                "geom": merged,
             }
         )
+    return buildings, sorted(ids - set(parts))
+
+
+def _tilezen_address_points(feats: list[tuple[dict, dict]]) -> list[dict]:
+    """Address and entrance points of the buildings layer (the last one of an OSM id and kind wins)."""
+    points: dict[tuple[int, str], dict] = {}
+    for p, geom in feats:
+        kind = p.get("kind")
+        if kind in ("address", "entrance") and geom["type"] == "Point":
+            points[(p["id"], kind)] = {
+                "osm_id": p["id"],
+                "kind": kind,
+                "kind_detail": p.get("kind_detail"),
+                "name": p.get("name"),
+                "addr_street": p.get("addr_street"),
+                "addr_housenumber": p.get("addr_housenumber"),
+                "geom": shape(geom),
+            }
+    return list(points.values())
+
+
+def _tilezen_pois(feats: list[tuple[dict, dict]]) -> list[dict]:
+    """Points of interest, one per OSM id and kind (the last one wins)."""
+    pois: dict[tuple[int, str | None], dict] = {}
+    for p, geom in feats:
+        if geom["type"] == "Point" and "id" in p:
+            tags = {k: v for k, v in p.items() if k not in _DROPPED_TAGS}
+            pois[(p["id"], p.get("kind"))] = {
+                "osm_id": p["id"],
+                "kind": p.get("kind"),
+                "name": p.get("name"),
+                "tags": tags,
+                "geom": shape(geom),
+            }
+    return list(pois.values())
+
+
+def _tilezen_water(feats: list[tuple[dict, dict]]) -> list[dict]:
+    """Water areas merged by OSM id (properties of the first piece)."""
+    parts: dict[int, list] = defaultdict(list)
+    props: dict[int, dict] = {}
+    for p, geom in feats:
+        if geom["type"] in ("Polygon", "MultiPolygon") and "id" in p:
+            parts[p["id"]].append(shape(geom))
+            props.setdefault(p["id"], p)
     water = []
-    for osm_id, parts in water_parts.items():
-        geom = repaired_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
-        if geom is not None:
-            p = water_props[osm_id]
+    for osm_id, pieces in parts.items():
+        merged = _merged_polygon(pieces)
+        if merged is not None:
+            p = props[osm_id]
             water.append(
-                {"osm_id": osm_id, "kind": p.get("kind", "water"), "name": p.get("name"), "geom": geom}
+                {"osm_id": osm_id, "kind": p.get("kind", "water"), "name": p.get("name"), "geom": merged}
             )
+    return water
+
+
+def _tilezen_railways(feats: list[tuple[dict, dict]]) -> list[dict]:
+    """Rail lines of the roads layer, their tile pieces gathered into one MultiLineString per OSM id."""
+    parts: dict[int, list] = defaultdict(list)
+    props: dict[int, dict] = {}
+    for p, geom in feats:
+        if p.get("kind") == "rail" and geom["type"] in ("LineString", "MultiLineString") and "id" in p:
+            parts[p["id"]].append(shape(geom))
+            props.setdefault(p["id"], p)
     railways = []
-    for osm_id, parts in rail_parts.items():
-        lines = []
-        for g in parts:
+    for osm_id, pieces in parts.items():
+        lines: list[LineString] = []
+        for g in pieces:
             lines.extend(g.geoms if isinstance(g, MultiLineString) else [g])
-        p = rail_props[osm_id]
+        p = props[osm_id]
         railways.append(
             {
                 "osm_id": osm_id,
@@ -278,30 +305,52 @@ def read_tilezen(shared: Path) -> dict[str, list[dict]]:
                 "geom": MultiLineString(lines),
             }
         )
-    landuse = []
-    for osm_id, parts in sorted(landuse_parts.items()):
-        geom = repaired_multipolygon(unary_union([shapely.make_valid(g) for g in parts]))
-        if geom is None:
+    return railways
+
+
+def _tilezen_landuse(feats: list[tuple[dict, dict]]) -> list[dict]:
+    """Named land-use areas (小区 / residential, commercial…) merged by OSM id, with Tilezen's label point."""
+    parts: dict[int, list] = defaultdict(list)
+    props: dict[int, dict] = {}
+    labels: dict[int, object] = {}
+    for p, geom in feats:
+        if not (p.get("name") and "id" in p and p.get("kind")):
             continue
-        p = landuse_props[osm_id]
-        label = landuse_labels.get(osm_id)
+        if geom["type"] in ("Polygon", "MultiPolygon"):
+            parts[p["id"]].append(shape(geom))
+            props.setdefault(p["id"], p)
+        elif geom["type"] == "Point" and p.get("label_placement"):
+            labels[p["id"]] = shape(geom)
+    landuse = []
+    for osm_id, pieces in sorted(parts.items()):
+        merged = _merged_polygon(pieces)
+        if merged is None:
+            continue
+        p = props[osm_id]
+        label = labels.get(osm_id)
         landuse.append(
             {
                 "osm_id": osm_id,
                 "kind": p["kind"],
                 "name": p["name"].strip(),
                 "label_wkb": shapely.to_wkb(label) if label is not None else None,
-                "geom": geom,
+                "geom": merged,
             }
         )
+    return landuse
+
+
+def read_tilezen(shared: Path) -> dict[str, list[Any]]:
+    """Buildings (tile pieces merged by OSM id), POIs, water areas, railways, address/entrance points."""
+    with open(shared / TILEZEN_FILE, encoding="utf-8") as fh:
+        by_layer = _tilezen_by_layer(json.load(fh)["features"])
+    buildings, without_footprint = _tilezen_buildings(by_layer["buildings"])
     return {
-        "landuse": landuse,
+        "landuse": _tilezen_landuse(by_layer["landuse"]),
         "buildings": buildings,
-        "buildings_without_footprint": sorted(building_ids - set(building_parts)),
-        "pois": list(pois.values()),
-        "water": water,
-        "railways": railways,
-        "address_points": list(points.values()),
+        "buildings_without_footprint": without_footprint,
+        "pois": _tilezen_pois(by_layer["pois"]),
+        "water": _tilezen_water(by_layer["water"]),
+        "railways": _tilezen_railways(by_layer["roads"]),
+        "address_points": _tilezen_address_points(by_layer["buildings"]),
     }
-
-

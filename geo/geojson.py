@@ -46,6 +46,7 @@ def transform_geometry(geom: dict | None, func: Callable) -> dict | None:
 
 
 def transform_feature(feature: dict, func: Callable) -> dict:
+    """A copy of a GeoJSON Feature with its geometry's coordinates passed through ``func(lon, lat)``."""
     return {**feature, "geometry": transform_geometry(feature.get("geometry"), func)}
 
 

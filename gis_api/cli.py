@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,7 +17,7 @@ from gis_api.errors import cli_message
 class ShequGroup(TyperGroup):
     """The top command group: a domain error from any command prints its message and exits with 1."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def invoke(self, ctx: click.Context):
         """Run the command; turn a `geo.errors.ShequError` into the shared one-line message."""
         try:
             return super().invoke(ctx)
@@ -48,7 +48,7 @@ _register_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    """Run the ``shequ`` command line."""
+    """Run the ``shequ`` command line (the console-script entry point)."""
     app()
 
 

@@ -21,6 +21,7 @@ def database_url(settings: Settings | None = None) -> str:
 
 
 def sqlalchemy_url(url: str) -> str:
+    """The URL with the psycopg 3 driver SQLAlchemy should use (``postgresql+psycopg://``)."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -39,6 +40,7 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def postgis_version(engine: Engine) -> str:
+    """The PostGIS library version of the database (raises when it cannot be reached)."""
     from sqlalchemy import text
 
     with engine.connect() as conn:

@@ -15,10 +15,12 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def settings(request: Request) -> Settings:
+    """Dependency: the app's settings."""
     return request.app.state.settings
 
 
 def db_engine(request: Request) -> Engine:
+    """Dependency: the app's SQLAlchemy engine."""
     return request.app.state.engine
 
 

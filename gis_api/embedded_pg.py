@@ -17,20 +17,26 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from geo.errors import Unavailable
 
 
-class EmbeddedPgError(RuntimeError):
-    """A one-line cause and a fix."""
+class EmbeddedPgError(Unavailable, RuntimeError):
+    """The embedded cluster cannot be set up or run: a one-line cause and a fix (the CLI exits with 1)."""
 
 
 @dataclass
 class PgStatus:
+    """Is the cluster running, its postmaster pid, and a one-line description."""
+
     running: bool
     pid: int | None
     message: str
 
 
 def find_pg_bin(preferred: Path | None = None, major: str = "15") -> Path:
+    """The folder holding initdb, pg_ctl and postgres (``preferred``, PostgreSQL ``major``, any other, PATH)."""
     candidates: list[Path] = []
     if preferred:
         candidates.append(Path(preferred))
@@ -58,6 +64,7 @@ def _share_dir(bin_dir: Path) -> Path:
 
 
 def check_postgis(bin_dir: Path) -> None:
+    """Raise `EmbeddedPgError` (with the apt-get fix) unless PostGIS is installed for this PostgreSQL."""
     control = _share_dir(bin_dir) / "extension" / "postgis.control"
     if not control.exists():
         major = bin_dir.parent.name
@@ -68,6 +75,7 @@ def check_postgis(bin_dir: Path) -> None:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when another program already listens on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -78,12 +86,18 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for throw-away clusters)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 class EmbeddedPostgres:
+    """A private cluster under ``root`` (``data/``, socket folder ``run/``, ``server.log``) on ``port``.
+
+    ``os_user`` runs the server when we are root; ``fast`` turns durability off for throw-away test clusters.
+    """
+
     def __init__(self, root: Path, port: int, user: str = "shequ", database: str = "shequ",
                  bin_dir: Path | None = None, os_user: str = "postgres", fast: bool = False):
         self.root = Path(root).resolve()
@@ -97,23 +111,28 @@ class EmbeddedPostgres:
     # -- paths ---------------------------------------------------------------------------------
     @property
     def data(self) -> Path:
+        """The cluster's data directory (PGDATA)."""
         return self.root / "data"
 
     @property
     def socket_dir(self) -> Path:
+        """The private Unix socket folder."""
         return self.root / "run"
 
     @property
     def log(self) -> Path:
+        """The server log file."""
         return self.root / "server.log"
 
     @property
     def bin_dir(self) -> Path:
+        """The PostgreSQL binaries in use (found on first use)."""
         if self._bin_dir is None or not (Path(self._bin_dir) / "pg_ctl").exists():
             self._bin_dir = find_pg_bin(self._bin_dir)
         return Path(self._bin_dir)
 
     def url(self) -> str:
+        """The libpq URL of the cluster's database over loopback TCP."""
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
     # -- running as the right OS user ----------------------------------------------------------
@@ -130,7 +149,7 @@ class EmbeddedPostgres:
 
     def _cmd(self, args: list[str], check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         run_as = self._run_as()
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if run_as:
             ent = pwd.getpwnam(run_as)
             kwargs = {"user": ent.pw_uid, "group": ent.pw_gid, "extra_groups": []}
@@ -174,9 +193,11 @@ class EmbeddedPostgres:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def initialized(self) -> bool:
+        """True once initdb has made the data directory."""
         return (self.data / "PG_VERSION").exists()
 
     def init(self) -> None:
+        """Create the cluster (initdb and its configuration) unless it exists; idempotent."""
         check_postgis(self.bin_dir)
         self._prepare_dirs()
         if self.initialized():
@@ -200,6 +221,7 @@ class EmbeddedPostgres:
             fh.write("\n".join(conf) + "\n")
 
     def status(self) -> PgStatus:
+        """Whether the server runs (a stale pid file after a kill is reported as such)."""
         if not self.initialized():
             return PgStatus(False, None, f"not initialised ({self.data}); run: shequ db start")
         pidfile = self.data / "postmaster.pid"
@@ -216,6 +238,7 @@ class EmbeddedPostgres:
         return PgStatus(False, None, "stopped")
 
     def start(self, timeout: float = 60) -> PgStatus:
+        """Initialise if needed, start the server and make sure the database and PostGIS exist; idempotent."""
         self.init()
         st = self.status()
         if st.running:
@@ -236,6 +259,7 @@ class EmbeddedPostgres:
         return self.status()
 
     def stop(self) -> PgStatus:
+        """Stop the server (fast shutdown); idempotent."""
         if not self.initialized():
             return PgStatus(False, None, "not initialised")
         if self.status().running:
@@ -263,5 +287,6 @@ class EmbeddedPostgres:
 
 
 def from_settings(settings) -> EmbeddedPostgres:
+    """The embedded cluster the settings describe (folder, port, user, database, binaries, OS user)."""
     return EmbeddedPostgres(settings.pg_path, settings.pg_port, settings.pg_user, settings.pg_database,
                             settings.pg_bin, settings.pg_os_user)

@@ -13,6 +13,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
+    """An Alembic configuration for this project's migrations against ``url``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
@@ -20,10 +21,12 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, target: str = "heads") -> None:
+    """Upgrade the database at ``url`` to ``target`` (every feature's head by default)."""
     command.upgrade(alembic_config(url), target)
 
 
 def current_heads(url: str) -> list[str]:
+    """The head revisions of the migration scripts (one per feature branch)."""
     from alembic.script import ScriptDirectory
 
     return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())

@@ -18,6 +18,8 @@ def project_root() -> Path:
 
 
 class Settings(BaseSettings):
+    """Every setting of the product, from ``SHEQU_*`` environment variables (and ``DATABASE_URL``)."""
+
     model_config = SettingsConfigDict(env_prefix="SHEQU_", extra="ignore")
 
     # Where the product keeps its own files (embedded cluster, outputs).
@@ -53,13 +55,16 @@ class Settings(BaseSettings):
 
     @property
     def pg_path(self) -> Path:
+        """The embedded cluster's folder (``SHEQU_PG_DIR``, default ``<data_dir>/pg``), absolute."""
         return (self.pg_dir or (self.data_dir / "pg")).resolve()
 
     @property
     def api_key_set(self) -> frozenset[str]:
+        """The accepted API keys (empty: no key required)."""
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
 
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings, read once per process."""
     return Settings()

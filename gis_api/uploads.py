@@ -18,7 +18,7 @@ message, ``detail.max_bytes``). Usage::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -30,6 +30,7 @@ from gis_api.errors import BadRequest, PayloadTooLarge
 
 
 def too_large(max_bytes: int) -> PayloadTooLarge:
+    """The 413 error for a body over ``max_bytes``, its limit in words and in ``detail.max_bytes``."""
     mb = max_bytes / (1024 * 1024)
     size = f"{mb:g} MB" if mb >= 1 else f"{max_bytes} bytes"
     return PayloadTooLarge(
@@ -85,7 +86,7 @@ def body_limit_route_class(max_bytes: int, shown_bytes: int | None = None) -> ty
     shown = max_bytes if shown_bytes is None else shown_bytes
 
     class BodyLimitRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def limited_handler(request: Request) -> Response:

@@ -13,14 +13,27 @@ import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
+from geo.errors import InvalidInput, ShequError, Unavailable
 from layers.registry import Layer
+
+if TYPE_CHECKING:
+    from branca.element import Figure
 
 VENDOR = Path(__file__).resolve().parent.parent / "gis_api" / "static" / "vendor" / "leaflet"
 
 
-class ExportError(RuntimeError):
-    """The export cannot be made (missing local assets, nothing to draw)."""
+class ExportError(ShequError, RuntimeError):
+    """The export cannot be made (the CLI prints the message and exits with 1)."""
+
+
+class NothingToDraw(ExportError, InvalidInput):
+    """Every selected layer is empty."""
+
+
+class AssetsMissing(ExportError, Unavailable):
+    """The local Leaflet files are not installed, or the rendered page still links outside."""
 
 
 @dataclass
@@ -37,6 +50,7 @@ class MapLayer:
 
 
 def from_registry(layer: Layer, collection: dict) -> MapLayer:
+    """A registered layer's features, drawn with its registry style, popups listing its properties."""
     style = layer.style.leaflet()
     if layer.geometry_family == "LineString":
         style["fill"] = False  # Leaflet would otherwise fill the hull of a curved road
@@ -52,6 +66,7 @@ def from_registry(layer: Layer, collection: dict) -> MapLayer:
 
 
 def from_geojson(title: str, collection: dict, color: str = "#e6550d") -> MapLayer:
+    """Any FeatureCollection (an analysis result) in one colour; popups list its first simple properties."""
     feats = collection.get("features") or []
     keys: list[str] = []
     for f in feats[:200]:
@@ -92,9 +107,10 @@ def build_map(layers: list[MapLayer], title: str = "社区 GIS 地图"):
     import folium
 
     if not any(ml.collection.get("features") for ml in layers):
-        raise ExportError("没有可绘制的要素 nothing to draw: the selected layers are empty")
+        raise NothingToDraw("没有可绘制的要素 nothing to draw: the selected layers are empty")
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
-    m.get_root().header.add_child(folium.Element(f"<title>{_escape(title)}</title>"))
+    root = cast("Figure", m.get_root())
+    root.header.add_child(folium.Element(f"<title>{_escape(title)}</title>"))
     for ml in layers:
         if not ml.collection.get("features"):
             continue
@@ -121,7 +137,7 @@ def build_map(layers: list[MapLayer], title: str = "社区 GIS 地图"):
     title_html = (f'<div style="position:fixed;top:8px;left:50px;z-index:1000;background:#fff;padding:4px 10px;'
                   f'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:14px sans-serif">{_escape(title)}'
                   f'<br><small>© OpenStreetMap 贡献者 · 社区 GIS 导出</small></div>')
-    m.get_root().html.add_child(folium.Element(title_html))
+    root.html.add_child(folium.Element(title_html))
     return m
 
 
@@ -149,14 +165,14 @@ def offline_html(m) -> str:
     """Render the map with every CDN reference replaced by inlined local copies."""
     js, css = VENDOR / "leaflet.js", VENDOR / "leaflet.css"
     if not js.exists() or not css.exists():
-        raise ExportError(f"缺少本地 Leaflet 资源 {VENDOR}: run `bash scripts/install_assets.sh` (make assets)")
+        raise AssetsMissing(f"缺少本地 Leaflet 资源 {VENDOR}: run `bash scripts/install_assets.sh` (make assets)")
     m.default_js = []
     m.default_css = []
     html = m.get_root().render()
     html = _REMOTE_TAG.sub("", html)
     leftover = re.findall(r"""(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)""", html)
     if leftover:
-        raise ExportError(f"导出仍引用外部资源 the export still links outside: {leftover[:3]}")
+        raise AssetsMissing(f"导出仍引用外部资源 the export still links outside: {leftover[:3]}")
     inline = (f"<style>{_inline_css(css.read_text(encoding='utf-8'), VENDOR)}</style>\n"
               f"<script>{js.read_text(encoding='utf-8')}</script>\n")
     head = re.search(r"<head[^>]*>", html)
@@ -166,6 +182,7 @@ def offline_html(m) -> str:
 
 
 def export(layers: list[MapLayer], path: Path, title: str = "社区 GIS 地图") -> Path:
+    """Write the layers as one standalone offline HTML file at ``path`` (folders created); returns the path."""
     html = offline_html(build_map(layers, title))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

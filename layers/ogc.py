@@ -1,6 +1,7 @@
 """OGC API Features, the pure part: parse and check query parameters, build documents and links.
 
-No database and no web framework here: plain values in, plain values (or :class:`QueryError`) out.
+No database and no web framework here: plain values in, plain values (or :class:`QueryError`, a
+`geo.errors.BadRequest`: 400, as the OGC spec wants for a bad parameter) out.
 Specs: OGC API - Features - Part 1: Core (17-069r4) and Part 2: Coordinate Reference Systems by
 Reference (18-058r1); GeoJSON per RFC 7946.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
+from geo.errors import BadRequest
 from layers.registry import Layer
 
 DEFAULT_LIMIT = 100
@@ -34,11 +37,14 @@ CONFORMANCE = [
 GEOJSON = "application/geo+json"
 
 
-class QueryError(ValueError):
-    """A bad request parameter; the message is safe to show to the caller."""
+class QueryError(BadRequest, ValueError):
+    """A bad request parameter; the message is safe to show to the caller.
+
+    ``param`` names the parameter; it is also the error's ``detail`` (``{"parameter": …}``).
+    """
 
     def __init__(self, message: str, param: str | None = None):
-        super().__init__(message)
+        super().__init__(message, detail={"parameter": param} if param else None)
         self.param = param
 
 
@@ -74,6 +80,7 @@ SUPPORTED_CRS = [CRS84, EPSG4326, EPSG4490, GCJ02]
 
 
 def parse_crs(value: str | None, param: str = "crs") -> Crs:
+    """The supported CRS named by a URI or a house short name (CRS84 when absent)."""
     if value is None or value == "":
         return _CRS_BY_NAME[CRS84]
     key = value.strip().strip("[]<>")
@@ -118,6 +125,7 @@ def bbox_to_lonlat(bbox: tuple[float, float, float, float], crs: Crs) -> tuple[f
 
 
 def parse_limit(value: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    """The page size: an integer from 1 to ``maximum`` (``default`` when absent)."""
     if value is None or value == "":
         return default
     try:
@@ -132,6 +140,7 @@ def parse_limit(value: str | None, *, default: int = DEFAULT_LIMIT, maximum: int
 
 
 def parse_offset(value: str | None) -> int:
+    """The number of features to skip: a non-negative integer (0 when absent)."""
     if value is None or value == "":
         return 0
     try:
@@ -211,6 +220,8 @@ ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "f"}
 
 @dataclass
 class ItemsQuery:
+    """A checked ``/collections/{id}/items`` query, ready for `layers.sql`."""
+
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     bbox: tuple[float, float, float, float] | None = None  # lon/lat order, in ``bbox_crs``'s datum
@@ -220,8 +231,8 @@ class ItemsQuery:
     filters: dict[str, object] = field(default_factory=dict)
 
 
-def parse_items_query(layer: Layer, params: list[tuple[str, str]], *, max_limit: int = MAX_LIMIT) -> ItemsQuery:
-    """Check every query parameter of ``/collections/{id}/items`` (unknown ones are an error)."""
+def check_items_params(layer: Layer, params: list[tuple[str, str]]) -> dict[str, str]:
+    """The query parameters of an items request by name: none repeated, none unknown, ``f`` json/geojson."""
     seen: dict[str, str] = {}
     for key, value in params:
         if key in seen:
@@ -234,25 +245,55 @@ def parse_items_query(layer: Layer, params: list[tuple[str, str]], *, max_limit:
     f = seen.get("f")
     if f not in (None, "", "json", "geojson"):
         raise QueryError(f"不支持的格式 f={f!r}（可用 json / geojson）", "f")
+    return seen
+
+
+def parse_bbox_query(
+    value: str | None, bbox_crs: Crs, *, bbox_crs_given: bool = False
+) -> tuple[float, float, float, float] | None:
+    """The ``bbox`` parameter in lon/lat order (still in ``bbox_crs``'s datum); ``bbox-crs`` needs a bbox."""
+    if bbox_crs_given and value is None:
+        raise QueryError("给了 bbox-crs 却没有 bbox", "bbox-crs")
+    raw_bbox = parse_bbox(value)
+    return None if raw_bbox is None else bbox_to_lonlat(raw_bbox, bbox_crs)
+
+
+def bbox_to_wgs84(
+    bbox: tuple[float, float, float, float] | None, crs: Crs
+) -> tuple[float, float, float, float] | None:
+    """A lon/lat bbox in ``crs``'s datum as WGS84 (GCJ-02 corners converted; other CRSs are WGS84 already)."""
+    if bbox is None or not crs.gcj02:
+        return bbox
+    from geo.crs import gcj02_to_wgs84
+
+    (x0, x1), (y0, y1) = gcj02_to_wgs84([bbox[0], bbox[2]], [bbox[1], bbox[3]])
+    return float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1))
+
+
+def parse_layer_datetime(layer: Layer, value: str | None) -> tuple[dt.datetime | None, dt.datetime | None] | None:
+    """The ``datetime`` parameter for ``layer``; always checked, but ignored on a layer without valid time."""
+    # Ignoring it is what the spec allows (clients send it blindly).
+    interval = parse_datetime(value)
+    return interval if layer.has_time else None
+
+
+def parse_filters(layer: Layer, params: dict[str, str]) -> dict[str, object]:
+    """The property filters (``name=value``, every parameter that is not a standard one), typed."""
+    return {key: parse_property_value(layer, key, value) for key, value in params.items() if key not in ITEMS_PARAMS}
+
+
+def parse_items_query(layer: Layer, params: list[tuple[str, str]], *, max_limit: int = MAX_LIMIT) -> ItemsQuery:
+    """Check every query parameter of ``/collections/{id}/items`` (unknown ones are an error)."""
+    seen = check_items_params(layer, params)
     q = ItemsQuery(
         limit=parse_limit(seen.get("limit"), maximum=max_limit),
         offset=parse_offset(seen.get("offset")),
         crs=parse_crs(seen.get("crs"), "crs"),
         bbox_crs=parse_crs(seen.get("bbox-crs"), "bbox-crs"),
     )
-    if "bbox-crs" in seen and "bbox" not in seen:
-        raise QueryError("给了 bbox-crs 却没有 bbox", "bbox-crs")
-    raw_bbox = parse_bbox(seen.get("bbox"))
-    if raw_bbox is not None:
-        q.bbox = bbox_to_lonlat(raw_bbox, q.bbox_crs)
-    # datetime on a layer without valid time is ignored, as the spec allows (clients send it blindly).
-    if layer.has_time:
-        q.datetime = parse_datetime(seen.get("datetime"))
-    else:
-        parse_datetime(seen.get("datetime"))
-    for key, value in seen.items():
-        if key not in ITEMS_PARAMS:
-            q.filters[key] = parse_property_value(layer, key, value)
+    q.bbox = parse_bbox_query(seen.get("bbox"), q.bbox_crs, bbox_crs_given="bbox-crs" in seen)
+    q.datetime = parse_layer_datetime(layer, seen.get("datetime"))
+    q.filters = parse_filters(layer, seen)
     return q
 
 
@@ -276,6 +317,7 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
                    temporal: tuple[str | None, str | None] | None = None) -> dict:
     """``/collections/{id}`` document. ``base`` is the API root URL without a trailing slash."""
     href = f"{base}/collections/{layer.id}"
+    extent_doc: dict[str, Any] = {}
     doc = {
         "id": layer.id,
         "title": layer.title_zh,
@@ -292,18 +334,18 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
             {"rel": "describedby", "type": "application/schema+json", "title": "属性结构",
              "href": f"{href}/queryables"},
         ],
-        "extent": {},
+        "extent": extent_doc,
         "shequ:geometryType": layer.geometry_type,
         "shequ:readRole": layer.read_role,
         "shequ:minZoom": layer.min_zoom,
         "shequ:maxZoom": layer.max_zoom,
     }
     if extent is not None:
-        doc["extent"]["spatial"] = {"bbox": [list(extent)], "crs": CRS84}
+        extent_doc["spatial"] = {"bbox": [list(extent)], "crs": CRS84}
     else:
-        doc["extent"]["spatial"] = {"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": CRS84}
+        extent_doc["spatial"] = {"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": CRS84}
     if layer.has_time:
-        doc["extent"]["temporal"] = {
+        extent_doc["temporal"] = {
             "interval": [list(temporal) if temporal else [None, None]],
             "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         }
@@ -315,6 +357,7 @@ _JSON_SCHEMA_TYPES = {"string": "string", "integer": "integer", "number": "numbe
 
 
 def queryables_doc(layer: Layer, base: str) -> dict:
+    """``/collections/{id}/queryables``: the layer's filterable properties as a JSON Schema."""
     props = {}
     for p in layer.properties:
         s: dict = {"title": p.title_zh or p.name, "type": _JSON_SCHEMA_TYPES[p.type]}
@@ -332,6 +375,7 @@ def queryables_doc(layer: Layer, base: str) -> dict:
 
 
 def landing_doc(base: str) -> dict:
+    """The API landing document (``/?f=json``): links to the conformance, collections and API definition."""
     return {
         "title": "社区 GIS 空间数据服务（Shequ GIS）",
         "description": "社区治理空间底座：行政区划、道路、建筑、标准地址、网格等图层的 OGC API Features 与矢量瓦片服务",

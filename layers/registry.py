@@ -36,6 +36,7 @@ class Prop:
 
     @property
     def col(self) -> str:
+        """The SQL column behind the property."""
         return self.column or self.name
 
 
@@ -89,6 +90,8 @@ class Thinning:
 
 @dataclass(frozen=True)
 class Layer:
+    """One registered dataset: its table (and fixed row filter), exposed properties, style, zooms, read role."""
+
     id: str
     title_zh: str
     title_en: str
@@ -114,7 +117,7 @@ class Layer:
     basemap: bool = False
     # Shown when the web map opens (otherwise only listed in the layer switcher).
     web_default: bool = True
-    # Tables this layer's features come from (for cache invalidation); default: ``table``.
+    # Position in layer lists and the web map's layer switcher (then by id).
     order: int = 100
 
     def __post_init__(self) -> None:
@@ -137,21 +140,26 @@ class Layer:
 
     @property
     def id_expr(self) -> str:
+        """SQL expression of the feature id over ``t``."""
         return self.id_sql or f"t.{self.id_column}"
 
     @property
     def id_is_text(self) -> bool:
+        """True when feature ids are strings (a composite ``id_sql``), else integers."""
         return self.id_sql is not None
 
     @property
     def has_time(self) -> bool:
+        """True when the layer has a valid-time column (``datetime`` filters apply)."""
         return self.valid_from is not None
 
     @property
     def geometry_family(self) -> str:
+        """``Point``, ``LineString`` or ``Polygon`` (the geometry type without ``Multi``)."""
         return self.geometry_type.removeprefix("Multi")
 
     def prop(self, name: str) -> Prop | None:
+        """The exposed property ``name``, or None."""
         for p in self.properties:
             if p.name == name:
                 return p
@@ -178,18 +186,19 @@ class Layer:
         }
 
 
-def _p(name: str, type_: str = "string", zh: str = "", column: str | None = None) -> Prop:
+def _prop(name: str, type_: str = "string", zh: str = "", column: str | None = None) -> Prop:
+    """Shorthand for the registry entries below: name, type, Chinese title, column."""
     return Prop(name=name, type=type_, title_zh=zh, column=column)
 
 
 _ADMIN_PROPS = (
-    _p("code", "string", "区划代码"),
-    _p("name", "string", "名称"),
-    _p("level", "string", "层级"),
-    _p("parent_code", "string", "上级代码"),
-    _p("source", "string", "来源"),
-    _p("valid_from", "datetime", "生效时间"),
-    _p("valid_to", "datetime", "失效时间"),
+    _prop("code", "string", "区划代码"),
+    _prop("name", "string", "名称"),
+    _prop("level", "string", "层级"),
+    _prop("parent_code", "string", "上级代码"),
+    _prop("source", "string", "来源"),
+    _prop("valid_from", "datetime", "生效时间"),
+    _prop("valid_to", "datetime", "失效时间"),
 )
 
 MAJOR_ROAD_KINDS = ("motorway", "trunk", "primary", "secondary", "motorway_link", "trunk_link",
@@ -199,7 +208,7 @@ LAYERS: tuple[Layer, ...] = (
     # ---- base layers (migration 0001_base) ----
     Layer(
         id="water", title_zh="水系", title_en="Water", table="water", geometry_type="MultiPolygon",
-        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        properties=(_prop("osm_id", "integer", "OSM 编号"), _prop("kind", "string", "类型"), _prop("name", "string", "名称")),
         style=Style(color="#6baed6", fill_color="#9ecae1", weight=0.5, fill_opacity=0.8, label_field="name"),
         min_zoom=8, basemap=True, order=10, thinning=Thinning(full_zoom=14, min_area_px=4.0),
         description_zh="河流、水面（OpenStreetMap）",
@@ -228,11 +237,11 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="building", title_zh="建筑", title_en="Buildings", table="building", geometry_type="MultiPolygon",
         properties=(
-            _p("osm_id", "integer", "OSM 编号"), _p("name", "string", "名称"), _p("kind", "string", "类型"),
-            _p("kind_detail", "string", "细类"), _p("height_m", "number", "高度（米）"),
-            _p("floors", "integer", "层数"), _p("area_m2", "number", "占地面积（平方米）"),
-            _p("households_est", "integer", "估算户数"), _p("addr_street", "string", "街路巷"),
-            _p("addr_housenumber", "string", "门牌号"),
+            _prop("osm_id", "integer", "OSM 编号"), _prop("name", "string", "名称"), _prop("kind", "string", "类型"),
+            _prop("kind_detail", "string", "细类"), _prop("height_m", "number", "高度（米）"),
+            _prop("floors", "integer", "层数"), _prop("area_m2", "number", "占地面积（平方米）"),
+            _prop("households_est", "integer", "估算户数"), _prop("addr_street", "string", "街路巷"),
+            _prop("addr_housenumber", "string", "门牌号"),
         ),
         style=Style(color="#b5a48a", fill_color="#d9cbb3", weight=0.6, fill_opacity=0.85, label_field="name"),
         min_zoom=13, basemap=True, order=30, thinning=Thinning(full_zoom=16, min_area_px=2.0),
@@ -241,15 +250,15 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="railway", title_zh="铁路与轨道", title_en="Railways", table="railway",
         geometry_type="MultiLineString",
-        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        properties=(_prop("osm_id", "integer", "OSM 编号"), _prop("kind", "string", "类型"), _prop("name", "string", "名称")),
         style=Style(color="#636363", weight=1.5, dash_array="5 3", label_field="name"),
         min_zoom=10, basemap=True, order=40,
     ),
     Layer(
         id="road", title_zh="道路", title_en="Roads", table="road", geometry_type="LineString",
         properties=(
-            _p("osm_id", "integer", "OSM 编号"), _p("name", "string", "路名"), _p("name_en", "string", "英文名"),
-            _p("kind", "string", "等级"), _p("oneway", "boolean", "单行"),
+            _prop("osm_id", "integer", "OSM 编号"), _prop("name", "string", "路名"), _prop("name_en", "string", "英文名"),
+            _prop("kind", "string", "等级"), _prop("oneway", "boolean", "单行"),
         ),
         style=Style(color="#f0a030", weight=1.2, label_field="name", kind_weights=(
             ("motorway", 4.0), ("trunk", 4.0), ("primary", 3.5), ("secondary", 2.8), ("tertiary", 2.2),
@@ -262,7 +271,7 @@ LAYERS: tuple[Layer, ...] = (
     ),
     Layer(
         id="poi", title_zh="兴趣点", title_en="Points of interest", table="poi", geometry_type="Point",
-        properties=(_p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称")),
+        properties=(_prop("osm_id", "integer", "OSM 编号"), _prop("kind", "string", "类型"), _prop("name", "string", "名称")),
         style=Style(color="#d7301f", radius=3, fill_opacity=0.9, icon="poi", label_field="name"),
         min_zoom=14, order=80, description_zh="兴趣点（OpenStreetMap）",
     ),
@@ -270,8 +279,8 @@ LAYERS: tuple[Layer, ...] = (
         id="demo_address_point", title_zh="门址点（OSM）", title_en="OSM address points",
         table="demo_address_point", geometry_type="Point",
         properties=(
-            _p("osm_id", "integer", "OSM 编号"), _p("kind", "string", "类型"), _p("name", "string", "名称"),
-            _p("addr_street", "string", "街路巷"), _p("addr_housenumber", "string", "门牌号"),
+            _prop("osm_id", "integer", "OSM 编号"), _prop("kind", "string", "类型"), _prop("name", "string", "名称"),
+            _prop("addr_street", "string", "街路巷"), _prop("addr_housenumber", "string", "门牌号"),
         ),
         style=Style(color="#31a354", radius=3, fill_opacity=0.9, label_field="addr_housenumber"),
         min_zoom=15, order=81, web_default=False,
@@ -281,12 +290,12 @@ LAYERS: tuple[Layer, ...] = (
         id="standard_address", title_zh="标准地址", title_en="Standard addresses", table="standard_address",
         geometry_type="Point",
         properties=(
-            _p("code", "string", "地址编码"), _p("full_text", "string", "标准地址"), _p("level", "string", "层级"),
-            _p("parent_code", "string", "上级编码"), _p("district_code", "string", "区县代码"),
-            _p("township_code", "string", "街道代码"), _p("community_code", "string", "社区代码"),
-            _p("building_id", "integer", "建筑编号"), _p("source", "string", "来源"), _p("status", "string", "状态"),
-            _p("version", "integer", "版本"), _p("valid_from", "datetime", "生效时间"),
-            _p("valid_to", "datetime", "失效时间"),
+            _prop("code", "string", "地址编码"), _prop("full_text", "string", "标准地址"), _prop("level", "string", "层级"),
+            _prop("parent_code", "string", "上级编码"), _prop("district_code", "string", "区县代码"),
+            _prop("township_code", "string", "街道代码"), _prop("community_code", "string", "社区代码"),
+            _prop("building_id", "integer", "建筑编号"), _prop("source", "string", "来源"), _prop("status", "string", "状态"),
+            _prop("version", "integer", "版本"), _prop("valid_from", "datetime", "生效时间"),
+            _prop("valid_to", "datetime", "失效时间"),
         ),
         # Current, active addresses down to building level; unit / floor / room addresses identify
         # homes and are not published on the public map.
@@ -300,10 +309,10 @@ LAYERS: tuple[Layer, ...] = (
         id="standard_address_history", title_zh="标准地址（含历史）", title_en="Standard addresses with history",
         table="standard_address", geometry_type="Point",
         properties=(
-            _p("code", "string", "地址编码"), _p("full_text", "string", "标准地址"), _p("level", "string", "层级"),
-            _p("parent_code", "string", "上级编码"), _p("community_code", "string", "社区代码"),
-            _p("source", "string", "来源"), _p("status", "string", "状态"), _p("version", "integer", "版本"),
-            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+            _prop("code", "string", "地址编码"), _prop("full_text", "string", "标准地址"), _prop("level", "string", "层级"),
+            _prop("parent_code", "string", "上级编码"), _prop("community_code", "string", "社区代码"),
+            _prop("source", "string", "来源"), _prop("status", "string", "状态"), _prop("version", "integer", "版本"),
+            _prop("valid_from", "datetime", "生效时间"), _prop("valid_to", "datetime", "失效时间"),
         ),
         where="t.geom IS NOT NULL",
         style=Style(color="#6a51a3", radius=3, fill_opacity=0.7, label_field="full_text"),
@@ -315,11 +324,11 @@ LAYERS: tuple[Layer, ...] = (
         id="compound", title_zh="小区", title_en="Compounds", table="standard_address",
         geometry_type="MultiPolygon", geom_column="area",
         properties=(
-            _p("name", "string", "小区名称", column="compound_name"), _p("code", "string", "地址编码"),
-            _p("full_text", "string", "标准地址"), _p("district_code", "string", "区县代码"),
-            _p("township_code", "string", "街道代码"), _p("community_code", "string", "社区代码"),
-            _p("source", "string", "来源"), _p("version", "integer", "版本"),
-            _p("valid_from", "datetime", "生效时间"),
+            _prop("name", "string", "小区名称", column="compound_name"), _prop("code", "string", "地址编码"),
+            _prop("full_text", "string", "标准地址"), _prop("district_code", "string", "区县代码"),
+            _prop("township_code", "string", "街道代码"), _prop("community_code", "string", "社区代码"),
+            _prop("source", "string", "来源"), _prop("version", "integer", "版本"),
+            _prop("valid_from", "datetime", "生效时间"),
         ),
         # current, active compound addresses (小区 / 院落) with their polygon (standard_address.area);
         # the invalidation trigger covers `area` since migration 0008
@@ -334,9 +343,9 @@ LAYERS: tuple[Layer, ...] = (
         id="street_block", title_zh="街区", title_en="Street blocks", table="street_block",
         geometry_type="MultiPolygon",
         properties=(
-            _p("community_code", "string", "社区代码"), _p("seq", "integer", "序号"), _p("kind", "string", "类型"),
-            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
-            _p("area_m2", "number", "面积（平方米）"),
+            _prop("community_code", "string", "社区代码"), _prop("seq", "integer", "序号"), _prop("kind", "string", "类型"),
+            _prop("households", "integer", "户数"), _prop("buildings", "integer", "建筑数"),
+            _prop("area_m2", "number", "面积（平方米）"),
         ),
         style=Style(color="#969696", fill_color="#d9d9d9", weight=0.8, fill_opacity=0.15),
         min_zoom=13, order=20, web_default=False, description_zh="由道路围合的街区（网格划分的基本单元）",
@@ -344,12 +353,12 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="grid", title_zh="网格", title_en="Grids", table="grid", geometry_type="MultiPolygon",
         properties=(
-            _p("code", "string", "网格编码"), _p("name", "string", "名称"), _p("level", "string", "层级"),
-            _p("parent_code", "string", "上级编码"), _p("community_code", "string", "社区代码"),
-            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
-            _p("area_m2", "number", "面积（平方米）"), _p("compactness", "number", "紧凑度"),
-            _p("contiguous", "boolean", "连通"), _p("version", "integer", "版本"), _p("source", "string", "来源"),
-            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+            _prop("code", "string", "网格编码"), _prop("name", "string", "名称"), _prop("level", "string", "层级"),
+            _prop("parent_code", "string", "上级编码"), _prop("community_code", "string", "社区代码"),
+            _prop("households", "integer", "户数"), _prop("buildings", "integer", "建筑数"),
+            _prop("area_m2", "number", "面积（平方米）"), _prop("compactness", "number", "紧凑度"),
+            _prop("contiguous", "boolean", "连通"), _prop("version", "integer", "版本"), _prop("source", "string", "来源"),
+            _prop("valid_from", "datetime", "生效时间"), _prop("valid_to", "datetime", "失效时间"),
         ),
         where="t.level = 'grid' AND t.valid_to IS NULL",
         style=Style(color="#1b9e77", fill_color="#66c2a5", weight=2.0, fill_opacity=0.12, label_field="name"),
@@ -360,11 +369,11 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="microgrid", title_zh="微网格", title_en="Micro-grids", table="grid", geometry_type="MultiPolygon",
         properties=(
-            _p("code", "string", "网格编码"), _p("name", "string", "名称"), _p("level", "string", "层级"),
-            _p("parent_code", "string", "上级网格"), _p("community_code", "string", "社区代码"),
-            _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
-            _p("area_m2", "number", "面积（平方米）"), _p("version", "integer", "版本"),
-            _p("valid_from", "datetime", "生效时间"), _p("valid_to", "datetime", "失效时间"),
+            _prop("code", "string", "网格编码"), _prop("name", "string", "名称"), _prop("level", "string", "层级"),
+            _prop("parent_code", "string", "上级网格"), _prop("community_code", "string", "社区代码"),
+            _prop("households", "integer", "户数"), _prop("buildings", "integer", "建筑数"),
+            _prop("area_m2", "number", "面积（平方米）"), _prop("version", "integer", "版本"),
+            _prop("valid_from", "datetime", "生效时间"), _prop("valid_to", "datetime", "失效时间"),
         ),
         where="t.level = 'microgrid' AND t.valid_to IS NULL",
         style=Style(color="#66a61e", weight=1.0, fill_opacity=0.0, dash_array="2 2", label_field="name"),
@@ -374,10 +383,10 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="h3_cell", title_zh="H3 六边形格网", title_en="H3 cells", table="h3_cell", geometry_type="Polygon",
         properties=(
-            _p("area_code", "string", "区域代码"), _p("res", "integer", "分辨率"), _p("mode", "string", "覆盖方式"),
-            _p("cell", "string", "H3 编号"), _p("households", "integer", "户数"), _p("buildings", "integer", "建筑数"),
-            _p("pois", "integer", "兴趣点数"), _p("addresses", "integer", "地址数"),
-            _p("computed_at", "datetime", "计算时间"),
+            _prop("area_code", "string", "区域代码"), _prop("res", "integer", "分辨率"), _prop("mode", "string", "覆盖方式"),
+            _prop("cell", "string", "H3 编号"), _prop("households", "integer", "户数"), _prop("buildings", "integer", "建筑数"),
+            _prop("pois", "integer", "兴趣点数"), _prop("addresses", "integer", "地址数"),
+            _prop("computed_at", "datetime", "计算时间"),
         ),
         id_column="cell", id_sql="t.area_code || ':' || t.res || ':' || t.mode || ':' || t.cell",
         style=Style(color="#8c6bb1", fill_color="#bfd3e6", weight=0.8, fill_opacity=0.25, label_field="cell"),
@@ -388,8 +397,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="facility", title_zh="服务设施", title_en="Facilities", table="facility", geometry_type="Point",
         properties=(
-            _p("type_code", "string", "设施类型"), _p("name", "string", "名称"), _p("status", "string", "状态"),
-            _p("capacity", "number", "服务能力"), _p("source", "string", "来源"),
+            _prop("type_code", "string", "设施类型"), _prop("name", "string", "名称"), _prop("status", "string", "状态"),
+            _prop("capacity", "number", "服务能力"), _prop("source", "string", "来源"),
         ),
         where="t.status = 'existing'",
         style=Style(color="#54278f", fill_color="#9e9ac8", radius=5, fill_opacity=0.9, icon="facility",
@@ -400,8 +409,8 @@ LAYERS: tuple[Layer, ...] = (
         id="facility_planned", title_zh="规划设施（选址结果）", title_en="Planned facilities (siting results)",
         table="facility", geometry_type="Point",
         properties=(
-            _p("type_code", "string", "设施类型"), _p("name", "string", "名称"), _p("status", "string", "状态"),
-            _p("capacity", "number", "服务能力"), _p("source", "string", "来源"),
+            _prop("type_code", "string", "设施类型"), _prop("name", "string", "名称"), _prop("status", "string", "状态"),
+            _prop("capacity", "number", "服务能力"), _prop("source", "string", "来源"),
         ),
         where="t.status = 'planned'",
         style=Style(color="#e6550d", fill_color="#fd8d3c", radius=6, fill_opacity=0.9, icon="star",
@@ -411,9 +420,9 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="camera", title_zh="监控摄像头", title_en="Cameras", table="camera", geometry_type="Point",
         properties=(
-            _p("name", "string", "名称"), _p("community_code", "string", "社区代码"), _p("model", "string", "型号"),
-            _p("heading_deg", "number", "朝向（度）"), _p("range_m", "number", "视距（米）"),
-            _p("fov_deg", "number", "视角（度）"), _p("status", "string", "状态"),
+            _prop("name", "string", "名称"), _prop("community_code", "string", "社区代码"), _prop("model", "string", "型号"),
+            _prop("heading_deg", "number", "朝向（度）"), _prop("range_m", "number", "视距（米）"),
+            _prop("fov_deg", "number", "视角（度）"), _prop("status", "string", "状态"),
         ),
         style=Style(color="#252525", fill_color="#737373", radius=4, fill_opacity=0.9, icon="camera"),
         min_zoom=14, order=92, read_role="staff", description_zh="公共安全视频点位（现有与规划）；仅限工作人员",
@@ -438,12 +447,15 @@ def register(layer: Layer) -> Layer:
 
 
 def get(layer_id: str) -> Layer | None:
+    """The registered layer ``layer_id``, or None."""
     return _BY_ID.get(layer_id)
 
 
 def all_layers() -> tuple[Layer, ...]:
+    """Every registered layer, by ``order`` then id."""
     return tuple(sorted(_BY_ID.values(), key=lambda layer: (layer.order, layer.id)))
 
 
 def basemap_layers() -> tuple[Layer, ...]:
+    """The layers of the multi-layer basemap tile, bottom first."""
     return tuple(layer for layer in all_layers() if layer.basemap)

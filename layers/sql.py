@@ -32,6 +32,10 @@ def _props_json(layer: Layer, columns: dict[str, str] | None = None) -> str:
 
 
 def where_clause(layer: Layer, q: ItemsQuery | None, params: dict) -> str:
+    """`` WHERE …`` for the layer's fixed filter and the query's bbox, filters and datetime ('' if none).
+
+    Values go into ``params``.
+    """
     conds: list[str] = []
     if layer.where:
         conds.append(f"({layer.where})")
@@ -74,6 +78,7 @@ def feature_select(layer: Layer, *, lat_first: bool = False, columns: dict[str, 
 
 
 def items_sql(layer: Layer, q: ItemsQuery, *, columns: dict[str, str] | None = None) -> tuple[str, dict]:
+    """One page of features (as GeoJSON text, ordered by id) and its parameters."""
     params: dict = {"lim": q.limit, "off": q.offset}
     where = where_clause(layer, q, params)
     sql = (
@@ -84,12 +89,14 @@ def items_sql(layer: Layer, q: ItemsQuery, *, columns: dict[str, str] | None = N
 
 
 def count_sql(layer: Layer, q: ItemsQuery) -> tuple[str, dict]:
+    """The number of features the query matches, and its parameters."""
     params: dict = {}
     where = where_clause(layer, q, params)
     return f"SELECT count(*) FROM {layer.table} t{where}", params
 
 
 def item_sql(layer: Layer, *, lat_first: bool = False, columns: dict[str, str] | None = None) -> str:
+    """One feature by id (bound as ``:fid``), as GeoJSON text."""
     where = f" AND ({layer.where})" if layer.where else ""
     return (
         f"SELECT {feature_select(layer, lat_first=lat_first, columns=columns)} FROM {layer.table} t "

@@ -72,6 +72,7 @@ def fetch_items(conn: Connection, layer: Layer, q: ItemsQuery) -> tuple[list[str
 
 def fetch_item(conn: Connection, layer: Layer, fid: int | str, *, lat_first: bool = False,
                gcj02: bool = False) -> str | None:
+    """One feature as GeoJSON text (axis order / GCJ-02 as asked), or None when the layer has no such id."""
     row = conn.execute(text(item_sql(layer, lat_first=lat_first and not gcj02)), {"fid": fid}).first()
     if row is None:
         return None

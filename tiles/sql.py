@@ -16,6 +16,7 @@ _MAX_LAT = 85.0511287798066
 
 
 def envelope_3857(tile: Tile, margin: float = 0.0) -> tuple[float, float, float, float]:
+    """The tile's bounds in EPSG:3857 metres, grown by ``margin`` tile widths on each side."""
     span = tile.span_m
     half = WORLD_M / 2
     x0 = -half + tile.x * span
@@ -117,5 +118,6 @@ def tile_expr(layers: list[Layer], tile: Tile) -> tuple[str, dict]:
 
 
 def tile_sql(layers: list[Layer], tile: Tile) -> tuple[str, dict]:
+    """``SELECT`` of the whole tile's bytes, and its parameters."""
     expr, params = tile_expr(layers, tile)
     return f"SELECT {expr}", params

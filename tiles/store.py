@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TileResult:
+    """A served tile: its MVT bytes, ETag, and whether the cache had it."""
+
     data: bytes
     etag: str
     cache: str  # "hit" | "miss" | "off"
@@ -56,6 +58,7 @@ class TileResult:
 
 
 def etag_of(data: bytes) -> str:
+    """A strong ETag of the tile bytes."""
     return '"' + hashlib.blake2b(data, digest_size=10).hexdigest() + '"'
 
 
@@ -124,6 +127,7 @@ def ensure_triggers(conn: Connection, tables: list[str]) -> bool:
 
 
 def render_tile(conn: Connection, layers: list[Layer], tile: Tile) -> bytes:
+    """Draw the tile from the layer tables, bypassing the cache."""
     expr, params = tile_expr(layers, tile)
     data = conn.execute(text(f"SELECT {expr}"), params).scalar_one()
     return bytes(data or b"")
@@ -194,6 +198,7 @@ def get_tile(
 
 
 def clear_cache(conn: Connection, tileset: str | None = None) -> int:
+    """Delete the cached tiles of one layer (or ``basemap``), or of all when None; returns tiles deleted."""
     if tileset is None:
         return conn.execute(text("DELETE FROM tile_cache")).rowcount
     # Cache keys are "<tileset>@<definition hash>".
@@ -215,6 +220,8 @@ def cache_stats(conn: Connection) -> list[tuple[str, int, int]]:
 
 @dataclass(frozen=True)
 class TilesetUsage:
+    """Cache use of one tileset: tiles, bytes and the range of last-access times."""
+
     tileset: str  # cache key "<layer or basemap>@<definition hash>"
     tiles: int
     bytes: int
@@ -349,6 +356,7 @@ class CacheKeeper:
 
     @classmethod
     def from_settings(cls, engine: Engine, settings) -> CacheKeeper:
+        """A keeper with the cap and touch interval of the settings (``SHEQU_TILE_CACHE_*``)."""
         return cls(
             engine,
             max_bytes=int(settings.tile_cache_max_mb * MB),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from geo.errors import BadRequest
+
 MAX_ZOOM = 22
 EXTENT = 4096  # MVT integer grid per tile
 BUFFER = 64  # MVT buffer in grid units (features reaching this far past the edge are kept)
@@ -16,17 +18,20 @@ WORLD_M = 2 * math.pi * 6378137.0  # EPSG:3857 world width in metres
 DEG_M = WORLD_M / 360.0  # EPSG:3857 metres per degree of longitude
 
 
-class TileError(ValueError):
-    """Bad tile address; the message is safe to show."""
+class TileError(BadRequest, ValueError):
+    """Bad tile address (400); the message is safe to show."""
 
 
 @dataclass(frozen=True)
 class Tile:
+    """One tile address: zoom ``z``, column ``x``, row ``y`` (from the north)."""
+
     z: int
     x: int
     y: int
 
     def bounds_lonlat(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the tile in degrees."""
         n = 2**self.z
         lon0 = self.x / n * 360.0 - 180.0
         lon1 = (self.x + 1) / n * 360.0 - 180.0
@@ -35,6 +40,7 @@ class Tile:
         return lon0, lat0, lon1, lat1
 
     def center_lat(self) -> float:
+        """Latitude halfway between the tile's south and north edges."""
         _, lat0, _, lat1 = self.bounds_lonlat()
         return (lat0 + lat1) / 2
 
@@ -68,6 +74,7 @@ def parse_tile(z, x, y, *, max_zoom: int = MAX_ZOOM) -> Tile:
 
 
 def tile_for_lonlat(lon: float, lat: float, z: int) -> Tile:
+    """The tile of zoom ``z`` holding a lon/lat point (clamped to the world's tiles)."""
     n = 2**z
     x = int((lon + 180.0) / 360.0 * n)
     lat_r = math.radians(lat)

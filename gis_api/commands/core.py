@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import NoReturn
 
 import typer
 
@@ -14,7 +15,8 @@ db_app = typer.Typer(help="内置 PostGIS 数据库 the embedded PostgreSQL + Po
 demo_app = typer.Typer(help="演示数据 load the demo city (../shared/data) into PostGIS.", no_args_is_help=True)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` in red on stderr and exit with ``code``."""
     typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -35,18 +37,13 @@ def _external_url() -> str | None:
 @db_app.command("start")
 def db_start() -> None:
     """创建（首次）并启动内置数据库 initialise (first time) and start the embedded cluster; idempotent."""
-    from gis_api.embedded_pg import EmbeddedPgError
-
     if _external_url():
         typer.echo("DATABASE_URL is set: using the external server, the embedded cluster is not started.")
         return
     pg = _embedded()
-    try:
-        first = not pg.initialized()
-        t0 = time.time()
-        st = pg.start()
-    except EmbeddedPgError as exc:
-        fail(str(exc))
+    first = not pg.initialized()
+    t0 = time.time()
+    st = pg.start()  # an EmbeddedPgError is printed by the CLI (exit 1)
     typer.echo(("initialised and " if first else "") + f"started in {time.time() - t0:.1f}s: {st.message}")
     typer.echo(f"url: {pg.url()}")
 
@@ -54,23 +51,16 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """停止内置数据库 stop the embedded cluster (fast shutdown); idempotent."""
-    from gis_api.embedded_pg import EmbeddedPgError
-
     if _external_url():
         typer.echo("DATABASE_URL is set: nothing to stop here.")
         return
-    try:
-        st = _embedded().stop()
-    except EmbeddedPgError as exc:
-        fail(str(exc))
+    st = _embedded().stop()
     typer.echo(st.message)
 
 
 @db_app.command("status")
 def db_status() -> None:
     """数据库状态 is the embedded cluster running? Exit code 0 when it is, 3 when not."""
-    from gis_api.embedded_pg import EmbeddedPgError
-
     if _external_url():
         from gis_api.db import get_engine, postgis_version
 
@@ -79,10 +69,7 @@ def db_status() -> None:
         except Exception as exc:
             fail(f"external database unreachable: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}", 3)
         return
-    try:
-        st = _embedded().status()
-    except EmbeddedPgError as exc:
-        fail(str(exc))
+    st = _embedded().status()
     typer.echo(st.message)
     if not st.running:
         raise typer.Exit(3)
@@ -116,21 +103,18 @@ def _progress(iterable, desc, total):
 
 @demo_app.command("load")
 def demo_load(
-    data_dir: str = typer.Option(None, "--data-dir", help="shared data folder (default ../shared/data or SHEQU_SHARED_DATA_DIR)"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="shared data folder (default ../shared/data or SHEQU_SHARED_DATA_DIR)"),
 ) -> None:
     """载入演示城市 load admin units, roads, buildings, POIs, water, railways; idempotent, one transaction per layer."""
     from pathlib import Path
 
     from gis_api.db import get_engine
-    from gis_api.demo import DemoDataMissing, load_demo
+    from gis_api.demo import load_demo
     from gis_api.settings import get_settings
 
     shared = Path(data_dir) if data_dir else get_settings().shared_data_dir
     t0 = time.time()
-    try:
-        counts = load_demo(get_engine(), shared, progress_factory=_progress)
-    except DemoDataMissing as exc:
-        fail(str(exc))
+    counts = load_demo(get_engine(), shared, progress_factory=_progress)  # DemoDataMissing: exit 1
     for c in counts:
         typer.echo(f"{c.layer:<20} {c.rows:>6}" + (f"  ({c.note})" if c.note else ""))
     typer.echo(f"demo loaded in {time.time() - t0:.1f}s")
@@ -166,6 +150,7 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``db``, ``demo``, ``migrate`` and ``serve`` to the ``shequ`` command line."""
     app.add_typer(db_app, name="db")
     app.add_typer(demo_app, name="demo")
     app.command("migrate")(migrate)

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 map_app = typer.Typer(help="地图 layers and standalone offline HTML map exports (folium).", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 
-def _parse_bbox(text: str | None):
-    if not text:
-        return None
-    from layers.ogc import QueryError, bbox_to_lonlat, parse_bbox, parse_crs
+def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """The ``--bbox`` option as a WGS84 lon/lat box (a bad one is a QueryError: exit 1)."""
+    from layers.ogc import parse_bbox_query, parse_crs
 
-    try:
-        return bbox_to_lonlat(parse_bbox(text), parse_crs(None))
-    except QueryError as exc:
-        _fail(str(exc))
+    return parse_bbox_query(text or None, parse_crs(None))
 
 
 @map_app.command("layers")
@@ -91,12 +88,10 @@ def export(
             _fail(f"{path} 不是 GeoJSON FeatureCollection")
         parts.append(fx.from_geojson(path.stem, fc))
         typer.echo(f"  {path.name}: {len(fc['features'])} 个要素")
-    try:
-        out = fx.export(parts, output, title=title)
-    except fx.ExportError as exc:
-        _fail(str(exc))
+    out = fx.export(parts, output, title=title)  # an ExportError is printed by the CLI (exit 1)
     typer.echo(f"已写出 {out} ({out.stat().st_size / 1e6:.1f} MB)，可离线打开")
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``map`` (layers, export) to the ``shequ`` command line."""
     app.add_typer(map_app, name="map")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 
 tiles_app = typer.Typer(
@@ -17,7 +19,7 @@ DEMO_BBOX = "121.4802,31.2264,121.5208,31.2510"
 MB = 1024 * 1024  # as SHEQU_TILE_CACHE_MAX_MB counts
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
@@ -76,16 +78,15 @@ def seed(
 
     from gis_api.db import get_engine
     from gis_api.settings import get_settings
-    from layers.ogc import QueryError, bbox_to_lonlat, parse_bbox, parse_crs
+    from layers.ogc import parse_bbox_query, parse_crs
     from layers.registry import BASEMAP_ID
     from layers.store import available_layers
     from tiles.store import CacheKeeper, cache_available, get_tile, tileset_version
     from tiles.tms import tiles_for_bbox
 
-    try:
-        box = bbox_to_lonlat(parse_bbox(bbox), parse_crs(None))
-    except QueryError as exc:
-        _fail(str(exc))
+    box = parse_bbox_query(bbox, parse_crs(None))  # a bad bbox is a QueryError: exit 1
+    if box is None:
+        _fail(f"bbox 需要 4 个逗号分隔的数字：{bbox!r}")
     engine = get_engine()
     with engine.connect() as conn:
         if not cache_available(conn):
@@ -216,4 +217,5 @@ def cache_prune(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tiles`` (stats, clear, seed, cache stats|prune) to the ``shequ`` command line."""
     app.add_typer(tiles_app, name="tiles")

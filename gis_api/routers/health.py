@@ -12,6 +12,8 @@ router = APIRouter(tags=["system 系统"])
 
 
 class Health(BaseModel):
+    """Service state: ``ok`` with the PostGIS version, or ``unavailable`` with the reason."""
+
     status: str
     postgis: str | None = None
     reason: str | None = None
@@ -20,6 +22,8 @@ class Health(BaseModel):
 @router.get("/health", response_model=Health, response_model_exclude_none=True,
             responses={503: {"model": Health, "description": "数据库不可用 the database is down"}})
 def health(engine: Engine = Depends(db_engine)):
+    """服务是否可用及 PostGIS 版本；数据库不可用时 503 并说明原因。Is the service up: 200 with the PostGIS version,
+    or 503 with the reason when the database cannot be reached."""
     try:
         version = postgis_version(engine)
     except Exception as exc:  # any DB failure means "unavailable", with the reason

@@ -1,7 +1,8 @@
 """OGC API Features over the layer registry: /conformance, /collections, items, one item.
 
-Thin: parsing lives in layers.ogc, SQL in layers.store / layers.sql. The landing page ``/`` is
-served by gis_api.routers.web (HTML map for browsers, this API's landing JSON otherwise).
+Thin: request parsing lives in gis_api.ogc_params (dependencies over the pure layers.ogc), SQL in
+layers.store / layers.sql. The landing page ``/`` is served by gis_api.routers.web (HTML map for
+browsers, this API's landing JSON otherwise).
 """
 
 from __future__ import annotations
@@ -9,54 +10,41 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Connection
 
 from geo.geojson import feature_collection_text
-from gis_api.deps import api_key, db_conn
-from gis_api.errors import BadRequest, NotFound
+from gis_api.deps import db_conn
+from gis_api.errors import NotFound
+from gis_api.ogc_params import (
+    CollectionLayer,
+    ItemsParams,
+    base_url,
+    feature_key,
+    items_params,
+    only_crs_and_f,
+    output_crs,
+    readable_layers,
+)
 from layers import ogc
-from layers.registry import Layer
-from layers.store import available_layers, fetch_item, fetch_items, layer_extent
+from layers.store import fetch_item, fetch_items, layer_extent
 
 router = APIRouter(tags=["OGC API Features 要素服务"])
 
 
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def resolve_layer(request: Request, conn: Connection, collection_id: str) -> Layer:
-    """The registered, present layer ``collection_id`` the caller may read (else 404 / 401)."""
-    layers = available_layers(conn)
-    layer = layers.get(collection_id)
-    if layer is None:
-        raise NotFound(f"未知图层 unknown collection '{collection_id}'",
-                       detail={"collections": sorted(layers)})
-    if layer.read_role != "public":
-        # Non-public layers need an API key whenever the deployment configures keys.
-        api_key(request, request.headers.get("X-API-Key"))
-    return layer
-
-
-def query_error(exc: ogc.QueryError) -> BadRequest:
-    return BadRequest(str(exc), detail={"parameter": exc.param} if exc.param else None)
-
-
-def readable_layers(request: Request, conn: Connection) -> list[Layer]:
-    allowed = request.app.state.settings.api_key_set
-    key_ok = not allowed or request.headers.get("X-API-Key") in allowed
-    return [layer for layer in available_layers(conn).values() if layer.read_role == "public" or key_ok]
-
-
 @router.get("/conformance", summary="符合性声明 conformance classes")
 def conformance():
+    """本服务符合的 OGC API 标准类别。The OGC API conformance classes this service implements
+    (Features Core, GeoJSON, CRS by reference, Common collections)."""
     return {"conformsTo": ogc.CONFORMANCE}
 
 
 @router.get("/collections", summary="图层集合 all collections (layers)")
 def collections(request: Request, conn: Connection = Depends(db_conn)):
+    """本库中调用者可读的全部图层，含空间与时间范围。Every layer present in this database that the caller may
+    read (staff layers need `X-API-Key`), with its spatial and temporal extent and links to items and tiles."""
     base = base_url(request)
     docs = []
     for layer in readable_layers(request, conn):
@@ -73,15 +61,17 @@ def collections(request: Request, conn: Connection = Depends(db_conn)):
 
 
 @router.get("/collections/{collection_id}", summary="单个图层 one collection")
-def collection(collection_id: str, request: Request, conn: Connection = Depends(db_conn)):
-    layer = resolve_layer(request, conn, collection_id)
+def collection(request: Request, layer: CollectionLayer, conn: Connection = Depends(db_conn)):
+    """一个图层的说明、范围与链接（未知图层 404）。One layer's description, extent and links
+    (404 for an unknown collection, 401 for a staff layer without a valid `X-API-Key`)."""
     bbox, temporal = layer_extent(conn, layer)
     return ogc.collection_doc(layer, base_url(request), extent=bbox, temporal=temporal)
 
 
 @router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryable properties")
-def queryables(collection_id: str, request: Request, conn: Connection = Depends(db_conn)):
-    layer = resolve_layer(request, conn, collection_id)
+def queryables(request: Request, layer: CollectionLayer):
+    """可用于过滤的属性（JSON Schema）。The properties of a layer that items can be filtered by
+    (`name=value`), as a JSON Schema."""
     return JSONResponse(ogc.queryables_doc(layer, base_url(request)), media_type="application/schema+json")
 
 
@@ -97,31 +87,12 @@ def _content_crs(crs: ogc.Crs) -> dict:
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-def items(
-    collection_id: str,
-    request: Request,
-    conn: Connection = Depends(db_conn),
-    bbox: str | None = Query(None, description="minx,miny,maxx,maxy（按 bbox-crs 的轴序）"),
-    limit: str | None = Query(None, description=f"每页数量，默认 {ogc.DEFAULT_LIMIT}，最多 {ogc.MAX_LIMIT}"),
-    offset: str | None = Query(None, description="跳过的要素数"),
-    datetime: str | None = Query(None, description="时刻或区间（a/b、../b、a/..），仅对有有效期的图层"),
-    crs: str | None = Query(None, description="输出坐标系 URI 或 wgs84 / cgcs2000 / gcj02"),
-    bbox_crs: str | None = Query(None, alias="bbox-crs", description="bbox 的坐标系"),
-):
-    layer = resolve_layer(request, conn, collection_id)
-    params = request.query_params.multi_items()
-    try:
-        q = ogc.parse_items_query(layer, params)
-    except ogc.QueryError as exc:
-        raise query_error(exc) from None
-    if q.bbox is not None and q.bbox_crs.gcj02:
-        from geo.crs import gcj02_to_wgs84
-
-        (x0, x1), (y0, y1) = gcj02_to_wgs84([q.bbox[0], q.bbox[2]], [q.bbox[1], q.bbox[3]])
-        q.bbox = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1)))
+def items(request: Request, p: ItemsParams = Depends(items_params), conn: Connection = Depends(db_conn)):
+    """One page of a layer's features as a GeoJSON FeatureCollection with paging links (400 for a bad parameter)."""
+    layer, q = p.layer, p.query
     features, matched = fetch_items(conn, layer, q)
     base = base_url(request)
-    links = ogc.page_links(f"{base}/collections/{layer.id}/items", params, offset=q.offset, limit=q.limit,
+    links = ogc.page_links(f"{base}/collections/{layer.id}/items", p.params, offset=q.offset, limit=q.limit,
                            number_matched=matched, number_returned=len(features))
     links.append({"rel": "collection", "type": "application/json", "title": layer.title_zh,
                   "href": f"{base}/collections/{layer.id}"})
@@ -136,28 +107,17 @@ def items(
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-def item(collection_id: str, fid: str, request: Request, conn: Connection = Depends(db_conn),
-         crs: str | None = Query(None, description="输出坐标系")):
-    layer = resolve_layer(request, conn, collection_id)
-    extra = [k for k in request.query_params if k not in ("crs", "f")]
-    if extra:
-        raise BadRequest(f"未知参数 {', '.join(extra)}")
-    try:
-        out_crs = ogc.parse_crs(crs)
-    except ogc.QueryError as exc:
-        raise query_error(exc) from None
-    key: int | str
-    if layer.id_is_text:
-        if len(fid) > 200:
-            raise NotFound("要素编号过长")
-        key = fid
-    else:
-        try:
-            key = int(fid)
-        except ValueError:
-            raise NotFound(f"要素 {fid!r} 不存在（要素编号为整数）") from None
-        if not -(2**63) <= key < 2**63:
-            raise NotFound(f"要素 {fid} 不存在")
+def item(
+    fid: str,
+    request: Request,
+    layer: CollectionLayer,
+    _only: None = Depends(only_crs_and_f),
+    out_crs: ogc.Crs = Depends(output_crs),
+    key: int | str = Depends(feature_key),
+    conn: Connection = Depends(db_conn),
+):
+    """按编号取一个要素（GeoJSON Feature），可选输出坐标系 `crs`。One feature by its id, as a GeoJSON Feature
+    in the output CRS `crs` (404 when the layer has no such feature)."""
     feature = fetch_item(conn, layer, key, lat_first=out_crs.lat_first, gcj02=out_crs.gcj02)
     if feature is None:
         raise NotFound(f"图层 {layer.id} 中没有要素 {fid}")
@@ -166,7 +126,5 @@ def item(collection_id: str, fid: str, request: Request, conn: Connection = Depe
         {"rel": "self", "type": ogc.GEOJSON, "href": f"{base}/collections/{layer.id}/items/{quote(str(key))}"},
         {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{layer.id}"},
     ]
-    import orjson
-
     body = feature.encode()[:-1] + b',"links":' + orjson.dumps(links) + b"}"
     return Response(body, media_type=ogc.GEOJSON, headers=_content_crs(out_crs))

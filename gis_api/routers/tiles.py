@@ -8,11 +8,11 @@ from sqlalchemy.engine import Connection
 from starlette.background import BackgroundTask
 
 from gis_api.deps import db_conn
-from gis_api.errors import BadRequest, NotFound
-from gis_api.routers.ogc import base_url, readable_layers, resolve_layer
+from gis_api.errors import NotFound
+from gis_api.ogc_params import CollectionLayer, base_url, readable_layers
 from layers.registry import BASEMAP_ID, Layer
 from tiles.store import CacheKeeper, get_tile, tileset_version
-from tiles.tms import MAX_ZOOM, TileError, parse_tile
+from tiles.tms import MAX_ZOOM, parse_tile
 
 router = APIRouter(tags=["矢量瓦片 vector tiles"])
 
@@ -31,10 +31,7 @@ def _tile_response(
     request: Request, conn: Connection, tileset: str, layers: list[Layer], z, x, y
 ) -> Response:
     y = str(y).removesuffix(".mvt").removesuffix(".pbf")
-    try:
-        tile = parse_tile(z, x, y)
-    except TileError as exc:
-        raise BadRequest(str(exc)) from None
+    tile = parse_tile(z, x, y)  # a bad address is a TileError: 400
     # The cache key names the exact layer definitions drawn, so a changed registry (or a layer
     # hidden from this caller) never serves another set's tiles.
     key = f"{tileset}@{tileset_version(layers)}"
@@ -97,8 +94,9 @@ def _tilejson(name: str, description: str, template: str, layers: list[Layer]) -
 
 
 @router.get("/collections/{collection_id}/tiles", summary="图层瓦片集 tilesets of a collection")
-def tilesets(collection_id: str, request: Request, conn: Connection = Depends(db_conn)):
-    layer = resolve_layer(request, conn, collection_id)
+def tilesets(request: Request, layer: CollectionLayer):
+    """一个图层的矢量瓦片集（WebMercatorQuad）及其 TileJSON 与瓦片地址模板。The vector tilesets of one layer
+    (WebMercatorQuad only), with links to its TileJSON and the `{z}/{x}/{y}` tile URL template."""
     base = base_url(request)
     href = f"{base}/collections/{layer.id}/tiles/{TMS}"
     return {
@@ -118,8 +116,10 @@ def tilesets(collection_id: str, request: Request, conn: Connection = Depends(db
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/tilejson.json", summary="TileJSON of one layer")
-def layer_tilejson(collection_id: str, tms: str, request: Request, conn: Connection = Depends(db_conn)):
-    layer = resolve_layer(request, conn, collection_id)
+def layer_tilejson(tms: str, request: Request, layer: CollectionLayer):
+    """一个图层的 TileJSON 3.0（字段、缩放范围、瓦片地址）。TileJSON 3.0 of one layer: its fields, zoom range
+    and tile URL template, for MapLibre, Leaflet.VectorGrid or QGIS (404 for a tile matrix set other than
+    WebMercatorQuad)."""
     if tms != TMS:
         raise NotFound(f"不支持的瓦片矩阵集 {tms!r}；仅支持 {TMS}")
     template = f"{base_url(request)}/collections/{layer.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
@@ -133,15 +133,17 @@ def layer_tilejson(collection_id: str, tms: str, request: Request, conn: Connect
     responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}},
 )
 def layer_tile(
-    collection_id: str,
     tms: str,
     z: str,
     x: str,
     y: str,
     request: Request,
+    layer: CollectionLayer,
     conn: Connection = Depends(db_conn),
 ):
-    layer = resolve_layer(request, conn, collection_id)
+    """一个图层的 Mapbox 矢量瓦片（MVT），带 ETag（If-None-Match 时 304）。One layer's Mapbox vector tile
+    (MVT) at `{z}/{x}/{y}` (WebMercatorQuad, XYZ order); answers 304 when `If-None-Match` holds its ETag,
+    400 for a tile address out of range."""
     if tms != TMS:
         raise NotFound(f"不支持的瓦片矩阵集 {tms!r}；仅支持 {TMS}")
     return _tile_response(request, conn, layer.id, [layer], z, x, y)
@@ -153,6 +155,8 @@ def _basemap_layers(request: Request, conn: Connection) -> list[Layer]:
 
 @router.get("/tiles/basemap/tilejson.json", summary="底图 TileJSON (roads, buildings, water, admin, grids)")
 def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn)):
+    """多图层矢量底图的 TileJSON 3.0（道路、建筑、水系、行政区划、网格）。TileJSON 3.0 of the multi-layer basemap
+    (roads, buildings, water, admin units, grids), listing each layer's fields."""
     template = f"{base_url(request)}/tiles/{BASEMAP_ID}/{{z}}/{{x}}/{{y}}.mvt"
     return _tilejson(BASEMAP_ID, "社区 GIS 矢量底图", template, _basemap_layers(request, conn))
 
@@ -164,4 +168,6 @@ def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn)):
     responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}},
 )
 def basemap_tile(z: str, x: str, y: str, request: Request, conn: Connection = Depends(db_conn)):
+    """多图层矢量底图的一个瓦片（MVT，可加 .mvt/.pbf 后缀）。One tile of the multi-layer basemap (MVT; `y` may end
+    in `.mvt` or `.pbf`), with ETag and 304 as for single layers."""
     return _tile_response(request, conn, BASEMAP_ID, _basemap_layers(request, conn), z, x, y)

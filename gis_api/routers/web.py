@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from gis_api.deps import db_conn
 from gis_api.errors import BadRequest, ServiceUnavailable
-from gis_api.routers.ogc import base_url, readable_layers
+from gis_api.ogc_params import base_url, readable_layers
 from layers import ogc
 from layers.registry import BASEMAP_ID
 
@@ -25,6 +25,7 @@ router = APIRouter(tags=["web 网页地图"])
 
 
 def wants_json(request: Request) -> bool:
+    """True when the caller wants the landing JSON (``?f=json`` or no ``text/html`` in Accept), not the map."""
     f = request.query_params.get("f")
     if f is not None:
         if f in ("json", "application/json"):
@@ -39,6 +40,9 @@ def wants_json(request: Request) -> bool:
 
 @router.get("/", summary="网页地图（浏览器）或 OGC API 首页（?f=json）", response_model=None)
 def landing(request: Request):
+    """浏览器得到离线网页地图；API 客户端（`?f=json` 或 JSON Accept）得到 OGC API 首页文档。Browsers get the
+    offline web map (HTML); API clients (`?f=json`, or an `Accept` without `text/html`) get the OGC API landing
+    document with links to the conformance, collections and API definition. 400 for another `f`."""
     if wants_json(request):
         return JSONResponse(ogc.landing_doc(base_url(request)))
     index = STATIC_DIR / "index.html"
@@ -50,6 +54,8 @@ def landing(request: Request):
 
 @router.get("/map/layers.json", summary="网页地图的图层清单 layers for the web map (styles, URLs)")
 def map_layers(request: Request, conn: Connection = Depends(db_conn)):
+    """网页地图可用的图层：样式、瓦片与要素地址、底图组成、初始视野。The layers the web map may show to this
+    caller: styles, tile and items URLs, the basemap's layers and the initial view."""
     base = base_url(request)
     layers = readable_layers(request, conn)
     out = []

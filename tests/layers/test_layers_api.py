@@ -246,3 +246,31 @@ def test_layer_with_a_composite_text_id(client):
         registry._BY_ID.pop("poi_keyed", None)
         registry.LAYERS = tuple(x for x in registry.LAYERS if x.id != "poi_keyed")
         forget_layers()
+
+
+@pytest.mark.parametrize("url, status, parameter", [
+    ("/collections/no_such_layer/items?bbox=1,2,3", 404, None),  # the collection is checked first
+    ("/collections/road/items?limit=1&limit=2&bbox=1,2,3", 400, "limit"),  # then repeated parameters
+    ("/collections/road/items?nosuch=1&limit=0", 400, "nosuch"),  # then unknown ones
+    ("/collections/road/items?limit=0&offset=-1", 400, "limit"),
+    ("/collections/road/items?offset=-1&crs=EPSG:3857", 400, "offset"),
+    ("/collections/road/items?crs=EPSG:3857&bbox-crs=EPSG:2000&bbox=1,2,3,4", 400, "crs"),
+    ("/collections/road/items?bbox-crs=EPSG:4326", 400, "bbox-crs"),
+    ("/collections/road/items?bbox=1,2,3&datetime=yesterday", 400, "bbox"),
+    ("/collections/road/items?datetime=yesterday&osm_id=abc", 400, "datetime"),
+    ("/collections/road/items?osm_id=abc", 400, "osm_id"),
+])
+def test_items_parameters_are_checked_in_order(client, url, status, parameter):
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    if parameter is not None:
+        assert r.json()["detail"] == {"parameter": parameter}
+
+
+def test_item_checks_parameters_before_the_id(client):
+    assert client.get("/collections/no_such_layer/items/1?foo=1").status_code == 404
+    r = client.get("/collections/road/items/abc?foo=1&crs=EPSG:9999")
+    assert r.status_code == 400 and "foo" in r.json()["message"]
+    r = client.get("/collections/road/items/abc?crs=EPSG:9999")
+    assert r.status_code == 400 and r.json()["detail"] == {"parameter": "crs"}
+    assert client.get("/collections/road/items/abc").status_code == 404

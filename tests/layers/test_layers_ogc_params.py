@@ -70,3 +70,26 @@ def test_page_links_next_and_prev():
     assert "offset=20" in rels["next"] and "offset=0" in rels["prev"] and "kind=primary" in rels["next"]
     last = ogc.page_links("http://h/x", [], offset=20, limit=10, number_matched=25, number_returned=5)
     assert "next" not in {link["rel"] for link in last}
+
+
+def test_query_error_is_a_bad_request_naming_the_parameter():
+    from geo.errors import BadRequest
+    from gis_api.errors import status_and_code
+
+    with pytest.raises(ogc.QueryError) as info:
+        ogc.parse_items_query(ROAD, [("limit", "0")])
+    exc = info.value
+    assert isinstance(exc, BadRequest) and isinstance(exc, ValueError)
+    assert exc.param == "limit" and exc.detail == {"parameter": "limit"}
+    assert status_and_code(exc) == (400, "bad_request")  # OGC API Features: a bad parameter is a 400
+
+
+def test_bbox_to_wgs84_only_moves_gcj02():
+    box = (121.48, 31.22, 121.52, 31.25)
+    assert ogc.bbox_to_wgs84(box, ogc.parse_crs("EPSG:4326")) == box
+    assert ogc.bbox_to_wgs84(None, ogc.parse_crs("gcj02")) is None
+    from geo.crs import gcj02_to_wgs84
+
+    (x0, x1), (y0, y1) = gcj02_to_wgs84([box[0], box[2]], [box[1], box[3]])
+    assert ogc.bbox_to_wgs84(box, ogc.parse_crs("gcj02")) == pytest.approx((x0, y0, x1, y1))
+    assert abs(x0 - box[0]) > 1e-3  # the ~500 m GCJ-02 offset was undone

@@ -49,3 +49,12 @@ def test_tile_sql_binds_values_and_skips_layers_outside_zoom():
     assert params["l0_kinds"]  # major roads only below full zoom
     sql16, params16 = tile_sql([road, poi], Tile(16, 54886, 26776))
     assert "FROM poi t" in sql16 and "l0_kinds" not in params16
+
+
+def test_tile_error_is_a_bad_request():
+    from geo.errors import BadRequest
+    from gis_api.errors import status_and_code
+
+    with pytest.raises(TileError) as info:
+        parse_tile(3, 8, 0)
+    assert isinstance(info.value, BadRequest) and status_and_code(info.value) == (400, "bad_request")
