@@ -84,3 +84,19 @@ def append_private(name: str, text: str, settings: AuthSettings | None = None) -
         fh.write(text)
     _tighten(path)
     return path
+
+
+def write_private(name: str, text: str, settings: AuthSettings | None = None) -> Path:
+    """Write (or atomically replace) ``secrets_dir/name`` with ``text``, mode 0600."""
+    path = _path(name, settings)
+    fd, tmp = _mkstemp(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
