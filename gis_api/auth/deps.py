@@ -141,6 +141,47 @@ def requires(action: str, target: Callable[..., Any] | None = None) -> Callable[
     return dependency
 
 
+def open_route(reason: str) -> Callable[[], None]:
+    """A no-op dependency declaring a route open to everyone on purpose (login, who-am-I…), for the
+    route-table check: ``dependencies=[Depends(open_route("login"))]``."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.action = "open:" + reason  # type: ignore[attr-defined]
+    return dependency
+
+
+def api_routes(app: Any) -> list[Any]:
+    """Every APIRoute of an app, through included routers (FastAPI ≥ 0.16x keeps them nested)."""
+    from fastapi.routing import APIRoute
+
+    out: list[Any] = []
+    stack = list(reversed(app.routes))
+    while stack:
+        route = stack.pop()
+        if isinstance(route, APIRoute):
+            out.append(route)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            stack.extend(reversed(inner.routes))
+    return out
+
+
+def route_policy(route: Any) -> str | None:
+    """The declared policy of an APIRoute: the ``requires(action)`` / ``open_route`` it depends on, or None."""
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dep = stack.pop()
+        if dep is None:
+            continue
+        action = getattr(dep.call, "action", None)
+        if isinstance(action, str):
+            return action
+        stack.extend(dep.dependencies)
+    return None
+
+
 def set_session_cookies(response: Response, request: Request, session_token: str, expires: datetime,
                         settings: AuthSettings) -> str:
     """Set the session cookie (HttpOnly, SameSite=Lax, Secure over https) and the csrf cookie; the csrf value."""

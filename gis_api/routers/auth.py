@@ -23,6 +23,7 @@ from gis_api.auth.deps import (
     auth_settings,
     clear_session_cookies,
     current_principal,
+    open_route,
     requires,
     set_session_cookies,
 )
@@ -67,7 +68,7 @@ def _credentials(name: Any, password: Any) -> tuple[str, str]:
     return name, password
 
 
-@router.post("/auth/token", summary="令牌登录（OAuth2 密码模式，供脚本使用）token login for scripts")
+@router.post("/auth/token", dependencies=[Depends(open_route("login"))], summary="令牌登录（OAuth2 密码模式，供脚本使用）token login for scripts")
 def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict[str, Any]:
     """A short-lived bearer access token for a user name and password."""
     name, password = _credentials(form.username, form.password)
@@ -78,7 +79,7 @@ def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict
     return {"access_token": access, "token_type": "bearer", "expires_in": lifetime}
 
 
-@router.post("/auth/login", summary="浏览器登录（会话 Cookie）browser login: session cookie")
+@router.post("/auth/login", dependencies=[Depends(open_route("login"))], summary="浏览器登录（会话 Cookie）browser login: session cookie")
 async def login(request: Request, response: Response) -> dict[str, Any]:
     """Log in with JSON ``{"username", "password"}`` or a form; sets the session and csrf cookies."""
     ctype = request.headers.get("content-type", "")
@@ -98,7 +99,7 @@ async def login(request: Request, response: Response) -> dict[str, Any]:
     return {"user": principal.public_dict(), "csrf_token": csrf, "expires_at": extra["expires"].isoformat()}
 
 
-@router.post("/auth/logout", summary="退出登录 log out")
+@router.post("/auth/logout", dependencies=[Depends(open_route("logout"))], summary="退出登录 log out")
 def logout(request: Request, response: Response, principal: r.Principal = Depends(current_principal)) -> dict:
     """End the browser session (CSRF-checked like every cookie write) and clear the cookies."""
     settings = auth_settings(request)
@@ -113,7 +114,7 @@ def logout(request: Request, response: Response, principal: r.Principal = Depend
     return {"logged_out": ended}
 
 
-@router.get("/auth/me", summary="当前身份 who am I")
+@router.get("/auth/me", dependencies=[Depends(open_route("self"))], summary="当前身份 who am I")
 def me(request: Request, principal: r.Principal = Depends(current_principal)) -> dict[str, Any]:
     """The caller: role, jurisdictions, scopes, own contact details masked (anonymous: role public)."""
     out = principal.public_dict()

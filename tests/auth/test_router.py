@@ -152,3 +152,14 @@ def test_api_keys_through_the_app_scope_revoke_rate(web, accounts, engine):
 def test_the_chain_still_verifies(engine, accounts):
     with engine.connect() as conn:
         assert audit.verify(conn) is None
+
+
+def test_every_auth_route_declares_its_policy(app):
+    """The route-table check, on this router's routes (the wiring step extends it to every route)."""
+    from gis_api.auth.deps import api_routes, route_policy
+
+    mine = [rt for rt in api_routes(app) if rt.path.startswith(("/auth", "/audit"))]
+    assert len(mine) == 5
+    policies = {rt.path: route_policy(rt) for rt in mine}
+    assert all(policies.values()), policies
+    assert policies["/audit"] == "audit:read" and policies["/auth/login"] == "open:login"
