@@ -151,3 +151,35 @@ def ensure_demo_accounts(conn: Connection, settings: AuthSettings | None = None)
                                       + "".join(lines), settings)
         result.file = str(path)
     return result
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_check(conn: Connection, settings: AuthSettings, host: str) -> list[str]:
+    """Lines the server prints at start (demo mode on/off); refuses a non-loopback bind with no accounts.
+
+    Raises ``Unavailable`` (exit 1 in the CLI) naming the fix when ``host`` is not loopback and no
+    enabled account exists.
+    """
+    from geo.errors import Unavailable
+
+    accounts = conn.execute(text("SELECT count(*) FROM app_user WHERE NOT disabled")).scalar_one()
+    if not is_loopback(host) and accounts == 0:
+        raise Unavailable(
+            f"拒绝在 {host} 上对外服务：尚未配置任何账户。请先运行 `shequ user bootstrap`（或 `shequ user add NAME "
+            f"--role admin`），或只绑定 127.0.0.1 refusing to serve on {host} with no accounts configured: run "
+            "`shequ user bootstrap` (or `shequ user add NAME --role admin`) first, or bind to 127.0.0.1",
+            code="no_accounts")
+    mode = ("演示模式已开启：存在演示账户，切勿用于生产 demo mode ON: demo accounts exist, not for production"
+            if settings.demo else "演示模式关闭 demo mode off")
+    return [mode, f"账户 accounts: {accounts}"]

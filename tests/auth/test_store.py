@@ -244,3 +244,18 @@ def test_demo_accounts_only_in_demo_mode(tx, auth_settings):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and roles[r.PLANNER].secret in path.read_text()
     again = bootstrap.ensure_demo_accounts(tx, auth_settings.model_copy(update={"demo": True}))
     assert not again.created
+
+
+def test_startup_refuses_a_public_bind_without_accounts(tx, auth_settings):
+    from geo.errors import Unavailable
+
+    assert bootstrap.is_loopback("127.0.0.1") and bootstrap.is_loopback("::1") and bootstrap.is_loopback("localhost")
+    assert not bootstrap.is_loopback("0.0.0.0") and not bootstrap.is_loopback("gis.example.cn")
+    tx.execute(text("DELETE FROM app_user"))
+    assert "demo mode off" in bootstrap.startup_check(tx, auth_settings, "127.0.0.1")[0]
+    with pytest.raises(Unavailable) as info:
+        bootstrap.startup_check(tx, auth_settings, "0.0.0.0")
+    assert "shequ user bootstrap" in info.value.message
+    bootstrap.ensure_admin(tx, auth_settings)
+    lines = bootstrap.startup_check(tx, auth_settings.model_copy(update={"demo": True}), "0.0.0.0")
+    assert "demo mode ON" in lines[0]
