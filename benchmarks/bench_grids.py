@@ -38,11 +38,12 @@ warnings.filterwarnings("ignore")
 
 def community_units(band):
     from grid_builder.blocks import building_anchor
-    from grid_builder.build import BuildConfig, BuildingIn
+    from grid_builder.build import BuildConfig
     from grid_builder.build import community_units as units_of
     from grid_builder.demo_data import DEMO_BBOX, load_demo
     from grid_builder.geom import to_metric
     from grid_builder.pipeline import BuildingRec, RoadIn, block_lines_metric, provisional_boundaries
+    from grid_builder.records import BuildingIn
 
     demo = load_demo()
     roads = [RoadIn(r.kind, r.geom, r.name, r.tags) for r in demo.roads]

@@ -22,6 +22,8 @@ SLIVER_M2 = 150.0  # faces smaller than this are merged into their longest-borde
 
 @dataclass
 class Block:
+    """A street block (metric): land between block lines, or water; the buildings whose anchor it holds."""
+
     geom: Polygon  # metric
     kind: str = "land"  # land | water | split
     building_ids: list[int] = field(default_factory=list)

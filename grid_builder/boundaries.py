@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shapely.geometry.base import BaseGeometry
+
 from grid_builder.blocks import assign_points, street_blocks
 from grid_builder.codes import west_east_north_south
 from grid_builder.geom import as_multipolygon, polygons_of, safe_union
@@ -25,6 +27,8 @@ LARGE_WATER_M2 = 50_000.0
 
 @dataclass
 class ProvisionalUnit:
+    """A derived township or community (source=provisional), with its households and flags."""
+
     code: str
     name: str
     level: str  # township | community
@@ -36,7 +40,9 @@ class ProvisionalUnit:
 
 @dataclass
 class NamedLine:
-    geom: object  # metric
+    """A block-bounding line (metric) and the road name it carries, for naming units."""
+
+    geom: BaseGeometry  # metric
     name: str | None
 
 
@@ -57,7 +63,7 @@ def _name_for(geom, roads: list[NamedLine], taken: set[str], suffix: str, fallba
 
 
 def derive_provisional(
-    districts: dict[str, tuple[str, object]],
+    districts: dict[str, tuple[str, BaseGeometry]],
     area,
     lines: list[NamedLine],
     water: list,

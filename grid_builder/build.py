@@ -13,20 +13,23 @@ from shapely.geometry.base import BaseGeometry
 
 from grid_builder.blocks import Block, assign_points, building_anchor, split_block, street_blocks
 from grid_builder.codes import child_codes, west_east_north_south
+from grid_builder.errors import EmptyCommunity
 from grid_builder.geom import (
     as_multipolygon,
     clean_polygonal,
     n_parts,
-    polsby_popper,
     safe_union,
 )
 from grid_builder.microgrid import build_microgrids
 from grid_builder.partition import partition_units
+from grid_builder.records import Area, BuildingIn
 from grid_builder.validate import Issue, validate_community
 
 
 @dataclass
 class BuildConfig:
+    """Household bands of grids and micro-grids, and the partitioner's restarts and seed."""
+
     grid_min: float = 300
     grid_max: float = 500
     micro_min: float = 30
@@ -35,6 +38,7 @@ class BuildConfig:
     seed: int = 0
 
     def check(self) -> list[str]:
+        """Messages for the bands that are not valid (empty when the configuration is usable)."""
         errs = []
         if not (0 < self.grid_min <= self.grid_max):
             errs.append(f"网格户数区间无效: {self.grid_min}–{self.grid_max}")
@@ -44,40 +48,9 @@ class BuildConfig:
 
 
 @dataclass
-class BuildingIn:
-    id: int
-    geom: BaseGeometry  # metric footprint
-    households: float
-
-
-@dataclass
-class Area:
-    code: str
-    level: str  # grid | microgrid
-    parent_code: str
-    geom: BaseGeometry  # metric MultiPolygon
-    households: float
-    building_ids: list[int]
-    flags: list[str] = field(default_factory=list)
-    # a micro-grid that is a range of units (单元) of one large building: {"building_id", "units": [first,
-    # last] (household ordinals, 1-based), "part", "parts", "unit_households"}; None for whole buildings
-    part: dict | None = None
-
-    @property
-    def area_m2(self) -> float:
-        return self.geom.area
-
-    @property
-    def compactness(self) -> float:
-        return polsby_popper(self.geom)
-
-    @property
-    def contiguous(self) -> bool:
-        return n_parts(self.geom) <= 1
-
-
-@dataclass
 class CommunityBuild:
+    """What the core built for one community: blocks, grids, micro-grids, flags, messages, issues."""
+
     community_code: str
     boundary: BaseGeometry
     blocks: list[Block]
@@ -89,6 +62,7 @@ class CommunityBuild:
 
     @property
     def best_effort(self) -> bool:
+        """True when a flag says the result is a compromise (band partly met, no roads, repairs…)."""
         return bool(
             {
                 "best_effort",
@@ -100,10 +74,6 @@ class CommunityBuild:
             }
             & set(self.flags)
         )
-
-
-class EmptyCommunity(ValueError):
-    pass
 
 
 def community_units(
@@ -124,10 +94,10 @@ def community_units(
         messages.append("社区内没有道路，按建筑分组划分网格 (no roads inside: grids follow building groups)")
     anchors = [building_anchor(b.geom) for b in buildings]
     where = assign_points([b.geom for b in blocks], anchors)
-    for bi, blk in enumerate(where):
-        if blk >= 0:
-            blocks[blk].building_ids.append(bi)  # index into ``buildings`` for now
-            blocks[blk].households += buildings[bi].households
+    for bi, bk in enumerate(where):
+        if bk >= 0:
+            blocks[bk].building_ids.append(bi)  # index into ``buildings`` for now
+            blocks[bk].households += buildings[bi].households
     units: list[tuple[BaseGeometry, list[int], int]] = []  # geometry, building indices, block index
     split_over = cfg.grid_max if split_over is None else split_over
     split_max = (cfg.grid_min + cfg.grid_max) / 2.0 if split_max is None else split_max
@@ -211,32 +181,7 @@ def build_community(
         if f not in flags:
             flags.append(f)
     messages += res.messages
-    groups: dict[int, list[int]] = {}
-    for ui, r in enumerate(res.labels):
-        groups.setdefault(r, []).append(ui)
-    drafts = []
-    for _r, uis in groups.items():
-        geom = as_multipolygon(safe_union([units[u][0] for u in uis]))
-        bids = [i for u in uis for i in units[u][1]]
-        drafts.append((geom, bids))
-    pts = [(g.centroid.x, g.centroid.y) for g, _ in drafts]  # centroid: reproducible in SQL (ST_Centroid)
-    order = west_east_north_south(pts)
-    codes = child_codes(community_code, len(order), 3)
-    grids: list[Area] = []
-    for code, di in zip(codes, order, strict=True):
-        geom, bids = drafts[di]
-        hh = sum(buildings[i].households for i in bids)
-        g_flags = []
-        if buildings and not (cfg.grid_min <= hh <= cfg.grid_max):
-            g_flags.append("outside_band")
-            heavy = [i for i in bids if buildings[i].households > cfg.grid_max]
-            if heavy:
-                g_flags.append("over_band_building")
-                if "over_band_building" not in flags:
-                    flags.append("over_band_building")
-        if n_parts(geom) > 1:
-            g_flags.append("not_contiguous")
-        grids.append(Area(code, "grid", community_code, geom, hh, [buildings[i].id for i in bids], g_flags))
+    grids = _grid_areas(community_code, _drafts(res.labels, units), buildings, cfg, flags)
     microgrids: list[Area] = []
     by_id = {b.id: b for b in buildings}
     for g in grids:
@@ -258,6 +203,45 @@ def build_community(
     return CommunityBuild(community_code, boundary, blocks, grids, microgrids, flags, messages, issues)
 
 
+def _drafts(labels: list[int], units) -> list[tuple[BaseGeometry, list[int]]]:
+    """(dissolved geometry, building indices) of each region of the partition, in label order."""
+    groups: dict[int, list[int]] = {}
+    for ui, r in enumerate(labels):
+        groups.setdefault(r, []).append(ui)
+    drafts = []
+    for _r, uis in groups.items():
+        geom = as_multipolygon(safe_union([units[u][0] for u in uis]))
+        bids = [i for u in uis for i in units[u][1]]
+        drafts.append((geom, bids))
+    return drafts
+
+
+def _grid_areas(
+    community_code: str, drafts, buildings: list[BuildingIn], cfg: BuildConfig, flags: list[str]
+) -> list[Area]:
+    """The grids of the drafts, coded west→east, north→south, with their flags (``flags`` of the
+    community gains ``over_band_building`` when a grid holds a building above the band)."""
+    pts = [(g.centroid.x, g.centroid.y) for g, _ in drafts]  # centroid: reproducible in SQL (ST_Centroid)
+    order = west_east_north_south(pts)
+    codes = child_codes(community_code, len(order), 3)
+    grids: list[Area] = []
+    for code, di in zip(codes, order, strict=True):
+        geom, bids = drafts[di]
+        hh = sum(buildings[i].households for i in bids)
+        g_flags = []
+        if buildings and not (cfg.grid_min <= hh <= cfg.grid_max):
+            g_flags.append("outside_band")
+            heavy = [i for i in bids if buildings[i].households > cfg.grid_max]
+            if heavy:
+                g_flags.append("over_band_building")
+                if "over_band_building" not in flags:
+                    flags.append("over_band_building")
+        if n_parts(geom) > 1:
+            g_flags.append("not_contiguous")
+        grids.append(Area(code, "grid", community_code, geom, hh, [buildings[i].id for i in bids], g_flags))
+    return grids
+
+
 def _membership(areas: list[Area]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for a in areas:
@@ -267,6 +251,7 @@ def _membership(areas: list[Area]) -> dict[int, list[str]]:
 
 
 def point_in(areas: list[Area], x: float, y: float) -> Area | None:
+    """The first area covering the metric point (x, y), or None."""
     p = Point(x, y)
     for a in areas:
         if a.geom.covers(p):

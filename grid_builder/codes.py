@@ -39,6 +39,7 @@ def west_east_north_south(points: list[tuple[float, float]], row_height: float |
 
 
 def child_codes(parent_code: str, count: int, digits: int, start: int = 1) -> list[str]:
+    """``count`` child codes of ``parent_code`` with ``digits``-digit sequence numbers from ``start``."""
     if count + start - 1 >= 10**digits:
         raise ValueError(f"{parent_code}: {count} children do not fit in {digits} digits")
     return [f"{parent_code}{i:0{digits}d}" for i in range(start, start + count)]

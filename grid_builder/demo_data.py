@@ -31,6 +31,8 @@ BLOCK_ROAD_KINDS = {
 
 @dataclass
 class Building:
+    """A demo building footprint (WGS84) with its estimated households."""
+
     id: int
     geom: Polygon | MultiPolygon  # WGS84
     households: float = 0.0
@@ -39,6 +41,8 @@ class Building:
 
 @dataclass
 class Road:
+    """A demo road (WGS84) with its OSM kind, name and tags."""
+
     id: int
     kind: str
     geom: LineString  # WGS84
@@ -48,6 +52,8 @@ class Road:
 
 @dataclass
 class DemoData:
+    """The demo base layers read from the shared files (no database)."""
+
     buildings: list[Building]
     roads: list[Road]
     water: list[Polygon | MultiPolygon]
@@ -57,6 +63,7 @@ class DemoData:
 
 
 def shared_data_dir() -> Path:
+    """The shared data folder (``SHEQU_SHARED_DATA_DIR`` or ``../shared/data`` next to the checkout)."""
     env = os.environ.get("SHEQU_SHARED_DATA_DIR") or os.environ.get("SHEQU_SHARED_DATA")
     if env:
         return Path(env)
@@ -74,6 +81,7 @@ def is_block_road(kind: str, tags: dict | None) -> bool:
 
 
 def is_block_rail(kind: str | None) -> bool:
+    """True for railways that bound street blocks (not subway, monorail or funicular)."""
     return (kind or "rail") not in ("subway", "monorail", "funicular")
 
 

@@ -17,17 +17,30 @@ import h3
 from shapely.geometry import Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
+from grid_builder.errors import H3Error
 from grid_builder.geom import polygons_of
 
 MODES = ("center", "overlap", "full")
 MIN_RES, MAX_RES = 7, 12
 
 
-class H3Error(ValueError):
-    pass
+__all__ = [
+    "MAX_RES",
+    "MIN_RES",
+    "MODES",
+    "H3Error",
+    "aggregate",
+    "cell_info",
+    "cell_polygon",
+    "cells_for",
+    "check",
+    "count_points",
+    "is_cell",
+]
 
 
 def check(res: int, mode: str) -> None:
+    """Raise H3Error unless ``res`` is within MIN_RES–MAX_RES and ``mode`` is one of MODES."""
     if not (MIN_RES <= int(res) <= MAX_RES):
         raise H3Error(f"H3 分辨率须在 {MIN_RES}–{MAX_RES} 之间 (res must be {MIN_RES}–{MAX_RES}), got {res}")
     if mode not in MODES:
@@ -50,6 +63,7 @@ def cell_polygon(cell: str) -> Polygon:
 
 
 def is_cell(value: str) -> bool:
+    """True when ``value`` is a valid H3 cell id."""
     try:
         return bool(h3.is_valid_cell(value))
     except (TypeError, ValueError):

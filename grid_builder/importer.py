@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shapely.geometry.base import BaseGeometry
 
+from grid_builder.errors import ImportProblem
 from grid_builder.geom import clean_polygonal
 
 LEVEL_BY_LEN = {9: "township", 12: "community"}
@@ -19,16 +20,14 @@ LEVEL_BY_LEN = {9: "township", 12: "community"}
 
 @dataclass
 class BoundaryRecord:
+    """One township / community of a boundary file, checked and in lon/lat."""
+
     code: str
     name: str
     level: str
     parent_code: str
     geom: BaseGeometry  # lon/lat MultiPolygon
     flags: list[str] = field(default_factory=list)
-
-
-class ImportProblem(ValueError):
-    pass
 
 
 def read_boundaries(

@@ -7,6 +7,8 @@ partitioned with the same household-balanced partitioner as the grids.
 
 from __future__ import annotations
 
+from shapely.geometry.base import BaseGeometry
+
 from grid_builder.blocks import assign_points, building_anchor, building_cells
 from grid_builder.codes import child_codes, west_east_north_south
 from grid_builder.geom import (
@@ -17,14 +19,13 @@ from grid_builder.geom import (
     safe_union,
 )
 from grid_builder.partition import partition_units
+from grid_builder.records import Area
 
 MAX_MICROGRIDS = 99  # 2-digit sequence
 
 
 def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
-    """Micro-grids of ``grid`` (a ``build.Area``) from its buildings (``build.BuildingIn``)."""
-    from grid_builder.build import Area
-
+    """Micro-grids of ``grid`` (an `Area`) from its buildings (`BuildingIn` records)."""
     if not buildings:
         code = child_codes(grid.code, 1, 2)[0]
         return [Area(code, "microgrid", grid.code, grid.geom, 0.0, [], ["no_buildings"])]
@@ -68,33 +69,35 @@ def build_microgrids(grid, buildings, lo: float, hi: float, seed: int = 0):
     out = []
     for code, di in zip(codes, order, strict=True):
         geom, bidx, part = drafts[di]
-        h = sum(buildings[i].households for i in bidx)
-        flags = []
-        if part is not None:
-            h = part["unit_households"] + sum(
-                buildings[i].households for i in bidx if buildings[i].id != part["building_id"]
-            )
-            flags.append("building_units")
-            if not (lo <= part["unit_households"] <= hi):
-                flags.append("outside_band")
-            if n_parts(geom) > 1:
-                flags.append("not_contiguous")
-            out.append(
-                Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags, part)
-            )
-            continue
-        if not bidx:
-            flags.append("no_buildings")
-        elif len(bidx) == 1:
-            flags.append("single_building")  # "30–50 households, or one building"
-        elif any(buildings[i].households > hi for i in bidx):
-            flags.append("over_band_building")  # one big building with non-residential neighbours
-        elif not (lo <= h <= hi):
+        out.append(_microgrid(code, grid.code, geom, bidx, part, buildings, lo, hi))
+    return out
+
+
+def _microgrid(code: str, grid_code: str, geom, bidx: list[int], part: dict | None, buildings, lo, hi) -> Area:
+    """One micro-grid from its draft (geometry, building indices, unit range of a large building or None)."""
+    h = sum(buildings[i].households for i in bidx)
+    flags = []
+    if part is not None:
+        h = part["unit_households"] + sum(
+            buildings[i].households for i in bidx if buildings[i].id != part["building_id"]
+        )
+        flags.append("building_units")
+        if not (lo <= part["unit_households"] <= hi):
             flags.append("outside_band")
         if n_parts(geom) > 1:
             flags.append("not_contiguous")
-        out.append(Area(code, "microgrid", grid.code, geom, h, [buildings[i].id for i in bidx], flags))
-    return out
+        return Area(code, "microgrid", grid_code, geom, h, [buildings[i].id for i in bidx], flags, part)
+    if not bidx:
+        flags.append("no_buildings")
+    elif len(bidx) == 1:
+        flags.append("single_building")  # "30–50 households, or one building"
+    elif any(buildings[i].households > hi for i in bidx):
+        flags.append("over_band_building")  # one big building with non-residential neighbours
+    elif not (lo <= h <= hi):
+        flags.append("outside_band")
+    if n_parts(geom) > 1:
+        flags.append("not_contiguous")
+    return Area(code, "microgrid", grid_code, geom, h, [buildings[i].id for i in bidx], flags)
 
 
 def _follow_anchors(drafts, buildings):
@@ -186,7 +189,7 @@ def split_large_buildings(drafts, buildings, lo: float, hi: float, cap: int = MA
     draft (non-residential neighbours) go to the strip holding their anchor. The grid's 2-digit
     sequence caps the total at ``cap`` micro-grids: large buildings then get fewer, bigger ranges.
     Returns (geometry, building indices, part or None) triples."""
-    out = [(g, b, None) for g, b in drafts]
+    out: list[tuple[BaseGeometry, list[int], dict | None]] = [(g, b, None) for g, b in drafts]
     big = []
     for j, (_g, bidx, _p) in enumerate(out):
         if bidx:

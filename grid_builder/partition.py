@@ -35,6 +35,8 @@ PP_WEIGHT = 5.0  # Polsby-Popper of the region itself (exact perimeter bookkeepi
 
 @dataclass
 class PartitionResult:
+    """Region label per unit, the number of regions, and flags / messages about the band."""
+
     labels: list[int]  # region index per unit, 0..k-1
     k: int
     flags: list[str] = field(default_factory=list)
@@ -59,8 +61,10 @@ def polar_moment(geom: BaseGeometry) -> tuple[float, float, float, float]:
             sxx += ((x0 * x0 + x0 * x1 + x1 * x1) * cr).sum() / 12.0
             syy += ((y0 * y0 + y0 * y1 + y1 * y1) * cr).sum() / 12.0
     if a_tot <= 0:
-        c = geom.centroid if not geom.is_empty else None
-        return 0.0, (c.x if c else 0.0), (c.y if c else 0.0), 0.0
+        if geom.is_empty:
+            return 0.0, 0.0, 0.0, 0.0
+        c = geom.centroid
+        return 0.0, float(c.x), float(c.y), 0.0
     cx, cy = sx / a_tot, sy / a_tot
     polar = sxx + syy - a_tot * (cx * cx + cy * cy)
     return a_tot, cx, cy, max(polar, 0.0)
@@ -242,6 +246,54 @@ class _State:
         return c
 
 
+@dataclass
+class _Runs:
+    """The inputs every restart of `partition_units` shares, and the one random generator they draw from."""
+
+    hh: np.ndarray
+    area: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    own_i: np.ndarray
+    xy: np.ndarray
+    nbrs: list[set[int]]
+    lo: float
+    hi: float
+    heavy: list[int]
+    restarts: int
+    rng: np.random.Generator
+    per: list[float]
+    shared: list[dict[int, float]]
+
+    def best(self, kc: int):
+        """Best of ``restarts`` runs with kc regions, scored by (share of regions outside the band, total
+        households outside the band, −mean Polsby-Popper of the regions)."""
+        hh, hi = self.hh, self.hi
+        hv = self.heavy[: min(len(self.heavy), kc)]
+        best_run = None
+        for _attempt in range(max(1, self.restarts) if kc > 1 else 1):
+            labels = _grow(kc, hh, self.area, self.xy, self.nbrs, self.rng, hv) if kc > 1 else [0] * len(hh)
+            st = _State(hh, self.area, self.cx, self.cy, self.own_i, self.lo, hi, kc)
+            for r, u in enumerate(hv):
+                st.hi_r[r] = max(hi, hh[u])
+                st.fixed.add(u)
+            for u, r in enumerate(labels):
+                st.add(r, u)
+            st.init_perimeters(self.per, self.shared, labels)
+            if kc > 1:
+                _local_search(labels, st, self.nbrs, self.rng)
+            viol = [st.band_cost(st.H[r], r) for r in range(kc)]
+            band_key = (round(sum(v > 0 for v in viol) / kc, 9), round(sum(viol), 9))
+            if best_run is not None and band_key > best_run[0][:2]:
+                continue
+            # among runs equal on the band, the one whose dissolved grids are most compact (mean
+            # Polsby-Popper, the figure reported) wins
+            key = (*band_key, -sum(st.pp(st.A[r], st.P[r]) for r in range(kc)) / kc)
+            if best_run is None or key < best_run[0]:
+                best_run = (key, list(labels))
+        return best_run
+
+
 def partition_units(
     geoms: list[BaseGeometry],
     households: list[float],
@@ -278,60 +330,20 @@ def partition_units(
     total = float(hh.sum())
     # a unit heavier than the band (one big building) is a region of its own ("or one building")
     heavy = sorted((u for u in range(n) if hh[u] > hi), key=lambda u: -hh[u])[: max(0, max_k)]
-    k_given = k
+    auto_k = k is None
     if k is None:
-        rest = total - float(hh[heavy].sum())
-        n_rest = n - len(heavy)
-        k_rest, reachable = choose_k(rest, lo, hi, n_rest) if (rest > 0 and n_rest > 0) else (0, True)
-        k = max(1, min(len(heavy) + k_rest, max_k))
-        if heavy:
-            flags.append("over_band_units")
-            messages.append(
-                f"{len(heavy)} 个单元（单栋建筑）户数超过 {hi:g}，各自成格 (units above the band)"
-            )
-        if not reachable:
-            flags.append("best_effort")
-            messages.append(
-                f"总户数 {total:.0f} 无法划分为每格 {lo:g}–{hi:g} 户的网格，已尽量接近 (band cannot be met)"
-            )
-    auto_k = k_given is None
+        k = _auto_k(hh, heavy, lo, hi, max_k, flags, messages)
     heavy = heavy[: min(len(heavy), k)]
     if n == 1 or (k == 1 and not auto_k):
         res = PartitionResult(labels=[0] * n, k=1, flags=flags, messages=messages)
         if total > 0 and not (lo <= total <= hi) and "best_effort" not in flags:
             res.flags.append("best_effort")
         return res
-    rng = np.random.default_rng(seed)
-    per = [float(g.length) for g in geoms]
-    shared = _shared_lengths(geoms, nbrs)
-
-    def solve(kc: int):
-        """Best of ``restarts`` runs with kc regions, scored by (share of regions outside the band, total
-        households outside the band, −mean Polsby-Popper of the regions)."""
-        hv = heavy[: min(len(heavy), kc)]
-        best_run = None
-        for _attempt in range(max(1, restarts) if kc > 1 else 1):
-            labels = _grow(kc, hh, area, xy, nbrs, rng, hv) if kc > 1 else [0] * n
-            st = _State(hh, area, cx, cy, own_i, lo, hi, kc)
-            for r, u in enumerate(hv):
-                st.hi_r[r] = max(hi, hh[u])
-                st.fixed.add(u)
-            for u, r in enumerate(labels):
-                st.add(r, u)
-            st.init_perimeters(per, shared, labels)
-            if kc > 1:
-                _local_search(labels, st, nbrs, rng)
-            viol = [st.band_cost(st.H[r], r) for r in range(kc)]
-            band_key = (round(sum(v > 0 for v in viol) / kc, 9), round(sum(viol), 9))
-            if best_run is not None and band_key > best_run[0][:2]:
-                continue
-            # among runs equal on the band, the one whose dissolved grids are most compact (mean
-            # Polsby-Popper, the figure reported) wins
-            key = (*band_key, -sum(st.pp(st.A[r], st.P[r]) for r in range(kc)) / kc)
-            if best_run is None or key < best_run[0]:
-                best_run = (key, list(labels))
-        return best_run
-
+    runs = _Runs(
+        hh, area, cx, cy, own_i, xy, nbrs, lo, hi, heavy, restarts,
+        np.random.default_rng(seed), [float(g.length) for g in geoms], _shared_lengths(geoms, nbrs),
+    )
+    solve = runs.best
     best = solve(k)
     if auto_k and best[0][0] > 0:
         # the household total fixes k only on average: lumpy units may fit better with one more/less
@@ -349,6 +361,26 @@ def partition_units(
     if total > 0 and not all(lo - 1e-9 <= s <= hi + 1e-9 for s in sums) and "best_effort" not in flags:
         flags.append("band_partly_met")
     return PartitionResult(labels=labels, k=kk, flags=flags, messages=messages)
+
+
+def _auto_k(hh: np.ndarray, heavy: list[int], lo: float, hi: float, max_k: int, flags: list[str],
+            messages: list[str]) -> int:
+    """The number of regions the household total asks for: one per unit above the band plus ``choose_k``
+    of the rest (at most ``max_k``). Notes units above the band and a band that cannot be met."""
+    total = float(hh.sum())
+    rest = total - float(hh[heavy].sum())
+    n_rest = len(hh) - len(heavy)
+    k_rest, reachable = choose_k(rest, lo, hi, n_rest) if (rest > 0 and n_rest > 0) else (0, True)
+    k = max(1, min(len(heavy) + k_rest, max_k))
+    if heavy:
+        flags.append("over_band_units")
+        messages.append(f"{len(heavy)} 个单元（单栋建筑）户数超过 {hi:g}，各自成格 (units above the band)")
+    if not reachable:
+        flags.append("best_effort")
+        messages.append(
+            f"总户数 {total:.0f} 无法划分为每格 {lo:g}–{hi:g} 户的网格，已尽量接近 (band cannot be met)"
+        )
+    return k
 
 
 def _relabel(labels):

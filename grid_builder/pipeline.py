@@ -6,35 +6,31 @@ happens inside (UTM 51N), and results come back in lon/lat, ready for the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import shapely
 from shapely.geometry import MultiPolygon, box
 from shapely.geometry.base import BaseGeometry
 
 from grid_builder.blocks import building_anchor
 from grid_builder.boundaries import NamedLine, ProvisionalUnit, derive_provisional
-from grid_builder.build import BuildConfig, BuildingIn, CommunityBuild, build_community
+from grid_builder.build import BuildConfig, CommunityBuild, build_community
 from grid_builder.demo_data import is_block_rail, is_block_road
 from grid_builder.geom import as_multipolygon, polygons_of, to_metric, to_wgs84
+from grid_builder.records import BuildingIn, BuildingRec, RoadIn
 
-
-@dataclass
-class RoadIn:
-    kind: str
-    geom: BaseGeometry  # lon/lat
-    name: str | None = None
-    tags: dict | None = None
-
-
-@dataclass
-class BuildingRec:
-    id: int
-    geom: BaseGeometry  # lon/lat
-    households: int
+# the input records lived here before grid_builder.records; importing them from here still works
+__all__ = [
+    "BuildingIn",
+    "BuildingRec",
+    "RoadIn",
+    "block_lines_metric",
+    "community_grids",
+    "provisional_boundaries",
+    "to_lonlat",
+]
 
 
 def block_lines_metric(roads: list[RoadIn], rails: list[tuple[str | None, BaseGeometry]]) -> list[NamedLine]:
+    """The roads and railways that bound street blocks, in metric coordinates."""
     out = [NamedLine(to_metric(r.geom), r.name) for r in roads if is_block_road(r.kind, r.tags)]
     out += [NamedLine(to_metric(g), None) for kind, g in rails if is_block_rail(kind)]
     return out

@@ -10,25 +10,34 @@ from shapely.geometry import box, mapping
 from sqlalchemy.engine import Engine
 
 from grid_builder import h3grid, staff, store
-from grid_builder.build import BuildConfig, EmptyCommunity
+from grid_builder.build import BuildConfig
 from grid_builder.demo_data import DEMO_BBOX
+from grid_builder.errors import GridConflict, GridError, GridNotFound, InvalidGridInput, NoBaseData
 from grid_builder.geom import to_metric, to_wgs84
 from grid_builder.importer import RETIRE_MIN_SHARE
 from grid_builder.pipeline import community_grids, provisional_boundaries, to_lonlat
 from grid_builder.validate import Issue, validate_community
 
-
-class GridError(ValueError):
-    """Bad input for a grid operation (message in Chinese + English)."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+# GridError lived here before grid_builder.errors; importing it from here still works
+__all__ = [
+    "CommunityReport",
+    "GridError",
+    "assign_grid_staff",
+    "build_all",
+    "build_community",
+    "communities_needing_build",
+    "derive_boundaries",
+    "grid_staff",
+    "h3_for_area",
+    "unit_issues",
+    "validate_stored",
+]
 
 
 @dataclass
 class CommunityReport:
+    """Outcome of building one community: counts, flags, messages, issues, the version written."""
+
     community_code: str
     version: int | None
     grids: int
@@ -45,6 +54,7 @@ class CommunityReport:
 
     @property
     def best_effort(self) -> bool:
+        """True when the build carries any flag."""
         return bool(self.flags)
 
 
@@ -59,18 +69,18 @@ def derive_boundaries(
     with engine.begin() as conn:
         district_codes = district_codes or store.districts_with_buildings(conn)
         if not district_codes:
-            raise GridError(
+            raise NoBaseData(
                 "没有建筑数据，无法确定演示范围 (no buildings in any district: load the demo first)"
             )
         districts = {}
         for code in district_codes:
             u = store.admin_unit(conn, code)
             if u is None or u["geom"] is None:
-                raise GridError(f"区县 {code} 不存在或没有边界 (district not found or without boundary)", 404)
+                raise GridNotFound(f"区县 {code} 不存在或没有边界 (district not found or without boundary)")
             districts[code] = (u["name"], u["geom"])
         ext = store.building_extent(conn)
         if ext is None:
-            raise GridError("没有建筑数据，无法确定演示范围 (no buildings: load the demo first)")
+            raise NoBaseData("没有建筑数据，无法确定演示范围 (no buildings: load the demo first)")
         # the demo area: building extent, never beyond the Tilezen bbox
         area = box(
             max(ext[0], DEMO_BBOX[0]),
@@ -86,7 +96,7 @@ def derive_boundaries(
             districts, area, roads, rails, water, buildings, township_band, community_band
         )
         if not units:
-            raise GridError("演示范围内没有可划分的区县土地 (nothing to divide inside the demo area)")
+            raise InvalidGridInput("演示范围内没有可划分的区县土地 (nothing to divide inside the demo area)")
         res = store.replace_provisional_units(conn, district_codes, units)
         # a city's own boundaries win over a re-derivation: the same rule as `shequ grid import`
         retired = []
@@ -117,27 +127,25 @@ def build_community(
     cfg = cfg or BuildConfig()
     bad = cfg.check()
     if bad:
-        raise GridError("; ".join(bad), 400)
+        raise InvalidGridInput("; ".join(bad))
     with engine.begin() as conn:
         unit = store.admin_unit(conn, community_code)
         if unit is None:
-            raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
+            raise GridNotFound(f"社区 {community_code} 不存在 (community not found)")
         if unit["level"] != "community":
-            raise GridError(f"{community_code} 不是社区，而是 {unit['level']} (not a community)", 400)
+            raise InvalidGridInput(f"{community_code} 不是社区，而是 {unit['level']} (not a community)")
         if unit["valid_to"] is not None:
-            raise GridError(_retired_message(unit), 409)
+            raise GridConflict(_retired_message(unit))
         boundary = unit["geom"]
         if boundary is None or boundary.is_empty:
-            raise GridError(f"社区 {community_code} 没有边界 (community has no boundary)")
+            raise InvalidGridInput(f"社区 {community_code} 没有边界 (community has no boundary)")
         area = boundary.buffer(0.0005) if boundary.is_valid else boundary.envelope
         roads = store.roads_in(conn, area)
         rails = store.rails_in(conn, area)
         water = store.water_in(conn, area)
         buildings = store.buildings_in(conn, boundary if boundary.is_valid else boundary.buffer(0))
-        try:
-            cb = community_grids(community_code, boundary, roads, rails, water, buildings, cfg)
-        except EmptyCommunity as exc:
-            raise GridError(str(exc)) from exc
+        # an empty boundary raises EmptyCommunity (an InvalidGridInput): nothing is written
+        cb = community_grids(community_code, boundary, roads, rails, water, buildings, cfg)
         hh_by_id = {b.id: b.households for b in buildings}
         rows_g = [_row(a, f"{unit['name']}第{a.code[-3:]}网格") for a in cb.grids]
         rows_m = [_row(a, f"{unit['name']}第{a.code[-5:-2]}网格第{a.code[-2:]}微网格") for a in cb.microgrids]
@@ -216,6 +224,7 @@ def _retired_message(unit: dict) -> str:
 
 
 def communities_needing_build(engine: Engine) -> list[str]:
+    """Codes of the active communities that need ``shequ grid build`` (see the store)."""
     with engine.connect() as conn:
         return store.communities_needing_build(conn)
 
@@ -276,27 +285,20 @@ def _issue(i) -> dict:
 
 def validate_stored(engine: Engine, community_code: str) -> list[dict]:
     """Re-check the stored hierarchy of a community (what the database holds, not what was computed)."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         unit = store.admin_unit(conn, community_code)
         if unit is None or unit["level"] != "community":
-            raise GridError(f"社区 {community_code} 不存在 (community not found)", 404)
+            raise GridNotFound(f"社区 {community_code} 不存在 (community not found)")
         if unit["valid_to"] is not None:
-            raise GridError(_retired_message(unit), 409)
+            raise GridConflict(_retired_message(unit))
         grids = [g for g in store.list_grids(conn, "grid", None) if g["community_code"] == community_code]
         micro = [
             m for m in store.list_grids(conn, "microgrid", None) if m["community_code"] == community_code
         ]
-        rows = conn.execute(
-            text(
-                "SELECT building_id, grid_code, microgrid_code FROM grid_assignment WHERE community_code = :c"
-            ),
-            {"c": community_code},
-        ).all()
+        rows = store.grid_assignments(conn, community_code)
         bids = [b.id for b in store.buildings_in(conn, unit["geom"])]
     if not grids:
-        raise GridError(f"社区 {community_code} 尚未划分网格 (no grids built yet)", 404)
+        raise GridNotFound(f"社区 {community_code} 尚未划分网格 (no grids built yet)")
     bg: dict[int, list[str]] = {}
     bm: dict[int, list[str]] = {}
     for b, g, m in rows:
@@ -326,14 +328,12 @@ def validate_stored(engine: Engine, community_code: str) -> list[dict]:
 
 
 def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool = False) -> list[dict]:
-    try:
-        h3grid.check(res, mode)
-    except h3grid.H3Error as exc:
-        raise GridError(str(exc), 400) from exc
+    """H3 cells of an admin unit or grid with counts per cell; ``save`` also writes the h3_cell layer."""
+    h3grid.check(res, mode)
     with engine.begin() as conn:
         found = store.area_geometry(conn, area_code)
         if found is None:
-            raise GridError(f"区域 {area_code} 不存在 (no admin unit or grid with this code)", 404)
+            raise GridNotFound(f"区域 {area_code} 不存在 (no admin unit or grid with this code)")
         _level, geom = found
         layers = store.located_things(conn, geom)
         cells = h3grid.aggregate(geom, res, mode, layers)
@@ -354,16 +354,11 @@ def assign_grid_staff(
     with engine.begin() as conn:
         g = store.get_grid(conn, grid_code)
         if g is None:
-            raise GridError(
-                f"没有编码为 {grid_code} 的现行网格或微网格 (no current grid/micro-grid {grid_code})", 404
+            raise GridNotFound(
+                f"没有编码为 {grid_code} 的现行网格或微网格 (no current grid/micro-grid {grid_code})"
             )
         cur = store.current_staff_for_update(conn, grid_code, role) if role in staff.ROLES else None
-        try:
-            staff.check_assignment(
-                g["level"], person_ref, role, valid_from, cur["valid_from"] if cur else None
-            )
-        except staff.StaffProblem as exc:
-            raise GridError(exc.message, exc.status) from exc
+        staff.check_assignment(g["level"], person_ref, role, valid_from, cur["valid_from"] if cur else None)
         person_ref = person_ref.strip()
         if cur is not None and cur["person_ref"] == person_ref:
             return {"assignment": _staff_out(cur), "closed": None, "changed": False}
@@ -372,8 +367,8 @@ def assign_grid_staff(
         try:
             new = store.insert_staff(conn, grid_code, person_ref, role, valid_from)
         except IntegrityError as exc:  # a concurrent assignment of the same role won the race
-            raise GridError(
-                f"{grid_code} 的{role}正被同时修改，请重试 (concurrent assignment, retry)", 409
+            raise GridConflict(
+                f"{grid_code} 的{role}正被同时修改，请重试 (concurrent assignment, retry)"
             ) from exc
     closed = None
     if cur is not None:
@@ -385,7 +380,7 @@ def grid_staff(engine: Engine, grid_code: str, current_only: bool = False) -> li
     """Staff of a grid / micro-grid with their history (past terms keep their valid_to)."""
     with engine.connect() as conn:
         if store.get_grid(conn, grid_code) is None and not store.grid_history(conn, grid_code):
-            raise GridError(f"没有编码为 {grid_code} 的网格或微网格 (no grid/micro-grid {grid_code})", 404)
+            raise GridNotFound(f"没有编码为 {grid_code} 的网格或微网格 (no grid/micro-grid {grid_code})")
         return [_staff_out(r) for r in store.staff_of(conn, grid_code, current_only)]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from grid_builder.errors import InvalidStaffAssignment, StaffProblem, StaffTermConflict
+
 # role -> the level it serves
 ROLES: dict[str, str] = {
     "网格长": "grid",
@@ -20,40 +22,40 @@ ROLES: dict[str, str] = {
 }
 MAX_PERSON_REF = 200
 
-
-class StaffProblem(ValueError):
-    """An assignment that cannot be made (message in Chinese + English)."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+__all__ = [
+    "MAX_PERSON_REF",
+    "ROLES",
+    "InvalidStaffAssignment",
+    "StaffProblem",
+    "StaffTermConflict",
+    "check_assignment",
+]
 
 
 def check_assignment(
     level: str, person_ref: str, role: str, valid_from: datetime, current_from: datetime | None
 ) -> None:
-    """Raise StaffProblem when ``role`` does not exist or does not fit ``level``, ``person_ref`` is empty,
-    ``valid_from`` has no time zone, or it lies before the start of the current holder's term."""
+    """Raise a StaffProblem when ``role`` does not exist or does not fit ``level``, ``person_ref`` is empty,
+    ``valid_from`` has no time zone (`InvalidStaffAssignment`), or it lies before the start of the current
+    holder's term (`StaffTermConflict`)."""
     if role not in ROLES:
-        raise StaffProblem(f"角色须为 {'、'.join(ROLES)} 之一 (unknown role {role!r})", 400)
+        raise InvalidStaffAssignment(f"角色须为 {'、'.join(ROLES)} 之一 (unknown role {role!r})")
     if ROLES[role] != level:
         where = "网格" if ROLES[role] == "grid" else "微网格"
-        raise StaffProblem(
-            f"{role} 只能分配给{where} (role {role} belongs to a {ROLES[role]}, not a {level})", 400
+        raise InvalidStaffAssignment(
+            f"{role} 只能分配给{where} (role {role} belongs to a {ROLES[role]}, not a {level})"
         )
     ref = (person_ref or "").strip()
     if not ref or len(ref) > MAX_PERSON_REF:
-        raise StaffProblem(
-            f"person_ref 不能为空且不超过 {MAX_PERSON_REF} 个字符 (person_ref empty or too long)", 400
+        raise InvalidStaffAssignment(
+            f"person_ref 不能为空且不超过 {MAX_PERSON_REF} 个字符 (person_ref empty or too long)"
         )
     if valid_from.tzinfo is None:
-        raise StaffProblem(
-            "valid_from 须带时区，如 2026-11-24T08:00:00+08:00 (valid_from needs a time zone)", 400
+        raise InvalidStaffAssignment(
+            "valid_from 须带时区，如 2026-11-24T08:00:00+08:00 (valid_from needs a time zone)"
         )
     if current_from is not None and valid_from < current_from:
-        raise StaffProblem(
+        raise StaffTermConflict(
             f"valid_from 早于现任的开始时间 {current_from.isoformat()} "
-            "(valid_from before the current holder's start)",
-            409,
+            "(valid_from before the current holder's start)"
         )

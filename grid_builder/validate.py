@@ -19,6 +19,8 @@ OVERLAP_M2 = 1.0  # overlaps larger than this are errors
 
 @dataclass
 class Issue:
+    """One problem of the hierarchy, with the codes involved and the (metric) geometry that shows it."""
+
     kind: str  # gap | overhang | overlap | not_nested | building_unassigned | building_multiple | invalid
     codes: list[str]
     message: str
@@ -45,6 +47,7 @@ def check_cover(
     tol_m: float = COVER_TOL_M,
     level: str = "grid",
 ) -> list[Issue]:
+    """Gaps and overhangs between a parent and the union of its children (beyond ``tol_m``)."""
     issues: list[Issue] = []
     if not children:
         return [Issue("gap", [parent_code], f"{parent_code} 没有任何{level}", parent, parent.area)]
@@ -72,9 +75,10 @@ def check_cover(
 
 
 def check_overlaps(children: dict[str, BaseGeometry], min_area_m2: float = OVERLAP_M2) -> list[Issue]:
+    """Overlaps larger than ``min_area_m2`` between sibling children."""
     codes = list(children)
     geoms = [children[c] for c in codes]
-    issues = []
+    issues: list[Issue] = []
     if len(geoms) < 2:
         return issues
     tree = STRtree(geoms)
@@ -97,6 +101,7 @@ def check_overlaps(children: dict[str, BaseGeometry], min_area_m2: float = OVERL
 
 
 def check_buildings(building_ids: list[int], membership: dict[int, list[str]], level: str) -> list[Issue]:
+    """Buildings in no unit of ``level`` or in more than one."""
     issues = []
     for b in building_ids:
         owners = membership.get(b, [])
@@ -147,8 +152,8 @@ def validate_community(
     for b, mcodes in building_microgrid.items():
         gcodes = building_grid.get(b, [])
         for m in mcodes:
-            parent = microgrids.get(m, (None, None))[0]
-            if gcodes and parent not in gcodes:
+            owner = microgrids.get(m, (None, None))[0]
+            if gcodes and owner not in gcodes:
                 issues.append(
                     Issue(
                         "not_nested",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -13,7 +14,8 @@ grid_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
+    """Print a usage problem found by the command itself and exit with status 1."""
     typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
@@ -37,19 +39,16 @@ def boundaries(
     township_max: int = typer.Option(15000, help="街道最多户数"),
 ) -> None:
     """由道路网和区县边界生成临时街道、社区（source=provisional） derive provisional townships and communities."""
-    from grid_builder.service import GridError, derive_boundaries
+    from grid_builder.service import derive_boundaries
 
     if not (0 < community_min <= community_max) or not (0 < township_min <= township_max):
         _fail("户数区间无效 (invalid household band)")
-    try:
-        res = derive_boundaries(
-            _engine(),
-            list(district) if district else None,
-            (township_min, township_max),
-            (community_min, community_max),
-        )
-    except GridError as exc:
-        _fail(exc.message)
+    res = derive_boundaries(
+        _engine(),
+        list(district) if district else None,
+        (township_min, township_max),
+        (community_min, community_max),
+    )
     typer.echo(
         f"临时街道 townships: {res['townships']}  临时社区 communities: {res['communities']}"
         f"  (removed {res['removed']})"
@@ -81,7 +80,7 @@ def build(
     from tqdm import tqdm
 
     from grid_builder.build import BuildConfig
-    from grid_builder.service import GridError, build_all, build_community, communities_needing_build
+    from grid_builder.service import build_all, build_community, communities_needing_build
 
     if bool(community) + bool(all_) + bool(needs_rebuild) != 1:
         _fail("请指定 --community CODE、--all 或 --needs-rebuild 之一 (give exactly one of them)")
@@ -89,22 +88,19 @@ def build(
     bad = cfg.check()
     if bad:
         _fail("; ".join(bad))
-    try:
-        if community:
-            reports = [build_community(_engine(), community, cfg)]
-        else:
-            codes = communities_needing_build(_engine()) if needs_rebuild else None
-            if codes == []:
-                typer.echo("没有需要重建网格的社区 (nothing needs a rebuild)")
-                return
-            reports = build_all(
-                _engine(),
-                cfg,
-                codes=codes,
-                progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False),
-            )
-    except GridError as exc:
-        _fail(exc.message)
+    if community:
+        reports = [build_community(_engine(), community, cfg)]
+    else:
+        codes = communities_needing_build(_engine()) if needs_rebuild else None
+        if codes == []:
+            typer.echo("没有需要重建网格的社区 (nothing needs a rebuild)")
+            return
+        reports = build_all(
+            _engine(),
+            cfg,
+            codes=codes,
+            progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False),
+        )
     if not reports:
         _fail("没有社区：先运行 `shequ grid boundaries` 或 `shequ grid import` (no communities yet)")
     tot_g = tot_in = 0
@@ -127,6 +123,7 @@ def build(
         raise typer.Exit(1)
     if all_ and h3_res:
         from grid_builder import store
+        from grid_builder.errors import GridError
         from grid_builder.service import h3_for_area
 
         with _engine().connect() as conn:
@@ -158,18 +155,15 @@ def import_(
     import a city's own boundaries; the provisional units they cover are retired in the same transaction."""
     import getpass
 
-    from grid_builder.importer import ImportProblem, import_boundaries, read_boundaries
+    from grid_builder.importer import import_boundaries, read_boundaries
 
     who = by or f"{getpass.getuser()} (shequ grid import)"
-    try:
-        records, problems = read_boundaries(path, code_field, name_field, parent_field, crs, layer)
-        for p in problems:
-            typer.secho(f"注意 note: {p}", fg=typer.colors.YELLOW)
-        res = import_boundaries(
-            _engine(), records, dry_run=dry_run, by=who, source_name=path.name, min_share=min_share
-        )
-    except ImportProblem as exc:
-        _fail(str(exc))
+    records, problems = read_boundaries(path, code_field, name_field, parent_field, crs, layer)
+    for p in problems:
+        typer.secho(f"注意 note: {p}", fg=typer.colors.YELLOW)
+    res = import_boundaries(
+        _engine(), records, dry_run=dry_run, by=who, source_name=path.name, min_share=min_share
+    )
     verb = "将导入 would import (dry run, nothing written)" if dry_run else "已导入 imported"
     typer.echo(f"{verb}: {res['townships']} 街道, {res['communities']} 社区")
     head = "将撤销 would retire" if dry_run else "已撤销 retired"
@@ -206,14 +200,10 @@ def h3_cmd(
     save: bool = typer.Option(True, "--save/--no-save", help="写入 h3_cell 表（地图图层）"),
 ) -> None:
     """区域的 H3 单元及每格统计 H3 cells of an area with counts per cell."""
-    from shapely.geometry import mapping
+    from geo.geojson import feature, feature_collection
+    from grid_builder.service import h3_for_area
 
-    from grid_builder.service import GridError, h3_for_area
-
-    try:
-        cells = h3_for_area(_engine(), area, res, mode, save=save)
-    except GridError as exc:
-        _fail(exc.message)
+    cells = h3_for_area(_engine(), area, res, mode, save=save)
     hh = sum(c["households"] for c in cells)
     typer.echo(
         f"{area} res {res} {mode}: {len(cells)} 个单元, {round(hh)} 户, "
@@ -221,17 +211,7 @@ def h3_cmd(
         + (", 已写入 h3_cell" if save else "")
     )
     if out:
-        fc = {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": mapping(c["geom"]),
-                    "properties": {k: v for k, v in c.items() if k != "geom"},
-                }
-                for c in cells
-            ],
-        }
+        fc = feature_collection(feature(c["geom"], {k: v for k, v in c.items() if k != "geom"}) for c in cells)
         out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
         typer.echo(f"GeoJSON: {out}")
 
@@ -242,7 +222,8 @@ def validate(
 ) -> None:
     """校验网格层级：缝隙、重叠、嵌套、建筑归属 check gaps, overlaps, nesting, building membership."""
     from grid_builder import store
-    from grid_builder.service import GridError, unit_issues, validate_stored
+    from grid_builder.errors import GridError
+    from grid_builder.service import unit_issues, validate_stored
 
     eng = _engine()
     n_bad = 0
@@ -289,7 +270,7 @@ def staff_assign(
     """任命：前任的任期在新任开始时结束（历史保留） assign a person; the previous holder's term is closed."""
     from datetime import datetime
 
-    from grid_builder.service import GridError, assign_grid_staff
+    from grid_builder.service import assign_grid_staff
 
     start = None
     if valid_from:
@@ -297,10 +278,7 @@ def staff_assign(
             start = datetime.fromisoformat(valid_from)
         except ValueError:
             _fail(f"--from 不是 ISO 时间 (not an ISO date-time): {valid_from}")
-    try:
-        res = assign_grid_staff(_engine(), code, person, role, start)
-    except GridError as exc:
-        _fail(exc.message)
+    res = assign_grid_staff(_engine(), code, person, role, start)
     a = res["assignment"]
     if not res["changed"]:
         typer.echo(f"{code} {role}: {a['person_ref']} 已在任 (since {a['valid_from']})，未改变")
@@ -316,12 +294,9 @@ def staff_list(
     current: bool = typer.Option(False, "--current", help="只列现任"),
 ) -> None:
     """人员及任职历史 staff of a grid / micro-grid with history."""
-    from grid_builder.service import GridError, grid_staff
+    from grid_builder.service import grid_staff
 
-    try:
-        rows = grid_staff(_engine(), code, current)
-    except GridError as exc:
-        _fail(exc.message)
+    rows = grid_staff(_engine(), code, current)
     if not rows:
         typer.echo(f"{code}: 尚无任命 (no staff)")
     for r in rows:
@@ -330,4 +305,5 @@ def staff_list(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``shequ grid …`` to the CLI."""
     app.add_typer(grid_app, name="grid")

@@ -1,6 +1,8 @@
 """Grids: communities, grids and micro-grids as GeoJSON; stats; which units a point falls in.
 
-`/grids/locate` is declared before `/grids/{code}` so that "locate" is never read as a code."""
+`/grids/locate` is declared before `/grids/{code}` so that "locate" is never read as a code. Domain errors
+(`grid_builder.errors`) reach the client through the shared error table (`gis_api.errors`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +10,12 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from shapely.geometry import mapping
 from sqlalchemy.engine import Connection, Engine
 
-from geo.crs import check_in_china, to_wgs84
+from geo.geojson import feature, feature_collection
 from gis_api.deps import api_key, db_conn, db_engine
-from gis_api.errors import BadRequest, Conflict, NotFound
+from gis_api.errors import BadRequest, NotFound
+from gis_api.params import WgsPoint, wgs_point
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"], dependencies=[Depends(api_key)])
 
@@ -38,16 +40,12 @@ PROPS = (
 
 
 def _feature(row: dict) -> dict:
+    """A stored community / grid / micro-grid row as a GeoJSON Feature (id = its code)."""
     props = {k: row[k] for k in PROPS if k in row}
     for k in ("area_m2", "compactness"):
         if props.get(k) is not None:
             props[k] = round(float(props[k]), 4 if k == "compactness" else 1)
-    return {
-        "type": "Feature",
-        "id": row["code"],
-        "properties": props,
-        "geometry": mapping(row["geom"]) if row.get("geom") is not None else None,
-    }
+    return feature(row.get("geom"), props, id=row["code"])
 
 
 def _level_of(conn: Connection, code: str) -> tuple[str, dict]:
@@ -70,6 +68,7 @@ def list_grids(
     ),
     conn: Connection = Depends(db_conn),
 ):
+    """Current communities, grids or micro-grids, optionally under a parent code."""
     from grid_builder import store
 
     if level not in ("community", "grid", "microgrid"):
@@ -79,35 +78,28 @@ def list_grids(
     rows = (
         store.community_rows(conn, parent) if level == "community" else store.list_grids(conn, level, parent)
     )
-    return {"type": "FeatureCollection", "features": [_feature(r) for r in rows], "numberReturned": len(rows)}
+    return feature_collection((_feature(r) for r in rows), numberReturned=len(rows))
 
 
 @router.get("/locate", summary="点所在的微网格、网格、社区、街道、区县")
-def locate(
-    lon: float = Query(..., description="经度"),
-    lat: float = Query(..., description="纬度"),
-    crs: str = Query("wgs84", description="wgs84 | cgcs2000 | gcj02"),
-    conn: Connection = Depends(db_conn),
-):
+def locate(point: WgsPoint = Depends(wgs_point), conn: Connection = Depends(db_conn)):
+    """The micro-grid, grid, community, township and district at a point (given in ``crs``)."""
     from grid_builder import store
 
-    try:
-        check_in_china(lon, lat)
-        x, y = to_wgs84(lon, lat, crs)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
-    found = store.locate(conn, float(x), float(y))
-    return {"lon": float(x), "lat": float(y), **found}
+    found = store.locate(conn, point.lon, point.lat)
+    return {"lon": point.lon, "lat": point.lat, **found}
 
 
 @router.get("/{code}", summary="一个社区 / 网格 / 微网格 (GeoJSON Feature)")
 def get_grid(code: str, conn: Connection = Depends(db_conn)):
+    """One community, grid or micro-grid as a GeoJSON Feature."""
     _level, row = _level_of(conn, code)
     return _feature(row)
 
 
 @router.get("/{code}/stats", summary="统计：建筑、户数、兴趣点、地址、下级、网格员")
 def grid_stats(code: str, conn: Connection = Depends(db_conn)):
+    """Counts inside a community / grid / micro-grid: buildings, households, POIs, addresses, children, staff."""
     from grid_builder import store
 
     level, row = _level_of(conn, code)
@@ -125,6 +117,8 @@ def grid_stats(code: str, conn: Connection = Depends(db_conn)):
 
 
 class StaffIn(BaseModel):
+    """Body of PUT /grids/{code}/staff: who takes which role, from when."""
+
     person_ref: str = Field(..., description="人员引用（人员表上线前为不透明字符串，如 person:123）")
     role: str = Field(
         ..., description="网格员 | 网格长 | 专职网格员 | 兼职网格员（网格）；微网格长（微网格）"
@@ -132,32 +126,20 @@ class StaffIn(BaseModel):
     valid_from: datetime | None = Field(None, description="任职开始（带时区），缺省为当前时间")
 
 
-def _raise(exc) -> None:
-    if exc.status == 404:
-        raise NotFound(exc.message) from exc
-    if exc.status == 409:
-        raise Conflict(exc.message) from exc
-    raise BadRequest(exc.message) from exc
-
-
 @router.put("/{code}/staff", summary="任命网格员 / 微网格长（前任的 valid_to 记为新任开始时间，历史保留）")
 def put_staff(code: str, body: StaffIn, engine: Engine = Depends(db_engine)):
-    from grid_builder.service import GridError, assign_grid_staff
+    """Assign a person to a role of a grid / micro-grid; the previous holder's term is closed."""
+    from grid_builder.service import assign_grid_staff
 
-    try:
-        return {"code": code, **assign_grid_staff(engine, code, body.person_ref, body.role, body.valid_from)}
-    except GridError as exc:
-        _raise(exc)
+    return {"code": code, **assign_grid_staff(engine, code, body.person_ref, body.role, body.valid_from)}
 
 
 @router.get("/{code}/staff", summary="网格 / 微网格的人员及任职历史")
 def get_staff(
     code: str, current: bool = Query(False, description="只列现任"), engine: Engine = Depends(db_engine)
 ):
-    from grid_builder.service import GridError, grid_staff
+    """Staff of a grid / micro-grid with their history (or only the current holders)."""
+    from grid_builder.service import grid_staff
 
-    try:
-        rows = grid_staff(engine, code, current)
-    except GridError as exc:
-        _raise(exc)
+    rows = grid_staff(engine, code, current)
     return {"code": code, "staff": rows, "numberReturned": len(rows)}

@@ -1,4 +1,7 @@
-"""H3 analysis grid: cells of any admin unit or grid with counts; one cell's parent/children/counts."""
+"""H3 analysis grid: cells of any admin unit or grid with counts; one cell's parent/children/counts.
+
+Domain errors (`grid_builder.errors`) reach the client through the shared error table (`gis_api.errors`).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from shapely.geometry import mapping
 from sqlalchemy.engine import Engine
 
+from geo.geojson import feature, feature_collection
 from gis_api.deps import api_key, db_engine
-from gis_api.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/h3", tags=["h3 分析网格"], dependencies=[Depends(api_key)])
-
-
-def _raise(exc) -> None:
-    if exc.status == 404:
-        raise NotFound(exc.message) from exc
-    raise BadRequest(exc.message) from exc
 
 
 @router.get("/cells", summary="区域的 H3 单元 (GeoJSON，带每格户数、建筑、兴趣点、地址计数)")
@@ -23,28 +20,23 @@ def cells(area: str = Query(..., description="行政区 / 社区 / 网格编码"
           res: int = Query(10, description="分辨率 7–12"),
           mode: str = Query("center", description="center（中心在内）| overlap（相交）| full（完全在内）"),
           engine: Engine = Depends(db_engine)):
-    from grid_builder.service import GridError, h3_for_area
+    """H3 cells of an area with households, buildings, POIs (and addresses) per cell."""
+    from grid_builder.service import h3_for_area
 
-    try:
-        rows = h3_for_area(engine, area, res, mode, save=False)
-    except GridError as exc:
-        _raise(exc)
-    feats = [{"type": "Feature", "id": r["cell"], "geometry": mapping(r["geom"]),
-              "properties": {"cell": r["cell"], "res": res, "households": round(r["households"]),
-                             "buildings": r["buildings"], "pois": r["pois"],
-                             **({"addresses": r["addresses"]} if "addresses" in r else {})}} for r in rows]
-    return {"type": "FeatureCollection", "area": area, "res": res, "mode": mode,
-            "numberReturned": len(feats), "features": feats}
+    rows = h3_for_area(engine, area, res, mode, save=False)
+    feats = [feature(r["geom"], {"cell": r["cell"], "res": res, "households": round(r["households"]),
+                                 "buildings": r["buildings"], "pois": r["pois"],
+                                 **({"addresses": r["addresses"]} if "addresses" in r else {})}, id=r["cell"])
+             for r in rows]
+    return feature_collection(feats, area=area, res=res, mode=mode, numberReturned=len(feats))
 
 
 @router.get("/{cell}", summary="一个 H3 单元：上级、下级、计数")
 def cell(cell: str, engine: Engine = Depends(db_engine)):
+    """One cell: parent, children, centre, area and the counts inside it."""
     from grid_builder import h3grid, store
 
-    try:
-        info = h3grid.cell_info(cell)
-    except h3grid.H3Error as exc:
-        raise BadRequest(str(exc)) from exc
+    info = h3grid.cell_info(cell)
     with engine.connect() as conn:
         layers = store.located_things(conn, info["geom"])
     agg = {}

@@ -301,22 +301,25 @@ def test_importer_reads_gpkg_shp_geojson(provisional, tmp_path, driver, suffix):
 def test_staff_roles_levels_and_terms():
     from datetime import UTC, datetime
 
+    from geo.errors import Conflict, InvalidInput
+    from gis_api.errors import status_and_code
     from grid_builder.staff import StaffProblem, check_assignment
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     check_assignment("grid", "person:1", "网格员", t0, None)
     check_assignment("microgrid", "person:1", "微网格长", t0, t0)
-    for args, status in (
-        (("grid", "person:1", "楼长", t0, None), 400),
-        (("grid", "person:1", "微网格长", t0, None), 400),
-        (("microgrid", "person:1", "网格员", t0, None), 400),
-        (("grid", "", "网格员", t0, None), 400),
-        (("grid", "p", "网格员", datetime(2026, 1, 1), None), 400),
-        (("grid", "p", "网格员", t0, datetime(2026, 2, 1, tzinfo=UTC)), 409),
+    for args, kind, status in (
+        (("grid", "person:1", "楼长", t0, None), InvalidInput, 422),
+        (("grid", "person:1", "微网格长", t0, None), InvalidInput, 422),
+        (("microgrid", "person:1", "网格员", t0, None), InvalidInput, 422),
+        (("grid", "", "网格员", t0, None), InvalidInput, 422),
+        (("grid", "p", "网格员", datetime(2026, 1, 1), None), InvalidInput, 422),
+        (("grid", "p", "网格员", t0, datetime(2026, 2, 1, tzinfo=UTC)), Conflict, 409),
     ):
         with pytest.raises(StaffProblem) as exc:
             check_assignment(*args)
-        assert exc.value.status == status and exc.value.message
+        assert isinstance(exc.value, kind) and exc.value.message
+        assert status_and_code(exc.value)[0] == status
 
 
 def test_large_building_units_tile_its_cell():

@@ -345,7 +345,7 @@ def test_grids_api(client, engine, built):
     for url, params, status in (
         ("/grids", {"level": "street"}, 400),
         ("/grids/999999999999999", {}, 404),
-        ("/grids/locate", {"lon": 0, "lat": 0}, 400),
+        ("/grids/locate", {"lon": 0, "lat": 0}, 422),  # outside China: invalid input, as for addresses
         ("/grids/locate", {"lon": "x", "lat": 31.2}, 422),
     ):
         r = client.get(url, params=params)
@@ -407,11 +407,11 @@ def test_grid_staff_assignment_keeps_history(client, engine, built):
         assert r.status_code == 200, r.text
         # bad input: clear 4xx with a message, nothing written
         for code, body, status in (
-            (g, {"person_ref": "person:t-009", "role": "楼长"}, 400),  # unknown role
-            (g, {"person_ref": "person:t-009", "role": "微网格长"}, 400),  # role of another level
-            (m, {"person_ref": "person:t-009", "role": "网格员"}, 400),
-            (g, {"person_ref": "  ", "role": "网格员"}, 400),
-            (g, {"person_ref": "person:t-009", "role": "网格员", "valid_from": "2026-03-01T00:00:00"}, 400),
+            (g, {"person_ref": "person:t-009", "role": "楼长"}, 422),  # unknown role
+            (g, {"person_ref": "person:t-009", "role": "微网格长"}, 422),  # role of another level
+            (m, {"person_ref": "person:t-009", "role": "网格员"}, 422),
+            (g, {"person_ref": "  ", "role": "网格员"}, 422),
+            (g, {"person_ref": "person:t-009", "role": "网格员", "valid_from": "2026-03-01T00:00:00"}, 422),
             (
                 g,
                 {"person_ref": "person:t-009", "role": "网格员", "valid_from": "2026-03-01T00:00:00+08:00"},
@@ -478,10 +478,10 @@ def test_h3_api_and_cli_agree(client, engine, built):
     cell = sorted(counts["center"])[0]
     info = client.get(f"/h3/{cell}").json()
     assert info["parent"] and len(info["children"]) == 7 and "households" in info["counts"]
-    assert client.get("/h3/cells", params={"area": code, "res": 13}).status_code == 400
-    assert client.get("/h3/cells", params={"area": code, "mode": "inside"}).status_code == 400
+    assert client.get("/h3/cells", params={"area": code, "res": 13}).status_code == 422
+    assert client.get("/h3/cells", params={"area": code, "mode": "inside"}).status_code == 422
     assert client.get("/h3/cells", params={"area": "123456789012"}).status_code == 404
-    assert client.get("/h3/not-a-cell").status_code == 400
+    assert client.get("/h3/not-a-cell").status_code == 422
 
 
 def test_cli_build_and_validate(engine, built):

@@ -12,6 +12,8 @@ from shapely.ops import unary_union
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from geo.errors import Conflict
+from gis_api.errors import status_and_code
 from grid_builder import store
 from grid_builder.build import BuildConfig
 from grid_builder.importer import ImportProblem, import_boundaries, read_boundaries
@@ -172,7 +174,8 @@ def test_import_retires_covered_provisional_units_and_rebuild_replaces_their_gri
         assert st["needs_rebuild"] is True and st["buildings"] == 0
         with pytest.raises(GridError) as exc:
             build_community(engine, old_codes[0], BuildConfig())
-        assert exc.value.status == 409 and "撤销" in exc.value.message
+        assert isinstance(exc.value, Conflict) and "撤销" in exc.value.message
+        assert status_and_code(exc.value)[0] == 409
 
         # rebuild just the replacing communities
         res = runner.invoke(app, ["grid", "build", "--needs-rebuild"])
