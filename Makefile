@@ -28,8 +28,8 @@ assets: venv
 ## make run: install what is missing, start the embedded PostGIS, migrate, load the demo, serve on :8000
 run: setup
 	$(BIN)/shequ db start
-	$(BIN)/shequ demo all
-	$(BIN)/shequ serve --host $(HOST) --port $(PORT)
+	SHEQU_DEMO=1 $(BIN)/shequ demo all
+	SHEQU_DEMO=1 $(BIN)/shequ serve --host $(HOST) --port $(PORT)
 
 ## make test: the same set-up, lint (ruff, mypy), then pytest against a real (throw-away) PostGIS
 test: setup lint

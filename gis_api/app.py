@@ -2,7 +2,7 @@
 
 Routers are discovered: every module in gis_api.routers that defines `router` is included, sorted by
 module name. Long-lived state is built here, once per app, and kept on ``app.state``: the settings, the
-engine, the tile cache keeper (access times, size cap). At shutdown the keeper writes what it has
+engine, the tile cache keeper (access times, size cap), the access layer's settings and rate limiter. At shutdown the keeper writes what it has
 queued and the engine is disposed.
 """
 
@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gis_api import routers as routers_pkg
+from gis_api.auth.ratelimit import RateLimiter
+from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine
 from gis_api.errors import install_handlers
 from gis_api.settings import Settings, get_settings
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     app.state.settings = settings
     app.state.engine = get_engine(url)
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
+    app.state.auth_settings = AuthSettings()
+    app.state.rate_limiter = RateLimiter()
     install_handlers(app)
     for _name, router in discover_routers():
         app.include_router(router)

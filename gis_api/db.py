@@ -29,14 +29,18 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> Engine:
+    # statement_timeout bounds every query; pool_timeout bounds the wait for a free connection, after
+    # which the API answers 503 with Retry-After (gis_api.errors) instead of hanging
+    options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms > 0 else ""
     return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
-                         connect_args={"connect_timeout": 5})
+                         pool_timeout=pool_timeout_s, connect_args={"connect_timeout": 5, "options": options})
 
 
 def get_engine(url: str | None = None) -> Engine:
     """A cached engine for `url` (default: database_url())."""
-    return _engine_for(url or database_url())
+    settings = get_settings()
+    return _engine_for(url or database_url(settings), settings.statement_timeout_ms, settings.pool_timeout_s)
 
 
 def postgis_version(engine: Engine) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.engine import Connection, Engine
 
@@ -25,9 +26,18 @@ def db_engine(request: Request) -> Engine:
 
 
 def db_conn(request: Request) -> Iterator[Connection]:
-    """A connection inside one transaction: committed when the route returns, rolled back on error."""
+    """A connection inside one transaction: committed when the route returns, rolled back on error.
+
+    Declare it with ``scope="function"`` (or use `DbConn`): the commit then happens before the response
+    is sent, so a failed commit is an error response, never a 2xx for a write that did not land.
+    ``tests/auth/test_route_policies.py`` fails on a route that forgets.
+    """
     with request.app.state.engine.begin() as conn:
         yield conn
+
+
+#: a connection in a transaction committed before the response: ``conn: DbConn``
+DbConn = Annotated[Connection, Depends(db_conn, scope="function")]
 
 
 def api_key(request: Request, key: str | None = Security(_api_key_header)) -> str | None:

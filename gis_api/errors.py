@@ -8,6 +8,7 @@ nearest listed base. Body shape, for every error:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from geo.crs import CrsError
@@ -24,6 +25,8 @@ from geo.errors import (
     TooLarge,
     Unavailable,
 )
+
+log = logging.getLogger(__name__)
 
 # The names routers used before the table; they are the domain classes themselves.
 Unauthorized = NotAuthenticated
@@ -81,6 +84,37 @@ def status_and_code(exc: BaseException) -> tuple[int, str]:
     return 500, "internal_error"
 
 
+RETRY_AFTER_S = 2
+BUSY = "服务繁忙，请稍后重试 the service is busy: retry shortly"
+_DB_MESSAGES = {
+    "conflict": "与现有数据冲突（重复或被引用） the change conflicts with existing data (duplicate or referenced)",
+    "statement_timeout": "查询超时 the query took too long and was cancelled",
+    "database_unavailable": "数据库不可用 database unavailable",
+    "database_error": "数据库错误 database error",
+}
+
+
+def database_error(exc: BaseException) -> tuple[int, str, str]:
+    """(status, code, message) for a database error; the database's own text never reaches the caller."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if sqlstate.startswith("23"):  # integrity: unique, foreign key, exclusion, check
+        return 409, "conflict", _DB_MESSAGES["conflict"]
+    if sqlstate == "57014":  # query_canceled: statement_timeout
+        return 503, "statement_timeout", _DB_MESSAGES["statement_timeout"]
+    if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03", "53300") or not sqlstate:
+        return 503, "database_unavailable", _DB_MESSAGES["database_unavailable"]
+    return 500, "database_error", _DB_MESSAGES["database_error"]
+
+
+def _headers(status: int, detail: Any) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if status in (429, 503):
+        wait = detail.get("retry_after_s") if isinstance(detail, dict) else None
+        return {"Retry-After": str(max(1, int(wait or RETRY_AFTER_S)))}
+    return None
+
+
 def error_body(code: str, message: str, detail: Any = None) -> dict:
     """The one JSON error shape."""
     body: dict[str, Any] = {"error": code, "message": message}
@@ -101,13 +135,15 @@ def install_handlers(app) -> None:
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     async def _domain_error(_request: Request, exc: Exception):
         status, code = status_and_code(exc)
         message = getattr(exc, "message", None) or str(exc)
-        return JSONResponse(error_body(code, message, getattr(exc, "detail", None)), status_code=status)
+        detail = getattr(exc, "detail", None)
+        return JSONResponse(error_body(code, message, detail), status_code=status, headers=_headers(status, detail))
 
     for cls in ERROR_TABLE:
         app.add_exception_handler(cls, _domain_error)
@@ -128,9 +164,14 @@ def install_handlers(app) -> None:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_request: Request, exc: OperationalError):
-        return JSONResponse(
-            error_body("database_unavailable", "数据库不可用 database unavailable: " + str(exc.orig).strip().splitlines()[0]),
-            status_code=503,
-        )
+    @app.exception_handler(DBAPIError)
+    async def _db_error(request: Request, exc: DBAPIError):
+        status, code, message = database_error(exc)
+        log.warning("database error on %s %s: %s", request.method, request.url.path,
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return JSONResponse(error_body(code, message), status_code=status, headers=_headers(status, None))
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout):
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("busy", BUSY), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})

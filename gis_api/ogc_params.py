@@ -17,12 +17,15 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection
 
 from geo.errors import BadRequest, NotFound
-from gis_api.deps import api_key, db_conn
+from gis_api.auth.deps import current_principal
+from gis_api.auth.roles import can, require
+from gis_api.deps import db_conn
 from layers import ogc
 from layers.registry import Layer
 from layers.store import available_layers
 
 BBox = tuple[float, float, float, float]
+INTERNAL_LAYERS = "features:read_internal"
 
 
 def base_url(request: Request) -> str:
@@ -38,20 +41,19 @@ def resolve_layer(request: Request, conn: Connection, collection_id: str) -> Lay
         raise NotFound(f"未知图层 unknown collection '{collection_id}'",
                        detail={"collections": sorted(layers)})
     if layer.read_role != "public":
-        # Non-public layers need an API key whenever the deployment configures keys.
-        api_key(request, request.headers.get("X-API-Key"))
+        # internal layers (数据分类分级 内部): staff, or a system key with the features scope
+        require(current_principal(request), INTERNAL_LAYERS)
     return layer
 
 
 def readable_layers(request: Request, conn: Connection) -> list[Layer]:
-    """The layers present in this database that the caller may read (staff layers need the API key)."""
-    allowed = request.app.state.settings.api_key_set
-    key_ok = not allowed or request.headers.get("X-API-Key") in allowed
-    return [layer for layer in available_layers(conn).values() if layer.read_role == "public" or key_ok]
+    """The layers present in this database that the caller may read (internal layers: staff only)."""
+    staff = can(current_principal(request), INTERNAL_LAYERS)
+    return [layer for layer in available_layers(conn).values() if layer.read_role == "public" or staff]
 
 
-def collection_layer(collection_id: str, request: Request, conn: Connection = Depends(db_conn)) -> Layer:
-    """Dependency: the layer of the ``{collection_id}`` path parameter (404 unknown, 401 without key)."""
+def collection_layer(collection_id: str, request: Request, conn: Connection = Depends(db_conn, scope="function")) -> Layer:
+    """Dependency: the layer of the ``{collection_id}`` path parameter (404 unknown, 401 / 403 for an internal layer)."""
     return resolve_layer(request, conn, collection_id)
 
 

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     # Comma-separated API keys; empty = no key required.
     api_keys: str = ""
     max_upload_bytes: int = 20 * 1024 * 1024
+    # Largest JSON request body on any endpoint (bytes); uploads have their own limits.
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Every SQL statement is cancelled after this long (ms; 0 = no limit); a request waits at most
+    # pool_timeout_s for a free connection, then gets 503 with Retry-After.
+    statement_timeout_ms: int = Field(default=60_000, ge=0)
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+    # The public root URL printed on QR house-number plates (never taken from a request's Host header).
+    public_base_url: str = "http://127.0.0.1:8000"
 
     # Vector tile cache (tiles/store.py): size cap in MB (1 MB = 1,048,576 bytes of tile data; 0 = no cap).
     # Above it the least recently served tiles are evicted, down to 90 % of the cap.

@@ -348,7 +348,7 @@ LAYERS: tuple[Layer, ...] = (
             _prop("area_m2", "number", "面积（平方米）"),
         ),
         style=Style(color="#969696", fill_color="#d9d9d9", weight=0.8, fill_opacity=0.15),
-        min_zoom=13, order=20, web_default=False, description_zh="由道路围合的街区（网格划分的基本单元）",
+        min_zoom=13, read_role="staff", order=20, web_default=False, description_zh="由道路围合的街区（网格划分的基本单元）",
     ),
     Layer(
         id="grid", title_zh="网格", title_en="Grids", table="grid", geometry_type="MultiPolygon",
@@ -377,7 +377,7 @@ LAYERS: tuple[Layer, ...] = (
         ),
         where="t.level = 'microgrid' AND t.valid_to IS NULL",
         style=Style(color="#66a61e", weight=1.0, fill_opacity=0.0, dash_array="2 2", label_field="name"),
-        min_zoom=14, order=64, valid_from="valid_from", valid_to="valid_to", web_default=False,
+        min_zoom=14, read_role="staff", order=64, valid_from="valid_from", valid_to="valid_to", web_default=False,
         description_zh="微网格（楼栋组，现行版本）",
     ),
     Layer(
@@ -390,7 +390,7 @@ LAYERS: tuple[Layer, ...] = (
         ),
         id_column="cell", id_sql="t.area_code || ':' || t.res || ':' || t.mode || ':' || t.cell",
         style=Style(color="#8c6bb1", fill_color="#bfd3e6", weight=0.8, fill_opacity=0.25, label_field="cell"),
-        min_zoom=11, order=25, web_default=False,
+        min_zoom=11, read_role="staff", order=25, web_default=False,
         description_zh="H3 六边形统计格网（户数、建筑、兴趣点、地址计数）",
     ),
     # ---- facilities and cameras (migration 0004_siting) ----
@@ -415,7 +415,7 @@ LAYERS: tuple[Layer, ...] = (
         where="t.status = 'planned'",
         style=Style(color="#e6550d", fill_color="#fd8d3c", radius=6, fill_opacity=0.9, icon="star",
                     label_field="name"),
-        min_zoom=12, order=91, description_zh="选址分析给出的规划设施位置",
+        min_zoom=12, read_role="staff", order=91, description_zh="选址分析给出的规划设施位置",
     ),
     Layer(
         id="camera", title_zh="监控摄像头", title_en="Cameras", table="camera", geometry_type="Point",

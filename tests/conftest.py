@@ -27,6 +27,14 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _secrets_in_a_temp_folder(tmp_path_factory):
+    """Generated secrets (JWT key, admin password) of the test session live in a temp folder, not var/."""
+    os.environ["SHEQU_SECRETS_DIR"] = str(tmp_path_factory.mktemp("secrets"))
+    yield
+    os.environ.pop("SHEQU_SECRETS_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def pg_url(shared_data) -> str:
     from gis_api.db import get_engine
@@ -104,3 +112,83 @@ def live_server(app):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def jurisdictions(engine) -> dict[str, str]:
+    """Real codes to grant: a township, a community in it, a grid in that community and another one, a
+    house-number address inside the first community and one outside it. Builds what is missing (the
+    provisional boundaries, the address registry, the grids of two communities), idempotently."""
+    from sqlalchemy import text
+
+    from address_registry.service import build_registry
+    from grid_builder.pipeline import BuildConfig
+    from grid_builder.service import build_all, derive_boundaries
+
+    def scalar(sql: str, **params):
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    if not scalar("SELECT count(*) FROM admin_unit WHERE level = 'community' AND valid_to IS NULL"):
+        derive_boundaries(engine)
+    if not scalar("SELECT count(*) FROM standard_address WHERE level = 'house_number'"):
+        with engine.begin() as conn:
+            build_registry(conn)
+    # two communities that hold house-number addresses, each with its grids
+    with engine.connect() as conn:
+        comms = [c for (c,) in conn.execute(text(
+            "SELECT a.community_code FROM standard_address a JOIN admin_unit u ON u.code = a.community_code "
+            "AND u.valid_to IS NULL WHERE a.level = 'house_number' AND a.valid_to IS NULL "
+            "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"))]
+    missing = [c for c in comms if not scalar(
+        "SELECT count(*) FROM grid WHERE community_code = :c AND level = 'grid' AND valid_to IS NULL", c=c)]
+    if missing:
+        build_all(engine, BuildConfig(), codes=missing)
+    out: dict[str, str] = {}
+    for key, comm in zip(("", "other_"), comms, strict=True):
+        out[key + "community"] = comm
+        out[key + "township"] = scalar("SELECT parent_code FROM admin_unit WHERE code = :c", c=comm)
+        out[key + "grid"] = scalar("SELECT min(code) FROM grid WHERE community_code = :c AND level = 'grid' "
+                                   "AND valid_to IS NULL", c=comm)
+        out[key + "address"] = scalar("SELECT min(code) FROM standard_address WHERE community_code = :c "
+                                      "AND level = 'house_number' AND valid_to IS NULL", c=comm)
+    return out
+
+
+@pytest.fixture(scope="session")
+def role_headers(engine, jurisdictions) -> dict[str, dict[str, str]]:
+    """Request headers per role: a committed account per person role (names ``m-<role>``) granted the
+    ``jurisdictions`` codes, a bearer token each; ``system`` an API key with every scope,
+    ``system_geocode`` one with the ``geocode`` scope only; ``public`` no header. The police account is granted a station area drawn over the
+    first community."""
+    from sqlalchemy import text
+
+    from gis_api.auth import roles as r
+    from gis_api.auth import store, tokens
+
+    password = "m-Passw0rd-矩阵"
+    grants = {
+        r.STREET: ("township", jurisdictions["township"]),
+        r.COMMUNITY: ("community", jurisdictions["community"]),
+        r.GRID_MANAGER: ("grid", jurisdictions["grid"]),
+        r.POLICE: ("police_area", "M-PA-1"),
+    }
+    headers: dict[str, dict[str, str]] = {"public": {}}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM app_user WHERE name LIKE 'm-%'"))
+        conn.execute(text("DELETE FROM police_area WHERE code LIKE 'M-%'"))
+        conn.execute(text("DELETE FROM api_key WHERE name LIKE 'm-%'"))
+        conn.execute(text(
+            "INSERT INTO police_area (code, name, source, geom) SELECT 'M-PA-1', '测试派出所辖区', 'test', "
+            "ST_Multi(geom) FROM admin_unit WHERE code = :c"), {"c": jurisdictions["community"]})
+        for role in r.USER_ROLES:
+            user = store.create_user(conn, f"m-{role}", role, password, f"矩阵 {role}", "13912345678", "测试")
+            if role in grants:
+                store.grant(conn, user["name"], *grants[role])
+            token, _ = tokens.issue_access_token(f"user:{user['id']}", user["name"], role)
+            headers[role] = {"Authorization": f"Bearer {token}"}
+        _, every = store.create_api_key(conn, "m-system", sorted(r.SCOPES), "test", rate_per_min=100_000)
+        _, geocode_only = store.create_api_key(conn, "m-system-geocode", ["geocode"], "test", rate_per_min=100_000)
+    headers[r.SYSTEM] = {"X-API-Key": every}
+    headers["system_geocode"] = {"X-API-Key": geocode_only}
+    return headers

@@ -142,10 +142,16 @@ def serve(
     """启动 Web 服务 serve the API and the web map."""
     import uvicorn
 
+    from gis_api.auth.bootstrap import startup_check
+    from gis_api.auth.settings import AuthSettings
+    from gis_api.db import get_engine
     from gis_api.settings import get_settings
 
     s = get_settings()
     os.environ.setdefault("SHEQU_DATA_DIR", str(s.data_dir))
+    with get_engine().connect() as conn:
+        for line in startup_check(conn, AuthSettings(), host or s.host):
+            typer.echo(line)
     uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
 
 

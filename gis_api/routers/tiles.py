@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 from starlette.background import BackgroundTask
 
+from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
 from gis_api.errors import NotFound
 from gis_api.ogc_params import CollectionLayer, base_url, readable_layers
@@ -14,7 +15,7 @@ from layers.registry import BASEMAP_ID, Layer
 from tiles.store import CacheKeeper, get_tile, tileset_version
 from tiles.tms import MAX_ZOOM, parse_tile
 
-router = APIRouter(tags=["矢量瓦片 vector tiles"])
+router = APIRouter(dependencies=[Depends(requires("tiles:read"))], tags=["矢量瓦片 vector tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
 TMS = "WebMercatorQuad"
@@ -139,7 +140,7 @@ def layer_tile(
     y: str,
     request: Request,
     layer: CollectionLayer,
-    conn: Connection = Depends(db_conn),
+    conn: Connection = Depends(db_conn, scope="function"),
 ):
     """一个图层的 Mapbox 矢量瓦片（MVT），带 ETag（If-None-Match 时 304）。One layer's Mapbox vector tile
     (MVT) at `{z}/{x}/{y}` (WebMercatorQuad, XYZ order); answers 304 when `If-None-Match` holds its ETag,
@@ -154,7 +155,7 @@ def _basemap_layers(request: Request, conn: Connection) -> list[Layer]:
 
 
 @router.get("/tiles/basemap/tilejson.json", summary="底图 TileJSON (roads, buildings, water, admin, grids)")
-def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn)):
+def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn, scope="function")):
     """多图层矢量底图的 TileJSON 3.0（道路、建筑、水系、行政区划、网格）。TileJSON 3.0 of the multi-layer basemap
     (roads, buildings, water, admin units, grids), listing each layer's fields."""
     template = f"{base_url(request)}/tiles/{BASEMAP_ID}/{{z}}/{{x}}/{{y}}.mvt"
@@ -167,7 +168,7 @@ def basemap_tilejson(request: Request, conn: Connection = Depends(db_conn)):
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 304: {"description": "未修改"}},
 )
-def basemap_tile(z: str, x: str, y: str, request: Request, conn: Connection = Depends(db_conn)):
+def basemap_tile(z: str, x: str, y: str, request: Request, conn: Connection = Depends(db_conn, scope="function")):
     """多图层矢量底图的一个瓦片（MVT，可加 .mvt/.pbf 后缀）。One tile of the multi-layer basemap (MVT; `y` may end
     in `.mvt` or `.pbf`), with ETag and 304 as for single layers."""
     return _tile_response(request, conn, BASEMAP_ID, _basemap_layers(request, conn), z, x, y)

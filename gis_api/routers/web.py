@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.engine import Connection
 
+from gis_api.auth.deps import open_route
 from gis_api.deps import db_conn
 from gis_api.errors import BadRequest, ServiceUnavailable
 from gis_api.ogc_params import base_url, readable_layers
@@ -21,7 +22,7 @@ from layers.registry import BASEMAP_ID
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
-router = APIRouter(tags=["web 网页地图"])
+router = APIRouter(dependencies=[Depends(open_route("web map page and its layer list: public by design, the layers filtered by role"))], tags=["web 网页地图"])
 
 
 def wants_json(request: Request) -> bool:
@@ -53,7 +54,7 @@ def landing(request: Request):
 
 
 @router.get("/map/layers.json", summary="网页地图的图层清单 layers for the web map (styles, URLs)")
-def map_layers(request: Request, conn: Connection = Depends(db_conn)):
+def map_layers(request: Request, conn: Connection = Depends(db_conn, scope="function")):
     """网页地图可用的图层：样式、瓦片与要素地址、底图组成、初始视野。The layers the web map may show to this
     caller: styles, tile and items URLs, the basemap's layers and the initial view."""
     base = base_url(request)

@@ -194,26 +194,25 @@ def test_layer_whose_table_is_missing_is_skipped(client):
         forget_layers()
 
 
-def test_staff_layers_need_an_api_key_when_keys_are_configured(pg_url):
-    from fastapi.testclient import TestClient
-
-    from gis_api.app import create_app
-    from gis_api.settings import Settings
-
-    app = create_app(settings=Settings(api_keys="k-staff"), db_url=pg_url)
-    with TestClient(app) as c:
-        public = {x["id"] for x in c.get("/collections").json()["collections"]}
-        assert "building" in public and "camera" not in public
-        r = c.get("/collections/camera/items")
-        assert r.status_code == 401 and r.json()["message"]
-        assert c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776").status_code == 401
-        ok = c.get("/collections/camera/items", headers={"X-API-Key": "k-staff"})
-        assert ok.status_code == 200
-        tile = c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776", headers={"X-API-Key": "k-staff"})
+def test_internal_layers_need_staff_or_a_scoped_key(client, role_headers):
+    """数据分类分级: cameras are internal — anonymous callers get 401 and do not see them listed; staff
+    accounts and a system key with the features scope read them; a key without that scope gets 403."""
+    c = client
+    public = {x["id"] for x in c.get("/collections").json()["collections"]}
+    assert "building" in public and "camera" not in public and "microgrid" not in public
+    r = c.get("/collections/camera/items")
+    assert r.status_code == 401 and r.json()["message"]
+    assert c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776").status_code == 401
+    for role in ("grid_manager", "police", "planner", "system"):
+        h = role_headers[role]
+        ok = c.get("/collections/camera/items", headers=h)
+        assert ok.status_code == 200, (role, ok.text)
+        tile = c.get("/collections/camera/tiles/WebMercatorQuad/16/54886/26776", headers=h)
         assert tile.status_code == 200 and tile.headers["cache-control"].startswith("private")
-        staff = {x["id"] for x in c.get("/collections", headers={"X-API-Key": "k-staff"}).json()["collections"]}
-        assert "camera" in staff
-        assert c.get("/collections/building/items?limit=1").status_code == 200  # public stays open
+        staff = {x["id"] for x in c.get("/collections", headers=h).json()["collections"]}
+        assert {"camera", "microgrid"} <= staff
+    assert c.get("/collections/camera/items", headers=role_headers["system_geocode"]).status_code == 403
+    assert c.get("/collections/building/items?limit=1").status_code == 200  # public stays open
 
 
 def test_layer_with_a_composite_text_id(client):
