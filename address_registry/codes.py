@@ -21,6 +21,8 @@ single mistyped digit and nearly every swap of two neighbouring digits.
 
 from __future__ import annotations
 
+from address_registry.errors import CodeError
+
 SEGMENTS: tuple[tuple[str, int], ...] = (
     ("district", 6),
     ("road", 5),
@@ -42,10 +44,6 @@ COMPOUND_WIDTH = 4
 BODY_LENGTH["compound"] = BODY_LENGTH["district"] + COMPOUND_WIDTH
 LEVEL_OF_BODY_LENGTH = {n: lvl for lvl, n in {**BODY_LENGTH, **BODY_LENGTH_ADMIN}.items()}
 SEGMENT_WIDTH = {**dict(SEGMENTS), "compound": COMPOUND_WIDTH}
-
-
-class CodeError(ValueError):
-    """A malformed standard-address code."""
 
 
 def check_digit(body: str) -> str:

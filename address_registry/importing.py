@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from address_registry.errors import ImportFileError
 from address_registry.model import PARENT_LEVEL
 
 TREE_KEYS = ("road", "house_number", "building", "unit", "floor", "room")
@@ -66,8 +67,6 @@ ALIAS_SEPARATORS = (";", "；", "|")
 MAX_ROWS = 50_000
 
 
-class ImportFileError(ValueError):
-    """The file as a whole cannot be read (not CSV / GeoJSON, no header, too many rows)."""
 
 
 @dataclass(slots=True)

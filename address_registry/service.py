@@ -13,6 +13,7 @@ from typing import Any
 
 from address_registry import codes, store
 from address_registry.build import MUNICIPALITY_NAMES, assign_compounds, compound_variant, plan_registry
+from address_registry.errors import AddressConflict, AddressNotFound, InvalidAddress, RegistryError
 from address_registry.geocoder import Geocoder
 from address_registry.model import PARENT_LEVEL, AddressRecord, AliasRecord, normalized_full_text
 from address_registry.textnorm import house_number_parts, normalize_house_number, normalize_text
@@ -26,14 +27,6 @@ OWN_PATTERNS = {
 ALIAS_KINDS = ("former_name", "poi", "compound", "variant")
 
 
-class RegistryError(Exception):
-    """A rejected registry change; `kind` is invalid (422), conflict (409) or not_found (404)."""
-
-    def __init__(self, kind: str, message: str, detail: Any = None):
-        super().__init__(message)
-        self.kind, self.message, self.detail = kind, message, detail
-
-
 # -- build ---------------------------------------------------------------------------------------
 
 
@@ -41,8 +34,8 @@ def build_registry(conn, progress_factory=None) -> dict[str, Any]:
     """Plan the registry from the base tables and write it (idempotent)."""
     inputs = store.load_build_inputs(conn)
     if not inputs["districts"]:
-        raise RegistryError(
-            "invalid", "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first"
+        raise InvalidAddress(
+            "没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first"
         )
     existing = store.all_current(conn)
     # a compound renamed by a person is still found by its former (OSM) name: same code, name kept
@@ -81,31 +74,30 @@ def build_registry(conn, progress_factory=None) -> dict[str, Any]:
 
 def _require_who(changed_by: str | None, reason: str | None) -> None:
     if not (changed_by or "").strip():
-        raise RegistryError("invalid", "必须说明修改人 changed_by is required")
+        raise InvalidAddress("必须说明修改人 changed_by is required")
     if not (reason or "").strip():
-        raise RegistryError("invalid", "必须说明修改原因 reason is required")
+        raise InvalidAddress("必须说明修改原因 reason is required")
 
 
 def canonical_own(level: str, value: str | None) -> str:
     """The canonical text of an address's own component, or RegistryError."""
     if not value or not str(value).strip():
-        raise RegistryError("invalid", f"缺少本级地址要素 components.{level} is required")
+        raise InvalidAddress(f"缺少本级地址要素 components.{level} is required")
     value = str(value).strip()
     if level == "compound":
         if len(normalize_text(value)) < 2:
-            raise RegistryError(
-                "invalid", f"小区名称无效 invalid compound name: {value!r}", {"field": "compound"}
+            raise InvalidAddress(
+                f"小区名称无效 invalid compound name: {value!r}", {"field": "compound"}
             )
         return value
     if level == "road":
         if len(normalize_text(value)) < 2:
-            raise RegistryError("invalid", f"道路名称无效 invalid road name: {value!r}")
+            raise InvalidAddress(f"道路名称无效 invalid road name: {value!r}")
         return value
     if level == "house_number":
         canon = normalize_house_number(value)
         if house_number_parts(canon) is None:
-            raise RegistryError(
-                "invalid",
+            raise InvalidAddress(
                 f"门牌号格式无效 invalid house number {value!r}: expected e.g. 32号, 32-1号, 12弄3号, 附5号",
                 {"field": "house_number"},
             )
@@ -113,8 +105,7 @@ def canonical_own(level: str, value: str | None) -> str:
     canon = normalize_text(value)
     if not OWN_PATTERNS[level].match(canon):
         example = {"building": "3幢 / 3栋 / 3号楼", "unit": "2单元", "floor": "3层", "room": "301室"}[level]
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"{level} 格式无效 invalid {level} {value!r}: expected e.g. {example}",
             {"field": level},
         )
@@ -125,8 +116,8 @@ def _district_parent(conn, parent_code: str) -> tuple[str, dict]:
     raw = parent_code[:6] if len(parent_code) == 7 and codes.is_valid(parent_code) else parent_code
     unit = store.admin_unit(conn, raw) if len(raw) == 6 else None
     if unit is None or unit["level"] != "district":
-        raise RegistryError(
-            "invalid", f"道路的上级必须是区县 the parent of a road must be a district code: {parent_code!r}"
+        raise InvalidAddress(
+            f"道路的上级必须是区县 the parent of a road must be a district code: {parent_code!r}"
         )
     return raw, unit
 
@@ -142,12 +133,11 @@ def _upper_components(conn, district: dict) -> dict[str, str]:
 def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
     """Check the point against the district / community polygons and fill township / community."""
     if rec.lon is None or rec.lat is None:
-        raise RegistryError("invalid", "必须提供坐标 lon/lat are required")
+        raise InvalidAddress("必须提供坐标 lon/lat are required")
     inside = store.admin_containing(conn, rec.lon, rec.lat)
     district = inside.get("district")
     if district is None or district["code"] != rec.district_code:
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"坐标不在所属区县 {rec.components.get('district')} 内 the point lies outside its "
             f"district {rec.district_code}",
             {"point_district": district["code"] if district else None},
@@ -155,10 +145,9 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
     if community_code:
         unit = store.admin_unit(conn, community_code)
         if unit is None or unit["level"] != "community":
-            raise RegistryError("invalid", f"社区代码不存在 unknown community code {community_code!r}")
+            raise InvalidAddress(f"社区代码不存在 unknown community code {community_code!r}")
         if not store.point_in_admin(conn, community_code, rec.lon, rec.lat):
-            raise RegistryError(
-                "invalid",
+            raise InvalidAddress(
                 f"坐标不在社区 {unit['name']} 的范围内 the point lies outside its community "
                 f"polygon {community_code}",
                 {"point_community": (inside.get("community") or {}).get("code")},
@@ -188,8 +177,7 @@ def _place(conn, rec: AddressRecord, community_code: str | None) -> None:
 def _check_unique_text(conn, rec: AddressRecord) -> None:
     owner = store.active_code_with_text(conn, rec.normalized)
     if owner is not None and owner != rec.code:
-        raise RegistryError(
-            "conflict",
+        raise AddressConflict(
             f"已存在相同的标准地址 an active address with the same normalised text exists: {owner}",
             {"existing_code": owner, "normalized_text": rec.normalized},
         )
@@ -205,8 +193,8 @@ def _check_consistency(given: dict[str, str], parent_components: dict[str, str])
         ):
             bad[key] = {"given": value, "parent": parent_components[key]}
     if bad:
-        raise RegistryError(
-            "invalid", "地址要素与上级地址不一致 components are inconsistent with the parent address", bad
+        raise InvalidAddress(
+            "地址要素与上级地址不一致 components are inconsistent with the parent address", bad
         )
 
 
@@ -222,8 +210,8 @@ def create_address(
     if level == "compound":
         return create_compound(conn, data, changed_by, reason)[0]
     if level not in PARENT_LEVEL:
-        raise RegistryError(
-            "invalid", f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}"
+        raise InvalidAddress(
+            f"未知地址层级 unknown level {level!r}: one of {', '.join(PARENT_LEVEL)}"
         )
     parent_code = str(data.get("parent_code") or "")
     components = dict(data.get("components") or {})
@@ -236,12 +224,11 @@ def create_address(
     else:
         parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
         if parent is None or parent.status != "active":
-            raise RegistryError(
-                "invalid", f"上级地址不存在或已注销 parent address {parent_code!r} not found or retired"
+            raise InvalidAddress(
+                f"上级地址不存在或已注销 parent address {parent_code!r} not found or retired"
             )
         if parent.level != PARENT_LEVEL[level]:
-            raise RegistryError(
-                "invalid",
+            raise InvalidAddress(
                 f"{level} 的上级应为 {PARENT_LEVEL[level]}，而 {parent_code} 是 {parent.level} "
                 f"the parent of a {level} must be a {PARENT_LEVEL[level]}",
             )
@@ -253,8 +240,7 @@ def create_address(
             # a building, unit, floor or room lies in its house's community
             given = data.get("community_code")
             if given and given != parent.community_code:
-                raise RegistryError(
-                    "invalid",
+                raise InvalidAddress(
                     f"社区与上级地址不一致 community {given} differs from the parent's "
                     f"{parent.community_code}",
                     {"community_code": {"given": given, "parent": parent.community_code}},
@@ -274,7 +260,7 @@ def create_address(
         source=data.get("source") or "manual",
     )
     if rec.source not in ("manual", "import"):
-        raise RegistryError("invalid", "source 只能是 manual 或 import for changes through the API")
+        raise InvalidAddress("source 只能是 manual 或 import for changes through the API")
     _place(conn, rec, data.get("community_code"))
     _check_unique_text(conn, rec)
     store.insert_version(conn, rec, changed_by, reason, related or [])
@@ -296,13 +282,13 @@ def correct_with_members(
     _require_who(changed_by, reason)
     old = store.current(conn, code, lock=True)
     if old is None:
-        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+        raise AddressNotFound(f"标准地址不存在 no address {code}")
     if old.status != "active":
-        raise RegistryError("conflict", f"地址已注销，不能更正 address {code} is retired")
+        raise AddressConflict(f"地址已注销，不能更正 address {code} is retired")
     if old.level == "compound":
         return correct_compound(conn, old, data, changed_by, reason)
     if data.get("area") is not None:
-        raise RegistryError("invalid", "只有小区有范围 only a compound has an area", {"field": "area"})
+        raise InvalidAddress("只有小区有范围 only a compound has an area", {"field": "area"})
     comps = dict(data.get("components") or {})
     new = replace(old, components=dict(old.components), extra=dict(old.extra))
     if old.level in comps:
@@ -317,7 +303,7 @@ def correct_with_members(
     _place(conn, new, data.get("community_code"))
     _check_unique_text(conn, new)
     if store._same(old, new):
-        raise RegistryError("invalid", "没有任何变化 the correction changes nothing")
+        raise InvalidAddress("没有任何变化 the correction changes nothing")
     new.version = old.version + 1
     store.close_current(conn, code)
     store.insert_version(conn, new, changed_by, reason)
@@ -382,8 +368,7 @@ def area_from_geojson(obj: Any):
         obj = obj.get("geometry")
     if not isinstance(obj, dict) or obj.get("type") not in ("Polygon", "MultiPolygon"):
         got = obj.get("type") if isinstance(obj, dict) else type(obj).__name__
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"小区范围应为 GeoJSON Polygon 或 MultiPolygon the area must be a GeoJSON Polygon or MultiPolygon, "
             f"got {got!r}",
             {"field": "area"},
@@ -391,8 +376,8 @@ def area_from_geojson(obj: Any):
     try:
         geom = shapely.geometry.shape(obj)
     except Exception as exc:  # malformed coordinates of any kind
-        raise RegistryError(
-            "invalid", f"小区范围坐标格式错误 malformed area coordinates: {exc}", {"field": "area"}
+        raise InvalidAddress(
+            f"小区范围坐标格式错误 malformed area coordinates: {exc}", {"field": "area"}
         ) from exc
     return geom
 
@@ -403,26 +388,25 @@ def check_area(geom):
     import shapely
 
     if geom is None:
-        raise RegistryError(
-            "invalid", "小区必须提供范围 a compound needs an area (GeoJSON polygon)", {"field": "area"}
+        raise InvalidAddress(
+            "小区必须提供范围 a compound needs an area (GeoJSON polygon)", {"field": "area"}
         )
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise RegistryError(
-            "invalid", f"小区范围应为面 the area must be a polygon, got {geom.geom_type}", {"field": "area"}
+        raise InvalidAddress(
+            f"小区范围应为面 the area must be a polygon, got {geom.geom_type}", {"field": "area"}
         )
     if geom.is_empty or not bool(np.isfinite(shapely.get_coordinates(geom)).all()):
-        raise RegistryError(
-            "invalid", "小区范围为空或坐标无效 the area is empty or not finite", {"field": "area"}
+        raise InvalidAddress(
+            "小区范围为空或坐标无效 the area is empty or not finite", {"field": "area"}
         )
     if not geom.is_valid:
         why = shapely.is_valid_reason(geom)
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"小区范围不是有效的面（如自相交） the area polygon is invalid: {why}",
             {"field": "area", "reason": why},
         )
     if geom.area <= 0:
-        raise RegistryError("invalid", "小区范围面积为零 the area polygon has no area", {"field": "area"})
+        raise InvalidAddress("小区范围面积为零 the area polygon has no area", {"field": "area"})
     return geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])
 
 
@@ -430,8 +414,7 @@ def _compound_district(conn, area) -> dict:
     """The district holding (nearly) all of the polygon, or RegistryError naming the districts it meets."""
     shares = store.admin_shares(conn, area, "district")
     if not shares or shares[0]["share"] < COMPOUND_DISTRICT_MIN_SHARE:
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             "小区范围必须位于一个区县之内 the area must lie inside one district"
             + (
                 ": " + ", ".join(f"{d['name']} {d['code']} {d['share']:.0%}" for d in shares)
@@ -470,8 +453,7 @@ def _compound_label(rec: AddressRecord, given: bool) -> None:
 
     if given and (rec.lon is not None or rec.lat is not None):
         if rec.lon is None or rec.lat is None or not rec.area.covers(Point(rec.lon, rec.lat)):
-            raise RegistryError(
-                "invalid",
+            raise InvalidAddress(
                 "小区标注点必须在小区范围内 the label point (lon/lat) must lie inside the area",
                 {"field": "lon/lat"},
             )
@@ -490,8 +472,7 @@ def _check_compound_name(conn, rec: AddressRecord) -> None:
         conn, rec.district_code, full, [normalize_text(n) for n in variants], exclude_code=rec.code
     )
     if owner is not None:
-        raise RegistryError(
-            "conflict",
+        raise AddressConflict(
             f"本区县已有同名小区 an active compound named {name} exists in the district: {owner}",
             {"existing_code": owner, "normalized_text": rec.normalized},
         )
@@ -505,8 +486,7 @@ def _check_compound_overlap(conn, rec: AddressRecord) -> None:
     ]
     if over:
         o = over[0]
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"小区范围与已有小区 {o['name']}（{o['code']}）重叠 {o['share']:.0%}（上限 "
             f"{COMPOUND_MAX_OVERLAP:.0%}） the area overlaps compound {o['name']} {o['code']} by {o['share']:.0%}",
             {"field": "area", "overlaps": over},
@@ -569,8 +549,7 @@ def create_compound(
     dcode = codes.district_code(district["code"])
     given_parent = str(data.get("parent_code") or "")
     if given_parent and given_parent not in (district["code"], dcode):
-        raise RegistryError(
-            "invalid",
+        raise InvalidAddress(
             f"小区范围不在上级区县 {given_parent} 内，而在 {district['name']} {district['code']} "
             f"the area lies in district {district['code']}, not in parent {given_parent}",
             {"field": "parent_code", "area_district": district["code"]},
@@ -579,7 +558,7 @@ def create_compound(
     _check_consistency(components, upper)
     source = data.get("source") or "manual"
     if source not in ("manual", "import"):
-        raise RegistryError("invalid", "source 只能是 manual 或 import for changes through the API")
+        raise InvalidAddress("source 只能是 manual 或 import for changes through the API")
     rec = AddressRecord(
         code="",
         level="compound",
@@ -625,8 +604,7 @@ def correct_compound(
         new.area = check_area(data["area"])
         district = _compound_district(conn, new.area)
         if district["code"] != old.district_code:
-            raise RegistryError(
-                "invalid",
+            raise InvalidAddress(
                 f"小区不能移到另一个区县（编码含区县） a compound cannot move to another district "
                 f"({district['code']}; its code holds {old.district_code}): register a new one",
                 {"field": "area", "area_district": district["code"]},
@@ -651,7 +629,7 @@ def correct_compound(
     if area_changed:
         _check_compound_overlap(conn, new)
     if store._same(old, new):
-        raise RegistryError("invalid", "没有任何变化 the correction changes nothing")
+        raise InvalidAddress("没有任何变化 the correction changes nothing")
     new.version = old.version + 1
     store.close_current(conn, old.code)
     store.insert_version(conn, new, changed_by, reason)
@@ -686,13 +664,12 @@ def retire_address(
     _require_who(changed_by, reason)
     old = store.current(conn, code, lock=True)
     if old is None:
-        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+        raise AddressNotFound(f"标准地址不存在 no address {code}")
     if old.status != "active":
-        raise RegistryError("conflict", f"地址已注销 address {code} is already retired")
+        raise AddressConflict(f"地址已注销 address {code} is already retired")
     kids = store.active_children(conn, code)
     if kids:
-        raise RegistryError(
-            "conflict",
+        raise AddressConflict(
             f"该地址下还有 {len(kids)} 个有效下级地址，请先处理 address {code} still has active children",
             {"active_children": kids[:50]},
         )
@@ -707,18 +684,16 @@ def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reaso
     _require_who(changed_by, reason)
     others = [c for c in dict.fromkeys(codes_in) if c != into]
     if not others:
-        raise RegistryError("invalid", "至少需要合并一个其它地址 give at least one other address to merge")
+        raise InvalidAddress("至少需要合并一个其它地址 give at least one other address to merge")
     target = store.current(conn, into, lock=True)
     if target is None or target.status != "active":
-        raise RegistryError(
-            "not_found" if target is None else "conflict", f"目标地址无效 target {into} not active"
-        )
+        raise (AddressNotFound if target is None else AddressConflict)(f"目标地址无效 target {into} not active")
     for c in others:
         rec = store.current(conn, c)
         if rec is None:
-            raise RegistryError("not_found", f"标准地址不存在 no address {c}")
+            raise AddressNotFound(f"标准地址不存在 no address {c}")
         if rec.level != target.level:
-            raise RegistryError("invalid", f"只能合并同级地址 {c} is a {rec.level}, {into} a {target.level}")
+            raise InvalidAddress(f"只能合并同级地址 {c} is a {rec.level}, {into} a {target.level}")
     for c in others:
         retire_address(conn, c, changed_by, f"合并入 merged into {into}: {reason}", related=[into])
     new = replace(
@@ -740,10 +715,10 @@ def split_address(
     """Split an address into new ones under the same parent; the old one is retired pointing at them."""
     _require_who(changed_by, reason)
     if not parts or len(parts) < 2:
-        raise RegistryError("invalid", "拆分至少需要两个新地址 a split needs at least two parts")
+        raise InvalidAddress("拆分至少需要两个新地址 a split needs at least two parts")
     old = store.current(conn, code, lock=True)
     if old is None:
-        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+        raise AddressNotFound(f"标准地址不存在 no address {code}")
     retire_address(conn, code, changed_by, f"拆分 split: {reason}")
     created = []
     for part in parts:
@@ -777,15 +752,15 @@ def split_address(
 def add_alias(conn, code: str, data: dict[str, Any], changed_by: str) -> dict:
     rec = store.current(conn, code)
     if rec is None:
-        raise RegistryError("not_found", f"标准地址不存在 no address {code}")
+        raise AddressNotFound(f"标准地址不存在 no address {code}")
     alias = str(data.get("alias") or "").strip()
     kind = data.get("kind") or "variant"
     if len(normalize_text(alias)) < 2:
-        raise RegistryError("invalid", "别名太短 alias must have at least two characters")
+        raise InvalidAddress("别名太短 alias must have at least two characters")
     if kind not in ALIAS_KINDS:
-        raise RegistryError("invalid", f"别名类型无效 kind must be one of {', '.join(ALIAS_KINDS)}")
+        raise InvalidAddress(f"别名类型无效 kind must be one of {', '.join(ALIAS_KINDS)}")
     if not store.add_alias(conn, AliasRecord(code, alias, kind, data.get("source") or "manual"), changed_by):
-        raise RegistryError("conflict", f"别名已存在 alias {alias!r} already exists for {code}")
+        raise AddressConflict(f"别名已存在 alias {alias!r} already exists for {code}")
     return {"address_code": code, "alias": alias, "kind": kind}
 
 

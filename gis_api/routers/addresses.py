@@ -169,7 +169,7 @@ def _area_wgs84(area: dict[str, Any], crs: str):
     otherwise), then converted from `crs` (GCJ-02 → WGS84)."""
     import shapely
 
-    geom = _run(service.area_from_geojson, area)
+    geom = service.area_from_geojson(area)
     crs = normalize_crs(crs)
     coords = shapely.get_coordinates(geom)
     bad = [tuple(c) for c in coords if not (bool(in_china(c[0], c[1])) and all(map(math.isfinite, c)))]
@@ -184,25 +184,17 @@ def _area_wgs84(area: dict[str, Any], crs: str):
             ) from exc
     if crs == "gcj02":
         # validity is checked on the polygon as given (the user's drawing), and again after conversion
-        _run(service.check_area, geom)
+        service.check_area(geom)
     return geometry_to_wgs84(geom, crs)
 
 
-def _code(code: str) -> str:
+def _valid_code(code: str) -> str:
     if not codes.is_valid(code):
         raise Unprocessable(
             f"标准地址编码无效（长度或校验位错误） invalid standard-address code {code!r} "
             "(wrong length or check digit)"
         )
     return code
-
-
-def _run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except service.RegistryError as exc:
-        cls = {"conflict": Conflict, "not_found": NotFound}.get(exc.kind, Unprocessable)
-        raise cls(exc.message, exc.detail) from exc
 
 
 def _json(conn: Connection, rec) -> dict[str, Any]:
@@ -250,7 +242,7 @@ def list_addresses(
 
 @router.get("/{code}", summary="标准地址当前版本 the current version of an address")
 def get_address(code: str, conn: Connection = Depends(db_conn)):
-    rec = store.current(conn, _code(code))
+    rec = store.current(conn, _valid_code(code))
     if rec is None:
         raise NotFound(f"标准地址不存在 no address {code}")
     out = _json(conn, rec) | {"children": store.active_children(conn, code)}
@@ -264,7 +256,7 @@ def get_address(code: str, conn: Connection = Depends(db_conn)):
 def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn)):
     from address_registry.qr import plate_svg
 
-    rec = store.current(conn, _code(code))
+    rec = store.current(conn, _valid_code(code))
     if rec is None:
         raise NotFound(f"标准地址不存在 no address {code}")
     if rec.status != "active":
@@ -274,7 +266,7 @@ def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn)):
 
 @router.get("/{code}/history", summary="全部历史版本 every version, oldest first")
 def get_history(code: str, conn: Connection = Depends(db_conn)):
-    versions = store.history(conn, _code(code))
+    versions = store.history(conn, _valid_code(code))
     if not versions:
         raise NotFound(f"标准地址不存在 no address {code}")
     return {"address_code": code, "versions": [store.record_to_json(v) for v in versions]}
@@ -298,12 +290,12 @@ def create(body: AddressIn, conn: Connection = Depends(db_conn), engine: Engine 
     data = body.model_dump() | {"lon": lon, "lat": lat}
     if body.level == "compound":
         data["area"] = _area_wgs84(body.area, body.crs) if body.area is not None else None
-        rec, members = _run(service.create_compound, conn, data, body.changed_by, body.reason)
+        rec, members = service.create_compound(conn, data, body.changed_by, body.reason)
         service.invalidate(engine)
         return _json(conn, rec) | {"members": members, "members_total": _members_total(conn, rec.code)}
     if body.area is not None:
         raise Unprocessable("只有小区有范围 only a compound (level compound) has an area", {"field": "area"})
-    rec = _run(service.create_address, conn, data, body.changed_by, body.reason)
+    rec = service.create_address(conn, data, body.changed_by, body.reason)
     service.invalidate(engine)
     return _json(conn, rec)
 
@@ -324,7 +316,7 @@ def correct(
         data["lon"], data["lat"] = _wgs84(body.lon, body.lat, body.crs)
     if data.get("area") is not None:
         data["area"] = _area_wgs84(body.area, body.crs)
-    rec, members = _run(service.correct_with_members, conn, _code(code), data, body.changed_by, body.reason)
+    rec, members = service.correct_with_members(conn, _valid_code(code), data, body.changed_by, body.reason)
     service.invalidate(engine)
     if rec.level == "compound":
         return _json(conn, rec) | {"members": members, "members_total": _members_total(conn, rec.code)}
@@ -338,7 +330,7 @@ def _members_total(conn: Connection, code: str) -> int:
 
 @router.post("/{code}/retire", summary="注销标准地址（不删除） retire an address (nothing is deleted)")
 def retire(code: str, body: Change, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
-    rec = _run(service.retire_address, conn, _code(code), body.changed_by, body.reason)
+    rec = service.retire_address(conn, _valid_code(code), body.changed_by, body.reason)
     service.invalidate(engine)
     return _json(conn, rec)
 
@@ -346,8 +338,8 @@ def retire(code: str, body: Change, conn: Connection = Depends(db_conn), engine:
 @router.post("/merge", summary="合并标准地址 merge addresses into one of them")
 def merge(body: MergeIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)):
     for c in [*body.codes, body.into]:
-        _code(c)
-    rec = _run(service.merge_addresses, conn, body.codes, body.into, body.changed_by, body.reason)
+        _valid_code(c)
+    rec = service.merge_addresses(conn, body.codes, body.into, body.changed_by, body.reason)
     service.invalidate(engine)
     return _json(conn, rec)
 
@@ -362,7 +354,7 @@ def split(code: str, body: SplitIn, conn: Connection = Depends(db_conn), engine:
         else:
             p.pop("lon"), p.pop("lat")
         parts.append(p)
-    created = _run(service.split_address, conn, _code(code), parts, body.changed_by, body.reason)
+    created = service.split_address(conn, _valid_code(code), parts, body.changed_by, body.reason)
     service.invalidate(engine)
     return {"retired": code, "created": [_json(conn, r) for r in created]}
 
@@ -371,7 +363,7 @@ def split(code: str, body: SplitIn, conn: Connection = Depends(db_conn), engine:
 def add_alias(
     code: str, body: AliasIn, conn: Connection = Depends(db_conn), engine: Engine = Depends(db_engine)
 ):
-    out = _run(service.add_alias, conn, _code(code), body.model_dump(), body.changed_by)
+    out = service.add_alias(conn, _valid_code(code), body.model_dump(), body.changed_by)
     service.invalidate(engine)
     return out
 
@@ -396,22 +388,18 @@ async def import_file(
     (`detail.errors`: row, field, reason) and nothing is written. The columns are in docs/address-registry.md."""
     from starlette.concurrency import run_in_threadpool
 
-    from address_registry.importing import ImportFileError, read_rows
+    from address_registry.importing import read_rows
 
     # the whole request body was capped before it was read (upload_route); the file itself too:
     data = await file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise too_large(MAX_IMPORT_BYTES)
     crs = normalize_crs(crs)
-    try:
-        rows = read_rows(data, file.filename)
-    except ImportFileError as exc:
-        raise Unprocessable(str(exc)) from exc
+    rows = read_rows(data, file.filename)
     engine = request.app.state.engine
 
     def run():
-        return _run(
-            service.import_all_or_nothing,
+        return service.import_all_or_nothing(
             engine,
             rows,
             changed_by,
