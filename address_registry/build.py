@@ -19,7 +19,6 @@ from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
 from address_registry import codes
-from address_registry.model import AddressRecord, AliasRecord
 from address_registry.numbering import (
     MAX_ROAD_DISTANCE_M,
     SHANGHAI,
@@ -28,6 +27,7 @@ from address_registry.numbering import (
     position_on_axis,
     road_axis,
 )
+from address_registry.records import AddressRecord, AliasRecord
 from address_registry.textnorm import cn_to_int, house_number_parts, normalize_house_number, normalize_text
 
 ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")

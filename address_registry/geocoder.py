@@ -35,7 +35,6 @@ from rapidfuzz import fuzz, process
 from shapely.geometry import LineString, Point
 
 from address_registry import codes
-from address_registry.model import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.numbering import (
     SHANGHAI,
     LocalProjection,
@@ -43,6 +42,7 @@ from address_registry.numbering import (
     road_axis,
     signed_offset,
 )
+from address_registry.records import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.textnorm import house_number_parts, normalize_text
 
 _HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:[甲乙丙丁a-z])?(?:-(?P<sub>\d+))?号")

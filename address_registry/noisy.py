@@ -25,7 +25,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 
-from address_registry.model import AddressRecord, AliasRecord
+from address_registry.records import AddressRecord, AliasRecord
 from address_registry.textnorm import int_to_cn, normalize_text
 
 FORMS = ("dropped_levels", "alias", "numeral_variants", "typo", "reordered_noise")

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 import segno
 
-from address_registry.model import AddressRecord
+from address_registry.records import AddressRecord
 
 
 def plate_payload(code: str, base_url: str) -> str:

@@ -24,7 +24,7 @@ from address_registry.build import (
     RoadWay,
 )
 from address_registry.geocoder import AdminName
-from address_registry.model import AddressRecord, AliasRecord, format_components
+from address_registry.records import AddressRecord, AliasRecord, format_components
 
 BUILD_USER = "shequ address build"
 

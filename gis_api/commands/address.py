@@ -84,7 +84,7 @@ def import_file(
     """批量导入标准地址（一个事务：有任何错误行则全部不写入） bulk import, all or nothing."""
     from pathlib import Path
 
-    from address_registry.importing import read_rows
+    from address_registry.importer import read_rows
     from address_registry.service import import_all_or_nothing
     from geo.crs import check_in_china, normalize_crs, to_wgs84
     from gis_api.db import get_engine
