@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ ENTRANCE_SNAP_M = 3.0
 
 @dataclass(slots=True)
 class AdminUnit:
+    """A district, township or community with its polygon (WGS84)."""
+
     code: str
     name: str
     level: str
@@ -67,6 +69,8 @@ class AdminUnit:
 
 @dataclass(slots=True)
 class RoadWay:
+    """An OSM road way (WGS84 line) with its name and tags."""
+
     osm_id: int
     name: str
     geom: BaseGeometry
@@ -76,6 +80,8 @@ class RoadWay:
 
 @dataclass(slots=True)
 class BuildingIn:
+    """A building footprint (WGS84) with its OSM address tags, floors and households."""
+
     id: int
     geom: BaseGeometry
     osm_id: int | None = None
@@ -89,6 +95,8 @@ class BuildingIn:
 
 @dataclass(slots=True)
 class AddressPointIn:
+    """An OSM address point (entrance or addr:* node)."""
+
     geom: Point
     osm_id: int | None = None
     kind: str | None = None
@@ -99,6 +107,8 @@ class AddressPointIn:
 
 @dataclass(slots=True)
 class PoiIn:
+    """A named point of interest (its name becomes an alias of the building it lies on)."""
+
     name: str
     geom: Point
     kind: str | None = None
@@ -123,6 +133,8 @@ COMPOUND_MIN_SHARE = 0.5
 
 @dataclass(slots=True)
 class RegistryPlan:
+    """The planned registry: records, aliases and counts per kind."""
+
     records: list[AddressRecord]
     aliases: list[AliasRecord]
     stats: dict[str, int]
@@ -218,7 +230,7 @@ class _CodeBook:
         self.serials = codes.SerialAllocator()
         self.used: set[str] = set()
         # compound code → its name in the registry (a name corrected by a person stays)
-        self.compound_names: dict[str, str] = {}
+        self.compound_names: dict[str, str | None] = {}
         for rec in existing:
             key = natural_key(rec)
             if key is not None:
@@ -267,7 +279,9 @@ def _containing(tree: STRtree | None, items: list, point: BaseGeometry) -> Any:
 class _AdminIndex:
     """District, township and community polygons, searchable by point (WGS84)."""
 
-    def __init__(self, districts: list[AdminUnit], townships: list[AdminUnit], communities: list[AdminUnit]):
+    def __init__(
+        self, districts: Sequence[AdminUnit], townships: Sequence[AdminUnit], communities: Sequence[AdminUnit]
+    ):
         self.districts = [d for d in districts if d.geom is not None]
         self.district_tree = STRtree([d.geom for d in self.districts]) if self.districts else None
         self.trees: list[tuple[STRtree | None, list[AdminUnit]]] = []
@@ -339,15 +353,15 @@ def plan_registry(
     districts: list[AdminUnit],
     roads: list[RoadWay],
     buildings: list[BuildingIn],
-    address_points: list[AddressPointIn] = (),
-    pois: list[PoiIn] = (),
-    townships: list[AdminUnit] = (),
-    communities: list[AdminUnit] = (),
+    address_points: Sequence[AddressPointIn] = (),
+    pois: Sequence[PoiIn] = (),
+    townships: Sequence[AdminUnit] = (),
+    communities: Sequence[AdminUnit] = (),
     admin_names: dict[str, str] | None = None,
-    existing: list[AddressRecord] = (),
+    existing: Sequence[AddressRecord] = (),
     projection: LocalProjection = SHANGHAI,
     progress: Callable[[str, int], Any] | None = None,
-    landuse: list[LanduseIn] = (),
+    landuse: Sequence[LanduseIn] = (),
 ) -> RegistryPlan:
     """The registry the data implies: roads, house numbers (real or generated), buildings, compounds
     (小区, from named residential land use) and aliases.
@@ -374,7 +388,7 @@ def plan_registry(
     return RegistryPlan(records=state.records, aliases=aliases, stats=dict(state.stats))
 
 
-def _prior_numbers(existing: Iterable[AddressRecord]) -> dict[int, tuple[str | None, str | None]]:
+def _prior_numbers(existing: Iterable[AddressRecord]) -> dict[int, tuple[Any, Any]]:
     """Building id → (road, house number) of the generated numbers already in the registry (kept)."""
     return {
         r.building_id: (r.components.get("road"), r.components.get("house_number"))
@@ -469,7 +483,7 @@ def _plan_houses(
     buildings: list[BuildingIn],
     address_points: Iterable[AddressPointIn],
     points: _BuildingPoints,
-    prior_numbers: dict[int, tuple[str | None, str | None]],
+    prior_numbers: dict[int, tuple[Any, Any]],
 ) -> _Houses:
     """Every house number with the buildings (or the address point) that carry it."""
     houses, tagged_ids = _tagged_houses(state, buildings, address_points, points)
@@ -540,7 +554,7 @@ def _place_untagged(
     state: _PlanState,
     untagged: list[BuildingIn],
     points: _BuildingPoints,
-    prior_numbers: dict[int, tuple[str | None, str | None]],
+    prior_numbers: dict[int, tuple[Any, Any]],
     houses: _Houses,
     taken: dict[str, set[int]],
 ) -> dict[str, list[tuple[int, float, bool]]]:
@@ -842,7 +856,7 @@ def dwelling_plan(households: int, floors: int) -> list[tuple[int, int, int]]:
     """
     per_unit = ROOMS_PER_FLOOR_PER_UNIT * floors
     units = max(1, -(-households // per_unit))
-    out = []
+    out: list[tuple[int, int, int]] = []
     for u in range(1, units + 1):
         for f in range(1, floors + 1):
             for r in range(1, ROOMS_PER_FLOOR_PER_UNIT + 1):
@@ -856,6 +870,7 @@ def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) ->
     """Generated unit, floor and room addresses of a block of flats (`source = generated`)."""
     out: list[AddressRecord] = []
     made: dict[tuple, AddressRecord] = {}
+    assert b.floors is not None and b.households is not None  # a block of flats (is_apartment_block)
     floors = min(int(b.floors), 999)
     for u, f, room in dwelling_plan(min(int(b.households), 99 * floors * ROOMS_PER_FLOOR_PER_UNIT), floors):
         chain = [("unit", f"{u}单元", (u,)), ("floor", f"{f}层", (u, f)), ("room", f"{room}室", (u, f, room))]

@@ -58,6 +58,7 @@ def check_digit(body: str) -> str:
 
 
 def with_check(body: str) -> str:
+    """``body`` with its check digit appended."""
     return body + check_digit(body)
 
 
@@ -71,6 +72,7 @@ def is_valid(code: str) -> bool:
 
 
 def validate(code: str) -> str:
+    """``code`` when valid, else CodeError."""
     if not is_valid(code):
         raise CodeError(f"标准地址编码无效 invalid standard-address code: {code!r}")
     return code
@@ -82,6 +84,7 @@ def level_of(code: str) -> str:
 
 
 def body(code: str) -> str:
+    """The code without its check digit (CodeError when invalid)."""
     return validate(code)[:-1]
 
 

@@ -26,6 +26,7 @@ from address_registry.rules import (
     next_code,
     place,
     require_who,
+    reread,
     upper_components,
 )
 from address_registry.textnorm import normalize_text
@@ -123,7 +124,9 @@ def _compound_district(conn, area) -> dict:
             ),
             {"field": "area", "districts": [{k: d[k] for k in ("code", "name", "share")} for d in shares]},
         )
-    return store.admin_unit(conn, shares[0]["code"])
+    unit = store.admin_unit(conn, shares[0]["code"])
+    assert unit is not None  # the shares are of this table's units
+    return unit
 
 
 def _compound_admin(conn, rec: AddressRecord) -> None:
@@ -166,8 +169,11 @@ def _check_compound_name(conn, rec: AddressRecord) -> None:
     """409 when an active compound of the district has the same normalised name (or name alias)."""
     name = rec.components["compound"]
     variants = [n for n in (name, compound_variant(name)) if n]
-    upper = {k: rec.components[k] for k in ("province", "city", "district") if k in rec.components}
+    upper: dict[str, str] = {
+        k: rec.components[k] for k in ("province", "city", "district") if k in rec.components
+    }
     full = [normalized_full_text({**upper, "compound": n}, "compound") for n in variants]
+    assert rec.district_code is not None  # a compound always lies in a district
     owner = store.compound_with_name(
         conn, rec.district_code, full, [normalize_text(n) for n in variants], exclude_code=rec.code
     )
@@ -213,7 +219,9 @@ def _update_members(conn, compound: AddressRecord, changed_by: str, why: str) ->
         w.components.pop("compound", None)
         work.append(w)
     assign_compounds(work, [compound, *others], buildings)
-    joined, left, changed = [], [], []
+    joined: list[str] = []
+    left: list[str] = []
+    changed: list[AddressRecord] = []
     for old, new in zip(candidates, work, strict=True):
         if old.compound_code == new.compound_code or code not in (old.compound_code, new.compound_code):
             continue  # unchanged, or a matter between other compounds
@@ -286,7 +294,7 @@ def create_compound(
         conn, rec, changed_by, f"新建小区 compound {rec.code} {name} registered: {reason}"
     )
     mark_stale(conn)
-    return store.current(conn, rec.code), members
+    return reread(conn, rec.code), members
 
 
 def correct_compound(
@@ -331,12 +339,12 @@ def correct_compound(
     check_unique_text(conn, new)
     if area_changed:
         _check_compound_overlap(conn, new)
-    if store._same(old, new):
+    if store.same_content(old, new):
         raise InvalidAddress("没有任何变化 the correction changes nothing")
     new.version = old.version + 1
     store.close_current(conn, old.code)
     store.insert_version(conn, new, changed_by, reason)
-    members = {"joined": [], "left": []}
+    members: dict[str, list[str]] = {"joined": [], "left": []}
     if area_changed:
         members = _update_members(
             conn, new, changed_by, f"小区范围更正 compound {old.code} area corrected: {reason}"
@@ -344,7 +352,7 @@ def correct_compound(
     if renamed:
         _rename_compound(conn, new, old.components["compound"], changed_by, reason)
     mark_stale(conn)
-    return store.current(conn, old.code), members
+    return reread(conn, old.code), members
 
 
 def _rename_compound(conn, compound: AddressRecord, old_name: str, changed_by: str, reason: str) -> int:

@@ -348,7 +348,10 @@ def _row_parent(conn, row: ImportRow, district: str | None) -> tuple[str | None,
         return parent_code, None
     if level == "road":
         return district, None
-    upper = upper_components(conn, store.admin_unit(conn, district))
+    # read_rows wants a district where parent_code is empty, and _import_district found its unit
+    unit = store.admin_unit(conn, district) if district else None
+    assert unit is not None
+    upper = upper_components(conn, unit)
     keys = TREE_KEYS[: TREE_KEYS.index(level)]
     comps = {**upper, **{k: f[k] for k in keys}}
     try:

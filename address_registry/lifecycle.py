@@ -25,6 +25,7 @@ from address_registry.rules import (
     next_code,
     place,
     require_who,
+    reread,
     upper_components,
 )
 
@@ -56,7 +57,7 @@ def create_address(
         district_raw, district = district_parent(conn, parent_code)
         parent_components = upper_components(conn, district)
         parent_code = codes.district_code(district_raw)
-        district_code = district_raw
+        district_code: str | None = district_raw
     else:
         parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
         if parent is None or parent.status != "active":
@@ -103,7 +104,7 @@ def create_address(
     mark_stale(conn)
     for alias in data.get("aliases") or []:
         add_alias(conn, code, alias if isinstance(alias, dict) else {"alias": alias}, changed_by)
-    return store.current(conn, code)
+    return reread(conn, code)
 
 
 def correct_address(conn, code: str, data: dict[str, Any], changed_by: str, reason: str) -> AddressRecord:
@@ -139,7 +140,7 @@ def correct_with_members(
         new.building_id = data["building_id"]
     place(conn, new, data.get("community_code"))
     check_unique_text(conn, new)
-    if store._same(old, new):
+    if store.same_content(old, new):
         raise InvalidAddress("没有任何变化 the correction changes nothing")
     new.version = old.version + 1
     store.close_current(conn, code)
@@ -147,13 +148,13 @@ def correct_with_members(
     if new.components.get(old.level) != old.components.get(old.level):
         _cascade(conn, code, {old.level: new.components[old.level]}, changed_by, reason)
     mark_stale(conn)
-    return store.current(conn, code), None
+    return reread(conn, code), None
 
 
 def _cascade(conn, parent_code: str, changed: dict[str, str], changed_by: str, reason: str) -> None:
     """A corrected component reaches every active descendant as a new version."""
     for child_code in store.active_children(conn, parent_code):
-        child = store.current(conn, child_code, lock=True)
+        child = reread(conn, child_code, lock=True)
         new = replace(
             child,
             components={**child.components, **changed},
@@ -186,7 +187,7 @@ def retire_address(
     store.close_current(conn, code)
     store.insert_version(conn, new, changed_by, reason, related if related is not None else [])
     mark_stale(conn)
-    return store.current(conn, code)
+    return reread(conn, code)
 
 
 def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reason: str) -> AddressRecord:
@@ -219,7 +220,7 @@ def merge_addresses(conn, codes_in: list[str], into: str, changed_by: str, reaso
     store.close_current(conn, into)
     store.insert_version(conn, new, changed_by, f"合并 merged {', '.join(others)}: {reason}")
     mark_stale(conn)
-    return store.current(conn, into)
+    return reread(conn, into)
 
 
 def split_address(
@@ -250,7 +251,7 @@ def split_address(
                 conn, data, changed_by, f"由 {code} 拆分 split from {code}: {reason}", related=[code]
             )
         )
-    retired = store.current(conn, code)
+    retired = reread(conn, code)
     store.close_current(conn, code)
     store.insert_version(
         conn,

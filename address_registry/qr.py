@@ -14,6 +14,7 @@ from address_registry.records import AddressRecord
 
 
 def plate_payload(code: str, base_url: str) -> str:
+    """The URL a plate's QR code points to."""
     return f"{base_url.rstrip('/')}/addresses/{code}"
 
 

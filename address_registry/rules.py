@@ -156,6 +156,14 @@ def check_consistency(given: dict[str, str], parent_components: dict[str, str]) 
         )
 
 
+def reread(conn, code: str, lock: bool = False) -> AddressRecord:
+    """The current version of an address that must exist (it was read or written in this transaction)."""
+    rec = store.current(conn, code, lock=lock)
+    if rec is None:
+        raise AddressNotFound(f"标准地址不存在 no address {code}")
+    return rec
+
+
 def next_code(conn, parent_code: str, level: str) -> str:
     """The next free code of `level` under `parent_code`: the build's allocator over every code ever
     issued under the parent (serials are never reused); serialised per parent for concurrent changes."""

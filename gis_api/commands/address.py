@@ -141,4 +141,5 @@ def _error_table(errors: list[dict]) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ address …` to the CLI."""
     app.add_typer(address_app, name="address")

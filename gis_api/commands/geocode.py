@@ -63,4 +63,5 @@ def geocode_csv(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ geocode` to the CLI."""
     app.command("geocode")(geocode_csv)
