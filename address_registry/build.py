@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,6 @@ from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
 from address_registry import codes
-from address_registry.model import AddressRecord, AliasRecord
 from address_registry.numbering import (
     MAX_ROAD_DISTANCE_M,
     SHANGHAI,
@@ -28,6 +27,7 @@ from address_registry.numbering import (
     position_on_axis,
     road_axis,
 )
+from address_registry.records import AddressRecord, AliasRecord
 from address_registry.textnorm import cn_to_int, house_number_parts, normalize_house_number, normalize_text
 
 ROAD_NAME_ENDINGS = ("路", "道", "街", "弄", "巷", "里", "坊")
@@ -58,6 +58,8 @@ ENTRANCE_SNAP_M = 3.0
 
 @dataclass(slots=True)
 class AdminUnit:
+    """A district, township or community with its polygon (WGS84)."""
+
     code: str
     name: str
     level: str
@@ -67,6 +69,8 @@ class AdminUnit:
 
 @dataclass(slots=True)
 class RoadWay:
+    """An OSM road way (WGS84 line) with its name and tags."""
+
     osm_id: int
     name: str
     geom: BaseGeometry
@@ -76,6 +80,8 @@ class RoadWay:
 
 @dataclass(slots=True)
 class BuildingIn:
+    """A building footprint (WGS84) with its OSM address tags, floors and households."""
+
     id: int
     geom: BaseGeometry
     osm_id: int | None = None
@@ -89,6 +95,8 @@ class BuildingIn:
 
 @dataclass(slots=True)
 class AddressPointIn:
+    """An OSM address point (entrance or addr:* node)."""
+
     geom: Point
     osm_id: int | None = None
     kind: str | None = None
@@ -99,6 +107,8 @@ class AddressPointIn:
 
 @dataclass(slots=True)
 class PoiIn:
+    """A named point of interest (its name becomes an alias of the building it lies on)."""
+
     name: str
     geom: Point
     kind: str | None = None
@@ -123,6 +133,8 @@ COMPOUND_MIN_SHARE = 0.5
 
 @dataclass(slots=True)
 class RegistryPlan:
+    """The planned registry: records, aliases and counts per kind."""
+
     records: list[AddressRecord]
     aliases: list[AliasRecord]
     stats: dict[str, int]
@@ -218,7 +230,7 @@ class _CodeBook:
         self.serials = codes.SerialAllocator()
         self.used: set[str] = set()
         # compound code → its name in the registry (a name corrected by a person stays)
-        self.compound_names: dict[str, str] = {}
+        self.compound_names: dict[str, str | None] = {}
         for rec in existing:
             key = natural_key(rec)
             if key is not None:
@@ -254,157 +266,279 @@ def natural_key(rec: AddressRecord) -> tuple | None:
     return None
 
 
+def _containing(tree: STRtree | None, items: list, point: BaseGeometry) -> Any:
+    """The first item (lowest index) whose geometry in ``tree`` meets ``point``, or None."""
+    if tree is None:
+        return None
+    idx = tree.query(point, predicate="intersects")
+    if len(idx) == 0:
+        return None
+    return items[int(min(idx))]
+
+
+class _AdminIndex:
+    """District, township and community polygons, searchable by point (WGS84)."""
+
+    def __init__(
+        self, districts: Sequence[AdminUnit], townships: Sequence[AdminUnit], communities: Sequence[AdminUnit]
+    ):
+        self.districts = [d for d in districts if d.geom is not None]
+        self.district_tree = STRtree([d.geom for d in self.districts]) if self.districts else None
+        self.trees: list[tuple[STRtree | None, list[AdminUnit]]] = []
+        for units in (townships, communities):
+            units = [u for u in units if u.geom is not None]
+            self.trees.append((STRtree([u.geom for u in units]), units) if units else (None, []))
+
+    def district_for(self, point_wgs: Point) -> AdminUnit | None:
+        """The district holding the point."""
+        return _containing(self.district_tree, self.districts, point_wgs)
+
+    def attach_admin(self, rec: AddressRecord, point: Point) -> None:
+        """Set the record's township and community (code and component) from the polygons holding ``point``."""
+        for (tree, units), key in zip(self.trees, ("township", "community"), strict=True):
+            unit = _containing(tree, units, point)
+            if unit is not None:
+                setattr(rec, f"{key}_code", unit.code)
+                rec.components[key] = unit.name
+
+
+class _BuildingPoints:
+    """A building's address point: the entrance within ENTRANCE_SNAP_M of its footprint, else a point on it."""
+
+    def __init__(
+        self,
+        buildings: list[BuildingIn],
+        address_points: Iterable[AddressPointIn],
+        projection: LocalProjection,
+    ):
+        self.projection = projection
+        self.entrances = [p for p in address_points if (p.kind or "") == "entrance"]
+        to_m = projection.geom_to_metres
+        self.entrance_tree = STRtree([to_m(p.geom) for p in self.entrances]) if self.entrances else None
+        self.metres = {b.id: to_m(b.geom) for b in buildings}
+
+    def point(self, b: BuildingIn) -> Point:
+        """The building's address point (WGS84)."""
+        gm = self.metres[b.id]
+        if self.entrance_tree is not None:
+            idx = self.entrance_tree.query(gm, predicate="dwithin", distance=ENTRANCE_SNAP_M)
+            if len(idx):
+                return self.entrances[int(min(idx))].geom
+        return self.projection.geom_to_lonlat(gm.point_on_surface())
+
+
+# houses[(road name, house number)] = list of (building or None, point wgs, source)
+_Houses = dict[tuple[str, str], list[tuple[BuildingIn | None, Point, str]]]
+
+
+@dataclass
+class _PlanState:
+    """What the stages of `plan_registry` share: the lookups, the code book and the growing plan."""
+
+    book: _CodeBook
+    admin: _AdminIndex
+    admin_names: dict[str, str]
+    projection: LocalProjection
+    tick: Callable[[str, int], Any]
+    stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    records: list[AddressRecord] = field(default_factory=list)
+    aliases: list[AliasRecord] = field(default_factory=list)
+    road_records: dict[str, AddressRecord] = field(default_factory=dict)
+    # the address roads: cleaned name → its OSM ways, and → its axis in metres
+    ways_by_name: dict[str, list[RoadWay]] = field(default_factory=lambda: defaultdict(list))
+    axes: dict[str, LineString] = field(default_factory=dict)
+
+
 def plan_registry(
     districts: list[AdminUnit],
     roads: list[RoadWay],
     buildings: list[BuildingIn],
-    address_points: list[AddressPointIn] = (),
-    pois: list[PoiIn] = (),
-    townships: list[AdminUnit] = (),
-    communities: list[AdminUnit] = (),
+    address_points: Sequence[AddressPointIn] = (),
+    pois: Sequence[PoiIn] = (),
+    townships: Sequence[AdminUnit] = (),
+    communities: Sequence[AdminUnit] = (),
     admin_names: dict[str, str] | None = None,
-    existing: list[AddressRecord] = (),
+    existing: Sequence[AddressRecord] = (),
     projection: LocalProjection = SHANGHAI,
     progress: Callable[[str, int], Any] | None = None,
-    landuse: list[LanduseIn] = (),
+    landuse: Sequence[LanduseIn] = (),
 ) -> RegistryPlan:
     """The registry the data implies: roads, house numbers (real or generated), buildings, compounds
-    (小区, from named residential land use) and aliases."""
-    admin_names = admin_names or {}
-    book = _CodeBook(existing)
-    prior_numbers = {
+    (小区, from named residential land use) and aliases.
+
+    Four stages over one `_PlanState`: roads (`_plan_roads`), houses (`_plan_houses`), their address
+    records (`_emit_houses`), compounds (`_plan_compounds`)."""
+    state = _PlanState(
+        book=_CodeBook(existing),
+        admin=_AdminIndex(districts, townships, communities),
+        admin_names=admin_names or {},
+        projection=projection,
+        tick=progress or (lambda stage, n: None),
+    )
+    _plan_roads(state, roads)
+    points = _BuildingPoints(buildings, address_points, projection)
+    houses = _plan_houses(state, buildings, address_points, points, _prior_numbers(existing))
+    _emit_houses(state, houses, points, pois)
+    _plan_compounds(state, landuse, existing, buildings)
+    # an alias equal to a registry road name would hijack that road: drop it
+    road_keys = {normalize_text(n) for n in state.road_records}
+    aliases = [
+        a for a in state.aliases if normalize_text(a.alias) not in road_keys and normalize_text(a.alias)
+    ]
+    return RegistryPlan(records=state.records, aliases=aliases, stats=dict(state.stats))
+
+
+def _prior_numbers(existing: Iterable[AddressRecord]) -> dict[int, tuple[Any, Any]]:
+    """Building id → (road, house number) of the generated numbers already in the registry (kept)."""
+    return {
         r.building_id: (r.components.get("road"), r.components.get("house_number"))
         for r in existing
         if r.level == "house_number" and r.building_id is not None and r.source == "generated"
     }
-    stats: dict[str, int] = defaultdict(int)
-    tick = progress or (lambda stage, n: None)
 
-    to_m = projection.geom_to_metres
-    district_list = [d for d in districts if d.geom is not None]
-    district_tree = STRtree([d.geom for d in district_list]) if district_list else None
-    admin_trees = []
-    for units in (townships, communities):
-        units = [u for u in units if u.geom is not None]
-        admin_trees.append((STRtree([u.geom for u in units]), units) if units else (None, []))
 
-    def containing(tree, items, point) -> Any:
-        if tree is None:
-            return None
-        idx = tree.query(point, predicate="intersects")
-        if len(idx) == 0:
-            return None
-        return items[int(min(idx))]
+# -- stage 1: roads, one address per cleaned name; its axis in metres ------------------------------
 
-    # --- roads: one address per cleaned name; its axis in metres -----------------------------
-    ways_by_name: dict[str, list[RoadWay]] = defaultdict(list)
+
+def _plan_roads(state: _PlanState, roads: Iterable[RoadWay]) -> None:
+    """Group the ways by cleaned name, build each road's axis and emit one road address per axis."""
+    to_m = state.projection.geom_to_metres
     for way in roads:
         name = clean_road_name(way.name)
         if name and way.geom is not None and not way.geom.is_empty:
-            ways_by_name[name].append(way)
-    axes: dict[str, LineString] = {}
-    for name in sorted(ways_by_name):
-        axis = road_axis([to_m(w.geom) for w in ways_by_name[name]])
+            state.ways_by_name[name].append(way)
+    for name in sorted(state.ways_by_name):
+        axis = road_axis([to_m(w.geom) for w in state.ways_by_name[name]])
         if axis is not None:
-            axes[name] = axis
-        tick("roads", 1)
-
-    records: list[AddressRecord] = []
-    aliases: list[AliasRecord] = []
-    road_records: dict[str, AddressRecord] = {}
-
-    def district_for(point_wgs: Point) -> AdminUnit | None:
-        return containing(district_tree, district_list, point_wgs)
-
-    def make_road(name: str, point_wgs: Point) -> AddressRecord | None:
-        district = district_for(point_wgs)
-        if district is None:
-            return None
-        dcode = codes.district_code(district.code)
-        code = book.code_for(("road", name), dcode, "road")
-        rec = AddressRecord(
-            code=code,
-            level="road",
-            parent_code=dcode,
-            district_code=district.code,
-            components={**_upper_names(district, admin_names), "road": name},
-            lon=point_wgs.x,
-            lat=point_wgs.y,
-            source="osm",
-        )
-        road_records[name] = rec
-        records.append(rec)
-        stats["road"] += 1
-        for way in ways_by_name.get(name, []):
-            for tag in ("old_name", "alt_name", "short_name", "official_name"):
-                value = (way.tags or {}).get(tag)
-                for alias in str(value or "").split(";"):
-                    alias = alias.strip()
-                    if alias and alias != name:
-                        kind = "former_name" if tag == "old_name" else "variant"
-                        aliases.append(AliasRecord(code, alias, kind, "osm"))
-        digits = numeral_variant(name)
-        if digits:
-            aliases.append(AliasRecord(code, digits, "variant", "generated"))
-        return rec
-
-    for name, axis in axes.items():
-        mid = projection.geom_to_lonlat(axis.interpolate(0.5, normalized=True))
-        if district_for(mid) is None and district_tree is not None:
-            # the axis's middle lies outside every district: take the district holding most of it
-            lines = shapely.union_all([w.geom for w in ways_by_name[name]])
-            best, best_len = None, 0.0
-            for i in district_tree.query(lines, predicate="intersects"):
-                length = lines.intersection(district_list[int(i)].geom).length
-                if length > best_len:
-                    best, best_len = district_list[int(i)], length
-            if best is not None:
-                part = lines.intersection(best.geom)
-                mid = (
-                    part.interpolate(0.5, normalized=True)
-                    if part.geom_type == "LineString"
-                    else part.representative_point()
-                )
-        make_road(name, mid)
+            state.axes[name] = axis
+        state.tick("roads", 1)
+    for name, axis in state.axes.items():
+        _make_road(state, name, _road_point(state, name, axis))
     # de-duplicate road aliases
-    aliases = list({(a.address_code, a.alias): a for a in aliases}.values())
+    state.aliases = list({(a.address_code, a.alias): a for a in state.aliases}.values())
 
-    # --- houses: buildings with their own address tags, address points, then generated --------
-    entrance_pts = [p for p in address_points if (p.kind or "") == "entrance"]
-    entrance_tree = STRtree([to_m(p.geom) for p in entrance_pts]) if entrance_pts else None
-    buildings_m = {b.id: to_m(b.geom) for b in buildings}
 
-    def building_point(b: BuildingIn) -> Point:
-        gm = buildings_m[b.id]
-        if entrance_tree is not None:
-            idx = entrance_tree.query(gm, predicate="dwithin", distance=ENTRANCE_SNAP_M)
-            if len(idx):
-                return entrance_pts[int(min(idx))].geom
-        return projection.geom_to_lonlat(gm.point_on_surface())
+def _road_point(state: _PlanState, name: str, axis: LineString) -> Point:
+    """The road's point: the middle of its axis, or, when that lies outside every district, a point of its
+    ways inside the district holding most of them."""
+    admin = state.admin
+    mid = state.projection.geom_to_lonlat(axis.interpolate(0.5, normalized=True))
+    if admin.district_for(mid) is not None or admin.district_tree is None:
+        return mid
+    lines = shapely.union_all([w.geom for w in state.ways_by_name[name]])
+    best, best_len = None, 0.0
+    for i in admin.district_tree.query(lines, predicate="intersects"):
+        length = lines.intersection(admin.districts[int(i)].geom).length
+        if length > best_len:
+            best, best_len = admin.districts[int(i)], length
+    if best is None:
+        return mid
+    part = lines.intersection(best.geom)
+    return (
+        part.interpolate(0.5, normalized=True)
+        if part.geom_type == "LineString"
+        else part.representative_point()
+    )
 
-    # houses[(road name, house number)] = list of (building or None, point wgs, source)
+
+def _make_road(state: _PlanState, name: str, point_wgs: Point) -> AddressRecord | None:
+    """Emit the road address ``name`` at ``point_wgs`` (None outside every district), with its name aliases."""
+    district = state.admin.district_for(point_wgs)
+    if district is None:
+        return None
+    dcode = codes.district_code(district.code)
+    code = state.book.code_for(("road", name), dcode, "road")
+    rec = AddressRecord(
+        code=code,
+        level="road",
+        parent_code=dcode,
+        district_code=district.code,
+        components={**_upper_names(district, state.admin_names), "road": name},
+        lon=point_wgs.x,
+        lat=point_wgs.y,
+        source="osm",
+    )
+    state.road_records[name] = rec
+    state.records.append(rec)
+    state.stats["road"] += 1
+    for way in state.ways_by_name.get(name, []):
+        for tag in ("old_name", "alt_name", "short_name", "official_name"):
+            value = (way.tags or {}).get(tag)
+            for alias in str(value or "").split(";"):
+                alias = alias.strip()
+                if alias and alias != name:
+                    kind = "former_name" if tag == "old_name" else "variant"
+                    state.aliases.append(AliasRecord(code, alias, kind, "osm"))
+    digits = numeral_variant(name)
+    if digits:
+        state.aliases.append(AliasRecord(code, digits, "variant", "generated"))
+    return rec
+
+
+# -- stage 2: houses, buildings with their own address tags, address points, then generated --------
+
+
+def _plan_houses(
+    state: _PlanState,
+    buildings: list[BuildingIn],
+    address_points: Iterable[AddressPointIn],
+    points: _BuildingPoints,
+    prior_numbers: dict[int, tuple[Any, Any]],
+) -> _Houses:
+    """Every house number with the buildings (or the address point) that carry it."""
+    houses, tagged_ids = _tagged_houses(state, buildings, address_points, points)
+    taken = _taken_numbers(houses)
+    untagged = [b for b in buildings if b.osm_id not in tagged_ids]
+    items_by_road = _place_untagged(state, untagged, points, prior_numbers, houses, taken)
+    building_by_id = {b.id: b for b in buildings}
+    for name, items in sorted(items_by_road.items()):
+        numbers = assign_numbers(items, taken[name])
+        for bid, n in numbers.items():
+            b = building_by_id[bid]
+            houses[(name, f"{n}号")].append((b, points.point(b), "generated"))
+    return houses
+
+
+def _english_names(ways_by_name: dict[str, list[RoadWay]]) -> dict[str, str]:
+    """English road name key (`_english_key` of name:en) → the Chinese registry road name."""
     english: dict[str, str] = {}
     for name, ways in ways_by_name.items():
         for way in ways:
             en = (way.tags or {}).get("name:en")
             if en:
                 english.setdefault(_english_key(en), name)
-    houses: dict[tuple[str, str], list[tuple[BuildingIn | None, Point, str]]] = defaultdict(list)
+    return english
+
+
+def _tagged_houses(
+    state: _PlanState,
+    buildings: list[BuildingIn],
+    address_points: Iterable[AddressPointIn],
+    points: _BuildingPoints,
+) -> tuple[_Houses, set]:
+    """The house numbers OSM gives: buildings with address tags, then address points (not entrances) of
+    numbers no building has. Returns the houses and the OSM ids of the tagged buildings."""
+    english = _english_names(state.ways_by_name)
+    houses: _Houses = defaultdict(list)
     tagged_ids = set()
     for b in sorted(buildings, key=lambda b: b.id):
         key = street_and_number(b.addr_street, b.addr_housenumber, english)
         if key is not None:
-            houses[key].append((b, building_point(b), "osm"))
+            houses[key].append((b, points.point(b), "osm"))
             tagged_ids.add(b.osm_id)
         elif b.addr_street or b.addr_housenumber:
-            stats["osm_address_unusable"] += 1
+            state.stats["osm_address_unusable"] += 1
     for p in address_points:
         if (p.kind or "") == "entrance" or p.osm_id in tagged_ids:
             continue
         key = street_and_number(p.addr_street, p.addr_housenumber, english)
         if key is not None and key not in houses:
             houses[key].append((None, p.geom, "osm"))
+    return houses, tagged_ids
 
+
+def _taken_numbers(houses: _Houses) -> dict[str, set[int]]:
+    """Per road, the plain main numbers already used (a range takes every number of its side)."""
     taken: dict[str, set[int]] = defaultdict(set)
     for street, number in houses:
         parts = house_number_parts(number)
@@ -413,20 +547,32 @@ def plan_registry(
                 taken[street].update(range(parts["range"][0], parts["range"][1] + 1, 2))
             elif parts["sub"] is None:
                 taken[street].add(parts["main"])
+    return taken
 
-    road_names = sorted(axes)
-    road_lines_m = [axes[n] for n in road_names]
+
+def _place_untagged(
+    state: _PlanState,
+    untagged: list[BuildingIn],
+    points: _BuildingPoints,
+    prior_numbers: dict[int, tuple[Any, Any]],
+    houses: _Houses,
+    taken: dict[str, set[int]],
+) -> dict[str, list[tuple[int, float, bool]]]:
+    """Buildings without an address: a generated number kept from the registry when its road is still
+    near, else a place on the nearest road's axis to be numbered. Returns road → (building id, metre, left)."""
+    road_names = sorted(state.axes)
+    road_lines_m = [state.axes[n] for n in road_names]
     road_tree = STRtree(road_lines_m) if road_lines_m else None
     items_by_road: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
-    untagged = [b for b in buildings if b.osm_id not in tagged_ids]
+    to_m = state.projection.geom_to_metres
     for b in sorted(untagged, key=lambda b: b.id):
-        tick("buildings", 1)
+        state.tick("buildings", 1)
         if road_tree is None:
             break
-        point = building_point(b)
+        point = points.point(b)
         pm = to_m(point)
         prior = prior_numbers.get(b.id)
-        if prior and prior[0] in axes and axes[prior[0]].distance(pm) <= MAX_ROAD_DISTANCE_M:
+        if prior and prior[0] in state.axes and state.axes[prior[0]].distance(pm) <= MAX_ROAD_DISTANCE_M:
             houses[(prior[0], prior[1])].append((b, point, "generated"))
             parts = house_number_parts(prior[1])
             if parts:
@@ -434,114 +580,147 @@ def plan_registry(
             continue
         idx = road_tree.query_nearest(pm, max_distance=MAX_ROAD_DISTANCE_M)
         if len(idx) == 0:
-            stats["building_without_road"] += 1
+            state.stats["building_without_road"] += 1
             continue
         name = road_names[int(min(idx))]
-        m, left = position_on_axis(axes[name], pm)
+        m, left = position_on_axis(state.axes[name], pm)
         items_by_road[name].append((b.id, m, left))
-    building_by_id = {b.id: b for b in buildings}
-    for name, items in sorted(items_by_road.items()):
-        numbers = assign_numbers(items, taken[name])
-        for bid, n in numbers.items():
-            b = building_by_id[bid]
-            houses[(name, f"{n}号")].append((b, building_point(b), "generated"))
+    return items_by_road
 
-    # --- emit house and building records -----------------------------------------------------
-    poi_list = [p for p in pois if p.name and (p.kind or "") not in NON_ADDRESS_POI_KINDS]
-    poi_tree = STRtree([p.geom for p in poi_list]) if poi_list else None
 
-    def attach_admin(rec: AddressRecord, point: Point) -> None:
-        for (tree, units), key in zip(admin_trees, ("township", "community"), strict=True):
-            unit = containing(tree, units, point)
-            if unit is not None:
-                setattr(rec, f"{key}_code", unit.code)
-                rec.components[key] = unit.name
+# -- stage 3: emit house and building records ------------------------------------------------------
 
-    def add_building_aliases(rec: AddressRecord, b: BuildingIn) -> None:
-        names = []
-        if b.name:
-            names.append((b.name, "poi"))
-        if poi_tree is not None:
-            for i in sorted(int(j) for j in poi_tree.query(b.geom, predicate="intersects")):
-                names.append((poi_list[i].name, "poi"))
-        seen = set()
-        for alias, kind in names:
-            if alias not in seen:
-                seen.add(alias)
-                aliases.append(AliasRecord(rec.code, alias, kind, "osm"))
 
-    def house_sort_key(item):
-        (street, number), _ = item
-        parts = house_number_parts(number) or {}
-        return (street, parts.get("lane") or 0, parts.get("main") or 0, parts.get("sub") or 0, number)
+class _PoiNames:
+    """Named POIs (not of the kinds that are no address), searchable by footprint."""
 
-    for (street, number), members in sorted(houses.items(), key=house_sort_key):
-        road = road_records.get(street)
-        first_point = members[0][1]
+    def __init__(self, pois: Iterable[PoiIn]):
+        self.pois = [p for p in pois if p.name and (p.kind or "") not in NON_ADDRESS_POI_KINDS]
+        self.tree = STRtree([p.geom for p in self.pois]) if self.pois else None
+
+    def within(self, geom: BaseGeometry) -> list[str]:
+        """Names of the POIs meeting ``geom``, in input order."""
+        if self.tree is None:
+            return []
+        return [
+            self.pois[i].name for i in sorted(int(j) for j in self.tree.query(geom, predicate="intersects"))
+        ]
+
+
+def _add_building_aliases(state: _PlanState, rec: AddressRecord, b: BuildingIn, pois: _PoiNames) -> None:
+    """The building's name and the POIs on it become aliases (kind poi) of ``rec``."""
+    names = []
+    if b.name:
+        names.append((b.name, "poi"))
+    names.extend((name, "poi") for name in pois.within(b.geom))
+    seen = set()
+    for alias, kind in names:
+        if alias not in seen:
+            seen.add(alias)
+            state.aliases.append(AliasRecord(rec.code, alias, kind, "osm"))
+
+
+def _house_sort_key(item):
+    (street, number), _ = item
+    parts = house_number_parts(number) or {}
+    return (street, parts.get("lane") or 0, parts.get("main") or 0, parts.get("sub") or 0, number)
+
+
+def _emit_houses(state: _PlanState, houses: _Houses, points: _BuildingPoints, pois: Iterable[PoiIn]) -> None:
+    """One house-number record per house (its road made if it has no axis), in road and number order;
+    then its buildings and dwellings."""
+    poi_names = _PoiNames(pois)
+    for (street, number), members in sorted(houses.items(), key=_house_sort_key):
+        road = state.road_records.get(street)
         if road is None:
-            road = make_road(street, first_point)
+            road = _make_road(state, street, members[0][1])
             if road is None:
-                stats["house_outside_districts"] += 1
+                state.stats["house_outside_districts"] += 1
                 continue
-        sources = {m[2] for m in members}
-        source = "osm" if "osm" in sources else "generated"
-        bmembers = [m for m in members if m[0] is not None]
-        main = max(bmembers, key=lambda m: buildings_m[m[0].id].area) if bmembers else members[0]
-        point = main[1]
-        code = book.code_for(("house_number", road.code, number), road.code, "house_number")
-        comps = {k: v for k, v in road.components.items() if k in ("province", "city", "district", "road")}
-        comps["house_number"] = number
-        house = AddressRecord(
-            code=code,
-            level="house_number",
-            parent_code=road.code,
-            district_code=road.district_code,
-            components=comps,
-            lon=point.x,
-            lat=point.y,
-            building_id=main[0].id if main[0] is not None else None,
-            source=source,
-        )
-        attach_admin(house, point)
-        records.append(house)
-        stats[f"house_number_{source}"] += 1
+        house, bmembers = _emit_house(state, road, number, members, points)
         if len(bmembers) == 1 and not is_apartment_block(bmembers[0][0]):
-            add_building_aliases(house, bmembers[0][0])
+            _add_building_aliases(state, house, bmembers[0][0], poi_names)
             continue
         if len(bmembers) == 1:
-            add_building_aliases(house, bmembers[0][0])
-        # several footprints share one number (or one apartment block gets its rooms): 1幢, 2幢… from
-        # north to south, then west to east
-        ordered = sorted(bmembers, key=lambda m: (-round(m[1].y, 5), m[1].x, m[0].id))
-        for k, (b, bpoint, bsource) in enumerate(ordered, start=1):
-            label = f"{k}幢"
-            bcode = book.code_for(("building", house.code, label), house.code, "building")
-            brec = AddressRecord(
-                code=bcode,
-                level="building",
-                parent_code=house.code,
-                district_code=house.district_code,
-                components={**comps, "building": label},
-                lon=bpoint.x,
-                lat=bpoint.y,
-                building_id=b.id,
-                source=bsource,
-            )
-            attach_admin(brec, bpoint)
-            records.append(brec)
-            stats["building"] += 1
-            if len(bmembers) > 1:
-                add_building_aliases(brec, b)
-            if is_apartment_block(b):
-                for rec in dwelling_records(brec, b, book):
-                    records.append(rec)
-                    stats[rec.level] += 1
+            _add_building_aliases(state, house, bmembers[0][0], poi_names)
+        _emit_buildings(state, house, bmembers, poi_names)
 
-    # --- compounds: one per name; the addresses inside carry it -------------------------------
-    compound_recs, compound_aliases = compound_records(landuse, district_for, book, admin_names, attach_admin)
-    records.extend(compound_recs)
-    aliases.extend(compound_aliases)
-    stats["compound"] = len(compound_recs)
+
+def _emit_house(
+    state: _PlanState, road: AddressRecord, number: str, members: list, points: _BuildingPoints
+) -> tuple[AddressRecord, list]:
+    """The house-number record at its largest building's point; returns it and its building members."""
+    sources = {m[2] for m in members}
+    source = "osm" if "osm" in sources else "generated"
+    bmembers = [m for m in members if m[0] is not None]
+    main = max(bmembers, key=lambda m: points.metres[m[0].id].area) if bmembers else members[0]
+    point = main[1]
+    code = state.book.code_for(("house_number", road.code, number), road.code, "house_number")
+    comps = {k: v for k, v in road.components.items() if k in ("province", "city", "district", "road")}
+    comps["house_number"] = number
+    house = AddressRecord(
+        code=code,
+        level="house_number",
+        parent_code=road.code,
+        district_code=road.district_code,
+        components=comps,
+        lon=point.x,
+        lat=point.y,
+        building_id=main[0].id if main[0] is not None else None,
+        source=source,
+    )
+    state.admin.attach_admin(house, point)
+    state.records.append(house)
+    state.stats[f"house_number_{source}"] += 1
+    return house, bmembers
+
+
+def _emit_buildings(state: _PlanState, house: AddressRecord, bmembers: list, pois: _PoiNames) -> None:
+    """Several footprints share one number (or one apartment block gets its rooms): 1幢, 2幢… from north
+    to south, then west to east; an apartment block also gets its units, floors and rooms."""
+    comps = house.components  # with the house's township and community: a building's own polygons win below
+    ordered = sorted(bmembers, key=lambda m: (-round(m[1].y, 5), m[1].x, m[0].id))
+    for k, (b, bpoint, bsource) in enumerate(ordered, start=1):
+        label = f"{k}幢"
+        bcode = state.book.code_for(("building", house.code, label), house.code, "building")
+        brec = AddressRecord(
+            code=bcode,
+            level="building",
+            parent_code=house.code,
+            district_code=house.district_code,
+            components={**comps, "building": label},
+            lon=bpoint.x,
+            lat=bpoint.y,
+            building_id=b.id,
+            source=bsource,
+        )
+        state.admin.attach_admin(brec, bpoint)
+        state.records.append(brec)
+        state.stats["building"] += 1
+        if len(bmembers) > 1:
+            _add_building_aliases(state, brec, b, pois)
+        if is_apartment_block(b):
+            for rec in dwelling_records(brec, b, state.book):
+                state.records.append(rec)
+                state.stats[rec.level] += 1
+
+
+# -- stage 4: compounds, one per name; the addresses inside carry it -------------------------------
+
+
+def _plan_compounds(
+    state: _PlanState,
+    landuse: Iterable[LanduseIn],
+    existing: Iterable[AddressRecord],
+    buildings: list[BuildingIn],
+) -> None:
+    """Compound records from land use, then every address's compound (registered compounds keep theirs)."""
+    compound_recs, compound_aliases = compound_records(
+        landuse, state.admin.district_for, state.book, state.admin_names, state.admin.attach_admin
+    )
+    state.records.extend(compound_recs)
+    state.aliases.extend(compound_aliases)
+    state.stats["compound"] = len(compound_recs)
     # compounds a person registered (POST /addresses) are in no land use: they keep their members too
     planned = {c.code for c in compound_recs}
     registered = [
@@ -549,12 +728,7 @@ def plan_registry(
         for r in existing
         if r.level == "compound" and r.status == "active" and r.area is not None and r.code not in planned
     ]
-    stats["in_compound"] = assign_compounds(records, [*compound_recs, *registered], buildings)
-
-    # an alias equal to a registry road name would hijack that road: drop it
-    road_keys = {normalize_text(n) for n in road_records}
-    aliases = [a for a in aliases if normalize_text(a.alias) not in road_keys and normalize_text(a.alias)]
-    return RegistryPlan(records=records, aliases=aliases, stats=dict(stats))
+    state.stats["in_compound"] = assign_compounds(state.records, [*compound_recs, *registered], buildings)
 
 
 _COMPOUND_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=(村|街坊|坊|小区|期|苑|号院)$)")
@@ -682,7 +856,7 @@ def dwelling_plan(households: int, floors: int) -> list[tuple[int, int, int]]:
     """
     per_unit = ROOMS_PER_FLOOR_PER_UNIT * floors
     units = max(1, -(-households // per_unit))
-    out = []
+    out: list[tuple[int, int, int]] = []
     for u in range(1, units + 1):
         for f in range(1, floors + 1):
             for r in range(1, ROOMS_PER_FLOOR_PER_UNIT + 1):
@@ -696,6 +870,7 @@ def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) ->
     """Generated unit, floor and room addresses of a block of flats (`source = generated`)."""
     out: list[AddressRecord] = []
     made: dict[tuple, AddressRecord] = {}
+    assert b.floors is not None and b.households is not None  # a block of flats (is_apartment_block)
     floors = min(int(b.floors), 999)
     for u, f, room in dwelling_plan(min(int(b.households), 99 * floors * ROOMS_PER_FLOOR_PER_UNIT), floors):
         chain = [("unit", f"{u}单元", (u,)), ("floor", f"{f}层", (u, f)), ("room", f"{room}室", (u, f, room))]

@@ -21,6 +21,8 @@ single mistyped digit and nearly every swap of two neighbouring digits.
 
 from __future__ import annotations
 
+from address_registry.errors import CodeError
+
 SEGMENTS: tuple[tuple[str, int], ...] = (
     ("district", 6),
     ("road", 5),
@@ -44,10 +46,6 @@ LEVEL_OF_BODY_LENGTH = {n: lvl for lvl, n in {**BODY_LENGTH, **BODY_LENGTH_ADMIN
 SEGMENT_WIDTH = {**dict(SEGMENTS), "compound": COMPOUND_WIDTH}
 
 
-class CodeError(ValueError):
-    """A malformed standard-address code."""
-
-
 def check_digit(body: str) -> str:
     """GB/T 17710 (ISO 7064) MOD 11,10 check digit of a string of decimal digits."""
     if not body.isdigit() or not body.isascii():
@@ -60,6 +58,7 @@ def check_digit(body: str) -> str:
 
 
 def with_check(body: str) -> str:
+    """``body`` with its check digit appended."""
     return body + check_digit(body)
 
 
@@ -73,6 +72,7 @@ def is_valid(code: str) -> bool:
 
 
 def validate(code: str) -> str:
+    """``code`` when valid, else CodeError."""
     if not is_valid(code):
         raise CodeError(f"标准地址编码无效 invalid standard-address code: {code!r}")
     return code
@@ -84,6 +84,7 @@ def level_of(code: str) -> str:
 
 
 def body(code: str) -> str:
+    """The code without its check digit (CodeError when invalid)."""
     return validate(code)[:-1]
 
 

@@ -35,7 +35,6 @@ from rapidfuzz import fuzz, process
 from shapely.geometry import LineString, Point
 
 from address_registry import codes
-from address_registry.model import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.numbering import (
     SHANGHAI,
     LocalProjection,
@@ -43,6 +42,7 @@ from address_registry.numbering import (
     road_axis,
     signed_offset,
 )
+from address_registry.records import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.textnorm import house_number_parts, normalize_text
 
 _HOUSE = re.compile(r"(?:(?P<lane>\d+)弄)?(?P<fu>附)?(?P<main>\d+)(?:[甲乙丙丁a-z])?(?:-(?P<sub>\d+))?号")
@@ -100,6 +100,8 @@ class AdminName:
 
 @dataclass(slots=True)
 class ParsedTail:
+    """House number and sub-levels read from the text after a road or a name."""
+
     house: str | None = None
     house_parts: dict | None = None
     building: str | None = None
@@ -108,6 +110,7 @@ class ParsedTail:
     room: str | None = None
 
     def sub_keys(self) -> list[str]:
+        """The building, unit, floor and room given, coarse to fine."""
         return [k for k in (self.building, self.unit, self.floor, self.room) if k]
 
 
@@ -182,58 +185,14 @@ class Geocoder:
         self.roads_by_name: dict[str, list[str]] = defaultdict(list)
         # (compound code, normalised house number or building label) → addresses inside the compound
         self.in_compound: dict[tuple[str, str], list[str]] = defaultdict(list)
-        names: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for code, rec in sorted(self.by_code.items()):
-            if rec.compound_code and rec.level in ("house_number", "building"):
-                own = normalize_text(rec.components.get(rec.level, ""))
-                self.in_compound[(rec.compound_code, own)].append(code)
-            if rec.level == "compound":
-                key = normalize_text(rec.components.get("compound", ""))
-                if len(key) >= 2:
-                    names[key].append(("alias", code))
-            elif rec.level == "road":
-                key = normalize_text(rec.components.get("road", ""))
-                self.roads_by_name[key].append(code)
-                names[key].append(("road", code))
-            elif rec.level in ("house_number",) + SUB_LEVELS:
-                own = normalize_text(rec.components.get(rec.level, ""))
-                parent = rec.parent_code
-                depth = 0
-                while parent is not None and depth < 5:
-                    self.below.setdefault((parent, own), code)
-                    prec = self.by_code.get(parent)
-                    if prec is None or prec.level in ("road", "house_number"):
-                        break
-                    parent = prec.parent_code
-                    depth += 1
-        # a number inside a range address (南京东路161号 within 151-171号) finds the range
-        for code, rec in sorted(self.by_code.items()):
-            if rec.level == "house_number":
-                parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
-                if parts and "range" in parts:
-                    lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
-                    for n in range(parts["range"][0], parts["range"][1] + 1, 2):
-                        self.below.setdefault((rec.parent_code, f"{lane}{n}号"), code)
         # full admin names (not short forms such as 浦东, which may start a road name) are skipped
         # before fuzzy matching
         self.full_admin: set[str] = set()
-        for a in self.admin.values():
-            for i, n in enumerate(_short_names(a.name, a.level)):
-                names[normalize_text(n)].append(("admin", a.code))
-                if i == 0:
-                    self.full_admin.add(normalize_text(n))
-        for prov in {r.components.get("province") for r in self.by_code.values()} | {
-            r.components.get("city") for r in self.by_code.values()
-        }:
-            if prov:
-                names[normalize_text(prov)].append(("province", prov))
-                self.full_admin.add(normalize_text(prov))
-                if prov.endswith(("省", "市")) and len(prov) > 2:
-                    names[normalize_text(prov[:-1])].append(("province", prov))
-        for al in aliases:
-            key = normalize_text(al.alias)
-            if key and al.address_code in self.by_code and len(key) >= 2:
-                names[key].append(("alias", al.address_code))
+        names: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._index_records(names)
+        self._index_ranges()
+        self._index_admin_names(names)
+        self._index_aliases(names, aliases)
         # a road name or alias wins over a short admin name at the same place in the scan
         self.names: dict[str, list[tuple[str, str]]] = {k: list(dict.fromkeys(v)) for k, v in names.items()}
         lens: dict[str, set[int]] = defaultdict(set)
@@ -247,6 +206,70 @@ class Geocoder:
         self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
         self.fuzzy_sounds = [self._sound(k) for k in self.fuzzy_choices]
         self._build_axes(road_lines or {})
+
+    # -- index building (in this order: the order of `names` decides ties) -------------------------
+    def _index_records(self, names: dict[str, list[tuple[str, str]]]) -> None:
+        """Compound and road names, the compound index, and each address under its ancestors (`below`)."""
+        for code, rec in sorted(self.by_code.items()):
+            if rec.compound_code and rec.level in ("house_number", "building"):
+                own = normalize_text(rec.components.get(rec.level, ""))
+                self.in_compound[(rec.compound_code, own)].append(code)
+            if rec.level == "compound":
+                key = normalize_text(rec.components.get("compound", ""))
+                if len(key) >= 2:
+                    names[key].append(("alias", code))
+            elif rec.level == "road":
+                key = normalize_text(rec.components.get("road", ""))
+                self.roads_by_name[key].append(code)
+                names[key].append(("road", code))
+            elif rec.level in ("house_number",) + SUB_LEVELS:
+                self._index_below(code, rec)
+
+    def _index_below(self, code: str, rec: AddressRecord) -> None:
+        """(ancestor, own component) → code for each ancestor up to the house number (at most five)."""
+        own = normalize_text(rec.components.get(rec.level, ""))
+        parent = rec.parent_code
+        depth = 0
+        while parent is not None and depth < 5:
+            self.below.setdefault((parent, own), code)
+            prec = self.by_code.get(parent)
+            if prec is None or prec.level in ("road", "house_number"):
+                break
+            parent = prec.parent_code
+            depth += 1
+
+    def _index_ranges(self) -> None:
+        """A number inside a range address (南京东路161号 within 151-171号) finds the range."""
+        for code, rec in sorted(self.by_code.items()):
+            if rec.level == "house_number":
+                parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+                if parts and "range" in parts:
+                    lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
+                    for n in range(parts["range"][0], parts["range"][1] + 1, 2):
+                        self.below.setdefault((rec.parent_code, f"{lane}{n}号"), code)  # type: ignore[arg-type]
+
+    def _index_admin_names(self, names: dict[str, list[tuple[str, str]]]) -> None:
+        """Admin units by full and short name; provinces and cities of the registry (and without 省/市)."""
+        for a in self.admin.values():
+            for i, short in enumerate(_short_names(a.name, a.level)):
+                names[normalize_text(short)].append(("admin", a.code))
+                if i == 0:
+                    self.full_admin.add(normalize_text(short))
+        for prov in {r.components.get("province") for r in self.by_code.values()} | {
+            r.components.get("city") for r in self.by_code.values()
+        }:
+            if prov:
+                names[normalize_text(prov)].append(("province", prov))
+                self.full_admin.add(normalize_text(prov))
+                if prov.endswith(("省", "市")) and len(prov) > 2:
+                    names[normalize_text(prov[:-1])].append(("province", prov))
+
+    def _index_aliases(self, names: dict[str, list[tuple[str, str]]], aliases: Iterable[AliasRecord]) -> None:
+        """Aliases of active addresses (two characters at least)."""
+        for al in aliases:
+            key = normalize_text(al.alias)
+            if key and al.address_code in self.by_code and len(key) >= 2:
+                names[key].append(("alias", al.address_code))
 
     def _sound(self, text: str) -> str:
         """The text's pinyin, one private-use character per syllable (homophones become equal)."""
@@ -267,17 +290,17 @@ class Geocoder:
     def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
         self.axes: dict[str, LineString] = {}
         self.known: dict[tuple[str, int], list[tuple[int, float, float]]] = defaultdict(list)
-        road_code_by_name = {}
+        road_code_by_name: dict[str | None, str] = {}
         for code, rec in self.by_code.items():
             if rec.level == "road":
                 road_code_by_name.setdefault(rec.components.get("road"), code)
         for name, lines in road_lines.items():
-            code = road_code_by_name.get(name)
-            if code is None:
+            road_code = road_code_by_name.get(name)
+            if road_code is None:
                 continue
             axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
             if axis is not None:
-                self.axes[code] = axis
+                self.axes[road_code] = axis
         for rec in self.by_code.values():
             if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
                 continue
@@ -333,6 +356,8 @@ class Geocoder:
         return results
 
     def _parser_cleaned(self, text: str) -> str | None:
+        if self.parser is None:
+            return None
         try:
             components = self.parser(text)
         except Exception:  # a parser failure must never fail a geocode; the plain answer stands
@@ -340,7 +365,7 @@ class Geocoder:
         keep = [c for c in components if getattr(c, "label", None) in PARSER_KEEP]
         return "".join(c.text for c in sorted(keep, key=lambda c: c.start)) or None
 
-    def _geocode(self, text: str, limit: int) -> list[dict[str, Any]]:
+    def _geocode(self, text: str, limit: int) -> list[dict[str, Any]]:  # noqa: C901  (the per-query hot path: one pass, no extra calls)
         t = normalize_text(text)
         if not t:
             return []
@@ -450,7 +475,7 @@ class Geocoder:
             results[key] = res
 
     def _result(self, rec: AddressRecord, level: str, score: float, **over) -> dict:
-        comps = dict(rec.components)
+        comps: dict[str, Any] = dict(rec.components)
         comps["_district_code"] = rec.district_code
         comps["_township_code"] = rec.township_code
         comps["_community_code"] = rec.community_code
@@ -511,7 +536,7 @@ class Geocoder:
             return [self._result(rec, "road", base * (1.0 if not tail.sub_keys() else 0.8))]
         # an aliased address (usually a house number or building): descend from it
         if tail.house and rec.level == "house_number":
-            road = self.by_code.get(rec.parent_code)
+            road = self.by_code.get(rec.parent_code or "")
             if road is not None:
                 hc = self.below.get((road.code, tail.house))
                 if hc is not None and hc != rec.code:
@@ -583,6 +608,7 @@ class Geocoder:
         )
 
     def geocode_many(self, texts: Iterable[str], limit: int = 1) -> list[list[dict]]:
+        """:meth:`geocode` for each text, in order."""
         return [self.geocode(t, limit) for t in texts]
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 
-from address_registry.model import AddressRecord, AliasRecord
+from address_registry.records import AddressRecord, AliasRecord
 from address_registry.textnorm import int_to_cn, normalize_text
 
 FORMS = ("dropped_levels", "alias", "numeral_variants", "typo", "reordered_noise")
@@ -133,51 +133,55 @@ def noisy_queries(records: list[AddressRecord], aliases: Iterable[AliasRecord] =
             out.append(("numeral_variants", upper + road + variant, rec.code))
         cjk = [i for i, ch in enumerate(road) if "\u4e00" <= ch <= "\u9fff"]
         if len(cjk) >= 3:
-            for _ in range(10):
-                chars = list(road)
-                op = rng.choice(("homophone", "homophone", "del", "dup")) if len(road) >= 4 else \
-                    rng.choice(("homophone", "homophone", "dup"))
-                i = rng.choice(cjk)
-                if op == "homophone":
-                    same = [c for c in _homophones().get(_pinyin(chars[i]), ()) if c != chars[i]]
-                    if not same:
-                        continue
-                    chars[i] = rng.choice(same)
-                elif op == "del":
-                    del chars[i]
-                else:
-                    chars.insert(i, chars[i])
-                typo = "".join(chars)
-                if typo != road and _determined(typo, road, known_list):
-                    out.append(("typo", upper + typo + tail, rec.code))
-                    break
+            typo = _road_typo(rng, road, cjk, known_list, random_chars=False)
+            if typo is not None:
+                out.append(("typo", upper + typo + tail, rec.code))
         if random_typos and len(cjk) >= 3:
-            for _ in range(10):
-                chars = list(road)
-                op = rng.choice(("sub", "sub", "del", "dup")) if len(road) >= 4 else rng.choice(("sub", "dup"))
-                i = rng.choice(cjk)
-                if op == "sub":
-                    chars[i] = rng.choice(_TYPO_CHARS)
-                elif op == "del":
-                    del chars[i]
-                else:
-                    chars.insert(i, chars[i])
-                typo = "".join(chars)
-                if typo != road and _determined(typo, road, known_list):
-                    out.append(("typo_random", upper + typo + tail, rec.code))
-                    break
+            typo = _road_typo(rng, road, cjk, known_list, random_chars=True)
+            if typo is not None:
+                out.append(("typo_random", upper + typo + tail, rec.code))
         noise = f" 联系人：{rng.choice(_NAMES)} 1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}"
         out.append(("reordered_noise", f"{road} {tail}， {district} 上海市 {noise}".replace("  ", " "), rec.code))
     out.extend(_compound_alias_queries(records, alias_of, random.Random(f"{seed}-compound")))
     return out
 
 
+def _road_typo(rng: random.Random, road: str, cjk: list[int], known_list: list[str],
+               random_chars: bool) -> str | None:
+    """A damaged road name (at most ten tries) that still determines the road, or None.
+
+    ``random_chars``: substitute a random character (the stress form), else a homophone."""
+    for _ in range(10):
+        chars = list(road)
+        if random_chars:
+            op = rng.choice(("sub", "sub", "del", "dup")) if len(road) >= 4 else rng.choice(("sub", "dup"))
+        else:
+            op = rng.choice(("homophone", "homophone", "del", "dup")) if len(road) >= 4 else \
+                rng.choice(("homophone", "homophone", "dup"))
+        i = rng.choice(cjk)
+        if op == "homophone":
+            same = [c for c in _homophones().get(_pinyin(chars[i]), ()) if c != chars[i]]
+            if not same:
+                continue
+            chars[i] = rng.choice(same)
+        elif op == "sub":
+            chars[i] = rng.choice(_TYPO_CHARS)
+        elif op == "del":
+            del chars[i]
+        else:
+            chars.insert(i, chars[i])
+        typo = "".join(chars)
+        if typo != road and _determined(typo, road, known_list):
+            return typo
+    return None
+
+
 def _compound_alias_queries(records: list[AddressRecord], alias_of: dict[str, list[str]],
                             rng: random.Random) -> list[tuple[str, str, str]]:
     """``alias`` queries through compound names (own random stream: the other forms stay as they were)."""
-    active = {r.code: r for r in records if r.status == "active"}
+    active: dict[str | None, AddressRecord] = {r.code: r for r in records if r.status == "active"}
     # (compound, house number) → the house numbers of that number inside the compound
-    houses: dict[tuple[str, str], list[str]] = {}
+    houses: dict[tuple[str | None, str], list[str]] = {}
     for r in active.values():
         if r.level == "house_number" and r.compound_code:
             key = (r.compound_code, normalize_text(r.components.get("house_number", "")))
@@ -193,7 +197,7 @@ def _compound_alias_queries(records: list[AddressRecord], alias_of: dict[str, li
         if not names or rec.level not in ("house_number", "building", "unit", "floor", "room"):
             continue
         hits = houses.get((rec.compound_code, normalize_text(rec.components.get("house_number", ""))), [])
-        house = rec
+        house: AddressRecord | None = rec
         while house is not None and house.level != "house_number":
             house = active.get(house.parent_code)
         if len(hits) == 1 and house is not None and hits[0] == house.code:

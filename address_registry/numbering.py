@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import shapely
@@ -40,22 +41,28 @@ class LocalProjection:
 
     @property
     def kx(self) -> float:
+        """Metres per degree of longitude at ``lat0``."""
         return 111_320.0 * math.cos(math.radians(self.lat0))
 
     @property
     def ky(self) -> float:
+        """Metres per degree of latitude."""
         return 110_574.0
 
     def forward(self, lon, lat):
+        """lon/lat → local metres."""
         return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * self.ky
 
     def inverse(self, x, y):
+        """Local metres → lon/lat."""
         return np.asarray(x) / self.kx + self.lon0, np.asarray(y) / self.ky + self.lat0
 
     def geom_to_metres(self, geom):
+        """A geometry in lon/lat → local metres."""
         return shapely.transform(geom, lambda c: np.column_stack(self.forward(c[:, 0], c[:, 1])))
 
     def geom_to_lonlat(self, geom):
+        """A geometry in local metres → lon/lat."""
         return shapely.transform(geom, lambda c: np.column_stack(self.inverse(c[:, 0], c[:, 1])))
 
 
@@ -99,12 +106,16 @@ def position_on_axis(axis: LineString, point: Point) -> tuple[float, bool]:
 
 
 def first_number(m: float, left: bool) -> int:
+    """The number of the slot at ``m`` metres along the axis (odd on the left, even on the right)."""
     return 2 * int(m // NUMBER_SLOT_M) + (1 if left else 2)
 
 
-def assign_numbers(items: Iterable[tuple[object, float, bool]], taken: set[int]) -> dict[object, int]:
+K = TypeVar("K")
+
+
+def assign_numbers(items: Iterable[tuple[K, float, bool]], taken: set[int]) -> dict[K, int]:
     """Rule 4: numbers for (key, m, left) items on one road, avoiding (and extending) `taken`."""
-    out: dict[object, int] = {}
+    out: dict[K, int] = {}
     for key, m, left in sorted(items, key=lambda it: (it[1], not it[2], str(it[0]))):
         n = first_number(m, left)
         while n in taken:

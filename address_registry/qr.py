@@ -10,10 +10,11 @@ from xml.sax.saxutils import escape
 
 import segno
 
-from address_registry.model import AddressRecord
+from address_registry.records import AddressRecord
 
 
 def plate_payload(code: str, base_url: str) -> str:
+    """The URL a plate's QR code points to."""
     return f"{base_url.rstrip('/')}/addresses/{code}"
 
 

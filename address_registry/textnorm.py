@@ -63,7 +63,7 @@ def int_to_cn(n: int) -> str:
         return _INT_CN[n]
     if n < 20:
         return "十" + (_INT_CN[n - 10] if n > 10 else "")
-    out = []
+    out: list[str] = []
     digits = str(n)
     units = ["", "十", "百", "千", "万"]
     zero = False
@@ -120,7 +120,7 @@ def house_number_parts(house: str) -> dict | None:
     """
     m = _HOUSE_RE.match(house)
     if m:
-        out = {"lane": int(m["lane"]) if m["lane"] else None, "fu": bool(m["fu"]),
+        out: dict = {"lane": int(m["lane"]) if m["lane"] else None, "fu": bool(m["fu"]),
                "main": int(m["main"]), "sub": int(m["sub"]) if m["sub"] else None}
         if m["suffix"]:
             out["suffix"] = m["suffix"]

@@ -30,7 +30,7 @@ def build_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(cache=True, nogil=True)
-def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, keys, flags, lengths, extra):
+def decode(tkeys, trows, ptr, cols, vals, Wf, trans, start, prev_ptr, prev_idx, keys, flags, lengths, extra):  # noqa: C901  (one numba kernel: loops fused for speed)
     """Best tag per token for every sequence (tokens of all sequences in order). State weights are sparse
     rows: feature ``r`` has weights ``vals[ptr[r]:ptr[r+1]]`` for labels ``cols[ptr[r]:ptr[r+1]]``. Tag ``j``
     may follow only the tags ``prev_idx[prev_ptr[j]:prev_ptr[j+1]]`` and start with score ``start[j]``.

@@ -44,7 +44,7 @@ _BLOCK = 16  # sequences of similar length run side by side: one (S, H) @ (H, 4H
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _direction(ids, bl, br, flags, starts, lengths, order, tok, tbl, tbr, wf, hh, wout, E, reverse):
+def _direction(ids, bl, br, flags, starts, lengths, order, tok, tbl, tbr, wf, hh, wout, E, reverse):  # noqa: C901  (one numba kernel)
     H = hh.shape[0]
     G = 4 * H
     L = wout.shape[1]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class GoldAddress:
+    """One labelled address of the corpus: text and gold spans."""
+
     text: str
     spans: tuple[tuple[str, int, int], ...]  # (label, start, end), end exclusive
     char_tags: tuple[str, ...]  # per character "B-label" / "I-label"
@@ -61,6 +63,8 @@ def read_corpus(path: str | Path) -> Iterator[GoldAddress]:
 
 @dataclass
 class LabelScore:
+    """Entity counts of one label (or all): correct (tp), predicted, gold."""
+
     label: str
     tp: int
     n_pred: int
@@ -68,14 +72,17 @@ class LabelScore:
 
     @property
     def precision(self) -> float:
+        """Correct / predicted."""
         return self.tp / self.n_pred if self.n_pred else 0.0
 
     @property
     def recall(self) -> float:
+        """Correct / gold."""
         return self.tp / self.n_gold if self.n_gold else 0.0
 
     @property
     def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 

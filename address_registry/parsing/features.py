@@ -25,8 +25,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .normalize import Token
-
 # Short forms of administrative names: 杭州市 → 杭州, 广西壮族自治区 → 广西 (only when ≥ 2 characters remain).
 _ADMIN_SUFFIXES = (
     "维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
@@ -76,6 +74,7 @@ _MUL2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
 def short_admin_name(name: str) -> str | None:
+    """An admin name without its suffix (杭州市 → 杭州), None when too short or no suffix."""
     for suf in _ADMIN_SUFFIXES:
         if name.endswith(suf) and len(name) - len(suf) >= 2:
             return name[: -len(suf)]
@@ -133,7 +132,7 @@ class FeatureExtractor:
 
     # -- flags: gazetteer and repetition (per address, plain Python over a short string) --------------
 
-    def _flags(self, toks: Sequence[str], row0: int, cells: list[int]) -> None:
+    def _flags(self, toks: Sequence[str], row0: int, cells: list[int]) -> None:  # noqa: C901  (per-token hot loop)
         """Append the flat indices (row * N_FLAGS + column) of this address's set flags to ``cells``."""
         n = len(toks)
         NF = N_FLAGS
@@ -191,7 +190,7 @@ class FeatureExtractor:
 
     # -- the batch ---------------------------------------------------------------------------------------
 
-    def batch(self, seqs: Sequence[Sequence[Token]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def batch(self, seqs: Sequence[Sequence[tuple[str, int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features of many token lists: ``keys`` (T, K) uint64, ``flags`` (T, N_FLAGS) float32 and
         ``lengths`` (len(seqs),), where T is the total number of tokens, in order."""
         ids: list[int] = []

@@ -40,6 +40,7 @@ class Component:
 
 
 def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, list[str]]:
+    """The admin-name gazetteer shipped with the model ({} when absent)."""
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as f:
@@ -124,7 +125,7 @@ class CRFModel:
             try:
                 from . import _decode
             except ImportError:  # numba missing: the numpy decoder does the same, slower
-                _decode = None
+                _decode = None  # type: ignore[assignment]
             if _decode is not None:
                 self._sparse = (ptr[: n + 1], w_cols, w_vals)
                 self._table = _decode.build_table(self.keys)
@@ -133,6 +134,7 @@ class CRFModel:
         self.tag_begin = [lab.startswith("B-") for lab in self.labels]
 
     def emissions(self, keys: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """Tag scores per token from sparse feature keys and dense flags."""
         out = flags @ self.flags_w
         n = self.n_keys
         for a in range(0, len(keys), _CHUNK_TOKENS):
@@ -245,12 +247,14 @@ class AddressParser:
         return self.model.decode(keys, flags, lengths, extra)
 
     def tag_tokens(self, token_lists: list[list[Token]]) -> list[list[str]]:
+        """BIO tags of tokenised texts."""
         keys, flags, lengths = self.features.batch(token_lists)
         paths = self._decode(token_lists, keys, flags, lengths)
         labels = self.model.labels
         return [[labels[j] for j in path] for path in paths]
 
     def spans_many(self, texts: list[str], batch_size: int = 2048) -> list[list[tuple[str, int, int]]]:
+        """(label, start, end) spans of many texts, in batches."""
         out: list[list[tuple[str, int, int]]] = []
         model = self.model
         tag_label, tag_begin = model.tag_label, model.tag_begin
@@ -272,9 +276,11 @@ class AddressParser:
         return out
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
+        """(label, start, end) spans of one text."""
         return self.spans_many([text])[0]
 
     def parse_many(self, texts) -> list[list[Component]]:
+        """Labelled components of many texts."""
         texts = list(texts)
         return [
             [Component(lab, text[s:e], s, e) for lab, s, e in spans]
@@ -282,6 +288,7 @@ class AddressParser:
         ]
 
     def parse(self, text: str) -> list[Component]:
+        """Labelled components of one text."""
         return self.parse_many([text])[0]
 
 
@@ -290,6 +297,7 @@ _default_lock = threading.Lock()
 
 
 def default_parser() -> AddressParser:
+    """The shipped parser, loaded once per process."""
     global _default
     if _default is None:
         with _default_lock:

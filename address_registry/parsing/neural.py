@@ -125,7 +125,7 @@ class NeuralEmitter:
             try:
                 from . import _lstm
             except ImportError:  # numba missing: the numpy path below
-                _lstm = None
+                _lstm = None  # type: ignore[assignment]
             if _lstm is not None:
                 self._compiled = _lstm.emissions
                 self._fw = (self.fw.tok, self.fw.bl, self.fw.br, self.fw.flags, self.fw.hh)
@@ -209,6 +209,7 @@ class NeuralEnsemble:
         self._shares_ids = [m.vocab_key == first for m in self.members]
 
     def emissions(self, seqs, flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The ensemble's mean tag scores per token."""
         first = self.members[0]
         if int(lengths.sum()) == 0:
             return np.zeros((0, len(first.out_bias)))

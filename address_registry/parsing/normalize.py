@@ -75,6 +75,7 @@ _SPACES = frozenset("\u3000\u00a0\u2002\u2003\u2009\u200b\t\r\n\x0b\x0c")
 
 
 def is_cjk(ch: str) -> bool:
+    """True for a CJK ideograph."""
     o = ord(ch)
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF
 

@@ -26,6 +26,7 @@ from .normalize import tokenize
 
 
 def default_data_dir() -> Path:
+    """The shared data folder (SHEQU_SHARED_DATA_DIR or ../shared/data)."""
     env = os.environ.get("SHEQU_SHARED_DATA_DIR")
     base = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
     return base
@@ -42,11 +43,13 @@ def token_tags(gold: GoldAddress) -> tuple[list, list[str]]:
 
 
 def load_lexicon_rows(csv_path: Path) -> list[tuple[str, str]]:
+    """(code, name) rows of the admin-division CSV."""
     with open(csv_path, encoding="utf-8") as f:
         return [(r["code"], r["name"]) for r in csv.DictReader(f)]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train the CRF and export its weights (command line)."""
     ap = argparse.ArgumentParser(description="训练地址解析 CRF 模型 (train the address-parsing CRF)")
     ap.add_argument("--data", type=Path, default=None, help="address-parsing corpus folder")
     ap.add_argument("--c1", type=float, default=0.05, help="L1 penalty")
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(data: Path, parser: AddressParser, held: list) -> int:
+    """Print entity scores on the held-out and dev splits."""
     for name, gold in (("holdout", held), ("dev", list(read_corpus(data / "dev.txt")))):
         if not gold:
             continue

@@ -1,4 +1,4 @@
-"""Train the character BiLSTM-CRF of the address parser (issue 3); at run time its emissions are added to
+"""Train the character BiLSTM-CRF of the address parser; at run time its emissions are added to
 the CRF's (:mod:`.neural`). Training needs the optional ``train`` extra (PyTorch, CPU); nothing at run time
 imports this module or torch.
 
@@ -25,7 +25,9 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,7 @@ UNK, PAD = 1, 0
 
 
 def tok_key(t: str) -> str:
+    """A token's vocabulary key: the character itself, or its digit / Latin length class."""
     if len(t) == 1:
         return t
     if t[0].isdigit():
@@ -47,6 +50,7 @@ def tok_key(t: str) -> str:
 
 
 def build_vocab(seqs: list[list[str]], min_count: int = 2) -> tuple[dict[str, int], dict[str, int]]:
+    """Token and token-bigram vocabularies (ids from 2; 0 pad, 1 unknown)."""
     uni: Counter[str] = Counter()
     bi: Counter[str] = Counter()
     for s in seqs:
@@ -59,6 +63,7 @@ def build_vocab(seqs: list[list[str]], min_count: int = 2) -> tuple[dict[str, in
 
 
 def encode(keys: list[str], v1: dict[str, int], v2: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Token and bigram ids of one sequence."""
     ids = np.array([v1.get(k, UNK) for k in keys], np.int64)
     p = ["<S>", *keys, "</S>"]
     bis = np.array([v2.get(a + "\x01" + b, UNK) for a, b in zip(p, p[1:], strict=False)], np.int64)
@@ -86,6 +91,7 @@ def prepare(golds, parser, v1=None, v2=None):
 
 
 def spans_of(tokens, path, labels):
+    """(label, start, end) spans of a tag path over tokens."""
     spans, cur = [], None
     for tok, j in zip(tokens, path, strict=True):
         lab = labels[j]
@@ -113,7 +119,8 @@ def score(golds, toks, E_list, trans, start, labels, viterbi_model):
     return total, per
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901  (the training script's steps in order; needs torch, not run by tests)
+    """Train the networks and export their weights (command line)."""
     ap = argparse.ArgumentParser(description="训练 BiLSTM-CRF 地址解析实验 (BiLSTM-CRF experiment)")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--epochs", type=int, default=12)
@@ -276,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         for a in range(0, len(dev_items), 256):
             its = dev_items[a : a + 256]
             nonempty = [it for it in its if len(it[0])]
-            outs = iter([])
+            outs: Iterator[Any] = iter([])
             if nonempty:
                 ids, bl, br, fl, lengths, _, _ = batchify(nonempty)
                 outs = iter(net.emissions(ids, bl, br, fl, lengths).numpy())

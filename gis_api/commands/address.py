@@ -31,15 +31,13 @@ def _bar_factory():
 @address_app.command("build")
 def build() -> None:
     """从道路、建筑和区划数据生成演示区标准地址库（可重复执行） build the registry from the demo data (idempotent)."""
-    from address_registry.service import RegistryError, build_registry
+    from address_registry.service import build_registry
     from gis_api.db import get_engine
 
     factory, bars = _bar_factory()
     try:
         with get_engine().begin() as conn:
             stats = build_registry(conn, progress_factory=factory)
-    except RegistryError as exc:
-        _fail(exc.message)
     finally:
         for bar in bars:
             bar.close()
@@ -86,19 +84,16 @@ def import_file(
     """批量导入标准地址（一个事务：有任何错误行则全部不写入） bulk import, all or nothing."""
     from pathlib import Path
 
-    from address_registry.importing import ImportFileError, read_rows
-    from address_registry.service import RegistryError, import_all_or_nothing
-    from geo.crs import CrsError, check_in_china, normalize_crs, to_wgs84
+    from address_registry.importer import read_rows
+    from address_registry.service import import_all_or_nothing
+    from geo.crs import check_in_china, normalize_crs, to_wgs84
     from gis_api.db import get_engine
 
     path = Path(file)
     if not path.is_file():
         _fail(f"文件不存在 no such file: {file}")
-    try:
-        crs = normalize_crs(crs)
-        rows = read_rows(path.read_bytes(), path.name)
-    except (ImportFileError, CrsError) as exc:
-        _fail(str(exc))
+    crs = normalize_crs(crs)
+    rows = read_rows(path.read_bytes(), path.name)
 
     def convert(lon, lat):
         check_in_china(lon, lat)
@@ -116,8 +111,6 @@ def import_file(
             progress=factory("导入 importing", len(rows)),
             dry_run=dry_run,
         )
-    except RegistryError as exc:
-        _fail(exc.message)
     finally:
         for bar in bars:
             bar.close()
@@ -148,4 +141,5 @@ def _error_table(errors: list[dict]) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ address …` to the CLI."""
     app.add_typer(address_app, name="address")

@@ -22,14 +22,10 @@ def geocode_csv(
     from tqdm import tqdm
 
     from address_registry.service import geocoder_for
-    from geo.crs import CrsError, from_wgs84, normalize_crs
+    from geo.crs import from_wgs84, normalize_crs
     from gis_api.db import get_engine
 
-    try:
-        crs = normalize_crs(crs)
-    except CrsError as exc:
-        typer.secho(f"错误 error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+    crs = normalize_crs(crs)
     with open(input_csv, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         fields = list(reader.fieldnames or [])
@@ -67,4 +63,5 @@ def geocode_csv(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ geocode` to the CLI."""
     app.command("geocode")(geocode_csv)

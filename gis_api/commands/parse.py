@@ -100,4 +100,5 @@ def parse_command(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ parse` to the CLI."""
     app.command("parse")(parse_command)

@@ -12,10 +12,11 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from address_registry import store
-from address_registry.service import cache_for, geocoder_for
-from geo.crs import check_in_china, from_wgs84, normalize_crs, to_wgs84
+from address_registry.geocoder_cache import cache_for, geocoder_for
+from geo.crs import from_wgs84, normalize_crs, point_to_wgs84
 from gis_api.deps import api_key, db_engine
 from gis_api.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from gis_api.params import CrsQuery
 from gis_api.uploads import upload_route
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -36,10 +37,12 @@ CRS_HELP = "坐标系 wgs84 | cgcs2000 | gcj02"
 
 
 def _json(body: dict) -> Response:
+    """A JSON response serialised with orjson (fast path)."""
     return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _geocoder(engine: Engine, geocoder=None):
+    """The database's geocoder (503 while the registry is empty)."""
     geocoder = geocoder if geocoder is not None else geocoder_for(engine)
     if len(geocoder) == 0:
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
@@ -47,6 +50,7 @@ def _geocoder(engine: Engine, geocoder=None):
 
 
 def _out(result: dict[str, Any], crs: str) -> dict[str, Any]:
+    """A result with its point in ``crs``, rounded to 7 decimals."""
     if result.get("lon") is not None and crs != "wgs84":
         lon, lat = from_wgs84(result["lon"], result["lat"], crs)
         result = {**result, "lon": float(lon), "lat": float(lat)}
@@ -62,8 +66,10 @@ async def geocode(
     limit: int = Query(5, ge=1, le=20),
     crs: str = Query("wgs84", description=CRS_HELP),
 ):
+    """Candidate standard addresses for a free-text address, best first, with score and point in ``crs``."""
     # CPU-only and ~0.1 ms: answered on the event loop; the index check (a DB query at most every 2 s)
-    # and a rebuild after a registry change run in the thread pool
+    # and a rebuild after a registry change run in the thread pool. `crs` is normalised here rather than
+    # by the shared `CrsQuery` dependency, a plain function that FastAPI would run in the thread pool.
     crs = normalize_crs(crs)
     engine = request.app.state.engine
     geocoder = cache_for(engine).peek() or await run_in_threadpool(geocoder_for, engine)
@@ -79,9 +85,10 @@ async def geocode(
 )
 def geocode_batch(
     payload: Any = Body(..., examples=[{"addresses": ["黄浦区中山东一路3号", "世纪大道1号"], "limit": 1}]),
-    crs: str = Query("wgs84", description=CRS_HELP),
+    crs: CrsQuery = "wgs84",
     engine: Engine = Depends(db_engine),
 ):
+    """Geocode a list of addresses (or ``{"addresses": [...], "limit": n, "crs": ...}``), results in input order."""
     limit = 1
     if isinstance(payload, dict):
         addresses = payload.get("addresses")
@@ -119,14 +126,12 @@ def geocode_batch(
 def reverse(
     lon: float = Query(..., description="经度 longitude"),
     lat: float = Query(..., description="纬度 latitude"),
-    crs: str = Query("wgs84", description=CRS_HELP),
+    crs: CrsQuery = "wgs84",
     limit: int = Query(1, ge=1, le=10),
     engine: Engine = Depends(db_engine),
 ):
-    crs = normalize_crs(crs)
-    check_in_china(lon, lat)
-    wlon, wlat = to_wgs84(lon, lat, crs)
-    wlon, wlat = float(wlon), float(wlat)
+    """The nearest standard addresses to a point, with its district, township, community, grid and compound."""
+    wlon, wlat = point_to_wgs84(lon, lat, crs)
     with engine.connect() as conn:
         near = store.nearest(conn, wlon, wlat, k=limit)
         admin = store.admin_containing(conn, wlon, wlat)

@@ -7,7 +7,7 @@ from address_registry.noisy import FORMS, noisy_queries
 
 def test_noisy_forms_top1_at_least_99_percent(geocoder):
     records = list(geocoder.by_code.values())
-    from address_registry.model import AliasRecord
+    from address_registry.records import AliasRecord
 
     aliases = [AliasRecord(code, key, "variant") for key, refs in geocoder.names.items()
                for kind, code in refs if kind == "alias"]

@@ -232,7 +232,7 @@ def test_second_compound_takes_the_next_serial_and_a_rebuild_keeps_both(api, tx,
 
 def test_allocator_is_shared_with_the_build():
     from address_registry.build import _CodeBook
-    from address_registry.model import AddressRecord
+    from address_registry.records import AddressRecord
 
     d = codes.district_code(DISTRICT)
     manual = AddressRecord(code=codes.child_code(d, "compound", 7), level="compound", components={})

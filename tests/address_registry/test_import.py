@@ -13,7 +13,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from address_registry.importing import read_rows
+from address_registry.importer import read_rows
 from geo.crs import from_wgs84
 
 CHANGED_BY = "test-import"

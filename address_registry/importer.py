@@ -1,8 +1,10 @@
-"""Bulk import of standard addresses: read a CSV or GeoJSON file into rows and check each row's fields.
+"""Bulk import of standard addresses: read a CSV or GeoJSON file into rows, check each row's fields, then
+create them all or nothing.
 
-Pure (bytes in, plain rows and errors out). `service.import_addresses` resolves parents and creates the
-addresses in one transaction with the same validation as a single create; the columns are documented
-in docs/address-registry.md.
+Reading is pure (bytes in, plain rows and errors out: `read_rows`). `import_addresses` resolves parents and
+creates the addresses on the caller's connection with the same validation as a single create
+(`lifecycle.create_address`); `import_all_or_nothing` runs it in a transaction of its own. The columns are
+documented in docs/address-registry.md.
 
 One row is one address. Its parent is given by `parent_code`, or found from the row's own text: the
 district plus the components above the row's level (a house number's parent is the road of that name
@@ -20,7 +22,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from address_registry.model import PARENT_LEVEL
+from address_registry import codes, store
+from address_registry.errors import ImportFileError, RegistryError
+from address_registry.lifecycle import create_address
+from address_registry.records import PARENT_LEVEL, normalized_full_text
+from address_registry.rules import canonical_own, require_who, upper_components
 
 TREE_KEYS = ("road", "house_number", "building", "unit", "floor", "room")
 COLUMNS = (
@@ -66,17 +72,16 @@ ALIAS_SEPARATORS = (";", "；", "|")
 MAX_ROWS = 50_000
 
 
-class ImportFileError(ValueError):
-    """The file as a whole cannot be read (not CSV / GeoJSON, no header, too many rows)."""
-
-
 @dataclass(slots=True)
 class RowError:
+    """One problem of one row: the row as a person finds it in the file, the field, the reason."""
+
     row: int
     field: str
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The error as JSON: row, field, reason."""
         return {"row": self.row, "field": self.field, "reason": self.reason}
 
 
@@ -94,6 +99,7 @@ class ImportRow:
     errors: list[RowError] = field(default_factory=list)
 
     def components(self) -> dict[str, str]:
+        """The row's own tree components (road … room) that are filled in."""
         return {k: self.fields[k] for k in TREE_KEYS if self.fields.get(k)}
 
 
@@ -263,3 +269,186 @@ def check_row(row: ImportRow) -> None:
     for sep in ALIAS_SEPARATORS[1:]:
         raw = raw.replace(sep, ALIAS_SEPARATORS[0])
     row.aliases = [a.strip() for a in raw.split(ALIAS_SEPARATORS[0]) if a.strip()]
+
+
+# -- creating the rows -----------------------------------------------------------------------------
+
+
+def _import_error_field(exc: RegistryError, level: str) -> str:
+    """The field a rejected row's error is reported on, read from the error's detail and message."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    if "field" in detail:
+        return str(detail["field"])
+    if "existing_code" in detail:
+        return "full_text"
+    if "point_district" in detail or "point_community" in detail or "lon/lat" in exc.message:
+        return "lon/lat"
+    if "community_code" in detail or "社区代码" in exc.message:
+        return "community_code"
+    if "上级" in exc.message and not detail:
+        return "parent_code"
+    if detail:
+        return ",".join(sorted(str(k) for k in detail))
+    return level
+
+
+def _import_district(conn, value: str) -> tuple[str | None, str | None]:
+    """(6-digit district code, None) for a district code or name, or (None, reason)."""
+    value = value.strip()
+    raw = value[:6] if len(value) == 7 and codes.is_valid(value) else value
+    if raw.isdigit():
+        unit = store.admin_unit(conn, raw) if len(raw) == 6 else None
+        if unit is None or unit["level"] != "district":
+            return None, f"区县代码不存在 unknown district code {value!r}"
+        return raw, None
+    found = store.districts_named(conn, value)
+    if len(found) == 1:
+        return found[0], None
+    if not found:
+        return None, f"区县名称不存在（需带边界） no district with boundaries named {value!r}"
+    return (
+        None,
+        f"区县名称不唯一，请用代码 several districts are named {value!r}: give the code ({', '.join(found)})",
+    )
+
+
+def import_all_or_nothing(
+    engine, rows, changed_by: str, reason: str, convert=None, progress=None, dry_run: bool = False
+) -> dict[str, Any]:
+    """:func:`import_addresses` in a transaction of its own, committed only when no row failed and this is
+    not a dry run (otherwise rolled back: nothing is written). Returns the import report."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            report = import_addresses(conn, rows, changed_by, reason, convert=convert, progress=progress)
+        except BaseException:
+            trans.rollback()
+            raise
+        if report["errors"] or dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    return report
+
+
+def _row_parent(conn, row: ImportRow, district: str | None) -> tuple[str | None, RowError | None]:
+    """The parent code of a checked row: its ``parent_code`` (which must lie in its district), the district
+    for a road, else the active address whose text is the district plus the row's upper components."""
+    f, level = row.fields, row.level
+    parent_code = f.get("parent_code") or ""
+    if parent_code:
+        if district and level != "road":
+            parent = store.current(conn, parent_code) if codes.is_valid(parent_code) else None
+            if parent is not None and parent.district_code != district:
+                return None, RowError(
+                    row.row,
+                    "district",
+                    f"区县与上级地址不一致 district {district} differs from the parent's {parent.district_code}",
+                )
+        return parent_code, None
+    if level == "road":
+        return district, None
+    # read_rows wants a district where parent_code is empty, and _import_district found its unit
+    unit = store.admin_unit(conn, district) if district else None
+    assert unit is not None
+    upper = upper_components(conn, unit)
+    keys = TREE_KEYS[: TREE_KEYS.index(level)]
+    comps = {**upper, **{k: f[k] for k in keys}}
+    try:
+        comps = {**upper, **{k: canonical_own(k, f[k]) for k in keys}}
+    except RegistryError:
+        pass  # the parent text as given; not found below if it is malformed
+    found = store.active_code_with_text(conn, normalized_full_text(comps))
+    if found is None:
+        return None, RowError(
+            row.row,
+            "parent",
+            f"上级地址不存在（库中和本文件前面的行中都没有） parent address {''.join(comps.values())} not found "
+            "in the registry nor earlier in the file",
+        )
+    return found, None
+
+
+def _create_row(conn, row: ImportRow, data: dict[str, Any], changed_by: str, reason: str):
+    """Create one row's address in a savepoint: (record, None), or (None, the row's error) rolled back."""
+    from sqlalchemy.exc import DBAPIError
+
+    savepoint = conn.begin_nested()
+    try:
+        rec = create_address(conn, data, changed_by, reason)
+    except RegistryError as exc:
+        savepoint.rollback()
+        return None, RowError(row.row, _import_error_field(exc, row.level or ""), exc.message)
+    except DBAPIError as exc:
+        savepoint.rollback()
+        message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        field = "building_id" if "building_id" in message else "row"
+        return None, RowError(row.row, field, f"数据库拒绝 rejected by the database: {message}")
+    savepoint.commit()
+    return rec, None
+
+
+def import_addresses(conn, rows, changed_by: str, reason: str, convert=None, progress=None) -> dict[str, Any]:
+    """Create every row of an import (`read_rows`) on `conn`, inside the caller's transaction.
+
+    Each row runs in a savepoint so that every bad row is found and reported, not only the first; the
+    caller commits only when `errors` is empty (all or nothing). `convert(lon, lat)` → WGS84 (raises
+    ValueError for a bad coordinate). Returns {"rows", "created": [...], "errors": [...]}.
+    """
+    require_who(changed_by, reason)
+    created: list[dict[str, Any]] = []
+    errors: list[RowError] = []
+    districts: dict[str, tuple[str | None, str | None]] = {}
+    for row in rows:
+        if progress:
+            progress(1)
+        if row.errors:
+            errors.extend(row.errors)
+            continue
+        try:
+            lon, lat = convert(row.lon, row.lat) if convert else (row.lon, row.lat)
+        except ValueError as exc:
+            errors.append(RowError(row.row, "lon/lat", str(exc)))
+            continue
+        f = row.fields
+        district = None
+        if f.get("district"):
+            if f["district"] not in districts:
+                districts[f["district"]] = _import_district(conn, f["district"])
+            district, why = districts[f["district"]]
+            if district is None:
+                errors.append(RowError(row.row, "district", why or ""))
+                continue
+        parent_code, error = _row_parent(conn, row, district)
+        if error is not None:
+            errors.append(error)
+            continue
+        data = {
+            "level": row.level,
+            "parent_code": parent_code,
+            "components": row.components(),
+            "lon": lon,
+            "lat": lat,
+            "community_code": f.get("community_code") or None,
+            "building_id": int(f["building_id"]) if f.get("building_id") else None,
+            "source": "import",
+            "aliases": row.aliases,
+        }
+        rec, error = _create_row(conn, row, data, changed_by, reason)
+        if error is not None:
+            errors.append(error)
+            continue
+        created.append(
+            {
+                "row": row.row,
+                "address_code": rec.code,
+                "level": rec.level,
+                "formatted": rec.formatted,
+                "compound_code": rec.compound_code,
+            }
+        )
+    return {
+        "rows": len(rows),
+        "created": created,
+        "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.row)],
+    }

@@ -104,10 +104,12 @@ class AddressRecord:
 
     @property
     def formatted(self) -> str:
+        """The formatted full text."""
         return format_components(self.components)
 
     @property
     def normalized(self) -> str:
+        """The normalised full text (the unique key among active addresses)."""
         return normalized_full_text(self.components, self.level)
 
 
