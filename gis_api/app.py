@@ -2,7 +2,7 @@
 
 Routers are discovered: every module in gis_api.routers that defines `router` is included, sorted by
 module name. Long-lived state is built here, once per app, and kept on ``app.state``: the settings, the
-engine, the tile cache keeper (access times, size cap), the access layer's settings and rate limiter. At shutdown the keeper writes what it has
+engine, the tile cache keeper (access times, size cap), the geocoder cache, the access layer's settings and rate limiter. At shutdown the keeper writes what it has
 queued and the engine is disposed.
 """
 
@@ -18,6 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
 from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     app.state.settings = settings
     app.state.engine = get_engine(url)
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
+    app.state.geocoder_cache = open_cache(app.state.engine)
     app.state.auth_settings = AuthSettings()
     app.state.rate_limiter = RateLimiter()
     install_handlers(app)

@@ -17,7 +17,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection
 
 from geo.errors import BadRequest, NotFound
-from gis_api.auth.deps import current_principal
+from gis_api.auth.deps import principal_of
 from gis_api.auth.roles import can, require
 from gis_api.deps import db_conn
 from layers import ogc
@@ -42,13 +42,13 @@ def resolve_layer(request: Request, conn: Connection, collection_id: str) -> Lay
                        detail={"collections": sorted(layers)})
     if layer.read_role != "public":
         # internal layers (数据分类分级 内部): staff, or a system key with the features scope
-        require(current_principal(request), INTERNAL_LAYERS)
+        require(principal_of(request), INTERNAL_LAYERS)
     return layer
 
 
 def readable_layers(request: Request, conn: Connection) -> list[Layer]:
     """The layers present in this database that the caller may read (internal layers: staff only)."""
-    staff = can(current_principal(request), INTERNAL_LAYERS)
+    staff = can(principal_of(request), INTERNAL_LAYERS)
     return [layer for layer in available_layers(conn).values() if layer.read_role == "public" or staff]
 
 

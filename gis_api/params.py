@@ -21,7 +21,7 @@ CRS_HELP = "坐标系 wgs84 | cgcs2000 (EPSG:4490) | gcj02；默认 wgs84"
 CrsField = Annotated[str, AfterValidator(normalize_crs), Field(description=CRS_HELP)]
 
 
-def crs_query(crs: str = Query("wgs84", description=CRS_HELP)) -> str:
+async def crs_query(crs: str = Query("wgs84", description=CRS_HELP)) -> str:
     """The ``crs`` query parameter, normalised (422 for an unknown name)."""
     return normalize_crs(crs)
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi import Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from geo.errors import NotAuthenticated, PermissionDenied
 
@@ -97,8 +98,11 @@ def _key_principal(request: Request, key: str) -> r.Principal:
     return principal
 
 
-def current_principal(request: Request) -> r.Principal:
-    """Who is asking (cached on ``request.state.principal``); anonymous callers are ``roles.ANONYMOUS``."""
+def principal_of(request: Request) -> r.Principal:
+    """Who is asking (cached on ``request.state.principal``); anonymous callers are ``roles.ANONYMOUS``.
+
+    Synchronous (it may read the database): call it from sync code; routes depend on `current_principal`.
+    """
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -118,7 +122,21 @@ def current_principal(request: Request) -> r.Principal:
     return principal
 
 
-def requires(action: str, target: Callable[..., Any] | None = None) -> Callable[..., r.Principal]:
+async def current_principal(request: Request) -> r.Principal:
+    """Dependency: who is asking. An anonymous request is answered on the event loop with no I/O; one
+    with credentials is checked in the thread pool (it reads the database)."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    settings = auth_settings(request)
+    headers = request.headers
+    if not (headers.get("authorization") or headers.get("x-api-key") or request.cookies.get(settings.session_cookie)):
+        request.state.principal = r.ANONYMOUS
+        return r.ANONYMOUS
+    return await run_in_threadpool(principal_of, request)
+
+
+def requires(action: str, target: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """A dependency that returns the principal when it may do ``action``, else 401 / 403.
 
     ``target`` (optional) is a dependency resolving the record's location (``roles.Target``) for a
@@ -129,11 +147,11 @@ def requires(action: str, target: Callable[..., Any] | None = None) -> Callable[
         raise ValueError(f"undeclared action {action!r}: add it to gis_api.auth.roles.ACTIONS")
 
     if target is None:
-        def dependency(principal: r.Principal = Depends(current_principal)) -> r.Principal:
+        async def dependency(principal: r.Principal = Depends(current_principal)) -> r.Principal:
             return r.require(principal, action)
     else:
-        def dependency(principal: r.Principal = Depends(current_principal),  # type: ignore[misc]
-                       where: Any = Depends(target)) -> r.Principal:
+        async def dependency(principal: r.Principal = Depends(current_principal),  # type: ignore[misc]
+                             where: Any = Depends(target)) -> r.Principal:
             return r.require(principal, action, where)
 
     dependency.action = action  # type: ignore[attr-defined]
