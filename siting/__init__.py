@@ -1,4 +1,4 @@
-"""Siting and coverage (issue 6): service-radius coverage, facility location, camera siting.
+"""Siting and coverage: service-radius coverage, facility location, camera siting.
 
 Pure core: :mod:`siting.coverage` (sparse demand × site pairs), :mod:`siting.network` (walking distance),
 :mod:`siting.visibility` (camera FOV + occlusion), :mod:`siting.models` (LSCP / MCLP / p-median, HiGHS),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 
-class InputError(ValueError):
-    pass
+__all__ = ["InputError", "PointTable", "check_projected", "read_points"]
 
 
 @dataclass

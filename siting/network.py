@@ -17,17 +17,12 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from .coverage import Coverage
+from .errors import NetworkError
+
+__all__ = ["NOT_WALKABLE", "NetworkError", "RoadNetwork", "Snap"]
 
 #: highway kinds nobody walks on (elevated expressways and their ramps)
 NOT_WALKABLE = frozenset({"motorway", "motorway_link"})
-
-
-class NetworkError(ValueError):
-    """Points that cannot be placed on the network, or an empty network."""
-
-    def __init__(self, message: str, indices=None):
-        super().__init__(message)
-        self.indices = [] if indices is None else [int(i) for i in indices]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Analyses the API and the CLI share: read with :mod:`siting.store`, compute with the pure core, return
-plain dicts (summary + GeoJSON layers in WGS84). No HTTP and no CLI here; errors are
-:class:`SitingInputError` (bad input → 4xx / exit ≠ 0) or :class:`SitingNotFound`.
+plain dicts (summary + GeoJSON layers in WGS84). No HTTP and no CLI here; errors are the domain classes
+of :mod:`siting.errors`: :class:`SitingInputError` (bad input, model errors included),
+:class:`SitingNotFound` (no such area) or :class:`SitingDataMissing` (roads or buildings not loaded).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
+from geo.geojson import feature, feature_collection
+
 from . import store
 from .coverage import Coverage, line_coverage
-from .models import LSCP, MCLP, PMedian, SitingError
-from .network import NetworkError, RoadNetwork
+from .errors import NetworkError, SitingDataMissing, SitingInputError, SitingNotFound
+from .locate import LSCP, MCLP, PMedian
+from .network import RoadNetwork
 from .standards import FacilityType, facility_type
 from .visibility import (
     CAMERA_MODELS,
@@ -31,27 +35,11 @@ KEY_PLACE_KINDS = ("school", "kindergarten", "hospital", "clinic", "police", "ba
                    "mall", "attraction", "museum", "hotel", "gate", "fire_station", "embassy", "library")
 
 
-class SitingInputError(ValueError):
-    pass
-
-
-class SitingNotFound(LookupError):
-    pass
-
-
 _TO_LL = Transformer.from_crs(store.METRIC_SRID, 4326, always_xy=True)
 
 
 def to_lonlat(geom):
     return shapely.transform(geom, lambda xy: np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])))
-
-
-def _feature(geom_ll, props: dict) -> dict:
-    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom_ll), "properties": props}
-
-
-def _fc(features) -> dict:
-    return {"type": "FeatureCollection", "features": list(features)}
 
 
 def _clean(v):
@@ -100,7 +88,7 @@ def _resolve_area(conn, code: str | None):
 def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
     ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
     if not ways:
-        raise SitingInputError("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
+        raise SitingDataMissing("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
     return RoadNetwork.from_ways(ways)
 
 
@@ -205,7 +193,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         summary["community_code"] = community_code
     # layers
     fac_features = [
-        _feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
+        feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
                                                  "catchment_households": int(catch[j])})
         for j in range(len(fac))
     ]
@@ -215,18 +203,18 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         unc_area = shapely.intersection(unc_area, area.geom)
     unc_feats = []
     if unc_area is not None and not unc_area.is_empty:
-        unc_feats = [_feature(to_lonlat(unc_area), {"kind": "uncovered_area", "area_m2": round(unc_area.area, 1)})]
+        unc_feats = [feature(to_lonlat(unc_area), {"kind": "uncovered_area", "area_m2": round(unc_area.area, 1)})]
         summary["uncovered_area_m2"] = round(unc_area.area, 1)
-    layers = {"facilities": _fc(fac_features), "uncovered_area": _fc(unc_feats)}
+    layers = {"facilities": feature_collection(fac_features), "uncovered_area": feature_collection(unc_feats)}
     bld = []
     for i in range(len(demand)):
         if not include_buildings and covered[i]:
             continue
-        bld.append(_feature(footprints[i][1], {
+        bld.append(feature(footprints[i][1], {
             "id": int(demand.id[i]), "name": demand.name[i], "households": int(hh[i]), "covered": bool(covered[i]),
             "distance_m": _clean(dist[i]), "facility_id": int(fac.id[site_of[i]]) if covered[i] else None,
         }))
-    layers["buildings" if include_buildings else "uncovered_buildings"] = _fc(bld)
+    layers["buildings" if include_buildings else "uncovered_buildings"] = feature_collection(bld)
     return jsonable({"summary": summary, "layers": layers})
 
 
@@ -286,18 +274,16 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         p = n_fixed + int(new_sites)
     cov = compute_coverage(conn, demand.xy, sites.xy, radius, distance, area_wkt, network=net)
     fixed = np.arange(n_fixed)
-    try:
-        if model == "lscp":
-            m = LSCP(cov, weights=demand.weight, fixed=fixed, skip_uncoverable=True)
-        elif p is None:
-            raise SitingInputError("mclp / pmedian 需要 p 或 new_sites (p or new_sites is required)")
-        elif model == "mclp":
-            m = MCLP(cov, p, weights=demand.weight, fixed=fixed)
-        else:
-            m = PMedian(cov, p, weights=demand.weight, fixed=fixed)
-        res = m.solve(method=method, time_limit=time_limit_s)
-    except SitingError as exc:
-        raise SitingInputError(str(exc)) from None
+    m: LSCP | MCLP | PMedian
+    if model == "lscp":
+        m = LSCP(cov, weights=demand.weight, fixed=fixed, skip_uncoverable=True)
+    elif p is None:
+        raise SitingInputError("mclp / pmedian 需要 p 或 new_sites (p or new_sites is required)")
+    elif model == "mclp":
+        m = MCLP(cov, p, weights=demand.weight, fixed=fixed)
+    else:
+        m = PMedian(cov, p, weights=demand.weight, fixed=fixed)
+    res = m.solve(method=method, time_limit=time_limit_s)
     before = cov.cover_count(fixed) > 0 if n_fixed else np.zeros(len(demand), bool)
     new = [int(s) for s in res.sites if s >= n_fixed]
     site_of, _ = cov.nearest(res.sites)
@@ -315,11 +301,11 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         "covered_share_after": round(res.covered_share, 4), "uncoverable_buildings": int(res.uncoverable.size),
         "solve_seconds": round(res.seconds, 3), "seconds": round(time.perf_counter() - t0, 3),
     }
-    feats = [_feature(shapely.Point(sites.lonlat[j]), {
+    feats = [feature(shapely.Point(sites.lonlat[j]), {
         "site": j, "id": int(sites.id[j]), "kind": sites.kind[j], "name": sites.name[j],
         "status": "existing" if j < n_fixed else "planned", "new_households_covered": int(gain[j])})
         for j in res.sites]
-    return jsonable({"summary": summary, "layers": {"sites": _fc(feats)}})
+    return jsonable({"summary": summary, "layers": {"sites": feature_collection(feats)}})
 
 
 # ----------------------------------------------------------------------------------------- cameras
@@ -344,7 +330,7 @@ def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> Ca
         return CameraPlanInput(a.code, a.name, a.level, a.geom, "未指定社区，取第一个社区 (first community)")
     ext = store.data_extent(conn)
     if ext is None:
-        raise SitingInputError("没有建筑数据 (no buildings loaded)")
+        raise SitingDataMissing("没有建筑数据 (no buildings loaded)")
     centre_ll = ext.centroid
     dists = store.areas(conn, "district")
     cx, cy = _TO_METRIC.transform(centre_ll.x, centre_ll.y)
@@ -437,15 +423,12 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
         cands = new
     n_fixed = len(rows)
     cov = visibility_coverage(targets.xy, cands, occluders)
-    try:
-        if k is None:
-            res = LSCP(cov, weights=targets.weight, fixed=np.arange(n_fixed), skip_uncoverable=True).solve(
-                method=method, time_limit=time_limit_s)
-        else:
-            res = MCLP(cov, n_fixed + k, weights=targets.weight, fixed=np.arange(n_fixed)).solve(
-                method=method, time_limit=time_limit_s)
-    except SitingError as exc:
-        raise SitingInputError(str(exc)) from None
+    if k is None:
+        res = LSCP(cov, weights=targets.weight, fixed=np.arange(n_fixed), skip_uncoverable=True).solve(
+            method=method, time_limit=time_limit_s)
+    else:
+        res = MCLP(cov, n_fixed + k, weights=targets.weight, fixed=np.arange(n_fixed)).solve(
+            method=method, time_limit=time_limit_s)
     seen = cov.cover_count(res.sites) > 0
     seen_by = np.bincount(cov.nearest(res.sites)[0][seen], minlength=len(cands))
     cams, sectors = [], []
@@ -456,9 +439,9 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
                  "heading_deg": float(cands.heading_deg[j]), "range_m": float(cands.range_m[j]),
                  "fov_deg": float(cands.fov_deg[j]), "lon": round(lon, 7), "lat": round(lat, 7),
                  "targets_seen": int(seen_by[j])}
-        cams.append(_feature(shapely.Point(lon, lat), props))
-        sectors.append(_feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
-    blind = [_feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
+        cams.append(feature(shapely.Point(lon, lat), props))
+        sectors.append(feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
+    blind = [feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
                                                           "weight": float(targets.weight[i])})
              for i in np.flatnonzero(~seen)]
     total_w = float(targets.weight.sum())
@@ -477,8 +460,8 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
     if pa.note:
         summary["note"] = pa.note
     return jsonable({"summary": summary, "layers": {
-        "area": _fc([_feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
-        "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}})
+        "area": feature_collection([feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
+        "cameras": feature_collection(cams), "sectors": feature_collection(sectors), "blind_spots": feature_collection(blind)}})
 
 
 def save_planned_sites(conn, result: dict) -> int:
