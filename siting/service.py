@@ -18,7 +18,8 @@ from geo.geojson import feature, feature_collection
 from . import store
 from .coverage import Coverage, line_coverage
 from .errors import NetworkError, SitingDataMissing, SitingInputError, SitingNotFound
-from .locate import LSCP, MCLP, PMedian
+from .locate import LSCP, MCLP, PMedian, SitingResult
+from .models import MODELS
 from .network import RoadNetwork
 from .standards import FacilityType, facility_type
 from .visibility import (
@@ -36,10 +37,18 @@ KEY_PLACE_KINDS = ("school", "kindergarten", "hospital", "clinic", "police", "ba
 
 
 _TO_LL = Transformer.from_crs(store.METRIC_SRID, 4326, always_xy=True)
+_TO_METRIC = Transformer.from_crs(4326, store.METRIC_SRID, always_xy=True)
 
 
 def to_lonlat(geom):
+    """A shapely geometry in metres (EPSG:32651) → WGS84 lon/lat."""
     return shapely.transform(geom, lambda xy: np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_metric(lonlat) -> np.ndarray:
+    """WGS84 lon/lat points, ``(n, 2)`` → metres (EPSG:32651), ``(n, 2)``."""
+    ll = np.asarray(lonlat, dtype=float).reshape(-1, 2)
+    return np.column_stack(_TO_METRIC.transform(ll[:, 0], ll[:, 1]))
 
 
 def _clean(v):
@@ -308,6 +317,17 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
     return jsonable({"summary": summary, "layers": {"sites": feature_collection(feats)}})
 
 
+def solve_points(conn, model: str, demand_ll, site_ll, radius_m: float, distance: str = "line", p: int | None = None,
+                 weights=None, fixed=(), capacity=None, method: str = "auto", time_limit_s: float = 60.0,
+                 max_snap_m: float = 250.0) -> SitingResult:
+    """A location model on given WGS84 points (``(n, 2)`` lon/lat): coverage by line or walking distance, solved."""
+    demand_xy, site_xy = to_metric(demand_ll), to_metric(site_ll)
+    cov = compute_coverage(conn, demand_xy, site_xy, radius_m, distance, max_snap_m=max_snap_m)
+    kw = {"weights": weights, "fixed": fixed, "capacity": capacity}
+    m = MODELS[model](cov, **kw) if model == "lscp" else MODELS[model](cov, p, **kw)
+    return m.solve(method=method, time_limit=time_limit_s)
+
+
 # ----------------------------------------------------------------------------------------- cameras
 
 
@@ -341,9 +361,6 @@ def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> Ca
                                    f"尚无社区边界，改用{d.name}（{d.code}）在演示区中心的 {window_m:g} m 窗口 "
                                    "(no communities yet: a window of the district instead)")
     return CameraPlanInput(None, "演示区", "window", win, "无行政区边界，使用演示区中心窗口 (no admin units: demo-area window)")
-
-
-_TO_METRIC = Transformer.from_crs(4326, store.METRIC_SRID, always_xy=True)
 
 
 def _road_samples(ways, area, step_m: float):

@@ -64,7 +64,7 @@ class MCLP(_FacilityModel):
 
     def _solve_heuristic(self, A_csc, chosen, count, time_limit, t0) -> SitingResult:
         """Swaps from the greedy start, the Lagrangian bound (and its primal), then Lagrangian rounding."""
-        cov, w = self.coverage, self.weights
+        w = self.weights
         chosen, count = swap_improve(A_csc, w, chosen, count, self.fixed, t0 + 0.3 * time_limit)
         primal = float(w[count > 0].sum())
         ub, lb, x_best, lam = lagrangian_mclp_bound(

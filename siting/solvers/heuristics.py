@@ -15,7 +15,6 @@ import scipy.sparse as sp
 
 from ..coverage import Coverage
 
-
 # ------------------------------------------------------------------------------ maximal covering
 
 
