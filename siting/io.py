@@ -15,6 +15,7 @@ __all__ = ["InputError", "PointTable", "check_projected", "read_points"]
 
 @dataclass
 class PointTable:
+    """Points read from a CSV: ids, metric x/y, weights and optional capacities."""
     ids: list
     xy: np.ndarray
     weight: np.ndarray

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
 
 from geo.geojson import feature, feature_collection
 
@@ -95,6 +96,7 @@ def _resolve_area(conn, code: str | None):
 
 
 def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
+    """The walking network of the DB roads around ``area_wkt`` (all of them when None)."""
     ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
     if not ways:
         raise SitingDataMissing("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
@@ -103,6 +105,7 @@ def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) ->
 
 def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,
                      network: RoadNetwork | None = None, max_snap_m: float | None = None) -> Coverage:
+    """Demand × site pairs within ``radius_m`` by straight line or by walking over the road network."""
     if radius_m is None or not np.isfinite(radius_m) or radius_m <= 0:
         raise SitingInputError(f"服务半径必须大于 0 (radius must be > 0, got {radius_m})")
     if distance == "line":
@@ -139,6 +142,7 @@ def _summary_areas(conn, area):
 
 def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m: float | None = None,
                       community_code: str | None = None, include_buildings: bool = True) -> dict:
+    """Households covered by the facilities of a type: summary per area and grid, GeoJSON layers."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -231,6 +235,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
 
 
 def intersections(net: RoadNetwork, min_degree: int = 3) -> np.ndarray:
+    """Nodes of the main component where at least ``min_degree`` edges meet."""
     deg = np.bincount(np.concatenate([net.edge_u, net.edge_v]), minlength=net.n_nodes)
     main = np.zeros(net.n_nodes, bool)
     main[net.edge_u[net.main_edges]] = True
@@ -241,6 +246,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
                     distance: str | None = None, radius_m: float | None = None, candidates=("buildings",),
                     community_code: str | None = None, keep_existing: bool = True, method: str = "auto",
                     time_limit_s: float = 60.0) -> dict:
+    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -260,6 +266,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         if c == "buildings":
             parts.append(store.building_points(conn, area_wkt))
         elif c == "intersections":
+            assert net is not None  # built above whenever intersections are asked for
             nodes = intersections(net)
             xy = net.node_xy[nodes]
             if area is not None:
@@ -333,14 +340,16 @@ def solve_points(conn, model: str, demand_ll, site_ll, radius_m: float, distance
 
 @dataclass
 class CameraPlanInput:
+    """The area a camera plan covers (metres), with its code, name, level and a note on how it was chosen."""
     area_code: str | None
     area_name: str
     area_level: str
-    area: object  # metres
+    area: BaseGeometry  # metres
     note: str | None
 
 
 def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> CameraPlanInput:
+    """The area of a camera plan: the community asked for, else the first community, else a district window."""
     if community_code:
         a = _resolve_area(conn, community_code)
         return CameraPlanInput(a.code, a.name, a.level, a.geom, None)
@@ -400,6 +409,7 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
                 pole_spacing_m: float = 30.0, sample_step_m: float = 25.0, k: int | None = None,
                 method: str = "auto", time_limit_s: float = 60.0, window_m: float = 600.0,
                 building_corners: bool = False) -> dict:
+    """Cameras (positions and headings) covering the key places, entrances and roads of an area."""
     t0 = time.perf_counter()
     if model not in CAMERA_MODELS:
         raise SitingInputError(f"未知摄像机型号 {model!r}；可选：{', '.join(CAMERA_MODELS)}")

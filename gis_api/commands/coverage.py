@@ -49,4 +49,5 @@ def coverage(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ coverage` to the CLI."""
     app.command("coverage")(coverage)

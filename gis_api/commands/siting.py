@@ -186,4 +186,5 @@ def types() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `shequ siting` sub-commands to the CLI."""
     app.add_typer(siting_app, name="siting")

@@ -177,7 +177,9 @@ class _FacilityModel:
         rows_d = np.unique(dem)
         rmap = np.full(n_d, -1, dtype=np.int64)
         rmap[rows_d] = np.arange(rows_d.size)
-        blocks, lo, hi = [], [], []
+        blocks: list[sp.csr_matrix] = []
+        lo: list = []
+        hi: list = []
         zcols = n_s + np.arange(n_z)
         # each demand: Σ_j z_ij = 1 (LSCP, p-median) or ≤ 1 (MCLP)
         blocks.append(sp.csr_matrix((np.ones(n_z), (rmap[dem], zcols)), shape=(rows_d.size, n_s + n_z)))

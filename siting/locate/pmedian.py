@@ -75,7 +75,7 @@ class PMedian(_FacilityModel):
                 # candidates: sites sharing demand with s
                 rows = cov.demand_idx[cov.indices == s]
                 cands = np.unique(np.concatenate([cov.indices[cov.indptr[r] : cov.indptr[r + 1]] for r in rows])) \
-                    if rows.size else []
+                    if rows.size else np.zeros(0, dtype=np.int64)
                 for j in cands:
                     if j in chosen:
                         continue
