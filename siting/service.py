@@ -207,7 +207,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
     # layers
     fac_features = [
         feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
-                                                 "catchment_households": int(catch[j])})
+                                                "catchment_households": int(catch[j])})
         for j in range(len(fac))
     ]
     uncovered_fp = [footprints[i][0] for i in np.flatnonzero(~covered)]
@@ -469,7 +469,7 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
         cams.append(feature(shapely.Point(lon, lat), props))
         sectors.append(feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
     blind = [feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
-                                                          "weight": float(targets.weight[i])})
+                                                         "weight": float(targets.weight[i])})
              for i in np.flatnonzero(~seen)]
     total_w = float(targets.weight.sum())
     summary = {
