@@ -125,7 +125,7 @@ def _demo_network_arrays():
     """Nodes (metres, EPSG:32651) and undirected edges of the walkable demo road network."""
     from pyproj import Transformer
 
-    from gis_api.demo import read_roads
+    from geo.demo_files import read_roads
     from gis_api.settings import get_settings
     from siting.network import NOT_WALKABLE
 

@@ -1,7 +1,9 @@
-"""Siting and coverage (issue 6): service-radius coverage, facility location, camera siting.
+"""Siting and coverage: service-radius coverage, facility location, camera siting.
 
 Pure core: :mod:`siting.coverage` (sparse demand × site pairs), :mod:`siting.network` (walking distance),
-:mod:`siting.visibility` (camera FOV + occlusion), :mod:`siting.models` (LSCP / MCLP / p-median, HiGHS),
-:mod:`siting.standards` (GB 50180-2018 facility types). I/O: :mod:`siting.store` (SQL),
-:mod:`siting.service` (analyses shared by the API and the CLI), :mod:`siting.report` (folium + CSV).
+:mod:`siting.visibility` (camera FOV + occlusion), :mod:`siting.models` (LSCP / MCLP / p-median: the face
+of :mod:`siting.locate`, one module per model over a shared base, and :mod:`siting.solvers`, the HiGHS
+wrapper and the heuristics), :mod:`siting.standards` (GB 50180-2018 facility types), :mod:`siting.errors`
+(domain errors). I/O: :mod:`siting.store` (SQL), :mod:`siting.service` (analyses shared by the API and the
+CLI), :mod:`siting.report` (folium + CSV).
 """

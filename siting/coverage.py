@@ -63,6 +63,7 @@ class Coverage:
 
     @property
     def nnz(self) -> int:
+        """Number of stored demand–site pairs."""
         return int(self.indices.size)
 
     @property

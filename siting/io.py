@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 
-class InputError(ValueError):
-    pass
+__all__ = ["InputError", "PointTable", "check_projected", "read_points"]
 
 
 @dataclass
 class PointTable:
+    """Points read from a CSV: ids, metric x/y, weights and optional capacities."""
     ids: list
     xy: np.ndarray
     weight: np.ndarray

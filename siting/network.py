@@ -9,7 +9,7 @@ demand × site distances within a cut-off come from one multi-source Dijkstra pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,21 +17,17 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from .coverage import Coverage
+from .errors import NetworkError
+
+__all__ = ["NOT_WALKABLE", "NetworkError", "RoadNetwork", "Snap"]
 
 #: highway kinds nobody walks on (elevated expressways and their ramps)
 NOT_WALKABLE = frozenset({"motorway", "motorway_link"})
 
 
-class NetworkError(ValueError):
-    """Points that cannot be placed on the network, or an empty network."""
-
-    def __init__(self, message: str, indices=None):
-        super().__init__(message)
-        self.indices = [] if indices is None else [int(i) for i in indices]
-
-
 @dataclass(frozen=True)
 class Snap:
+    """Points placed on network edges: the edge, the fraction along it, the offset walked to it."""
     edge: np.ndarray  # edge index
     t: np.ndarray  # fraction along the edge from u to v
     offset_m: np.ndarray  # point-to-edge distance (walked too)
@@ -40,6 +36,7 @@ class Snap:
 
 @dataclass
 class RoadNetwork:
+    """An undirected walking graph in metres (nodes, edges with lengths, the main component)."""
     node_xy: np.ndarray  # (n, 2) metres
     node_key: np.ndarray  # OSM node id (or a synthetic key) per node
     edge_u: np.ndarray
@@ -57,7 +54,7 @@ class RoadNetwork:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_ways(cls, ways: Iterable[tuple[object, np.ndarray]]) -> RoadNetwork:
+    def from_ways(cls, ways: Iterable[tuple[Sequence[int] | None, np.ndarray]]) -> RoadNetwork:
         """Build from ``(node_ids, xy)`` per way: ``xy`` is (k, 2) metres, ``node_ids`` the k OSM node
         ids of its vertices (or ``None``: vertices are then joined where coordinates coincide, 1 cm)."""
         index: dict = {}
@@ -68,6 +65,7 @@ class RoadNetwork:
             xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
             if len(xy) < 2:
                 continue
+            keys: list[tuple[str, int] | tuple[str, int, int]]
             if node_ids is not None and len(node_ids) == len(xy):
                 keys = [("n", int(k)) for k in node_ids]
             else:
@@ -84,12 +82,12 @@ class RoadNetwork:
             vs.extend(ids[1:])
         if not us:
             raise NetworkError("道路网络为空 (empty road network)")
-        node_xy = np.asarray(node_xy)
         u, v = np.asarray(us), np.asarray(vs)
-        return cls.from_edges(node_xy, node_key, u, v)
+        return cls.from_edges(np.asarray(node_xy), node_key, u, v)
 
     @classmethod
     def from_edges(cls, node_xy, node_key, u, v, length_m=None) -> RoadNetwork:
+        """A network from node coordinates and edge end indices (lengths default to straight lines)."""
         node_xy = np.asarray(node_xy, dtype=np.float64)
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
@@ -108,6 +106,7 @@ class RoadNetwork:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes."""
         return len(self.node_xy)
 
     def graph(self, extra_u=(), extra_v=(), extra_w=(), n_extra=0) -> sp.csr_matrix:
@@ -190,6 +189,7 @@ class RoadNetwork:
                                    n_rows, source_nodes.size)
 
     def distances_snapped(self, ds: Snap, ss: Snap, cutoff_m: float, chunk: int = 256, progress=None) -> Coverage:
+        """Walking distances within ``cutoff_m`` between snapped demand and sites, as a sparse Coverage."""
         n, n_d, n_s = self.n_nodes, len(ds.edge), len(ss.edge)
         L_s = self.edge_len_m[ss.edge]
         # virtual source node per site, linked to both ends of its edge (directed out of the site only,

@@ -27,6 +27,7 @@ def _map(layers: dict, title: str):
 
 
 def coverage_map(result: dict, path: Path) -> Path:
+    """A folium HTML map of a coverage result (facilities, buildings, uncovered area), written to ``path``."""
     import folium
 
     s = result["summary"]
@@ -56,6 +57,7 @@ def coverage_map(result: dict, path: Path) -> Path:
 
 
 def camera_map(result: dict, path: Path) -> Path:
+    """A folium HTML map of a camera plan (area, view sectors, cameras, blind spots), written to ``path``."""
     import folium
 
     s = result["summary"]
@@ -84,6 +86,7 @@ def camera_map(result: dict, path: Path) -> Path:
 
 
 def write_csv(path: Path, features: list[dict], columns: list[str] | None = None, lonlat: bool = True) -> Path:
+    """Write the features' properties (and lon/lat of point geometries) as a UTF-8 CSV with a BOM."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = columns or sorted({k for f in features for k in f["properties"]})
     with path.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: opens cleanly in Excel (Chinese)
@@ -99,6 +102,7 @@ def write_csv(path: Path, features: list[dict], columns: list[str] | None = None
 
 
 def write_summary(path: Path, summary: dict) -> Path:
+    """Write a summary dict as indented UTF-8 JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return path

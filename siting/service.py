@@ -1,6 +1,7 @@
 """Analyses the API and the CLI share: read with :mod:`siting.store`, compute with the pure core, return
-plain dicts (summary + GeoJSON layers in WGS84). No HTTP and no CLI here; errors are
-:class:`SitingInputError` (bad input → 4xx / exit ≠ 0) or :class:`SitingNotFound`.
+plain dicts (summary + GeoJSON layers in WGS84). No HTTP and no CLI here; errors are the domain classes
+of :mod:`siting.errors`: :class:`SitingInputError` (bad input, model errors included),
+:class:`SitingNotFound` (no such area) or :class:`SitingDataMissing` (roads or buildings not loaded).
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+
+from geo.geojson import feature, feature_collection
 
 from . import store
 from .coverage import Coverage, line_coverage
-from .models import LSCP, MCLP, PMedian, SitingError
-from .network import NetworkError, RoadNetwork
+from .errors import NetworkError, SitingDataMissing, SitingInputError, SitingNotFound
+from .locate import LSCP, MCLP, PMedian, SitingResult
+from .models import MODELS
+from .network import RoadNetwork
 from .standards import FacilityType, facility_type
 from .visibility import (
     CAMERA_MODELS,
@@ -31,27 +37,19 @@ KEY_PLACE_KINDS = ("school", "kindergarten", "hospital", "clinic", "police", "ba
                    "mall", "attraction", "museum", "hotel", "gate", "fire_station", "embassy", "library")
 
 
-class SitingInputError(ValueError):
-    pass
-
-
-class SitingNotFound(LookupError):
-    pass
-
-
 _TO_LL = Transformer.from_crs(store.METRIC_SRID, 4326, always_xy=True)
+_TO_METRIC = Transformer.from_crs(4326, store.METRIC_SRID, always_xy=True)
 
 
 def to_lonlat(geom):
+    """A shapely geometry in metres (EPSG:32651) → WGS84 lon/lat."""
     return shapely.transform(geom, lambda xy: np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])))
 
 
-def _feature(geom_ll, props: dict) -> dict:
-    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom_ll), "properties": props}
-
-
-def _fc(features) -> dict:
-    return {"type": "FeatureCollection", "features": list(features)}
+def to_metric(lonlat) -> np.ndarray:
+    """WGS84 lon/lat points, ``(n, 2)`` → metres (EPSG:32651), ``(n, 2)``."""
+    ll = np.asarray(lonlat, dtype=float).reshape(-1, 2)
+    return np.column_stack(_TO_METRIC.transform(ll[:, 0], ll[:, 1]))
 
 
 def _clean(v):
@@ -98,14 +96,16 @@ def _resolve_area(conn, code: str | None):
 
 
 def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
+    """The walking network of the DB roads around ``area_wkt`` (all of them when None)."""
     ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
     if not ways:
-        raise SitingInputError("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
+        raise SitingDataMissing("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
     return RoadNetwork.from_ways(ways)
 
 
 def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,
                      network: RoadNetwork | None = None, max_snap_m: float | None = None) -> Coverage:
+    """Demand × site pairs within ``radius_m`` by straight line or by walking over the road network."""
     if radius_m is None or not np.isfinite(radius_m) or radius_m <= 0:
         raise SitingInputError(f"服务半径必须大于 0 (radius must be > 0, got {radius_m})")
     if distance == "line":
@@ -142,6 +142,7 @@ def _summary_areas(conn, area):
 
 def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m: float | None = None,
                       community_code: str | None = None, include_buildings: bool = True) -> dict:
+    """Households covered by the facilities of a type: summary per area and grid, GeoJSON layers."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -205,8 +206,8 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         summary["community_code"] = community_code
     # layers
     fac_features = [
-        _feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
-                                                 "catchment_households": int(catch[j])})
+        feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j], "kind": fac.kind[j],
+                                                "catchment_households": int(catch[j])})
         for j in range(len(fac))
     ]
     uncovered_fp = [footprints[i][0] for i in np.flatnonzero(~covered)]
@@ -215,18 +216,18 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
         unc_area = shapely.intersection(unc_area, area.geom)
     unc_feats = []
     if unc_area is not None and not unc_area.is_empty:
-        unc_feats = [_feature(to_lonlat(unc_area), {"kind": "uncovered_area", "area_m2": round(unc_area.area, 1)})]
+        unc_feats = [feature(to_lonlat(unc_area), {"kind": "uncovered_area", "area_m2": round(unc_area.area, 1)})]
         summary["uncovered_area_m2"] = round(unc_area.area, 1)
-    layers = {"facilities": _fc(fac_features), "uncovered_area": _fc(unc_feats)}
+    layers = {"facilities": feature_collection(fac_features), "uncovered_area": feature_collection(unc_feats)}
     bld = []
     for i in range(len(demand)):
         if not include_buildings and covered[i]:
             continue
-        bld.append(_feature(footprints[i][1], {
+        bld.append(feature(footprints[i][1], {
             "id": int(demand.id[i]), "name": demand.name[i], "households": int(hh[i]), "covered": bool(covered[i]),
             "distance_m": _clean(dist[i]), "facility_id": int(fac.id[site_of[i]]) if covered[i] else None,
         }))
-    layers["buildings" if include_buildings else "uncovered_buildings"] = _fc(bld)
+    layers["buildings" if include_buildings else "uncovered_buildings"] = feature_collection(bld)
     return jsonable({"summary": summary, "layers": layers})
 
 
@@ -234,6 +235,7 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
 
 
 def intersections(net: RoadNetwork, min_degree: int = 3) -> np.ndarray:
+    """Nodes of the main component where at least ``min_degree`` edges meet."""
     deg = np.bincount(np.concatenate([net.edge_u, net.edge_v]), minlength=net.n_nodes)
     main = np.zeros(net.n_nodes, bool)
     main[net.edge_u[net.main_edges]] = True
@@ -244,6 +246,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
                     distance: str | None = None, radius_m: float | None = None, candidates=("buildings",),
                     community_code: str | None = None, keep_existing: bool = True, method: str = "auto",
                     time_limit_s: float = 60.0) -> dict:
+    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -263,6 +266,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         if c == "buildings":
             parts.append(store.building_points(conn, area_wkt))
         elif c == "intersections":
+            assert net is not None  # built above whenever intersections are asked for
             nodes = intersections(net)
             xy = net.node_xy[nodes]
             if area is not None:
@@ -286,18 +290,16 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         p = n_fixed + int(new_sites)
     cov = compute_coverage(conn, demand.xy, sites.xy, radius, distance, area_wkt, network=net)
     fixed = np.arange(n_fixed)
-    try:
-        if model == "lscp":
-            m = LSCP(cov, weights=demand.weight, fixed=fixed, skip_uncoverable=True)
-        elif p is None:
-            raise SitingInputError("mclp / pmedian 需要 p 或 new_sites (p or new_sites is required)")
-        elif model == "mclp":
-            m = MCLP(cov, p, weights=demand.weight, fixed=fixed)
-        else:
-            m = PMedian(cov, p, weights=demand.weight, fixed=fixed)
-        res = m.solve(method=method, time_limit=time_limit_s)
-    except SitingError as exc:
-        raise SitingInputError(str(exc)) from None
+    m: LSCP | MCLP | PMedian
+    if model == "lscp":
+        m = LSCP(cov, weights=demand.weight, fixed=fixed, skip_uncoverable=True)
+    elif p is None:
+        raise SitingInputError("mclp / pmedian 需要 p 或 new_sites (p or new_sites is required)")
+    elif model == "mclp":
+        m = MCLP(cov, p, weights=demand.weight, fixed=fixed)
+    else:
+        m = PMedian(cov, p, weights=demand.weight, fixed=fixed)
+    res = m.solve(method=method, time_limit=time_limit_s)
     before = cov.cover_count(fixed) > 0 if n_fixed else np.zeros(len(demand), bool)
     new = [int(s) for s in res.sites if s >= n_fixed]
     site_of, _ = cov.nearest(res.sites)
@@ -315,11 +317,22 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         "covered_share_after": round(res.covered_share, 4), "uncoverable_buildings": int(res.uncoverable.size),
         "solve_seconds": round(res.seconds, 3), "seconds": round(time.perf_counter() - t0, 3),
     }
-    feats = [_feature(shapely.Point(sites.lonlat[j]), {
+    feats = [feature(shapely.Point(sites.lonlat[j]), {
         "site": j, "id": int(sites.id[j]), "kind": sites.kind[j], "name": sites.name[j],
         "status": "existing" if j < n_fixed else "planned", "new_households_covered": int(gain[j])})
         for j in res.sites]
-    return jsonable({"summary": summary, "layers": {"sites": _fc(feats)}})
+    return jsonable({"summary": summary, "layers": {"sites": feature_collection(feats)}})
+
+
+def solve_points(conn, model: str, demand_ll, site_ll, radius_m: float, distance: str = "line", p: int | None = None,
+                 weights=None, fixed=(), capacity=None, method: str = "auto", time_limit_s: float = 60.0,
+                 max_snap_m: float = 250.0) -> SitingResult:
+    """A location model on given WGS84 points (``(n, 2)`` lon/lat): coverage by line or walking distance, solved."""
+    demand_xy, site_xy = to_metric(demand_ll), to_metric(site_ll)
+    cov = compute_coverage(conn, demand_xy, site_xy, radius_m, distance, max_snap_m=max_snap_m)
+    kw = {"weights": weights, "fixed": fixed, "capacity": capacity}
+    m = MODELS[model](cov, **kw) if model == "lscp" else MODELS[model](cov, p, **kw)
+    return m.solve(method=method, time_limit=time_limit_s)
 
 
 # ----------------------------------------------------------------------------------------- cameras
@@ -327,14 +340,16 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
 
 @dataclass
 class CameraPlanInput:
+    """The area a camera plan covers (metres), with its code, name, level and a note on how it was chosen."""
     area_code: str | None
     area_name: str
     area_level: str
-    area: object  # metres
+    area: BaseGeometry  # metres
     note: str | None
 
 
 def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> CameraPlanInput:
+    """The area of a camera plan: the community asked for, else the first community, else a district window."""
     if community_code:
         a = _resolve_area(conn, community_code)
         return CameraPlanInput(a.code, a.name, a.level, a.geom, None)
@@ -344,7 +359,7 @@ def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> Ca
         return CameraPlanInput(a.code, a.name, a.level, a.geom, "未指定社区，取第一个社区 (first community)")
     ext = store.data_extent(conn)
     if ext is None:
-        raise SitingInputError("没有建筑数据 (no buildings loaded)")
+        raise SitingDataMissing("没有建筑数据 (no buildings loaded)")
     centre_ll = ext.centroid
     dists = store.areas(conn, "district")
     cx, cy = _TO_METRIC.transform(centre_ll.x, centre_ll.y)
@@ -355,9 +370,6 @@ def camera_area(conn, community_code: str | None, window_m: float = 600.0) -> Ca
                                    f"尚无社区边界，改用{d.name}（{d.code}）在演示区中心的 {window_m:g} m 窗口 "
                                    "(no communities yet: a window of the district instead)")
     return CameraPlanInput(None, "演示区", "window", win, "无行政区边界，使用演示区中心窗口 (no admin units: demo-area window)")
-
-
-_TO_METRIC = Transformer.from_crs(4326, store.METRIC_SRID, always_xy=True)
 
 
 def _road_samples(ways, area, step_m: float):
@@ -397,6 +409,7 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
                 pole_spacing_m: float = 30.0, sample_step_m: float = 25.0, k: int | None = None,
                 method: str = "auto", time_limit_s: float = 60.0, window_m: float = 600.0,
                 building_corners: bool = False) -> dict:
+    """Cameras (positions and headings) covering the key places, entrances and roads of an area."""
     t0 = time.perf_counter()
     if model not in CAMERA_MODELS:
         raise SitingInputError(f"未知摄像机型号 {model!r}；可选：{', '.join(CAMERA_MODELS)}")
@@ -437,15 +450,12 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
         cands = new
     n_fixed = len(rows)
     cov = visibility_coverage(targets.xy, cands, occluders)
-    try:
-        if k is None:
-            res = LSCP(cov, weights=targets.weight, fixed=np.arange(n_fixed), skip_uncoverable=True).solve(
-                method=method, time_limit=time_limit_s)
-        else:
-            res = MCLP(cov, n_fixed + k, weights=targets.weight, fixed=np.arange(n_fixed)).solve(
-                method=method, time_limit=time_limit_s)
-    except SitingError as exc:
-        raise SitingInputError(str(exc)) from None
+    if k is None:
+        res = LSCP(cov, weights=targets.weight, fixed=np.arange(n_fixed), skip_uncoverable=True).solve(
+            method=method, time_limit=time_limit_s)
+    else:
+        res = MCLP(cov, n_fixed + k, weights=targets.weight, fixed=np.arange(n_fixed)).solve(
+            method=method, time_limit=time_limit_s)
     seen = cov.cover_count(res.sites) > 0
     seen_by = np.bincount(cov.nearest(res.sites)[0][seen], minlength=len(cands))
     cams, sectors = [], []
@@ -456,10 +466,10 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
                  "heading_deg": float(cands.heading_deg[j]), "range_m": float(cands.range_m[j]),
                  "fov_deg": float(cands.fov_deg[j]), "lon": round(lon, 7), "lat": round(lat, 7),
                  "targets_seen": int(seen_by[j])}
-        cams.append(_feature(shapely.Point(lon, lat), props))
-        sectors.append(_feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
-    blind = [_feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
-                                                          "weight": float(targets.weight[i])})
+        cams.append(feature(shapely.Point(lon, lat), props))
+        sectors.append(feature(to_lonlat(sector(xy, cands.heading_deg[j], cands.range_m[j], cands.fov_deg[j])), props))
+    blind = [feature(shapely.Point(targets.lonlat[i]), {"kind": targets.kind[i], "name": targets.name[i],
+                                                         "weight": float(targets.weight[i])})
              for i in np.flatnonzero(~seen)]
     total_w = float(targets.weight.sum())
     summary = {
@@ -477,8 +487,8 @@ def camera_plan(conn, community_code: str | None = None, model: str = "bullet-6m
     if pa.note:
         summary["note"] = pa.note
     return jsonable({"summary": summary, "layers": {
-        "area": _fc([_feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
-        "cameras": _fc(cams), "sectors": _fc(sectors), "blind_spots": _fc(blind)}})
+        "area": feature_collection([feature(area_ll, {"code": pa.area_code, "name": pa.area_name})]),
+        "cameras": feature_collection(cams), "sectors": feature_collection(sectors), "blind_spots": feature_collection(blind)}})
 
 
 def save_planned_sites(conn, result: dict) -> int:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class FacilityType:
+    """A facility type with its GB 50180-2018 service radius, clause and how to find its POIs."""
     code: str
     name: str  # Chinese name, the key used by the CLI/API (`--type 幼儿园`)
     radius_m: float
@@ -29,6 +30,7 @@ class FacilityType:
     name_required: bool = False  # POI kind alone is not enough (OSM "school" has no level)
 
     def as_dict(self) -> dict:
+        """A JSON-ready dict (tuples as lists)."""
         d = asdict(self)
         d["poi_kinds"] = list(self.poi_kinds)
         d["name_patterns"] = list(self.name_patterns)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 
 METRIC_SRID = 32651
@@ -32,23 +33,26 @@ class Points:
         return len(self.id)
 
     def take(self, idx) -> Points:
+        """The points at ``idx``."""
         idx = np.asarray(idx, dtype=np.int64)
         return Points(self.id[idx], [self.name[i] for i in idx], [self.kind[i] for i in idx],
                       self.xy[idx], self.lonlat[idx], self.weight[idx])
 
     @classmethod
     def empty(cls) -> Points:
+        """No points."""
         z = np.zeros((0, 2))
         return cls(np.zeros(0, dtype=np.int64), [], [], z, z.copy(), np.zeros(0))
 
     @classmethod
     def concat(cls, *parts: Points) -> Points:
-        parts = [p for p in parts if len(p)]
-        if not parts:
+        """The points of ``parts`` one after another."""
+        kept = [p for p in parts if len(p)]
+        if not kept:
             return cls.empty()
-        return cls(np.concatenate([p.id for p in parts]), sum((p.name for p in parts), []),
-                   sum((p.kind for p in parts), []), np.concatenate([p.xy for p in parts]),
-                   np.concatenate([p.lonlat for p in parts]), np.concatenate([p.weight for p in parts]))
+        return cls(np.concatenate([p.id for p in kept]), sum((p.name for p in kept), []),
+                   sum((p.kind for p in kept), []), np.concatenate([p.xy for p in kept]),
+                   np.concatenate([p.lonlat for p in kept]), np.concatenate([p.weight for p in kept]))
 
 
 def _points(rows, weight_col=None) -> Points:
@@ -68,6 +72,7 @@ _AREA_FILTER = "(CAST(:area AS text) IS NULL OR ST_Intersects(geom, ST_GeomFromT
 
 
 def table_exists(conn, name: str) -> bool:
+    """Whether table ``name`` exists."""
     return conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar_one()
 
 
@@ -109,6 +114,7 @@ def building_points(conn, area_wkt: str | None = None) -> Points:
 
 
 def pois(conn, kinds: list[str] | None = None, area_wkt: str | None = None) -> Points:
+    """POIs of ``kinds`` (all when None) inside ``area_wkt``."""
     rows = conn.execute(text(f"""
         SELECT id, name, kind, ST_X(ST_Transform(geom, {METRIC_SRID})) AS x,
                ST_Y(ST_Transform(geom, {METRIC_SRID})) AS y, ST_X(geom) AS lon, ST_Y(geom) AS lat
@@ -118,6 +124,7 @@ def pois(conn, kinds: list[str] | None = None, area_wkt: str | None = None) -> P
 
 
 def entrance_points(conn, area_wkt: str | None = None) -> Points:
+    """Building entrances (Tilezen demo address points) inside ``area_wkt``; none without that table."""
     if not table_exists(conn, "demo_address_point"):
         return Points.empty()
     rows = conn.execute(text(f"""
@@ -169,14 +176,16 @@ def road_ways(conn, exclude_kinds=("motorway", "motorway_link"), area_wkt: str |
 
 @dataclass
 class Area:
+    """An admin unit with its boundary in metres and in WGS84."""
     code: str
     name: str
     level: str
-    geom: object  # metres
-    geom_ll: object  # WGS84
+    geom: BaseGeometry  # metres
+    geom_ll: BaseGeometry  # WGS84
 
 
 def areas(conn, level: str, code: str | None = None) -> list[Area]:
+    """Current admin units of ``level`` with a boundary (one, when ``code`` is given)."""
     rows = conn.execute(text(f"""
         SELECT code, name, level, ST_AsBinary(ST_Transform(geom, {METRIC_SRID})) AS wkb, ST_AsBinary(geom) AS wkb_ll
         FROM admin_unit WHERE level = :level AND geom IS NOT NULL AND valid_to IS NULL
@@ -199,6 +208,7 @@ def grids(conn, community_code: str | None = None) -> list[Area]:
 
 
 def area_by_code(conn, code: str) -> Area | None:
+    """The current admin unit ``code`` with a boundary, or None."""
     rows = conn.execute(text(f"""
         SELECT code, name, level, ST_AsBinary(ST_Transform(geom, {METRIC_SRID})) AS wkb, ST_AsBinary(geom) AS wkb_ll
         FROM admin_unit WHERE code = :code AND geom IS NOT NULL AND valid_to IS NULL"""), {"code": code}).all()
@@ -215,6 +225,7 @@ def data_extent(conn):
 
 
 def existing_cameras(conn, area_wkt: str | None = None):
+    """Existing cameras inside ``area_wkt`` (rows with metric x/y, heading, range, FOV, model)."""
     rows = conn.execute(text(f"""
         SELECT id, model, heading_deg, range_m, fov_deg, ST_X(ST_Transform(geom, {METRIC_SRID})) AS x,
                ST_Y(ST_Transform(geom, {METRIC_SRID})) AS y
@@ -223,6 +234,7 @@ def existing_cameras(conn, area_wkt: str | None = None):
 
 
 def save_result(conn, kind: str, params: dict, summary: dict) -> int:
+    """Store an analysis' parameters and summary; returns the new result id."""
     return conn.execute(text("""
         INSERT INTO analysis_result (kind, params, summary)
         VALUES (:kind, CAST(:params AS jsonb), CAST(:summary AS jsonb)) RETURNING id"""),

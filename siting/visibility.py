@@ -21,6 +21,7 @@ from .coverage import Coverage
 
 @dataclass(frozen=True)
 class CameraModel:
+    """A camera model: its useful range and horizontal field of view."""
     name: str
     range_m: float
     fov_deg: float
@@ -37,6 +38,7 @@ CAMERA_MODELS = {
 
 @dataclass(frozen=True)
 class CameraCandidates:
+    """Candidate cameras: a mounting position, heading, range, FOV and model each."""
     position_xy: np.ndarray  # (m, 2) distinct mounting positions
     position: np.ndarray  # (n,) index into position_xy per candidate
     heading_deg: np.ndarray  # (n,)
@@ -46,6 +48,7 @@ class CameraCandidates:
 
     @property
     def xy(self) -> np.ndarray:
+        """The mounting position of each candidate, ``(n, 2)`` metres."""
         return self.position_xy[self.position]
 
     def __len__(self) -> int:

@@ -21,16 +21,12 @@ def coverage(
     from gis_api.db import get_engine
     from siting import report, service, store
 
-    try:
-        with Console(stderr=True).status(f"计算 {facility_type} 覆盖 computing coverage…"), \
-                get_engine().begin() as conn:
-            res = service.coverage_analysis(conn, facility_type, distance=distance, radius_m=radius,
-                                            community_code=community)
-            store.save_result(conn, "coverage", {"type": facility_type, "distance": distance, "radius": radius,
-                                                 "community": community}, res["summary"])
-    except (service.SitingInputError, service.SitingNotFound) as exc:
-        typer.secho(f"错误 error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    with Console(stderr=True).status(f"计算 {facility_type} 覆盖 computing coverage…"), \
+            get_engine().begin() as conn:
+        res = service.coverage_analysis(conn, facility_type, distance=distance, radius_m=radius,
+                                        community_code=community)
+        store.save_result(conn, "coverage", {"type": facility_type, "distance": distance, "radius": radius,
+                                             "community": community}, res["summary"])
     s = res["summary"]
     if s.get("note"):
         typer.secho(s["note"], fg=typer.colors.YELLOW, err=True)
@@ -53,4 +49,5 @@ def coverage(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `shequ coverage` to the CLI."""
     app.command("coverage")(coverage)

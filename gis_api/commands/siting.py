@@ -1,4 +1,8 @@
-"""`shequ siting solve|plan|cameras|types`: facility location and camera siting."""
+"""`shequ siting solve|plan|cameras|types`: facility location and camera siting.
+
+Domain errors (bad options, unreadable CSVs, infeasible models, unknown areas) are raised as `geo.errors`
+classes; `gis_api.cli.ShequGroup` prints them and exits with status 1.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,6 @@ import typer
 
 siting_app = typer.Typer(help="设施选址与摄像机布设 facility location (LSCP / MCLP / p-median) and camera siting.",
                          no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 @siting_app.command("solve")
@@ -34,64 +33,32 @@ def solve(
     """求解选址模型 solve a location model on CSV points (metres)."""
     import numpy as np
 
-    from siting.coverage import line_coverage
-    from siting.io import InputError, read_points
-    from siting.models import MODELS, SitingError
+    from geo.errors import BadRequest
+    from siting.io import read_points
+    from siting.models import MODELS
 
     model = model.lower()
     if model not in MODELS:
-        _fail(f"--model 只能是 lscp、mclp 或 pmedian (got {model!r})")
+        raise BadRequest(f"--model 只能是 lscp、mclp 或 pmedian (got {model!r})")
     if not np.isfinite(radius) or radius <= 0:
-        _fail(f"--radius 必须大于 0 (radius must be > 0, got {radius:g})")
+        raise BadRequest(f"--radius 必须大于 0 (radius must be > 0, got {radius:g})")
     if method not in ("auto", "exact", "heuristic"):
-        _fail("--method 只能是 auto、exact 或 heuristic")
+        raise BadRequest("--method 只能是 auto、exact 或 heuristic")
     if model in ("mclp", "pmedian") and p is None:
-        _fail(f"{model} 需要 --p (number of sites to open)")
-    try:
-        d = read_points(demand, "需求点 demand")
-        s = read_points(sites, "候选点 sites")
-    except InputError as exc:
-        _fail(str(exc))
+        raise BadRequest(f"{model} 需要 --p (number of sites to open)")
+    d = read_points(demand, "需求点 demand")
+    s = read_points(sites, "候选点 sites")
     fixed_idx: list[int] = []
     if fixed:
         index = {str(i): k for k, i in enumerate(s.ids)}
         for token in (t.strip() for t in fixed.split(",") if t.strip()):
             if token not in index:
-                _fail(f"--fixed 中的 id {token!r} 不在候选点中 (fixed id not among the sites)")
+                raise BadRequest(f"--fixed 中的 id {token!r} 不在候选点中 (fixed id not among the sites)")
             fixed_idx.append(index[token])
-    if distance == "line":
-        cov = line_coverage(d.xy, s.xy, radius)
-    elif distance == "walk":
-        from gis_api.db import get_engine
-        from siting.network import NetworkError
-        from siting.service import road_network
-
-        try:
-            with get_engine().connect() as conn:
-                net = road_network(conn)
-        except Exception as exc:  # no database / no roads
-            _fail(f"无法读取道路网络 (cannot load the road network): {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
-        try:
-            net.snap(s.xy, max_snap)
-        except NetworkError as exc:
-            bad = ", ".join(str(s.ids[i]) for i in exc.indices[:10])
-            _fail(f"候选点不在道路网络上 (sites outside the network): {exc} — ids {bad}")
-        try:
-            cov = net.distances(d.xy, s.xy, radius, max_snap_m=max_snap)
-        except NetworkError as exc:
-            bad = ", ".join(str(d.ids[i]) for i in exc.indices[:10])
-            _fail(f"需求点不在道路网络上 (demand outside the network): {exc} — ids {bad}")
-    else:
-        _fail("--distance 只能是 line 或 walk")
-    try:
-        kw = {"weights": d.weight, "fixed": fixed_idx, "capacity": s.capacity}
-        if model == "lscp":
-            m = MODELS[model](cov, **kw)
-        else:
-            m = MODELS[model](cov, p, **kw)
-        res = m.solve(method=method, time_limit=time_limit)
-    except SitingError as exc:
-        _fail(str(exc))
+    cov = _coverage(d, s, radius, distance, max_snap)
+    kw = {"weights": d.weight, "fixed": fixed_idx, "capacity": s.capacity}
+    m = MODELS[model](cov, **kw) if model == "lscp" else MODELS[model](cov, p, **kw)
+    res = m.solve(method=method, time_limit=time_limit)
     out = res.as_dict(site_ids=s.ids)
     if as_json:
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -99,6 +66,38 @@ def solve(
     typer.echo(f"模型 {model}  方法 {res.method} ({res.status})  用时 {res.seconds:.2f}s  gap {res.gap}")
     typer.echo(f"选中 {len(out['sites'])} 个点: {', '.join(map(str, out['sites']))}")
     typer.echo(f"目标值 {out['objective']}  覆盖权重 {out['covered_weight']} ({out['covered_share']:.1%})")
+
+
+def _coverage(d, s, radius: float, distance: str, max_snap: float):
+    """Demand × site pairs within ``radius``: straight line, or walking over the DB road network."""
+    from geo.errors import BadRequest
+    from siting.coverage import line_coverage
+
+    if distance == "line":
+        return line_coverage(d.xy, s.xy, radius)
+    if distance != "walk":
+        raise BadRequest("--distance 只能是 line 或 walk")
+    from gis_api.db import get_engine
+    from siting.errors import NetworkError, SitingDataMissing
+    from siting.service import road_network
+
+    try:
+        with get_engine().connect() as conn:
+            net = road_network(conn)
+    except Exception as exc:  # no database / no roads: one message saying why
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise SitingDataMissing(f"无法读取道路网络 (cannot load the road network): {reason}") from None
+    # the network errors name the points by index; the message names them by their ids
+    try:
+        net.snap(s.xy, max_snap)
+    except NetworkError as exc:
+        bad = ", ".join(str(s.ids[i]) for i in exc.indices[:10])
+        raise NetworkError(f"候选点不在道路网络上 (sites outside the network): {exc} — ids {bad}", exc.indices) from None
+    try:
+        return net.distances(d.xy, s.xy, radius, max_snap_m=max_snap)
+    except NetworkError as exc:
+        bad = ", ".join(str(d.ids[i]) for i in exc.indices[:10])
+        raise NetworkError(f"需求点不在道路网络上 (demand outside the network): {exc} — ids {bad}", exc.indices) from None
 
 
 @siting_app.command("plan")
@@ -117,21 +116,16 @@ def plan(
     from rich.console import Console
 
     from gis_api.db import get_engine
-    from siting import report, service
+    from siting import report, service, store
 
-    try:
-        with Console(stderr=True).status(f"选址计算 solving {model} for {facility_type}…"), \
-                get_engine().begin() as conn:
-            res = service.siting_analysis(conn, facility_type, model=model, new_sites=new_sites, distance=distance,
-                                          radius_m=radius, candidates=tuple(c.strip() for c in candidates.split(",")),
-                                          community_code=community)
-            from siting import store
-
-            if save:
-                res["summary"]["saved_planned_facilities"] = service.save_planned_sites(conn, res)
-            store.save_result(conn, "siting", {"type": facility_type, "model": model, "new": new_sites}, res["summary"])
-    except (service.SitingInputError, service.SitingNotFound) as exc:
-        _fail(str(exc))
+    with Console(stderr=True).status(f"选址计算 solving {model} for {facility_type}…"), \
+            get_engine().begin() as conn:
+        res = service.siting_analysis(conn, facility_type, model=model, new_sites=new_sites, distance=distance,
+                                      radius_m=radius, candidates=tuple(c.strip() for c in candidates.split(",")),
+                                      community_code=community)
+        if save:
+            res["summary"]["saved_planned_facilities"] = service.save_planned_sites(conn, res)
+        store.save_result(conn, "siting", {"type": facility_type, "model": model, "new": new_sites}, res["summary"])
     typer.echo(json.dumps(res["summary"], ensure_ascii=False, indent=2))
     if out:
         report.write_csv(out / "sites.csv", res["layers"]["sites"]["features"])
@@ -157,22 +151,19 @@ def cameras(
     from gis_api.db import get_engine
     from siting import report, service, store
 
-    try:
-        with Console(stderr=True).status("计算可视域与选址 computing visibility and the plan…"), \
-                get_engine().begin() as conn:
-            res = service.camera_plan(conn, community, model=camera_model, headings=headings,
-                                      pole_spacing_m=spacing, k=k, building_corners=corners)
-            s = res["summary"]
-            store.save_result(conn, "cameras", {"community": community, "model": camera_model, "k": k}, s)
-            if save:
-                cams = [{"model": f["properties"]["model"], "heading_deg": f["properties"]["heading_deg"],
-                         "range_m": f["properties"]["range_m"], "fov_deg": f["properties"]["fov_deg"],
-                         "lon": f["properties"]["lon"], "lat": f["properties"]["lat"],
-                         "name": f"planned #{f['properties']['camera']}"}
-                        for f in res["layers"]["cameras"]["features"] if f["properties"]["status"] == "planned"]
-                store.replace_planned_cameras(conn, s["area_code"] if s["area_level"] == "community" else None, cams)
-    except (service.SitingInputError, service.SitingNotFound) as exc:
-        _fail(str(exc))
+    with Console(stderr=True).status("计算可视域与选址 computing visibility and the plan…"), \
+            get_engine().begin() as conn:
+        res = service.camera_plan(conn, community, model=camera_model, headings=headings,
+                                  pole_spacing_m=spacing, k=k, building_corners=corners)
+        s = res["summary"]
+        store.save_result(conn, "cameras", {"community": community, "model": camera_model, "k": k}, s)
+        if save:
+            cams = [{"model": f["properties"]["model"], "heading_deg": f["properties"]["heading_deg"],
+                     "range_m": f["properties"]["range_m"], "fov_deg": f["properties"]["fov_deg"],
+                     "lon": f["properties"]["lon"], "lat": f["properties"]["lat"],
+                     "name": f"planned #{f['properties']['camera']}"}
+                    for f in res["layers"]["cameras"]["features"] if f["properties"]["status"] == "planned"]
+            store.replace_planned_cameras(conn, s["area_code"] if s["area_level"] == "community" else None, cams)
     if s.get("note"):
         typer.secho(s["note"], fg=typer.colors.YELLOW, err=True)
     html = report.camera_map(res, out / "cameras.html")
@@ -195,4 +186,5 @@ def types() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `shequ siting` sub-commands to the CLI."""
     app.add_typer(siting_app, name="siting")

@@ -1,5 +1,5 @@
 """The `shequ siting solve` contract (used by outside checks): one JSON object on stdout; bad input →
-a message on stderr and a non-zero exit code."""
+a message on stderr and exit status 1 (the one status of domain errors in the CLI)."""
 
 import json
 import subprocess
@@ -80,7 +80,7 @@ def test_bad_input_exits_non_zero_with_a_message(instance, case, args, files, ne
         base[args[i]] = args[i + 1]
     argv = [x for kv in base.items() for x in kv] + ["--json"]
     p = _run(*argv, cwd=instance)
-    assert p.returncode != 0, case
+    assert p.returncode == 1, case  # a domain error: the one CLI exit status
     assert p.stdout.strip() == ""
     assert needle in p.stderr, p.stderr
 
@@ -91,5 +91,5 @@ def test_sites_outside_the_network(engine, tmp_path):
     (tmp_path / "s.csv").write_text("id,x,y\nfar,380000,3470000\n")
     p = _run("--model", "lscp", "--demand", "d.csv", "--sites", "s.csv", "--radius", "300", "--distance", "walk",
              "--json", cwd=tmp_path)
-    assert p.returncode != 0
+    assert p.returncode == 1
     assert "outside the network" in p.stderr and "far" in p.stderr

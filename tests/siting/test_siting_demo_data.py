@@ -66,7 +66,7 @@ def test_coverage_api_on_demo_data(client):
 
 def test_coverage_api_bad_input(client):
     r = client.post("/analysis/coverage", json={"facility_type": "火箭发射场"})
-    assert r.status_code == 400 and "未知设施类型" in r.json()["message"]
+    assert r.status_code == 422 and "未知设施类型" in r.json()["message"]
     r = client.post("/analysis/coverage", json={"facility_type": "幼儿园", "radius_m": 0})
     assert r.status_code == 422
     r = client.post("/analysis/coverage", json={"facility_type": "幼儿园", "community_code": "999999999999"})
@@ -91,12 +91,12 @@ def test_siting_api_inline_points_and_errors(client):
     r = client.post("/analysis/siting", json=body)
     assert r.status_code == 200 and r.json()["summary"]["sites"] == ["a"]
     assert r.json()["summary"]["covered_weight"] == 3
-    assert client.post("/analysis/siting", json=body | {"p": 5}).status_code == 400
+    assert client.post("/analysis/siting", json=body | {"p": 5}).status_code == 422
     assert client.post("/analysis/siting", json=body | {"demand": []}).status_code == 400
     far = body | {"distance": "walk", "model": "lscp",
                   "sites": [{"id": "x", "lon": 121.9, "lat": 31.0}]}
     r = client.post("/analysis/siting", json=far)
-    assert r.status_code == 400 and "outside the network" in r.json()["message"]
+    assert r.status_code == 422 and "outside the network" in r.json()["message"]
     r = client.post("/analysis/siting", json=body | {"demand": [{"id": 1, "lon": 2.35, "lat": 48.85}]})
     assert r.status_code == 422  # outside China
 

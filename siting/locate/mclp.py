@@ -1,0 +1,195 @@
+"""Maximal covering (MCLP): open ``p`` sites (fixed ones included) covering the most demand weight."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..coverage import Coverage
+from ..errors import SitingError
+from ..solvers.heuristics import greedy_max_cover, lagrangian_mclp_bound, swap_improve
+from ..solvers.highs import lp_relaxation, run_highs
+from .base import HEURISTIC_MAX_SECONDS, SitingResult, _FacilityModel
+
+
+@dataclass
+class _CoverMilp:
+    """The sparse MCLP MILP: variables [x_0..x_{n_s-1}, y_0..y_{n_r-1}], y_i − Σ_j a_ij x_j ≤ 0, Σ x_j = p."""
+
+    rows: np.ndarray  # demand rows with a y variable (coverable, weight > 0)
+    M: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    c: np.ndarray
+    integer: np.ndarray
+
+
+class MCLP(_FacilityModel):
+    """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
+
+    Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), reduced-cost
+    fixing against it, then HiGHS. Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian
+    upper bound for the gap.
+    """
+
+    name = "mclp"
+
+    def __init__(self, coverage: Coverage, p: int, weights=None, fixed=None, capacity=None):
+        super().__init__(coverage, p, weights=weights, fixed=fixed, capacity=capacity)
+
+    @classmethod
+    def from_cost_matrix(cls, cost, service_radius: float, p: int, **kw) -> MCLP:
+        """The model over a dense demand × site cost matrix: a pair covers when its cost ≤ ``service_radius``."""
+        return cls(Coverage.from_cost_matrix(cost, service_radius), p, **kw)
+
+    def solve(self, method="auto", time_limit=600.0, mip_rel_gap=0.0) -> SitingResult:
+        """Solve by ``method`` (auto | exact | heuristic) within ``time_limit`` seconds."""
+        t0 = time.perf_counter()
+        if self.capacity is not None:
+            return self._solve_assignment(time_limit, mip_rel_gap, t0)
+        A = self.coverage.matrix()
+        A_csc = A.tocsc()
+        method = self._resolve_method(method)
+        chosen, count = greedy_max_cover(A_csc, self.weights, self.p, self.fixed)
+        if method == "heuristic":
+            return self._solve_heuristic(A_csc, chosen, count, min(time_limit, HEURISTIC_MAX_SECONDS), t0)
+        return self._solve_exact(A, A_csc, chosen, count, time_limit, mip_rel_gap, t0)
+
+    # ------------------------------------------------------------------------------------ heuristic
+
+    def _solve_heuristic(self, A_csc, chosen, count, time_limit, t0) -> SitingResult:
+        """Swaps from the greedy start, the Lagrangian bound (and its primal), then Lagrangian rounding."""
+        w = self.weights
+        chosen, count = swap_improve(A_csc, w, chosen, count, self.fixed, t0 + 0.3 * time_limit)
+        primal = float(w[count > 0].sum())
+        ub, lb, x_best, lam = lagrangian_mclp_bound(
+            A_csc, w, self.p, self.fixed, (primal, chosen), iterations=1000,
+            deadline=t0 + 0.7 * time_limit, return_multipliers=True,
+        )
+        if lb > primal:
+            chosen, primal = x_best, lb
+        chosen, primal = self._lagrangian_rounding(A_csc, lam, chosen, primal, t0 + time_limit)
+        sites = np.sort(np.asarray(chosen))
+        gap = (ub - primal) / ub if ub > 0 else 0.0
+        return self._result("heuristic", "heuristic", sites, primal, max(gap, 0.0), ub, t0)
+
+    def _lagrangian_rounding(self, A_csc, lam, chosen, primal, deadline):
+        """The p best sites by Aᵀλ at the best multipliers, improved by swaps; kept if better than ``chosen``."""
+        cov, w = self.coverage, self.weights
+        k_free = self.p - self.fixed.size
+        if k_free > 0:
+            score = A_csc.T.tocsr() @ lam
+            score[self.fixed] = -np.inf
+            trial = np.concatenate([self.fixed, np.argsort(-score, kind="stable")[:k_free]])
+            trial, tcount = swap_improve(A_csc, w, trial, cov.cover_count(trial), self.fixed, deadline)
+            if float(w[tcount > 0].sum()) > primal:
+                chosen, primal = trial, float(w[tcount > 0].sum())
+        return chosen, primal
+
+    # ---------------------------------------------------------------------------------------- exact
+
+    def _solve_exact(self, A, A_csc, chosen, count, time_limit, mip_rel_gap, t0) -> SitingResult:
+        """Incumbent, LP relaxation (proof or reduced-cost fixing), then the MILP started from the incumbent."""
+        w, n_s = self.weights, self.coverage.n_sites
+        milp = self._cover_milp(A)
+        # 1) incumbent: greedy + a short swap search
+        chosen, count = swap_improve(A_csc, w, chosen, count, self.fixed, t0 + min(0.1 * time_limit, 10.0))
+        best_val = float(w[count > 0].sum())
+        # 2) LP relaxation by interior point; 3) reduced-cost fixing against the incumbent: a site whose
+        #    LP bound with its value flipped cannot beat the incumbent is fixed (classic, exact)
+        status, x_lp, ub_lp, dj = lp_relaxation(milp.c, milp.M, milp.row_lo, milp.row_hi, milp.col_lo, milp.col_hi,
+                                                True, max(0.01, t0 + time_limit - time.perf_counter()))
+        fixed0 = fixed1 = 0
+        if x_lp is not None and mip_rel_gap == 0.0:
+            best_val, chosen, count = self._lp_rounding(A_csc, x_lp, best_val, chosen, count, time_limit)
+            need = self._to_beat(best_val)
+            if ub_lp < need:  # the LP bound proves the incumbent optimal
+                return self._result("exact", "Optimal", np.sort(chosen), best_val, 0.0, ub_lp, t0)
+            fixed0, fixed1 = self._reduced_cost_fixing(milp, x_lp, ub_lp, dj, need)
+        start = np.zeros(n_s + milp.rows.size)
+        start[chosen] = 1.0
+        start[n_s:] = (count[milp.rows] > 0).astype(np.float64)
+        status, x, obj, gap, bound = run_highs(
+            milp.c, milp.M, milp.row_lo, milp.row_hi, milp.col_lo, milp.col_hi, milp.integer, True,
+            max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap, start=start
+        )
+        self.reduced_cost_fixed = (fixed0, fixed1)
+        self.incumbent = best_val
+        if x is None or obj < best_val:
+            if x is None and best_val <= 0:
+                raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+            sites, covered = np.sort(chosen), best_val
+        else:
+            sites = np.flatnonzero(x[:n_s] > 0.5)
+            covered = float(w[self.coverage.cover_count(sites) > 0].sum())
+        bound = max(bound, covered) if np.isfinite(bound) else (ub_lp if ub_lp is not None else covered)
+        if ub_lp is not None:
+            bound = min(bound, ub_lp)
+        gap = 0.0 if status == "Optimal" else (bound - covered) / bound if bound > 0 else 0.0
+        return self._result("exact", status, sites, covered, gap, bound, t0)
+
+    def _cover_milp(self, A) -> _CoverMilp:
+        """The MILP over the demand that can count (coverable, weight > 0); fixed sites forced open."""
+        cov, w = self.coverage, self.weights
+        rows = np.flatnonzero(np.diff(cov.indptr) > 0)  # uncoverable demand cannot count
+        rows = rows[w[rows] > 0]
+        A_r = A[rows]
+        n_s, n_r = cov.n_sites, rows.size
+        # variables [x_0..x_{n_s-1}, y_0..y_{n_r-1}];  y_i − Σ_j a_ij x_j ≤ 0;  Σ x_j = p
+        M = sp.vstack([
+            sp.hstack([-A_r, sp.identity(n_r, format="csr")]),
+            sp.hstack([sp.csr_matrix(np.ones((1, n_s))), sp.csr_matrix((1, n_r))]),
+        ]).tocsc()
+        col_lo = np.zeros(n_s + n_r)
+        col_lo[self.fixed] = 1.0
+        return _CoverMilp(
+            rows=rows, M=M,
+            row_lo=np.concatenate([np.full(n_r, -np.inf), [self.p]]),
+            row_hi=np.concatenate([np.zeros(n_r), [self.p]]),
+            col_lo=col_lo, col_hi=np.ones(n_s + n_r),
+            c=np.concatenate([np.zeros(n_s), w[rows]]),
+            integer=np.concatenate([np.ones(n_s, dtype=bool), np.zeros(n_r, dtype=bool)]),
+        )
+
+    def _lp_rounding(self, A_csc, x_lp, best_val, chosen, count, time_limit):
+        """The fixed sites + the largest free x_j of the LP, improved by swaps; kept if it beats the incumbent."""
+        cov, w, n_s = self.coverage, self.weights, self.coverage.n_sites
+        k_free = self.p - self.fixed.size
+        if k_free > 0:
+            free = np.ones(n_s, dtype=bool)
+            free[self.fixed] = False
+            fs = np.flatnonzero(free)
+            top = fs[np.argsort(-x_lp[:n_s][fs], kind="stable")[:k_free]]
+            trial = np.concatenate([self.fixed, top])
+            trial, tcount = swap_improve(A_csc, w, trial, cov.cover_count(trial), self.fixed,
+                                         time.perf_counter() + min(0.05 * time_limit, 5.0))
+            val = float(w[tcount > 0].sum())
+            if val > best_val:
+                best_val, chosen, count = val, trial, tcount
+        return best_val, chosen, count
+
+    def _to_beat(self, best_val: float) -> float:
+        """The objective value a solution must reach to beat the incumbent (integral weights: one more unit)."""
+        w = self.weights
+        integral = bool(np.all(w == np.round(w)))
+        return best_val + (1.0 - 1e-6 if integral else 1e-9 * max(1.0, abs(best_val)))
+
+    def _reduced_cost_fixing(self, milp: _CoverMilp, x_lp, ub_lp, dj, need) -> tuple[int, int]:
+        """Fix the x_j whose flip costs the LP bound more than its lead over ``need``; returns (to 0, to 1)."""
+        n_s = self.coverage.n_sites
+        d = np.abs(dj[:n_s])
+        xs = x_lp[:n_s]
+        can_flip = np.ones(n_s, dtype=bool)
+        can_flip[self.fixed] = False
+        f0 = can_flip & (xs < 1e-7) & (ub_lp - d < need)
+        f1 = can_flip & (xs > 1 - 1e-7) & (ub_lp - d < need)
+        milp.col_hi = milp.col_hi.copy()
+        milp.col_lo = milp.col_lo.copy()
+        milp.col_hi[:n_s][f0] = 0.0
+        milp.col_lo[:n_s][f1] = 1.0
+        return int(f0.sum()), int(f1.sum())

@@ -1,0 +1,1 @@
+"""Solver plumbing under the location models: the HiGHS wrapper and the heuristics (greedy, swaps, Lagrangian)."""
