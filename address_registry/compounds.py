@@ -13,6 +13,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import text
+
 from address_registry import codes, store
 from address_registry.build import assign_compounds, compound_variant
 from address_registry.errors import AddressConflict, InvalidAddress
@@ -240,6 +242,12 @@ def _add_compound_aliases(conn, code: str, name: str, changed_by: str, source: s
         store.add_alias(conn, AliasRecord(code, variant, "variant", source), changed_by)
 
 
+def lock_compounds(conn) -> None:
+    """Serialise compound registration and correction (transaction-scoped advisory lock), taken before the
+    name and overlap checks so two concurrent requests cannot both pass them."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('shequ_compound_registry'))"))
+
+
 def create_compound(
     conn, data: dict[str, Any], changed_by: str, reason: str
 ) -> tuple[AddressRecord, dict[str, list[str]]]:
@@ -252,6 +260,7 @@ def create_compound(
     name and its digit variant become aliases; the addresses inside (build rule) get the compound as a
     new version. One transaction: the caller's. Returns (the compound, {"joined": […], "left": []})."""
     require_who(changed_by, reason)
+    lock_compounds(conn)
     components = dict(data.get("components") or {})
     name = canonical_own("compound", components.pop("compound", None) or data.get("name"))
     area = check_area(data.get("area"))
@@ -303,6 +312,7 @@ def correct_compound(
     """Correct a compound: its name (members follow, `_rename_compound`), its `area` (validated like a new
     one; it must stay in its district; membership recomputed, joiners and leavers get new versions) and
     its label point (inside the area; a label the new area leaves is moved to a point on its surface)."""
+    lock_compounds(conn)
     comps = dict(data.get("components") or {})
     new = replace(old, components=dict(old.components), extra=dict(old.extra))
     if "compound" in comps:

@@ -13,18 +13,20 @@ import pkgutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
+from gis_api.auth.deps import open_route
 from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine
 from gis_api.errors import install_handlers
 from gis_api.settings import Settings, get_settings
+from gis_api.uploads import BodyLimitMiddleware
 from tiles.store import CacheKeeper
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -70,12 +72,13 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     app.state.auth_settings = AuthSettings()
     app.state.rate_limiter = RateLimiter()
     install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(open_route("API documentation page"))])
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json", title="Shequ GIS 接口文档",

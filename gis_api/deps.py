@@ -1,18 +1,14 @@
-"""FastAPI dependencies: settings, engine, a connection in a transaction, API-key check."""
+"""FastAPI dependencies: settings, engine, a connection in a transaction (who is asking: `gis_api.auth.deps`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 
-from gis_api.errors import Unauthorized
 from gis_api.settings import Settings
-
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def settings(request: Request) -> Settings:
@@ -38,13 +34,3 @@ def db_conn(request: Request) -> Iterator[Connection]:
 
 #: a connection in a transaction committed before the response: ``conn: DbConn``
 DbConn = Annotated[Connection, Depends(db_conn, scope="function")]
-
-
-def api_key(request: Request, key: str | None = Security(_api_key_header)) -> str | None:
-    """Require a valid X-API-Key when SHEQU_API_KEYS is set (other systems' access)."""
-    allowed = request.app.state.settings.api_key_set
-    if not allowed:
-        return None
-    if key not in allowed:
-        raise Unauthorized("缺少或无效的 API 密钥 missing or invalid X-API-Key header")
-    return key

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import AfterValidator, Field
 
 from geo.crs import normalize_crs, point_to_wgs84
+from geo.errors import StaleVersion
 
 CRS_HELP = "坐标系 wgs84 | cgcs2000 (EPSG:4490) | gcj02；默认 wgs84"
 
@@ -48,3 +49,23 @@ def wgs_point(
     wlon, wlat = point_to_wgs84(lon, lat, crs)
     assert wlon is not None and wlat is not None
     return WgsPoint(wlon, wlat, crs)
+
+
+def if_match(request: Request) -> str | None:
+    """Dependency: the ``If-Match`` header's entity tag without quotes or ``W/`` (None when absent)."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    tag = raw.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    return tag.strip('"') or None
+
+
+def check_etag(current: str, expected: str | None) -> None:
+    """412 when the caller edited another version than the current one (``expected`` None: not checked)."""
+    if expected is not None and expected != "*" and expected != current:
+        raise StaleVersion(
+            f"记录已被他人修改（当前版本 {current}，请求基于 {expected}），请刷新后重试 the record changed since you "
+            f"read it (current version {current}, yours {expected}): reload and try again",
+            {"current": current, "yours": expected}, code="stale_version")

@@ -43,8 +43,6 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    # Comma-separated API keys; empty = no key required.
-    api_keys: str = ""
     max_upload_bytes: int = 20 * 1024 * 1024
     # Largest JSON request body on any endpoint (bytes); uploads have their own limits.
     max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
@@ -66,10 +64,6 @@ class Settings(BaseSettings):
         """The embedded cluster's folder (``SHEQU_PG_DIR``, default ``<data_dir>/pg``), absolute."""
         return (self.pg_dir or (self.data_dir / "pg")).resolve()
 
-    @property
-    def api_key_set(self) -> frozenset[str]:
-        """The accepted API keys (empty: no key required)."""
-        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
 
 
 @lru_cache

@@ -28,6 +28,64 @@ from starlette.types import Message
 
 from gis_api.errors import BadRequest, PayloadTooLarge
 
+#: paths of routes declared with `upload_route` (their own, larger limit replaces the general one)
+UPLOAD_PATHS: set[str] = set()
+
+
+class BodyLimitMiddleware:
+    """The general request-body limit of every other endpoint (``SHEQU_MAX_JSON_BYTES``), checked before
+    the body is read: a larger ``Content-Length`` gets 413 at once, a chunked or lying body is cut at the
+    limit (413). Routes declared with `upload_route` keep their own limits."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the request on with its body capped (or answer 413 at once)."""
+        if scope["type"] != "http" or scope["path"] in UPLOAD_PATHS or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_413(send, self.max_bytes)
+            return
+        received = 0
+        started = False
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyOverLimit()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, tracking_send)
+        except _BodyOverLimit:
+            if not started:
+                await _send_413(send, self.max_bytes)
+
+
+async def _send_413(send: Any, max_bytes: int) -> None:
+    import orjson
+
+    from gis_api.errors import error_body
+
+    err = too_large(max_bytes)
+    body = orjson.dumps(error_body("payload_too_large", err.message, err.detail))
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
 
 def too_large(max_bytes: int) -> PayloadTooLarge:
     """The 413 error for a body over ``max_bytes``, its limit in words and in ``detail.max_bytes``."""
@@ -113,6 +171,7 @@ def upload_route(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator like ``router.post(path, **kwargs)`` for a route whose body is at most ``max_bytes``."""
     route_class = body_limit_route_class(max_bytes, shown_bytes)
+    UPLOAD_PATHS.add(router.prefix + path)  # exempt from the general JSON body limit: it has its own
 
     def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         router.add_api_route(

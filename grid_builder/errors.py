@@ -8,7 +8,7 @@ through `gis_api.errors.ERROR_TABLE`, their HTTP status and CLI message). Raise 
 
 from __future__ import annotations
 
-from geo.errors import Conflict, InvalidInput, NotFound, ShequError, Unavailable
+from geo.errors import Conflict, InvalidInput, NotFound, ShequError, TooLarge, Unavailable
 
 
 class GridError(ShequError):
@@ -68,3 +68,7 @@ __all__ = [
     "StaffProblem",
     "StaffTermConflict",
 ]
+
+
+class TooManyCells(GridError, TooLarge):
+    """An H3 request over the cell budget (refused before the cells are computed)."""

@@ -17,7 +17,7 @@ import h3
 from shapely.geometry import Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
-from grid_builder.errors import H3Error
+from grid_builder.errors import H3Error, TooManyCells
 from grid_builder.geom import polygons_of
 
 MODES = ("center", "overlap", "full")
@@ -45,6 +45,26 @@ def check(res: int, mode: str) -> None:
         raise H3Error(f"H3 分辨率须在 {MIN_RES}–{MAX_RES} 之间 (res must be {MIN_RES}–{MAX_RES}), got {res}")
     if mode not in MODES:
         raise H3Error(f"覆盖方式须为 {'/'.join(MODES)} (mode must be one of {MODES}), got {mode!r}")
+
+
+#: the most cells one request may produce (an area × resolution that would give more is refused first)
+MAX_CELLS = 50_000
+
+
+def check_cell_budget(area: BaseGeometry, res: int, max_cells: int = MAX_CELLS) -> int:
+    """The estimated cell count of ``area`` (WGS84) at ``res``; `TooManyCells` (413) above ``max_cells``,
+    before any cell is computed."""
+    from pyproj import Geod
+
+    area_m2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(area)[0])
+    estimate = int(area_m2 / h3.average_hexagon_area(res, unit="m^2")) + 1
+    if estimate > max_cells:
+        raise TooManyCells(
+            f"H3 单元过多：约 {estimate} 个，上限 {max_cells}；请降低分辨率或缩小区域 too many H3 cells: about "
+            f"{estimate}, the limit is {max_cells}; use a coarser resolution or a smaller area",
+            {"estimated_cells": estimate, "max_cells": max_cells},
+        )
+    return estimate
 
 
 def cells_for(area: BaseGeometry, res: int, mode: str = "center") -> list[str]:

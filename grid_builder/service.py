@@ -335,6 +335,7 @@ def h3_for_area(engine: Engine, area_code: str, res: int, mode: str, save: bool 
         if found is None:
             raise GridNotFound(f"区域 {area_code} 不存在 (no admin unit or grid with this code)")
         _level, geom = found
+        h3grid.check_cell_budget(geom, res)
         layers = store.located_things(conn, geom)
         cells = h3grid.aggregate(geom, res, mode, layers)
         if save:

@@ -316,6 +316,7 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
         "covered_share_before": round(float(demand.weight[before].sum()) / total, 4) if total else 0.0,
         "covered_share_after": round(res.covered_share, 4), "uncoverable_buildings": int(res.uncoverable.size),
         "solve_seconds": round(res.seconds, 3), "seconds": round(time.perf_counter() - t0, 3),
+        "community_code": community_code,
     }
     feats = [feature(shapely.Point(sites.lonlat[j]), {
         "site": j, "id": int(sites.id[j]), "kind": sites.kind[j], "name": sites.name[j],
@@ -504,4 +505,4 @@ def save_planned_sites(conn, result: dict) -> int:
                       "properties": {"model": s["model"], "radius_m": s["radius_m"], "distance": s["distance"],
                                      "new_households_covered": pr["new_households_covered"],
                                      "candidate": {"kind": pr["kind"], "id": pr["id"]}}})
-    return store.replace_planned_facilities(conn, s["type_code"], sites)
+    return store.replace_planned_facilities(conn, s["type_code"], sites, s.get("community_code"))

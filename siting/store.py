@@ -257,9 +257,16 @@ def replace_planned_cameras(conn, community_code: str | None, cameras: list[dict
     return len(cameras)
 
 
-def replace_planned_facilities(conn, type_code: str, sites: list[dict]) -> int:
-    """Replace the planned facilities of a type with ``sites`` (dicts with lon, lat, name, properties)."""
-    conn.execute(text("DELETE FROM facility WHERE status = 'planned' AND type_code = :t"), {"t": type_code})
+def replace_planned_facilities(conn, type_code: str, sites: list[dict], area_code: str | None = None) -> int:
+    """Replace the planned facilities of a type inside the analysed area with ``sites`` (dicts with lon, lat,
+    name, properties). ``area_code`` is the analysed community / township / district (its boundary bounds
+    the delete); None = the whole city. Plans of other areas are kept."""
+    if area_code is None:
+        conn.execute(text("DELETE FROM facility WHERE status = 'planned' AND type_code = :t"), {"t": type_code})
+    else:
+        conn.execute(text(
+            "DELETE FROM facility f USING admin_unit a WHERE f.status = 'planned' AND f.type_code = :t "
+            "AND a.code = :a AND ST_Intersects(a.geom, f.geom)"), {"t": type_code, "a": area_code})
     for site in sites:
         conn.execute(text("""
             INSERT INTO facility (type_code, name, status, source, properties, geom)

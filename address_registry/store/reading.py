@@ -44,12 +44,16 @@ def search(
     community_code: str | None = None,
     text_prefix: str | None = None,
     compound_code: str | None = None,
+    levels: tuple[str, ...] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[AddressRecord]]:
-    """Current addresses matching every given filter, by code; (total, page)."""
+    """Current addresses matching every given filter (``levels``: only these levels), by code; (total, page)."""
     where = ["valid_to IS NULL"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if levels is not None:
+        where.append("level = ANY(:levels)")
+        params["levels"] = list(levels)
     for column, value in (
         ("parent_code", parent_code),
         ("level", level),

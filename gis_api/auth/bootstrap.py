@@ -65,19 +65,29 @@ def ensure_admin(conn: Connection, settings: AuthSettings | None = None) -> str 
 
 
 def _demo_places(conn: Connection) -> dict[str, Any]:
-    """A real township, one of its communities and grids of the demo database (None where missing)."""
-    township = conn.execute(text(
-        "SELECT code, name FROM admin_unit WHERE level = 'township' AND valid_to IS NULL AND geom IS NOT NULL "
-        "ORDER BY (source = 'provisional') DESC, code LIMIT 1")).mappings().first()
-    community = grid = None
-    if township:
-        community = conn.execute(text(
-            "SELECT code, name FROM admin_unit WHERE level = 'community' AND valid_to IS NULL AND geom IS NOT NULL "
-            "AND parent_code = :t ORDER BY code LIMIT 1"), {"t": township["code"]}).mappings().first()
-    if community:
-        grid = conn.execute(text(
-            "SELECT code FROM grid WHERE level = 'grid' AND valid_to IS NULL AND community_code = :c "
-            "ORDER BY code LIMIT 1"), {"c": community["code"]}).mappings().first()
+    """A real township, one of its communities and grids of the demo database (None where missing); a
+    community that has grids is preferred, so the grid manager gets a real grid."""
+    grid = conn.execute(text(
+        "SELECT g.code, g.community_code FROM grid g JOIN admin_unit c ON c.code = g.community_code "
+        "AND c.valid_to IS NULL AND c.geom IS NOT NULL WHERE g.level = 'grid' AND g.valid_to IS NULL "
+        "ORDER BY (c.source = 'provisional') DESC, g.code LIMIT 1")).mappings().first()
+    community = township = None
+    if grid:
+        community = conn.execute(text("SELECT code, name, parent_code FROM admin_unit WHERE code = :c"),
+                                 {"c": grid["community_code"]}).mappings().first()
+        township = conn.execute(text(
+            "SELECT code, name FROM admin_unit WHERE code = :t AND valid_to IS NULL AND geom IS NOT NULL"),
+            {"t": community["parent_code"]}).mappings().first() if community else None
+    if township is None:
+        grid = community = None
+        township = conn.execute(text(
+            "SELECT code, name FROM admin_unit WHERE level = 'township' AND valid_to IS NULL AND geom IS NOT NULL "
+            "ORDER BY (source = 'provisional') DESC, code LIMIT 1")).mappings().first()
+        if township:
+            community = conn.execute(text(
+                "SELECT code, name FROM admin_unit WHERE level = 'community' AND valid_to IS NULL "
+                "AND geom IS NOT NULL AND parent_code = :t ORDER BY code LIMIT 1"),
+                {"t": township["code"]}).mappings().first()
     return {"township": township, "community": community, "grid": grid}
 
 

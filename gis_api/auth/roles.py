@@ -86,6 +86,7 @@ ACTIONS: dict[str, Rule] = {
     "addresses:read": _rule(_EVERYONE, "features:read", title="标准地址（至门牌） addresses to house number"),
     "addresses:read_internal": _rule(STAFF_ROLES, "addresses:read", title="门户级地址 room-level addresses"),
     "addresses:write": _rule(_OFFICE, "addresses:write", jurisdiction=True, title="编辑标准地址 edit addresses"),
+    "addresses:import": _rule((ADMIN,), "addresses:write", title="批量导入地址 bulk import addresses"),
     "grids:read": _rule(_EVERYONE, "features:read", title="网格 grids"),
     "grids:write": _rule(_OFFICE, "grids:write", jurisdiction=True, title="编辑网格 edit grids"),
     "grids:staff": _rule((*_OFFICE, GRID_MANAGER), "grids:write", jurisdiction=True,

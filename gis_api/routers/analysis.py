@@ -9,11 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from sqlalchemy.engine import Connection
 
-from gis_api.deps import api_key, db_conn
+from gis_api.auth import roles as r
+from gis_api.auth.deps import current_principal, requires
+from gis_api.deps import db_conn
 from gis_api.errors import InvalidInput
 from gis_api.schemas.analysis import CameraRequest, CoverageRequest, SitingRequest, points_wgs84
 
-router = APIRouter(prefix="/analysis", tags=["analysis 分析"], dependencies=[Depends(api_key)])
+router = APIRouter(prefix="/analysis", tags=["analysis 分析"], dependencies=[Depends(requires("siting:run"))])
 
 
 @router.get("/facility-types")
@@ -25,7 +27,7 @@ def facility_types() -> list[dict]:
 
 
 @router.post("/coverage")
-def coverage(req: CoverageRequest, conn: Connection = Depends(db_conn)) -> dict:
+def coverage(req: CoverageRequest, conn: Connection = Depends(db_conn, scope="function")) -> dict:
     """服务半径覆盖分析 coverage of households by a facility type: summary + GeoJSON layers (WGS84)."""
     from siting import service, store
 
@@ -37,7 +39,8 @@ def coverage(req: CoverageRequest, conn: Connection = Depends(db_conn)) -> dict:
 
 
 @router.post("/siting")
-def siting(req: SitingRequest, conn: Connection = Depends(db_conn)) -> dict:
+def siting(req: SitingRequest, conn: Connection = Depends(db_conn, scope="function"),
+           principal: r.Principal = Depends(current_principal)) -> dict:
     """设施选址 LSCP / MCLP / p-median, on the DB (facility_type) or on inline lon/lat points."""
     from siting import service, store
 
@@ -49,6 +52,8 @@ def siting(req: SitingRequest, conn: Connection = Depends(db_conn)) -> dict:
         conn, req.facility_type, model=req.model, new_sites=req.new_sites, p=req.p, distance=req.distance,
         radius_m=req.radius_m, candidates=tuple(req.candidates), community_code=req.community_code,
         keep_existing=req.keep_existing, method=req.method, time_limit_s=req.time_limit_s)
+    if req.save:
+        r.require(principal, "siting:save")
     if req.save:  # the new sites become planned facilities of the type (replacing the previous plan)
         res["summary"]["saved_planned_facilities"] = service.save_planned_sites(conn, res)
         res["summary"]["result_id"] = store.save_result(conn, "siting", req.model_dump(), res["summary"])
@@ -82,7 +87,7 @@ def _inline(req: SitingRequest, conn) -> dict:
 
 
 @router.post("/cameras")
-def cameras(req: CameraRequest, conn: Connection = Depends(db_conn)) -> dict:
+def cameras(req: CameraRequest, conn: Connection = Depends(db_conn, scope="function")) -> dict:
     """摄像机布设 camera plan: positions + headings, view sectors and blind spots as GeoJSON layers."""
     from siting import service
 

@@ -5,29 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
-from fastapi.security import APIKeyHeader
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from address_registry import store
 from address_registry.geocoder_cache import cache_for, geocoder_for
 from geo.crs import from_wgs84, normalize_crs, point_to_wgs84
-from gis_api.deps import api_key, db_engine
+from gis_api.auth import roles as r
+from gis_api.auth.deps import current_principal, requires
+from gis_api.deps import db_engine
 from gis_api.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from gis_api.params import CrsQuery
 from gis_api.uploads import upload_route
 
-_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(requires("geocode"))])
+#: unit / floor / room addresses identify homes: only staff get them (public geocoding stops at the house)
+ROOM_LEVELS = frozenset({"unit", "floor", "room"})
 
 
-async def _api_key(request: Request, key: str | None = Security(_key_header)) -> str | None:
-    # the same check as gis_api.deps.api_key, as a coroutine: no thread-pool hop on the hot path
-    return api_key(request, key)
-
-
-router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(_api_key)])
+def _visible(results: list[dict[str, Any]], principal: r.Principal) -> list[dict[str, Any]]:
+    """The results the caller may see: without staff rights, none below house number / building."""
+    if r.can(principal, "addresses:read_internal"):
+        return results
+    return [x for x in results if x.get("level") not in ROOM_LEVELS]
 
 MAX_BATCH = 10_000
 MAX_QUERY_CHARS = 200
@@ -65,15 +67,17 @@ async def geocode(
     q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="地址文本 address text"),
     limit: int = Query(5, ge=1, le=20),
     crs: str = Query("wgs84", description=CRS_HELP),
+    principal: r.Principal = Depends(current_principal),
 ):
-    """Candidate standard addresses for a free-text address, best first, with score and point in ``crs``."""
+    """Candidate standard addresses for a free-text address, best first, with score and point in ``crs``.
+    Anonymous callers and systems without the internal scope get results down to house numbers."""
     # CPU-only and ~0.1 ms: answered on the event loop; the index check (a DB query at most every 2 s)
     # and a rebuild after a registry change run in the thread pool. `crs` is normalised here rather than
     # by the shared `CrsQuery` dependency, a plain function that FastAPI would run in the thread pool.
     crs = normalize_crs(crs)
     engine = request.app.state.engine
     geocoder = cache_for(engine).peek() or await run_in_threadpool(geocoder_for, engine)
-    results = _geocoder(engine, geocoder).geocode(q, limit=limit)
+    results = _visible(_geocoder(engine, geocoder).geocode(q, limit=limit), principal)
     return _json({"query": q, "crs": crs, "results": [_out(r, crs) for r in results]})
 
 
@@ -87,6 +91,7 @@ def geocode_batch(
     payload: Any = Body(..., examples=[{"addresses": ["黄浦区中山东一路3号", "世纪大道1号"], "limit": 1}]),
     crs: CrsQuery = "wgs84",
     engine: Engine = Depends(db_engine),
+    principal: r.Principal = Depends(current_principal),
 ):
     """Geocode a list of addresses (or ``{"addresses": [...], "limit": n, "crs": ...}``), results in input order."""
     limit = 1
@@ -117,7 +122,7 @@ def geocode_batch(
     geocoder = _geocoder(engine)
     out = []
     for i, text in enumerate(addresses):
-        res = geocoder.geocode(text, limit=limit)
+        res = _visible(geocoder.geocode(text, limit=limit), principal)
         out.append({"index": i, "query": text, "results": [_out(r, crs) for r in res]})
     return _json({"crs": crs, "count": len(out), "results": out})
 

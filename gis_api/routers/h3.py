@@ -10,9 +10,10 @@ from shapely.geometry import mapping
 from sqlalchemy.engine import Engine
 
 from geo.geojson import feature, feature_collection
-from gis_api.deps import api_key, db_engine
+from gis_api.auth.deps import requires
+from gis_api.deps import db_engine
 
-router = APIRouter(prefix="/h3", tags=["h3 分析网格"], dependencies=[Depends(api_key)])
+router = APIRouter(prefix="/h3", tags=["h3 分析网格"], dependencies=[Depends(requires("features:read_internal"))])
 
 
 @router.get("/cells", summary="区域的 H3 单元 (GeoJSON，带每格户数、建筑、兴趣点、地址计数)")

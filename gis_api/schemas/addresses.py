@@ -10,10 +10,12 @@ from gis_api.params import CrsField
 
 
 class Change(BaseModel):
-    """Who makes a change and why (every change needs both)."""
+    """Why a change is made (required). Who makes it is the authenticated caller, never a body field."""
 
-    changed_by: str = Field(..., min_length=1, description="修改人 who makes the change")
     reason: str = Field(..., min_length=1, description="修改原因 why")
+    version: int | None = Field(
+        None, description="所依据的版本（或 If-Match 头）；已被他人修改时 412 the version you edited (or If-Match); "
+                          "412 when the address changed since")
 
 
 AREA_DESCRIPTION = (
@@ -147,8 +149,8 @@ class SplitIn(Change):
 
 
 class AliasIn(BaseModel):
-    """A new alias."""
+    """A new alias (``version``/If-Match: the address version it was added to, optional)."""
 
+    version: int | None = None
     alias: str
     kind: str = "variant"
-    changed_by: str = Field(..., min_length=1)

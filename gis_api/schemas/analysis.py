@@ -7,11 +7,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from geo.errors import TooLarge
 from gis_api.errors import BadRequest
 from gis_api.params import CrsField
 
 #: the most demand + site points one inline siting request may carry
 MAX_INLINE_POINTS = 200_000
+#: demand × site pairs an inline request may ask to cover (checked before any distance is computed)
+MAX_INLINE_PAIRS = 20_000_000
 
 
 class CoverageRequest(BaseModel):
@@ -87,6 +90,11 @@ class SitingRequest(BaseModel):
             raise BadRequest("候选点为空 (no sites)")
         if len(self.demand) + len(self.sites) > MAX_INLINE_POINTS:
             raise BadRequest(f"点数超过 {MAX_INLINE_POINTS} (too many inline points)")
+        pairs = len(self.demand) * len(self.sites)
+        if pairs > MAX_INLINE_PAIRS:
+            raise TooLarge(
+                f"需求点 × 候选点 = {pairs}，超过上限 {MAX_INLINE_PAIRS} demand × sites = {pairs} pairs, over the "
+                f"limit of {MAX_INLINE_PAIRS}", {"pairs": pairs, "max_pairs": MAX_INLINE_PAIRS})
         if self.radius_m is None:
             raise BadRequest("内联模式需要 radius_m (radius_m is required)")
         if self.model != "lscp" and self.p is None:

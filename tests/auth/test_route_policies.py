@@ -72,7 +72,7 @@ def test_writes_commit_before_the_response(app):
     assert not late, "db_conn without scope='function' (commits after the response):\n" + "\n".join(late)
 
 
-def test_route_role_matrix(client, app, role_headers, jurisdictions):
+def test_route_role_matrix(anon_client, app, role_headers, jurisdictions):
     checked = denied = 0
     failures = []
     for route, method in _routes(app):
@@ -82,7 +82,7 @@ def test_route_role_matrix(client, app, role_headers, jurisdictions):
             allowed = _allowed(action, role)
             if allowed and method not in ("GET",):
                 continue  # an allowed write is exercised by the feature tests, not with placeholder input
-            res = client.request(method, path, headers=role_headers[role])
+            res = anon_client.request(method, path, headers=role_headers[role])
             checked += 1
             if allowed:
                 denied_here = res.status_code == 401 or (

@@ -194,10 +194,10 @@ def test_layer_whose_table_is_missing_is_skipped(client):
         forget_layers()
 
 
-def test_internal_layers_need_staff_or_a_scoped_key(client, role_headers):
+def test_internal_layers_need_staff_or_a_scoped_key(anon_client, role_headers):
     """数据分类分级: cameras are internal — anonymous callers get 401 and do not see them listed; staff
     accounts and a system key with the features scope read them; a key without that scope gets 403."""
-    c = client
+    c = anon_client
     public = {x["id"] for x in c.get("/collections").json()["collections"]}
     assert "building" in public and "camera" not in public and "microgrid" not in public
     r = c.get("/collections/camera/items")
