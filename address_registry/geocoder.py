@@ -468,6 +468,23 @@ class Geocoder:
             out.append(res)
         return out
 
+    def coarsen(self, results: list[dict], hidden_levels: frozenset[str]) -> list[dict]:
+        """The results with each one at a hidden level (unit / floor / room: homes) replaced by its nearest
+        visible ancestor (the building or house number), best score kept, order kept."""
+        out: dict[str, dict] = {}
+        for res in results:
+            if res["level"] in hidden_levels:
+                rec = self.by_code.get(res["address_code"])
+                while rec is not None and rec.level in hidden_levels:
+                    rec = self.by_code.get(rec.parent_code or "")
+                if rec is None:
+                    continue
+                res = self._result(rec, rec.level, res["score"])
+                res["components"] = {k: v for k, v in res["components"].items() if not k.startswith("_")}
+            if res["address_code"] not in out or out[res["address_code"]]["score"] < res["score"]:
+                out[res["address_code"]] = res
+        return list(out.values())
+
     @staticmethod
     def _keep(results: dict, res: dict) -> None:
         key = res["address_code"] + "|" + res["level"] + "|" + res["formatted"]

@@ -25,11 +25,11 @@ router = APIRouter(tags=["geocoding 地理编码"], dependencies=[Depends(requir
 ROOM_LEVELS = frozenset({"unit", "floor", "room"})
 
 
-def _visible(results: list[dict[str, Any]], principal: r.Principal) -> list[dict[str, Any]]:
-    """The results the caller may see: without staff rights, none below house number / building."""
+def _visible(geocoder, results: list[dict[str, Any]], principal: r.Principal) -> list[dict[str, Any]]:
+    """The results the caller may see: without staff rights, a unit / floor / room becomes its building."""
     if r.can(principal, "addresses:read_internal"):
         return results
-    return [x for x in results if x.get("level") not in ROOM_LEVELS]
+    return geocoder.coarsen(results, ROOM_LEVELS)
 
 MAX_BATCH = 10_000
 MAX_QUERY_CHARS = 200
@@ -77,7 +77,8 @@ async def geocode(
     crs = normalize_crs(crs)
     engine = request.app.state.engine
     geocoder = cache_for(engine).peek() or await run_in_threadpool(geocoder_for, engine)
-    results = _visible(_geocoder(engine, geocoder).geocode(q, limit=limit), principal)
+    geocoder = _geocoder(engine, geocoder)
+    results = _visible(geocoder, geocoder.geocode(q, limit=limit), principal)
     return _json({"query": q, "crs": crs, "results": [_out(r, crs) for r in results]})
 
 
@@ -122,7 +123,7 @@ def geocode_batch(
     geocoder = _geocoder(engine)
     out = []
     for i, text in enumerate(addresses):
-        res = _visible(geocoder.geocode(text, limit=limit), principal)
+        res = _visible(geocoder, geocoder.geocode(text, limit=limit), principal)
         out.append({"index": i, "query": text, "results": [_out(r, crs) for r in res]})
     return _json({"crs": crs, "count": len(out), "results": out})
 
