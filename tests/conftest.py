@@ -204,7 +204,7 @@ def role_headers(engine, jurisdictions) -> dict[str, dict[str, str]]:
     }
     headers: dict[str, dict[str, str]] = {"public": {}}
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM app_user WHERE name LIKE 'm-%'"))
+        conn.execute(text("DELETE FROM app_user WHERE name = ANY(:n)"), {"n": [f"m-{x}" for x in r.USER_ROLES]})
         conn.execute(text("DELETE FROM police_area WHERE code LIKE 'M-%'"))
         conn.execute(text("DELETE FROM api_key WHERE name LIKE 'm-%'"))
         conn.execute(text(

@@ -200,8 +200,9 @@ def create(body: AddressIn, request: Request, conn: Connection = Depends(db_conn
     data = body.model_dump(exclude={"version"}) | {"lon": lon, "lat": lat}
     if body.level == "compound":
         data["area"] = service.area_wgs84(body.area, body.crs) if body.area is not None else None
-        if lon is None and data["area"] is not None:
-            lon, lat = data["area"].representative_point().coords[0]
+        area = data["area"]
+        if lon is None and area is not None and area.is_valid and not area.is_empty:
+            lon, lat = area.representative_point().coords[0]
         r.require(principal, "addresses:write", targets.community_target(conn, body.community_code, lon, lat))
         rec, members = service.create_compound(conn, data, principal.actor, body.reason)
         note_records(request, rec.code)

@@ -18,6 +18,8 @@ from geo.crs import geometry_from_wgs84
 from gis_api.deps import db_conn
 
 WHO = "网格员 王芳"
+# through the API, changed_by is the authenticated caller (the `client` fixture's admin), never a body field
+CALLER = "m-client-admin"
 WHY = "新建小区登记 test_compound_create"
 NAME = "外滩测试三村"  # digit variant: 外滩测试3村
 DISTRICT = "310101"
@@ -126,7 +128,7 @@ def test_create_compound_over_real_buildings(api, tx, site):
     assert codes.level_of(code) == "compound" and out["parent_code"] == codes.district_code(DISTRICT)
     assert out["level"] == "compound" and out["version"] == 1 and out["source"] == "manual"
     assert out["components"]["compound"] == NAME and out["formatted"].endswith(NAME)
-    assert out["changed_by"] == WHO and out["change_reason"] == WHY
+    assert out["changed_by"] == CALLER and out["change_reason"] == WHY
     # the label point (none given) lies inside the polygon; the polygon is stored as drawn
     area = shape(out["area"])
     assert area.geom_type == "MultiPolygon" and area.contains(Point(out["lon"], out["lat"]))
@@ -144,7 +146,7 @@ def test_create_compound_over_real_buildings(api, tx, site):
     for c, m in after.items():
         assert m["compound_code"] == code and m["compound"] == NAME
         assert m["version"] == before[c]["version"] + 1
-        assert m["changed_by"] == WHO and WHY in m["change_reason"] and code in m["change_reason"]
+        assert m["changed_by"] == CALLER and WHY in m["change_reason"] and code in m["change_reason"]
         assert NAME in m["full_text"] and NAME not in before[c]["full_text"]
         assert m["normalized_text"] == before[c]["normalized_text"]
     one = sorted(after)[0]
@@ -359,7 +361,7 @@ def test_correcting_the_area_updates_the_members(api, tx, site):
     after = _current(tx, site["members"])
     for c in leavers:
         assert after[c]["compound_code"] is None and after[c]["compound"] is None
-        assert after[c]["version"] == before[c]["version"] + 1 and after[c]["changed_by"] == WHO
+        assert after[c]["version"] == before[c]["version"] + 1 and after[c]["changed_by"] == CALLER
         assert "范围缩小" in after[c]["change_reason"] and NAME not in after[c]["full_text"]
     for c in site["seed_members"]:  # stayed: untouched
         assert after[c] == before[c]

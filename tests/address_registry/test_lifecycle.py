@@ -88,7 +88,8 @@ def test_correct_keeps_the_old_version_and_cascades(client, house):
     assert [v["version"] for v in hist] == [1, 2]
     assert hist[0]["valid_to"] is not None and hist[1]["valid_to"] is None
     assert hist[0]["components"]["house_number"] == "9001号"
-    assert hist[1]["changed_by"] == "户籍民警" and hist[1]["change_reason"] == "门牌号录入错误"
+    # changed_by is the authenticated caller (the `client` fixture's admin), not the body's "户籍民警"
+    assert hist[1]["changed_by"] == "m-client-admin" and hist[1]["change_reason"] == "门牌号录入错误"
     c = client.get(f"/addresses/{child['address_code']}").json()
     assert c["components"]["house_number"] == "9003号" and c["version"] == 2
     # the old text is free again, the new one is taken
