@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,7 +17,7 @@ from gis_api.errors import cli_message
 class ShequGroup(TyperGroup):
     """The top command group: a domain error from any command prints its message and exits with 1."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: Any) -> Any:
         """Run the command; turn a `geo.errors.ShequError` into the shared one-line message."""
         try:
             return super().invoke(ctx)

@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from geo.errors import NotFound
+
 address_app = typer.Typer(help="标准地址库 the standard-address registry.", no_args_is_help=True)
 
 
@@ -68,7 +70,7 @@ def show(code: str = typer.Argument(..., help="标准地址编码 standard-addre
     with get_engine().connect() as conn:
         rec = store.current(conn, code)
         if rec is None:
-            _fail(f"no address {code}")
+            raise NotFound(f"标准地址不存在 no address {code}")
         out = store.record_to_json(rec) | {"aliases": store.aliases_of(conn, code)}
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
 

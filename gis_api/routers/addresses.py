@@ -233,7 +233,7 @@ def correct(code: str, body: AddressPatch, conn: Connection = Depends(db_conn, s
     data = body.model_dump(exclude_unset=True, exclude={"version"})
     if "lon" in data or "lat" in data:
         data["lon"], data["lat"] = point_to_wgs84(body.lon, body.lat, body.crs)
-    if data.get("area") is not None:
+    if body.area is not None:
         data["area"] = service.area_wgs84(body.area, body.crs)
     rec, members = service.correct_with_members(conn, _valid_code(code), data, principal.actor, body.reason)
     if rec.level == "compound":

@@ -138,6 +138,7 @@ def reverse(
 ):
     """The nearest standard addresses to a point, with its district, township, community, grid and compound."""
     wlon, wlat = point_to_wgs84(lon, lat, crs)
+    assert wlon is not None and wlat is not None  # both were given (required query parameters)
     with engine.connect() as conn:
         near = store.nearest(conn, wlon, wlat, k=limit)
         admin = store.admin_containing(conn, wlon, wlat)
