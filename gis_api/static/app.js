@@ -225,7 +225,8 @@
       // Layers not in the basemap start visible; basemap layers can be drawn again on top.
       if (!l.basemap && l.web_default) { vg.addTo(map); }
     });
-    L.control.layers(baseLayers, overlays, { collapsed: false, position: "topright" }).addTo(map);
+    var narrow = window.matchMedia("(max-width: 600px)").matches;  // phones: the list opens from its button
+    L.control.layers(baseLayers, overlays, { collapsed: narrow, position: "topright" }).addTo(map);
 
     var legend = buildLegend(meta);
     legend.addTo(map);
@@ -239,6 +240,54 @@
     state.ready = true;
     document.body.dataset.ready = "1";
   }
+
+  // ---- account: browser login with a session cookie (HttpOnly) and a csrf cookie echoed on writes ----
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function showAccount(me) {
+    var who = document.getElementById("who");
+    var loggedIn = me && me.authenticated;
+    who.hidden = !loggedIn;
+    who.textContent = loggedIn ? (me.display_name || me.name) + "（" + me.role_title + "）" : "";
+    document.getElementById("login-btn").hidden = !!loggedIn;
+    document.getElementById("logout-btn").hidden = !loggedIn;
+    document.body.dataset.user = loggedIn ? me.name : "";
+  }
+
+  function setupAccount() {
+    var dialog = document.getElementById("login-dialog");
+    var error = document.getElementById("login-error");
+    fetch("/auth/me").then(function (r) { return r.json(); }).then(showAccount).catch(function () {});
+    document.getElementById("login-btn").addEventListener("click", function () {
+      error.hidden = true;
+      dialog.showModal();
+      document.getElementById("login-user").focus();
+    });
+    document.getElementById("login-cancel").addEventListener("click", function () { dialog.close(); });
+    document.getElementById("login-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      fetch("/auth/login", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: document.getElementById("login-user").value,
+                               password: document.getElementById("login-password").value })
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) { throw new Error(body.message || ("HTTP " + resp.status)); }
+          dialog.close();
+          location.reload();  // the layer list and tiles now follow the new role
+        });
+      }).catch(function (err) { error.textContent = err.message; error.hidden = false; });
+    });
+    document.getElementById("logout-btn").addEventListener("click", function () {
+      fetch("/auth/logout", { method: "POST", headers: { "X-CSRF-Token": cookie("shequ_csrf") || "" } })
+        .then(function () { location.reload(); });
+    });
+  }
+
+  setupAccount();
 
   fetch("/map/layers.json").then(function (r) {
     if (!r.ok) { throw new Error("HTTP " + r.status); }
