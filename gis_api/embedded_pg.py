@@ -3,14 +3,20 @@
 `shequ db start` creates it on first use (initdb), configures it to listen on a Unix socket inside the
 folder and on 127.0.0.1:<port>, starts it and makes sure the database and the PostGIS extension exist.
 pg_ctl refuses to run as root, so when we are root the server runs as an unprivileged OS user (created
-if missing) that owns the cluster folder. Authentication is `trust`, on loopback and the private socket
-only: this is the single-machine default; production deployments set DATABASE_URL.
+if missing) that owns the cluster folder; the folder then defaults to one outside the checkout
+(`gis_api.settings.Settings.pg_path`), and no permission of any folder above it is changed: a folder the
+server user cannot reach is an error naming the fix.
+
+Nothing is trusted: every connection, over loopback TCP or the private socket, authenticates with a
+generated password (scram-sha-256) kept in ``<folder>/password`` (0600, owned by whoever runs `shequ`).
+A cluster made by an older version with `trust` is switched over at the next start.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -131,9 +137,24 @@ class EmbeddedPostgres:
             self._bin_dir = find_pg_bin(self._bin_dir)
         return Path(self._bin_dir)
 
+    @property
+    def password_file(self) -> Path:
+        """The generated password of the cluster's user (0600, owned by whoever runs `shequ`)."""
+        return self.root / "password"
+
+    def password(self) -> str:
+        """The cluster user's password (generated at initdb)."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError as exc:
+            raise EmbeddedPgError(f"the cluster's password file {self.password_file} is missing; "
+                                  "fix: run `shequ db start` (it sets a new one)") from exc
+
     def url(self) -> str:
-        """The libpq URL of the cluster's database over loopback TCP."""
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+        """The libpq URL of the cluster's database over loopback TCP (with the generated password)."""
+        from urllib.parse import quote
+
+        return f"postgresql://{self.user}:{quote(self.password(), safe='')}@127.0.0.1:{self.port}/{self.database}"
 
     # -- running as the right OS user ----------------------------------------------------------
     def _run_as(self) -> str | None:
@@ -147,7 +168,8 @@ class EmbeddedPostgres:
                             self.os_user], check=True, capture_output=True)
         return self.os_user
 
-    def _cmd(self, args: list[str], check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def _cmd(self, args: list[str], check: bool = True, timeout: float = 120,
+             password: str | None = None) -> subprocess.CompletedProcess:
         run_as = self._run_as()
         kwargs: dict[str, Any] = {}
         if run_as:
@@ -155,6 +177,8 @@ class EmbeddedPostgres:
             kwargs = {"user": ent.pw_uid, "group": ent.pw_gid, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
+        if password is not None:
+            env["PGPASSWORD"] = password
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout,
                               cwd="/", **kwargs)
         if check and proc.returncode != 0:
@@ -171,11 +195,15 @@ class EmbeddedPostgres:
         run_as = self._run_as()
         if run_as:
             ent = pwd.getpwnam(run_as)
-            # the server user must reach the folder: make its ancestors traversable
-            for parent in [self.root, *self.root.parents]:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(parent, mode | 0o001)
+            # the server user must reach the folder; nothing above it is changed to make that so
+            for parent in self.root.parents:
+                st = parent.stat()
+                if st.st_uid != ent.pw_uid and not st.st_mode & 0o001:
+                    raise EmbeddedPgError(
+                        f"the database user '{run_as}' cannot reach {self.root}: {parent} is not traversable "
+                        f"by other users; fix: leave SHEQU_PG_DIR unset (as root the cluster lives under "
+                        f"/var/lib/shequ-gis) or point it at a folder '{run_as}' can reach")
+            os.chmod(self.root, 0o700)
             for p in (self.root, self.socket_dir):
                 p.mkdir(parents=True, exist_ok=True)
                 os.chown(p, ent.pw_uid, ent.pw_gid)
@@ -202,8 +230,15 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         if self.initialized():
             return
-        self._cmd([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
-                   "-E", "UTF8", "--no-locale", "--no-instructions"])
+        password = self._new_password()
+        pwfile = self.root / ".initdb-pwfile"
+        self._write_private(pwfile, password, for_server=True)
+        try:
+            self._cmd([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user,
+                       "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale",
+                       "--no-instructions"])
+        finally:
+            pwfile.unlink(missing_ok=True)
         conf = [
             "# written by shequ db start",
             "listen_addresses = '127.0.0.1'",
@@ -219,6 +254,39 @@ class EmbeddedPostgres:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with open(self.data / "postgresql.auto.conf", "a") as fh:
             fh.write("\n".join(conf) + "\n")
+
+    def _new_password(self) -> str:
+        """A new random password, written to `password_file` (0600) before any server sees it."""
+        password = secrets.token_urlsafe(24)
+        self._write_private(self.password_file, password)
+        return password
+
+    def _write_private(self, path: Path, text: str, for_server: bool = False) -> None:
+        """Write ``text`` to ``path`` with mode 0600 (owned by the server user when ``for_server``)."""
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text + "\n")
+        run_as = self._run_as()
+        if for_server and run_as:
+            ent = pwd.getpwnam(run_as)
+            os.chown(path, ent.pw_uid, ent.pw_gid)
+
+    def _secure_existing(self) -> None:
+        """A cluster made with `trust` (older versions): set a password, switch pg_hba to scram-sha-256."""
+        hba = self.data / "pg_hba.conf"
+        text = hba.read_text()
+        if self.password_file.exists() and " trust" not in text:
+            return
+        password = self._new_password()
+        self._psql(f"ALTER ROLE \"{self.user}\" PASSWORD '{password}'", password=password)
+        lines = [ln.replace(" trust", " scram-sha-256") if not ln.lstrip().startswith("#") else ln
+                 for ln in text.splitlines()]
+        tmp = self.root / ".pg_hba.tmp"
+        self._write_private(tmp, "\n".join(lines), for_server=True)
+        self._cmd(["cp", str(tmp), str(hba)])
+        tmp.unlink(missing_ok=True)
+        self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "reload"])
 
     def status(self) -> PgStatus:
         """Whether the server runs (a stale pid file after a kill is reported as such)."""
@@ -242,6 +310,7 @@ class EmbeddedPostgres:
         self.init()
         st = self.status()
         if st.running:
+            self._secure_existing()
             self._ensure_database()
             return st
         pidfile = self.data / "postmaster.pid"
@@ -255,6 +324,7 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
                    "-t", str(int(timeout)), "-o", f"-p {self.port}", "start"], timeout=timeout + 10)
+        self._secure_existing()
         self._ensure_database()
         return self.status()
 
@@ -266,9 +336,11 @@ class EmbeddedPostgres:
             self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
         return self.status()
 
-    def _psql(self, sql: str, database: str = "postgres") -> str:
+    def _psql(self, sql: str, database: str = "postgres", password: str | None = None) -> str:
+        pw = password if password is not None else (self.password() if self.password_file.exists() else "")
         proc = self._cmd([str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
-                          "-U", self.user, "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+                          "-U", self.user, "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         password=pw)
         return proc.stdout.strip()
 
     def _ensure_database(self) -> None:

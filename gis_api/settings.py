@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,8 +63,16 @@ class Settings(BaseSettings):
 
     @property
     def pg_path(self) -> Path:
-        """The embedded cluster's folder (``SHEQU_PG_DIR``, default ``<data_dir>/pg``), absolute."""
-        return (self.pg_dir or (self.data_dir / "pg")).resolve()
+        """The embedded cluster's folder (``SHEQU_PG_DIR``), absolute. Default ``<data_dir>/pg``; as root,
+        ``/var/lib/shequ-gis/<checkout>-<hash>/pg`` instead: owned by the database's OS user, outside the
+        checkout, so no folder of the checkout has to be opened to that user."""
+        if self.pg_dir is not None:
+            return Path(self.pg_dir).resolve()
+        if os.geteuid() == 0:
+            root = project_root().resolve()
+            tag = hashlib.blake2b(str(root).encode(), digest_size=4).hexdigest()
+            return Path("/var/lib/shequ-gis") / f"{root.name}-{tag}" / "pg"
+        return (self.data_dir / "pg").resolve()
 
 
 

@@ -22,6 +22,8 @@ def test_health_503_when_db_down():
     assert r.status_code == 503
     assert r.json()["status"] == "unavailable"
     assert "database unavailable" in r.json()["reason"]
+    # the database's own error text (host, port, "connection refused") never reaches the caller
+    assert "127.0.0.1" not in r.text and "refused" not in r.text.lower() and r.headers["retry-after"]
 
 
 def test_openapi_and_docs(client):

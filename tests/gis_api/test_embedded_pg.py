@@ -25,6 +25,7 @@ def shequ(*args, env_extra=None, **kw):
 @pytest.fixture
 def cluster_env():
     root = Path(tempfile.mkdtemp(prefix="shequ-it-"))
+    root.chmod(0o755)  # the test's own folder: reachable by the database's OS user (nothing above is changed)
     env = {"SHEQU_PG_DIR": str(root / "pg"), "SHEQU_PG_PORT": str(free_port())}
     yield root, env
     shequ("db", "stop", env_extra=env)
@@ -40,10 +41,20 @@ def test_lifecycle_idempotent_killed_and_restarted(cluster_env):
     again = shequ("db", "start", env_extra=env)  # idempotent
     assert again.returncode == 0 and "running" in again.stdout and "initialised" not in again.stdout
     url = shequ("db", "url", env_extra=env).stdout.strip()
-    assert url == f"postgresql://shequ@127.0.0.1:{env['SHEQU_PG_PORT']}/shequ"
+    password = (root / "pg" / "password").read_text().strip()
+    assert url == f"postgresql://shequ:{password}@127.0.0.1:{env['SHEQU_PG_PORT']}/shequ"
+    assert len(password) >= 24 and ((root / "pg" / "password").stat().st_mode & 0o777) == 0o600
     version = subprocess.run(["psql", url, "-At", "-c", "SELECT postgis_lib_version()"], capture_output=True,
                              text=True)
     assert version.stdout.startswith("3.")
+    # nothing is trusted: no password, a wrong one, or the socket without one are refused
+    no_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for bad in (f"postgresql://shequ@127.0.0.1:{env['SHEQU_PG_PORT']}/shequ",
+                f"postgresql://shequ:wrong@127.0.0.1:{env['SHEQU_PG_PORT']}/shequ",
+                f"postgresql://shequ@/shequ?host={root / 'pg' / 'run'}&port={env['SHEQU_PG_PORT']}"):
+        refused = subprocess.run(["psql", bad, "-w", "-At", "-c", "SELECT 1"], capture_output=True, text=True,
+                                 env=no_env)
+        assert refused.returncode != 0 and "password" in refused.stderr, (bad, refused.stderr)
     assert (root / "pg" / "run").is_dir()  # the Unix socket lives in the data folder
 
     # kill the server the hard way: status detects it, start restarts it despite the stale pid file
@@ -163,3 +174,26 @@ def test_start_and_stop_as_an_ordinary_user(tmp_path):
     os.close(read_fd)
     shutil.rmtree(root, ignore_errors=True)
     assert report == {"started": True, "owner_uid": nobody.pw_uid, "stopped": True}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the folder rules for the server's OS user apply when run as root")
+def test_as_root_no_folder_above_the_cluster_is_opened(tmp_path):
+    """As root the server runs as another OS user: a cluster folder that user cannot reach is refused with
+    the fix; the folders above it keep their permissions."""
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    env = {"SHEQU_PG_DIR": str(closed / "pg"), "SHEQU_PG_PORT": str(free_port())}
+    proc = shequ("db", "start", env_extra=env)
+    assert proc.returncode == 1 and "cannot reach" in proc.stderr and "SHEQU_PG_DIR" in proc.stderr
+    assert (closed.stat().st_mode & 0o777) == 0o700
+
+
+def test_default_cluster_folder_as_root_is_outside_the_checkout():
+    from gis_api.settings import Settings, project_root
+
+    path = Settings(pg_dir=None).pg_path
+    if os.geteuid() == 0:
+        assert not path.is_relative_to(project_root()) and path.is_relative_to("/var/lib/shequ-gis")
+    else:
+        assert path == (project_root() / "var" / "pg").resolve()
