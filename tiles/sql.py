@@ -96,7 +96,8 @@ def layer_mvt_sql(layer: Layer, tile: Tile, prefix: str, params: dict) -> str:
     id_arg = "" if layer.id_is_text else ", '__fid'"
     return (
         f"COALESCE((SELECT ST_AsMVT(m.*, :{p}name, {EXTENT}, '__geom'{id_arg}) FROM "
-        f"(SELECT {select} FROM {layer.table} t WHERE {' AND '.join(conds)}) m "
+        # ordered by id: the same rows always give the same bytes (a re-rendered tile keeps its ETag)
+        f"(SELECT {select} FROM {layer.table} t WHERE {' AND '.join(conds)} ORDER BY {layer.id_expr}) m "
         f"WHERE m.__geom IS NOT NULL), ''::bytea)"
     )
 
