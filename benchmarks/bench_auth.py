@@ -108,7 +108,7 @@ def main() -> None:
             build_registry(conn)
             conn.execute(text("DELETE FROM app_user WHERE name = 'bench-grid'"))
             conn.execute(text("DELETE FROM api_key WHERE name = 'bench-key'"))
-            user = store.create_user(conn, "bench-grid", r.GRID_MANAGER, "Bench-Grid-Pw-2026")
+            user = store.create_user(conn, "bench-grid", r.GRID_MANAGER, "Shequ-Bench-Pw-2026")
             _, key = store.create_api_key(conn, "bench-key", ["geocode", "tiles:read"], "bench", rate_per_min=10**7)
             queries = [q for (q,) in conn.execute(text(
                 "SELECT full_text FROM standard_address WHERE level IN ('house_number', 'building') "

@@ -9,6 +9,7 @@ Credentials are read in this order: ``Authorization: Bearer <access token>``, th
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geo.errors import NotAuthenticated, PermissionDenied
 
-from . import ratelimit, store, tokens
+from . import principal_cache, ratelimit, store, tokens
 from . import roles as r
 from .settings import AuthSettings
 
@@ -65,7 +66,19 @@ def audit_fields(request: Request) -> dict[str, Any]:
             "endpoint": f"{request.method} {request.url.path}"}
 
 
-def _bearer_principal(request: Request, value: str, settings: AuthSettings) -> r.Principal:
+_principals = principal_cache.CACHE  # see gis_api.auth.principal_cache
+
+
+def _credentials(request: Request, settings: AuthSettings) -> str | None:
+    """A digest of every credential the request carries (the principal cache's key), None when anonymous."""
+    parts = (request.headers.get("authorization"), request.cookies.get(settings.session_cookie),
+             request.headers.get("x-api-key"))
+    if not any(parts):
+        return None
+    return tokens.sha256_hex("\x1f".join(p or "" for p in parts))
+
+
+def _bearer_principal(request: Request, value: str, settings: AuthSettings) -> tuple[r.Principal, float]:
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated(tokens.TOKEN_INVALID, code="token_invalid")
@@ -75,27 +88,59 @@ def _bearer_principal(request: Request, value: str, settings: AuthSettings) -> r
         raise NotAuthenticated(tokens.TOKEN_INVALID, code="token_invalid")
     with request.app.state.engine.connect() as conn:
         user = store.active_user(conn, int(ident))
-        return store.principal_for(conn, user, "token")
+        return store.principal_for(conn, user, "token"), float(claims["exp"])
 
 
-def _session_principal(request: Request, cookie: str, settings: AuthSettings) -> r.Principal | None:
+def _session_principal(request: Request, cookie: str) -> r.Principal | None:
     with request.app.state.engine.connect() as conn:
         try:
             user = store.session_user(conn, cookie)
         except NotAuthenticated:
             return None
-        principal = store.principal_for(conn, user, "session")
-    if request.method not in SAFE_METHODS and not tokens.csrf_ok(
-            cookie, request.cookies.get(settings.csrf_cookie), request.headers.get(settings.csrf_header), settings):
+        return store.principal_for(conn, user, "session")
+
+
+def _check_request(request: Request, principal: r.Principal, rate: int | None, settings: AuthSettings) -> None:
+    """Per-request checks of a known principal: the key's rate limit; CSRF on cookie-authenticated writes."""
+    if principal.method == "api_key" and rate is not None:
+        rate_limiter(request).take(f"key:{principal.key_id}", rate)
+    if principal.method == "session" and request.method not in SAFE_METHODS and not tokens.csrf_ok(
+            request.cookies.get(settings.session_cookie) or "", request.cookies.get(settings.csrf_cookie),
+            request.headers.get(settings.csrf_header), settings):
         raise PermissionDenied(CSRF_FAILED, code="csrf_failed")
-    return principal
 
 
-def _key_principal(request: Request, key: str) -> r.Principal:
-    with request.app.state.engine.connect() as conn:
-        principal, rate = store.key_principal(conn, key)
-    rate_limiter(request).take(f"key:{principal.key_id}", rate)
-    return principal
+def _resolve(request: Request, settings: AuthSettings) -> tuple[r.Principal, int | None, float | None]:
+    """(principal, key rate limit, token expiry) from the database: bearer, then session cookie, then key."""
+    authorization = request.headers.get("authorization")
+    cookie = request.cookies.get(settings.session_cookie)
+    key = request.headers.get("x-api-key")
+    if authorization:
+        principal, expires = _bearer_principal(request, authorization, settings)
+        return principal, None, expires
+    if cookie:
+        found = _session_principal(request, cookie)
+        if found is not None:
+            return found, None, None
+    if key:
+        with request.app.state.engine.connect() as conn:
+            principal, rate = store.key_principal(conn, key)
+        return principal, rate, None
+    return r.ANONYMOUS, None, None
+
+
+def _cached(digest: str) -> tuple[r.Principal, int | None, float | None] | None:
+    hit = _principals.peek(digest)
+    if hit is not None and hit[2] is not None and time.time() >= hit[2]:
+        return None  # the token expired since it was cached
+    return hit
+
+
+def forget_credentials(request: Request) -> None:
+    """Drop the cached principal of this request's credentials (after logout)."""
+    digest = _credentials(request, auth_settings(request))
+    if digest is not None:
+        _principals.invalidate(digest)
 
 
 def principal_of(request: Request) -> r.Principal:
@@ -107,32 +152,34 @@ def principal_of(request: Request) -> r.Principal:
     if cached is not None:
         return cached
     settings = auth_settings(request)
-    principal: r.Principal | None = None
-    authorization = request.headers.get("authorization")
-    cookie = request.cookies.get(settings.session_cookie)
-    key = request.headers.get("x-api-key")
-    if authorization:
-        principal = _bearer_principal(request, authorization, settings)
-    elif cookie:
-        principal = _session_principal(request, cookie, settings)
-    if principal is None and key:
-        principal = _key_principal(request, key)
-    principal = principal or r.ANONYMOUS
+    digest = _credentials(request, settings)
+    found = None if digest is None else _cached(digest)
+    if found is None:
+        found = _resolve(request, settings)
+        if digest is not None and found[0] is not r.ANONYMOUS:
+            _principals.put(digest, found)
+    principal, rate, _ = found
+    _check_request(request, principal, rate, settings)
     request.state.principal = principal
     return principal
 
 
 async def current_principal(request: Request) -> r.Principal:
-    """Dependency: who is asking. An anonymous request is answered on the event loop with no I/O; one
-    with credentials is checked in the thread pool (it reads the database)."""
+    """Dependency: who is asking. Anonymous requests and credentials verified in the last few seconds are
+    answered on the event loop with no I/O; others are checked in the thread pool (database)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     settings = auth_settings(request)
-    headers = request.headers
-    if not (headers.get("authorization") or headers.get("x-api-key") or request.cookies.get(settings.session_cookie)):
+    digest = _credentials(request, settings)
+    if digest is None:
         request.state.principal = r.ANONYMOUS
         return r.ANONYMOUS
+    hit = _cached(digest)
+    if hit is not None:
+        _check_request(request, hit[0], hit[1], settings)
+        request.state.principal = hit[0]
+        return hit[0]
     return await run_in_threadpool(principal_of, request)
 
 

@@ -10,12 +10,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from geo.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
-from . import passwords, tokens
+from . import passwords, principal_cache, tokens
 from . import roles as r
 from .settings import AuthSettings
 
@@ -40,6 +40,17 @@ def _now(now: datetime | None) -> datetime:
 
 
 # ---------------------------------------------------------------- users
+
+
+def _changed(conn: Connection) -> None:
+    """Accounts, grants, sessions or keys changed: forget cached principals now and when this commits."""
+    principal_cache.clear()
+    if not event.contains(conn, "commit", _clear_on_commit):
+        event.listen(conn, "commit", _clear_on_commit)
+
+
+def _clear_on_commit(_conn: Connection) -> None:
+    principal_cache.clear()
 
 
 def check_user_name(name: str) -> str:
@@ -123,6 +134,7 @@ def list_users(conn: Connection) -> list[dict[str, Any]]:
 
 def set_disabled(conn: Connection, name: str, disabled: bool = True) -> dict[str, Any]:
     """Disable (or enable) an account; disabling ends its browser sessions."""
+    _changed(conn)
     user = require_user(conn, name, for_update=True)
     conn.execute(text("UPDATE app_user SET disabled = :d, updated_at = now(), version = version + 1 WHERE id = :i"),
                  {"d": disabled, "i": user["id"]})
@@ -133,6 +145,7 @@ def set_disabled(conn: Connection, name: str, disabled: bool = True) -> dict[str
 
 def set_password(conn: Connection, name: str, password: str) -> dict[str, Any]:
     """Set a new password (policy checked), unlock the account and end its sessions."""
+    _changed(conn)
     user = require_user(conn, name, for_update=True)
     passwords.check_policy(password, user["name"])
     conn.execute(
@@ -165,6 +178,7 @@ def _grant_target_exists(conn: Connection, kind: str, code: str) -> bool:
 
 def grant(conn: Connection, name: str, kind: str, code: str, granted_by: str = "system") -> bool:
     """Grant ``name`` the jurisdiction ``kind:code`` (which must exist); False when already granted."""
+    _changed(conn)
     if kind not in r.JURISDICTION_KINDS:
         raise InvalidInput(f"未知辖区类型 unknown jurisdiction kind: {kind!r}; one of {', '.join(r.JURISDICTION_KINDS)}",
                            code="invalid_kind")
@@ -185,6 +199,7 @@ def grant(conn: Connection, name: str, kind: str, code: str, granted_by: str = "
 
 def revoke_grant(conn: Connection, name: str, kind: str, code: str) -> bool:
     """Take a jurisdiction away; False when it was not granted."""
+    _changed(conn)
     user = require_user(conn, name, for_update=True)
     row = conn.execute(text("DELETE FROM user_grant WHERE user_id = :u AND kind = :k AND code = :c RETURNING id"),
                        {"u": user["id"], "k": kind, "c": code}).first()
@@ -288,6 +303,7 @@ def session_user(conn: Connection, plain: str, now: datetime | None = None) -> d
 
 def revoke_session(conn: Connection, plain: str) -> bool:
     """End one session; False when it was not live."""
+    _changed(conn)
     row = conn.execute(text("UPDATE user_session SET revoked_at = now() WHERE id_hash = :h AND revoked_at IS NULL "
                             "RETURNING user_id"), {"h": tokens.sha256_hex(plain)}).first()
     return row is not None
@@ -295,6 +311,7 @@ def revoke_session(conn: Connection, plain: str) -> bool:
 
 def revoke_user_sessions(conn: Connection, user_id: int) -> int:
     """End every live session of an account; how many."""
+    _changed(conn)
     return conn.execute(text("UPDATE user_session SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
                         {"u": user_id}).rowcount
 
@@ -344,6 +361,7 @@ def list_api_keys(conn: Connection) -> list[dict[str, Any]]:
 
 def revoke_api_key(conn: Connection, key_id: str) -> bool:
     """Revoke a key; NotFound when unknown, False when already revoked."""
+    _changed(conn)
     row = conn.execute(text("SELECT revoked_at FROM api_key WHERE id = :i FOR UPDATE"), {"i": key_id}).first()
     if row is None:
         raise NotFound(f"没有该 API 密钥 no such API key: {key_id}", code="no_such_key")

@@ -23,6 +23,7 @@ from gis_api.auth.deps import (
     auth_settings,
     clear_session_cookies,
     current_principal,
+    forget_credentials,
     open_route,
     requires,
     set_session_cookies,
@@ -110,6 +111,7 @@ def logout(request: Request, response: Response, principal: r.Principal = Depend
             ended = store.revoke_session(conn, cookie)
             audit.append(conn, audit.AuditEntry.of(principal, "auth.logout", record_ids=[f"user:{principal.name}"],
                                                    **audit_fields(request)))
+    forget_credentials(request)
     clear_session_cookies(response, request, settings)
     return {"logged_out": ended}
 
