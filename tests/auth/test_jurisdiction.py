@@ -131,3 +131,27 @@ def test_every_write_lands_in_an_intact_audit_chain(engine):
         n = conn.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
         assert audit.verify(conn) is None
     assert n > 0
+
+
+def test_admin_imports_police_areas_through_the_api(anon_client, role_headers, engine, jurisdictions):
+    with engine.connect() as conn:
+        ring = conn.execute(text(
+            "SELECT ST_AsGeoJSON(ST_Buffer(ST_PointOnSurface(geom)::geography, 200)::geometry) FROM admin_unit "
+            "WHERE code = :c"), {"c": jurisdictions["community"]}).scalar_one()
+    import json
+
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "M-PA-API", "name": "测试派出所"}, "geometry": json.loads(ring)}]}
+    try:
+        assert anon_client.post("/police-areas", json=fc, headers=role_headers["police"]).status_code == 403
+        assert anon_client.post("/police-areas", json=fc).status_code == 401
+        ok = anon_client.post("/police-areas", json=fc, headers=role_headers["admin"])
+        assert ok.status_code == 200 and ok.json() == {"created": 1, "updated": 0}
+        listed = anon_client.get("/police-areas", headers=role_headers["police"]).json()["police_areas"]
+        assert "M-PA-API" in {a["code"] for a in listed}
+        bad = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "M-PA-X"},
+                                                          "geometry": {"type": "Point", "coordinates": [0, 0]}}]}
+        assert anon_client.post("/police-areas", json=bad, headers=role_headers["admin"]).status_code == 422
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM police_area WHERE code IN ('M-PA-API', 'M-PA-X')"))
