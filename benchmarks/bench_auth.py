@@ -84,6 +84,54 @@ def _measure(port: int, paths: list[str], headers: dict, n: int) -> dict:
             "errors": sum(e for _, e in parts)}
 
 
+def policy_cost_us(n: int = 20000) -> dict[str, float]:
+    """In-process cost of the access layer per request (µs): who is asking + the policy check, for an
+    anonymous caller and for a key / token verified a moment ago (the principal cache), on one core."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from gis_api.auth import deps, principal_cache
+    from gis_api.auth import roles as r
+    from gis_api.auth.settings import AuthSettings
+
+    app = SimpleNamespace(state=SimpleNamespace(auth_settings=AuthSettings(), rate_limiter=None))
+    check = deps.requires("geocode")
+
+    def request(headers: dict[str, str]) -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/geocode", "query_string": b"", "app": app,
+                        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]})
+
+    callers = {
+        "anonymous": ({}, None),
+        "API key": ({"X-API-Key": "sk_0123456789ab_" + "x" * 43},
+                    r.Principal(role=r.SYSTEM, key_id="0123456789ab", scopes=frozenset({"geocode"}),
+                                method="api_key")),
+        "bearer token": ({"Authorization": "Bearer " + "t" * 200},
+                         r.Principal(role=r.GRID_MANAGER, name="bench", user_id=1, method="token")),
+    }
+    out = {}
+    for name, (headers, principal) in callers.items():
+        if principal is not None:
+            digest = deps._credentials(request(headers), app.state.auth_settings)
+            principal_cache.CACHE.put(digest, (principal, 10**9 if principal.key_id else None, None))
+
+        async def run(headers=headers) -> float:
+            baseline = time.perf_counter()
+            for _ in range(n):
+                request(headers)
+            base = time.perf_counter() - baseline
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await check(await deps.current_principal(request(headers)))
+            return (time.perf_counter() - t0 - base) / n * 1e6
+
+        out[name] = min(asyncio.run(run()) for _ in range(3))
+    principal_cache.clear()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -157,10 +205,13 @@ def main() -> None:
         for k, v in summary.items():
             print(f"{k:34} {v['rps_median']:8.0f} ({v['rps_min']:.0f}–{v['rps_max']:.0f})"
                   f" {v['throughput_vs_off']:8.3f} {v['p99_median_ms']:8.2f} {v['p99_minus_off_ms']:8.2f}")
+        cost = policy_cost_us()
+        print("\nin-process cost of the policy layer per request (µs, min of 3):",
+              ", ".join(f"{k} {v:.1f}" for k, v in cost.items()))
         out = ROOT / "bench-output"
         out.mkdir(exist_ok=True)
         (out / "auth.json").write_text(json.dumps({"rounds": args.rounds, "requests": args.requests,
-                                                   "clients": CLIENTS, "summary": summary,
+                                                   "clients": CLIENTS, "summary": summary, "policy_cost_us": cost,
                                                    "load_average": os.getloadavg()}, indent=2))
     finally:
         for s in servers:
