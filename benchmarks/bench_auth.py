@@ -1,5 +1,5 @@
 """Cost of the access layer: geocoding and vector-tile throughput and latency with accounts and
-policies on versus off, in one run (issue 10: overhead ≤ 5 % on throughput, ≤ 2 ms on p99).
+policies on versus off, in one run (targets: overhead ≤ 5 % on throughput, ≤ 2 ms on p99).
 
 Two uvicorn servers on 127.0.0.1 over the same throw-away PostGIS (demo loaded, registry built, basemap
 tiles cached): the product as shipped ("on") and the same app with every policy dependency replaced by

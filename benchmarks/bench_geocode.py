@@ -1,4 +1,4 @@
-"""Geocoding benchmark (issue 3): accuracy on noisy forms, in-process throughput, API latency.
+"""Geocoding benchmark: accuracy on noisy forms, in-process throughput, API latency.
 
     .venv/bin/python benchmarks/bench_geocode.py            # throw-away PostGIS with the demo loaded
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_geocode.py   # a scratch DB

@@ -1,4 +1,4 @@
-"""Grids (issue 4): our household-balanced partitioner vs spopt.region on the same street blocks.
+"""Grids: our household-balanced partitioner vs spopt.region on the same street blocks.
 
 Run:  .venv/bin/python benchmarks/bench_grids.py [--band 300 500] [--json out.json]
 

@@ -1,4 +1,4 @@
-"""Address-parsing benchmark (issue 3): dev-split F1 per label, addresses/s, and cpca side by side.
+"""Address-parsing benchmark: dev-split F1 per label, addresses/s, and cpca side by side.
 
     .venv/bin/python benchmarks/bench_parse.py
 

@@ -1,4 +1,4 @@
-"""Siting (issue 6) benchmarks, side by side with the peers in one run.
+"""Siting benchmarks, side by side with the peers in one run.
 
 1. MCLP 10,000 demand × 2,000 sites, p = 40, r = 300 m and LSCP 2,000 × 500, r = 600 m: uniform points in
    a 5 km square (seed fixed, integer weights 1–10 for MCLP): ours (sparse coverage + HiGHS) vs

@@ -1,4 +1,4 @@
-"""Map layers and tiles (issue 5): our tile / feature server vs tipg on the same PostGIS tables.
+"""Map layers and tiles: our tile / feature server vs tipg on the same PostGIS tables.
 
 Run:  .venv/bin/python benchmarks/bench_tiles.py [--passes 3] [--clients 8] [--json bench-output/tiles.json]
 
