@@ -63,6 +63,19 @@ def pg_url(shared_data) -> str:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def rolled_back(engine):
+    """A connection in a transaction rolled back after the test: what the test writes never reaches the
+    later tests."""
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
 @pytest.fixture(scope="session")
 def engine(pg_url):
     from gis_api.db import get_engine

@@ -25,13 +25,6 @@ def geocoder(engine, registry):
 
 
 @pytest.fixture
-def tx(engine, registry):
-    """A connection in a transaction that is rolled back after the test: what the test writes never reaches
-    the later tests."""
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        trans.rollback()
-        conn.close()
+def tx(registry, rolled_back):
+    """A rolled-back transaction (`rolled_back`) over the built registry."""
+    return rolled_back

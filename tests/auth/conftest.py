@@ -15,15 +15,9 @@ def auth_settings(tmp_path) -> AuthSettings:
 
 
 @pytest.fixture
-def tx(engine):
+def tx(rolled_back):
     """A connection in a transaction rolled back after the test."""
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        yield conn
-    finally:
-        trans.rollback()
-        conn.close()
+    return rolled_back
 
 
 def delete_test_accounts(engine) -> None:
