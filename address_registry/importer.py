@@ -313,10 +313,12 @@ def _import_district(conn, value: str) -> tuple[str | None, str | None]:
 
 
 def import_all_or_nothing(
-    engine, rows, changed_by: str, reason: str, convert=None, progress=None, dry_run: bool = False
+    engine, rows, changed_by: str, reason: str, convert=None, progress=None, dry_run: bool = False,
+    before_commit=None,
 ) -> dict[str, Any]:
     """:func:`import_addresses` in a transaction of its own, committed only when no row failed and this is
-    not a dry run (otherwise rolled back: nothing is written). Returns the import report."""
+    not a dry run (otherwise rolled back: nothing is written). ``before_commit(conn, report)`` runs inside
+    that transaction just before the commit (e.g. the caller's audit entry). Returns the import report."""
     with engine.connect() as conn:
         trans = conn.begin()
         try:
@@ -327,6 +329,12 @@ def import_all_or_nothing(
         if report["errors"] or dry_run:
             trans.rollback()
         else:
+            try:
+                if before_commit is not None:
+                    before_commit(conn, report)
+            except BaseException:
+                trans.rollback()
+                raise
             trans.commit()
     return report
 

@@ -241,16 +241,16 @@ def correct(code: str, body: AddressPatch, conn: Connection = Depends(db_conn, s
     return _json(conn, rec)
 
 
-def _audit_import(request: Request, principal: r.Principal, report: dict, filename: str | None) -> None:
-    """One audit entry for a bulk import (the import commits in its own transaction)."""
+def _audit_import(conn: Connection, request: Request, principal: r.Principal, report: dict,
+                  filename: str | None) -> None:
+    """The audit entry of a bulk import, in the import's own transaction (it commits with the addresses)."""
     from gis_api.auth import audit
     from gis_api.auth.deps import audit_fields
 
-    codes_ = [a.get("code") for a in report["created"] if isinstance(a, dict)]
-    with request.app.state.engine.begin() as conn:
-        audit.append(conn, audit.AuditEntry.of(principal, "address.import", record_ids=[c for c in codes_ if c],
-                                               after={"rows": report["rows"], "file": filename},
-                                               **audit_fields(request)))
+    codes_ = [a.get("address_code") for a in report["created"] if isinstance(a, dict)]
+    audit.append(conn, audit.AuditEntry.of(principal, "address.import", record_ids=[c for c in codes_ if c],
+                                           after={"rows": report["rows"], "file": filename},
+                                           **audit_fields(request)))
 
 
 def _members_total(conn: Connection, code: str) -> int:
@@ -350,11 +350,10 @@ async def import_file(
             reason or f"批量导入 bulk import {file.filename or ''}".strip(),
             convert=lambda lon, lat: point_to_wgs84(lon, lat, crs),
             dry_run=dry_run,
+            before_commit=lambda conn, report: _audit_import(conn, request, principal, report, file.filename),
         )
 
     report = await run_in_threadpool(run)
-    if report["created"] and not dry_run:
-        await run_in_threadpool(_audit_import, request, principal, report, file.filename)
     if report["errors"]:
         raise Unprocessable(
             f"{len(report['errors'])} 处错误，未写入任何地址 {len(report['errors'])} problem(s) in "

@@ -132,6 +132,11 @@ def test_api_import_valid_file_then_geocode(client, engine, bund):
     for q, row in (("黄浦区中山东一路9103号", 3), ("中山东一路9101号1幢2单元", 6), ("外滩测试楼", 2)):
         top = client.get("/geocode", params={"q": q}).json()["results"][0]
         assert top["address_code"] == by_row[row]["address_code"], q
+    # one audit entry for the import, committed with the addresses, naming every created code
+    with engine.connect() as conn:
+        logged = conn.execute(text("SELECT actor, record_ids FROM audit_log WHERE action = 'address.import' "
+                                   "ORDER BY id DESC LIMIT 1")).one()
+    assert logged.actor == API_CALLER and set(logged.record_ids) == {a["address_code"] for a in body["addresses"]}
     one = client.get(f"/addresses/{by_row[2]['address_code']}").json()
     assert (
         one["source"] == "import" and one["changed_by"] == API_CALLER and one["change_reason"] == "门牌普查"
