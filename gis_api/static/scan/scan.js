@@ -10,7 +10,7 @@
 
   function show(id, on) { $(id).hidden = !on; }
   function text(id, value) { $(id).textContent = value == null || value === "" ? "—" : value; }
-  function unit(u) { return u ? (u.name ? u.name + "（" + u.code + "）" : u.code) : "—"; }
+  function unit(u) { return u ? (u.name || u.code) : "—"; }
   function cookie(name) {
     var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
     return m ? decodeURIComponent(m[1]) : null;
