@@ -64,7 +64,7 @@ def _page(status: int, title: str, message: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/p/{code}", response_class=HTMLResponse, include_in_schema=True,
+@router.get("/p/{code}", response_class=HTMLResponse,
             summary="扫码门牌页面（手机） QR plate scan page",
             dependencies=[Depends(open_route("QR plate scan page"))])
 def scan_page(request: Request, code: str, c: str | None = Query(None, max_length=16, description="门牌校验码"),
