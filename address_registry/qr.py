@@ -1,7 +1,8 @@
 """QR door plates (二维码门牌): an SVG plate with the address, its code and a QR code.
 
-The QR code holds the URL of the address in the API (`{base_url}/addresses/{code}`), so a phone scan
-opens the current version of the address; the code itself is printed under the QR for manual entry.
+The QR code holds the signed scan link of the address (`{base_url}/p/{code}?c={check}`, see
+`address_registry.plates`), so a phone scan opens the scan page (standard address, grid, whom to contact);
+the code itself is printed under the QR for manual entry.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from xml.sax.saxutils import escape
 
 import segno
 
+from address_registry.plates import plate_url
 from address_registry.records import AddressRecord
 
 
 def plate_payload(code: str, base_url: str) -> str:
-    """The URL a plate's QR code points to."""
+    """The unsigned API link of an address (plates made before signed links; new plates use `plate_url`)."""
     return f"{base_url.rstrip('/')}/addresses/{code}"
 
 
@@ -23,9 +25,11 @@ def qr_matrix(payload: str) -> list[list[bool]]:
     return [[bool(v) for v in row] for row in segno.make(payload, error="m", boost_error=False).matrix]
 
 
-def plate_svg(rec: AddressRecord, base_url: str, scale: int = 6) -> str:
-    """An SVG door plate: blue field, white QR, the formatted address and the code."""
-    qr = segno.make(plate_payload(rec.code, base_url), error="m", boost_error=False)
+def plate_svg(rec: AddressRecord, base_url: str, scale: int = 6, key: bytes | None = None) -> str:
+    """An SVG door plate: blue field, white QR, the formatted address and the code. With the plate ``key``
+    the QR holds the signed scan link (`plate_url`); without it, the old unsigned API link."""
+    payload = plate_url(base_url, rec.code, key) if key else plate_payload(rec.code, base_url)
+    qr = segno.make(payload, error="m", boost_error=False)
     size = qr.symbol_size(scale=scale)[0]
     qr_svg = qr.svg_inline(scale=scale, dark="#000", light="#fff")
     c = rec.components

@@ -155,9 +155,11 @@ def get_address(code: str, response: Response, conn: Connection = Depends(db_con
             response_class=Response)
 def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn, scope="function"),
              principal: r.Principal = Depends(current_principal)):
-    """A door plate with a QR code linking to the address (active addresses only). The link is built from
-    the configured public base URL (``SHEQU_PUBLIC_BASE_URL``), never from the request's Host header."""
+    """A door plate with a QR code holding the signed scan link ``/p/{code}?c={check}`` (active addresses
+    only; see docs/address-registry.md). The link is built from the configured public base URL
+    (``SHEQU_PUBLIC_BASE_URL``), never from the request's Host header."""
     from address_registry.qr import plate_svg
+    from gis_api.plates import plate_key
 
     rec = store.current(conn, _valid_code(code))
     if rec is None:
@@ -166,7 +168,7 @@ def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn, sc
     if rec.status != "active":
         raise Conflict(f"地址已注销，不制作门牌 address {code} is retired")
     base = request.app.state.settings.public_base_url.rstrip("/") + "/"
-    return Response(plate_svg(rec, base), media_type="image/svg+xml")
+    return Response(plate_svg(rec, base, key=plate_key(request)), media_type="image/svg+xml")
 
 
 @router.get("/{code}/history", dependencies=READ, summary="全部历史版本 every version, oldest first")

@@ -24,8 +24,11 @@ def test_qr_plate_link_comes_from_the_configured_base_url(client, app, jurisdict
     with app.state.engine.connect() as conn:
         rec = store.current(conn, code)
     configured = app.state.settings.public_base_url.rstrip("/") + "/"
-    assert forged.text == plate_svg(rec, configured)
-    assert forged.text != plate_svg(rec, "http://evil.example/")
+    from gis_api.auth.secrets import load_or_create
+
+    key = load_or_create("plate-hmac", app.state.auth_settings)  # the QR holds the signed link (issue 12)
+    assert forged.text == plate_svg(rec, configured, key=key)
+    assert forged.text != plate_svg(rec, "http://evil.example/", key=key)
 
 
 def _tiny_app(engine) -> FastAPI:

@@ -1,0 +1,124 @@
+"""QR door plates in the API: the plate key, what a scan shows (address, grid, whom to contact), reports.
+
+The key of the plate checks (`address_registry.plates`) is a generated secret in the secrets folder
+(``plate-hmac``, 0600). Contacts: the current staff of the grid and micro-grid covering the address
+(``grid_staff``) and the 社区民警 — police accounts granted a police-station area containing its point.
+Names and phones are personal information (``gis_api.auth.classification``): in clear for the roles the
+classification names, within their jurisdiction (each clear read audited by the caller); masked for
+everyone else, the public included — a plate exists to say whom to contact, so the public sees the
+masked name and number (张*, 139****5678), never the clear ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from address_registry.records import AddressRecord
+from gis_api.auth import classification as cls
+from gis_api.auth import roles as r
+from gis_api.auth import targets
+from gis_api.auth.deps import auth_settings
+from gis_api.auth.masking import mask_value
+from gis_api.auth.secrets import load_or_create
+
+KEY_NAME = "plate-hmac"
+
+LEVEL_TITLES = {"road": "街路巷", "compound": "小区", "house_number": "门牌号", "building": "楼栋",
+                "unit": "单元", "floor": "楼层", "room": "户室"}
+REPORT_KINDS = {"wrong_address": "门牌地址有误", "wrong_place": "门牌位置不对", "damaged": "门牌损坏或缺失",
+                "wrong_contact": "联系人信息有误", "other": "其他"}
+
+_POLICE = text(
+    "SELECT DISTINCT u.id, u.display_name, u.contact_phone, u.contact_office, g.code AS police_area, "
+    "p.name AS police_area_name FROM app_user u JOIN user_grant g ON g.user_id = u.id AND g.kind = 'police_area' "
+    "JOIN police_area p ON p.code = g.code WHERE u.role = 'police' AND NOT u.disabled "
+    "AND g.code = ANY(:areas) ORDER BY g.code, u.id"
+)
+
+
+def plate_key(request: Request) -> bytes:
+    """The plate HMAC key: ``secrets_dir/plate-hmac``, generated on first use (0600)."""
+    return load_or_create(KEY_NAME, auth_settings(request))
+
+
+def _field(principal: r.Principal, key: str, value: Any, inside: bool, clear: list[str], label: str) -> Any:
+    """One personal field for ``principal``: clear (noted in ``clear``) or masked."""
+    row = cls.row(key)
+    if value is None or row is None:
+        return value
+    if principal.role in row.clear_roles and inside:
+        clear.append(label)
+        return value
+    return mask_value(value, row.mask)
+
+
+def contacts(conn: Connection, rec: AddressRecord, located: dict[str, Any], principal: r.Principal
+             ) -> tuple[dict[str, Any], list[str]]:
+    """Whom to contact about the address, masked for ``principal``; and the fields read in clear."""
+    from grid_builder.store import staff_of
+
+    areas = targets.address_target(conn, rec.code).get("police_area") or []
+    grids = [g["code"] for g in (located.get("grid"), located.get("microgrid")) if g]
+    where = {"township": rec.township_code, "community": rec.community_code, "grid": grids, "police_area": areas}
+    inside = principal.is_authenticated and r.within(principal, where)
+    clear: list[str] = []
+    staff = []
+    for g in grids:
+        for s in staff_of(conn, g, current_only=True):
+            staff.append({"grid_code": s["grid_code"], "role": s["role"],
+                          "person_ref": _field(principal, "grid_staff.person_ref", s["person_ref"], inside, clear,
+                                               f"grid_staff:{s['id']}.person_ref")})
+    police = []
+    for p in conn.execute(_POLICE, {"areas": list(areas)}).mappings() if areas else []:
+        police.append({
+            "role": "社区民警", "police_area": p["police_area"], "police_area_name": p["police_area_name"],
+            "name": _field(principal, "app_user.display_name", p["display_name"], inside, clear,
+                           f"app_user:{p['id']}.display_name"),
+            "phone": _field(principal, "app_user.contact_phone", p["contact_phone"], inside, clear,
+                            f"app_user:{p['id']}.contact_phone"),
+            "office": p["contact_office"] if principal.is_authenticated else None,
+        })
+    return {"grid_staff": staff, "police": police, "masked": not clear, "in_jurisdiction": inside}, clear
+
+
+def _unit(located: dict[str, Any], level: str) -> dict[str, Any] | None:
+    u = located.get(level)
+    return {"code": u["code"], "name": u.get("name")} if u else None
+
+
+def scan_view(conn: Connection, rec: AddressRecord, principal: r.Principal) -> tuple[dict[str, Any], list[str]]:
+    """What a scan of the plate of ``rec`` shows ``principal``; and the fields read in clear."""
+    from grid_builder.store import locate
+
+    located = locate(conn, rec.lon, rec.lat) if rec.lon is not None and rec.lat is not None else {}
+    who, clear = contacts(conn, rec, located, principal)
+    c = rec.components
+    return {
+        "code": rec.code,
+        "formatted": rec.formatted,
+        "short": "".join(c.get(k, "") for k in ("road", "house_number", "building", "unit", "floor", "room")),
+        "level": rec.level,
+        "level_title": LEVEL_TITLES.get(rec.level, rec.level),
+        "compound": c.get("compound"),
+        "lon": rec.lon,
+        "lat": rec.lat,
+        "community": _unit(located, "community"),
+        "township": _unit(located, "township"),
+        "grid": _unit(located, "grid"),
+        "microgrid": _unit(located, "microgrid"),
+        "contacts": who,
+        "verified": True,
+    }, clear
+
+
+def add_report(conn: Connection, code: str, kind: str, note: str | None, actor: str) -> dict[str, Any]:
+    """File a 'wrong plate' correction task (state open); the stored row."""
+    row = conn.execute(text(
+        "INSERT INTO plate_report (address_code, kind, note, reported_by) VALUES (:c, :k, :n, :a) "
+        "RETURNING id, address_code, kind, note, state, reported_by, created_at"),
+        {"c": code, "k": kind, "n": note, "a": actor}).mappings().one()
+    return {**dict(row), "created_at": row["created_at"].isoformat()}
