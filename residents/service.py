@@ -271,3 +271,55 @@ def set_key_group(conn: Any, person_id: int, kind: str, on: bool, changed_by: st
     if on:
         return store.flag_key_group(conn, person_id, kind, when, note, changed_by)
     return store.unflag_key_group(conn, person_id, kind, when)
+
+
+def _synthetic_rows(conn: Any, batch: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a batch of generated dwellings, skipping documents / credit codes already recorded."""
+    people = [sp for d in batch for sp in d.people]
+    taken = store.existing_documents(conn, [sp.person.id_number for sp in people if sp.person.id_number])
+    people = [sp for sp in people if sp.person.id_number not in taken]
+    units = [u for d in batch for u in d.units]
+    used = store.existing_credit_codes(conn, [u.credit_code for u in units if u.credit_code])
+    units = [u for u in units if u.credit_code not in used]
+    out: dict[str, list[dict[str, Any]]] = {"person": [], "residence": [], "person_key_group": [],
+                                            "house_info": [], "org_unit": []}
+    for pid, sp in zip(store.take_ids(conn, "person_id_seq", len(people)), people, strict=True):
+        p = sp.person
+        out["person"].append({k: getattr(p, k) for k in PERSON_FIELDS} | {
+            "id": pid, "source": p.source, "changed_by": p.changed_by, "change_reason": "synthetic demo"})
+        out["residence"].append({"person_id": pid, "address_code": sp.address_code, "from_date": sp.from_date,
+                                 "source": p.source, "changed_by": p.changed_by})
+        out["person_key_group"] += [{"person_id": pid, "kind": k, "from_date": sp.from_date, "source": p.source,
+                                     "changed_by": p.changed_by} for k in sp.key_groups]
+    for d in batch:
+        h = d.house
+        out["house_info"].append({k: getattr(h, k) for k in HOUSE_FIELDS} | {
+            "address_code": h.address_code, "source": h.source, "changed_by": h.changed_by,
+            "change_reason": "synthetic demo"})
+    for uid, u in zip(store.take_ids(conn, "org_unit_id_seq", len(units)), units, strict=True):
+        out["org_unit"].append({k: getattr(u, k) for k in UNIT_FIELDS} | {
+            "id": uid, "source": u.source, "changed_by": u.changed_by, "change_reason": "synthetic demo"})
+    return out
+
+
+def load_synthetic(conn: Any, seed: int, community: str | None = None, batch_size: int = 200,
+                   progress: Any = None) -> dict[str, int]:
+    """Generate the demo's synthetic residents, houses and units and insert what is missing (idempotent:
+    a dwelling that already has its synthetic house record is skipped). ``progress(iterable, total)`` wraps
+    the batches (a progress bar). Counts of what was inserted."""
+    from . import synthetic
+
+    rows = store.dwellings(conn, community)
+    done = store.synthetic_done(conn, [code for code, _, _ in rows])
+    todo = [synthetic.Dwelling(code, level, hh) for code, level, hh in rows if code not in done]
+    counts = {"dwellings": len(rows), "skipped": len(done), "person": 0, "house_info": 0, "org_unit": 0,
+              "person_key_group": 0}
+    generated = synthetic.generate(todo, seed)
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    for chunk in (progress(batches, len(batches)) if progress else batches):
+        batch = [next(generated) for _ in chunk]
+        for table, table_rows in _synthetic_rows(conn, batch).items():
+            store.bulk_insert(conn, table, table_rows)
+            if table in counts:
+                counts[table] += len(table_rows)
+    return counts

@@ -251,3 +251,61 @@ def unflag_key_group(conn: Connection, person_id: int, kind: str, to_date: date)
     res = conn.execute(text("UPDATE person_key_group SET to_date = GREATEST(:d, from_date) WHERE person_id = :p "
                             "AND kind = :k AND to_date IS NULL"), {"p": person_id, "k": kind, "d": to_date})
     return bool(res.rowcount)
+
+
+# ---- synthetic demo data ----
+
+_DWELLINGS = """SELECT a.code, a.level, CASE WHEN a.level = 'room' THEN 1
+        ELSE GREATEST(1, round(b.households_est))::int END AS households
+    FROM standard_address a JOIN building b ON b.id = a.building_id
+    WHERE a.valid_to IS NULL AND a.status = 'active' AND a.level IN ('house_number', 'building', 'room')
+      AND b.households_est > 0 AND (CAST(:community AS text) IS NULL OR a.community_code = :community)
+      AND NOT EXISTS (SELECT 1 FROM standard_address c WHERE c.parent_code = a.code AND c.valid_to IS NULL
+                      AND c.status = 'active')
+    ORDER BY a.code"""
+
+
+def dwellings(conn: Connection, community: str | None = None) -> list[tuple[str, str, int]]:
+    """(address code, level, households) of every place people live: rooms, and buildings / house numbers
+    without active children, with their building's household estimate (a room: one household)."""
+    rows = conn.execute(text(_DWELLINGS), {"community": community})
+    return [(r.code, r.level, int(r.households)) for r in rows]
+
+
+def synthetic_done(conn: Connection, codes: list[str]) -> set[str]:
+    """The addresses among ``codes`` that already carry a synthetic house record."""
+    rows = conn.execute(text("SELECT DISTINCT address_code FROM house_info WHERE source = 'synthetic' "
+                             "AND address_code = ANY(:c)"), {"c": codes})
+    return {r.address_code for r in rows}
+
+
+def existing_documents(conn: Connection, numbers: list[str]) -> set[str]:
+    """The document numbers among ``numbers`` held by a current person."""
+    rows = conn.execute(text("SELECT id_number FROM person WHERE valid_to IS NULL AND id_number = ANY(:n)"),
+                        {"n": numbers})
+    return {r.id_number for r in rows}
+
+
+def existing_credit_codes(conn: Connection, codes: list[str]) -> set[str]:
+    """The credit codes among ``codes`` held by a current unit."""
+    rows = conn.execute(text("SELECT credit_code FROM org_unit WHERE valid_to IS NULL AND credit_code = ANY(:c)"),
+                        {"c": codes})
+    return {r.credit_code for r in rows}
+
+
+def take_ids(conn: Connection, sequence: str, n: int) -> list[int]:
+    """``n`` fresh ids of ``person_id_seq`` or ``org_unit_id_seq``."""
+    if sequence not in ("person_id_seq", "org_unit_id_seq"):
+        raise ValueError(sequence)
+    return [int(x) for (x,) in conn.execute(text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"),
+                                            {"n": n})]
+
+
+def bulk_insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows of one shape (executemany) into one of the residents tables."""
+    if not rows:
+        return
+    if table not in ("person", "residence", "house_info", "org_unit", "person_key_group"):
+        raise ValueError(table)
+    cols = list(rows[0])
+    conn.execute(text(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"), rows)
