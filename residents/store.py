@@ -281,8 +281,8 @@ def synthetic_done(conn: Connection, codes: list[str]) -> set[str]:
 
 def existing_documents(conn: Connection, numbers: list[str]) -> set[str]:
     """The document numbers among ``numbers`` held by a current person."""
-    rows = conn.execute(text("SELECT id_number FROM person WHERE valid_to IS NULL AND id_number = ANY(:n)"),
-                        {"n": numbers})
+    rows = conn.execute(text("SELECT p.id_number FROM unnest(CAST(:n AS text[])) AS x(n) "
+                             "JOIN person p ON p.id_number = x.n AND p.valid_to IS NULL"), {"n": numbers})
     return {r.id_number for r in rows}
 
 

@@ -78,6 +78,7 @@ def upgrade() -> None:
     # dedupe: one current person per document (type, number)
     op.create_index("uq_person_document", "person", ["id_type", "id_number"], unique=True,
                     postgresql_where=sa.text("valid_to IS NULL AND id_number IS NOT NULL"))
+    op.create_index("ix_person_id_number", "person", ["id_number"], postgresql_where=sa.text("valid_to IS NULL"))
 
     op.create_table(
         "residence",
