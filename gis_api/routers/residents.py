@@ -193,6 +193,19 @@ def get_person(person_id: str, request: Request, conn: Connection = Depends(db_c
     return out
 
 
+@router.get("/people/{person_id}/history", summary="人员信息全部版本 every version of a person")
+def person_history(person_id: str, request: Request, conn: Connection = Depends(db_conn, scope="function"),
+                   principal: r.Principal = Depends(requires(READ, target=_person_dep))):
+    """Every version of the person, oldest first, masked for the role (clear reads audited)."""
+    versions = store.person_history(conn, _int_id(person_id, "人员"))
+    if not versions:
+        raise RecordNotFound(f"人员不存在 no person {person_id}")
+    shown = _Shown(principal)
+    out = [shown.mask(to_json(v), PERSON_FIELDS, f"person:{v.id}") for v in versions]
+    shown.audit(conn, request, "person.read_clear")
+    return {"person_id": versions[0].id, "versions": out}
+
+
 @router.patch("/people/{person_id}", summary="更正人员信息（保留旧版本） correct a person, keeping versions",
               dependencies=[audited("person.update", read=_read_person)])
 def update_person(person_id: str, body: PersonPatch, request: Request,

@@ -142,6 +142,9 @@ def test_patch_person_with_if_match(client, person):
     assert client.patch(url, json={"phone": "13800000000"}, headers={"If-Match": '"1"'}).status_code == 412
     bad = client.patch(url, json={"phone": "12345"})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "phone"
+    versions = client.get(url + "/history").json()["versions"]
+    assert [(x["version"], x["phone"]) for x in versions] == [(1, "13912345678"), (2, "021-63211234")]
+    assert versions[0]["valid_to"] is not None and versions[1]["valid_to"] is None
 
 
 def test_house_record_and_bad_addresses(client, demo_addresses, engine):
