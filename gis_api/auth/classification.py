@@ -85,6 +85,8 @@ G_POLICE = "派出所辖区划分属公安工作信息，仅限工作人员 poli
 
 _L = "layer:"
 _OFFICE_CLEAR = frozenset({r.ADMIN, r.STREET, r.COMMUNITY, r.POLICE})
+#: who reads residents' names, phones and birth dates in clear (within jurisdiction, audited)
+_RESIDENT_CLEAR = frozenset({r.ADMIN, r.POLICE, r.COMMUNITY})
 
 CLASSIFICATION: tuple[Classified, ...] = (
     # ---- layers of layers.registry (a test checks every registered layer has its row) ----
@@ -132,6 +134,19 @@ CLASSIFICATION: tuple[Classified, ...] = (
                frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "redact"),
     Classified("resident.room_address", SENSITIVE, "居住地址（至室）home address", G_PI + "；" + G_ROOM,
                frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "address"),
+    # ---- the three 实 (residents package, migration 0011_residents) ----
+    Classified("person.name", SENSITIVE, "实有人口姓名 resident name", G_PI, _RESIDENT_CLEAR, "name"),
+    Classified("person.phone", SENSITIVE, "实有人口电话 resident phone", G_PI, _RESIDENT_CLEAR, "phone"),
+    Classified("person.id_number", RESTRICTED, "公民身份号码、护照号码 ID / passport number", G_SPI,
+               frozenset({r.ADMIN, r.POLICE}), "id_number"),
+    Classified("person.birth_date", SENSITIVE, "出生日期 date of birth", G_PI, _RESIDENT_CLEAR, "redact"),
+    Classified("person_key_group.kind", SENSITIVE, "重点人群标记 key-group flags",
+               "可揭示健康状况、矫正等敏感个人信息（个人信息保护法第 28 条：医疗健康、特定身份），仅限确有必要者 "
+               "may reveal health or correction status (PIPL art. 28); " + G_SPI, _RESIDENT_CLEAR, "redact"),
+    Classified("house_info.landlord_ref", SENSITIVE, "房东（姓名或编号）landlord", G_PI, _RESIDENT_CLEAR, "name"),
+    Classified("org_unit.contact_name", SENSITIVE, "单位联系人 unit contact name", G_PI, _RESIDENT_CLEAR, "name"),
+    Classified("org_unit.contact_phone", SENSITIVE, "单位联系电话 unit contact phone", G_PI, _RESIDENT_CLEAR,
+               "phone"),
     # ---- audit log ----
     Classified("audit_log.ip", INTERNAL, "来源 IP source IP", G_AUDIT),
     Classified("audit_log.before", SENSITIVE, "修改前内容 before", G_AUDIT, frozenset({r.ADMIN}), "redact"),

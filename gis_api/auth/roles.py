@@ -76,6 +76,8 @@ def _rule(roles: tuple[str, ...], scope: str | None = None, jurisdiction: bool =
 
 _EVERYONE = (*STAFF_ROLES, PUBLIC)
 _OFFICE = (ADMIN, STREET, COMMUNITY)
+#: who collects and reads the three 实 (一标三实): office roles, grid managers and community police
+_RESIDENT_STAFF = (ADMIN, STREET, COMMUNITY, GRID_MANAGER, POLICE)
 
 #: the declared actions; an action not listed here is refused to everyone
 ACTIONS: dict[str, Rule] = {
@@ -101,6 +103,10 @@ ACTIONS: dict[str, Rule] = {
     "keys:manage": _rule((ADMIN,), None, title="管理 API 密钥 manage API keys"),
     "audit:read": _rule((ADMIN,), "audit:read", title="审计日志 audit log"),
     "self:read": _rule(STAFF_ROLES, None, title="本人账户 own account"),
+    "residents:read": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
+                            title="实有人口、房屋、单位 residents, houses and units (一标三实)"),
+    "residents:write": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
+                             title="采集实有人口、房屋、单位 record residents, houses and units"),
 }
 
 LOGIN_REQUIRED = "请先登录 login required"
