@@ -9,6 +9,8 @@ DEMO_STEPS: list[list[str]] = [
     ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"],
     ["siting", "cameras", "-o", "var/demo-output/cameras"],
     ["tiles", "seed", "--layers", "basemap", "--zooms", "12-16"],
+    # synthetic residents, houses and units (一标三实; fixed seed, marked source=synthetic, never real people)
+    ["residents", "demo"],
     # the admin account (random password, written once to the secrets folder) and, in demo mode
     # (SHEQU_DEMO=1, which `make run` sets), one labelled demo account per role
     ["user", "bootstrap"],

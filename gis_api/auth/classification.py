@@ -124,15 +124,8 @@ CLASSIFICATION: tuple[Classified, ...] = (
     Classified("api_key.key_hash", RESTRICTED, "API 密钥散列 API key hash", G_CRED),
     Classified("grid_staff.person_ref", SENSITIVE, "网格人员（姓名）grid staff name", G_PI, _OFFICE_CLEAR, "name"),
     Classified("grid_staff.phone", SENSITIVE, "网格人员电话 grid staff phone", G_PI, _OFFICE_CLEAR, "phone"),
-    # ---- residents (一标三实: 实有人口), declared ahead of their tables ----
-    Classified("resident.name", SENSITIVE, "居民姓名 resident name", G_PI,
-               frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "name"),
-    Classified("resident.phone", SENSITIVE, "居民电话 resident phone", G_PI,
-               frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "phone"),
-    Classified("resident.id_number", RESTRICTED, "公民身份号码 ID number", G_SPI, frozenset({r.POLICE}), "id_number"),
-    Classified("resident.birth_date", SENSITIVE, "出生日期 date of birth", G_PI,
-               frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "redact"),
-    Classified("resident.room_address", SENSITIVE, "居住地址（至室）home address", G_PI + "；" + G_ROOM,
+    # ---- where a resident lives (一标三实) ----
+    Classified("residence.address_code", SENSITIVE, "居住地址（至室）home address", G_PI + "；" + G_ROOM,
                frozenset({r.ADMIN, r.POLICE, r.COMMUNITY}), "address"),
     # ---- the three 实 (residents package, migration 0011_residents) ----
     Classified("person.name", SENSITIVE, "实有人口姓名 resident name", G_PI, _RESIDENT_CLEAR, "name"),

@@ -114,7 +114,7 @@ def mask_record(
 ) -> tuple[dict[str, Any], list[str]]:
     """A masked copy of ``record`` for ``principal`` and the fields it got in clear that need an audit entry.
 
-    ``fields_levels`` maps a record key to its classification key (``"resident.name"``) or to a bare level.
+    ``fields_levels`` maps a record key to its classification key (``"person.name"``) or to a bare level.
     Keys not listed pass unchanged. At or below the role's `max_level`: clear (no audit). Above it: clear
     (and listed) for the field's clear-read roles inside their jurisdiction, masked for other staff,
     dropped for the public.

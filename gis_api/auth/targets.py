@@ -25,6 +25,9 @@ _GRID = text(
     "FROM grid g LEFT JOIN admin_unit c ON c.code = g.community_code "
     "WHERE g.code = :code ORDER BY g.valid_to IS NULL DESC, g.version DESC LIMIT 1"
 )
+_GRIDS_AT = text(
+    "SELECT g.code, g.parent_code, g.level FROM grid g JOIN standard_address a ON a.code = :code "
+    "AND a.valid_to IS NULL WHERE g.valid_to IS NULL AND a.geom IS NOT NULL AND ST_Intersects(g.geom, a.geom)")
 _COMMUNITY = text("SELECT parent_code FROM admin_unit WHERE code = :code AND level = 'community'")
 
 
@@ -35,11 +38,17 @@ def _police(conn: Connection, lon: Any, lat: Any) -> list[str]:
 
 
 def address_target(conn: Connection, code: str) -> dict[str, Any]:
-    """The jurisdiction of a standard address (its current or last version)."""
+    """The jurisdiction of a standard address (its current or last version): township, community, the
+    grids and micro-grids (with their grid) holding its point, the police areas containing it."""
     row = conn.execute(_ADDRESS, {"code": code}).mappings().first()
     if row is None:
         return {}
-    return {"township": row["township_code"], "community": row["community_code"],
+    grids: set[str] = set()
+    for g in conn.execute(_GRIDS_AT, {"code": code}):
+        grids.add(g.code)
+        if g.level == "microgrid" and g.parent_code:
+            grids.add(g.parent_code)
+    return {"township": row["township_code"], "community": row["community_code"], "grid": sorted(grids),
             "police_area": _police(conn, row["lon"], row["lat"])}
 
 

@@ -35,24 +35,9 @@ PERSON_FIELDS = {"name": "person.name", "phone": "person.phone", "id_number": "p
                  "birth_date": "person.birth_date", "key_groups": "person_key_group.kind"}
 HOUSE_FIELDS = {"landlord_ref": "house_info.landlord_ref"}
 UNIT_FIELDS = {"contact_name": "org_unit.contact_name", "contact_phone": "org_unit.contact_phone"}
-_GRIDS_AT = text(
-    "SELECT g.code, g.parent_code, g.level FROM grid g JOIN standard_address a ON a.code = :code "
-    "AND a.valid_to IS NULL WHERE g.valid_to IS NULL AND a.geom IS NOT NULL AND ST_Intersects(g.geom, a.geom)")
-
-
 def resident_target(conn: Connection, code: str | None) -> dict[str, Any]:
-    """The jurisdiction of an address for the three 实: `targets.address_target` plus the grids holding it."""
-    if not code:
-        return {}
-    where = dict(targets.address_target(conn, code))
-    if where:
-        grids: set[str] = set()
-        for row in conn.execute(_GRIDS_AT, {"code": code}):
-            grids.add(row.code)
-            if row.level == "microgrid" and row.parent_code:
-                grids.add(row.parent_code)
-        where["grid"] = sorted(grids)
-    return where
+    """The jurisdiction of an address for the three 实 (`targets.address_target`, grids included)."""
+    return targets.address_target(conn, code) if code else {}
 
 
 def _int_id(value: str, what: str) -> int:

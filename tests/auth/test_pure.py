@@ -128,11 +128,11 @@ def test_classification_rows_are_complete():
             assert row.mask in masking.MASKERS
             assert r.PUBLIC not in row.clear_roles
             assert len(row.clear_roles) <= 4, f"{row.key}: clear reads are for few roles"
-    for key in ("resident.name", "resident.phone", "resident.id_number", "app_user.contact_phone",
+    for key in ("person.name", "person.phone", "person.id_number", "app_user.contact_phone",
                 "grid_staff.person_ref", "standard_address.room_level"):
         assert cls.row(key) is not None
     assert cls.level_of("standard_address.room_level") == cls.INTERNAL
-    assert cls.level_of("resident.id_number") == cls.RESTRICTED
+    assert cls.level_of("person.id_number") == cls.RESTRICTED
     assert cls.level_of("nowhere.nothing") == cls.RESTRICTED
 
 
@@ -155,7 +155,7 @@ def test_staff_layers_of_the_registry_are_at_least_internal():
 def test_max_level_and_clear_roles():
     assert cls.max_level(r.PUBLIC) == cls.PUBLIC
     assert all(cls.max_level(role) == cls.INTERNAL for role in r.STAFF_ROLES)
-    assert cls.clear_read_roles("resident.id_number") == {r.POLICE}
+    assert cls.clear_read_roles("person.id_number") == {r.ADMIN, r.POLICE}
     assert r.PUBLIC not in cls.clear_read_roles("app_user.contact_phone")
     assert r.PUBLIC in cls.clear_read_roles("layer:road")
 
@@ -188,7 +188,7 @@ def test_mask_id_numbers_and_addresses():
 
 def test_mask_record_by_role():
     rec = {"id": 7, "name": "张三丰", "phone": "13912345678", "id_number": "310101199001011234", "note": "x"}
-    fields = {"name": "resident.name", "phone": "resident.phone", "id_number": "resident.id_number",
+    fields = {"name": "person.name", "phone": "person.phone", "id_number": "person.id_number",
               "note": cls.SENSITIVE}
     police = r.Principal(role=r.POLICE, name="p")
     out, clear = masking.mask_record(rec, fields, police)
