@@ -24,3 +24,25 @@ def demo_addresses(engine, jurisdictions) -> dict[str, str]:
             {"c": rooms[0]}).scalar()
     return {"room": rooms[0], "other_room": rooms[1], "building": building,
             "house_number": jurisdictions["address"], "other_house_number": jurisdictions["other_address"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _grants_follow_the_address(engine, role_headers, demo_addresses):
+    """Tests that ran before may have rebuilt the boundaries and grids (new codes): grant the role accounts
+    the current township, community, grid and a police area of the test house number again, so the
+    jurisdiction rules are tested against today's codes, not those of the session's start."""
+    from gis_api.auth import store, targets
+
+    with engine.begin() as conn:
+        where = targets.address_target(conn, demo_addresses["house_number"])
+        conn.execute(text("DELETE FROM user_grant WHERE user_id IN (SELECT id FROM app_user WHERE name IN "
+                          "('m-street', 'm-community', 'm-grid_manager'))"))
+        conn.execute(text(
+            "UPDATE police_area SET geom = (SELECT ST_Multi(ST_Buffer(geom::geography, 50)::geometry) FROM "
+            "standard_address WHERE code = :c AND valid_to IS NULL) WHERE code = 'M-PA-1'"),
+            {"c": demo_addresses["house_number"]})
+        store.grant(conn, "m-street", "township", where["township"])
+        store.grant(conn, "m-community", "community", where["community"])
+        if where.get("grid"):
+            store.grant(conn, "m-grid_manager", "grid", where["grid"][0])
+    yield
