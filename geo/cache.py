@@ -60,3 +60,8 @@ class TtlCache(Generic[V]):
             for k in keys:
                 if k in self._items:
                     self._items[k] = (float("-inf"), self._items[k][1])
+
+    def clear(self) -> None:
+        """Forget every value (fresh or stale)."""
+        with self._lock:
+            self._items.clear()

@@ -17,5 +17,4 @@ CACHE: TtlCache[tuple[Any, int | None, float | None]] = TtlCache(ttl_s=TTL_S)
 
 def clear() -> None:
     """Forget every cached principal (after a change to accounts, grants, sessions or keys)."""
-    CACHE.invalidate()
-    CACHE._items.clear()  # invalidated entries must not be read back through `stale` either
+    CACHE.clear()
