@@ -34,8 +34,18 @@ KEY_GROUP_KINDS = (
 )
 
 
+@dataclass(kw_only=True)
+class _Versioned:
+    """What every versioned record carries: its version, when it held, who changed it."""
+
+    version: int = 1
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    changed_by: str = "system"
+
+
 @dataclass
-class Person:
+class Person(_Versioned):
     """One version of a person (实有人口); ``id`` is stable across versions."""
 
     name: str
@@ -48,10 +58,6 @@ class Person:
     registration: str = "常住"
     source: str = "grid"
     id: int | None = None
-    version: int = 1
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    changed_by: str = "system"
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Residence:
 
 
 @dataclass
-class House:
+class House(_Versioned):
     """One version of the house record (实有房屋) of a building- or room-level address."""
 
     address_code: str
@@ -80,14 +86,10 @@ class House:
     rent_from: date | None = None
     rent_to: date | None = None
     source: str = "grid"
-    version: int = 1
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    changed_by: str = "system"
 
 
 @dataclass
-class Unit:
+class Unit(_Versioned):
     """One version of a unit / organisation (实有单位) at an address; ``id`` is stable across versions."""
 
     name: str
@@ -99,10 +101,6 @@ class Unit:
     staff_count: int | None = None
     source: str = "grid"
     id: int | None = None
-    version: int = 1
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    changed_by: str = "system"
 
 
 @dataclass

@@ -106,26 +106,26 @@ def list_(
         typer.echo(f"{u['name']}\t{u['role']}\t{state}\t{u['display_name']}\t{phone or ''}\t{','.join(u['grants'])}")
 
 
-@user_app.command("disable")
-def disable(name: str = typer.Argument(..., help="登录名 login name")) -> None:
-    """停用账户（并结束其会话） disable an account and end its sessions."""
+def _set_disabled(name: str, disabled: bool) -> None:
     from gis_api.auth import store
 
     with _engine().begin() as conn:
-        store.set_disabled(conn, name, True)
-        _audit(conn, "account.disable", f"user:{name}", after={"disabled": True})
-    typer.echo(f"已停用 disabled: {name}")
+        store.set_disabled(conn, name, disabled)
+        _audit(conn, "account.disable" if disabled else "account.enable", f"user:{name}",
+               after={"disabled": disabled})
+    typer.echo(f"{'已停用 disabled' if disabled else '已启用 enabled'}: {name}")
+
+
+@user_app.command("disable")
+def disable(name: str = typer.Argument(..., help="登录名 login name")) -> None:
+    """停用账户（并结束其会话） disable an account and end its sessions."""
+    _set_disabled(name, True)
 
 
 @user_app.command("enable")
 def enable(name: str = typer.Argument(..., help="登录名 login name")) -> None:
     """重新启用账户 enable a disabled account."""
-    from gis_api.auth import store
-
-    with _engine().begin() as conn:
-        store.set_disabled(conn, name, False)
-        _audit(conn, "account.enable", f"user:{name}", after={"disabled": False})
-    typer.echo(f"已启用 enabled: {name}")
+    _set_disabled(name, False)
 
 
 @user_app.command("reset-password")
