@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test bench setup system venv assets lint stop clean
+.PHONY: run test fuzz bench setup system venv assets lint stop clean
 
 setup: system venv assets
 
@@ -34,6 +34,10 @@ run: setup
 ## make test: the same set-up, lint (ruff, mypy), then pytest against a real (throw-away) PostGIS
 test: setup lint
 	$(BIN)/pytest
+
+## make fuzz: the long property / fuzz runs (tests marked `fuzz`), with their full budgets (SHEQU_FUZZ=1)
+fuzz: setup
+	SHEQU_FUZZ=1 $(BIN)/pytest -m fuzz -p no:cacheprovider
 
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test,bench]'

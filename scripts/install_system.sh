@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Shequ GIS needs, from Debian's packages, when they are missing:
 # PostgreSQL 15 + PostGIS 3 (the embedded database), Chromium (browser tests), Node.js/npm (web assets),
-# a CJK font (Chinese text in screenshots). Idempotent: does nothing when all are present.
+# CJK fonts (Chinese text in screenshots; a TrueType one, WenQuanYi Zen Hei, to embed in PDFs),
+# poppler-utils (tests render PDFs to PNG). Idempotent: does nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,8 @@ need=()
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+dpkg-query -W -f='${Status}' fonts-wqy-zenhei 2>/dev/null | grep -q "ok installed" || need+=(fonts-wqy-zenhei)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || need+=(fonts-noto-cjk)
 
 if [ ${#need[@]} -eq 0 ]; then

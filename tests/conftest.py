@@ -234,3 +234,15 @@ def role_headers(engine, jurisdictions) -> dict[str, dict[str, str]]:
     headers[r.SYSTEM] = {"X-API-Key": every}
     headers["system_geocode"] = {"X-API-Key": geocode_only}
     return headers
+
+
+@pytest.fixture(scope="session")
+def fuzz_cases():
+    """How many cases a seeded property / fuzz test runs: its small budget in `make test`, its full one
+    under `make fuzz` (SHEQU_FUZZ=1). Mark such tests ``@pytest.mark.fuzz``."""
+    full = os.environ.get("SHEQU_FUZZ") == "1"
+
+    def cases(small: int, large: int) -> int:
+        return large if full else small
+
+    return cases
