@@ -121,3 +121,20 @@ def pyrosm_pbf() -> Path:
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "test.osm.pbf"
     assert path.is_file(), path
     return path
+
+
+@pytest.fixture(scope="session")
+def clone(city_db_url, demo_sources):
+    """The demo's sources imported as the city 上海演示复刻 (no analysis steps); the CLI output."""
+    res = run_cli(
+        city_db_url,
+        [
+            "city", "import", "--name", "上海演示复刻", "--district-code", "310100",
+            "--osm", str(demo_sources["roads"]), "--osm-layers", "road",
+            "--layer", f"building={demo_sources['buildings']}",
+            "--layer", f"poi={demo_sources['pois']}",
+            "--mapping", str(demo_sources["mapping"]), "--no-steps",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    return res.output

@@ -18,22 +18,6 @@ TOL_M = 0.1
 _TO_M = Transformer.from_crs(4326, 32651, always_xy=True)
 
 
-@pytest.fixture(scope="module")
-def clone(city_db_url, demo_sources):
-    res = run_cli(
-        city_db_url,
-        [
-            "city", "import", "--name", "上海演示复刻", "--district-code", "310100",
-            "--osm", str(demo_sources["roads"]), "--osm-layers", "road",
-            "--layer", f"building={demo_sources['buildings']}",
-            "--layer", f"poi={demo_sources['pois']}",
-            "--mapping", str(demo_sources["mapping"]), "--no-steps",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    return res.output
-
-
 def _rows(engine, table: str, city: bool) -> dict:
     where = "city_id = (SELECT id FROM city WHERE name = '上海演示复刻')" if city else "city_id IS NULL"
     key = "osm_id, kind" if table == "poi" else "osm_id"
