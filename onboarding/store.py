@@ -114,7 +114,8 @@ def finish_city(engine: Engine, city_id: int, sources: list[dict], counts: dict)
         conn.execute(
             text(
                 "UPDATE city SET sources = CAST(:s AS jsonb), counts = CAST(:c AS jsonb), imported_at = now(), "
-                f"extent = (SELECT ST_Envelope(ST_Extent(geom))::geometry(Polygon, 4326) FROM ({union}) u) "
+                "extent = (SELECT ST_MakeEnvelope(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b), 4326) "
+                f"FROM (SELECT ST_Extent(geom) AS b FROM ({union}) u) e) "
                 "WHERE id = :id"
             ),
             {"id": city_id, "s": json.dumps(sources, ensure_ascii=False), "c": json.dumps(counts)},
