@@ -78,6 +78,40 @@ def tilezen(shared_data):
     return read_tilezen(shared_data)
 
 
+def _address_csv(path: Path, tilezen, shared_data) -> None:
+    """The demo's address points with a Chinese road name as a GB18030 CSV (区县, 道路, 门牌号, 经度, 纬度):
+    each road once first, then its house numbers, as a 民政 地名地址 export lists them. Numbers the registry
+    refuses (non-standard, or the same number twice) are left out."""
+    import re
+
+    import shapely
+
+    from geo.demo_files import read_admin_units
+
+    districts = [u for u in read_admin_units(shared_data) if u["level"] == "district" and u["geom"] is not None
+                 and u["code"].startswith("31")]
+    rows, roads, seen = [], {}, set()
+    for p in tilezen["address_points"]:
+        street, number = p["addr_street"], p["addr_housenumber"]
+        if not street or not number or not re.search(r"[\u4e00-\u9fff]", street):
+            continue
+        number = number.removesuffix("号")
+        if not re.fullmatch(r"\d+(-\d+)?", number) or (street, number) in seen:
+            continue  # the registry refuses non-standard numbers ('528-N1 37') and duplicates ('99' = '99号')
+        seen.add((street, number))
+        d = next((u["name"] for u in districts if shapely.contains(u["geom"], p["geom"])), None)
+        if d is None:
+            continue
+        roads.setdefault((d, street), p["geom"])
+        rows.append([d, street, number, f"{p['geom'].x:.7f}", f"{p['geom'].y:.7f}"])
+    with open(path, "w", newline="", encoding="gb18030") as fh:
+        w = csv.writer(fh)
+        w.writerow(["区县", "道路", "门牌号", "经度", "纬度"])
+        for (d, street), g in roads.items():
+            w.writerow([d, street, "", f"{g.x:.7f}", f"{g.y:.7f}"])
+        w.writerows(rows)
+
+
 @pytest.fixture(scope="session")
 def demo_sources(tmp_path_factory, tilezen, shared_data) -> dict[str, Path]:
     """The demo's sources as a city hands them: roads .osm, buildings GPKG in EPSG:4528, GCJ-02 POI CSV."""
@@ -98,6 +132,7 @@ def demo_sources(tmp_path_factory, tilezen, shared_data) -> dict[str, Path]:
         for p in tilezen["pois"]:
             lon, lat = wgs84_to_gcj02(p["geom"].x, p["geom"].y)
             w.writerow([p["osm_id"], p["name"] or "", p["kind"] or "", f"{lon:.8f}", f"{lat:.8f}"])
+    _address_csv(out / "addresses_gb18030.csv", tilezen, shared_data)
     (out / "mapping.yaml").write_text(
         "building:\n  id: osm_id\n  height: height_m\n  area: area_m2\n"
         "poi:\n  crs: gcj02\n  id: uid\n  name: 名称\n  kind: 类型\n",
@@ -108,6 +143,7 @@ def demo_sources(tmp_path_factory, tilezen, shared_data) -> dict[str, Path]:
         "buildings": out / "buildings_cgcs2000_gk40.gpkg",
         "pois": out / "pois_amap_gcj02.csv",
         "mapping": out / "mapping.yaml",
+        "addresses": out / "addresses_gb18030.csv",
         "dir": out,
     }
 
@@ -133,6 +169,7 @@ def clone(city_db_url, demo_sources):
             "--osm", str(demo_sources["roads"]), "--osm-layers", "road",
             "--layer", f"building={demo_sources['buildings']}",
             "--layer", f"poi={demo_sources['pois']}",
+            "--layer", f"address={demo_sources['addresses']}",
             "--mapping", str(demo_sources["mapping"]), "--no-steps",
         ],
     )

@@ -81,3 +81,20 @@ def test_reimport_replaces_not_duplicates(city_db_url, city_engine, demo_sources
     with city_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM building")).scalar_one() == before
         assert conn.execute(text("SELECT count(*) FROM road")).scalar_one() == 4701  # untouched layer stays
+
+
+def test_gb18030_address_list_goes_through_the_bulk_address_import(city_engine, clone, demo_sources):
+    rows = demo_sources["addresses"].read_bytes().decode("gb18030").splitlines()[1:]
+    assert f"导入 imported {len(rows)} standard addresses" in clone
+    with city_engine.connect() as conn:
+        n, roads = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE level = 'road') FROM standard_address "
+                "WHERE changed_by = 'shequ city import' AND valid_to IS NULL"
+            )
+        ).one()
+        assert n == len(rows) > 100
+        assert conn.execute(
+            text("SELECT count(*) FROM standard_address WHERE full_text LIKE '%陆家嘴环路%'")
+        ).scalar_one() > 1
+    assert roads == len({r.split(",")[1] for r in rows if r.split(",")[2] == ""})
