@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from shapely import wkb as shapely_wkb
 from shapely.geometry import LineString, MultiLineString, Point
@@ -19,7 +20,17 @@ from geo.demo_files import households_estimate
 from geo.geometry import repaired_multipolygon
 from onboarding.errors import NoRoads, UnreadableFile
 
-POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "healthcare", "craft", "historic", "public_transport")
+POI_KEYS = (
+    "amenity",
+    "shop",
+    "tourism",
+    "leisure",
+    "office",
+    "healthcare",
+    "craft",
+    "historic",
+    "public_transport",
+)
 WATER_TAGS = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
 RAIL_KINDS = {"rail", "subway", "light_rail", "tram", "narrow_gauge", "monorail"}
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)")
@@ -91,7 +102,9 @@ class _Collector:
         pt = Point(n.location.lon, n.location.lat)
         kind = _poi_kind(tags)
         if kind is not None:
-            self.layers["poi"].append({"osm_id": n.id, "kind": kind, "name": tags.get("name"), "tags": tags, "geom": pt})
+            self.layers["poi"].append(
+                {"osm_id": n.id, "kind": kind, "name": tags.get("name"), "tags": tags, "geom": pt}
+            )
         elif "addr:housenumber" in tags:
             self.layers["demo_address_point"].append(
                 {
@@ -132,7 +145,12 @@ class _Collector:
             coords = [(nd.location.lon, nd.location.lat) for nd in w.nodes if nd.location.valid()]
             if len(coords) >= 2:
                 self.layers["railway"].append(
-                    {"osm_id": w.id, "kind": tags["railway"], "name": tags.get("name"), "geom": MultiLineString([coords])}
+                    {
+                        "osm_id": w.id,
+                        "kind": tags["railway"],
+                        "name": tags.get("name"),
+                        "geom": MultiLineString([coords]),
+                    }
                 )
 
     def area(self, a, wkb_factory) -> None:
@@ -154,10 +172,18 @@ class _Collector:
             self.layers["building"].append(building_record(osm_id, tags, geom))
         elif is_water:
             kind_w = tags.get("water") or tags.get("natural") or tags.get("landuse") or "water"
-            self.layers["water"].append({"osm_id": osm_id, "kind": kind_w, "name": tags.get("name"), "geom": geom})
+            self.layers["water"].append(
+                {"osm_id": osm_id, "kind": kind_w, "name": tags.get("name"), "geom": geom}
+            )
         if kind is not None:
             self.layers["poi"].append(
-                {"osm_id": osm_id, "kind": kind, "name": tags.get("name"), "tags": tags, "geom": geom.point_on_surface()}
+                {
+                    "osm_id": osm_id,
+                    "kind": kind,
+                    "name": tags.get("name"),
+                    "tags": tags,
+                    "geom": geom.point_on_surface(),
+                }
             )
 
 
@@ -175,6 +201,7 @@ def read_osm(path: Path, progress: Callable[[int], None] | None = None) -> tuple
     factory = osmium.geom.WKBFactory()
     seen = 0
     try:
+        obj: Any
         for obj in osmium.FileProcessor(str(path)).with_locations().with_areas():
             if obj.is_node():
                 col.node(obj)

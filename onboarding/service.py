@@ -111,7 +111,9 @@ def _vector_layer(src: LayerSource, mapping: LayerMapping, spec: ImportSpec, pre
             f"境外模式不使用 {crs} the {crs.upper()} offset exists only inside China ({raw.source})",
             code="offset_crs_outside_china",
         )
-    rep = LayerReport(src.kind, raw.source, read=len(raw.rows), notes=[f"CRS {coords.describe(crs)}", *raw.notes])
+    rep = LayerReport(
+        src.kind, raw.source, read=len(raw.rows), notes=[f"CRS {coords.describe(crs)}", *raw.notes]
+    )
     geoms, rep.repaired = repair(coords.to_wgs84(raw.geoms, crs))
     name_col = mapping.resolve(raw.columns, raw.source).get("name")
     if name_col:
@@ -154,7 +156,9 @@ def import_city(engine: Engine, spec: ImportSpec, progress: ProgressFactory | No
     """Read and check every source, then replace the city's rows layer by layer; returns the report."""
     layers, area_label = read_sources(engine, spec)
     if not layers:
-        raise OnboardingError("没有可导入的图层 nothing to import: give --osm and/or --layer", code="nothing_to_import")
+        raise OnboardingError(
+            "没有可导入的图层 nothing to import: give --osm and/or --layer", code="nothing_to_import"
+        )
     with engine.begin() as conn:
         city_id = store.save_city(conn, spec.name, spec.district_code, spec.outside_china)
     reports = []

@@ -89,7 +89,7 @@ def replace_layer(
         ids = sorted({r["osm_id"] for r in records})
         clash = conn.execute(
             text(
-                f"SELECT count(*) AS n, min(coalesce(c.name, 'demo 演示数据')) AS owner FROM {table} t "  # noqa: S608 - table from TABLES
+                f"SELECT count(*) AS n, min(coalesce(c.name, 'demo 演示数据')) AS owner FROM {table} t "
                 "LEFT JOIN city c ON c.id = t.city_id "
                 "WHERE t.osm_id = ANY(:ids) AND t.city_id IS DISTINCT FROM :city"
             ),
@@ -100,7 +100,7 @@ def replace_layer(
                 f"{clash.n} 条 {table} 已属于其他城市 rows with the same source ids already belong to "
                 f"'{clash.owner}': remove that city first (shequ city remove) or import into another database"
             )
-        conn.execute(text(f"DELETE FROM {table} WHERE city_id = :city"), {"city": city_id})  # noqa: S608
+        conn.execute(text(f"DELETE FROM {table} WHERE city_id = :city"), {"city": city_id})
         chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
         for chunk in progress(chunks) if progress else chunks:
             conn.execute(text(_INSERTS[table]), [_params(r, city_id) for r in chunk])
@@ -109,7 +109,7 @@ def replace_layer(
 
 def finish_city(engine: Engine, city_id: int, sources: list[dict], counts: dict) -> None:
     """Record the city's sources, counts and extent (of its roads, buildings and POIs)."""
-    union = " UNION ALL ".join(f"SELECT geom FROM {t} WHERE city_id = :id" for t in TABLES)  # noqa: S608
+    union = " UNION ALL ".join(f"SELECT geom FROM {t} WHERE city_id = :id" for t in TABLES)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -154,7 +154,7 @@ def remove_city(engine: Engine, name: str) -> dict:
     with engine.begin() as conn:
         c = city(conn, name)
         removed = {
-            t: conn.execute(text(f"DELETE FROM {t} WHERE city_id = :id"), {"id": c["id"]}).rowcount  # noqa: S608
+            t: conn.execute(text(f"DELETE FROM {t} WHERE city_id = :id"), {"id": c["id"]}).rowcount
             for t in TABLES
         }
         conn.execute(text("DELETE FROM city WHERE id = :id"), {"id": c["id"]})
@@ -180,6 +180,6 @@ def district_area(conn: Connection, code: str) -> tuple[str, object] | None:
 def count_rows(conn: Connection, city_id: int) -> dict[str, int]:
     """Rows of the city in each layer table."""
     return {
-        t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE city_id = :id"), {"id": city_id}).scalar_one()  # noqa: S608
+        t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE city_id = :id"), {"id": city_id}).scalar_one()
         for t in TABLES
     }

@@ -47,7 +47,7 @@ def decode(data: bytes, declared: str | None, source: str) -> tuple[str, str]:
     raise GarbledText(f"属性文字编码无法识别 {source} is neither UTF-8 nor GB18030 text")
 
 
-def garbled_share(values: list[str]) -> float:
+def garbled_share(values: list) -> float:
     """Share of non-empty strings that look mis-decoded: a U+FFFD, or Latin-1 letters and no CJK character."""
     texts = [v for v in values if isinstance(v, str) and v.strip()]
     if not texts:
@@ -56,7 +56,7 @@ def garbled_share(values: list[str]) -> float:
     return bad / len(texts)
 
 
-def check_not_garbled(values: list[str], source: str, china: bool, threshold: float = 0.2) -> None:
+def check_not_garbled(values: list, source: str, china: bool, threshold: float = 0.2) -> None:
     """Refuse names that look mis-decoded (outside China Latin-1 letters are real text: only U+FFFD counts)."""
     texts = [v for v in values if isinstance(v, str) and v.strip()]
     if china:

@@ -54,7 +54,9 @@ def _shapefile_encoding(path: Path, declared: str | None) -> tuple[str, str]:
     dbf = path.with_suffix(".dbf")
     data = dbf.read_bytes() if dbf.exists() else b""
     header_len = int.from_bytes(data[8:10], "little") if len(data) > 10 else 0
-    _text, enc = decode(data[header_len:], declared, f"{path.name} ({how} encoding)" if declared else path.name)
+    _text, enc = decode(
+        data[header_len:], declared, f"{path.name} ({how} encoding)" if declared else path.name
+    )
     return enc, how if declared else "detected"
 
 
@@ -72,10 +74,14 @@ def read_gdal(path: Path, declared_encoding: str | None = None) -> RawLayer:
     except Exception as exc:  # pyogrio raises DataSourceError/DataLayerError and GDAL errors
         raise UnreadableFile(f"文件无法读取 cannot read {path.name}: {exc}") from exc
     if "geometry" not in df.columns or df.geometry.isna().all():
-        raise NoGeometry(f"图层没有几何 {path.name} has no geometry (an attribute table?): give a spatial layer")
+        raise NoGeometry(
+            f"图层没有几何 {path.name} has no geometry (an attribute table?): give a spatial layer"
+        )
     cols = [c for c in df.columns if c != "geometry"]
     rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
-    return RawLayer(path.name, cols, rows, np.asarray(df.geometry.values, dtype=object), df.crs, encoding, notes)
+    return RawLayer(
+        path.name, cols, rows, np.asarray(df.geometry.values, dtype=object), df.crs, encoding, notes
+    )
 
 
 def _table_rows(path: Path, declared_encoding: str | None) -> tuple[list[str], list[dict], str | None]:
@@ -226,7 +232,9 @@ def _building(row, cols, geom, osm_id) -> dict | None:
     }
 
 
-def records_for(kind: str, raw: RawLayer, geoms_wgs84: np.ndarray, mapping: LayerMapping, city_id: int) -> tuple[list[dict], int]:
+def records_for(
+    kind: str, raw: RawLayer, geoms_wgs84: np.ndarray, mapping: LayerMapping, city_id: int
+) -> tuple[list[dict], int]:
     """The layer's records (demo record shape) and how many rows were dropped for an empty/unusable geometry."""
     cols = mapping.resolve(raw.columns, raw.source)
     out: list[dict] = []
@@ -248,14 +256,36 @@ def records_for(kind: str, raw: RawLayer, geoms_wgs84: np.ndarray, mapping: Laye
                 out.append(rec)
         elif kind == "poi":
             pt = geom if geom.geom_type == "Point" else geom.point_on_surface()
-            out.append({"osm_id": osm_id, "kind": _text(row, cols["kind"]), "name": _text(row, cols["name"]), "tags": _tags(row), "geom": pt})
+            out.append(
+                {
+                    "osm_id": osm_id,
+                    "kind": _text(row, cols["kind"]),
+                    "name": _text(row, cols["name"]),
+                    "tags": _tags(row),
+                    "geom": pt,
+                }
+            )
         elif kind == "water":
             poly = repaired_multipolygon(geom)
             if poly is None:
                 dropped += 1
                 continue
-            out.append({"osm_id": osm_id, "kind": _text(row, cols["kind"]) or "water", "name": _text(row, cols["name"]), "geom": poly})
+            out.append(
+                {
+                    "osm_id": osm_id,
+                    "kind": _text(row, cols["kind"]) or "water",
+                    "name": _text(row, cols["name"]),
+                    "geom": poly,
+                }
+            )
         elif kind == "railway":
             lines = shapely.get_parts(geom)
-            out.append({"osm_id": osm_id, "kind": _text(row, cols["kind"]) or "rail", "name": _text(row, cols["name"]), "geom": MultiLineString(list(lines))})
+            out.append(
+                {
+                    "osm_id": osm_id,
+                    "kind": _text(row, cols["kind"]) or "rail",
+                    "name": _text(row, cols["name"]),
+                    "geom": MultiLineString(list(lines)),
+                }
+            )
     return out, dropped

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import typer
 
-city_app = typer.Typer(help="城市 onboard a city from its own base data (OSM, Shapefile/GeoPackage, POIs, addresses).", no_args_is_help=True)
+city_app = typer.Typer(
+    help="城市 onboard a city from its own base data (OSM, Shapefile/GeoPackage, POIs, addresses).",
+    no_args_is_help=True,
+)
 
 
 def _progress(desc: str, total: int):
@@ -36,7 +39,11 @@ def _import_addresses(path: Path, crs: str | None, dry_run: bool) -> int:
         return float(wlon), float(wlat)
 
     report = import_all_or_nothing(
-        get_engine(), rows, "shequ city import", f"城市导入 city import {path.name}", convert=convert,
+        get_engine(),
+        rows,
+        "shequ city import",
+        f"城市导入 city import {path.name}",
+        convert=convert,
         dry_run=dry_run,
     )
     if report["errors"]:
@@ -51,7 +58,16 @@ def _import_addresses(path: Path, crs: str | None, dry_run: bool) -> int:
 
 def _steps(report: dict, bbox, zooms: str) -> list[list[str]]:
     """The usual analysis steps on the new city (inside China), or those that do not need GB/T 2260 (outside)."""
-    seed = ["tiles", "seed", "--layers", "basemap", "--zooms", zooms, "--bbox", ",".join(f"{v:.6f}" for v in bbox)]
+    seed = [
+        "tiles",
+        "seed",
+        "--layers",
+        "basemap",
+        "--zooms",
+        zooms,
+        "--bbox",
+        ",".join(f"{v:.6f}" for v in bbox),
+    ]
     if report["outside_china"]:
         return [seed]
     code = report["area"].split()[0]
@@ -83,15 +99,35 @@ def _run_steps(steps: list[list[str]]) -> list[tuple[str, str]]:
 @city_app.command("import")
 def import_(
     name: str = typer.Option(..., "--name", help="城市/区县名称（唯一） the city's name"),
-    district_code: str = typer.Option(None, "--district-code", help="GB/T 2260 区划代码，如 310101 或 310100"),
+    district_code: str = typer.Option(
+        None, "--district-code", help="GB/T 2260 区划代码，如 310101 或 310100"
+    ),
     osm: Path = typer.Option(None, "--osm", help="OSM 文件 .osm.pbf / .osm"),
-    osm_layers: str = typer.Option(None, "--osm-layers", help="只取 OSM 中的这些图层，逗号分隔 (road,building,poi,water,railway,address_point)"),
-    layer: list[str] = typer.Option(None, "--layer", help="kind=FILE 或 kind:CRS=FILE（road, building, poi, water, railway, address），可重复"),
+    osm_layers: str = typer.Option(
+        None,
+        "--osm-layers",
+        help="只取 OSM 中的这些图层，逗号分隔 (road,building,poi,water,railway,address_point)",
+    ),
+    layer: list[str] = typer.Option(
+        None,
+        "--layer",
+        help="kind=FILE 或 kind:CRS=FILE（road, building, poi, water, railway, address），可重复",
+    ),
     mapping: Path = typer.Option(None, "--mapping", help="字段映射 YAML field mapping"),
-    crs: str = typer.Option(None, "--crs", help="无坐标系文件的坐标系 CRS of files without one (EPSG:4490, EPSG:4528, gcj02, bd09)"),
-    encoding: str = typer.Option(None, "--encoding", help="属性编码 attribute encoding (utf-8, gb18030; default: .cpg or detected)"),
-    outside_china: bool = typer.Option(False, "--outside-china", help="境外城市：不要求区划代码，关闭仅适用于中国的检查"),
-    steps: bool = typer.Option(True, "--steps/--no-steps", help="导入后运行常规步骤 (boundaries, registry, grids, H3, tiles)"),
+    crs: str = typer.Option(
+        None,
+        "--crs",
+        help="无坐标系文件的坐标系 CRS of files without one (EPSG:4490, EPSG:4528, gcj02, bd09)",
+    ),
+    encoding: str = typer.Option(
+        None, "--encoding", help="属性编码 attribute encoding (utf-8, gb18030; default: .cpg or detected)"
+    ),
+    outside_china: bool = typer.Option(
+        False, "--outside-china", help="境外城市：不要求区划代码，关闭仅适用于中国的检查"
+    ),
+    steps: bool = typer.Option(
+        True, "--steps/--no-steps", help="导入后运行常规步骤 (boundaries, registry, grids, H3, tiles)"
+    ),
     zooms: str = typer.Option("13-15", "--zooms", help="导入后预渲染瓦片的缩放级别"),
 ) -> None:
     """导入一个城市的基础数据（每图层一个事务，可重复执行） import a city's base data, then run the usual steps."""
@@ -100,11 +136,16 @@ def import_(
     from onboarding.service import ImportSpec, import_city, parse_layer_arg
 
     if outside_china and district_code:
-        raise OnboardingError("--outside-china 与 --district-code 不能同时使用 (give one of them)", code="bad_mode")
+        raise OnboardingError(
+            "--outside-china 与 --district-code 不能同时使用 (give one of them)", code="bad_mode"
+        )
     sources = [parse_layer_arg(a) for a in layer or []]
     addresses = [s for s in sources if s.kind == "address"]
     if addresses and outside_china:
-        raise OnboardingError("境外模式不导入中文标准地址 address lists are Chinese standard addresses: not outside China", code="bad_mode")
+        raise OnboardingError(
+            "境外模式不导入中文标准地址 address lists are Chinese standard addresses: not outside China",
+            code="bad_mode",
+        )
     wanted = tuple(x.strip() for x in osm_layers.split(",")) if osm_layers else None
     spec = ImportSpec(name, district_code, outside_china, osm, wanted, sources, mapping, crs, encoding)
     for src in addresses:  # checked before anything is written
@@ -127,7 +168,9 @@ def import_(
 
         with get_engine().connect() as conn:
             row = conn.execute(
-                text("SELECT ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent) FROM city WHERE id = :i"),
+                text(
+                    "SELECT ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent) FROM city WHERE id = :i"
+                ),
                 {"i": report["city_id"]},
             ).one()
         for label, result in _run_steps(_steps(report, tuple(row), zooms)):

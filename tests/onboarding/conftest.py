@@ -88,8 +88,11 @@ def _address_csv(path: Path, tilezen, shared_data) -> None:
 
     from geo.demo_files import read_admin_units
 
-    districts = [u for u in read_admin_units(shared_data) if u["level"] == "district" and u["geom"] is not None
-                 and u["code"].startswith("31")]
+    districts = [
+        u
+        for u in read_admin_units(shared_data)
+        if u["level"] == "district" and u["geom"] is not None and u["code"].startswith("31")
+    ]
     rows, roads, seen = [], {}, set()
     for p in tilezen["address_points"]:
         street, number = p["addr_street"], p["addr_housenumber"]
@@ -165,12 +168,25 @@ def clone(city_db_url, demo_sources):
     res = run_cli(
         city_db_url,
         [
-            "city", "import", "--name", "上海演示复刻", "--district-code", "310100",
-            "--osm", str(demo_sources["roads"]), "--osm-layers", "road",
-            "--layer", f"building={demo_sources['buildings']}",
-            "--layer", f"poi={demo_sources['pois']}",
-            "--layer", f"address={demo_sources['addresses']}",
-            "--mapping", str(demo_sources["mapping"]), "--no-steps",
+            "city",
+            "import",
+            "--name",
+            "上海演示复刻",
+            "--district-code",
+            "310100",
+            "--osm",
+            str(demo_sources["roads"]),
+            "--osm-layers",
+            "road",
+            "--layer",
+            f"building={demo_sources['buildings']}",
+            "--layer",
+            f"poi={demo_sources['pois']}",
+            "--layer",
+            f"address={demo_sources['addresses']}",
+            "--mapping",
+            str(demo_sources["mapping"]),
+            "--no-steps",
         ],
     )
     assert res.exit_code == 0, res.output

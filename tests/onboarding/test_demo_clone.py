@@ -21,12 +21,17 @@ _TO_M = Transformer.from_crs(4326, 32651, always_xy=True)
 def _rows(engine, table: str, city: bool) -> dict:
     where = "city_id = (SELECT id FROM city WHERE name = '上海演示复刻')" if city else "city_id IS NULL"
     key = "osm_id, kind" if table == "poi" else "osm_id"
-    extra = {"road": "name, kind, node_ids", "building": "name, kind_detail, height_m, floors, households_est",
-             "poi": "name"}[table]
+    extra = {
+        "road": "name, kind, node_ids",
+        "building": "name, kind_detail, height_m, floors, households_est",
+        "poi": "name",
+    }[table]
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"SELECT {key}, {extra}, ST_AsBinary(geom) AS g FROM {table} WHERE {where}")
-        ).mappings().all()
+        rows = (
+            conn.execute(text(f"SELECT {key}, {extra}, ST_AsBinary(geom) AS g FROM {table} WHERE {where}"))
+            .mappings()
+            .all()
+        )
     return {(r["osm_id"], r["kind"]) if table == "poi" else r["osm_id"]: r for r in rows}
 
 
@@ -38,8 +43,12 @@ def _norm(v):
 def _max_distance_m(a: dict, b: dict) -> float:
     worst = 0.0
     for key, ra in a.items():
-        ga = shapely.transform(wkb.loads(bytes(ra["g"])), lambda c: np.column_stack(_TO_M.transform(c[:, 0], c[:, 1])))
-        gb = shapely.transform(wkb.loads(bytes(b[key]["g"])), lambda c: np.column_stack(_TO_M.transform(c[:, 0], c[:, 1])))
+        ga = shapely.transform(
+            wkb.loads(bytes(ra["g"])), lambda c: np.column_stack(_TO_M.transform(c[:, 0], c[:, 1]))
+        )
+        gb = shapely.transform(
+            wkb.loads(bytes(b[key]["g"])), lambda c: np.column_stack(_TO_M.transform(c[:, 0], c[:, 1]))
+        )
         worst = max(worst, ga.hausdorff_distance(gb))
     return worst
 
@@ -74,8 +83,19 @@ def test_reimport_replaces_not_duplicates(city_db_url, city_engine, demo_sources
         before = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
     res = run_cli(
         city_db_url,
-        ["city", "import", "--name", "上海演示复刻", "--district-code", "310100",
-         "--layer", f"building={demo_sources['buildings']}", "--mapping", str(demo_sources["mapping"]), "--no-steps"],
+        [
+            "city",
+            "import",
+            "--name",
+            "上海演示复刻",
+            "--district-code",
+            "310100",
+            "--layer",
+            f"building={demo_sources['buildings']}",
+            "--mapping",
+            str(demo_sources["mapping"]),
+            "--no-steps",
+        ],
     )
     assert res.exit_code == 0, res.output
     with city_engine.connect() as conn:
@@ -94,7 +114,10 @@ def test_gb18030_address_list_goes_through_the_bulk_address_import(city_engine, 
             )
         ).one()
         assert n == len(rows) > 100
-        assert conn.execute(
-            text("SELECT count(*) FROM standard_address WHERE full_text LIKE '%陆家嘴环路%'")
-        ).scalar_one() > 1
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM standard_address WHERE full_text LIKE '%陆家嘴环路%'")
+            ).scalar_one()
+            > 1
+        )
     assert roads == len({r.split(",")[1] for r in rows if r.split(",")[2] == ""})

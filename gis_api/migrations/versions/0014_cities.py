@@ -37,7 +37,8 @@ def upgrade() -> None:
     )
     for table in LAYER_TABLES:
         op.add_column(
-            table, sa.Column("city_id", sa.Integer, sa.ForeignKey("city.id", ondelete="CASCADE"), nullable=True)
+            table,
+            sa.Column("city_id", sa.Integer, sa.ForeignKey("city.id", ondelete="CASCADE"), nullable=True),
         )
         op.create_index(f"ix_{table}_city_id", table, ["city_id"])
 
