@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -85,14 +86,16 @@ def _run_steps(steps: list[list[str]]) -> list[tuple[str, str]]:
     for args in steps:
         label = "shequ " + " ".join(args)
         typer.secho(f"==> {label}", fg=typer.colors.CYAN)
+        t0 = time.perf_counter()
         try:
             app(args, standalone_mode=False)
-            out.append((label, "ok"))
+            result = "ok"
         except ShequError as exc:
-            out.append((label, cli_message(exc)))
+            result = cli_message(exc)
         except (typer.Exit, SystemExit) as exc:
             code = getattr(exc, "exit_code", getattr(exc, "code", 1))
-            out.append((label, "ok" if not code else f"exit {code}"))
+            result = "ok" if not code else f"exit {code}"
+        out.append((label, f"{result} ({time.perf_counter() - t0:.1f} s)"))
     return out
 
 
