@@ -73,7 +73,14 @@ def _steps(report: dict, bbox, zooms: str) -> list[list[str]]:
         return [seed]
     code = report["area"].split()[0]
     district = ["--district", code] if len(code) == 6 and not code.endswith("00") else []
-    return [["grid", "boundaries", *district], ["address", "build"], ["grid", "build", "--all"], seed]
+    out = f"var/city-output/{report['city_id']}"
+    return [
+        ["grid", "boundaries", *district],
+        ["address", "build"],
+        ["grid", "build", "--all"],
+        ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", f"{out}/coverage"],
+        seed,
+    ]
 
 
 def _run_steps(steps: list[list[str]]) -> list[tuple[str, str]]:

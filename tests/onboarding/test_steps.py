@@ -19,7 +19,7 @@ def test_import_then_the_usual_steps(city_db_url, city_engine, clone, demo_sourc
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     steps = [line for line in res.output.splitlines() if line.startswith("  步骤 step")]
-    assert len(steps) == 4 and all(": ok (" in s for s in steps), "\n".join(steps)
+    assert len(steps) == 5 and all(": ok (" in s for s in steps), "\n".join(steps)
     with city_engine.connect() as conn:
         units = conn.execute(
             text("SELECT count(*) FROM admin_unit WHERE source = 'provisional' AND valid_to IS NULL")
