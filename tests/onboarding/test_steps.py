@@ -25,6 +25,8 @@ def test_import_then_the_usual_steps(city_db_url, city_engine, clone, demo_sourc
             text("SELECT count(*) FROM admin_unit WHERE source = 'provisional' AND valid_to IS NULL")
         ).scalar_one()
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
-        registry = conn.execute(text("SELECT count(*) FROM standard_address WHERE valid_to IS NULL")).scalar_one()
+        registry = conn.execute(
+            text("SELECT count(*) FROM standard_address WHERE valid_to IS NULL")
+        ).scalar_one()
     assert units > 5 and grids > 20 and registry > 1000, (units, grids, registry)
     print("\n".join(steps))

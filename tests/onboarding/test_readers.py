@@ -1,0 +1,116 @@
+"""The readers on their own (no database): encodings, CRS detection and naming, BD-09, the mapping file."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+from geo.crs import wgs84_to_gcj02
+from onboarding import coords
+from onboarding.errors import BadMapping, GarbledText, MappingColumnMissing, UnknownCrs
+from onboarding.mapping import load_mapping
+from onboarding.text import check_not_garbled, decode
+from onboarding.vector import read_file, records_for
+
+NAMES = ["中山东一路12号", "外滩源", "黄浦公园", "上海大厦"]
+
+
+@pytest.fixture()
+def frame():
+    return gpd.GeoDataFrame(
+        {"osm_id": [1, 2, 3, 4], "名称": NAMES, "层数": [3, 5, 2, 18]},
+        geometry=[box(121.48 + i * 0.001, 31.24, 121.4805 + i * 0.001, 31.2405) for i in range(4)],
+        crs="EPSG:4490",
+    )
+
+
+def _bd09_forward(lon, lat):
+    """GCJ-02 → BD-09 (the published forward formula, written here independently of the importer)."""
+    x_pi = math.pi * 3000.0 / 180.0
+    z = math.sqrt(lon * lon + lat * lat) + 0.00002 * math.sin(lat * x_pi)
+    theta = math.atan2(lat, lon) + 0.000003 * math.cos(lon * x_pi)
+    return z * math.cos(theta) + 0.0065, z * math.sin(theta) + 0.006
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(121.4903, 31.2397), (116.3975, 39.9087), (113.2644, 23.1291)])
+def test_bd09_and_gcj02_points_come_back_within_a_metre(lon, lat):
+    g = wgs84_to_gcj02(lon, lat)
+    b = _bd09_forward(*g)
+    out = coords.to_wgs84(np.array([Point(*b)], dtype=object), "bd09")[0]
+    assert math.hypot((out.x - lon) * 111_320 * math.cos(math.radians(lat)), (out.y - lat) * 110_540) < 1.0
+    back = coords.to_wgs84(np.array([Point(*g)], dtype=object), "gcj02")[0]
+    assert abs(back.x - lon) < 1e-6 and abs(back.y - lat) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("epsg", "kind"),
+    [(4490, "cgcs2000-geographic"), (4499, "cgcs2000-gk6"), (4528, "cgcs2000-gk3"), (4549, "cgcs2000-gk3"),
+     (4326, "wgs84"), (32651, "other")],
+)  # fmt: skip
+def test_crs_kinds(epsg, kind):
+    assert coords.kind_of(coords.parse_crs(f"EPSG:{epsg}")) == kind
+    assert coords.parse_crs(str(epsg)).to_epsg() == epsg
+
+
+def test_gk_zone_40_comes_back_to_lonlat(frame):
+    projected = frame.to_crs("EPSG:4528")
+    assert projected.geometry.iloc[0].bounds[0] > 40_000_000  # the zone number prefixes the easting
+    back = coords.to_wgs84(np.asarray(projected.geometry.values, dtype=object), projected.crs)
+    assert back[0].distance(frame.geometry.iloc[0]) < 1e-8
+
+
+def test_unknown_crs_names_the_fix():
+    with pytest.raises(UnknownCrs, match="--crs"):
+        coords.choose_crs(None, None, "x.shp")
+    with pytest.raises(UnknownCrs):
+        coords.parse_crs("EPSG:99999999")
+    assert coords.choose_crs(None, "gcj02", "x.csv") == "gcj02"
+
+
+def test_shapefile_gb18030_detected_without_cpg_and_honoured_with_one(tmp_path, frame):
+    frame.to_file(tmp_path / "b.shp", driver="ESRI Shapefile", encoding="GB18030")
+    (tmp_path / "b.cpg").unlink(missing_ok=True)
+    raw = read_file(tmp_path / "b.shp", load_mapping(None)["building"])
+    assert raw.encoding == "gb18030" and "detected" in raw.notes[0]
+    assert [r["名称"] for r in raw.rows] == NAMES
+    (tmp_path / "b.cpg").write_text("936", encoding="ascii")
+    raw = read_file(tmp_path / "b.shp", load_mapping(None)["building"])
+    assert raw.encoding == "gb18030" and ".cpg" in raw.notes[0] and [r["名称"] for r in raw.rows] == NAMES
+
+
+def test_utf8_shapefile_and_mojibake_check(tmp_path, frame):
+    frame.to_file(tmp_path / "u.shp", driver="ESRI Shapefile", encoding="UTF-8")
+    raw = read_file(tmp_path / "u.shp", load_mapping(None)["building"])
+    assert [r["名称"] for r in raw.rows] == NAMES
+    mojibake = [n.encode("gb18030").decode("latin-1") for n in NAMES]
+    with pytest.raises(GarbledText):
+        check_not_garbled(mojibake, "x", china=True)
+    check_not_garbled(["Kouvola", "Käyrälampi", "Pohjoinen Rautatiekatu"], "x", china=False)
+    with pytest.raises(GarbledText, match="GB18030"):
+        decode("外滩".encode("gb18030"), "utf-8", "x.csv")
+
+
+def test_mapping_explicit_columns_defaults_and_errors(tmp_path, frame):
+    m = tmp_path / "m.yaml"
+    m.write_text("building:\n  name: 名称\n  levels: 层数\n  crs: EPSG:4490\n", encoding="utf-8")
+    maps = load_mapping(m)
+    assert maps["building"].crs == "EPSG:4490"
+    frame.to_file(tmp_path / "b.gpkg", driver="GPKG")
+    raw = read_file(tmp_path / "b.gpkg", maps["building"])
+    recs, dropped = records_for("building", raw, raw.geoms, maps["building"], 7)
+    assert dropped == 0 and [r["name"] for r in recs] == NAMES
+    assert [r["floors"] for r in recs] == [3, 5, 2, 18] and recs[3]["height_m"] == 54.0
+    assert recs[0]["osm_id"] == 1 and recs[0]["area_m2"] > 2000  # geodesic area of ~47 m × 55 m
+    m.write_text("building:\n  levels: 楼层\n", encoding="utf-8")
+    with pytest.raises(MappingColumnMissing, match="楼层"):
+        load_mapping(m)["building"].resolve(raw.columns, raw.source)
+    m.write_text("buildings:\n  name: x\n", encoding="utf-8")
+    with pytest.raises(BadMapping, match="unknown layer"):
+        load_mapping(m)
+    m.write_text("building:\n  storeys: x\n", encoding="utf-8")
+    with pytest.raises(BadMapping, match="unknown field"):
+        load_mapping(m)
