@@ -8,6 +8,7 @@ areas get the negative relation id (way and relation ids are separate spaces in 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -42,11 +43,16 @@ def _number(value: str | None) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def geodesic_area_m2(geom) -> float:
-    """Area of a lon/lat polygon in square metres on the WGS84 ellipsoid."""
+@functools.cache
+def _geod():
     from pyproj import Geod
 
-    return abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0])
+    return Geod(ellps="WGS84")
+
+
+def geodesic_area_m2(geom) -> float:
+    """Area of a lon/lat polygon in square metres on the WGS84 ellipsoid."""
+    return abs(_geod().geometry_area_perimeter(geom)[0])
 
 
 def building_record(osm_id: int, tags: dict, geom, area: float | None = None) -> dict:
@@ -96,9 +102,9 @@ class _Collector:
         self._wkb = None
 
     def node(self, n) -> None:
-        tags = dict(n.tags)
-        if not tags:
+        if not len(n.tags):
             return
+        tags = dict(n.tags)
         pt = Point(n.location.lon, n.location.lat)
         kind = _poi_kind(tags)
         if kind is not None:
