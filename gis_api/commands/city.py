@@ -57,7 +57,24 @@ def _import_addresses(path: Path, crs: str | None, dry_run: bool) -> int:
     return report["rows"] if dry_run else len(report["created"])
 
 
-def _steps(report: dict, bbox, zooms: str) -> list[list[str]]:
+def _import_boundaries(path: Path, crs: str | None, dry_run: bool) -> str:
+    """The city's own township / community boundaries through `shequ grid import` (one transaction)."""
+    from grid_builder.importer import import_boundaries, read_boundaries
+    from gis_api.db import get_engine
+    from onboarding.errors import UnreadableFile
+
+    if not path.exists():
+        raise UnreadableFile(f"文件不存在 no such file: {path}")
+    records, problems = read_boundaries(path, crs=crs or "wgs84")
+    for p in problems:
+        typer.secho(f"  注意 note: {p}", fg=typer.colors.YELLOW)
+    res = import_boundaries(
+        get_engine(), records, dry_run=dry_run, by="shequ city import", source_name=path.name
+    )
+    return f"{res['townships']} 街道 townships, {res['communities']} 社区 communities, {len(res['retired'])} 临时单元撤销 retired"
+
+
+def _steps(report: dict, bbox, zooms: str, own_boundaries: bool = False) -> list[list[str]]:
     """The usual analysis steps on the new city (inside China), or those that do not need GB/T 2260 (outside)."""
     seed = [
         "tiles",
@@ -75,7 +92,7 @@ def _steps(report: dict, bbox, zooms: str) -> list[list[str]]:
     district = ["--district", code] if len(code) == 6 and not code.endswith("00") else []
     out = f"var/city-output/{report['city_id']}"
     return [
-        ["grid", "boundaries", *district],
+        *([] if own_boundaries else [["grid", "boundaries", *district]]),
         ["address", "build"],
         ["grid", "build", "--all"],
         ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", f"{out}/coverage"],
@@ -139,6 +156,11 @@ def import_(
         True, "--steps/--no-steps", help="导入后运行常规步骤 (boundaries, registry, grids, H3, tiles)"
     ),
     zooms: str = typer.Option("13-15", "--zooms", help="导入后预渲染瓦片的缩放级别"),
+    boundaries: Path = typer.Option(
+        None,
+        "--boundaries",
+        help="城市自有街道/社区边界 (shequ grid import 格式: code, name; GeoJSON/GPKG/SHP)",
+    ),
 ) -> None:
     """导入一个城市的基础数据（每图层一个事务，可重复执行） import a city's base data, then run the usual steps."""
     from gis_api.db import get_engine
@@ -160,6 +182,8 @@ def import_(
     spec = ImportSpec(name, district_code, outside_china, osm, wanted, sources, mapping, crs, encoding)
     for src in addresses:  # checked before anything is written
         _import_addresses(src.path, src.crs, dry_run=True)
+    if boundaries is not None:
+        _import_boundaries(boundaries, crs, dry_run=True)
     report = import_city(get_engine(), spec, _progress)
     typer.echo(f"城市 city {report['name']} (id {report['city_id']}), 范围 area: {report['area']}")
     for rep in report["layers"]:
@@ -173,6 +197,10 @@ def import_(
     for src in addresses:
         n = _import_addresses(src.path, src.crs, dry_run=False)
         typer.echo(f"  地址 addresses {src.path.name}: 导入 imported {n} standard addresses")
+    if boundaries is not None:
+        typer.echo(
+            f"  边界 boundaries {boundaries.name}: {_import_boundaries(boundaries, crs, dry_run=False)}"
+        )
     if steps:
         from sqlalchemy import text
 
@@ -183,7 +211,7 @@ def import_(
                 ),
                 {"i": report["city_id"]},
             ).one()
-        for label, result in _run_steps(_steps(report, tuple(row), zooms)):
+        for label, result in _run_steps(_steps(report, tuple(row), zooms, boundaries is not None)):
             typer.echo(f"  步骤 step {label}: {result}")
 
 
