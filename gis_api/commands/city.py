@@ -59,8 +59,8 @@ def _import_addresses(path: Path, crs: str | None, dry_run: bool) -> int:
 
 def _import_boundaries(path: Path, crs: str | None, dry_run: bool) -> str:
     """The city's own township / community boundaries through `shequ grid import` (one transaction)."""
-    from grid_builder.importer import import_boundaries, read_boundaries
     from gis_api.db import get_engine
+    from grid_builder.importer import import_boundaries, read_boundaries
     from onboarding.errors import UnreadableFile
 
     if not path.exists():
