@@ -159,6 +159,10 @@ def import_city(engine: Engine, spec: ImportSpec, progress: ProgressFactory | No
         raise OnboardingError(
             "没有可导入的图层 nothing to import: give --osm and/or --layer", code="nothing_to_import"
         )
+    with engine.connect() as conn:  # clashes with other cities refused before anything is written
+        existing = store.city_id_of(conn, spec.name)
+        for table, (recs, _rep) in layers.items():
+            store.check_clash(conn, existing, table, store.unique_records(table, recs))
     with engine.begin() as conn:
         city_id = store.save_city(conn, spec.name, spec.district_code, spec.outside_china)
     reports = []

@@ -75,6 +75,29 @@ def save_city(conn: Connection, name: str, district_code: str | None, outside_ch
     ).scalar_one()
 
 
+def city_id_of(conn: Connection, name: str) -> int | None:
+    """The id of city `name`, None when it was never imported."""
+    return conn.execute(text("SELECT id FROM city WHERE name = :n"), {"n": name}).scalar()
+
+
+def check_clash(conn: Connection, city_id: int | None, table: str, records: list[dict]) -> None:
+    """Refuse records whose source ids belong to another city or to the demo (`city_id` None: a new city)."""
+    ids = sorted({r["osm_id"] for r in records})
+    clash = conn.execute(
+        text(
+            f"SELECT count(*) AS n, min(coalesce(c.name, 'demo 演示数据')) AS owner FROM {table} t "
+            "LEFT JOIN city c ON c.id = t.city_id "
+            "WHERE t.osm_id = ANY(:ids) AND t.city_id IS DISTINCT FROM :city"
+        ),
+        {"ids": ids, "city": -1 if city_id is None else city_id},
+    ).one()
+    if clash.n:
+        raise RowsOfAnotherCity(
+            f"{clash.n} 条 {table} 已属于其他城市 rows with the same source ids already belong to "
+            f"'{clash.owner}': remove that city first (shequ city remove) or import into another database"
+        )
+
+
 def replace_layer(
     engine: Engine,
     city_id: int,
@@ -86,20 +109,7 @@ def replace_layer(
     """Replace the city's rows of `table` in one transaction; returns the rows written."""
     records = unique_records(table, records)
     with engine.begin() as conn:
-        ids = sorted({r["osm_id"] for r in records})
-        clash = conn.execute(
-            text(
-                f"SELECT count(*) AS n, min(coalesce(c.name, 'demo 演示数据')) AS owner FROM {table} t "
-                "LEFT JOIN city c ON c.id = t.city_id "
-                "WHERE t.osm_id = ANY(:ids) AND t.city_id IS DISTINCT FROM :city"
-            ),
-            {"ids": ids, "city": city_id},
-        ).one()
-        if clash.n:
-            raise RowsOfAnotherCity(
-                f"{clash.n} 条 {table} 已属于其他城市 rows with the same source ids already belong to "
-                f"'{clash.owner}': remove that city first (shequ city remove) or import into another database"
-            )
+        check_clash(conn, city_id, table, records)
         conn.execute(text(f"DELETE FROM {table} WHERE city_id = :city"), {"city": city_id})
         chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
         for chunk in progress(chunks) if progress else chunks:

@@ -224,3 +224,17 @@ def test_unknown_district_and_mode_clash(city_db_url, bad_dir):
         ],
     )
     assert res.exit_code == 1 and "[bad_mode]" in res.output
+
+
+def test_demo_rows_are_not_taken_over_by_a_city(pg_url, engine, shared_data):
+    """In the demo's own database the demo's roads belong to the demo: importing them as a city is refused
+    before anything is written (no city row either)."""
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM road WHERE city_id IS NULL")).scalar_one()
+    osm = shared_data / "shanghai-bund" / "shanghai_center_roads_overpass.osm"
+    res = run_cli(pg_url, ["city", "import", "--name", NAME, "--district-code", "310100", "--no-steps",
+                           "--osm", str(osm), "--osm-layers", "road"])  # fmt: skip
+    assert res.exit_code == 1 and "错误 error [rows_of_another_city]" in res.output and "demo" in res.output
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM road WHERE city_id IS NULL")).scalar_one() == before
+        assert not conn.execute(text("SELECT count(*) FROM city")).scalar_one()
