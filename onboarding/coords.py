@@ -76,8 +76,7 @@ def parse_crs(name: str):
     from pyproj import CRS
     from pyproj.exceptions import CRSError
 
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
+    key = _ALIASES.get(name.strip().lower(), name.strip())  # PROJ strings and WKT keep their case
     if key in OFFSET_CRS:
         return key
     if key.isdigit():

@@ -193,7 +193,9 @@ class _Collector:
             )
 
 
-def read_osm(path: Path, progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[dict]], dict]:
+def read_osm(
+    path: Path, progress: Callable[[int], object] | None = None
+) -> tuple[dict[str, list[dict]], dict]:
     """Every layer of an OSM file (records by table name) and a report (counts, bounds, skipped).
 
     Raises `UnreadableFile` for a missing or unparsable file, `NoRoads` when it holds no road."""

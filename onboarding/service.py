@@ -122,7 +122,9 @@ def _vector_layer(src: LayerSource, mapping: LayerMapping, spec: ImportSpec, pre
     return recs, rep
 
 
-def read_sources(engine: Engine, spec: ImportSpec) -> tuple[dict[str, tuple[list[dict], LayerReport]], str]:
+def read_sources(
+    engine: Engine, spec: ImportSpec, osm_progress: Callable[[int], object] | None = None
+) -> tuple[dict[str, tuple[list[dict], LayerReport]], str]:
     """Every layer of the city, read and checked (nothing written): table → (records, report)."""
     area, area_label = _area(engine, spec)
     china = not spec.outside_china
@@ -130,7 +132,7 @@ def read_sources(engine: Engine, spec: ImportSpec) -> tuple[dict[str, tuple[list
     prefix = zlib.crc32(spec.name.encode()) % (1 << 20)
     out: dict[str, tuple[list[dict], LayerReport]] = {}
     if spec.osm is not None:
-        layers, osm_report = read_osm(spec.osm)
+        layers, osm_report = read_osm(spec.osm, osm_progress)
         wanted = spec.osm_layers or tuple(KIND_TABLE)
         for kind in wanted:
             table = KIND_TABLE[kind]
@@ -152,9 +154,17 @@ def read_sources(engine: Engine, spec: ImportSpec) -> tuple[dict[str, tuple[list
     return out, area_label
 
 
-def import_city(engine: Engine, spec: ImportSpec, progress: ProgressFactory | None = None) -> dict:
-    """Read and check every source, then replace the city's rows layer by layer; returns the report."""
-    layers, area_label = read_sources(engine, spec)
+def import_city(
+    engine: Engine,
+    spec: ImportSpec,
+    progress: ProgressFactory | None = None,
+    osm_progress: Callable[[int], object] | None = None,
+) -> dict:
+    """Read and check every source, then replace the city's rows layer by layer; returns the report.
+
+    `progress(desc, total)` wraps each layer's batches (a progress bar); `osm_progress(n)` is told of every
+    10,000 OSM objects read."""
+    layers, area_label = read_sources(engine, spec, osm_progress)
     if not layers:
         raise OnboardingError(
             "没有可导入的图层 nothing to import: give --osm and/or --layer", code="nothing_to_import"

@@ -184,7 +184,10 @@ def import_(
         _import_addresses(src.path, src.crs, dry_run=True)
     if boundaries is not None:
         _import_boundaries(boundaries, crs, dry_run=True)
-    report = import_city(get_engine(), spec, _progress)
+    from tqdm import tqdm
+
+    with tqdm(desc="读取 OSM reading", unit="对象", file=sys.stderr, leave=False, disable=osm is None) as bar:
+        report = import_city(get_engine(), spec, _progress, bar.update)
     typer.echo(f"城市 city {report['name']} (id {report['city_id']}), 范围 area: {report['area']}")
     for rep in report["layers"]:
         extra = f"; {'; '.join(rep.notes)}" if rep.notes else ""

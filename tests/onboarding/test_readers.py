@@ -114,3 +114,24 @@ def test_mapping_explicit_columns_defaults_and_errors(tmp_path, frame):
     m.write_text("building:\n  storeys: x\n", encoding="utf-8")
     with pytest.raises(BadMapping, match="unknown field"):
         load_mapping(m)
+
+
+def test_a_local_grid_by_its_parameters_and_an_xlsx_poi_export(tmp_path):
+    """A city's local grid is a PROJ string (case kept: GRS80); an Amap export as xlsx with 经度/纬度."""
+    import openpyxl
+
+    local = "+proj=tmerc +lat_0=31.2 +lon_0=121.47 +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m +no_defs"
+    crs = coords.parse_crs(local)
+    pt = coords.to_wgs84(np.array([Point(1000.0, 2000.0)], dtype=object), crs)[0]
+    assert 121.48 < pt.x < 121.49 and 31.21 < pt.y < 31.22
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["名称", "类型", "经度", "纬度"])
+    g = wgs84_to_gcj02(121.4903, 31.2397)
+    ws.append(["外滩派出所", "police", g[0], g[1]])
+    wb.save(tmp_path / "amap.xlsx")
+    m = load_mapping(None)["poi"]
+    raw = read_file(tmp_path / "amap.xlsx", m)
+    recs, _ = records_for("poi", raw, coords.to_wgs84(raw.geoms, "gcj02"), m, 1)
+    assert recs[0]["name"] == "外滩派出所" and recs[0]["kind"] == "police"
+    assert abs(recs[0]["geom"].x - 121.4903) < 1e-6 and abs(recs[0]["geom"].y - 31.2397) < 1e-6
