@@ -47,8 +47,8 @@ def _boundaries(path, with_code: bool = True):
     fc = {
         "type": "FeatureCollection",
         "features": [
-            feat("310101901", "外滩测试街道", 121.484, 31.233, 121.492, 31.243),
-            feat("310101901001", "外滩测试社区", 121.485, 31.234, 121.491, 31.242),
+            feat("310101050", "外滩测试街道", 121.484, 31.233, 121.492, 31.243),
+            feat("310101050001", "外滩测试社区", 121.485, 31.234, 121.491, 31.242),
         ],
     }
     path.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
@@ -62,7 +62,7 @@ def test_own_boundaries_through_grid_import(city_db_url, city_engine, clone, dem
     assert bad.exit_code == 1 and "错误 error [" in bad.output
     with city_engine.connect() as conn:
         assert not conn.execute(
-            text("SELECT count(*) FROM admin_unit WHERE code LIKE '310101901%'")
+            text("SELECT count(*) FROM admin_unit WHERE code LIKE '310101050%'")
         ).scalar_one()
     res = run_cli(city_db_url, [*base, "--boundaries", str(_boundaries(tmp_path / "b.geojson"))])
     assert res.exit_code == 0, res.output
@@ -70,7 +70,7 @@ def test_own_boundaries_through_grid_import(city_db_url, city_engine, clone, dem
     with city_engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT code, source FROM admin_unit WHERE code LIKE '310101901%' AND valid_to IS NULL ORDER BY code"
+                "SELECT code, source FROM admin_unit WHERE code LIKE '310101050%' AND valid_to IS NULL ORDER BY code"
             )
         ).all()
-    assert [tuple(r) for r in rows] == [("310101901", "import"), ("310101901001", "import")]
+    assert [tuple(r) for r in rows] == [("310101050", "import"), ("310101050001", "import")]
