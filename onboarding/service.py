@@ -134,6 +134,12 @@ def read_sources(
     if spec.osm is not None:
         layers, osm_report = read_osm(spec.osm, osm_progress)
         wanted = spec.osm_layers or tuple(KIND_TABLE)
+        unknown = [k for k in wanted if k not in KIND_TABLE]
+        if unknown:
+            raise OnboardingError(
+                f"--osm-layers 中有未知图层 unknown layer(s) {', '.join(unknown)}: use {', '.join(KIND_TABLE)}",
+                code="bad_layer_argument",
+            )
         for kind in wanted:
             table = KIND_TABLE[kind]
             recs = layers.get(table, [])

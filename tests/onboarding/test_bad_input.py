@@ -73,6 +73,8 @@ CASES = {
     "mapping_column_missing": ["--layer", "building={d}/good.gpkg", "--mapping", "{d}/missing_column.yaml"],
     "no_roads": ["--osm", "{d}/no_roads.osm"],
     "garbled_text": ["--layer", "building={d}/gb18030.shp"],
+    "bad_layer_argument": ["--layer", "buildings={d}/good.gpkg"],
+    "unreadable_file": ["--layer", "building={d}/missing.gpkg"],
 }
 
 
