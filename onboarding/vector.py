@@ -125,7 +125,7 @@ def read_file(path: Path, mapping: LayerMapping, declared_encoding: str | None =
     path = Path(path)
     if not path.exists():
         raise UnreadableFile(f"文件不存在 no such file: {path}")
-    enc = declared_encoding or mapping.encoding
+    enc = mapping.encoding or declared_encoding  # the layer's own (mapping) wins over --encoding
     enc = normalize_encoding(enc) if enc else None
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
