@@ -14,8 +14,8 @@ import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("geo", "address_registry", "grid_builder", "siting", "layers", "tiles", "residents", "gis_api")
-DOMAIN = ("address_registry", "grid_builder", "siting", "layers", "tiles", "residents")
+PACKAGES = ("geo", "address_registry", "grid_builder", "siting", "layers", "tiles", "residents", "onboarding", "gis_api")
+DOMAIN = ("address_registry", "grid_builder", "siting", "layers", "tiles", "residents", "onboarding")
 # who may import whom (the package itself is always allowed)
 ALLOWED = {
     "geo": set(),
@@ -25,6 +25,7 @@ ALLOWED = {
     "grid_builder": {"geo"},
     "siting": {"geo", "layers"},
     "residents": {"geo"},
+    "onboarding": {"geo"},
     "gis_api": set(PACKAGES),
 }
 WEB_FRAMEWORKS = ("fastapi", "starlette", "typer", "uvicorn")
