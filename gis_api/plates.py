@@ -122,3 +122,51 @@ def add_report(conn: Connection, code: str, kind: str, note: str | None, actor: 
         "RETURNING id, address_code, kind, note, state, reported_by, created_at"),
         {"c": code, "k": kind, "n": note, "a": actor}).mappings().one()
     return {**dict(row), "created_at": row["created_at"].isoformat()}
+
+
+PRINT_LEVELS = ("house_number", "compound", "building", "unit", "room")
+_AREA_KINDS = {"road": "街路巷", "compound": "小区", "community": "社区"}
+_SELECT_ROAD = (
+    "WITH RECURSIVE t AS (SELECT code FROM standard_address WHERE code = :area AND valid_to IS NULL "
+    "UNION SELECT a.code FROM standard_address a JOIN t ON a.parent_code = t.code WHERE a.valid_to IS NULL) "
+    "SELECT {columns} FROM standard_address WHERE code IN (SELECT code FROM t) AND valid_to IS NULL "
+    "AND status = 'active' AND level = ANY(:levels) ORDER BY code LIMIT :limit")
+
+
+def plate_selection(conn: Connection, kind: str, area: str, levels: tuple[str, ...]) -> list[AddressRecord]:
+    """The active addresses of ``levels`` to print plates for: under a road (its house numbers and what
+    lies below them), inside a compound, or in a community; ordered by code. Domain errors: unknown kind or
+    level (400), unknown area (404), nothing to print (404), more than `MAX_PLATES` (413)."""
+    from address_registry.plate_pdf import MAX_PLATES
+    from address_registry.store import search
+    from address_registry.store.rows import _COLUMNS, _record
+    from geo.errors import InvalidInput, NotFound, TooLarge
+
+    if kind not in _AREA_KINDS:
+        raise InvalidInput(f"范围类型应为 road、compound 或 community area kind must be one of {sorted(_AREA_KINDS)}")
+    bad = [lv for lv in levels if lv not in PRINT_LEVELS]
+    if bad or not levels:
+        raise InvalidInput(f"门牌层级无效 invalid plate levels {bad or list(levels)}; choose from {list(PRINT_LEVELS)}")
+    if kind == "community":
+        exists = conn.execute(text("SELECT 1 FROM admin_unit WHERE code = :c AND level = 'community' "
+                                   "AND valid_to IS NULL"), {"c": area}).first()
+    else:
+        exists = conn.execute(text("SELECT 1 FROM standard_address WHERE code = :c AND level = :l AND "
+                                   "valid_to IS NULL AND status = 'active'"), {"c": area, "l": kind}).first()
+    if exists is None:
+        raise NotFound(f"{_AREA_KINDS[kind]}不存在或已注销 no active {kind} {area!r}")
+    if kind == "road":
+        rows = conn.execute(text(_SELECT_ROAD.format(columns=_COLUMNS)),
+                            {"area": area, "levels": list(levels), "limit": MAX_PLATES + 1})
+        recs = [_record(row) for row in rows]
+        total = len(recs)
+    else:
+        total, recs = search(conn, levels=levels, limit=MAX_PLATES + 1,
+                             compound_code=area if kind == "compound" else None,
+                             community_code=area if kind == "community" else None)
+    if total == 0:
+        raise NotFound(f"该{_AREA_KINDS[kind]}没有可制作门牌的地址 no addresses of levels {list(levels)} in {area}")
+    if total > MAX_PLATES:
+        raise TooLarge(f"门牌过多（{total} 块，上限 {MAX_PLATES}）：请缩小范围或层级 "
+                       f"{total} plates, at most {MAX_PLATES}: narrow the area or the levels")
+    return recs

@@ -107,6 +107,8 @@ ACTIONS: dict[str, Rule] = {
                             title="实有人口、房屋、单位 residents, houses and units (一标三实)"),
     "residents:write": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
                              title="采集实有人口、房屋、单位 record residents, houses and units"),
+    # issue 12: plate printing, bulk import, police–grid reconciliation, key places
+    "plates:print": _rule(_OFFICE, None, jurisdiction=True, title="印制二维码门牌 print QR door plates"),
 }
 
 LOGIN_REQUIRED = "请先登录 login required"

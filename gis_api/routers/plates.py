@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from address_registry import codes, store
 from address_registry.plates import verify_plate
 from gis_api import plates
-from gis_api.auth import audit
+from gis_api.auth import audit, targets
 from gis_api.auth import roles as r
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import audit_fields, client_ip, current_principal, open_route, rate_limiter, requires
@@ -78,6 +78,51 @@ def scan_page(request: Request, code: str, c: str | None = Query(None, max_lengt
         return _page(404, "地址不存在或已注销", f"标准地址 {code} 不存在或已注销。No active address {code}.")
     return FileResponse(SCAN_DIR / "index.html", media_type="text/html; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
+
+
+def _print_area(road: str | None = Query(None, max_length=32, description="街路巷编码 road code"),
+                compound: str | None = Query(None, max_length=32, description="小区编码 compound code"),
+                community: str | None = Query(None, max_length=12, description="社区代码 community code"),
+                ) -> tuple[str, str]:
+    """The one area of a plate print: (kind, code); 400 unless exactly one is given."""
+    chosen = [(k, v) for k, v in (("road", road), ("compound", compound), ("community", community)) if v]
+    if len(chosen) != 1:
+        raise BadRequest("请只给出 road、compound、community 之一 give exactly one of road, compound, community",
+                         code="plate_area")
+    return chosen[0]
+
+
+def _print_target(area: tuple[str, str] = Depends(_print_area),
+                  conn: Connection = Depends(db_conn, scope="function")) -> dict:
+    """Dependency: the jurisdiction of the printed area (a community, or the road / compound address)."""
+    kind, code = area
+    if kind == "community":
+        return targets.community_target(conn, code)
+    return targets.address_target(conn, code)
+
+
+@router.get("/plates/print.pdf", response_class=Response,
+            summary="印制二维码门牌（PDF，每页一块，实际尺寸） print-ready QR door plates as PDF",
+            dependencies=[audited("plates.print")])
+def print_plates(request: Request, area: tuple[str, str] = Depends(_print_area),
+                 size: Literal["large", "medium", "small"] = Query("medium", description="门牌规格 plate size"),
+                 levels: str = Query("house_number", max_length=80,
+                                     description="门牌层级，逗号分隔 house_number, compound, building, unit, room"),
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:print", target=_print_target))):
+    """The plates of every active address of ``levels`` on a road (its house numbers and below), in a
+    compound or in a community, one PDF page per plate at its real size (large 570×370 mm with a 120 mm QR,
+    medium 270×170 / 75 mm, small 150×90 / 40 mm); each QR holds the signed scan link; the CJK font is
+    embedded. Office staff within their jurisdiction; at most 2000 plates (413)."""
+    from address_registry.plate_pdf import plates_pdf
+
+    kind, code = area
+    recs = plates.plate_selection(conn, kind, code, tuple(x.strip() for x in levels.split(",") if x.strip()))
+    base = request.app.state.settings.public_base_url
+    pdf = plates_pdf(recs, base, plates.plate_key(request), size)
+    note_records(request, f"{kind}:{code}", f"plates:{len(recs)}")
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="plates-{kind}-{code}.pdf"', "Cache-Control": "no-store"})
 
 
 @router.get("/plates/{code}", dependencies=[Depends(requires("addresses:read"))],
