@@ -36,9 +36,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "houses": ("address_code", "use", "floor_area", "ownership", "tenant_count", "landlord_ref", "rent_from",
                "rent_to"),
     "units": ("address_code", "name", "credit_code", "kind", "contact_name", "contact_phone", "staff_count"),
+    # the police station's extract (`residents.reconcile_store`): one record per row, its type in record_type
+    "police": ("record_type", "address_code", "id_type", "id_number", "name", "registration", "use", "credit_code"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"people": ("address_code", "name"), "houses": ("address_code", "use"),
-                                        "units": ("address_code", "name")}
+                                        "units": ("address_code", "name"),
+                                        "police": ("record_type", "address_code")}
 HEADER_ALIASES = {
     "地址编码": "address_code", "标准地址编码": "address_code", "姓名": "name", "名称": "name", "单位名称": "name",
     "证件类型": "id_type", "证件号码": "id_number", "身份证号": "id_number", "公民身份号码": "id_number",
@@ -48,6 +51,7 @@ HEADER_ALIASES = {
     "租住人数": "tenant_count", "房东": "landlord_ref", "租期开始": "rent_from", "租期结束": "rent_to",
     "统一社会信用代码": "credit_code", "信用代码": "credit_code", "单位类型": "kind", "联系人": "contact_name",
     "联系人电话": "contact_phone", "从业人数": "staff_count", "员工人数": "staff_count",
+    "记录类型": "record_type", "类别": "record_type",
 }
 SEX_WORDS = {"男": "M", "女": "F", "m": "M", "f": "F", "M": "M", "F": "F"}
 ID_TYPE_WORDS = {"身份证": "citizen_id", "居民身份证": "citizen_id", "护照": "passport", "其他": "other"}
@@ -125,7 +129,7 @@ def _cell(key: str, value: Any) -> Any:
 
 def read_rows(data: bytes, kind: str, filename: str | None = None) -> list[Row]:
     """The records of a CSV or .xlsx file (by the name's suffix, else by the zip signature)."""
-    if kind not in KINDS:
+    if kind not in COLUMNS:
         raise ImportFileError(f"导入类型应为 {'、'.join(KINDS)} 之一 kind must be one of {', '.join(KINDS)}")
     is_xlsx = (filename or "").lower().endswith(".xlsx") or data[:2] == b"PK"
     cells = _cells_xlsx(data) if is_xlsx else _cells_csv(data)
