@@ -170,3 +170,72 @@ def plate_selection(conn: Connection, kind: str, area: str, levels: tuple[str, .
         raise TooLarge(f"门牌过多（{total} 块，上限 {MAX_PLATES}）：请缩小范围或层级 "
                        f"{total} plates, at most {MAX_PLATES}: narrow the area or the levels")
     return recs
+
+
+REPORT_STATES = ("open", "confirmed", "corrected", "dismissed")
+_REPORT_COLS = ("r.id, r.address_code, r.kind, r.note, r.state, r.state_reason, r.reported_by, r.created_at, "
+                "r.updated_at, a.full_text")
+
+
+def list_reports(conn: Connection, where: dict[str, frozenset[str]] | None, address_code: str | None,
+                 state: str | None, limit: int) -> list[dict[str, Any]]:
+    """Wrong-plate reports, newest first, whose address lies in ``where`` (kind → codes; None: all)."""
+    conds: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit}
+    if where is not None:
+        ors = []
+        if where.get("township"):
+            ors.append("a.township_code = ANY(:w_township)")
+        if where.get("community"):
+            ors.append("a.community_code = ANY(:w_community)")
+        if where.get("grid"):
+            ors.append("EXISTS (SELECT 1 FROM grid g WHERE g.code = ANY(:w_grid) AND g.valid_to IS NULL "
+                       "AND ST_Intersects(g.geom, a.geom))")
+        if where.get("police_area"):
+            ors.append("EXISTS (SELECT 1 FROM police_area p WHERE p.code = ANY(:w_police_area) "
+                       "AND ST_Intersects(p.geom, a.geom))")
+        params |= {f"w_{k}": sorted(v) for k, v in where.items()}
+        conds.append("(" + (" OR ".join(ors) or "FALSE") + ")")
+    if address_code:
+        conds.append("r.address_code = :code")
+        params["code"] = address_code
+    if state:
+        conds.append("r.state = :state")
+        params["state"] = state
+    rows = conn.execute(text(
+        f"SELECT {_REPORT_COLS} FROM plate_report r LEFT JOIN standard_address a ON a.code = r.address_code "
+        f"AND a.valid_to IS NULL WHERE {' AND '.join(conds)} ORDER BY r.id DESC LIMIT :limit"), params).mappings()
+    return [_report_json(row) for row in rows]
+
+
+def _report_json(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["kind_title"] = REPORT_KINDS.get(out["kind"], out["kind"])
+    for k in ("created_at", "updated_at"):
+        out[k] = out[k].isoformat() if out.get(k) else None
+    return out
+
+
+def report_address(conn: Connection, report_id: int) -> str | None:
+    """The address code of a report, or None."""
+    return conn.execute(text("SELECT address_code FROM plate_report WHERE id = :i"), {"i": report_id}).scalar()
+
+
+def set_report_state(conn: Connection, report_id: int, state: str, reason: str | None) -> dict[str, Any]:
+    """Close (confirmed / corrected / dismissed with reason) or reopen a report; the stored row."""
+    from geo.errors import Conflict, InvalidInput, NotFound
+
+    reason = (reason or "").strip() or None
+    if state == "dismissed" and not reason:
+        raise InvalidInput("驳回须说明理由 dismissing a report needs a reason", {"field": "reason"})
+    row = conn.execute(text("SELECT state FROM plate_report WHERE id = :i FOR UPDATE"), {"i": report_id}).first()
+    if row is None:
+        raise NotFound(f"门牌报告不存在 no plate report {report_id}")
+    if row[0] == state:
+        raise Conflict(f"报告已是该状态 the report is already {state}")
+    conn.execute(text("UPDATE plate_report SET state = :s, state_reason = :r, updated_at = now() WHERE id = :i"),
+                 {"s": state, "r": reason, "i": report_id})
+    got = conn.execute(text(f"SELECT {_REPORT_COLS} FROM plate_report r LEFT JOIN standard_address a ON "
+                            "a.code = r.address_code AND a.valid_to IS NULL WHERE r.id = :i"),
+                       {"i": report_id}).mappings().one()
+    return _report_json(got)

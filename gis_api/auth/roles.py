@@ -109,6 +109,7 @@ ACTIONS: dict[str, Rule] = {
                              title="采集实有人口、房屋、单位 record residents, houses and units"),
     # issue 12: plate printing, bulk import, police–grid reconciliation, key places
     "plates:print": _rule(_OFFICE, None, jurisdiction=True, title="印制二维码门牌 print QR door plates"),
+    "plates:reports": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="处理门牌纠错报告 plate reports"),
     "reconcile:import": _rule((ADMIN, POLICE), None, jurisdiction=True, title="导入公安一标三实数据 police extract"),
     "reconcile:run": _rule((ADMIN, POLICE), None, jurisdiction=True, title="公安与网格数据比对 run reconciliation"),
     "reconcile:read": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="比对任务 reconciliation tasks"),

@@ -177,3 +177,44 @@ def report_plate(request: Request, code: str, body: ReportIn,
     row = plates.add_report(conn, code, body.kind, note, principal.actor)
     note_records(request, code, f"plate_report:{row['id']}")
     return {**row, "kind_title": plates.REPORT_KINDS[body.kind], "message": "已收到，感谢您的反馈 report filed"}
+
+
+# ---- the staff side of the reports: list within jurisdiction, close / reopen ----
+
+def _report_target(report_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict:
+    """Dependency: the jurisdiction of the report's address (empty for an unknown report)."""
+    code = plates.report_address(conn, int(report_id)) if report_id.isdigit() and len(report_id) <= 18 else None
+    return targets.address_target(conn, code) if code else {}
+
+
+@router.get("/plate-reports", summary="门牌纠错报告（管辖范围内） wrong-plate reports within your jurisdiction")
+def list_reports(address_code: str | None = Query(None, max_length=32, description="只看该地址 one address"),
+                 state: Literal["open", "confirmed", "corrected", "dismissed"] | None = Query(None),
+                 limit: int = Query(100, ge=1, le=1000),
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:reports"))):
+    """Reports whose address lies in the caller's township, community, grid or police area (admin: all),
+    newest first. Notes are free text the public typed (the form asks for no personal information)."""
+    where = r.jurisdiction_filter(principal, "plates:reports")
+    return {"reports": plates.list_reports(conn, where, address_code, state, limit)}
+
+
+class ReportStateIn(BaseModel):
+    """A report's new state; dismissing needs a reason."""
+
+    state: Literal["open", "confirmed", "corrected", "dismissed"]
+    reason: str | None = Field(None, max_length=500, description="处理说明（驳回时必填）")
+
+
+@router.post("/plate-reports/{report_id}/state", summary="处理门牌纠错报告 close or reopen a report",
+             dependencies=[audited("plate.report_state")])
+def report_state(report_id: str, body: ReportStateIn, request: Request,
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:reports", target=_report_target))):
+    """confirmed (the plate is wrong, being fixed), corrected (fixed), dismissed (with reason), open again;
+    409 when it already has that state, 404 for an unknown report. Audited."""
+    if not report_id.isdigit() or len(report_id) > 18:
+        raise NotFound(f"门牌报告不存在 no plate report {report_id}")
+    out = plates.set_report_state(conn, int(report_id), body.state, body.reason)
+    note_records(request, f"plate_report:{report_id}", out["address_code"])
+    return out
