@@ -24,6 +24,7 @@ from gis_api.auth import targets
 from gis_api.auth.deps import auth_settings
 from gis_api.auth.masking import mask_value
 from gis_api.auth.secrets import load_or_create
+from residents import key_places
 
 KEY_NAME = "plate-hmac"
 
@@ -97,6 +98,7 @@ def scan_view(conn: Connection, rec: AddressRecord, principal: r.Principal) -> t
     located = locate(conn, rec.lon, rec.lat) if rec.lon is not None and rec.lat is not None else {}
     who, clear = contacts(conn, rec, located, principal)
     c = rec.components
+    near = key_places.nearby(conn, rec.lon, rec.lat) if rec.lon is not None and rec.lat is not None else []
     return {
         "code": rec.code,
         "formatted": rec.formatted,
@@ -111,6 +113,8 @@ def scan_view(conn: Connection, rec: AddressRecord, principal: r.Principal) -> t
         "grid": _unit(located, "grid"),
         "microgrid": _unit(located, "microgrid"),
         "contacts": who,
+        "key_places": [{"name": k["name"], "category_name": k["category_name"], "distance_m": k["distance_m"]}
+                       for k in near],
         "verified": True,
     }, clear
 

@@ -68,6 +68,14 @@
     show("masked-note", !!c.masked && list.querySelector(".role") !== null);
     if (d.user) { $("who").textContent = (d.user.display_name || d.user.name) + " · " + d.user.role_title; show("who", true); }
     ["address", "area", "contacts", "report"].forEach(function (id) { show(id, true); });
+    var places = $("place-list"); places.textContent = "";
+    (d.key_places || []).forEach(function (k) {
+      var li = document.createElement("li");
+      var n = document.createElement("span"); n.className = "main"; n.textContent = k.name; li.appendChild(n);
+      var s = document.createElement("span"); s.className = "sub"; s.textContent = k.category_name + " · 约 " + Math.round(k.distance_m) + " 米";
+      li.appendChild(s); places.appendChild(li);
+    });
+    show("places", places.children.length > 0);
     if (d.user && STAFF_ROLES.indexOf(d.user.role) >= 0) loadStaff();
     else if (!d.user) show("login", true);
     show("loading", false);
