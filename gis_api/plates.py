@@ -243,3 +243,32 @@ def set_report_state(conn: Connection, report_id: int, state: str, reason: str |
                             "a.code = r.address_code AND a.valid_to IS NULL WHERE r.id = :i"),
                        {"i": report_id}).mappings().one()
     return _report_json(got)
+
+
+_DEMO_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_DEMO_GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
+               "秀英", "霞", "平", "刚", "桂英", "建华", "晓燕", "海燕", "志强", "文静", "丽华")
+DEMO_MARK = "（演示）"
+
+
+def demo_staff_name(code: str) -> str:
+    """A reproducible synthetic name for the demo staff of a grid, marked 演示 (never a real person)."""
+    import hashlib
+
+    h = hashlib.sha256(code.encode("ascii")).digest()
+    return _DEMO_SURNAMES[h[0] % len(_DEMO_SURNAMES)] + _DEMO_GIVEN[h[1] % len(_DEMO_GIVEN)] + DEMO_MARK
+
+
+def seed_demo_contacts(conn: Connection) -> dict[str, int]:
+    """Demo grid staff so a scanned plate shows whom to contact: a 专职网格员 on every current grid and a
+    微网格长 on every current micro-grid that has no current staff (synthetic names marked 演示; grids that
+    have staff are left alone: idempotent). Counts added per role."""
+    rows = conn.execute(text(
+        "SELECT g.code, g.level FROM grid g WHERE g.valid_to IS NULL AND g.level IN ('grid', 'microgrid') "
+        "AND NOT EXISTS (SELECT 1 FROM grid_staff s WHERE s.grid_code = g.code AND s.valid_to IS NULL) "
+        "ORDER BY g.code")).all()
+    values = [{"g": code, "p": demo_staff_name(code), "r": "专职网格员" if level == "grid" else "微网格长"}
+              for code, level in rows]
+    if values:
+        conn.execute(text("INSERT INTO grid_staff (grid_code, person_ref, role) VALUES (:g, :p, :r)"), values)
+    return {"专职网格员": sum(v["r"] == "专职网格员" for v in values), "微网格长": sum(v["r"] == "微网格长" for v in values)}

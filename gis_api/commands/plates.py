@@ -43,6 +43,20 @@ def print_plates(
     typer.echo(f"门牌 plates {len(recs)} ({SIZES[size].title} {size}) → {output}")
 
 
+@plates_app.command("demo-contacts")
+def demo_contacts() -> None:
+    """为演示网格补充网格员联系人（合成姓名，标注“演示”） demo grid staff so plates show whom to contact."""
+    from gis_api.commands.user import _audit
+    from gis_api.db import get_engine
+    from gis_api.plates import seed_demo_contacts
+
+    with get_engine().begin() as conn:
+        added = seed_demo_contacts(conn)
+        _audit(conn, "grid.staff_demo", "grid_staff:demo", detail=added)
+    typer.echo("演示网格人员 demo grid staff: " + "  ".join(f"{k} +{v}" for k, v in added.items())
+               + "（合成姓名，非真实人员 synthetic names）")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``shequ plates …`` to the CLI."""
     app.add_typer(plates_app, name="plates")
