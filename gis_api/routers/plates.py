@@ -80,10 +80,7 @@ def scan_page(request: Request, code: str, c: str | None = Query(None, max_lengt
                         headers={"Cache-Control": "no-cache"})
 
 
-def _print_area(road: str | None = Query(None, max_length=32, description="街路巷编码 road code"),
-                compound: str | None = Query(None, max_length=32, description="小区编码 compound code"),
-                community: str | None = Query(None, max_length=12, description="社区代码 community code"),
-                ) -> tuple[str, str]:
+def _print_area(road: str | None, compound: str | None, community: str | None) -> tuple[str, str]:
     """The one area of a plate print: (kind, code); 400 unless exactly one is given."""
     chosen = [(k, v) for k, v in (("road", road), ("compound", compound), ("community", community)) if v]
     if len(chosen) != 1:
@@ -92,10 +89,8 @@ def _print_area(road: str | None = Query(None, max_length=32, description="街�
     return chosen[0]
 
 
-def _print_target(area: tuple[str, str] = Depends(_print_area),
-                  conn: Connection = Depends(db_conn, scope="function")) -> dict:
-    """Dependency: the jurisdiction of the printed area (a community, or the road / compound address)."""
-    kind, code = area
+def _print_target(conn: Connection, kind: str, code: str) -> dict:
+    """The jurisdiction of the printed area (a community, or the road / compound address)."""
     if kind == "community":
         return targets.community_target(conn, code)
     return targets.address_target(conn, code)
@@ -104,19 +99,22 @@ def _print_target(area: tuple[str, str] = Depends(_print_area),
 @router.get("/plates/print.pdf", response_class=Response,
             summary="印制二维码门牌（PDF，每页一块，实际尺寸） print-ready QR door plates as PDF",
             dependencies=[audited("plates.print")])
-def print_plates(request: Request, area: tuple[str, str] = Depends(_print_area),
+def print_plates(request: Request, road: str | None = Query(None, max_length=32, description="街路巷编码 road code"),
+                 compound: str | None = Query(None, max_length=32, description="小区编码 compound code"),
+                 community: str | None = Query(None, max_length=12, description="社区代码 community code"),
                  size: Literal["large", "medium", "small"] = Query("medium", description="门牌规格 plate size"),
                  levels: str = Query("house_number", max_length=80,
                                      description="门牌层级，逗号分隔 house_number, compound, building, unit, room"),
                  conn: Connection = Depends(db_conn, scope="function"),
-                 principal: r.Principal = Depends(requires("plates:print", target=_print_target))):
+                 principal: r.Principal = Depends(requires("plates:print"))):
     """The plates of every active address of ``levels`` on a road (its house numbers and below), in a
     compound or in a community, one PDF page per plate at its real size (large 570×370 mm with a 120 mm QR,
     medium 270×170 / 75 mm, small 150×90 / 40 mm); each QR holds the signed scan link; the CJK font is
     embedded. Office staff within their jurisdiction; at most 2000 plates (413)."""
     from address_registry.plate_pdf import plates_pdf
 
-    kind, code = area
+    kind, code = _print_area(road, compound, community)
+    r.require(principal, "plates:print", _print_target(conn, kind, code))
     recs = plates.plate_selection(conn, kind, code, tuple(x.strip() for x in levels.split(",") if x.strip()))
     base = request.app.state.settings.public_base_url
     pdf = plates_pdf(recs, base, plates.plate_key(request), size)

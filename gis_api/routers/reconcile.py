@@ -35,10 +35,9 @@ PERSON_MASK = {"subject": "person.id_number", "police_name": "person.name", "gri
                "name_police": "person.name", "name_grid": "person.name"}
 
 
-def _area_target(police_area: str = Query(..., max_length=64, description="派出所辖区代码 police-area code")
-                 ) -> dict[str, Any]:
-    """Dependency: the jurisdiction of the police area in the query."""
-    return {"police_area": police_area}
+def _in_area(principal: r.Principal, action: str, police_area: str) -> None:
+    """The caller may do ``action`` in the police area (checked after the role, which the route declares)."""
+    r.require(principal, action, {"police_area": police_area})
 
 
 def _task_target(task_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict[str, Any]:
@@ -121,7 +120,7 @@ async def police_import(
     request: Request,
     police_area: str = Query(..., max_length=64, description="派出所辖区代码 police-area code"),
     file: UploadFile = File(..., description="CSV（UTF-8 或 GB18030）或 .xlsx 文件"),
-    principal: r.Principal = Depends(requires("reconcile:import", target=_area_target)),
+    principal: r.Principal = Depends(requires("reconcile:import")),
 ):
     """The police station's extract of its area, stored as its own source (never written into the grid's
     records). 422 listing every bad row (row, field, reason) and nothing stored when a row fails."""
@@ -129,6 +128,7 @@ async def police_import(
 
     from residents.importer import read_rows
 
+    _in_area(principal, "reconcile:import", police_area)
     data = await file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise too_large(MAX_IMPORT_BYTES)
@@ -153,10 +153,11 @@ async def police_import(
              dependencies=[audited("reconcile.run")])
 def run_reconcile(request: Request, police_area: str = Query(..., max_length=64),
                   conn: Connection = Depends(db_conn, scope="function"),
-                  principal: r.Principal = Depends(requires("reconcile:run", target=_area_target))):
+                  principal: r.Principal = Depends(requires("reconcile:run"))):
     """Compare the latest police extract of the area with the grid's records: counts per outcome (matched,
     police_only, grid_only, different_address, field_conflict, vacant_occupied, unit_*) and the tasks
     opened, still open and closed as corrected (a mismatch gone since the last run)."""
+    _in_area(principal, "reconcile:run", police_area)
     out = rs.run(conn, police_area, principal.actor)
     note_records(request, f"police_area:{police_area}", f"police_batch:{out['batch_id']}")
     return out
