@@ -273,4 +273,53 @@ def task_counts(conn: Connection, area: str) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["Mismatch", "change_state", "import_police", "list_tasks", "run", "task", "task_counts"]
+_COMPLETENESS = """
+WITH g AS (
+  SELECT g.code, g.community_code, g.geom FROM grid g
+  WHERE g.valid_to IS NULL AND g.level = 'grid' AND ({grid_filter})
+), a AS (
+  SELECT g.code AS grid, s.code, s.level FROM g JOIN standard_address s ON s.valid_to IS NULL
+  AND s.status = 'active' AND s.level IN ('building', 'room') AND ST_Intersects(g.geom, s.geom)
+)
+SELECT g.code AS grid_code, g.community_code,
+  (SELECT count(*) FROM a WHERE a.grid = g.code) AS dwellings,
+  (SELECT count(*) FROM a WHERE a.grid = g.code AND EXISTS (SELECT 1 FROM house_info h WHERE h.address_code = a.code
+     AND h.valid_to IS NULL)) AS with_house_use,
+  (SELECT count(*) FROM a WHERE a.grid = g.code AND a.level = 'room') AS rooms,
+  (SELECT count(*) FROM a WHERE a.grid = g.code AND a.level = 'room' AND EXISTS (SELECT 1 FROM residence r
+     WHERE r.address_code = a.code AND r.to_date IS NULL)) AS rooms_with_people,
+  (SELECT count(*) FROM reconcile_task t WHERE t.grid_code = g.code AND t.state = 'open') AS open_tasks
+FROM g ORDER BY g.code
+"""
+
+
+def completeness(conn: Connection, where: dict[str, frozenset[str]] | None) -> list[dict[str, Any]]:
+    """Per grid (within ``where``; None: every grid): building / room addresses, those with a house record
+    (use recorded), rooms, rooms with people recorded, open reconciliation tasks, and the two shares."""
+    params: dict[str, Any] = {}
+    if where is None:
+        cond = "TRUE"
+    else:
+        ors = []
+        if where.get("grid"):
+            ors.append("g.code = ANY(:w_grid)")
+        if where.get("community"):
+            ors.append("g.community_code = ANY(:w_community)")
+        if where.get("township"):
+            ors.append("g.community_code IN (SELECT code FROM admin_unit WHERE parent_code = ANY(:w_township))")
+        if where.get("police_area"):
+            ors.append("EXISTS (SELECT 1 FROM police_area p WHERE p.code = ANY(:w_police_area) "
+                       "AND ST_Intersects(p.geom, g.geom))")
+        params = {f"w_{k}": sorted(v) for k, v in where.items()}
+        cond = " OR ".join(ors) or "FALSE"
+    rows = conn.execute(text(_COMPLETENESS.format(grid_filter=cond)), params).mappings()
+    out = []
+    for r in rows:
+        d = {k: (int(v) if isinstance(v, int) else v) for k, v in r.items()}
+        d["house_share"] = round(d["with_house_use"] / d["dwellings"], 3) if d["dwellings"] else None
+        d["people_share"] = round(d["rooms_with_people"] / d["rooms"], 3) if d["rooms"] else None
+        out.append(d)
+    return out
+
+
+__all__ = ["Mismatch", "change_state", "completeness", "import_police", "list_tasks", "run", "task", "task_counts"]

@@ -181,6 +181,17 @@ def list_tasks(request: Request,
     return {"total": total, "limit": limit, "offset": offset, "tasks": tasks}
 
 
+@router.get("/summary", summary="按网格统计采集完整度与未处理差异 completeness and open mismatches per grid")
+def summary(conn: Connection = Depends(db_conn, scope="function"),
+            principal: r.Principal = Depends(requires("reconcile:read"))):
+    """Per grid within the caller's jurisdiction: building / room addresses and those with the house use
+    recorded, rooms and rooms with people recorded (with the shares), open reconciliation tasks."""
+    grids = rs.completeness(conn, r.jurisdiction_filter(principal, "reconcile:read"))
+    totals = {k: sum(g[k] for g in grids) for k in ("dwellings", "with_house_use", "rooms", "rooms_with_people",
+                                                    "open_tasks")}
+    return {"grids": grids, "totals": totals}
+
+
 @router.get("/tasks/{task_id}", summary="比对任务详情与处理记录 a task with its history")
 def get_task(task_id: str, request: Request, conn: Connection = Depends(db_conn, scope="function"),
              principal: r.Principal = Depends(requires("reconcile:read", target=_task_target))):

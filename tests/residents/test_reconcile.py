@@ -138,6 +138,18 @@ def test_reconciliation_end_to_end(anon_client, role_headers, engine, scene):
     assert ("police_only", _id(9)) in mine and ("grid_only", _id(3)) in mine and ("police_only", _credit(7)) in mine
     assert ("vacant_occupied", "house") in mine and ("unit_not_in_police", _credit(1)) in mine
     assert all(t["police_area"] == AREA and t["state"] == "open" for t in tasks)
+    # completeness and open mismatches per grid, within the caller's jurisdiction
+    summ = anon_client.get("/reconcile/summary", headers=role_headers["grid_manager"])
+    assert summ.status_code == 200, summ.text
+    grids = summ.json()["grids"]
+    grid_of_h = next(t["grid_code"] for t in tasks if t["address_code"] == h)
+    mine_grid = [g for g in grids if g["grid_code"] == grid_of_h]
+    assert mine_grid and mine_grid[0]["open_tasks"] >= len([t for t in tasks if t["grid_code"] == grid_of_h])
+    assert all(g["people_share"] is None or 0 <= g["people_share"] <= 1 for g in grids)
+    everywhere = anon_client.get("/reconcile/summary", headers=role_headers["admin"]).json()
+    assert len(everywhere["grids"]) >= len(grids) and everywhere["totals"]["open_tasks"] >= len(tasks)
+    assert anon_client.get("/reconcile/summary", headers=role_headers["planner"]).status_code == 403
+
     # police read ID numbers and names in clear (audited); grid managers see them masked
     conflict = next(t for t in tasks if t["kind"] == "field_conflict")
     assert conflict["name_police"] == "王伍" and conflict["name_grid"] == "王五"
