@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import zxingcpp  # test dependency (pyproject [test]): decodes the printed QR codes
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from address_registry.plate_pdf import MM, SIZES, plate_lines
 from address_registry.plates import plate_url
-
-zxingcpp = pytest.importorskip("zxingcpp")
 
 
 @pytest.fixture(scope="module")
