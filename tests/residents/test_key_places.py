@@ -108,3 +108,17 @@ def test_scan_shows_nearby_key_places(anon_client, app, engine, seeded):
     d = anon_client.get(f"/plates/{code}", params={"c": check}).json()
     assert d["key_places"] and d["key_places"][0]["distance_m"] <= 300
     assert set(d["key_places"][0]) == {"name", "category_name", "distance_m"}
+
+
+def test_cli_seed_is_idempotent(seeded, engine):
+    from typer.testing import CliRunner
+
+    from gis_api.cli import app as cli
+
+    res = CliRunner().invoke(cli, ["key-places", "seed"])
+    assert res.exit_code == 0, res.output
+    assert "+0" in res.output  # everything was seeded by the fixture already
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'key_place.seed'")).scalar() >= 1
+    bad = CliRunner().invoke(cli, ["key-places", "seed", "--max-address-m", "0"])
+    assert bad.exit_code != 0
