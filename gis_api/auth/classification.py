@@ -112,6 +112,7 @@ CLASSIFICATION: tuple[Classified, ...] = (
     Classified(_L + "facility_planned", INTERNAL, "规划设施（选址结果）planned facilities", G_WORK),
     Classified(_L + "camera", INTERNAL, "监控摄像头 cameras", G_SECURITY),
     Classified(_L + "police_area", INTERNAL, "派出所辖区 police-station areas", G_POLICE),
+    Classified(_L + "key_place", INTERNAL, "重点场所（风险等级）key places", G_WORK),  # issue 12
     # ---- room-level addresses (户/室) ----
     Classified("standard_address.room_level", INTERNAL, "门户级地址（单元、楼层、室）room-level addresses", G_ROOM,
                mask="address"),

@@ -107,6 +107,15 @@ ACTIONS: dict[str, Rule] = {
                             title="实有人口、房屋、单位 residents, houses and units (一标三实)"),
     "residents:write": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
                              title="采集实有人口、房屋、单位 record residents, houses and units"),
+    # issue 12: plate printing, bulk import, police–grid reconciliation, key places
+    "plates:print": _rule(_OFFICE, None, jurisdiction=True, title="印制二维码门牌 print QR door plates"),
+    "plates:reports": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="处理门牌纠错报告 plate reports"),
+    "key_places:read": _rule(STAFF_ROLES, None, title="重点场所 key places"),
+    "key_places:write": _rule(_OFFICE, None, jurisdiction=True, title="登记重点场所 edit key places"),
+    "reconcile:import": _rule((ADMIN, POLICE), None, jurisdiction=True, title="导入公安一标三实数据 police extract"),
+    "reconcile:run": _rule((ADMIN, POLICE), None, jurisdiction=True, title="公安与网格数据比对 run reconciliation"),
+    "reconcile:read": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="比对任务 reconciliation tasks"),
+    "reconcile:resolve": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="处理比对任务 resolve tasks"),
 }
 
 LOGIN_REQUIRED = "请先登录 login required"

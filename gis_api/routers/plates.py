@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from address_registry import codes, store
 from address_registry.plates import verify_plate
 from gis_api import plates
-from gis_api.auth import audit
+from gis_api.auth import audit, targets
 from gis_api.auth import roles as r
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import audit_fields, client_ip, current_principal, open_route, rate_limiter, requires
@@ -80,6 +80,49 @@ def scan_page(request: Request, code: str, c: str | None = Query(None, max_lengt
                         headers={"Cache-Control": "no-cache"})
 
 
+def _print_area(road: str | None, compound: str | None, community: str | None) -> tuple[str, str]:
+    """The one area of a plate print: (kind, code); 400 unless exactly one is given."""
+    chosen = [(k, v) for k, v in (("road", road), ("compound", compound), ("community", community)) if v]
+    if len(chosen) != 1:
+        raise BadRequest("请只给出 road、compound、community 之一 give exactly one of road, compound, community",
+                         code="plate_area")
+    return chosen[0]
+
+
+def _print_target(conn: Connection, kind: str, code: str) -> dict:
+    """The jurisdiction of the printed area (a community, or the road / compound address)."""
+    if kind == "community":
+        return targets.community_target(conn, code)
+    return targets.address_target(conn, code)
+
+
+@router.get("/plates/print.pdf", response_class=Response,
+            summary="印制二维码门牌（PDF，每页一块，实际尺寸） print-ready QR door plates as PDF",
+            dependencies=[audited("plates.print")])
+def print_plates(request: Request, road: str | None = Query(None, max_length=32, description="街路巷编码 road code"),
+                 compound: str | None = Query(None, max_length=32, description="小区编码 compound code"),
+                 community: str | None = Query(None, max_length=12, description="社区代码 community code"),
+                 size: Literal["large", "medium", "small"] = Query("medium", description="门牌规格 plate size"),
+                 levels: str = Query("house_number", max_length=80,
+                                     description="门牌层级，逗号分隔 house_number, compound, building, unit, room"),
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:print"))):
+    """The plates of every active address of ``levels`` on a road (its house numbers and below), in a
+    compound or in a community, one PDF page per plate at its real size (large 570×370 mm with a 120 mm QR,
+    medium 270×170 / 75 mm, small 150×90 / 40 mm); each QR holds the signed scan link; the CJK font is
+    embedded. Office staff within their jurisdiction; at most 2000 plates (413)."""
+    from address_registry.plate_pdf import plates_pdf
+
+    kind, code = _print_area(road, compound, community)
+    r.require(principal, "plates:print", _print_target(conn, kind, code))
+    recs = plates.plate_selection(conn, kind, code, tuple(x.strip() for x in levels.split(",") if x.strip()))
+    base = request.app.state.settings.public_base_url
+    pdf = plates_pdf(recs, base, plates.plate_key(request), size)
+    note_records(request, f"{kind}:{code}", f"plates:{len(recs)}")
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="plates-{kind}-{code}.pdf"', "Cache-Control": "no-store"})
+
+
 @router.get("/plates/{code}", dependencies=[Depends(requires("addresses:read"))],
             summary="扫码门牌数据：地址、网格、联系人 what a plate scan shows")
 def plate_data(request: Request, response: Response, code: str,
@@ -132,3 +175,44 @@ def report_plate(request: Request, code: str, body: ReportIn,
     row = plates.add_report(conn, code, body.kind, note, principal.actor)
     note_records(request, code, f"plate_report:{row['id']}")
     return {**row, "kind_title": plates.REPORT_KINDS[body.kind], "message": "已收到，感谢您的反馈 report filed"}
+
+
+# ---- the staff side of the reports: list within jurisdiction, close / reopen ----
+
+def _report_target(report_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict:
+    """Dependency: the jurisdiction of the report's address (empty for an unknown report)."""
+    code = plates.report_address(conn, int(report_id)) if report_id.isdigit() and len(report_id) <= 18 else None
+    return targets.address_target(conn, code) if code else {}
+
+
+@router.get("/plate-reports", summary="门牌纠错报告（管辖范围内） wrong-plate reports within your jurisdiction")
+def list_reports(address_code: str | None = Query(None, max_length=32, description="只看该地址 one address"),
+                 state: Literal["open", "confirmed", "corrected", "dismissed"] | None = Query(None),
+                 limit: int = Query(100, ge=1, le=1000),
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:reports"))):
+    """Reports whose address lies in the caller's township, community, grid or police area (admin: all),
+    newest first. Notes are free text the public typed (the form asks for no personal information)."""
+    where = r.jurisdiction_filter(principal, "plates:reports")
+    return {"reports": plates.list_reports(conn, where, address_code, state, limit)}
+
+
+class ReportStateIn(BaseModel):
+    """A report's new state; dismissing needs a reason."""
+
+    state: Literal["open", "confirmed", "corrected", "dismissed"]
+    reason: str | None = Field(None, max_length=500, description="处理说明（驳回时必填）")
+
+
+@router.post("/plate-reports/{report_id}/state", summary="处理门牌纠错报告 close or reopen a report",
+             dependencies=[audited("plate.report_state")])
+def report_state(report_id: str, body: ReportStateIn, request: Request,
+                 conn: Connection = Depends(db_conn, scope="function"),
+                 principal: r.Principal = Depends(requires("plates:reports", target=_report_target))):
+    """confirmed (the plate is wrong, being fixed), corrected (fixed), dismissed (with reason), open again;
+    409 when it already has that state, 404 for an unknown report. Audited."""
+    if not report_id.isdigit() or len(report_id) > 18:
+        raise NotFound(f"门牌报告不存在 no plate report {report_id}")
+    out = plates.set_report_state(conn, int(report_id), body.state, body.reason)
+    note_records(request, f"plate_report:{report_id}", out["address_code"])
+    return out

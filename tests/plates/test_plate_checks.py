@@ -44,3 +44,10 @@ def test_forged_check_and_mistyped_code_are_refused():
     assert not verify_plate(mistyped, check, KEY)
     for bad in (None, "", "short", check + "A", "1" * CHECK_LEN, check[:-1] + "!"):
         assert not verify_plate(code, bad, KEY)
+
+
+def test_demo_staff_names_are_reproducible_and_marked():
+    from gis_api.plates import DEMO_MARK, demo_staff_name
+
+    assert demo_staff_name("310101001001") == demo_staff_name("310101001001")
+    assert demo_staff_name("310101001001").endswith(DEMO_MARK)
