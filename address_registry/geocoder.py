@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,8 +302,21 @@ class Geocoder:
             axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
             if axis is not None:
                 self.axes[road_code] = axis
-        for rec in self.by_code.values():
-            if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
+        self.houses_on_road: dict[str, list[str]] = defaultdict(list)
+        for code, rec in self.by_code.items():
+            if rec.level == "house_number" and rec.parent_code in self.axes and rec.lon is not None:
+                self.houses_on_road[rec.parent_code].append(code)
+        for road_code in self.houses_on_road:
+            self._index_road_anchors(road_code)
+
+    def _index_road_anchors(self, road_code: str) -> None:
+        """(number, m along the axis, signed offset) of the road's plain house numbers, per parity."""
+        for parity in (0, 1):
+            self.known.pop((road_code, parity), None)
+        axis = self.axes[road_code]
+        for code in self.houses_on_road.get(road_code, ()):
+            rec = self.by_code.get(code)
+            if rec is None:
                 continue
             parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
             if (
@@ -313,12 +327,28 @@ class Geocoder:
                 or (parts["sub"] is not None and "range" not in parts)
             ):
                 continue
-            axis = self.axes[rec.parent_code]
             x, y = self.projection.forward(rec.lon, rec.lat)
             p = Point(float(x), float(y))
             m, off = axis.project(p), signed_offset(axis, p)
             for n in parts.get("range", (parts["main"],)):
-                self.known[(rec.parent_code, n % 2)].append((n, m, off))
+                self.known[(road_code, n % 2)].append((n, m, off))
+
+    def _drop_anchors(self, roads: set) -> dict:
+        """Re-index the anchors of ``roads`` from the records now present; returns what to restore."""
+        saved = {}
+        for road_code in roads:
+            if road_code in self.axes:
+                saved[road_code] = {p: self.known.get((road_code, p)) for p in (0, 1)}
+                self._index_road_anchors(road_code)
+        return saved
+
+    def _restore_anchors(self, saved: dict) -> None:
+        for road_code, per_parity in saved.items():
+            for parity, items in per_parity.items():
+                if items is None:
+                    self.known.pop((road_code, parity), None)
+                else:
+                    self.known[(road_code, parity)] = items
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -623,6 +653,39 @@ class Geocoder:
             lat=float(lat),
             components={"house_number": number},
         )
+
+    @contextmanager
+    def held_out(self, codes_out: Iterable[str]) -> Iterator[None]:
+        """Within the block the index behaves as if the addresses ``codes_out``, their descendants (buildings,
+        units, rooms) and the numbers of a range they carry were not in the registry; restored on exit.
+        Used by the leave-one-out evaluation (benchmarks/bench_geocode.py), no registry rebuild."""
+        drop = set(codes_out)
+        children: dict[str, list[str]] = defaultdict(list)
+        for code, rec in self.by_code.items():
+            if rec.parent_code:
+                children[rec.parent_code].append(code)
+        stack = list(drop)
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in drop:
+                    drop.add(child)
+                    stack.append(child)
+        saved_records = {c: self.by_code.pop(c) for c in drop if c in self.by_code}
+        saved_below = {k: v for k, v in self.below.items() if v in drop}
+        for k in saved_below:
+            del self.below[k]
+        saved_compound = {k: list(v) for k, v in self.in_compound.items() if drop.intersection(v)}
+        for k, v in saved_compound.items():
+            self.in_compound[k] = [c for c in v if c not in drop]
+        roads = {r.parent_code for r in saved_records.values() if r.level == "house_number"}
+        saved_anchors = self._drop_anchors(roads)
+        try:
+            yield
+        finally:
+            self.by_code.update(saved_records)
+            self.below.update(saved_below)
+            self.in_compound.update(saved_compound)
+            self._restore_anchors(saved_anchors)
 
     def geocode_many(self, texts: Iterable[str], limit: int = 1) -> list[list[dict]]:
         """:meth:`geocode` for each text, in order."""
