@@ -24,6 +24,7 @@ Pure and in memory (plain records in, plain dicts out). How a query is matched:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,18 +32,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
 from shapely.geometry import LineString, Point
 
-from address_registry import codes
-from address_registry.numbering import (
-    SHANGHAI,
-    LocalProjection,
-    interpolate_on_axis,
-    road_axis,
-    signed_offset,
+from address_registry import accuracy, codes
+from address_registry.interpolation import (
+    DEFAULT_SLOPE_M,
+    Anchor,
+    RoadNumbering,
+    estimate,
+    fit_road,
+    global_slope,
+    point_at,
 )
+from address_registry.numbering import SHANGHAI, LocalProjection, road_axis, signed_offset
 from address_registry.records import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.textnorm import house_number_parts, normalize_text
 
@@ -62,6 +67,10 @@ ADMIN_SUFFIXES = {
     "township": ("街道办事处", "街道", "镇", "乡"),
     "community": ("居民委员会", "村民委员会", "居委会", "村委会", "社区", "村"),
 }
+# score of an estimated place, relative to the road match's (address_registry.interpolation kinds)
+EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
+# at equal score, real numbers before generated ones before estimates
+SOURCE_RANK = {"osm": 0, "import": 0, "manual": 0, "generated": 1}
 FUZZY_CUTOFF = 60.0
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
@@ -171,8 +180,12 @@ class Geocoder:
         admin_units: Iterable[AdminName] = (),
         projection: LocalProjection = SHANGHAI,
         parser: Callable[[str], Sequence[Any]] | None = None,
+        radius_factors: dict[str, float] | None = None,
     ):
         self.projection = projection
+        # the calibrated radius factors (address_registry.accuracy.FACTOR); the benchmark passes others
+        self.radius_factors = radius_factors if radius_factors is not None else dict(accuracy.FACTOR)
+        self._extent_cache: dict[str, float] = {}
         # optional free-text parser (address_registry.parsing.parse): used only when the matcher finds
         # no street-level answer, to drop what it labels as noise (person, redundant, otherinfo…)
         self.parser = parser
@@ -290,7 +303,9 @@ class Geocoder:
     # -- interpolation frame -------------------------------------------------------------------
     def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
         self.axes: dict[str, LineString] = {}
-        self.known: dict[tuple[str, int], list[tuple[int, float, float]]] = defaultdict(list)
+        # per road with an axis: what its anchors say about its numbering (address_registry.interpolation)
+        self.numbering: dict[str, RoadNumbering] = {}
+        self.global_slope = DEFAULT_SLOPE_M
         road_code_by_name: dict[str | None, str] = {}
         for code, rec in self.by_code.items():
             if rec.level == "road":
@@ -306,14 +321,18 @@ class Geocoder:
         for code, rec in self.by_code.items():
             if rec.level == "house_number" and rec.parent_code in self.axes and rec.lon is not None:
                 self.houses_on_road[rec.parent_code].append(code)
-        for road_code in self.houses_on_road:
+        for road_code in self.axes:
             self._index_road_anchors(road_code)
+        self.global_slope = global_slope(list(self.numbering.values()))
+        for road_code, numbering in self.numbering.items():
+            if not numbering.slope_learned:
+                self._index_road_anchors(road_code)
 
     def _index_road_anchors(self, road_code: str) -> None:
-        """(number, m along the axis, signed offset) of the road's plain house numbers, per parity."""
-        for parity in (0, 1):
-            self.known.pop((road_code, parity), None)
+        """The road's plain house numbers as anchors (number, m along the axis, offset, real) and the
+        numbering fitted to them."""
         axis = self.axes[road_code]
+        anchors = []
         for code in self.houses_on_road.get(road_code, ()):
             rec = self.by_code.get(code)
             if rec is None:
@@ -330,25 +349,24 @@ class Geocoder:
             x, y = self.projection.forward(rec.lon, rec.lat)
             p = Point(float(x), float(y))
             m, off = axis.project(p), signed_offset(axis, p)
+            real = rec.source != "generated"
             for n in parts.get("range", (parts["main"],)):
-                self.known[(road_code, n % 2)].append((n, m, off))
+                anchors.append(Anchor(n, m, off, real, code, p.x, p.y))
+        self.numbering[road_code] = fit_road(axis.length, anchors, self.global_slope)
 
     def _drop_anchors(self, roads: set) -> dict:
-        """Re-index the anchors of ``roads`` from the records now present; returns what to restore."""
+        """Re-fit the numbering of ``roads`` from the records now present; returns what to restore."""
         saved = {}
         for road_code in roads:
             if road_code in self.axes:
-                saved[road_code] = {p: self.known.get((road_code, p)) for p in (0, 1)}
+                saved[road_code] = self.numbering.get(road_code)
                 self._index_road_anchors(road_code)
         return saved
 
     def _restore_anchors(self, saved: dict) -> None:
-        for road_code, per_parity in saved.items():
-            for parity, items in per_parity.items():
-                if items is None:
-                    self.known.pop((road_code, parity), None)
-                else:
-                    self.known[(road_code, parity)] = items
+        for road_code, numbering in saved.items():
+            if numbering is not None:
+                self.numbering[road_code] = numbering
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -487,6 +505,7 @@ class Geocoder:
             results.values(),
             key=lambda r: (
                 -r["score"],
+                SOURCE_RANK.get(r["source"], 2),
                 -LEVEL_RANK.get(r["level"].replace("_interpolated", ""), 0),
                 r["address_code"],
             ),
@@ -531,7 +550,10 @@ class Geocoder:
             comps.update(over["components"])
         if "lon" in over:
             lon, lat = over["lon"], over["lat"]
-        return {
+        kind, source, radius = over.get("accuracy"), over.get("source"), over.get("radius_m")
+        if kind is None:
+            kind, source, radius = self._accuracy_of(rec)
+        out = {
             "address_code": rec.code,
             "formatted": format_components({k: v for k, v in comps.items() if not k.startswith("_")}),
             "components": comps,
@@ -539,7 +561,41 @@ class Geocoder:
             "lat": lat,
             "level": level,
             "score": score,
+            "accuracy": kind,
+            "radius_m": radius,
+            "source": source,
         }
+        if "anchors" in over:
+            out["anchors"] = over["anchors"]
+        return out
+
+    def _accuracy_of(self, rec: AddressRecord) -> tuple[str, str | None, int]:
+        """(accuracy kind, source, radius) of a registry address answered as it is."""
+        if rec.level == "road":
+            axis = self.axes.get(rec.code)
+            return "road", rec.source, accuracy.radius_m("road", axis.length / 2 if axis is not None else 500.0)
+        if rec.level == "compound":
+            return "compound", rec.source, accuracy.radius_m("compound", self._compound_extent(rec))
+        house = rec
+        while house.level in SUB_LEVELS and house.parent_code in self.by_code:
+            house = self.by_code[house.parent_code]
+        kind = "generated" if house.source == "generated" else "surveyed"
+        return kind, house.source, accuracy.radius_m(kind)
+
+    def _compound_extent(self, rec: AddressRecord) -> float:
+        """Metres from the compound's point to the farthest corner of its area (cached)."""
+        got = self._extent_cache.get(rec.code)
+        if got is None:
+            got = 200.0
+            if rec.area is not None and rec.lon is not None:
+                try:
+                    area_m = self.projection.geom_to_metres(rec.area)
+                    x, y = self.projection.forward(rec.lon, rec.lat)
+                    got = float(shapely.hausdorff_distance(Point(float(x), float(y)), area_m.boundary))
+                except (shapely.errors.GEOSException, ValueError, TypeError, AttributeError):
+                    got = 200.0
+            self._extent_cache[rec.code] = got
+        return got
 
     def _admin_result(self, a: AdminName, score: float) -> dict:
         try:
@@ -554,6 +610,9 @@ class Geocoder:
             "lat": a.lat,
             "level": a.level,
             "score": score,
+            "accuracy": a.level,
+            "radius_m": accuracy.radius_m(a.level),
+            "source": None,
         }
 
     def _resolve(self, code: str, tail: ParsedTail, base: float) -> list[dict]:
@@ -574,12 +633,11 @@ class Geocoder:
                     if house_code is not None:
                         base *= 0.85
                 if house_code is not None:
-                    return [self._descend(house_code, tail, base)]
-                interp = self._interpolate(rec, tail)
-                if interp is not None:
-                    out.append(interp | {"score": base * 0.8})
-                out.append(self._result(rec, "road", base * 0.6))
-                return out
+                    return self._house_answers(rec, house_code, tail, base)
+                est = self._interpolate(rec, tail)
+                if est is not None:
+                    return [est | {"score": base * EST_SCORE[est["accuracy"]]}]
+                return [self._result(rec, "road", base * 0.6)]
             return [self._result(rec, "road", base * (1.0 if not tail.sub_keys() else 0.8))]
         # an aliased address (usually a house number or building): descend from it
         if tail.house and rec.level == "house_number":
@@ -628,30 +686,58 @@ class Geocoder:
         rec = self.by_code[current]
         if missed:
             score *= 0.9 if current != code else 0.8
+        if from_alias and current == code and rec.level in ("house_number", "building"):
+            # a building or POI name on this footprint: the place is the footprint, whatever its number's source
+            kind = "named"
+            return self._result(rec, rec.level, score, accuracy=kind, source=rec.source,
+                                radius_m=accuracy.radius_m(kind))
         return self._result(rec, rec.level, score)
 
+    def _house_answers(self, road: AddressRecord, house_code: str, tail: ParsedTail, base: float) -> list[dict]:
+        """A house number found under its road. A generated one (a guess of the odd / even rule) on a
+        road with real numbers is checked against where those put it: kept when it lies inside that
+        estimate's radius (with that radius), else the estimate answers first and the guess comes second."""
+        res = self._descend(house_code, tail, base)
+        house = self.by_code[house_code]
+        numbering = self.numbering.get(road.code)
+        if house.source != "generated" or numbering is None or not numbering.real or house.lon is None:
+            return [res]
+        est = self._interpolate(road, tail)
+        if est is None:
+            return [res]
+        x0, y0 = self.projection.forward(est["lon"], est["lat"])
+        x1, y1 = self.projection.forward(house.lon, house.lat)
+        if math.hypot(float(x0 - x1), float(y0 - y1)) <= est["radius_m"]:
+            res["radius_m"] = max(res["radius_m"] if est["accuracy"] == "road_stretch" else 0, est["radius_m"])
+            return [res]
+        res["score"] = base * 0.5
+        return [est | {"score": base * EST_SCORE[est["accuracy"]]}, res]
+
     def _interpolate(self, road: AddressRecord, tail: ParsedTail) -> dict | None:
+        """Where a number the registry lacks should be on its road (address_registry.interpolation):
+        level `house_number_interpolated` (interpolated / extrapolated) or `road` (a road stretch)."""
         parts = tail.house_parts
         if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only"):
             return None
         axis = self.axes.get(road.code)
-        if axis is None:
+        numbering = self.numbering.get(road.code)
+        if axis is None or numbering is None:
             return None
-        known = self.known.get((road.code, parts["main"] % 2))
-        if not known:
-            return None
-        xy = interpolate_on_axis(axis, known, parts["main"])
-        if xy is None:
-            return None
-        lon, lat = self.projection.inverse(xy[0], xy[1])
-        number = f"{parts['main']}号"
+        est = estimate(numbering, parts["main"])
+        x, y = est.xy if est.xy is not None else point_at(axis, est.m, est.offset)
+        lon, lat = self.projection.inverse(x, y)
+        level = "road" if est.kind == "road_stretch" else "house_number_interpolated"
         return self._result(
             road,
-            "house_number_interpolated",
+            level,
             0.8,
             lon=float(lon),
             lat=float(lat),
-            components={"house_number": number},
+            components={"house_number": f"{parts['main']}号"},
+            accuracy=est.kind,
+            radius_m=accuracy.radius_m(est.kind, est.evidence_m, self.radius_factors),
+            source=None,
+            anchors=[f"{n}号" for n in est.anchors],
         )
 
     @contextmanager
