@@ -32,9 +32,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import shapely
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 from shapely.geometry import LineString, Point
 
 from address_registry import accuracy, codes
@@ -72,6 +74,10 @@ EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
 # at equal score, real numbers before generated ones before estimates
 SOURCE_RANK = {"osm": 0, "import": 0, "manual": 0, "generated": 1}
 FUZZY_CUTOFF = 60.0
+# a fuzzy match is trusted only when close in spelling, ahead of the next name by this many points and
+# in the district the query names; otherwise it stays a candidate at this fraction of its similarity
+FUZZY_MARGIN = 3.0
+UNSURE = 0.45
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
@@ -300,6 +306,25 @@ class Geocoder:
             out.append(code)
         return "".join(out)
 
+    # -- fuzzy confidence ------------------------------------------------------------------------
+    def _close_spelling(self, head: str, head_sound: str, choice: str, contained: bool) -> bool:
+        """A fuzzy name is close when it sounds the same (an input-method slip), or differs by one
+        character in a name of four or more, or is a known name with one stray character before it."""
+        if len(head) == len(choice) and head_sound == self._sound(choice):
+            return True
+        d = Levenshtein.distance(head, choice)
+        if d <= 1 and (min(len(head), len(choice)) >= 4 or contained):
+            return True
+        return False
+
+    def _same_place(self, ref: str, admin_hint: set[str]) -> bool:
+        """False when the query names a district and the candidate lies in another one."""
+        districts = {c for c in admin_hint if self.admin.get(c) is not None and self.admin[c].level == "district"}
+        if not districts:
+            return True
+        rec = self.by_code.get(ref)
+        return rec is None or rec.district_code in districts
+
     # -- interpolation frame -------------------------------------------------------------------
     def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
         self.axes: dict[str, LineString] = {}
@@ -319,14 +344,34 @@ class Geocoder:
                 self.axes[road_code] = axis
         self.houses_on_road: dict[str, list[str]] = defaultdict(list)
         for code, rec in self.by_code.items():
-            if rec.level == "house_number" and rec.parent_code in self.axes and rec.lon is not None:
+            if rec.level == "house_number" and rec.parent_code and rec.lon is not None:
                 self.houses_on_road[rec.parent_code].append(code)
+        for road_code, houses in self.houses_on_road.items():
+            if road_code not in self.axes:
+                axis = self._axis_from_points([self.by_code[c] for c in houses])
+                if axis is not None:
+                    self.axes[road_code] = axis
+        self.houses_on_road = defaultdict(list, {k: v for k, v in self.houses_on_road.items() if k in self.axes})
         for road_code in self.axes:
             self._index_road_anchors(road_code)
         self.global_slope = global_slope(list(self.numbering.values()))
         for road_code, numbering in self.numbering.items():
             if not numbering.slope_learned:
                 self._index_road_anchors(road_code)
+
+    def _axis_from_points(self, houses: list[AddressRecord]) -> LineString | None:
+        """A road without a line in the road table (a pedestrian street): a straight axis along the main
+        direction of its house numbers, 100 m beyond the outermost, oriented by the numbering rule."""
+        xy = np.array([self.projection.forward(h.lon, h.lat) for h in houses], dtype=float)
+        if len(xy) < 2:
+            return None
+        centre = xy.mean(axis=0)
+        _, _, vt = np.linalg.svd(xy - centre)
+        direction = vt[0]
+        t = (xy - centre) @ direction
+        lo, hi = float(t.min()) - 100.0, float(t.max()) + 100.0
+        line = LineString([tuple(centre + lo * direction), tuple(centre + hi * direction)])
+        return road_axis([line])
 
     def _index_road_anchors(self, road_code: str) -> None:
         """The road's plain house numbers as anchors (number, m along the axis, offset, real) and the
@@ -483,10 +528,14 @@ class Geocoder:
                     if choice in exact:
                         sim += EXACT_BONUS
                     sims[choice] = min(100.0, sim)
+                ranked = sorted(sims.values(), reverse=True)
                 for choice, sim in sims.items():
+                    runner_up = ranked[1] if len(ranked) > 1 and sim == ranked[0] else ranked[0]
+                    close = self._close_spelling(head, head_sound, choice, choice in exact)
                     for kind, ref in self.names[choice]:
                         if kind in ("road", "alias"):
-                            for res in self._resolve(ref, tail, 0.95 * sim / 100.0):
+                            sure = close and sim - runner_up >= FUZZY_MARGIN and self._same_place(ref, admin_hint)
+                            for res in self._resolve(ref, tail, (0.95 if sure else UNSURE) * sim / 100.0):
                                 self._keep(results, res)
         if not results and admin_only:
             for code in admin_only:
