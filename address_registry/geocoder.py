@@ -78,6 +78,8 @@ FUZZY_CUTOFF = 60.0
 # in the district the query names; otherwise it stays a candidate at this fraction of its similarity
 FUZZY_MARGIN = 3.0
 UNSURE = 0.45
+# score factor of an answer through a name several places share
+SHARED_NAME = 0.45
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
@@ -186,11 +188,12 @@ class Geocoder:
         admin_units: Iterable[AdminName] = (),
         projection: LocalProjection = SHANGHAI,
         parser: Callable[[str], Sequence[Any]] | None = None,
-        radius_factors: dict[str, float] | None = None,
+        radius_model: dict[str, tuple[float, float]] | None = None,
     ):
         self.projection = projection
-        # the calibrated radius factors (address_registry.accuracy.FACTOR); the benchmark passes others
-        self.radius_factors = radius_factors if radius_factors is not None else dict(accuracy.FACTOR)
+        # (base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL); the benchmark
+        # passes others when it calibrates
+        self.radius_model = radius_model if radius_model is not None else dict(accuracy.MODEL)
         self._extent_cache: dict[str, float] = {}
         # optional free-text parser (address_registry.parsing.parse): used only when the matcher finds
         # no street-level answer, to drop what it labels as noise (person, redundant, otherinfo…)
@@ -219,6 +222,7 @@ class Geocoder:
         for key in self.names:
             lens[key[0]].add(len(key))
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
+        self.shared_names = self._shared_names()
         self.fuzzy_choices = [
             k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)
         ]
@@ -305,6 +309,22 @@ class Geocoder:
                 cache[c] = code
             out.append(code)
         return "".join(out)
+
+    def _shared_names(self) -> set[str]:
+        """Names (aliases) that several places more than 100 m apart share (a chain's shops): an answer
+        through one of them is a doubtful candidate."""
+        out = set()
+        for key, refs in self.names.items():
+            pts = []
+            for kind, ref in refs:
+                rec = self.by_code.get(ref) if kind == "alias" else None
+                if rec is not None and rec.lon is not None:
+                    pts.append(self.projection.forward(rec.lon, rec.lat))
+            if len(pts) > 1:
+                xy = np.array(pts, dtype=float)
+                if float(np.ptp(xy, axis=0).max()) > 100.0:
+                    out.add(key)
+        return out
 
     # -- fuzzy confidence ------------------------------------------------------------------------
     def _close_spelling(self, head: str, head_sound: str, choice: str, contained: bool) -> bool:
@@ -472,7 +492,7 @@ class Geocoder:
                     admin_hint.add(ref)
                     admin_only.append(ref)
                 elif kind in ("road", "alias"):
-                    anchors.append((end, kind, ref))
+                    anchors.append((end, key, ref))
         results: dict[str, dict] = {}
         m = _FIRST_DIGIT.search(t)
         cut = 0
@@ -487,9 +507,9 @@ class Geocoder:
             (h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])), default=None
         )
         if first_anchor is not None and first_anchor[0] == cut:
-            for end, _kind, ref in anchors:
+            for end, key, ref in anchors:
                 tail = parse_tail(t[end:])
-                for res in self._resolve(ref, tail, 1.0):
+                for res in self._resolve(ref, tail, SHARED_NAME if key in self.shared_names else 1.0):
                     self._keep(results, res)
         else:
             # no name found, or unexplained characters right before it (洞江阴街: a slip for 东江阴街
@@ -534,7 +554,10 @@ class Geocoder:
                     close = self._close_spelling(head, head_sound, choice, choice in exact)
                     for kind, ref in self.names[choice]:
                         if kind in ("road", "alias"):
-                            sure = close and sim - runner_up >= FUZZY_MARGIN and self._same_place(ref, admin_hint)
+                            # a building or shop name is trusted only when it sounds the same (前汇丰银行大楼
+                            # is not 汇丰银行大楼)
+                            same_sound = len(head) == len(choice) and head_sound == self._sound(choice)
+                            sure = (close if kind == "road" else same_sound) and sim - runner_up >= FUZZY_MARGIN and self._same_place(ref, admin_hint)
                             for res in self._resolve(ref, tail, (0.95 if sure else UNSURE) * sim / 100.0):
                                 self._keep(results, res)
         if not results and admin_only:
@@ -616,20 +639,21 @@ class Geocoder:
         }
         if "anchors" in over:
             out["anchors"] = over["anchors"]
+            out["evidence_m"] = over["evidence_m"]
         return out
 
     def _accuracy_of(self, rec: AddressRecord) -> tuple[str, str | None, int]:
         """(accuracy kind, source, radius) of a registry address answered as it is."""
         if rec.level == "road":
             axis = self.axes.get(rec.code)
-            return "road", rec.source, accuracy.radius_m("road", axis.length / 2 if axis is not None else 500.0)
+            return "road", rec.source, accuracy.radius_m("road", axis.length / 2 if axis is not None else 500.0, self.radius_model)
         if rec.level == "compound":
-            return "compound", rec.source, accuracy.radius_m("compound", self._compound_extent(rec))
+            return "compound", rec.source, accuracy.radius_m("compound", self._compound_extent(rec), self.radius_model)
         house = rec
         while house.level in SUB_LEVELS and house.parent_code in self.by_code:
             house = self.by_code[house.parent_code]
         kind = "generated" if house.source == "generated" else "surveyed"
-        return kind, house.source, accuracy.radius_m(kind)
+        return kind, house.source, accuracy.radius_m(kind, 0.0, self.radius_model)
 
     def _compound_extent(self, rec: AddressRecord) -> float:
         """Metres from the compound's point to the farthest corner of its area (cached)."""
@@ -660,7 +684,7 @@ class Geocoder:
             "level": a.level,
             "score": score,
             "accuracy": a.level,
-            "radius_m": accuracy.radius_m(a.level),
+            "radius_m": accuracy.radius_m(a.level, 0.0, self.radius_model),
             "source": None,
         }
 
@@ -739,7 +763,7 @@ class Geocoder:
             # a building or POI name on this footprint: the place is the footprint, whatever its number's source
             kind = "named"
             return self._result(rec, rec.level, score, accuracy=kind, source=rec.source,
-                                radius_m=accuracy.radius_m(kind))
+                                radius_m=accuracy.radius_m(kind, 0.0, self.radius_model))
         return self._result(rec, rec.level, score)
 
     def _house_answers(self, road: AddressRecord, house_code: str, tail: ParsedTail, base: float) -> list[dict]:
@@ -784,9 +808,10 @@ class Geocoder:
             lat=float(lat),
             components={"house_number": f"{parts['main']}号"},
             accuracy=est.kind,
-            radius_m=accuracy.radius_m(est.kind, est.evidence_m, self.radius_factors),
+            radius_m=accuracy.radius_m(est.kind, est.evidence_m, self.radius_model),
             source=None,
             anchors=[f"{n}号" for n in est.anchors],
+            evidence_m=round(est.evidence_m, 1),
         )
 
     @contextmanager

@@ -31,6 +31,7 @@ import statistics
 from dataclasses import dataclass, field
 
 EXTRAPOLATE_MAX_M = 150.0
+SINGLE_ANCHOR_SPACING_M = 200.0
 DEFAULT_OFFSET_M = 20.0
 # an anchor farther than this from the axis lies beside a part of the road the axis does not cover
 OFF_AXIS_M = 80.0
@@ -62,6 +63,8 @@ class RoadNumbering:
     side: dict[int, float] = field(default_factory=lambda: {1: 1.0, 0: -1.0})
     offset: float = DEFAULT_OFFSET_M
     real: bool = False
+    # median distance between neighbouring anchors (by number) along the road; None below two anchors
+    spacing: float | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +113,9 @@ def fit_road(length: float, anchors: list[Anchor], global_slope: float = DEFAULT
         if parity not in signs:
             signs[parity] = -signs[1 - parity] if (1 - parity) in signs else (1.0 if parity else -1.0)
     out.side = signs
+    ordered = sorted(frame, key=lambda a: a.number)
+    gaps = [math.hypot(b.x - a.x, b.y - a.y) for a, b in zip(ordered, ordered[1:], strict=False)]
+    out.spacing = statistics.median(gaps) if gaps else None
     near_axis = [abs(a.offset) for a in frame if abs(a.offset) <= OFF_AXIS_M]
     if near_axis:
         out.offset = statistics.median(near_axis)
@@ -132,33 +138,40 @@ def estimate(road: RoadNumbering, number: int) -> Estimate:
     same = [a for a in road.anchors if a.number % 2 == parity]
     side_off = road.side[parity] * road.offset
     best: tuple[float, Estimate] | None = None
-    for pool in (same, road.anchors):
+    for pool, same_side in ((same, True), (road.anchors, False)):
         br = _bracket(pool, number)
         if br is None:
             continue
         lo, hi = br
         t = (number - lo.number) / (hi.number - lo.number)
-        # between the two anchors' own points (robust to an axis that covers only part of the road)
-        xy = (lo.x + t * (hi.x - lo.x), lo.y + t * (hi.y - lo.y))
         gap = math.hypot(hi.x - lo.x, hi.y - lo.y)
-        if best is None or gap < best[0] * 0.5:
-            m = lo.m + t * (hi.m - lo.m)
-            best = (gap, Estimate(m, side_off, "interpolated", gap, (lo.number, hi.number), xy))
+        m = lo.m + t * (hi.m - lo.m)
+        if same_side:
+            # between the two anchors' own points (robust to an axis that covers only part of the road)
+            xy: tuple[float, float] | None = (lo.x + t * (hi.x - lo.x), lo.y + t * (hi.y - lo.y))
+            evidence = gap
+        else:
+            # anchors of both sides: at their place along the road, on the number's own side
+            xy, evidence = None, gap + 2 * road.offset
+        if best is None or evidence < best[0] * 0.5:
+            best = (evidence, Estimate(m, side_off, "interpolated", evidence, (lo.number, hi.number), xy))
     if best is not None:
         return best[1]
     if road.anchors:
         near = min(road.anchors, key=lambda a: (abs(a.number - number), a.number % 2 != parity))
         step = road.slope * (number - near.number)
         dist = abs(step)
+        # how far the estimate may stray: the way to the anchor plus half the road's usual anchor spacing
+        spread = dist + 0.5 * min(road.spacing if road.spacing is not None else SINGLE_ANCHOR_SPACING_M, 400.0)
         if abs(near.offset) > OFF_AXIS_M:
             # the anchor lies off the part of the road the axis covers: stay near the anchor
             kind = "extrapolated" if dist <= EXTRAPOLATE_MAX_M else "road_stretch"
-            return Estimate(near.m, near.offset, kind, dist, (near.number,), (near.x, near.y))
+            return Estimate(near.m, near.offset, kind, spread, (near.number,), (near.x, near.y))
         m = near.m + step
         if dist <= EXTRAPOLATE_MAX_M and -20.0 <= m <= road.length + 20.0:
-            return Estimate(m, side_off, "extrapolated", dist, (near.number,))
+            return Estimate(m, side_off, "extrapolated", spread, (near.number,))
         clamped = min(max(m, 0.0), road.length)
-        return Estimate(clamped, 0.0, "road_stretch", dist, (near.number,))
+        return Estimate(clamped, 0.0, "road_stretch", spread, (near.number,))
     m = abs(road.slope) * number
     clamped = min(max(m, 0.0), road.length)
     return Estimate(clamped, 0.0, "road_stretch", max(m, 100.0), ())

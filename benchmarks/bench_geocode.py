@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_geocode.py            # throw-away PostGIS with the demo loaded
     .venv/bin/python benchmarks/bench_geocode.py --accuracy-only   # only the leave-one-out / name figures
+                                       # (prints the radius calibration of each fold: address_registry/accuracy.py)
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_geocode.py   # a scratch DB
 
 Steps: build the registry from the real demo data; leave-one-out over the real (osm / import / manual)
@@ -125,6 +126,7 @@ def _row(geocoder, res: list[dict], lon: float, lat: float) -> dict:
     top = res[0]
     return {"answered": True, "level": top["level"], "accuracy": top.get("accuracy"),
             "radius_m": top.get("radius_m"), "source": top.get("source"), "score": top.get("score"),
+            "evidence_m": top.get("evidence_m"),
             "distance_m": _metres(geocoder, top["lon"], top["lat"], lon, lat)}
 
 
@@ -210,20 +212,55 @@ def accuracy_table(parts: dict[str, dict]) -> str:
 
 
 def honest_accuracy(geocoder, names: list[dict]) -> dict:
-    """Leave-one-out (fold A, fold B, both; full and street-only text) and name-match summaries."""
+    """Leave-one-out (fold B: held out from the radius calibration; fold A; both) and name-match
+    summaries with the shipped radius model; then the folds swapped (radii calibrated here on fold B,
+    fold A reported) as a second instance; the calibration each fold gives."""
     cases = loo_cases(geocoder)
     out: dict[str, Any] = {"rows": {}}
     parts = {}
-    for form in ("full",):
-        rows = leave_one_out(geocoder, cases, form)
-        out["rows"][form] = rows
-        for fold in ("A", "B"):
-            parts[f"leave-one-out {form}, fold {fold}"] = summarize([r for r in rows if r["fold"] == fold])
-        parts[f"leave-one-out {form}, all"] = summarize(rows)
+    rows = leave_one_out(geocoder, cases)
+    out["rows"]["full"] = rows
+    parts["leave-one-out, fold B (held out)"] = summarize([r for r in rows if r["fold"] == "B"])
+    parts["leave-one-out, fold A (calibration set)"] = summarize([r for r in rows if r["fold"] == "A"])
+    parts["leave-one-out, all"] = summarize(rows)
+    out["calibration"] = {f: calibrate([r for r in rows if r["fold"] == f]) for f in "AB"}
+    shipped = geocoder.radius_model
+    geocoder.radius_model = {**shipped, **out["calibration"]["B"]}
+    try:
+        swapped = leave_one_out(geocoder, [c for c in cases if c["fold"] == "A"])
+    finally:
+        geocoder.radius_model = shipped
+    parts["leave-one-out, fold A, radii calibrated on fold B"] = summarize(swapped)
     rows = name_match(geocoder, names)
     out["rows"]["names"] = rows
     parts["OSM names (POIs + buildings)"] = summarize(rows)
     out["summary"] = parts
+    return out
+
+
+def calibrate(rows: list[dict], target: float = 0.9) -> dict[str, tuple[float, float]]:
+    """Per estimate kind, the (base, spread) of ``radius = base + spread * evidence`` with the smallest
+    median radius that holds the true point for >= ``target`` of ``rows`` of that kind (grid search)."""
+    from address_registry.accuracy import MODEL
+
+    out = {}
+    for kind in ("interpolated", "extrapolated", "road_stretch"):
+        xs = [(r["distance_m"], r["evidence_m"]) for r in rows
+              if r["answered"] and r.get("accuracy") == kind and r.get("evidence_m") is not None]
+        if len(xs) < 5:
+            out[kind] = MODEL[kind]
+            continue
+        best = None
+        for base in range(5, 401, 5):
+            for spread10 in range(0, 31):
+                spread = spread10 / 10
+                radii = [base + spread * e for _, e in xs]
+                cover = sum(d <= r for (d, _), r in zip(xs, radii, strict=True)) / len(xs)
+                if cover >= target:
+                    key = (statistics.median(radii), base)
+                    if best is None or key < best[0]:
+                        best = (key, (float(base), spread))
+        out[kind] = best[1] if best else MODEL[kind]
     return out
 
 
@@ -337,6 +374,7 @@ def main() -> None:
             names = name_cases(conn)
         honest = honest_accuracy(geocoder, names)
         print(accuracy_table(honest["summary"]), flush=True)
+        print(f"radius calibration (base, spread) per fold: {honest['calibration']}", flush=True)
         (ROOT / "bench-output").mkdir(exist_ok=True)
         (ROOT / "bench-output" / "geocode-accuracy.json").write_text(
             json.dumps(honest, ensure_ascii=False, indent=1, default=str))
