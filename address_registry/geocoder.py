@@ -80,6 +80,8 @@ FUZZY_MARGIN = 3.0
 UNSURE = 0.45
 # score factor of an answer through a name several places share
 SHARED_NAME = 0.45
+# footprint extent assumed for an address without a footprint (an OSM address point)
+DEFAULT_EXTENT_M = 20.0
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
@@ -189,8 +191,12 @@ class Geocoder:
         projection: LocalProjection = SHANGHAI,
         parser: Callable[[str], Sequence[Any]] | None = None,
         radius_model: dict[str, tuple[float, float]] | None = None,
+        extents: dict[str, float] | None = None,
     ):
         self.projection = projection
+        # per house number / building: metres from its point to the farthest corner of its footprints
+        # (store.footprint_extents); the evidence of a surveyed or named answer's radius
+        self.extents = extents or {}
         # (base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL); the benchmark
         # passes others when it calibrates
         self.radius_model = radius_model if radius_model is not None else dict(accuracy.MODEL)
@@ -653,7 +659,16 @@ class Geocoder:
         while house.level in SUB_LEVELS and house.parent_code in self.by_code:
             house = self.by_code[house.parent_code]
         kind = "generated" if house.source == "generated" else "surveyed"
-        return kind, house.source, accuracy.radius_m(kind, 0.0, self.radius_model)
+        return kind, house.source, accuracy.radius_m(kind, self._extent(rec), self.radius_model)
+
+    def _extent(self, rec: AddressRecord) -> float:
+        """Footprint extent of the record, or of the building / house number it lies in (default 20 m)."""
+        while rec is not None:
+            got = self.extents.get(rec.code)
+            if got is not None:
+                return got
+            rec = self.by_code.get(rec.parent_code or "")  # type: ignore[assignment]
+        return DEFAULT_EXTENT_M
 
     def _compound_extent(self, rec: AddressRecord) -> float:
         """Metres from the compound's point to the farthest corner of its area (cached)."""
@@ -763,7 +778,7 @@ class Geocoder:
             # a building or POI name on this footprint: the place is the footprint, whatever its number's source
             kind = "named"
             return self._result(rec, rec.level, score, accuracy=kind, source=rec.source,
-                                radius_m=accuracy.radius_m(kind, 0.0, self.radius_model))
+                                radius_m=accuracy.radius_m(kind, self._extent(rec), self.radius_model))
         return self._result(rec, rec.level, score)
 
     def _house_answers(self, road: AddressRecord, house_code: str, tail: ParsedTail, base: float) -> list[dict]:
