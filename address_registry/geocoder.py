@@ -80,6 +80,9 @@ FUZZY_MARGIN = 3.0
 UNSURE = 0.45
 # score factor of an answer through a name several places share
 SHARED_NAME = 0.45
+# endings of building / mall / compound names: a query that is such a name may be part of a longer one
+NAME_SUFFIXES = ("大厦", "大楼", "百货", "商城", "商场", "中心", "广场", "小区", "花园", "公寓", "饭店", "酒店",
+                 "宾馆", "银行", "医院", "学校", "公园", "新村", "苑", "城")
 # footprint extent assumed for an address without a footprint (an OSM address point)
 DEFAULT_EXTENT_M = 20.0
 SOUND_WEIGHT = 0.97
@@ -128,6 +131,8 @@ class ParsedTail:
     unit: str | None = None
     floor: str | None = None
     room: str | None = None
+    # the text after the house number (floors, rooms, shop names…): kept as the answer's `detail`
+    rest: str = ""
 
     def sub_keys(self) -> list[str]:
         """The building, unit, floor and room given, coarse to fine."""
@@ -154,6 +159,7 @@ def parse_tail(tail: str) -> ParsedTail:
                 rest = tail[m.end() :]
     if out.house:
         out.house_parts = house_number_parts(out.house)
+        out.rest = rest
     t = _TRIPLE.match(rest)
     if t:
         out.building, out.unit, out.room = f"{t['b']}幢", f"{t['u']}单元", f"{t['r']}室"
@@ -168,6 +174,14 @@ def parse_tail(tail: str) -> ParsedTail:
         if mm:
             out.room = mm.group(1) + "室"
     return out
+
+
+def _with_detail(res: dict, tail: ParsedTail) -> dict:
+    """The answer with the text after its house number as `detail` when the answer stops above the
+    levels that text names (a floor, a room, a shop name kept, not lost)."""
+    if tail.rest and res["level"] not in ("unit", "floor", "room"):
+        res["detail"] = tail.rest
+    return res
 
 
 def _short_names(name: str, level: str) -> list[str]:
@@ -229,6 +243,7 @@ class Geocoder:
             lens[key[0]].add(len(key))
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
         self.shared_names = self._shared_names()
+        self.alias_choices = sorted(k for k, v in self.names.items() if any(kind == "alias" for kind, _ in v))
         self.fuzzy_choices = [
             k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)
         ]
@@ -342,6 +357,19 @@ class Geocoder:
         if d <= 1 and (min(len(head), len(choice)) >= 4 or contained):
             return True
         return False
+
+    def _unique_containing(self, head: str) -> str:
+        """The one building / mall / compound name that contains ``head`` when ``head`` is itself such a
+        name (ends in 大厦, 中心, 商城… and has four characters or more): 国际会议中心 → 上海国际会议中心."""
+        if len(head) < 4 or not head.endswith(NAME_SUFFIXES):
+            return ""
+        found = ""
+        for choice in self.alias_choices:
+            if head in choice and choice != head:
+                if found:
+                    return ""
+                found = choice
+        return found
 
     def _same_place(self, ref: str, admin_hint: set[str]) -> bool:
         """False when the query names a district and the candidate lies in another one."""
@@ -516,7 +544,7 @@ class Geocoder:
             for end, key, ref in anchors:
                 tail = parse_tail(t[end:])
                 for res in self._resolve(ref, tail, SHARED_NAME if key in self.shared_names else 1.0):
-                    self._keep(results, res)
+                    self._keep(results, _with_detail(res, tail))
         else:
             # no name found, or unexplained characters right before it (洞江阴街: a slip for 东江阴街
             # that happens to contain 江阴街): compare the whole street part with every name
@@ -554,18 +582,29 @@ class Geocoder:
                     if choice in exact:
                         sim += EXACT_BONUS
                     sims[choice] = min(100.0, sim)
+                part_of = self._unique_containing(head)
+                if part_of:
+                    sims[part_of] = max(sims.get(part_of, 0.0), 100.0 - 1.0)
                 ranked = sorted(sims.values(), reverse=True)
                 for choice, sim in sims.items():
-                    runner_up = ranked[1] if len(ranked) > 1 and sim == ranked[0] else ranked[0]
+                    if sim == ranked[0]:
+                        runner_up = ranked[1] if len(ranked) > 1 else 0.0
+                    else:
+                        runner_up = ranked[0]
                     close = self._close_spelling(head, head_sound, choice, choice in exact)
                     for kind, ref in self.names[choice]:
                         if kind in ("road", "alias"):
                             # a building or shop name is trusted only when it sounds the same (前汇丰银行大楼
                             # is not 汇丰银行大楼)
                             same_sound = len(head) == len(choice) and head_sound == self._sound(choice)
-                            sure = (close if kind == "road" else same_sound) and sim - runner_up >= FUZZY_MARGIN and self._same_place(ref, admin_hint)
+                            named = same_sound or (kind == "alias" and choice == part_of)
+                            sure = (
+                                (close if kind == "road" else named)
+                                and sim - runner_up >= FUZZY_MARGIN
+                                and self._same_place(ref, admin_hint)
+                            )
                             for res in self._resolve(ref, tail, (0.95 if sure else UNSURE) * sim / 100.0):
-                                self._keep(results, res)
+                                self._keep(results, _with_detail(res, tail))
         if not results and admin_only:
             for code in admin_only:
                 a = self.admin[code]
