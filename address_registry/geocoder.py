@@ -71,6 +71,8 @@ ADMIN_SUFFIXES = {
 }
 # score of an estimated place, relative to the road match's (address_registry.interpolation kinds)
 EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
+# score of a generated number the road's real numbers place elsewhere (still first: the registry's own)
+GENERATED_CONTRADICTED = 0.9
 # at equal score, real numbers before generated ones before estimates
 SOURCE_RANK = {"osm": 0, "import": 0, "manual": 0, "generated": 1}
 FUZZY_CUTOFF = 60.0
@@ -159,7 +161,7 @@ def parse_tail(tail: str) -> ParsedTail:
                 rest = tail[m.end() :]
     if out.house:
         out.house_parts = house_number_parts(out.house)
-        out.rest = rest
+    out.rest = rest
     t = _TRIPLE.match(rest)
     if t:
         out.building, out.unit, out.room = f"{t['b']}幢", f"{t['u']}单元", f"{t['r']}室"
@@ -822,8 +824,10 @@ class Geocoder:
 
     def _house_answers(self, road: AddressRecord, house_code: str, tail: ParsedTail, base: float) -> list[dict]:
         """A house number found under its road. A generated one (a guess of the odd / even rule) on a
-        road with real numbers is checked against where those put it: kept when it lies inside that
-        estimate's radius (with that radius), else the estimate answers first and the guess comes second."""
+        road with real numbers is checked against where those put it: inside that estimate's radius it
+        answers with that radius; farther, it still answers first (it is the registry's own address, on
+        its plates) but with a score of 0.9 and a radius that covers the estimate too, and the estimate
+        follows as the second candidate (where the real numbering puts that number)."""
         res = self._descend(house_code, tail, base)
         house = self.by_code[house_code]
         numbering = self.numbering.get(road.code)
@@ -834,11 +838,13 @@ class Geocoder:
             return [res]
         x0, y0 = self.projection.forward(est["lon"], est["lat"])
         x1, y1 = self.projection.forward(house.lon, house.lat)
-        if math.hypot(float(x0 - x1), float(y0 - y1)) <= est["radius_m"]:
-            res["radius_m"] = max(res["radius_m"] if est["accuracy"] == "road_stretch" else 0, est["radius_m"])
+        apart = math.hypot(float(x0 - x1), float(y0 - y1))
+        if apart <= est["radius_m"]:
+            res["radius_m"] = max(res["radius_m"], est["radius_m"]) if est["accuracy"] == "road_stretch" else est["radius_m"]
             return [res]
-        res["score"] = base * 0.5
-        return [est | {"score": base * EST_SCORE[est["accuracy"]]}, res]
+        res["score"] = base * GENERATED_CONTRADICTED
+        res["radius_m"] = int(round(apart + est["radius_m"]))
+        return [res, est | {"score": base * EST_SCORE[est["accuracy"]]}]
 
     def _interpolate(self, road: AddressRecord, tail: ParsedTail) -> dict | None:
         """Where a number the registry lacks should be on its road (address_registry.interpolation):

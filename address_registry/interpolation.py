@@ -171,10 +171,11 @@ def estimate(road: RoadNumbering, number: int) -> Estimate:
         if dist <= EXTRAPOLATE_MAX_M and -20.0 <= m <= road.length + 20.0:
             return Estimate(m, side_off, "extrapolated", spread, (near.number,))
         clamped = min(max(m, 0.0), road.length)
-        return Estimate(clamped, 0.0, "road_stretch", spread, (near.number,))
+        # beyond the road's end the place is somewhere on the road: never more than its length away
+        return Estimate(clamped, 0.0, "road_stretch", min(spread, road.length), (near.number,))
     m = abs(road.slope) * number
     clamped = min(max(m, 0.0), road.length)
-    return Estimate(clamped, 0.0, "road_stretch", max(m, 100.0), ())
+    return Estimate(clamped, 0.0, "road_stretch", min(max(m, 100.0), max(road.length, 100.0)), ())
 
 
 def global_slope(roads: list[RoadNumbering]) -> float:
