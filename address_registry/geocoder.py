@@ -73,7 +73,7 @@ ADMIN_SUFFIXES = {
 EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
 # score of a generated number the road's real numbers place elsewhere (still first: the registry's own)
 GENERATED_CONTRADICTED = 0.9
-# at equal score, real numbers before generated ones before estimates
+# at equal score and level, real numbers before generated ones before estimates
 SOURCE_RANK = {"osm": 0, "import": 0, "manual": 0, "generated": 1}
 FUZZY_CUTOFF = 60.0
 # a fuzzy match is trusted only when close in spelling, ahead of the next name by this many points and
@@ -624,8 +624,8 @@ class Geocoder:
             results.values(),
             key=lambda r: (
                 -r["score"],
-                SOURCE_RANK.get(r["source"], 2),
                 -LEVEL_RANK.get(r["level"].replace("_interpolated", ""), 0),
+                SOURCE_RANK.get(r["source"], 2),
                 r["address_code"],
             ),
         )
