@@ -71,6 +71,7 @@ ADMIN_SUFFIXES = {
 }
 # score of an estimated place, relative to the road match's (address_registry.interpolation kinds)
 EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
+EST_CACHE_MAX = 200_000
 # score of a generated number the road's real numbers place elsewhere (still first: the registry's own)
 GENERATED_CONTRADICTED = 0.9
 # at equal score and level, real numbers before generated ones before estimates
@@ -215,8 +216,12 @@ class Geocoder:
         self.extents = extents or {}
         # (base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL); the benchmark
         # passes others when it calibrates
-        self.radius_model = radius_model if radius_model is not None else dict(accuracy.MODEL)
+        self._radius_model = radius_model if radius_model is not None else dict(accuracy.MODEL)
         self._extent_cache: dict[str, float] = {}
+        # (road code, number) → the estimated answer (numbers repeat; cleared when anchors change)
+        self._est_cache: dict[tuple[str, int], dict] = {}
+        # generated house code → metres between it and where the real numbers put its number
+        self._apart_cache: dict[str, float] = {}
         # optional free-text parser (address_registry.parsing.parse): used only when the matcher finds
         # no street-level answer, to drop what it labels as noise (person, redundant, otherinfo…)
         self.parser = parser
@@ -332,6 +337,17 @@ class Geocoder:
                 cache[c] = code
             out.append(code)
         return "".join(out)
+
+    @property
+    def radius_model(self) -> dict[str, tuple[float, float]]:
+        """(base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL by default)."""
+        return self._radius_model
+
+    @radius_model.setter
+    def radius_model(self, model: dict[str, tuple[float, float]]) -> None:
+        self._radius_model = model
+        self._est_cache.clear()
+        self._apart_cache.clear()
 
     def _shared_names(self) -> set[str]:
         """Names (aliases) that several places more than 100 m apart share (a chain's shops): an answer
@@ -457,6 +473,8 @@ class Geocoder:
 
     def _drop_anchors(self, roads: set) -> dict:
         """Re-fit the numbering of ``roads`` from the records now present; returns what to restore."""
+        self._est_cache.clear()
+        self._apart_cache.clear()
         saved = {}
         for road_code in roads:
             if road_code in self.axes:
@@ -465,6 +483,8 @@ class Geocoder:
         return saved
 
     def _restore_anchors(self, saved: dict) -> None:
+        self._est_cache.clear()
+        self._apart_cache.clear()
         for road_code, numbering in saved.items():
             if numbering is not None:
                 self.numbering[road_code] = numbering
@@ -836,9 +856,11 @@ class Geocoder:
         est = self._interpolate(road, tail)
         if est is None:
             return [res]
-        x0, y0 = self.projection.forward(est["lon"], est["lat"])
-        x1, y1 = self.projection.forward(house.lon, house.lat)
-        apart = math.hypot(float(x0 - x1), float(y0 - y1))
+        apart = self._apart_cache.get(house_code)
+        if apart is None:
+            x0, y0 = self.projection.forward(est["lon"], est["lat"])
+            x1, y1 = self.projection.forward(house.lon, house.lat)
+            apart = self._apart_cache[house_code] = math.hypot(float(x0 - x1), float(y0 - y1))
         if apart <= est["radius_m"]:
             res["radius_m"] = max(res["radius_m"], est["radius_m"]) if est["accuracy"] == "road_stretch" else est["radius_m"]
             return [res]
@@ -852,6 +874,9 @@ class Geocoder:
         parts = tail.house_parts
         if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only"):
             return None
+        key = (road.code, parts["main"])
+        if key in self._est_cache:  # read-only: callers copy it (`est | {...}`)
+            return self._est_cache[key]
         axis = self.axes.get(road.code)
         numbering = self.numbering.get(road.code)
         if axis is None or numbering is None:
@@ -860,7 +885,7 @@ class Geocoder:
         x, y = est.xy if est.xy is not None else point_at(axis, est.m, est.offset)
         lon, lat = self.projection.inverse(x, y)
         level = "road" if est.kind == "road_stretch" else "house_number_interpolated"
-        return self._result(
+        out = self._result(
             road,
             level,
             0.8,
@@ -873,6 +898,9 @@ class Geocoder:
             anchors=[f"{n}号" for n in est.anchors],
             evidence_m=round(est.evidence_m, 1),
         )
+        if len(self._est_cache) < EST_CACHE_MAX:
+            self._est_cache[key] = out
+        return out
 
     @contextmanager
     def held_out(self, codes_out: Iterable[str]) -> Iterator[None]:
