@@ -16,23 +16,23 @@ Every answer carries ``accuracy`` (how the point was found) and ``radius_m``. A 
 | `district` / `township` / `community` | the unit's point on surface | — |
 
 The (base, spread) of `interpolated`, `extrapolated` and `road_stretch` were calibrated on fold A of
-the leave-one-out set (`benchmarks/bench_geocode.py --calibrate`: the pair with the smallest median
-radius that puts the true point inside the radius for ≥ 90 % of fold A's answers of that kind); fold B
-is reported as the held-out figure. The others are set by hand (the leave-one-out set cannot measure them) and say so in
+the leave-one-out set (`benchmarks/bench_geocode.py --accuracy-only` prints them: split-conformal, scores
+distance / (25 m + evidence), q their ceil((n + 1) * 0.9)-th smallest, radius = q * (25 m + evidence));
+fold B is reported as the held-out figure. The others are set by hand (the leave-one-out set cannot measure them) and say so in
 docs/address-registry.md.
 """
 
 from __future__ import annotations
 
 # (base, spread) per kind: radius = base + spread * evidence. The estimate kinds (interpolated,
-# extrapolated, road_stretch) come from `bench_geocode.py --calibrate` on fold A; the rest by hand.
+# extrapolated, road_stretch) come from `bench_geocode.py` (split-conformal on fold A); the rest by hand.
 MODEL: dict[str, tuple[float, float]] = {
     "surveyed": (10.0, 1.0),
     "named": (10.0, 1.0),
     "generated": (250.0, 0.0),
-    "interpolated": (50.0, 0.1),
-    "extrapolated": (5.0, 2.3),
-    "road_stretch": (40.0, 1.0),
+    "interpolated": (15.6, 0.625),
+    "extrapolated": (106.3, 4.253),
+    "road_stretch": (25.4, 1.018),
     "road": (50.0, 1.0),
     "compound": (30.0, 1.0),
     "community": (800.0, 0.0),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -238,29 +239,26 @@ def honest_accuracy(geocoder, names: list[dict]) -> dict:
     return out
 
 
+CONFORMAL_SHAPE_M = 25.0
+
+
 def calibrate(rows: list[dict], target: float = 0.9) -> dict[str, tuple[float, float]]:
-    """Per estimate kind, the (base, spread) of ``radius = base + spread * evidence`` with the smallest
-    median radius that holds the true point for >= ``target`` of ``rows`` of that kind (grid search)."""
+    """Per estimate kind, (base, spread) of ``radius = base + spread * evidence`` by split-conformal
+    calibration: scores ``distance / (25 m + evidence)``, q = their ceil((n + 1) * target)-th smallest
+    (the finite-sample quantile that holds ``target`` of new answers of that kind in expectation),
+    radius = q * (25 m + evidence)."""
     from address_registry.accuracy import MODEL
 
     out = {}
     for kind in ("interpolated", "extrapolated", "road_stretch"):
-        xs = [(r["distance_m"], r["evidence_m"]) for r in rows
-              if r["answered"] and r.get("accuracy") == kind and r.get("evidence_m") is not None]
-        if len(xs) < 5:
+        scores = sorted(r["distance_m"] / (CONFORMAL_SHAPE_M + r["evidence_m"]) for r in rows
+                        if r["answered"] and r.get("accuracy") == kind and r.get("evidence_m") is not None)
+        n = len(scores)
+        if n < 5:
             out[kind] = MODEL[kind]
             continue
-        best = None
-        for base in range(5, 401, 5):
-            for spread10 in range(0, 31):
-                spread = spread10 / 10
-                radii = [base + spread * e for _, e in xs]
-                cover = sum(d <= r for (d, _), r in zip(xs, radii, strict=True)) / len(xs)
-                if cover >= target:
-                    key = (statistics.median(radii), base)
-                    if best is None or key < best[0]:
-                        best = (key, (float(base), spread))
-        out[kind] = best[1] if best else MODEL[kind]
+        q = scores[min(n - 1, math.ceil((n + 1) * target) - 1)]
+        out[kind] = (round(q * CONFORMAL_SHAPE_M, 1), round(q, 3))
     return out
 
 
