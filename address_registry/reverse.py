@@ -2,7 +2,9 @@
 
 1. The building footprint that holds the point (or the nearest one within `FOOTPRINT_TOLERANCE_M`)
    answers with its house number (or its building record): `match = "footprint"`.
-2. Otherwise the nearest address points (house numbers and buildings): `match = "nearest"`.
+2. Otherwise the nearest address points (house numbers and buildings): `match = "nearest"`. A real
+   (osm / import / manual) address point within 5 m also comes before a footprint whose number is
+   generated.
 
 Each item carries the same `accuracy` / `radius_m` / `source` as a forward answer for that address
 (address_registry.accuracy): a surveyed number's radius is its footprint's extent plus 10 m, a generated
@@ -57,11 +59,19 @@ def reverse(conn: Connection, lon: float, lat: float, k: int = 1) -> list[dict[s
 
     items = []
     hit = store.footprint_address(conn, lon, lat, FOOTPRINT_TOLERANCE_M)
+    near = store.nearest(conn, lon, lat, k=max(k, 3))
     if hit is not None:
         rec, dist, extent = hit
         items.append(_item(rec, dist, "footprint", extent, source_of))
-    for rec, dist in store.nearest(conn, lon, lat, k=k):
+    for rec, dist in near:
         if hit is not None and rec.code == hit[0].code:
             continue
         items.append(_item(rec, dist, "nearest", None, source_of))
-    return items[:k] if hit is None else items[: max(k, 1)]
+    if len(items) > 1 and items[0]["match"] == "footprint" and items[0]["source"] == "generated":
+        real = next((i for i in items[1:] if i["source"] not in (None, "generated")
+                     and i["distance_m"] <= FOOTPRINT_TOLERANCE_M), None)
+        if real is not None:
+            # a real address point at the spot names the place better than the footprint's generated number
+            items.remove(real)
+            items.insert(0, real)
+    return items[: max(k, 1)]

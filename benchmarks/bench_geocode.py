@@ -239,6 +239,39 @@ def honest_accuracy(geocoder, names: list[dict]) -> dict:
     return out
 
 
+def reverse_eval(conn) -> dict:
+    """Reverse geocoding at the OSM address points, the centroids of OSM-tagged buildings and the POIs
+    inside those buildings (their road: the building's addr:street): share of
+    answers naming the point's own road, footprint-first (address_registry.reverse) against the nearest
+    address point alone (the former answer). In-sample: those points built the registry."""
+    from sqlalchemy import text
+
+    from address_registry import store
+    from address_registry.build import clean_road_name
+    from address_registry.reverse import reverse
+
+    pts = [(r.lon, r.lat, clean_road_name(r.street)) for r in conn.execute(text("""
+        SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, addr_street AS street FROM demo_address_point
+        WHERE kind = 'address' AND addr_street IS NOT NULL
+        UNION ALL
+        SELECT ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)), addr_street FROM building
+        WHERE addr_street IS NOT NULL AND addr_housenumber IS NOT NULL
+        UNION ALL
+        SELECT ST_X(p.geom), ST_Y(p.geom), b.addr_street FROM poi p
+        JOIN building b ON ST_Within(p.geom, b.geom)
+        WHERE b.addr_street IS NOT NULL AND b.addr_housenumber IS NOT NULL"""))]
+    new_ok = old_ok = footprint = 0
+    for lon, lat, road in pts:
+        new = reverse(conn, lon, lat, 1)
+        old = store.nearest(conn, lon, lat, k=1)
+        new_ok += bool(new) and new[0]["components"].get("road") == road
+        old_ok += bool(old) and old[0][0].components.get("road") == road
+        footprint += bool(new) and new[0]["match"] == "footprint"
+    n = max(len(pts), 1)
+    return {"points": len(pts), "own_road_footprint_first": new_ok / n, "own_road_nearest_only": old_ok / n,
+            "answered_by_footprint": footprint / n}
+
+
 CONFORMAL_SHAPE_M = 25.0
 
 
@@ -376,6 +409,12 @@ def main() -> None:
         (ROOT / "bench-output").mkdir(exist_ok=True)
         (ROOT / "bench-output" / "geocode-accuracy.json").write_text(
             json.dumps(honest, ensure_ascii=False, indent=1, default=str))
+        with engine.connect() as conn:
+            honest["reverse"] = rev = reverse_eval(conn)
+        print(f"reverse at {rev['points']} OSM address points / tagged buildings / POIs in them: own road named "
+              f"{rev['own_road_footprint_first'] * 100:.1f} % footprint-first, "
+              f"{rev['own_road_nearest_only'] * 100:.1f} % nearest point only; "
+              f"{rev['answered_by_footprint'] * 100:.1f} % answered by a footprint", flush=True)
         if "--accuracy-only" in sys.argv:
             return
         queries = noisy_queries(records, inputs["aliases"], seed=SEED, random_typos=True)
@@ -420,7 +459,8 @@ def main() -> None:
         cleanup()
 
     out = {"registry": {"addresses": len(records), "build_s": build_s, "index_s": index_s, "build_stats": stats},
-           "honest_accuracy": honest["summary"],
+           "honest_accuracy": honest["summary"], "reverse": honest["reverse"],
+           "radius_calibration": honest["calibration"],
            "accuracy": acc, "accuracy_five_forms": overall, "queries_five_forms": len(five),
            "throughput": {"noisy_mix_per_s": qps_mix, "exact_per_s": qps_exact, "baseline_per_s": base_qps,
                           "ratio_vs_baseline": qps_mix / base_qps},
