@@ -13,7 +13,7 @@ Every answer carries ``accuracy`` (how the point was found) and ``radius_m``. A 
 | `road_stretch` | the stretch of road where the number should be | the same, farther than 150 m or off the road's end |
 | `road` | the road's own point (no number asked) | half the road's length (m) |
 | `compound` | the compound's label point | farthest corner of its area (m) |
-| `district` / `township` / `community` | the unit's point on surface | — |
+| `district` / `township` / `community` | the unit's point on surface | — (the radius is the farthest corner of its polygon when known, else the level's default) |
 
 The (base, spread) of `interpolated`, `extrapolated` and `road_stretch` were calibrated on fold A of
 the leave-one-out set (`benchmarks/bench_geocode.py --accuracy-only` prints them: split-conformal, scores

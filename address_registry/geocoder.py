@@ -122,6 +122,8 @@ class AdminName:
     lon: float | None = None
     lat: float | None = None
     parent_code: str | None = None
+    # metres from the point to the farthest corner of the unit's polygon (None: the level's default)
+    extent_m: float | None = None
 
 
 @dataclass(slots=True)
@@ -760,7 +762,9 @@ class Geocoder:
             "level": a.level,
             "score": score,
             "accuracy": a.level,
-            "radius_m": accuracy.radius_m(a.level, 0.0, self.radius_model),
+            "radius_m": accuracy.radius_m(a.level, 0.0, self.radius_model)
+            if a.extent_m is None
+            else int(round(a.extent_m)),
             "source": None,
         }
 

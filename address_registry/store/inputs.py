@@ -111,12 +111,13 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
         if name in road_names:
             lines[name].append(shapely.from_wkb(r.wkb))
     admins = [
-        AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
+        AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code, r.extent_m)
         for r in conn.execute(
-            text("""SELECT code, name, level, parent_code,
-                  ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-                  FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
-                    AND (valid_to IS NULL OR valid_to > now())""")
+            text("""SELECT code, name, level, parent_code, ST_X(p) AS lon, ST_Y(p) AS lat,
+                  ST_MaxDistance(ST_Transform(p, 32651), ST_Transform(geom, 32651)) AS extent_m
+                  FROM (SELECT *, ST_PointOnSurface(geom) AS p FROM admin_unit
+                        WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
+                          AND (valid_to IS NULL OR valid_to > now())) a""")
         )
     ]
     return {
