@@ -72,6 +72,8 @@ ADMIN_SUFFIXES = {
 # score of an estimated place, relative to the road match's (address_registry.interpolation kinds)
 EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
 EST_CACHE_MAX = 200_000
+# how deep a lane (弄) runs from the road, added to the evidence of a lane number's estimate
+LANE_DEPTH_M = 60.0
 # score of a generated number the road's real numbers place elsewhere (still first: the registry's own)
 GENERATED_CONTRADICTED = 0.9
 # at equal score and level, real numbers before generated ones before estimates
@@ -876,16 +878,22 @@ class Geocoder:
         """Where a number the registry lacks should be on its road (address_registry.interpolation):
         level `house_number_interpolated` (interpolated / extrapolated) or `road` (a road stretch)."""
         parts = tail.house_parts
-        if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only"):
+        if not parts or parts["fu"]:
             return None
-        key = (road.code, parts["main"])
-        if key in self._est_cache:  # read-only: callers copy it (`est | {...}`)
+        # a lane (12弄3号, or 12弄 alone) opens onto the road at its own number: placed there, with the
+        # lane's depth added to the evidence
+        lane = parts["lane"] if parts["lane"] is not None else (parts["main"] if parts.get("lane_only") else None)
+        number = lane if lane is not None else parts["main"]
+        key = (road.code, number)
+        if lane is None and key in self._est_cache:  # read-only: callers copy it (`est | {...}`)
             return self._est_cache[key]
         axis = self.axes.get(road.code)
         numbering = self.numbering.get(road.code)
         if axis is None or numbering is None:
             return None
-        est = estimate(numbering, parts["main"])
+        est = estimate(numbering, number)
+        if lane is not None:
+            est.evidence_m += LANE_DEPTH_M
         x, y = est.xy if est.xy is not None else point_at(axis, est.m, est.offset)
         lon, lat = self.projection.inverse(x, y)
         level = "road" if est.kind == "road_stretch" else "house_number_interpolated"
@@ -895,14 +903,14 @@ class Geocoder:
             0.8,
             lon=float(lon),
             lat=float(lat),
-            components={"house_number": f"{parts['main']}号"},
+            components={"house_number": tail.house if lane is not None else f"{parts['main']}号"},
             accuracy=est.kind,
             radius_m=accuracy.radius_m(est.kind, est.evidence_m, self.radius_model),
             source=None,
             anchors=[f"{n}号" for n in est.anchors],
             evidence_m=round(est.evidence_m, 1),
         )
-        if len(self._est_cache) < EST_CACHE_MAX:
+        if lane is None and len(self._est_cache) < EST_CACHE_MAX:
             self._est_cache[key] = out
         return out
 

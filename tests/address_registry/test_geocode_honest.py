@@ -160,3 +160,14 @@ def test_geocode_api_documents_and_returns_the_new_fields(client, registry):
     assert {"accuracy", "radius_m", "source", "anchors", "evidence_m", "detail"} <= set(res)
     doc = client.get("/openapi.json").json()["paths"]["/geocode"]["get"]["description"]
     assert "radius_m" in doc and "accuracy" in doc and "source" in doc
+
+
+def test_a_lane_number_the_registry_lacks_is_placed_at_its_lane(geocoder):
+    # 四川中路126弄5-21号 (OSM) held out: the lane opens onto 四川中路 at number 126
+    road = _road(geocoder, "四川中路")
+    code = geocoder.below[(road, "126弄5-21号")]
+    truth = geocoder.by_code[code]
+    with geocoder.held_out([code]):
+        best = geocoder.geocode("四川中路126弄5-21号", 1)[0]
+    assert best["level"] == "house_number_interpolated" and best["components"]["house_number"] == "126弄5-21号"
+    assert _m(geocoder, best, truth) <= best["radius_m"]
