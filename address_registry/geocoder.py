@@ -24,24 +24,32 @@ Pure and in memory (plain records in, plain dicts out). How a query is matched:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import shapely
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 from shapely.geometry import LineString, Point
 
-from address_registry import codes
-from address_registry.numbering import (
-    SHANGHAI,
-    LocalProjection,
-    interpolate_on_axis,
-    road_axis,
-    signed_offset,
+from address_registry import accuracy, codes
+from address_registry.interpolation import (
+    DEFAULT_SLOPE_M,
+    Anchor,
+    RoadNumbering,
+    estimate,
+    fit_road,
+    global_slope,
+    point_at,
 )
+from address_registry.numbering import SHANGHAI, LocalProjection, road_axis, signed_offset
 from address_registry.records import LEVEL_RANK, AddressRecord, AliasRecord, format_components
 from address_registry.textnorm import house_number_parts, normalize_text
 
@@ -61,7 +69,27 @@ ADMIN_SUFFIXES = {
     "township": ("街道办事处", "街道", "镇", "乡"),
     "community": ("居民委员会", "村民委员会", "居委会", "村委会", "社区", "村"),
 }
+# score of an estimated place, relative to the road match's (address_registry.interpolation kinds)
+EST_SCORE = {"interpolated": 0.8, "extrapolated": 0.7, "road_stretch": 0.6}
+EST_CACHE_MAX = 200_000
+# how deep a lane (弄) runs from the road, added to the evidence of a lane number's estimate
+LANE_DEPTH_M = 60.0
+# score of a generated number the road's real numbers place elsewhere (still first: the registry's own)
+GENERATED_CONTRADICTED = 0.9
+# at equal score and level, real numbers before generated ones before estimates
+SOURCE_RANK = {"osm": 0, "import": 0, "manual": 0, "generated": 1}
 FUZZY_CUTOFF = 60.0
+# a fuzzy match is trusted only when close in spelling, ahead of the next name by this many points and
+# in the district the query names; otherwise it stays a candidate at this fraction of its similarity
+FUZZY_MARGIN = 3.0
+UNSURE = 0.45
+# score factor of an answer through a name several places share
+SHARED_NAME = 0.45
+# endings of building / mall / compound names: a query that is such a name may be part of a longer one
+NAME_SUFFIXES = ("大厦", "大楼", "百货", "商城", "商场", "中心", "广场", "小区", "花园", "公寓", "饭店", "酒店",
+                 "宾馆", "银行", "医院", "学校", "公园", "新村", "苑", "城")
+# footprint extent assumed for an address without a footprint (an OSM address point)
+DEFAULT_EXTENT_M = 20.0
 SOUND_WEIGHT = 0.97
 EXACT_BONUS = 3.0
 SUB_LEVELS = ("building", "unit", "floor", "room")
@@ -96,6 +124,8 @@ class AdminName:
     lon: float | None = None
     lat: float | None = None
     parent_code: str | None = None
+    # metres from the point to the farthest corner of the unit's polygon (None: the level's default)
+    extent_m: float | None = None
 
 
 @dataclass(slots=True)
@@ -108,6 +138,8 @@ class ParsedTail:
     unit: str | None = None
     floor: str | None = None
     room: str | None = None
+    # the text after the house number (floors, rooms, shop names…): kept as the answer's `detail`
+    rest: str = ""
 
     def sub_keys(self) -> list[str]:
         """The building, unit, floor and room given, coarse to fine."""
@@ -134,6 +166,7 @@ def parse_tail(tail: str) -> ParsedTail:
                 rest = tail[m.end() :]
     if out.house:
         out.house_parts = house_number_parts(out.house)
+    out.rest = rest
     t = _TRIPLE.match(rest)
     if t:
         out.building, out.unit, out.room = f"{t['b']}幢", f"{t['u']}单元", f"{t['r']}室"
@@ -148,6 +181,14 @@ def parse_tail(tail: str) -> ParsedTail:
         if mm:
             out.room = mm.group(1) + "室"
     return out
+
+
+def _with_detail(res: dict, tail: ParsedTail) -> dict:
+    """The answer with the text after its house number as `detail` when the answer stops above the
+    levels that text names (a floor, a room, a shop name kept, not lost)."""
+    if tail.rest and res["level"] not in ("unit", "floor", "room"):
+        res["detail"] = tail.rest
+    return res
 
 
 def _short_names(name: str, level: str) -> list[str]:
@@ -170,8 +211,21 @@ class Geocoder:
         admin_units: Iterable[AdminName] = (),
         projection: LocalProjection = SHANGHAI,
         parser: Callable[[str], Sequence[Any]] | None = None,
+        radius_model: dict[str, tuple[float, float]] | None = None,
+        extents: dict[str, float] | None = None,
     ):
         self.projection = projection
+        # per house number / building: metres from its point to the farthest corner of its footprints
+        # (store.footprint_extents); the evidence of a surveyed or named answer's radius
+        self.extents = extents or {}
+        # (base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL); the benchmark
+        # passes others when it calibrates
+        self._radius_model = radius_model if radius_model is not None else dict(accuracy.MODEL)
+        self._extent_cache: dict[str, float] = {}
+        # (road code, number) → the estimated answer (numbers repeat; cleared when anchors change)
+        self._est_cache: dict[tuple[str, int], dict] = {}
+        # generated house code → metres between it and where the real numbers put its number
+        self._apart_cache: dict[str, float] = {}
         # optional free-text parser (address_registry.parsing.parse): used only when the matcher finds
         # no street-level answer, to drop what it labels as noise (person, redundant, otherinfo…)
         self.parser = parser
@@ -199,6 +253,8 @@ class Geocoder:
         for key in self.names:
             lens[key[0]].add(len(key))
         self.lens_by_char = {ch: sorted(ls, reverse=True) for ch, ls in lens.items()}
+        self.shared_names = self._shared_names()
+        self.alias_choices = sorted(k for k, v in self.names.items() if any(kind == "alias" for kind, _ in v))
         self.fuzzy_choices = [
             k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)
         ]
@@ -286,10 +342,71 @@ class Geocoder:
             out.append(code)
         return "".join(out)
 
+    @property
+    def radius_model(self) -> dict[str, tuple[float, float]]:
+        """(base, spread) of the radius per accuracy kind (address_registry.accuracy.MODEL by default)."""
+        return self._radius_model
+
+    @radius_model.setter
+    def radius_model(self, model: dict[str, tuple[float, float]]) -> None:
+        self._radius_model = model
+        self._est_cache.clear()
+        self._apart_cache.clear()
+
+    def _shared_names(self) -> set[str]:
+        """Names (aliases) that several places more than 100 m apart share (a chain's shops): an answer
+        through one of them is a doubtful candidate."""
+        out = set()
+        for key, refs in self.names.items():
+            pts = []
+            for kind, ref in refs:
+                rec = self.by_code.get(ref) if kind == "alias" else None
+                if rec is not None and rec.lon is not None:
+                    pts.append(self.projection.forward(rec.lon, rec.lat))
+            if len(pts) > 1:
+                xy = np.array(pts, dtype=float)
+                if float(np.ptp(xy, axis=0).max()) > 100.0:
+                    out.add(key)
+        return out
+
+    # -- fuzzy confidence ------------------------------------------------------------------------
+    def _close_spelling(self, head: str, head_sound: str, choice: str, contained: bool) -> bool:
+        """A fuzzy name is close when it sounds the same (an input-method slip), or differs by one
+        character in a name of four or more, or is a known name with one stray character before it."""
+        if len(head) == len(choice) and head_sound == self._sound(choice):
+            return True
+        d = Levenshtein.distance(head, choice)
+        if d <= 1 and (min(len(head), len(choice)) >= 4 or contained):
+            return True
+        return False
+
+    def _unique_containing(self, head: str) -> str:
+        """The one building / mall / compound name that contains ``head`` when ``head`` is itself such a
+        name (ends in 大厦, 中心, 商城… and has four characters or more): 国际会议中心 → 上海国际会议中心."""
+        if len(head) < 4 or not head.endswith(NAME_SUFFIXES):
+            return ""
+        found = ""
+        for choice in self.alias_choices:
+            if head in choice and choice != head:
+                if found:
+                    return ""
+                found = choice
+        return found
+
+    def _same_place(self, ref: str, admin_hint: set[str]) -> bool:
+        """False when the query names a district and the candidate lies in another one."""
+        districts = {c for c in admin_hint if self.admin.get(c) is not None and self.admin[c].level == "district"}
+        if not districts:
+            return True
+        rec = self.by_code.get(ref)
+        return rec is None or rec.district_code in districts
+
     # -- interpolation frame -------------------------------------------------------------------
     def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
         self.axes: dict[str, LineString] = {}
-        self.known: dict[tuple[str, int], list[tuple[int, float, float]]] = defaultdict(list)
+        # per road with an axis: what its anchors say about its numbering (address_registry.interpolation)
+        self.numbering: dict[str, RoadNumbering] = {}
+        self.global_slope = DEFAULT_SLOPE_M
         road_code_by_name: dict[str | None, str] = {}
         for code, rec in self.by_code.items():
             if rec.level == "road":
@@ -301,8 +418,45 @@ class Geocoder:
             axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
             if axis is not None:
                 self.axes[road_code] = axis
-        for rec in self.by_code.values():
-            if rec.level != "house_number" or rec.parent_code not in self.axes or rec.lon is None:
+        self.houses_on_road: dict[str, list[str]] = defaultdict(list)
+        for code, rec in self.by_code.items():
+            if rec.level == "house_number" and rec.parent_code and rec.lon is not None:
+                self.houses_on_road[rec.parent_code].append(code)
+        for road_code, houses in self.houses_on_road.items():
+            if road_code not in self.axes:
+                axis = self._axis_from_points([self.by_code[c] for c in houses])
+                if axis is not None:
+                    self.axes[road_code] = axis
+        self.houses_on_road = defaultdict(list, {k: v for k, v in self.houses_on_road.items() if k in self.axes})
+        for road_code in self.axes:
+            self._index_road_anchors(road_code)
+        self.global_slope = global_slope(list(self.numbering.values()))
+        for road_code, numbering in self.numbering.items():
+            if not numbering.slope_learned:
+                self._index_road_anchors(road_code)
+
+    def _axis_from_points(self, houses: list[AddressRecord]) -> LineString | None:
+        """A road without a line in the road table (a pedestrian street): a straight axis along the main
+        direction of its house numbers, 100 m beyond the outermost, oriented by the numbering rule."""
+        xy = np.array([self.projection.forward(h.lon, h.lat) for h in houses], dtype=float)
+        if len(xy) < 2:
+            return None
+        centre = xy.mean(axis=0)
+        _, _, vt = np.linalg.svd(xy - centre)
+        direction = vt[0]
+        t = (xy - centre) @ direction
+        lo, hi = float(t.min()) - 100.0, float(t.max()) + 100.0
+        line = LineString([tuple(centre + lo * direction), tuple(centre + hi * direction)])
+        return road_axis([line])
+
+    def _index_road_anchors(self, road_code: str) -> None:
+        """The road's plain house numbers as anchors (number, m along the axis, offset, real) and the
+        numbering fitted to them."""
+        axis = self.axes[road_code]
+        anchors = []
+        for code in self.houses_on_road.get(road_code, ()):
+            rec = self.by_code.get(code)
+            if rec is None:
                 continue
             parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
             if (
@@ -313,12 +467,31 @@ class Geocoder:
                 or (parts["sub"] is not None and "range" not in parts)
             ):
                 continue
-            axis = self.axes[rec.parent_code]
             x, y = self.projection.forward(rec.lon, rec.lat)
             p = Point(float(x), float(y))
             m, off = axis.project(p), signed_offset(axis, p)
+            real = rec.source != "generated"
             for n in parts.get("range", (parts["main"],)):
-                self.known[(rec.parent_code, n % 2)].append((n, m, off))
+                anchors.append(Anchor(n, m, off, real, code, p.x, p.y))
+        self.numbering[road_code] = fit_road(axis.length, anchors, self.global_slope)
+
+    def _drop_anchors(self, roads: set) -> dict:
+        """Re-fit the numbering of ``roads`` from the records now present; returns what to restore."""
+        self._est_cache.clear()
+        self._apart_cache.clear()
+        saved = {}
+        for road_code in roads:
+            if road_code in self.axes:
+                saved[road_code] = self.numbering.get(road_code)
+                self._index_road_anchors(road_code)
+        return saved
+
+    def _restore_anchors(self, saved: dict) -> None:
+        self._est_cache.clear()
+        self._apart_cache.clear()
+        for road_code, numbering in saved.items():
+            if numbering is not None:
+                self.numbering[road_code] = numbering
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -379,7 +552,7 @@ class Geocoder:
                     admin_hint.add(ref)
                     admin_only.append(ref)
                 elif kind in ("road", "alias"):
-                    anchors.append((end, kind, ref))
+                    anchors.append((end, key, ref))
         results: dict[str, dict] = {}
         m = _FIRST_DIGIT.search(t)
         cut = 0
@@ -394,10 +567,10 @@ class Geocoder:
             (h for h in hits if any(k in ("road", "alias") for k, _ in self.names[h[2]])), default=None
         )
         if first_anchor is not None and first_anchor[0] == cut:
-            for end, _kind, ref in anchors:
+            for end, key, ref in anchors:
                 tail = parse_tail(t[end:])
-                for res in self._resolve(ref, tail, 1.0):
-                    self._keep(results, res)
+                for res in self._resolve(ref, tail, SHARED_NAME if key in self.shared_names else 1.0):
+                    self._keep(results, _with_detail(res, tail))
         else:
             # no name found, or unexplained characters right before it (洞江阴街: a slip for 东江阴街
             # that happens to contain 江阴街): compare the whole street part with every name
@@ -435,11 +608,29 @@ class Geocoder:
                     if choice in exact:
                         sim += EXACT_BONUS
                     sims[choice] = min(100.0, sim)
+                part_of = self._unique_containing(head)
+                if part_of:
+                    sims[part_of] = max(sims.get(part_of, 0.0), 100.0 - 1.0)
+                ranked = sorted(sims.values(), reverse=True)
                 for choice, sim in sims.items():
+                    if sim == ranked[0]:
+                        runner_up = ranked[1] if len(ranked) > 1 else 0.0
+                    else:
+                        runner_up = ranked[0]
+                    close = self._close_spelling(head, head_sound, choice, choice in exact)
                     for kind, ref in self.names[choice]:
                         if kind in ("road", "alias"):
-                            for res in self._resolve(ref, tail, 0.95 * sim / 100.0):
-                                self._keep(results, res)
+                            # a building or shop name is trusted only when it sounds the same (前汇丰银行大楼
+                            # is not 汇丰银行大楼)
+                            same_sound = len(head) == len(choice) and head_sound == self._sound(choice)
+                            named = same_sound or (kind == "alias" and choice == part_of)
+                            sure = (
+                                (close if kind == "road" else named)
+                                and sim - runner_up >= FUZZY_MARGIN
+                                and self._same_place(ref, admin_hint)
+                            )
+                            for res in self._resolve(ref, tail, (0.95 if sure else UNSURE) * sim / 100.0):
+                                self._keep(results, _with_detail(res, tail))
         if not results and admin_only:
             for code in admin_only:
                 a = self.admin[code]
@@ -458,6 +649,7 @@ class Geocoder:
             key=lambda r: (
                 -r["score"],
                 -LEVEL_RANK.get(r["level"].replace("_interpolated", ""), 0),
+                SOURCE_RANK.get(r["source"], 2),
                 r["address_code"],
             ),
         )
@@ -501,7 +693,10 @@ class Geocoder:
             comps.update(over["components"])
         if "lon" in over:
             lon, lat = over["lon"], over["lat"]
-        return {
+        kind, source, radius = over.get("accuracy"), over.get("source"), over.get("radius_m")
+        if kind is None:
+            kind, source, radius = self._accuracy_of(rec)
+        out = {
             "address_code": rec.code,
             "formatted": format_components({k: v for k, v in comps.items() if not k.startswith("_")}),
             "components": comps,
@@ -509,7 +704,51 @@ class Geocoder:
             "lat": lat,
             "level": level,
             "score": score,
+            "accuracy": kind,
+            "radius_m": radius,
+            "source": source,
         }
+        if "anchors" in over:
+            out["anchors"] = over["anchors"]
+            out["evidence_m"] = over["evidence_m"]
+        return out
+
+    def _accuracy_of(self, rec: AddressRecord) -> tuple[str, str | None, int]:
+        """(accuracy kind, source, radius) of a registry address answered as it is."""
+        if rec.level == "road":
+            axis = self.axes.get(rec.code)
+            return "road", rec.source, accuracy.radius_m("road", axis.length / 2 if axis is not None else 500.0, self.radius_model)
+        if rec.level == "compound":
+            return "compound", rec.source, accuracy.radius_m("compound", self._compound_extent(rec), self.radius_model)
+        house = rec
+        while house.level in SUB_LEVELS and house.parent_code in self.by_code:
+            house = self.by_code[house.parent_code]
+        kind = "generated" if house.source == "generated" else "surveyed"
+        return kind, house.source, accuracy.radius_m(kind, self._extent(rec), self.radius_model)
+
+    def _extent(self, rec: AddressRecord) -> float:
+        """Footprint extent of the record, or of the building / house number it lies in (default 20 m)."""
+        while rec is not None:
+            got = self.extents.get(rec.code)
+            if got is not None:
+                return got
+            rec = self.by_code.get(rec.parent_code or "")  # type: ignore[assignment]
+        return DEFAULT_EXTENT_M
+
+    def _compound_extent(self, rec: AddressRecord) -> float:
+        """Metres from the compound's point to the farthest corner of its area (cached)."""
+        got = self._extent_cache.get(rec.code)
+        if got is None:
+            got = 200.0
+            if rec.area is not None and rec.lon is not None:
+                try:
+                    area_m = self.projection.geom_to_metres(rec.area)
+                    x, y = self.projection.forward(rec.lon, rec.lat)
+                    got = float(shapely.hausdorff_distance(Point(float(x), float(y)), area_m.boundary))
+                except (shapely.errors.GEOSException, ValueError, TypeError, AttributeError):
+                    got = 200.0
+            self._extent_cache[rec.code] = got
+        return got
 
     def _admin_result(self, a: AdminName, score: float) -> dict:
         try:
@@ -524,6 +763,11 @@ class Geocoder:
             "lat": a.lat,
             "level": a.level,
             "score": score,
+            "accuracy": a.level,
+            "radius_m": accuracy.radius_m(a.level, 0.0, self.radius_model)
+            if a.extent_m is None
+            else int(round(a.extent_m)),
+            "source": None,
         }
 
     def _resolve(self, code: str, tail: ParsedTail, base: float) -> list[dict]:
@@ -544,12 +788,11 @@ class Geocoder:
                     if house_code is not None:
                         base *= 0.85
                 if house_code is not None:
-                    return [self._descend(house_code, tail, base)]
-                interp = self._interpolate(rec, tail)
-                if interp is not None:
-                    out.append(interp | {"score": base * 0.8})
-                out.append(self._result(rec, "road", base * 0.6))
-                return out
+                    return self._house_answers(rec, house_code, tail, base)
+                est = self._interpolate(rec, tail)
+                if est is not None:
+                    return [est | {"score": base * EST_SCORE[est["accuracy"]]}]
+                return [self._result(rec, "road", base * 0.6)]
             return [self._result(rec, "road", base * (1.0 if not tail.sub_keys() else 0.8))]
         # an aliased address (usually a house number or building): descend from it
         if tail.house and rec.level == "house_number":
@@ -598,31 +841,111 @@ class Geocoder:
         rec = self.by_code[current]
         if missed:
             score *= 0.9 if current != code else 0.8
+        if from_alias and current == code and rec.level in ("house_number", "building"):
+            # a building or POI name on this footprint: the place is the footprint, whatever its number's source
+            kind = "named"
+            return self._result(rec, rec.level, score, accuracy=kind, source=rec.source,
+                                radius_m=accuracy.radius_m(kind, self._extent(rec), self.radius_model))
         return self._result(rec, rec.level, score)
 
+    def _house_answers(self, road: AddressRecord, house_code: str, tail: ParsedTail, base: float) -> list[dict]:
+        """A house number found under its road. A generated one (a guess of the odd / even rule) on a
+        road with real numbers is checked against where those put it: inside that estimate's radius it
+        answers with that radius; farther, it still answers first (it is the registry's own address, on
+        its plates) but with a score of 0.9 and a radius that covers the estimate too, and the estimate
+        follows as the second candidate (where the real numbering puts that number)."""
+        res = self._descend(house_code, tail, base)
+        house = self.by_code[house_code]
+        numbering = self.numbering.get(road.code)
+        if house.source != "generated" or numbering is None or not numbering.real or house.lon is None:
+            return [res]
+        est = self._interpolate(road, tail)
+        if est is None:
+            return [res]
+        apart = self._apart_cache.get(house_code)
+        if apart is None:
+            x0, y0 = self.projection.forward(est["lon"], est["lat"])
+            x1, y1 = self.projection.forward(house.lon, house.lat)
+            apart = self._apart_cache[house_code] = math.hypot(float(x0 - x1), float(y0 - y1))
+        if apart <= est["radius_m"]:
+            res["radius_m"] = max(res["radius_m"], est["radius_m"]) if est["accuracy"] == "road_stretch" else est["radius_m"]
+            return [res]
+        res["score"] = base * GENERATED_CONTRADICTED
+        res["radius_m"] = int(round(apart + est["radius_m"]))
+        return [res, est | {"score": base * EST_SCORE[est["accuracy"]]}]
+
     def _interpolate(self, road: AddressRecord, tail: ParsedTail) -> dict | None:
+        """Where a number the registry lacks should be on its road (address_registry.interpolation):
+        level `house_number_interpolated` (interpolated / extrapolated) or `road` (a road stretch)."""
         parts = tail.house_parts
-        if not parts or parts["lane"] is not None or parts["fu"] or parts.get("lane_only"):
+        if not parts or parts["fu"]:
             return None
+        # a lane (12弄3号, or 12弄 alone) opens onto the road at its own number: placed there, with the
+        # lane's depth added to the evidence
+        lane = parts["lane"] if parts["lane"] is not None else (parts["main"] if parts.get("lane_only") else None)
+        number = lane if lane is not None else parts["main"]
+        key = (road.code, number)
+        if lane is None and key in self._est_cache:  # read-only: callers copy it (`est | {...}`)
+            return self._est_cache[key]
         axis = self.axes.get(road.code)
-        if axis is None:
+        numbering = self.numbering.get(road.code)
+        if axis is None or numbering is None:
             return None
-        known = self.known.get((road.code, parts["main"] % 2))
-        if not known:
-            return None
-        xy = interpolate_on_axis(axis, known, parts["main"])
-        if xy is None:
-            return None
-        lon, lat = self.projection.inverse(xy[0], xy[1])
-        number = f"{parts['main']}号"
-        return self._result(
+        est = estimate(numbering, number)
+        if lane is not None:
+            est.evidence_m += LANE_DEPTH_M
+        x, y = est.xy if est.xy is not None else point_at(axis, est.m, est.offset)
+        lon, lat = self.projection.inverse(x, y)
+        level = "road" if est.kind == "road_stretch" else "house_number_interpolated"
+        out = self._result(
             road,
-            "house_number_interpolated",
+            level,
             0.8,
             lon=float(lon),
             lat=float(lat),
-            components={"house_number": number},
+            components={"house_number": tail.house if lane is not None else f"{parts['main']}号"},
+            accuracy=est.kind,
+            radius_m=accuracy.radius_m(est.kind, est.evidence_m, self.radius_model),
+            source=None,
+            anchors=[f"{n}号" for n in est.anchors],
+            evidence_m=round(est.evidence_m, 1),
         )
+        if lane is None and len(self._est_cache) < EST_CACHE_MAX:
+            self._est_cache[key] = out
+        return out
+
+    @contextmanager
+    def held_out(self, codes_out: Iterable[str]) -> Iterator[None]:
+        """Within the block the index behaves as if the addresses ``codes_out``, their descendants (buildings,
+        units, rooms) and the numbers of a range they carry were not in the registry; restored on exit.
+        Used by the leave-one-out evaluation (benchmarks/bench_geocode.py), no registry rebuild."""
+        drop = set(codes_out)
+        children: dict[str, list[str]] = defaultdict(list)
+        for code, rec in self.by_code.items():
+            if rec.parent_code:
+                children[rec.parent_code].append(code)
+        stack = list(drop)
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in drop:
+                    drop.add(child)
+                    stack.append(child)
+        saved_records = {c: self.by_code.pop(c) for c in drop if c in self.by_code}
+        saved_below = {k: v for k, v in self.below.items() if v in drop}
+        for k in saved_below:
+            del self.below[k]
+        saved_compound = {k: list(v) for k, v in self.in_compound.items() if drop.intersection(v)}
+        for k, v in saved_compound.items():
+            self.in_compound[k] = [c for c in v if c not in drop]
+        roads = {r.parent_code for r in saved_records.values() if r.level == "house_number"}
+        saved_anchors = self._drop_anchors(roads)
+        try:
+            yield
+        finally:
+            self.by_code.update(saved_records)
+            self.below.update(saved_below)
+            self.in_compound.update(saved_compound)
+            self._restore_anchors(saved_anchors)
 
     def geocode_many(self, texts: Iterable[str], limit: int = 1) -> list[list[dict]]:
         """:meth:`geocode` for each text, in order."""

@@ -1,9 +1,16 @@
 """Geocoding benchmark: accuracy on noisy forms, in-process throughput, API latency.
 
     .venv/bin/python benchmarks/bench_geocode.py            # throw-away PostGIS with the demo loaded
+    .venv/bin/python benchmarks/bench_geocode.py --accuracy-only   # only the leave-one-out / name figures
+                                       # (prints the radius calibration of each fold: address_registry/accuracy.py)
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_geocode.py   # a scratch DB
 
-Steps: build the registry from the real demo data; rewrite every active address in the five
+Steps: build the registry from the real demo data; leave-one-out over the real (osm / import / manual)
+house numbers — each held out of the in-memory index with what hangs below it (`Geocoder.held_out`, no
+registry rebuild), its address geocoded (full text and road + number only), the distance to its own point
+measured; the set is split by road (crc32 of the road code) into fold A, which the radius constants were
+calibrated on, and fold B, reported as the held-out figure; then the named OSM POIs and buildings geocoded
+by name (in-sample: those names are the registry's aliases). Then rewrite every active address in the five
 documented noisy forms (address_registry/noisy.py) plus a random-typo stress form; top-1 accuracy per
 form; geocodes/s in-process pinned to one core, side by side with a brute-force baseline
 (rapidfuzz WRatio of the query against every formatted address); then GET /geocode latency through
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -25,8 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +91,210 @@ def accuracy(geocoder, queries):
     return {f: {"n": total[f], "top1": ok[f] / total[f]} for f in total}
 
 
+# -- honest accuracy: leave-one-out over the real house numbers, and OSM names -----------------------
+
+SURE_SCORE = 0.5  # answers below are candidates the geocoder itself doubts (unsure fuzzy, shared names)
+HOUSE_LEVELS = {"house_number", "house_number_interpolated", "building", "unit", "floor", "room"}
+
+
+def _metres(geocoder, lon1, lat1, lon2, lat2) -> float:
+    x1, y1 = geocoder.projection.forward(lon1, lat1)
+    x2, y2 = geocoder.projection.forward(lon2, lat2)
+    return float(((x1 - x2) ** 2 + (y1 - y2) ** 2) ** 0.5)
+
+
+def fold_of(code: str) -> str:
+    """The half of the leave-one-out set an address belongs to, by crc32 of its code (A: the radius
+    constants were calibrated on it; B: reported as the held-out figure)."""
+    return "AB"[zlib.crc32(code.encode()) % 2]
+
+
+def loo_cases(geocoder) -> list[dict]:
+    """The real (osm / import / manual) house numbers with a point: the leave-one-out set."""
+    out = []
+    for code, rec in sorted(geocoder.by_code.items()):
+        if rec.level != "house_number" or rec.source == "generated" or rec.lon is None:
+            continue
+        c = rec.components
+        out.append({"code": code, "lon": rec.lon, "lat": rec.lat, "fold": fold_of(code),
+                    "queries": {"full": rec.formatted, "street": c.get("road", "") + c.get("house_number", "")}})
+    return out
+
+
+def _row(geocoder, res: list[dict], lon: float, lat: float) -> dict:
+    if not res or res[0].get("lon") is None:
+        return {"answered": False}
+    top = res[0]
+    return {"answered": True, "level": top["level"], "accuracy": top.get("accuracy"),
+            "radius_m": top.get("radius_m"), "source": top.get("source"), "score": top.get("score"),
+            "evidence_m": top.get("evidence_m"),
+            "distance_m": _metres(geocoder, top["lon"], top["lat"], lon, lat)}
+
+
+def leave_one_out(geocoder, cases: list[dict], form: str = "full") -> list[dict]:
+    """Each case geocoded with its record (and what hangs below it) held out of the index."""
+    rows = []
+    for case in cases:
+        with geocoder.held_out([case["code"]]):
+            res = geocoder.geocode(case["queries"][form], limit=1)
+        rows.append(_row(geocoder, res, case["lon"], case["lat"]) | {"fold": case["fold"], "code": case["code"],
+                                                                        "query": case["queries"][form]})
+    return rows
+
+
+def name_cases(conn) -> list[dict]:
+    """Named OSM POIs (of kinds people address) and named buildings: the name is the query, the POI's
+    point or the footprint's centroid the truth."""
+    from sqlalchemy import text
+
+    from address_registry.build import NON_ADDRESS_POI_KINDS
+
+    out = []
+    for r in conn.execute(text("SELECT name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM poi WHERE name IS NOT NULL")):
+        if r.kind not in NON_ADDRESS_POI_KINDS:
+            out.append({"query": r.name, "lon": r.lon, "lat": r.lat, "kind": "poi"})
+    for r in conn.execute(text("""SELECT name, ST_X(ST_Centroid(geom)) AS lon, ST_Y(ST_Centroid(geom)) AS lat
+                                  FROM building WHERE name IS NOT NULL""")):
+        out.append({"query": r.name, "lon": r.lon, "lat": r.lat, "kind": "building"})
+    return out
+
+
+def name_match(geocoder, cases: list[dict]) -> list[dict]:
+    """Each OSM name geocoded as it is (the index holds these names as aliases: in-sample for the names)."""
+    return [_row(geocoder, geocoder.geocode(c["query"], limit=1), c["lon"], c["lat"]) | {"query": c["query"]}
+            for c in cases]
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Within 50 / 100 m (of all queries), median / p90 (of answers), house-level answers > 300 m off,
+    road-level answers, radius calibration and median house-level radius."""
+    n = len(rows)
+    answered = [r for r in rows if r["answered"]]
+    d = sorted(r["distance_m"] for r in answered)
+    house = [r for r in answered if r["level"] in HOUSE_LEVELS]
+    with_radius = [r for r in answered if r.get("radius_m") is not None]
+    house_radius = sorted(r["radius_m"] for r in house if r.get("radius_m") is not None)
+
+    def q(xs, p):
+        return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
+
+    return {
+        "n": n, "answered": len(answered),
+        "within_50": sum(x <= 50 for x in d) / n if n else None,
+        "within_100": sum(x <= 100 for x in d) / n if n else None,
+        "median_m": statistics.median(d) if d else None, "p90_m": q(d, 0.9),
+        "house_level": len(house), "house_over_300": sum(r["distance_m"] > 300 for r in house),
+        "house_over_300_sure": sum(r["distance_m"] > 300 and (r.get("score") or 0) >= SURE_SCORE for r in house),
+        "road_level": sum(r["level"] == "road" for r in answered),
+        "calibration": (sum(r["distance_m"] <= r["radius_m"] for r in with_radius) / len(with_radius))
+        if with_radius else None,
+        "median_house_radius_m": statistics.median(house_radius) if house_radius else None,
+        "levels": dict(Counter(r.get("accuracy") or r["level"] for r in answered)),
+    }
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "—"
+    return f"{v * 100:.1f} %" if pct else (f"{v:.0f}" if isinstance(v, float) else str(v))
+
+
+def accuracy_table(parts: dict[str, dict]) -> str:
+    """Markdown rows of `summarize` results."""
+    lines = ["| set | n | answered | ≤ 50 m | ≤ 100 m | median m | p90 m | house-level > 300 m (score ≥ 0.5) | road-level | "
+             "true point within radius | median house radius m |", "|---|" + "---:|" * 10]
+    # house-level > 300 m: all top answers (of them, with score >= SURE_SCORE)
+    for name, s in parts.items():
+        lines.append(f"| {name} | {s['n']} | {s['answered']} | {_fmt(s['within_50'], True)} | "
+                     f"{_fmt(s['within_100'], True)} | {_fmt(s['median_m'])} | {_fmt(s['p90_m'])} | "
+                     f"{s['house_over_300']} ({s['house_over_300_sure']}) of {s['house_level']} | {s['road_level']} | "
+                     f"{_fmt(s['calibration'], True)} | {_fmt(s['median_house_radius_m'])} |")
+    return "\n".join(lines)
+
+
+def honest_accuracy(geocoder, names: list[dict]) -> dict:
+    """Leave-one-out (fold B: held out from the radius calibration; fold A; both) and name-match
+    summaries with the shipped radius model; then the folds swapped (radii calibrated here on fold B,
+    fold A reported) as a second instance; the calibration each fold gives."""
+    cases = loo_cases(geocoder)
+    out: dict[str, Any] = {"rows": {}}
+    parts = {}
+    rows = leave_one_out(geocoder, cases)
+    out["rows"]["full"] = rows
+    parts["leave-one-out, fold B (held out)"] = summarize([r for r in rows if r["fold"] == "B"])
+    parts["leave-one-out, fold A (calibration set)"] = summarize([r for r in rows if r["fold"] == "A"])
+    parts["leave-one-out, all"] = summarize(rows)
+    out["calibration"] = {f: calibrate([r for r in rows if r["fold"] == f]) for f in "AB"}
+    shipped = geocoder.radius_model
+    geocoder.radius_model = {**shipped, **out["calibration"]["B"]}
+    try:
+        swapped = leave_one_out(geocoder, [c for c in cases if c["fold"] == "A"])
+    finally:
+        geocoder.radius_model = shipped
+    parts["leave-one-out, fold A, radii calibrated on fold B"] = summarize(swapped)
+    rows = name_match(geocoder, names)
+    out["rows"]["names"] = rows
+    parts["OSM names (POIs + buildings)"] = summarize(rows)
+    out["summary"] = parts
+    return out
+
+
+def reverse_eval(conn) -> dict:
+    """Reverse geocoding at the OSM address points, the centroids of OSM-tagged buildings and the POIs
+    inside those buildings (their road: the building's addr:street): share of
+    answers naming the point's own road, footprint-first (address_registry.reverse) against the nearest
+    address point alone (the former answer). In-sample: those points built the registry."""
+    from sqlalchemy import text
+
+    from address_registry import store
+    from address_registry.build import clean_road_name
+    from address_registry.reverse import reverse
+
+    pts = [(r.lon, r.lat, clean_road_name(r.street)) for r in conn.execute(text("""
+        SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, addr_street AS street FROM demo_address_point
+        WHERE kind = 'address' AND addr_street IS NOT NULL
+        UNION ALL
+        SELECT ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)), addr_street FROM building
+        WHERE addr_street IS NOT NULL AND addr_housenumber IS NOT NULL
+        UNION ALL
+        SELECT ST_X(p.geom), ST_Y(p.geom), b.addr_street FROM poi p
+        JOIN building b ON ST_Within(p.geom, b.geom)
+        WHERE b.addr_street IS NOT NULL AND b.addr_housenumber IS NOT NULL"""))]
+    new_ok = old_ok = footprint = 0
+    for lon, lat, road in pts:
+        new = reverse(conn, lon, lat, 1)
+        old = store.nearest(conn, lon, lat, k=1)
+        new_ok += bool(new) and new[0]["components"].get("road") == road
+        old_ok += bool(old) and old[0][0].components.get("road") == road
+        footprint += bool(new) and new[0]["match"] == "footprint"
+    n = max(len(pts), 1)
+    return {"points": len(pts), "own_road_footprint_first": new_ok / n, "own_road_nearest_only": old_ok / n,
+            "answered_by_footprint": footprint / n}
+
+
+CONFORMAL_SHAPE_M = 25.0
+
+
+def calibrate(rows: list[dict], target: float = 0.9) -> dict[str, tuple[float, float]]:
+    """Per estimate kind, (base, spread) of ``radius = base + spread * evidence`` by split-conformal
+    calibration: scores ``distance / (25 m + evidence)``, q = their ceil((n + 1) * target)-th smallest
+    (the finite-sample quantile that holds ``target`` of new answers of that kind in expectation),
+    radius = q * (25 m + evidence)."""
+    from address_registry.accuracy import MODEL
+
+    out = {}
+    for kind in ("interpolated", "extrapolated", "road_stretch"):
+        scores = sorted(r["distance_m"] / (CONFORMAL_SHAPE_M + r["evidence_m"]) for r in rows
+                        if r["answered"] and r.get("accuracy") == kind and r.get("evidence_m") is not None)
+        n = len(scores)
+        if n < 5:
+            out[kind] = MODEL[kind]
+            continue
+        q = scores[min(n - 1, math.ceil((n + 1) * target) - 1)]
+        out[kind] = (round(q * CONFORMAL_SHAPE_M, 1), round(q, 3))
+    return out
+
+
 def throughput(fn, texts, min_seconds=3.0):
     n, t0 = 0, time.perf_counter()
     while True:
@@ -132,7 +346,7 @@ def api_latency(url: str, queries: list[str]) -> dict:
                 time.sleep(0.2)
         else:
             raise RuntimeError("uvicorn did not start")
-        with httpx.Client(base_url=base) as c:  # warm-up: loads the geocoder
+        with httpx.Client(base_url=base, timeout=120) as c:  # warm-up: loads the geocoder (and parser model)
             for q in queries[:50]:
                 c.get("/geocode", params={"q": q, "limit": 5}).raise_for_status()
         per_client = API_REQUESTS // API_CLIENTS
@@ -187,6 +401,22 @@ def main() -> None:
         geocoder = Geocoder(**inputs)
         index_s = time.perf_counter() - t0
         records = list(geocoder.by_code.values())
+        with engine.connect() as conn:
+            names = name_cases(conn)
+        honest = honest_accuracy(geocoder, names)
+        print(accuracy_table(honest["summary"]), flush=True)
+        print(f"radius calibration (base, spread) per fold: {honest['calibration']}", flush=True)
+        (ROOT / "bench-output").mkdir(exist_ok=True)
+        (ROOT / "bench-output" / "geocode-accuracy.json").write_text(
+            json.dumps(honest, ensure_ascii=False, indent=1, default=str))
+        with engine.connect() as conn:
+            honest["reverse"] = rev = reverse_eval(conn)
+        print(f"reverse at {rev['points']} OSM address points / tagged buildings / POIs in them: own road named "
+              f"{rev['own_road_footprint_first'] * 100:.1f} % footprint-first, "
+              f"{rev['own_road_nearest_only'] * 100:.1f} % nearest point only; "
+              f"{rev['answered_by_footprint'] * 100:.1f} % answered by a footprint", flush=True)
+        if "--accuracy-only" in sys.argv:
+            return
         queries = noisy_queries(records, inputs["aliases"], seed=SEED, random_typos=True)
         acc = accuracy(geocoder, queries)
         five = [q for q in queries if q[0] in FORMS]
@@ -229,6 +459,8 @@ def main() -> None:
         cleanup()
 
     out = {"registry": {"addresses": len(records), "build_s": build_s, "index_s": index_s, "build_stats": stats},
+           "honest_accuracy": honest["summary"], "reverse": honest["reverse"],
+           "radius_calibration": honest["calibration"],
            "accuracy": acc, "accuracy_five_forms": overall, "queries_five_forms": len(five),
            "throughput": {"noisy_mix_per_s": qps_mix, "exact_per_s": qps_exact, "baseline_per_s": base_qps,
                           "ratio_vs_baseline": qps_mix / base_qps},
@@ -237,6 +469,7 @@ def main() -> None:
     (ROOT / "bench-output").mkdir(exist_ok=True)
     (ROOT / "bench-output" / "geocode.json").write_text(json.dumps(out, ensure_ascii=False, indent=2, default=str))
 
+    print("\n" + accuracy_table(honest["summary"]))
     print(f"registry: {len(records)} active addresses, built in {build_s:.1f}s, indexed in {index_s * 1000:.0f} ms")
     print("\n| form | queries | top-1 |\n|---|---:|---:|")
     for form in (*FORMS, "typo_random"):

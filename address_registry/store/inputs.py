@@ -111,12 +111,41 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
         if name in road_names:
             lines[name].append(shapely.from_wkb(r.wkb))
     admins = [
-        AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code)
+        AdminName(r.code, r.name, r.level, r.lon, r.lat, r.parent_code, r.extent_m)
         for r in conn.execute(
-            text("""SELECT code, name, level, parent_code,
-                  ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-                  FROM admin_unit WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
-                    AND (valid_to IS NULL OR valid_to > now())""")
+            text("""SELECT code, name, level, parent_code, ST_X(p) AS lon, ST_Y(p) AS lat,
+                  ST_MaxDistance(ST_Transform(p, 32651), ST_Transform(geom, 32651)) AS extent_m
+                  FROM (SELECT *, ST_PointOnSurface(geom) AS p FROM admin_unit
+                        WHERE level IN ('district', 'township', 'community') AND geom IS NOT NULL
+                          AND (valid_to IS NULL OR valid_to > now())) a""")
         )
     ]
-    return {"records": records, "aliases": aliases, "road_lines": dict(lines), "admin_units": admins}
+    return {
+        "records": records,
+        "aliases": aliases,
+        "road_lines": dict(lines),
+        "admin_units": admins,
+        "extents": footprint_extents(conn),
+    }
+
+
+def footprint_extents(conn: Connection) -> dict[str, float]:
+    """Per active house number and building: metres from its point to the farthest corner of its
+    footprints (its own and its buildings'), in UTM 51N (the geocoder's radius of a surveyed answer)."""
+    rows = conn.execute(
+        text("""
+        WITH fp AS (
+            SELECT code, geom AS pt, building_id AS bid FROM standard_address
+            WHERE valid_to IS NULL AND status = 'active' AND geom IS NOT NULL
+              AND level IN ('house_number', 'building')
+        ), members AS (
+            SELECT code, pt, bid FROM fp WHERE bid IS NOT NULL
+            UNION ALL
+            SELECT p.code, p.pt, c.building_id FROM fp p
+            JOIN standard_address c ON c.parent_code = p.code AND c.valid_to IS NULL
+             AND c.level = 'building' AND c.building_id IS NOT NULL
+        )
+        SELECT m.code, max(ST_MaxDistance(ST_Transform(m.pt, 32651), ST_Transform(b.geom, 32651))) AS extent
+        FROM members m JOIN building b ON b.id = m.bid GROUP BY m.code""")
+    )
+    return {r.code: float(r.extent) for r in rows}

@@ -236,6 +236,31 @@ def nearest(conn: Connection, lon: float, lat: float, k: int = 1) -> list[tuple[
     return [(_record(r), float(r.distance_m)) for r in rows]
 
 
+def footprint_address(
+    conn: Connection, lon: float, lat: float, max_m: float = 5.0
+) -> tuple[AddressRecord, float, float] | None:
+    """The address of the building footprint holding the point, else of the nearest footprint within
+    ``max_m`` metres: (record, metres from the footprint, metres from the footprint's point to its
+    farthest corner). The house number before its building record on the same footprint."""
+    row = conn.execute(
+        text(f"""
+        SELECT {_COLUMNS}, distance_m, extent_m FROM (
+            SELECT s.*, ST_Distance(b.geom::geography, p.pt::geography) AS distance_m,
+                   ST_MaxDistance(ST_Transform(s.geom, 32651), ST_Transform(b.geom, 32651)) AS extent_m
+            FROM (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt) p
+            JOIN building b ON ST_DWithin(b.geom, p.pt, 0.0002)
+            JOIN standard_address s ON s.building_id = b.id AND s.valid_to IS NULL AND s.status = 'active'
+             AND s.level IN ('house_number', 'building') AND s.geom IS NOT NULL) d
+        WHERE distance_m <= :max_m
+        ORDER BY round(distance_m::numeric, 1), CASE level WHEN 'house_number' THEN 0 ELSE 1 END, code
+        LIMIT 1"""),
+        {"lon": lon, "lat": lat, "max_m": max_m},
+    ).first()
+    if row is None:
+        return None
+    return _record(row), float(row.distance_m), float(row.extent_m)
+
+
 def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
     """The grid cell holding the point, when the grids feature's `grid` table exists."""
     exists = conn.execute(text("SELECT to_regclass('public.grid') IS NOT NULL")).scalar()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from address_registry import store
 from address_registry.geocoder_cache import cache_for, geocoder_for
+from address_registry.reverse import reverse as reverse_lookup
 from geo.crs import from_wgs84, normalize_crs, point_to_wgs84
 from gis_api.auth import roles as r
 from gis_api.auth.deps import current_principal, requires
@@ -70,7 +71,13 @@ async def geocode(
     principal: r.Principal = Depends(current_principal),
 ):
     """Candidate standard addresses for a free-text address, best first, with score and point in ``crs``.
-    Anonymous callers and systems without the internal scope get results down to house numbers."""
+    Anonymous callers and systems without the internal scope get results down to house numbers.
+
+    Each result also carries ``accuracy`` (surveyed | named | generated | interpolated | extrapolated |
+    road_stretch | road | compound | community | township | district), ``radius_m`` (metres around the
+    point that should hold the true place) and ``source`` (osm | generated | import | manual; null for an
+    estimated place or an admin unit); an estimated number adds ``anchors`` (the known numbers it was
+    placed from) and ``evidence_m`` (docs/address-registry.md, "Accuracy radius")."""
     # CPU-only and ~0.1 ms: answered on the event loop; the index check (a DB query at most every 2 s)
     # and a rebuild after a registry change run in the thread pool. `crs` is normalised here rather than
     # by the shared `CrsQuery` dependency, a plain function that FastAPI would run in the thread pool.
@@ -128,7 +135,7 @@ def geocode_batch(
     return _json({"crs": crs, "count": len(out), "results": out})
 
 
-@router.get("/reverse", summary="坐标 → 最近标准地址 reverse geocoding")
+@router.get("/reverse", summary="坐标 → 所在建筑 / 最近标准地址 reverse geocoding")
 def reverse(
     lon: float = Query(..., description="经度 longitude"),
     lat: float = Query(..., description="纬度 latitude"),
@@ -136,32 +143,19 @@ def reverse(
     limit: int = Query(1, ge=1, le=10),
     engine: Engine = Depends(db_engine),
 ):
-    """The nearest standard addresses to a point, with its district, township, community, grid and compound."""
+    """The standard address at a point — the building footprint holding it (or one within 5 m), else the
+    nearest address points — with its accuracy kind, radius (m) and source, and the point's district,
+    township, community, grid and compound."""
     wlon, wlat = point_to_wgs84(lon, lat, crs)
     assert wlon is not None and wlat is not None  # both were given (required query parameters)
     with engine.connect() as conn:
-        near = store.nearest(conn, wlon, wlat, k=limit)
+        near = reverse_lookup(conn, wlon, wlat, k=limit)
         admin = store.admin_containing(conn, wlon, wlat)
         grid = store.grid_containing(conn, wlon, wlat)
         compound = store.compound_containing(conn, wlon, wlat)
     if not near:
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
-    items = []
-    for rec, dist in near:
-        items.append(
-            _out(
-                {
-                    "address_code": rec.code,
-                    "formatted": rec.formatted,
-                    "components": rec.components,
-                    "lon": rec.lon,
-                    "lat": rec.lat,
-                    "level": rec.level,
-                    "distance_m": round(dist, 2),
-                },
-                crs,
-            )
-        )
+    items = [_out(item, crs) for item in near]
     return {
         "lon": lon,
         "lat": lat,

@@ -35,10 +35,17 @@ def test_forms_are_really_noisy(geocoder):
 
 
 def test_formatted_text_finds_itself_with_full_score(geocoder):
-    """Formatted addresses (with township / community names when those polygons exist) are exact hits."""
+    """Formatted addresses (with township / community names when those polygons exist) are exact hits;
+    full score, except a generated house number that the road's real numbers place elsewhere (0.9, with
+    a radius that covers both places)."""
     misses = []
+    contradicted = 0
     for code, rec in sorted(geocoder.by_code.items()):
         res = geocoder.geocode(rec.formatted, limit=1)
+        if res and res[0]["address_code"] == code and res[0]["score"] == 0.9 and rec.source == "generated":
+            contradicted += 1
+            continue
         if not res or res[0]["address_code"] != code or res[0]["score"] != 1.0:
             misses.append((rec.formatted, res[0] if res else None))
     assert misses == []
+    assert 0 < contradicted < len(geocoder.by_code) // 10

@@ -40,11 +40,12 @@ def test_levels_road_and_building(client, registry, engine):
 
 
 def test_interpolated_house_number(client, registry, geocoder):
-    # a road with known odd numbers around a missing odd number
+    # a road with real (OSM) numbers of one parity around a missing number of that parity
     found = None
-    for (code, _parity), known in sorted(geocoder.known.items()):
-        numbers = sorted(n for n, _, _ in known)
-        gaps = [(a, b) for a, b in zip(numbers, numbers[1:], strict=False) if b - a >= 4]
+    for code, numbering in sorted(geocoder.numbering.items()):
+        numbers = sorted({a.number for a in numbering.anchors if a.real})
+        gaps = [(a, b) for a, b in zip(numbers, numbers[1:], strict=False)
+                if b - a >= 4 and a % 2 == b % 2 and (code, f"{a + 2}号") not in geocoder.below]
         if gaps:
             found = (code, *gaps[0])
             break
@@ -56,8 +57,9 @@ def test_interpolated_house_number(client, registry, geocoder):
     q = f"{road.components['district']}{road.components['road']}{missing}号"
     res = client.get("/geocode", params={"q": q}).json()["results"]
     best = res[0]
-    assert best["level"] == "house_number_interpolated"
-    assert best["components"]["house_number"] == f"{missing}号"
+    assert best["level"] == "house_number_interpolated" and best["accuracy"] == "interpolated"
+    assert best["components"]["house_number"] == f"{missing}号" and best["source"] is None
+    assert best["radius_m"] > 0 and best["anchors"]
     assert best["address_code"] == road_code
     lo = geocoder.by_code[geocoder.below[(road_code, f"{a}号")]]
     hi = geocoder.by_code[geocoder.below[(road_code, f"{b}号")]]
@@ -81,7 +83,10 @@ def test_reverse_nearest_with_admin_units(client, registry):
     assert r.status_code == 200
     body = r.json()
     assert body["address"]["address_code"] == w["address_code"]
-    assert 5 < body["address"]["distance_m"] < 15
+    # 9 m east of the tower's point: inside its footprint (the footprint's address), or 5–15 m from its point
+    a = body["address"]
+    assert (a["match"] == "footprint" and a["distance_m"] < 5) or (a["match"] == "nearest" and 5 < a["distance_m"] < 15)
+    assert a["source"] == "osm" and a["accuracy"] == "surveyed" and a["radius_m"] >= 10
     assert body["district"]["code"] == "310115"
     assert "township" in body and "community" in body
     # township / community / grid: whatever polygons hold the point now (the grids feature may have run)
