@@ -1,0 +1,61 @@
+"""Helpers of the grid-edit tests: real demo layouts, shared vertices, independent invariant checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import Point
+
+from grid_builder.edit.ops import Layout, shared_length
+from grid_builder.geom import polygons_of, safe_union, to_wgs84
+
+
+def lonlat(p: Point) -> list[float]:
+    """A metric point as [lon, lat]."""
+    q = to_wgs84(p)
+    return [q.x, q.y]
+
+
+def shared_vertices(layout: Layout, margin: float = 3.0) -> list[tuple[str, str, Point]]:
+    """Vertices on a boundary shared by exactly two grids, at least ``margin`` m from the community edge and
+    from every other grid: (code a, code b, vertex), in a stable order."""
+    out = []
+    codes = sorted(layout.grids)
+    edge = layout.community.boundary
+    for i, a in enumerate(codes):
+        for b in codes[i + 1:]:
+            ga, gb = layout.grids[a], layout.grids[b]
+            if shared_length(ga, gb) < 5:
+                continue
+            for poly in polygons_of(ga):
+                for x, y in np.asarray(poly.exterior.coords)[:-1, :2]:
+                    p = Point(x, y)
+                    if gb.boundary.distance(p) > 0.01 or edge.distance(p) < margin:
+                        continue
+                    if any(layout.grids[c].distance(p) < margin for c in codes if c not in (a, b)):
+                        continue
+                    out.append((a, b, p))
+    return out
+
+
+def independent_problems(layout: Layout, grids: dict) -> list[str]:
+    """The invariants, checked another way than the validator: areas add up to the community's, pairwise
+    overlaps below 1 m², each grid one piece (10 cm tolerance), every building anchor in exactly one grid."""
+    problems = []
+    union = safe_union(list(grids.values()))
+    sym = shapely.symmetric_difference(union, layout.community)
+    thick = sym.buffer(-0.25)
+    if not thick.is_empty and thick.area > 0.5:
+        problems.append(f"cover: {sym.area:.1f} m² differ")
+    codes = sorted(grids)
+    for i, a in enumerate(codes):
+        if len([p for p in polygons_of(grids[a].buffer(0.05)) if p.area >= 1.0]) != 1:
+            problems.append(f"{a} not one piece")
+        for b in codes[i + 1:]:
+            if grids[a].intersects(grids[b]) and grids[a].intersection(grids[b]).area > 1.0:
+                problems.append(f"{a}/{b} overlap")
+    for bld in layout.buildings:
+        n = sum(1 for g in grids.values() if g.contains(bld.anchor))
+        if n > 1 or not any(g.covers(bld.anchor) for g in grids.values()):
+            problems.append(f"building {bld.id} in {n} grids")
+    return problems
