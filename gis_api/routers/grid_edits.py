@@ -62,6 +62,13 @@ def _check(conn: Connection, principal: r.Principal, action: str, community: str
     r.require(principal, action, edit_target(conn, community, codes))
 
 
+def _check_community(conn: Connection, principal: r.Principal, action: str, community: str) -> None:
+    """Before any work: the caller may act in this community at all (403 names no record)."""
+    from grid_builder.edit.service import community_target
+
+    r.require(principal, action, community_target(conn, community))
+
+
 def _edit_checked(conn: Connection, principal: r.Principal, action: str, edit_id: int) -> dict:
     from grid_builder.edit import service
 
@@ -82,6 +89,7 @@ def preview(body: PreviewIn, conn: Connection = Depends(db_conn, scope="function
     """Live figures of an edit and every broken rule (nothing written)."""
     from grid_builder.edit import service
 
+    _check_community(conn, principal, EDIT, body.community_code)
     out = service.preview(conn, body.community_code, body.operations, (float(body.band[0]), float(body.band[1])))
     _check(conn, principal, EDIT, body.community_code, out["touched"])
     return out
@@ -94,6 +102,8 @@ def save_draft(body: EditIn, request: Request, conn: Connection = Depends(db_con
     """Save a draft; 422 naming the rule and place when it breaks one, 409 when its base is stale."""
     from grid_builder.edit import service
 
+    _check_community(conn, principal, EDIT, body.community_code)
+    service.check_given_base(conn, body.base_versions)
     _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, body.operations))
     out = service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
                              body.base_versions)
@@ -111,6 +121,8 @@ def save_again(edit_id: int, body: EditIn, conn: Connection = Depends(db_conn, s
     e = _edit_checked(conn, principal, EDIT, edit_id)
     if e["created_by"] != principal.actor and principal.role == r.GRID_MANAGER:
         raise r.PermissionDenied(r.OUTSIDE, code="outside_jurisdiction")
+    _check_community(conn, principal, EDIT, body.community_code)
+    service.ensure_current(conn, edit_id)
     _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, body.operations))
     return service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
                               body.base_versions, edit_id=edit_id)
@@ -173,6 +185,7 @@ def apply_directly(body: EditIn, request: Request, conn: Connection = Depends(db
     """Save and apply in one step (admins)."""
     from grid_builder.edit import service
 
+    _check_community(conn, principal, APPLY, body.community_code)
     draft = service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
                                body.base_versions)
     note_records(request, draft["id"])

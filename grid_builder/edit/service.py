@@ -25,7 +25,7 @@ from grid_builder.errors import GridConflict
 from grid_builder.geom import as_multipolygon, n_parts, safe_difference, to_metric, to_wgs84
 from grid_builder.store import AreaRow
 
-__all__ = ["approve", "diff", "edit_target", "get_edit", "history", "list_edits", "load_layout", "plan",
+__all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan",
            "preview", "reject", "rollback", "save_draft", "submit"]
 
 
@@ -38,6 +38,7 @@ class Plan:
     versions: dict[str, int]
     result: EditResult
     touched: list[str]
+    exact: dict[str, BaseGeometry] | None = None  # lon/lat geometries written as they are (a rollback)
 
 
 def load_layout(conn: Any, community_code: str) -> tuple[dict, Layout, dict[str, int]]:
@@ -109,6 +110,12 @@ def edit_target(conn: Any, community_code: str, codes: list[str]) -> dict:
     return {"township": info["parent_code"], "community": community_code, "grid": sorted(codes)}
 
 
+def community_target(conn: Any, community_code: str) -> dict:
+    """Where a community lies with all its current grids (a grid manager holding one of them may edit
+    there; the grids an edit touches are checked after planning)."""
+    return edit_target(conn, community_code, [g["code"] for g in store.current_grids(conn, community_code)])
+
+
 def preview(conn: Any, community_code: str, ops_raw: Any, band: tuple[float, float] = GRID_BAND) -> dict:
     """Live figures of an edit (nothing written): households per written grid against the band,
     compactness, buildings that move, staff assignments affected, and every broken invariant."""
@@ -164,6 +171,7 @@ def save_draft(conn: Any, community_code: str, ops_raw: Any, reason: str, actor:
         if old["status"] != "draft" or old["community_code"] != community_code:
             raise EditStateConflict(f"编辑 {edit_id} 不是本社区的草稿 (edit is not a draft of this community)")
         _check_base(store.current_versions(conn, list(old["base_versions"])), old["base_versions"])
+    check_given_base(conn, base_versions)
     p = plan(conn, community_code, ops_raw)
     refuse_if_broken(_issues(p))
     base = _base_for(p, base_versions)
@@ -176,6 +184,20 @@ def save_draft(conn: Any, community_code: str, ops_raw: Any, reason: str, actor:
                           reason=reason)
     assert edit_id is not None
     return {**get_edit(conn, edit_id), "figures": figures(p.layout, p.result)}
+
+
+def check_given_base(conn: Any, base_versions: dict[str, int] | None) -> None:
+    """409 `StaleBase` when versions a client says it edited are no longer current."""
+    if base_versions:
+        given = {c: int(v) for c, v in base_versions.items()}
+        _check_base(store.current_versions(conn, list(given)), given)
+
+
+def ensure_current(conn: Any, edit_id: int) -> dict:
+    """The edit, when the grid versions it is based on are still current (else 409 `StaleBase`)."""
+    e = get_edit(conn, edit_id)
+    _check_base(store.current_versions(conn, list(e["base_versions"])), e["base_versions"])
+    return e
 
 
 def submit(conn: Any, edit_id: int, actor: str) -> dict:
@@ -221,9 +243,10 @@ def _rows(p: Plan, outcomes: dict[str, GridOutcome], names: dict[str, str], band
     rows = []
     for code, o in outcomes.items():
         flags = ["edited"] + ([] if band[0] <= o.households <= band[1] else ["outside_band"])
+        lonlat = (p.exact or {}).get(code) or to_wgs84(o.geom)
         rows.append(AreaRow(code, names.get(code) or f"{cname}第{code[-3:]}网格", "grid", p.info["code"],
                             int(round(o.households)), len(o.building_ids), o.geom.area, o.compactness,
-                            n_parts(o.geom) <= 1, flags, to_wgs84(o.geom)))
+                            n_parts(o.geom) <= 1, flags, lonlat))
         for m in o.microgrids:
             name = f"{cname}第{code[-3:]}网格第{m.code[-2:]}微网格"
             if m.part is not None:
@@ -269,23 +292,31 @@ def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
     res = e["result"]
     written = {c: int(v) for c, v in res["written"].items()}
     current = store.current_versions(conn, [*written, *res["retired"]])
-    stale = {**written, **{c: None for c in res["retired"]}}
-    _check_base(current, stale)  # type: ignore[arg-type]
+    same = store.unchanged_since(conn, written)
+    changed = [{"code": c, "base_version": v, "current_version": current.get(c)} for c, v in sorted(written.items())
+               if c not in same] + [{"code": c, "base_version": None, "current_version": current[c]}
+                                    for c in res["retired"] if c in current]
+    if changed:
+        raise StaleBase(f"编辑 {edit_id} 之后这些网格又有变化，不能回退：{'、'.join(str(x['code']) for x in changed)} "
+                        "(the grids changed since; roll back the later edits first)", {"changed": changed})
+    written = {c: same[c] for c in written}
     info, layout, versions = load_layout(conn, e["community_code"])
     grids = dict(layout.grids)
     for c in res["created"]:
         grids.pop(c, None)
     back: dict[str, int] = res["before_versions"]
+    exact = {}
     for c, v in back.items():
         g = store.version_geom(conn, c, int(v))
         if g is None:
             raise EditNotFound(f"找不到 {c} 的第 {v} 版 (version missing)")
+        exact[c] = g
         grids[c] = as_multipolygon(to_metric(g))
     result = EditResult(grids, changed=sorted(c for c in back if c in layout.grids),
                         created=sorted(c for c in back if c not in layout.grids), retired=sorted(res["created"]))
     result.lineage = [{"kind": "rollback", "old": sorted(res["created"]), "new": sorted(result.created)}] \
         if res["created"] and result.created else []
-    p = Plan(info, layout, versions, result, sorted({*back, *res["created"]}))
+    p = Plan(info, layout, versions, result, sorted({*back, *res["created"]}), exact)
     rid = store.insert_edit(conn, {"community_code": e["community_code"], "kind": "rollback", "status": "approved",
                                    "operations": [], "base_versions": {c: v for c, v in written.items()},
                                    "touched": p.touched, "reason": reason, "created_by": actor,

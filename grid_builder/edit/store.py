@@ -93,7 +93,7 @@ def insert_rows(conn: Connection, community_code: str, rows: list[AreaRow], prop
             text("INSERT INTO grid (code, name, level, parent_code, community_code, households, buildings, "
                  "area_m2, compactness, contiguous, flags, version, source, properties, geom) VALUES (:code, "
                  ":name, :level, :parent, :c, :hh, :nb, :area, :pp, :contig, :flags, (SELECT COALESCE(max(version), "
-                 "0) + 1 FROM grid WHERE code = :code), 'edit', CAST(:props AS jsonb), "
+                 "0) + 1 FROM grid WHERE code = CAST(:code AS varchar)), 'edit', CAST(:props AS jsonb), "
                  "ST_Multi(ST_GeomFromWKB(:g, 4326))) RETURNING version"),
             {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code, "c": community_code,
              "hh": int(a.households), "nb": a.buildings, "area": float(a.area_m2), "pp": float(a.compactness),
@@ -231,3 +231,14 @@ def names(conn: Connection, codes: list[str]) -> dict[str, str]:
     rows = conn.execute(text("SELECT DISTINCT ON (code) code, name FROM grid WHERE code = ANY(:c) ORDER BY code, "
                              "version DESC"), {"c": list(codes)}).all()
     return {str(c): str(n) for c, n in rows}
+
+
+def unchanged_since(conn: Connection, versions: dict[str, int]) -> dict[str, int]:
+    """Of ``code → version``, the codes whose current row is that version or has the same geometry (a
+    rollback of a later edit restores it as a newer version); maps them to their current version."""
+    rows = conn.execute(
+        text("SELECT n.code, n.version FROM grid n JOIN grid o ON o.code = n.code AND o.version = "
+             "CAST(CAST(:v AS jsonb) ->> n.code AS int) WHERE n.code = ANY(:c) AND n.valid_to IS NULL AND "
+             "(n.version = o.version OR ST_HausdorffDistance(n.geom, o.geom) < 1e-8)"),
+        {"c": list(versions), "v": json.dumps(versions)}).all()
+    return {c: int(v) for c, v in rows}

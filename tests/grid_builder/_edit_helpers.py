@@ -59,3 +59,36 @@ def independent_problems(layout: Layout, grids: dict) -> list[str]:
         if n > 1 or not any(g.covers(bld.anchor) for g in grids.values()):
             problems.append(f"building {bld.id} in {n} grids")
     return problems
+
+
+def try_apply(layout: Layout, raw: list) -> object:
+    """The result of JSON operations on a copy of the layout when they keep every invariant, else None."""
+    from grid_builder.edit.errors import EditRefused
+    from grid_builder.edit.invariants import check_layout
+    from grid_builder.edit.ops import apply_ops, parse_ops
+
+    before, seq = dict(layout.grids), layout.next_seq
+    try:
+        res, _ = apply_ops(layout, parse_ops(raw))
+        issues = check_layout(layout.community_code, layout.community, res.grids, layout.buildings,
+                              focus=set(res.affected))
+        return None if issues else res
+    except EditRefused:
+        return None
+    finally:
+        layout.grids, layout.next_seq = before, seq
+
+
+def movable_vertex(layout: Layout, must_touch: str | None = None, skip: int = 0) -> tuple[list, list, str, str]:
+    """A shared vertex that can move by 2.5 m keeping every invariant: (from, to, code a, code b)."""
+    found = 0
+    for a, b, p in shared_vertices(layout):
+        if must_touch is not None and must_touch not in (a, b):
+            continue
+        q = Point(p.x + 2.0, p.y + 1.5)
+        raw = [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}]
+        if try_apply(layout, raw) is not None:
+            if found == skip:
+                return lonlat(p), lonlat(q), a, b
+            found += 1
+    raise AssertionError("no movable shared vertex")
