@@ -19,7 +19,7 @@ from grid_builder.edit.ops import EditBuilding, place
 from grid_builder.geom import n_parts
 from grid_builder.validate import COVER_TOL_M, OVERLAP_M2, Issue, check_cover, check_overlaps
 
-__all__ = ["COVER_TOL_M", "OVERLAP_M2", "check_layout", "issue_dict", "refuse_if_broken"]
+__all__ = ["COVER_TOL_M", "OVERLAP_M2", "check_layout", "check_microgrids", "issue_dict", "refuse_if_broken"]
 
 MIN_GRID_M2 = 1.0
 
@@ -88,7 +88,14 @@ def check_layout(
     issues += check_cover(community_code, community, grids, COVER_TOL_M, level="grid")
     issues += check_overlaps(grids, OVERLAP_M2)
     issues += _building_issues(grids, buildings)
-    for code, children in (microgrids or {}).items():
+    return issues + check_microgrids(grids, microgrids or {})
+
+
+def check_microgrids(grids: dict[str, BaseGeometry], microgrids: dict[str, dict[str, BaseGeometry]]
+                     ) -> list[Issue]:
+    """Micro-grids of the given grids cover them without overlap (nesting)."""
+    issues: list[Issue] = []
+    for code, children in microgrids.items():
         if code in grids:
             issues += check_cover(code, grids[code], children, COVER_TOL_M, level="microgrid")
             issues += check_overlaps(children, OVERLAP_M2)

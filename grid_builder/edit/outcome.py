@@ -1,8 +1,12 @@
 """What an edit leads to: building membership, the rebuilt micro-grids of written grids, live figures.
 
-Micro-grid rule: the micro-grids of every grid an edit writes (changed or new) are rebuilt inside it by
-the micro-grid builder (`grid_builder.microgrid`, 30–50 households or one building), coded under the
-grid's code; grids the edit does not touch keep their micro-grids, codes and versions.
+Micro-grid rule: grids the edit does not touch keep their micro-grids, codes and versions. A changed grid
+keeps its micro-grids and their codes when that is possible — each is clipped to the grid's new shape,
+area the grid gained goes to the micro-grid it shares the longest border with, buildings follow their
+anchors — provided every micro-grid stays one piece, every building lands in one and no micro-grid is a
+unit range of a large building; otherwise, and for every new grid (split, merge), the micro-grids are
+rebuilt inside it by the micro-grid builder (`grid_builder.microgrid`, 30–50 households or one
+building), coded under the grid's code. Either way they are written as new versions.
 """
 
 from __future__ import annotations
@@ -11,8 +15,17 @@ from dataclasses import dataclass
 
 from shapely.geometry.base import BaseGeometry
 
-from grid_builder.edit.ops import EditResult, Layout, grid_of
-from grid_builder.geom import polsby_popper
+from grid_builder.edit.invariants import check_microgrids
+from grid_builder.edit.ops import EditBuilding, EditResult, Layout, grid_of, shared_length
+from grid_builder.geom import (
+    as_multipolygon,
+    n_parts,
+    polsby_popper,
+    polygons_of,
+    safe_difference,
+    safe_intersection,
+    safe_union,
+)
 from grid_builder.microgrid import build_microgrids
 from grid_builder.records import Area, BuildingIn
 
@@ -41,21 +54,75 @@ def membership(grids: dict[str, BaseGeometry], layout: Layout) -> dict[int, str 
     return {b.id: grid_of(grids, b.anchor) for b in layout.buildings}
 
 
+def _micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
+    if n == 0:
+        return ["no_buildings"]
+    if n == 1:
+        return ["single_building"]
+    return [] if band[0] <= hh <= band[1] else ["outside_band"]
+
+
+def _attach_gains(geom: BaseGeometry, clipped: dict[str, BaseGeometry]) -> bool:
+    """Give each part of ``geom`` no micro-grid covers to the micro-grid sharing most border with it."""
+    for part in polygons_of(safe_difference(geom, safe_union(list(clipped.values())))):
+        if part.area < 0.01:
+            continue
+        best = max(clipped, key=lambda c: shared_length(part, clipped[c]))
+        if shared_length(part, clipped[best]) <= 0:
+            return False
+        clipped[best] = as_multipolygon(safe_union([clipped[best], part]))
+    return True
+
+
+def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: list[EditBuilding],
+                      band: tuple[float, float] = MICRO_BAND) -> list[Area] | None:
+    """The old micro-grids fitted to the grid's new shape (codes kept), None when they cannot be."""
+    if not old or any(m.part is not None for m in old):
+        return None
+    clipped: dict[str, BaseGeometry] = {}
+    for m in old:
+        polys = [p for p in polygons_of(safe_intersection(m.geom, geom)) if p.area >= 0.01]
+        if polys:
+            clipped[m.code] = as_multipolygon(safe_union(polys))
+    if not clipped or not _attach_gains(geom, clipped):
+        return None
+    held: dict[str, list[EditBuilding]] = {c: [] for c in clipped}
+    for b in members:
+        c = grid_of(clipped, b.anchor)
+        if c is None:
+            return None
+        held[c].append(b)
+    if any(n_parts(g) > 1 for g in clipped.values()):
+        return None
+    out = []
+    for c in sorted(clipped):
+        hh = float(sum(b.households for b in held[c]))
+        out.append(Area(c, "microgrid", code, clipped[c], hh, [b.id for b in held[c]],
+                        _micro_flags(len(held[c]), hh, band)))
+    return out
+
+
 def settle(layout: Layout, result: EditResult, micro_band: tuple[float, float] = MICRO_BAND,
-           with_microgrids: bool = True) -> dict[str, GridOutcome]:
-    """Buildings, households and (optionally) rebuilt micro-grids of every grid the edit writes."""
+           with_microgrids: bool = True, old_micro: dict[str, list[Area]] | None = None) -> dict[str, GridOutcome]:
+    """Buildings, households and (optionally) micro-grids of every grid the edit writes: ``old_micro``
+    (grid code → its current micro-grids, metric) are fitted where possible, else rebuilt."""
     after = membership(result.grids, layout)
     by_id = {b.id: b for b in layout.buildings}
     out = {}
     for code in result.affected:
         ids = sorted(i for i, g in after.items() if g == code)
         hh = float(sum(by_id[i].households for i in ids))
-        micro: list[Area] = []
+        micro: list[Area] | None = None
         if with_microgrids:
-            grid = Area(code, "grid", layout.community_code, result.grids[code], hh, ids)
-            micro = build_microgrids(grid, [BuildingIn(i, by_id[i].footprint, by_id[i].households) for i in ids],
-                                     micro_band[0], micro_band[1])
-        out[code] = GridOutcome(code, result.grids[code], ids, hh, micro)
+            micro = adjust_microgrids(code, result.grids[code], (old_micro or {}).get(code, []),
+                                      [by_id[i] for i in ids], micro_band)
+            if micro is not None and check_microgrids(result.grids, {code: {m.code: m.geom for m in micro}}):
+                micro = None  # fitting left a gap or an overlap: rebuild instead
+            if micro is None:
+                grid = Area(code, "grid", layout.community_code, result.grids[code], hh, ids)
+                micro = build_microgrids(grid, [BuildingIn(i, by_id[i].footprint, by_id[i].households)
+                                                for i in ids], micro_band[0], micro_band[1])
+        out[code] = GridOutcome(code, result.grids[code], ids, hh, micro or [])
     return out
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from grid_builder.blocks import building_anchor
 from grid_builder.edit import store
 from grid_builder.edit.errors import EditNotFound, EditRefused, EditStateConflict, StaleBase
-from grid_builder.edit.invariants import check_layout, issue_dict, refuse_if_broken
+from grid_builder.edit.invariants import check_layout, check_microgrids, issue_dict, refuse_if_broken
 from grid_builder.edit.ops import EditBuilding, EditResult, Layout, apply_ops, parse_ops, place
 from grid_builder.edit.outcome import GRID_BAND, GridOutcome, figures, settle
 from grid_builder.errors import GridConflict
 from grid_builder.geom import as_multipolygon, n_parts, safe_difference, to_metric, to_wgs84
+from grid_builder.records import Area
 from grid_builder.store import AreaRow
 
 __all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan",
@@ -52,14 +54,21 @@ def load_layout(conn: Any, community_code: str) -> tuple[dict, Layout, dict[str,
     grids = store.current_grids(conn, community_code)
     if not grids:
         raise EditNotFound(f"社区 {community_code} 尚未划分网格 (no grids built yet)")
-    buildings = []
-    for bid, hh, g in store.assigned_buildings(conn, community_code):
-        fp = to_metric(g)
-        buildings.append(EditBuilding(bid, building_anchor(fp), fp, hh))
+    rows = store.assigned_buildings(conn, community_code)
+    footprints = to_metric_many([g for _i, _h, g in rows])
+    buildings = [EditBuilding(bid, building_anchor(fp), fp, hh) for (bid, hh, _g), fp in zip(rows, footprints,
+                                                                                            strict=True)]
     layout = Layout(community_code, to_metric(info["geom"]), {x["code"]: to_metric(x["geom"]) for x in grids},
                     buildings, store.next_seq(conn, community_code))
     info["names"] = {x["code"]: x["name"] for x in grids}
     return info, layout, {x["code"]: x["version"] for x in grids}
+
+
+def to_metric_many(geoms: list[BaseGeometry]) -> list[BaseGeometry]:
+    """Many lon/lat geometries to metric in one projection call."""
+    if not geoms:
+        return []
+    return list(to_metric(np.array(geoms, dtype=object)))
 
 
 def _neighbours(grids: dict[str, BaseGeometry], codes: set[str], tol: float = 0.5) -> set[str]:
@@ -94,11 +103,8 @@ def plan(conn: Any, community_code: str, ops_raw: Any) -> Plan:
     return Plan(info, layout, versions, result, sorted(touched))
 
 
-def _issues(p: Plan, outcomes: dict[str, GridOutcome] | None = None) -> list:
-    micro = None
-    if outcomes is not None:
-        micro = {c: {m.code: m.geom for m in o.microgrids} for c, o in outcomes.items()}
-    return check_layout(p.layout.community_code, p.layout.community, p.result.grids, p.layout.buildings, micro,
+def _issues(p: Plan) -> list:
+    return check_layout(p.layout.community_code, p.layout.community, p.result.grids, p.layout.buildings,
                         focus=set(p.result.affected))
 
 
@@ -260,8 +266,15 @@ def _rows(p: Plan, outcomes: dict[str, GridOutcome], names: dict[str, str], band
 def _write(conn: Any, p: Plan, e: dict, actor: str, reason: str, band: tuple[float, float] = GRID_BAND) -> dict:
     """Check every invariant, then close and write the affected grids, micro-grids and assignments."""
     refuse_if_broken(_issues(p))
-    outcomes = settle(p.layout, p.result)
-    refuse_if_broken(_issues(p, outcomes))
+    rows = store.current_microgrids(conn, p.result.changed)
+    old: dict[str, list[Area]] = {}
+    for r, g in zip(rows, to_metric_many([r["geom"] for r in rows]), strict=True):
+        old.setdefault(r["parent_code"], []).append(Area(r["code"], "microgrid", r["parent_code"], g,
+                                                         float(r["households"]), [], list(r["flags"] or []),
+                                                         r["part"]))
+    outcomes = settle(p.layout, p.result, old_micro=old)
+    refuse_if_broken(check_microgrids(p.result.grids, {c: {m.code: m.geom for m in o.microgrids}
+                                                       for c, o in outcomes.items()}))
     names = {**store.names(conn, p.result.affected), **{c: n for c, n in p.info["names"].items()
                                                         if c in p.result.changed}}
     figs = figures(p.layout, p.result, band)

@@ -242,3 +242,13 @@ def unchanged_since(conn: Connection, versions: dict[str, int]) -> dict[str, int
              "(n.version = o.version OR ST_HausdorffDistance(n.geom, o.geom) < 1e-8)"),
         {"c": list(versions), "v": json.dumps(versions)}).all()
     return {c: int(v) for c, v in rows}
+
+
+def current_microgrids(conn: Connection, grid_codes: list[str]) -> list[dict]:
+    """Current micro-grids of these grids: code, parent, households, flags, unit range, geometry (lon/lat)."""
+    rows = conn.execute(
+        text("SELECT code, parent_code, households, flags, properties -> 'building_units' AS part, "
+             "ST_AsBinary(geom) AS g FROM grid WHERE level = 'microgrid' AND valid_to IS NULL AND "
+             "parent_code = ANY(:c) ORDER BY code"), {"c": list(grid_codes)}).mappings()
+    return [{**{k: r[k] for k in ("code", "parent_code", "households", "flags", "part")}, "geom": from_wkb(r["g"])}
+            for r in rows]
