@@ -62,43 +62,63 @@ def _micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
     return [] if band[0] <= hh <= band[1] else ["outside_band"]
 
 
-def _attach_gains(geom: BaseGeometry, clipped: dict[str, BaseGeometry]) -> bool:
-    """Give each part of ``geom`` no micro-grid covers to the micro-grid sharing most border with it."""
+def _attach_gains(geom: BaseGeometry, clipped: dict[str, BaseGeometry], fixed: set[str]) -> bool:
+    """Give each part of ``geom`` no micro-grid covers to the micro-grid (not in ``fixed``) sharing most
+    border with it."""
+    open_codes = [c for c in clipped if c not in fixed]
     for part in polygons_of(safe_difference(geom, safe_union(list(clipped.values())))):
         if part.area < 0.01:
             continue
-        best = max(clipped, key=lambda c: shared_length(part, clipped[c]))
+        if not open_codes:
+            return False
+        best = max(open_codes, key=lambda c: shared_length(part, clipped[c]))
         if shared_length(part, clipped[best]) <= 0:
             return False
         clipped[best] = as_multipolygon(safe_union([clipped[best], part]))
     return True
 
 
-def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: list[EditBuilding],
-                      band: tuple[float, float] = MICRO_BAND) -> list[Area] | None:
-    """The old micro-grids fitted to the grid's new shape (codes kept), None when they cannot be."""
-    if not old or any(m.part is not None for m in old):
-        return None
+def _clip(old: list[Area], geom: BaseGeometry) -> tuple[dict[str, BaseGeometry], set[str]] | None:
+    """Old micro-grids clipped to the new grid; unit-range strips of a large building must stay whole."""
     clipped: dict[str, BaseGeometry] = {}
+    fixed: set[str] = set()
     for m in old:
         polys = [p for p in polygons_of(safe_intersection(m.geom, geom)) if p.area >= 0.01]
+        if m.part is not None:
+            if abs(sum(p.area for p in polys) - m.geom.area) > 0.5:
+                return None  # a strip of a large building would be cut: rebuild
+            fixed.add(m.code)
         if polys:
             clipped[m.code] = as_multipolygon(safe_union(polys))
-    if not clipped or not _attach_gains(geom, clipped):
+    return (clipped, fixed) if clipped else None
+
+
+def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: list[EditBuilding],
+                      band: tuple[float, float] = MICRO_BAND) -> list[Area] | None:
+    """The old micro-grids fitted to the grid's new shape (codes kept), None when they cannot be: a unit
+    strip would be cut, a micro-grid would fall into more pieces than it had, a building would land in none."""
+    clip = _clip(old, geom) if old else None
+    if clip is None or not _attach_gains(geom, *clip):
         return None
+    clipped, fixed = clip
+    before = {m.code: m for m in old}
     held: dict[str, list[EditBuilding]] = {c: [] for c in clipped}
     for b in members:
         c = grid_of(clipped, b.anchor)
         if c is None:
             return None
         held[c].append(b)
-    if any(n_parts(g) > 1 for g in clipped.values()):
+    if any(n_parts(g) > max(1, n_parts(before[c].geom)) for c, g in clipped.items()):
         return None
     out = []
     for c in sorted(clipped):
+        ids = [b.id for b in held[c]]
+        if c in fixed:  # a unit range keeps its share of the building's households and its flags
+            m = before[c]
+            out.append(Area(c, "microgrid", code, clipped[c], m.households, ids, list(m.flags), m.part))
+            continue
         hh = float(sum(b.households for b in held[c]))
-        out.append(Area(c, "microgrid", code, clipped[c], hh, [b.id for b in held[c]],
-                        _micro_flags(len(held[c]), hh, band)))
+        out.append(Area(c, "microgrid", code, clipped[c], hh, ids, _micro_flags(len(ids), hh, band)))
     return out
 
 

@@ -87,20 +87,22 @@ def close_rows(conn: Connection, grid_codes: list[str]) -> list[str]:
 
 def insert_rows(conn: Connection, community_code: str, rows: list[AreaRow], properties: dict) -> dict[str, int]:
     """Insert new current rows (version = the code's highest + 1); returns code → version written."""
-    out: dict[str, int] = {}
-    for a in rows:
-        v = conn.execute(
-            text("INSERT INTO grid (code, name, level, parent_code, community_code, households, buildings, "
-                 "area_m2, compactness, contiguous, flags, version, source, properties, geom) VALUES (:code, "
-                 ":name, :level, :parent, :c, :hh, :nb, :area, :pp, :contig, :flags, (SELECT COALESCE(max(version), "
-                 "0) + 1 FROM grid WHERE code = CAST(:code AS varchar)), 'edit', CAST(:props AS jsonb), "
-                 "ST_Multi(ST_GeomFromWKB(:g, 4326))) RETURNING version"),
-            {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code, "c": community_code,
-             "hh": int(a.households), "nb": a.buildings, "area": float(a.area_m2), "pp": float(a.compactness),
-             "contig": bool(a.contiguous), "flags": list(a.flags),
-             "props": json.dumps({**properties, **(a.properties or {})}, ensure_ascii=False),
-             "g": to_wkb(as_multipolygon(a.geom))}).scalar_one()
-        out[a.code] = int(v)
+    if not rows:
+        return {}
+    found = conn.execute(text("SELECT code, max(version) FROM grid WHERE code = ANY(:c) GROUP BY code"),
+                         {"c": [a.code for a in rows]}).all()
+    top: dict[str, int] = {str(c): int(v) for c, v in found}
+    out = {a.code: int(top.get(a.code) or 0) + 1 for a in rows}
+    conn.execute(
+        text("INSERT INTO grid (code, name, level, parent_code, community_code, households, buildings, area_m2, "
+             "compactness, contiguous, flags, version, source, properties, geom) VALUES (:code, :name, :level, "
+             ":parent, :c, :hh, :nb, :area, :pp, :contig, :flags, :v, 'edit', CAST(:props AS jsonb), "
+             "ST_Multi(ST_GeomFromWKB(:g, 4326)))"),
+        [{"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code, "c": community_code,
+          "hh": int(a.households), "nb": a.buildings, "area": float(a.area_m2), "pp": float(a.compactness),
+          "contig": bool(a.contiguous), "flags": list(a.flags), "v": out[a.code],
+          "props": json.dumps({**properties, **(a.properties or {})}, ensure_ascii=False),
+          "g": to_wkb(as_multipolygon(a.geom))} for a in rows])
     return out
 
 

@@ -217,3 +217,37 @@ def test_split_then_merge_keep_the_code_map(client, place, engine):
             assert code in versions(engine, [code])
             return
     pytest.fail("no straight line split a demo grid in two")
+
+
+def test_moved_buildings_take_their_assignment_and_come_back_on_rollback(client, anon_client, place, engine):
+    from grid_builder.edit.samples import shared_vertices, try_apply
+    from grid_builder.geom import to_wgs84
+
+    layout = place["layout"]
+    for a, b, _p in shared_vertices(layout)[:40]:
+        mine = sorted((x for x in layout.buildings if layout.grids[a].contains(x.anchor)),
+                      key=lambda x: layout.grids[b].distance(x.footprint))
+        for bld in mine[:5]:
+            ops = [{"op": "move_buildings", "buildings": [bld.id], "to": b}]
+            if try_apply(layout, ops) is None:
+                continue
+            res = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"], "operations": ops,
+                                                         "reason": "楼栋划入相邻网格"})
+            assert res.status_code == 201, res.text
+            assert [m["building"] for m in res.json()["result"]["moved_buildings"]] == [bld.id]
+
+            def assigned():
+                with engine.connect() as conn:
+                    return conn.execute(text("SELECT grid_code, microgrid_code FROM grid_assignment WHERE "
+                                             "building_id = :b"), {"b": bld.id}).one()
+
+            g, m = assigned()
+            assert g == b and m.startswith(b)
+            pt = to_wgs84(bld.anchor)
+            found = anon_client.get("/grids/locate", params={"lon": pt.x, "lat": pt.y}).json()
+            assert found["grid"]["code"] == b and found["microgrid"]["code"] == m
+            back = client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"})
+            assert back.status_code == 200, back.text
+            assert assigned()[0] == a
+            return
+    pytest.fail("no building could move to a neighbouring grid")
