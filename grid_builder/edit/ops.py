@@ -34,11 +34,20 @@ from shapely.geometry.base import BaseGeometry
 from grid_builder.blocks import building_cells
 from grid_builder.codes import west_east_north_south
 from grid_builder.edit.errors import EditRefused
-from grid_builder.geom import as_multipolygon, polygons_of, safe_difference, safe_union, to_metric, to_wgs84
+from grid_builder.geom import (
+    as_multipolygon,
+    polygons_of,
+    safe_difference,
+    safe_intersection,
+    safe_union,
+    to_metric,
+    to_wgs84,
+)
 
 SNAP_M = 1.0  # a dragged vertex / edge is found within this distance
 ADJACENT_M = 1.0  # grids sharing at least this much boundary are neighbours
 MIN_PIECE_M2 = 10.0  # a split piece smaller than this is refused
+CELL_REACH_M = 60.0  # a moved building takes its Voronoi cell within this distance of its footprint
 MAX_OPS = 50
 
 
@@ -238,6 +247,20 @@ def shared_length(a: BaseGeometry, b: BaseGeometry, tol: float = 0.05) -> float:
     return float(a.boundary.intersection(b.buffer(tol)).length)
 
 
+def _moved_cells(grid: BaseGeometry, members: list[EditBuilding], mids: set[int]) -> BaseGeometry:
+    """The moved buildings' Voronoi cells inside their grid, within ``CELL_REACH_M`` of their footprints.
+
+    Only buildings near that window are Voronoi sites: inside the window the cells are the same as with
+    every building of the grid (a farther site is never the nearest there), and a cell reaching farther
+    (a building alone in open ground) is cut at the window."""
+    moved = safe_union([b.footprint for b in members if b.id in mids])
+    window = moved.buffer(CELL_REACH_M)
+    near = [b for b in members if b.id in mids or b.footprint.distance(window) <= CELL_REACH_M + 5.0]
+    region = safe_intersection(grid, window)
+    cells = building_cells(region, [b.footprint for b in near])
+    return safe_union([c for b, c in zip(near, cells, strict=True) if b.id in mids])
+
+
 def move_buildings(layout: Layout, grids: dict[str, BaseGeometry], ids: list[int], to: str) -> tuple[list[str], dict]:
     """Move buildings (by id) to grid ``to`` (in place): each building's cell inside its grid goes over.
     Returns (changed codes, {building id: [from, to]})."""
@@ -263,8 +286,7 @@ def move_buildings(layout: Layout, grids: dict[str, BaseGeometry], ids: list[int
         if len(members) <= len(mids):
             raise EditRefused("grid_emptied", f"移走后网格 {src} 将没有建筑 (grid {src} would be left without "
                               "buildings)", [src], place(grids[src]))
-        cells = building_cells(grids[src], [b.footprint for b in members])
-        region = safe_union([c for b, c in zip(members, cells, strict=True) if b.id in mids])
+        region = _moved_cells(grids[src], members, set(mids))
         if shared_length(region, grids[to]) < ADJACENT_M:
             raise EditRefused("not_adjacent", f"建筑所在区域与网格 {to} 不相邻 (the buildings' area does not "
                               f"touch grid {to})", [src, to], place(region))

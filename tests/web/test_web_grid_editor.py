@@ -125,7 +125,8 @@ def test_grid_manager_drags_a_shared_vertex_and_staff_approve(live_server, edito
             page.wait_for_function("document.body.dataset.editorSubmitted", timeout=30_000)
             page.screenshot(path=str(out / "grid-editor-submitted.png"))
 
-            page.click("#logout-btn")
+            with page.expect_navigation(timeout=30_000):
+                page.click("#logout-btn")
             page.wait_for_function("window.shequMap && shequMap.ready", timeout=60_000)
             _login(page, live_server, editor_accounts["cs"])
             page.click("#ed-open")
