@@ -95,7 +95,7 @@ def test_grid_manager_drafts_staff_approve_and_it_shows_at_once(anon_client, rol
     assert again.status_code == 409
 
 
-def test_locate_follows_an_approved_edit(anon_client, client, place, engine):
+def test_locate_and_reverse_follow_an_approved_edit(anon_client, client, place, engine):
     src, dst, a, b = movable_vertex(place["layout"])
     lon, lat = dst
     before = anon_client.get("/grids/locate", params={"lon": lon, "lat": lat}).json()["grid"]["code"]
@@ -105,6 +105,7 @@ def test_locate_follows_an_approved_edit(anon_client, client, place, engine):
     assert res.status_code == 201, res.text
     after = anon_client.get("/grids/locate", params={"lon": lon, "lat": lat}).json()["grid"]["code"]
     assert {before, after} == {a, b}
+    assert anon_client.get("/reverse", params={"lon": lon, "lat": lat}).json()["grid"]["code"] == after
     assert client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"}).status_code == 200
 
 
@@ -236,18 +237,18 @@ def test_moved_buildings_take_their_assignment_and_come_back_on_rollback(client,
             assert res.status_code == 201, res.text
             assert [m["building"] for m in res.json()["result"]["moved_buildings"]] == [bld.id]
 
-            def assigned():
+            def assigned(bid: int):
                 with engine.connect() as conn:
                     return conn.execute(text("SELECT grid_code, microgrid_code FROM grid_assignment WHERE "
-                                             "building_id = :b"), {"b": bld.id}).one()
+                                             "building_id = :b"), {"b": bid}).one()
 
-            g, m = assigned()
+            g, m = assigned(bld.id)
             assert g == b and m.startswith(b)
             pt = to_wgs84(bld.anchor)
             found = anon_client.get("/grids/locate", params={"lon": pt.x, "lat": pt.y}).json()
             assert found["grid"]["code"] == b and found["microgrid"]["code"] == m
             back = client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"})
             assert back.status_code == 200, back.text
-            assert assigned()[0] == a
+            assert assigned(bld.id)[0] == a
             return
     pytest.fail("no building could move to a neighbouring grid")
