@@ -96,17 +96,27 @@ def test_grid_manager_drafts_staff_approve_and_it_shows_at_once(anon_client, rol
 
 
 def test_locate_and_reverse_follow_an_approved_edit(anon_client, client, place, engine):
-    src, dst, a, b = movable_vertex(place["layout"])
-    lon, lat = dst
-    before = anon_client.get("/grids/locate", params={"lon": lon, "lat": lat}).json()["grid"]["code"]
-    ops = [{"op": "move_vertex", "from": src, "to": [src[0] + (dst[0] - src[0]) * 2, src[1] + (dst[1] - src[1]) * 2]}]
+    from grid_builder.edit.samples import try_apply
+    from grid_builder.geom import polygons_of, to_wgs84
+
+    layout = place["layout"]
+    src, dst, a, b = movable_vertex(layout)
+    ops = [{"op": "move_vertex", "from": src, "to": dst}]
+    res_core = try_apply(layout, ops)
+    swept = res_core.grids[a].symmetric_difference(layout.grids[a])  # the area that changes hands
+    piece = max(polygons_of(swept), key=lambda g: g.area)
+    probe = to_wgs84(piece.buffer(-0.05).representative_point() if not piece.buffer(-0.05).is_empty
+                     else piece.representative_point())
+    params = {"lon": probe.x, "lat": probe.y}
+    before = anon_client.get("/grids/locate", params=params).json()["grid"]["code"]
     res = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"], "operations": ops,
                                                  "reason": "管理员直接生效"})
     assert res.status_code == 201, res.text
-    after = anon_client.get("/grids/locate", params={"lon": lon, "lat": lat}).json()["grid"]["code"]
+    after = anon_client.get("/grids/locate", params=params).json()["grid"]["code"]
     assert {before, after} == {a, b}
-    assert anon_client.get("/reverse", params={"lon": lon, "lat": lat}).json()["grid"]["code"] == after
+    assert anon_client.get("/reverse", params=params).json()["grid"]["code"] == after
     assert client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"}).status_code == 200
+    assert anon_client.get("/grids/locate", params=params).json()["grid"]["code"] == before
 
 
 def test_second_save_on_a_changed_base_is_a_conflict_and_writes_nothing(anon_client, client, role_headers,
