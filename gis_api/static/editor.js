@@ -121,6 +121,7 @@
   function showSelection() {
     $("ed-selected").textContent = ED.selected ? "已选网格：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的网格以选择";
     $("ed-split").disabled = !ED.selected;
+    $("ed-history").disabled = !ED.selected;
     $("ed-merge-list").textContent = ED.mergeSet.length ? "合并：" + ED.mergeSet.map(function (c) { return c.slice(-3); }).join("、") : "";
     document.body.dataset.editorSelected = ED.selected || "";
   }
@@ -243,6 +244,39 @@
   }
   function undo() { ED.ops.pop(); refreshButtons(); return preview(); }
 
+  // ---- history of a grid: its versions, and a diff drawn on the map (gained green, lost red) ----
+  ED.history = function (code) {
+    return api("GET", "/grids/" + encodeURIComponent(code) + "/history").then(function (res) {
+      var el = $("ed-timeline");
+      if (!res.ok) { el.textContent = errorText(res); return; }
+      el.innerHTML = "<table class='ed-table'><tr><th>版本</th><th>起始</th><th>户数</th><th>修改人 / 理由</th><th></th></tr>" +
+        res.body.versions.map(function (v) {
+          var e = v.edit || {};
+          return "<tr><td>" + v.version + "</td><td>" + esc((v.valid_from || "").slice(0, 16).replace("T", " ")) +
+            "</td><td>" + v.households + "</td><td>" + esc(e.by ? e.by + "：" + (e.reason || "") : v.source) + "</td><td>" +
+            (v.version > 1 ? "<button data-code='" + esc(code) + "' data-v='" + v.version + "'>差异</button>" : "") + "</td></tr>";
+        }).join("") + "</table>" +
+        (res.body.code_map.length ? "<p>编码映射：" + res.body.code_map.map(function (m) {
+          return esc(m.old_code.slice(-3) + "→" + m.new_code.slice(-3) + "（" + m.kind + "）");
+        }).join("、") + "</p>" : "");
+      document.body.dataset.editorHistory = code + ":" + res.body.versions.length;
+    });
+  };
+  ED.diff = function (code, v1, v2) {
+    return api("GET", "/grids/" + encodeURIComponent(code) + "/diff?from=" + v1 + "&to=" + v2).then(function (res) {
+      var map = window.shequMap.map;
+      if (ED.diffLayer) { map.removeLayer(ED.diffLayer); }
+      if (!res.ok) { status(errorText(res), true); return; }
+      var d = res.body;
+      ED.diffLayer = L.layerGroup().addTo(map);
+      if (d.gained) { L.geoJSON(d.gained, { style: { color: "#2b8a3e", fillColor: "#2b8a3e", fillOpacity: 0.5 } }).addTo(ED.diffLayer); }
+      if (d.lost) { L.geoJSON(d.lost, { style: { color: "#c92a2a", fillColor: "#c92a2a", fillOpacity: 0.5 } }).addTo(ED.diffLayer); }
+      status("第 " + v1 + "→" + v2 + " 版：增加 " + d.area_gained_m2 + " m²，减少 " + d.area_lost_m2 + " m²；户数 " +
+             d.households[0] + "→" + d.households[1] + "；建筑 +" + d.buildings_gained.length + " / −" + d.buildings_lost.length);
+      document.body.dataset.editorDiff = code + ":" + v1 + ":" + v2;
+    });
+  };
+
   // ---- approvals (community / street staff, admins) ----
   ED.refreshPending = function () {
     return api("GET", "/grid-edits?status=submitted").then(function (res) {
@@ -306,7 +340,9 @@
       "<p id='ed-selected'>点击地图上的网格以选择</p>" +
       "<div class='ed-row'><button id='ed-split' type='button' disabled>画线分割</button>" +
       "<button id='ed-merge' type='button' disabled title='按住 Shift 点击网格以加入合并'>合并所选</button>" +
-      "<button id='ed-undo' type='button' disabled>撤销</button></div><p id='ed-merge-list'></p>" +
+      "<button id='ed-undo' type='button' disabled>撤销</button>" +
+      "<button id='ed-history' type='button' disabled>历史与差异</button></div><p id='ed-merge-list'></p>" +
+      "<div id='ed-timeline'></div>" +
       "<p id='ed-ops'>操作：0</p><div id='ed-figures'></div>" +
       "<input id='ed-reason' placeholder='编辑理由（如：按新建小区调整边界）'>" +
       "<div class='ed-row'><button id='ed-save' type='button' disabled>保存草稿</button>" +
@@ -322,6 +358,11 @@
     $("ed-split").onclick = split;
     $("ed-merge").onclick = merge;
     $("ed-undo").onclick = undo;
+    $("ed-history").onclick = function () { ED.history(ED.selected); };
+    $("ed-timeline").addEventListener("click", function (ev) {
+      var v = ev.target.dataset && ev.target.dataset.v;
+      if (v) { ED.diff(ev.target.dataset.code, Number(v) - 1, Number(v)); }
+    });
     $("ed-save").onclick = save;
     $("ed-submit").onclick = submit;
     $("ed-pending").addEventListener("click", onPendingClick);
