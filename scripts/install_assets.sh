@@ -12,7 +12,8 @@ want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
       && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" \
-      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" ]]; then
+      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" \
+      && -f "$vendor/leaflet-geoman/leaflet-geoman.js" ]]; then
   echo "web assets: up to date ($vendor)"
   exit 0
 fi
@@ -35,5 +36,10 @@ cp "$web/node_modules/leaflet/LICENSE" "$vendor/leaflet/LICENSE" 2>/dev/null || 
 mkdir -p "$vendor/swagger-ui"
 cp "$web/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$web/node_modules/swagger-ui-dist/swagger-ui.css" \
    "$web/node_modules/swagger-ui-dist/favicon-32x32.png" "$vendor/swagger-ui/"
+# the grid editor (issue 11) drags shared vertices with Leaflet-Geoman (MIT)
+mkdir -p "$vendor/leaflet-geoman"
+cp "$web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.js" \
+   "$web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css" "$vendor/leaflet-geoman/"
+cp "$web/node_modules/@geoman-io/leaflet-geoman-free/LICENSE" "$vendor/leaflet-geoman/LICENSE" 2>/dev/null || true
 echo "$want" > "$stamp"
 echo "web assets: installed into $vendor"

@@ -103,6 +103,12 @@ ACTIONS: dict[str, Rule] = {
     "keys:manage": _rule((ADMIN,), None, title="管理 API 密钥 manage API keys"),
     "audit:read": _rule((ADMIN,), "audit:read", title="审计日志 audit log"),
     "self:read": _rule(STAFF_ROLES, None, title="本人账户 own account"),
+    # grid editing (issue 11, docs/grid-editing.md): grid managers draft, office staff review, admins apply
+    "grids:edit": _rule((*_OFFICE, GRID_MANAGER), "grids:write", jurisdiction=True,
+                        title="编辑网格草稿 draft grid edits"),
+    "grids:edit_review": _rule(_OFFICE, "grids:write", jurisdiction=True,
+                               title="审批、回退网格编辑 approve, reject, roll back grid edits"),
+    "grids:edit_apply": _rule((ADMIN,), None, jurisdiction=True, title="直接生效网格编辑 apply grid edits directly"),
     "residents:read": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
                             title="实有人口、房屋、单位 residents, houses and units (一标三实)"),
     "residents:write": _rule(_RESIDENT_STAFF, None, jurisdiction=True,

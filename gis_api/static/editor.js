@@ -1,0 +1,406 @@
+/* Shequ GIS grid editor (网格编辑, issue 11): Leaflet-Geoman on the map page.
+ * Grid managers and office staff load a community's grids, select one, drag a vertex (the server moves
+ * it in every grid that shares it), draw a split line, merge grids, see live figures, save a draft and
+ * submit it; community / street staff approve or reject submitted edits. All rules are the server's:
+ * this file only collects operations and shows what /grid-edits/preview answers. */
+(function () {
+  "use strict";
+
+  var EDIT_ROLES = ["grid_manager", "community", "street", "admin"];
+  var REVIEW_ROLES = ["community", "street", "admin"];
+  var RULES = {
+    gap: "出现空隙", overhang: "超出社区边界", overlap: "网格重叠", not_connected: "网格不连通",
+    grid_emptied: "网格被清空", building_stranded: "建筑无所属网格", building_multiple: "建筑属于多个网格",
+    self_intersection: "边界自相交", invalid_geometry: "几何无效", vertex_not_found: "附近没有顶点",
+    split_line_open: "分割线未穿过网格", split_line_self_intersecting: "分割线自相交",
+    split_piece_too_small: "分割后碎片过小", merge_not_adjacent: "网格不相邻", merge_too_few: "至少合并两个网格",
+    not_adjacent: "不相邻", stale_base: "所依据的版本已变化", microgrid_not_nested: "微网格未嵌套"
+  };
+  var ED = { me: null, community: null, base: {}, ops: [], selected: null, mergeSet: [], figures: null,
+             draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [] };
+  window.shequEditor = ED;
+
+  function $(id) { return document.getElementById(id); }
+  function esc(v) {
+    return String(v == null ? "" : v).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  function api(method, url, body) {
+    var opts = { method: method, headers: { "X-CSRF-Token": cookie("shequ_csrf") || "" } };
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch(url, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, status: r.status, body: b }; });
+    });
+  }
+  function status(text, bad) {
+    var el = $("ed-status");
+    el.textContent = text;
+    el.className = bad ? "bad" : "";
+    document.body.dataset.editorStatus = text;
+  }
+  function errorText(res) {
+    var b = res.body || {}, d = b.detail || {};
+    var rule = d.rule || b.error || "";
+    return (RULES[rule] ? RULES[rule] + "：" : "") + (b.message || ("HTTP " + res.status));
+  }
+
+  // ---- the grids of one community, drawn on top (SVG, so Geoman can edit them) ----
+  var svg = null;
+  function styleOf(code) {
+    var sel = code === ED.selected, merging = ED.mergeSet.indexOf(code) >= 0;
+    return { color: sel ? "#d9480f" : (merging ? "#7048e8" : "#1c7ed6"), weight: sel ? 3 : 2,
+             fillOpacity: merging ? 0.25 : 0.08, fillColor: merging ? "#7048e8" : "#1c7ed6" };
+  }
+  function view() {
+    var out = {}, f = ED.figures;
+    Object.keys(ED.base).forEach(function (c) { out[c] = ED.base[c]; });
+    if (f) {
+      (f.retired || []).forEach(function (c) { delete out[c]; });
+      Object.keys(f.geometries || {}).forEach(function (c) { out[c] = f.geometries[c]; });
+    }
+    return out;
+  }
+  function draw() {
+    var map = window.shequMap.map;
+    if (ED.layer) { map.removeLayer(ED.layer); }
+    svg = svg || L.svg({ padding: 0.5 });
+    var geoms = view();
+    ED.layer = L.layerGroup().addTo(map);
+    ED.layers = {};
+    Object.keys(geoms).sort().forEach(function (code) {
+      var lyr = L.geoJSON({ type: "Feature", geometry: geoms[code], properties: { code: code } },
+                          { renderer: svg, style: function () { return styleOf(code); }, pmIgnore: code !== ED.selected });
+      lyr.eachLayer(function (poly) {
+        poly.on("click", function (e) { L.DomEvent.stop(e); onGridClick(code, e.originalEvent); });
+        poly.bindTooltip("网格 " + code.slice(-3), { sticky: true, direction: "top" });
+        ED.layers[code] = poly;
+      });
+      lyr.addTo(ED.layer);
+    });
+    if (ED.selected && ED.layers[ED.selected]) { enableVertexEditing(ED.layers[ED.selected]); }
+    document.body.dataset.editorGrids = String(Object.keys(geoms).length);
+  }
+  function enableVertexEditing(poly) {
+    poly.bringToFront();
+    poly.pm.enable({ snappable: false, allowSelfIntersection: false, draggable: false, removeLayerBelowMinVertexCount: false });
+    var from = null;
+    poly.on("pm:markerdragstart", function (e) {
+      var ll = e.markerEvent && e.markerEvent.target && e.markerEvent.target.getLatLng();
+      from = ll ? [ll.lng, ll.lat] : null;
+    });
+    poly.on("pm:markerdragend", function (e) {
+      var ll = e.markerEvent && e.markerEvent.target && e.markerEvent.target.getLatLng();
+      if (!from || !ll) { return; }
+      addOp({ op: "move_vertex", from: from, to: [ll.lng, ll.lat] });
+      from = null;
+    });
+    poly.on("pm:vertexadded pm:vertexremoved", function () { preview(); });  // not an operation: redraw
+  }
+  function onGridClick(code, ev) {
+    if (ev && (ev.shiftKey || ev.ctrlKey || ev.metaKey || ED.merging)) {
+      var i = ED.mergeSet.indexOf(code);
+      if (i >= 0) { ED.mergeSet.splice(i, 1); } else { ED.mergeSet.push(code); }
+      $("ed-merge").disabled = ED.mergeSet.length < 2;
+    } else {
+      ED.select(code);
+      return;
+    }
+    draw();
+    showSelection();
+  }
+  ED.select = function (code) {
+    ED.selected = code;
+    draw();
+    showSelection();
+  };
+  function showSelection() {
+    $("ed-selected").textContent = ED.selected ? "已选网格：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的网格以选择";
+    $("ed-split").disabled = !ED.selected;
+    $("ed-history").disabled = !ED.selected;
+    $("ed-merge-list").textContent = ED.mergeSet.length ? "合并：" + ED.mergeSet.map(function (c) { return c.slice(-3); }).join("、") : "";
+    document.body.dataset.editorSelected = ED.selected || "";
+  }
+
+  ED.load = function (community) {
+    ED.community = community;
+    ED.ops = []; ED.figures = null; ED.draft = null; ED.selected = null; ED.mergeSet = []; ED.loaded = false;
+    return fetch("/grids?level=grid&limit=500&parent=" + encodeURIComponent(community)).then(function (r) { return r.json(); })
+      .then(function (fc) {
+        ED.base = {};
+        (fc.features || []).forEach(function (f) { ED.base[f.properties.code] = f.geometry; });
+        if (!Object.keys(ED.base).length) { status("该社区没有网格", true); return; }
+        draw();
+        window.shequMap.map.fitBounds(L.featureGroup(Object.values(ED.layers)).getBounds(), { animate: false });
+        ED.loaded = true;
+        document.body.dataset.editorLoaded = "1";
+        refreshButtons();
+        showSelection();
+        status("已载入 " + Object.keys(ED.base).length + " 个网格");
+      });
+  };
+
+  function addOp(op) {
+    ED.ops.push(op);
+    ED.draft = ED.draft && ED.draft.status === "draft" ? ED.draft : null;
+    refreshButtons();
+    return preview();
+  }
+  function preview() {
+    if (!ED.ops.length) { ED.figures = null; draw(); renderFigures(); return Promise.resolve(); }
+    ED.busy = true;
+    document.body.dataset.editorBusy = "1";
+    return api("POST", "/grid-edits/preview", { community_code: ED.community, operations: ED.ops }).then(function (res) {
+      ED.busy = false;
+      document.body.dataset.editorBusy = "";
+      if (!res.ok) {
+        ED.ops.pop();
+        status("操作被拒绝：" + errorText(res), true);
+        showIssue(res.body && res.body.detail && res.body.detail.geometry);
+        draw();
+        return;
+      }
+      ED.figures = res.body;
+      if (ED.figures.retired && ED.figures.retired.indexOf(ED.selected) >= 0) { ED.selected = null; }
+      draw();
+      renderFigures();
+      showIssue(null);
+      if (!res.body.valid) {
+        status("不满足规则：" + res.body.issues.map(function (i) { return RULES[i.rule] || i.rule; }).join("、"), true);
+        showIssue(res.body.issues[0] && res.body.issues[0].geometry);
+      } else {
+        status("预览已更新：" + ED.ops.length + " 个操作");
+      }
+      refreshButtons();
+    });
+  }
+  function showIssue(geom) {
+    var map = window.shequMap.map;
+    if (ED.issueLayer) { map.removeLayer(ED.issueLayer); ED.issueLayer = null; }
+    if (geom) { ED.issueLayer = L.geoJSON(geom, { style: { color: "#e03131", weight: 3, fillOpacity: 0.35 } }).addTo(map); }
+  }
+  function renderFigures() {
+    var f = ED.figures, el = $("ed-figures");
+    $("ed-ops").textContent = "操作：" + ED.ops.length;
+    if (!f) { el.innerHTML = ""; return; }
+    var rows = f.grids.map(function (g) {
+      return "<tr><td>" + esc(g.code.slice(-3)) + (g.status === "new" ? "（新）" : "") + "</td><td>" + g.households +
+        "</td><td class='" + (g.in_band ? "ok" : "bad") + "'>" + (g.in_band ? "是" : "否") + "</td><td>" +
+        (g.compactness_before == null ? "" : g.compactness_before.toFixed(2) + "→") + g.compactness.toFixed(2) + "</td></tr>";
+    }).join("");
+    el.innerHTML = "<table class='ed-table'><tr><th>网格</th><th>户数</th><th>" + f.grids[0].band.join("–") +
+      "</th><th>紧凑度</th></tr>" + rows + "</table><p>移动建筑 " + f.moved_buildings.length + " 栋（" +
+      f.households_moved + " 户）；受影响的网格人员任职 " + (f.staff_affected || []).length + " 项" +
+      (f.retired.length ? "；停用编码 " + esc(f.retired.join("、")) : "") + "</p>";
+  }
+  function refreshButtons() {
+    $("ed-save").disabled = !ED.ops.length || !(ED.figures && ED.figures.valid);
+    $("ed-submit").disabled = !(ED.draft && ED.draft.status === "draft");
+    $("ed-undo").disabled = !ED.ops.length;
+  }
+
+  function save() {
+    var body = { community_code: ED.community, operations: ED.ops, reason: $("ed-reason").value || "" };
+    var req = ED.draft && ED.draft.status === "draft" ? api("PUT", "/grid-edits/" + ED.draft.id, body)
+                                                      : api("POST", "/grid-edits", body);
+    return req.then(function (res) {
+      if (!res.ok) { status("保存失败：" + errorText(res), true); return; }
+      ED.draft = res.body;
+      document.body.dataset.editorDraft = String(res.body.id);
+      status("草稿 #" + res.body.id + " 已保存");
+      refreshButtons();
+    });
+  }
+  function submit() {
+    return api("POST", "/grid-edits/" + ED.draft.id + "/submit").then(function (res) {
+      if (!res.ok) { status("提交失败：" + errorText(res), true); return; }
+      ED.draft = res.body;
+      document.body.dataset.editorSubmitted = String(res.body.id);
+      status("编辑 #" + res.body.id + " 已提交，等待社区 / 街道审批");
+      refreshButtons();
+    });
+  }
+  function split() {
+    var map = window.shequMap.map;
+    status("在地图上画一条穿过所选网格的线，双击结束");
+    map.pm.enableDraw("Line", { snappable: false, finishOn: "dblclick" });
+    map.once("pm:create", function (e) {
+      var line = e.layer.getLatLngs().map(function (ll) { return [ll.lng, ll.lat]; });
+      map.removeLayer(e.layer);
+      map.pm.disableDraw();
+      addOp({ op: "split", grid: ED.selected, line: line });
+    });
+  }
+  function merge() {
+    var grids = ED.mergeSet.slice();
+    ED.mergeSet = [];
+    $("ed-merge").disabled = true;
+    showSelection();
+    return addOp({ op: "merge", grids: grids });
+  }
+  function undo() { ED.ops.pop(); refreshButtons(); return preview(); }
+
+  // ---- history of a grid: its versions, and a diff drawn on the map (gained green, lost red) ----
+  ED.history = function (code) {
+    return api("GET", "/grids/" + encodeURIComponent(code) + "/history").then(function (res) {
+      var el = $("ed-timeline");
+      if (!res.ok) { el.textContent = errorText(res); return; }
+      el.innerHTML = "<table class='ed-table'><tr><th>版本</th><th>起始</th><th>户数</th><th>修改人 / 理由</th><th></th></tr>" +
+        res.body.versions.map(function (v) {
+          var e = v.edit || {};
+          return "<tr><td>" + v.version + "</td><td>" + esc((v.valid_from || "").slice(0, 16).replace("T", " ")) +
+            "</td><td>" + v.households + "</td><td>" + esc(e.by ? e.by + "：" + (e.reason || "") : v.source) + "</td><td>" +
+            (v.version > 1 ? "<button data-code='" + esc(code) + "' data-v='" + v.version + "'>差异</button>" : "") + "</td></tr>";
+        }).join("") + "</table>" +
+        (res.body.code_map.length ? "<p>编码映射：" + res.body.code_map.map(function (m) {
+          return esc(m.old_code.slice(-3) + "→" + m.new_code.slice(-3) + "（" + m.kind + "）");
+        }).join("、") + "</p>" : "");
+      document.body.dataset.editorHistory = code + ":" + res.body.versions.length;
+    });
+  };
+  ED.diff = function (code, v1, v2) {
+    return api("GET", "/grids/" + encodeURIComponent(code) + "/diff?from=" + v1 + "&to=" + v2).then(function (res) {
+      var map = window.shequMap.map;
+      if (ED.diffLayer) { map.removeLayer(ED.diffLayer); }
+      if (!res.ok) { status(errorText(res), true); return; }
+      var d = res.body;
+      ED.diffLayer = L.layerGroup().addTo(map);
+      if (d.gained) { L.geoJSON(d.gained, { style: { color: "#2b8a3e", fillColor: "#2b8a3e", fillOpacity: 0.5 } }).addTo(ED.diffLayer); }
+      if (d.lost) { L.geoJSON(d.lost, { style: { color: "#c92a2a", fillColor: "#c92a2a", fillOpacity: 0.5 } }).addTo(ED.diffLayer); }
+      status("第 " + v1 + "→" + v2 + " 版：增加 " + d.area_gained_m2 + " m²，减少 " + d.area_lost_m2 + " m²；户数 " +
+             d.households[0] + "→" + d.households[1] + "；建筑 +" + d.buildings_gained.length + " / −" + d.buildings_lost.length);
+      document.body.dataset.editorDiff = code + ":" + v1 + ":" + v2;
+    });
+  };
+
+  // ---- approvals (community / street staff, admins) ----
+  ED.refreshPending = function () {
+    return api("GET", "/grid-edits?status=submitted").then(function (res) {
+      var ul = $("ed-pending");
+      ED.pending = res.ok ? res.body.edits : [];
+      ul.innerHTML = ED.pending.length ? "" : "<li>没有待审批的编辑</li>";
+      ED.pending.forEach(function (e) {
+        var li = document.createElement("li");
+        li.innerHTML = "<b>#" + e.id + "</b> " + esc(e.community_code) + " 网格 " +
+          esc((e.touched || []).map(function (c) { return c.slice(-3); }).join("、")) + "<br><small>" + esc(e.created_by) +
+          "：" + esc(e.reason || "（无理由）") + "</small><br><input class='ed-why' placeholder='审批意见 / 驳回理由'>" +
+          "<button class='ed-approve' data-id='" + e.id + "'>批准</button><button class='ed-reject' data-id='" + e.id + "'>驳回</button>" +
+          "<button class='ed-show' data-id='" + e.id + "'>查看</button>";
+        ul.appendChild(li);
+      });
+      document.body.dataset.editorPending = ED.pending.map(function (e) { return e.id; }).join(",");
+    });
+  };
+  function decide(id, verb, reason) {
+    return api("POST", "/grid-edits/" + id + "/" + verb, { reason: reason }).then(function (res) {
+      if (!res.ok) { status((verb === "approve" ? "批准" : "驳回") + "失败：" + errorText(res), true); return; }
+      status("编辑 #" + id + (verb === "approve" ? " 已批准，新版本已生效" : " 已驳回"));
+      document.body.dataset.editorDecided = id + ":" + res.body.status;
+      Object.keys(window.shequMap.layers || {}).forEach(function (k) {
+        var l = window.shequMap.layers[k];
+        if (l && l.redraw) { l.redraw(); }
+      });
+      ED.refreshPending();
+      if (ED.community) { ED.load(ED.community); }
+    });
+  }
+  function onPendingClick(ev) {
+    var t = ev.target, id = t.dataset && t.dataset.id;
+    if (!id) { return; }
+    var why = t.parentNode.querySelector(".ed-why").value;
+    if (t.classList.contains("ed-approve")) { decide(id, "approve", why); }
+    if (t.classList.contains("ed-reject")) {
+      if (!why.trim()) { status("驳回须填写理由", true); return; }
+      decide(id, "reject", why);
+    }
+    if (t.classList.contains("ed-show")) {
+      var e = ED.pending.filter(function (x) { return String(x.id) === id; })[0];
+      if (!e) { return; }
+      ED.load(e.community_code).then(function () {
+        ED.ops = e.operations.slice();
+        return preview();
+      });
+    }
+  }
+
+  // ---- the panel ----
+  function buildPanel(me) {
+    var panel = document.createElement("section");
+    panel.id = "editor-panel";
+    panel.hidden = true;
+    panel.setAttribute("aria-label", "网格编辑");
+    panel.innerHTML =
+      "<header><h3>网格编辑</h3><button id='ed-close' type='button' aria-label='关闭'>×</button></header>" +
+      "<div class='ed-row'><input id='ed-community' placeholder='社区编码（12 位）' inputmode='numeric'>" +
+      "<button id='ed-load' type='button'>载入网格</button></div>" +
+      "<p id='ed-selected'>点击地图上的网格以选择</p>" +
+      "<div class='ed-row'><button id='ed-split' type='button' disabled>画线分割</button>" +
+      "<button id='ed-merge' type='button' disabled title='按住 Shift 点击网格以加入合并'>合并所选</button>" +
+      "<button id='ed-undo' type='button' disabled>撤销</button>" +
+      "<button id='ed-history' type='button' disabled>历史与差异</button></div><p id='ed-merge-list'></p>" +
+      "<div id='ed-timeline'></div>" +
+      "<p id='ed-ops'>操作：0</p><div id='ed-figures'></div>" +
+      "<input id='ed-reason' placeholder='编辑理由（如：按新建小区调整边界）'>" +
+      "<div class='ed-row'><button id='ed-save' type='button' disabled>保存草稿</button>" +
+      "<button id='ed-submit' type='button' disabled>提交审批</button></div>" +
+      "<p id='ed-status' role='status'></p>" +
+      "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>";
+    document.body.appendChild(panel);
+    var grid = (me.jurisdictions || []).filter(function (j) { return j.kind === "grid"; })[0];
+    var comm = (me.jurisdictions || []).filter(function (j) { return j.kind === "community"; })[0];
+    $("ed-community").value = comm ? comm.code : (grid ? grid.code.slice(0, 12) : "");
+    $("ed-close").onclick = function () { panel.hidden = true; };
+    $("ed-load").onclick = function () { ED.load($("ed-community").value.trim()); };
+    $("ed-split").onclick = split;
+    $("ed-merge").onclick = merge;
+    $("ed-undo").onclick = undo;
+    $("ed-history").onclick = function () { ED.history(ED.selected); };
+    $("ed-timeline").addEventListener("click", function (ev) {
+      var v = ev.target.dataset && ev.target.dataset.v;
+      if (v) { ED.diff(ev.target.dataset.code, Number(v) - 1, Number(v)); }
+    });
+    $("ed-save").onclick = save;
+    $("ed-submit").onclick = submit;
+    $("ed-pending").addEventListener("click", onPendingClick);
+    if (REVIEW_ROLES.indexOf(me.role) >= 0) { $("ed-review").hidden = false; }
+  }
+  function addButton() {
+    var Ctl = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: function () {
+        var b = L.DomUtil.create("button", "ed-open");
+        b.id = "ed-open";
+        b.type = "button";
+        b.textContent = "网格编辑";
+        L.DomEvent.disableClickPropagation(b);
+        b.onclick = function () {
+          var p = $("editor-panel");
+          p.hidden = !p.hidden;
+          if (!p.hidden && $("ed-review").hidden === false) { ED.refreshPending(); }
+        };
+        return b;
+      }
+    });
+    new Ctl().addTo(window.shequMap.map);
+  }
+
+  function start(me) {
+    ED.me = me;
+    if (!me || EDIT_ROLES.indexOf(me.role) < 0 || !window.L || !L.PM) { return; }
+    buildPanel(me);
+    addButton();
+    window.shequMap.map.pm.setLang("zh");
+    document.body.dataset.editor = "1";
+  }
+  function whenReady(fn) {
+    if (window.shequMap && window.shequMap.ready) { fn(); return; }
+    setTimeout(function () { whenReady(fn); }, 100);
+  }
+  whenReady(function () {
+    fetch("/auth/me").then(function (r) { return r.json(); }).then(start).catch(function () {});
+  });
+})();

@@ -1,0 +1,190 @@
+"""Grid edit operations and the invariant validator, on the real demo grids (read from the database, the
+operations themselves are pure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from shapely.geometry import LineString, Point
+
+from grid_builder.edit.errors import EditRefused
+from grid_builder.edit.invariants import check_layout, refuse_if_broken
+from grid_builder.edit.ops import apply_ops, parse_ops, shared_length
+from grid_builder.edit.outcome import figures, settle
+from grid_builder.edit.service import load_layout
+from grid_builder.geom import to_wgs84
+from tests.grid_builder._edit_helpers import independent_problems, lonlat, shared_vertices
+
+
+@pytest.fixture(scope="module")
+def demo(engine, jurisdictions):
+    """The first test community's layout (metric) as the database holds it."""
+    with engine.connect() as conn:
+        _info, layout, _versions = load_layout(conn, jurisdictions["community"])
+    return layout
+
+
+def apply(layout, raw):
+    """Apply JSON operations to a copy, validate the whole community; the layout is left as it was."""
+    before, seq = dict(layout.grids), layout.next_seq
+    try:
+        res, moved = apply_ops(layout, parse_ops(raw))
+        refuse_if_broken(check_layout(layout.community_code, layout.community, res.grids, layout.buildings,
+                                      focus=set(res.affected)))
+    finally:
+        layout.grids, layout.next_seq = before, seq
+    return res, moved
+
+
+def refused(layout, raw) -> EditRefused:
+    with pytest.raises(EditRefused) as info:
+        apply(layout, raw)
+    assert info.value.detail["rule"] == info.value.rule
+    return info.value
+
+
+def test_the_demo_community_is_sound(demo):
+    assert len(demo.grids) >= 2 and len(demo.buildings) > 50
+    assert check_layout(demo.community_code, demo.community, demo.grids, demo.buildings) == []
+    assert independent_problems(demo, demo.grids) == []
+
+
+def test_moving_a_shared_vertex_moves_both_neighbours(demo):
+    for a, b, p in shared_vertices(demo):
+        q = Point(p.x + 2.0, p.y + 1.5)
+        try:
+            res, _ = apply(demo, [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}])
+        except EditRefused:
+            continue
+        assert res.changed == sorted([a, b]) and not res.created and not res.retired
+        for code in (a, b):  # the new point is a vertex of both: the edge stays shared
+            assert min(Point(c).distance(q) for c in _coords(res.grids[code])) < 1e-6
+        assert shared_length(res.grids[a], res.grids[b]) > 5
+        assert independent_problems(demo, res.grids) == []
+        return
+    pytest.fail("no shared vertex of the demo community could be moved by 2.5 m")
+
+
+def _coords(geom):
+    return [tuple(c) for poly in geom.geoms for c in np.asarray(poly.exterior.coords)[:, :2]]
+
+
+def test_a_vertex_on_the_community_edge_cannot_leave_it(demo):
+    code = sorted(demo.grids)[0]
+    poly = demo.grids[code].geoms[0]
+    edge = demo.community.boundary
+    p = next(Point(c) for c in poly.exterior.coords if edge.distance(Point(c)) < 0.01)
+    centre = demo.community.centroid
+    q = Point(p.x + (p.x - centre.x) / p.distance(centre) * 8, p.y + (p.y - centre.y) / p.distance(centre) * 8)
+    err = refused(demo, [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}])
+    assert err.rule in ("gap", "overhang", "self_intersection")
+    assert err.detail["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_a_vertex_dragged_across_a_neighbour_is_refused(demo):
+    a, b, p = shared_vertices(demo)[0]
+    far = demo.grids[b].centroid
+    q = Point(p.x + (far.x - p.x) * 3, p.y + (far.y - p.y) * 3)  # well past the neighbour
+    err = refused(demo, [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}])
+    assert err.rule in ("overlap", "self_intersection", "overhang", "gap", "building_stranded", "not_connected")
+
+
+def test_no_vertex_there(demo):
+    c = demo.community.centroid
+    outside = Point(c.x + 50_000, c.y)
+    assert refused(demo, [{"op": "move_vertex", "from": lonlat(outside), "to": lonlat(c)}]).rule == "vertex_not_found"
+
+
+def _near_buildings(demo, a, b):
+    """Buildings of grid a, nearest to grid b first."""
+    mine = [x for x in demo.buildings if demo.grids[a].contains(x.anchor)]
+    return sorted(mine, key=lambda x: demo.grids[b].distance(x.footprint))
+
+
+def test_moving_buildings_to_a_neighbour_takes_their_households(demo):
+    for a, b, _p in shared_vertices(demo)[:40]:
+        for bld in _near_buildings(demo, a, b)[:6]:
+            try:
+                res, moved = apply(demo, [{"op": "move_buildings", "buildings": [bld.id], "to": b}])
+            except EditRefused:
+                continue
+            assert moved == {bld.id: [a, b]}
+            assert res.grids[b].contains(bld.anchor) and not res.grids[a].contains(bld.anchor)
+            figs = figures(demo, res)
+            assert any(m["building"] == bld.id and m["to"] == b for m in figs["moved_buildings"])
+            assert independent_problems(demo, res.grids) == []
+            out = settle(demo, res)  # micro-grids of both grids rebuilt and nested
+            assert bld.id in out[b].building_ids
+            assert sum(len(m.building_ids) for m in out[b].microgrids) == len(out[b].building_ids)
+            return
+    pytest.fail("no building could move to a neighbouring grid")
+
+
+def test_emptying_a_grid_or_an_unknown_building_is_refused(demo):
+    code = min(demo.grids, key=lambda c: sum(1 for x in demo.buildings if demo.grids[c].contains(x.anchor)))
+    other = next(c for c in sorted(demo.grids) if c != code and shared_length(demo.grids[c], demo.grids[code]) > 1)
+    ids = [x.id for x in demo.buildings if demo.grids[code].contains(x.anchor)]
+    assert refused(demo, [{"op": "move_buildings", "buildings": ids, "to": other}]).rule == "grid_emptied"
+    assert refused(demo, [{"op": "move_buildings", "buildings": [-5], "to": other}]).rule == "unknown_building"
+
+
+def _lines_across(geom, n=8):
+    """Straight lines through the grid's centroid at n angles, long enough to cross it."""
+    c = geom.centroid
+    r = 2 * max(geom.bounds[2] - geom.bounds[0], geom.bounds[3] - geom.bounds[1])
+    for k in range(n):
+        t = np.pi * k / n
+        yield LineString([(c.x - r * np.cos(t), c.y - r * np.sin(t)), (c.x + r * np.cos(t), c.y + r * np.sin(t))])
+
+
+def _ll(line):
+    return [list(c) for c in to_wgs84(line).coords]
+
+
+def test_splitting_a_grid_retires_its_code_and_codes_the_pieces(demo):
+    for code in sorted(demo.grids):
+        for line in _lines_across(demo.grids[code]):
+            try:
+                res, _ = apply(demo, [{"op": "split", "grid": code, "line": _ll(line)}])
+            except EditRefused:
+                continue
+            assert res.retired == [code] and len(res.created) >= 2
+            assert all(c.startswith(demo.community_code) and int(c[-3:]) >= demo.next_seq for c in res.created)
+            assert res.lineage == [{"kind": "split", "old": [code], "new": res.created}]
+            assert abs(sum(res.grids[c].area for c in res.created) - demo.grids[code].area) < 1.0
+            assert independent_problems(demo, res.grids) == []
+            return
+    pytest.fail("no straight line split a demo grid")
+
+
+def test_bad_split_lines_are_refused(demo):
+    code = sorted(demo.grids)[0]
+    g = demo.grids[code]
+    c = g.representative_point()
+    bow = LineString([(c.x - 500, c.y), (c.x + 500, c.y + 3), (c.x + 500, c.y - 3), (c.x - 500, c.y + 1)])
+    assert refused(demo, [{"op": "split", "grid": code, "line": _ll(bow)}]).rule == "split_line_self_intersecting"
+    inside = LineString([(c.x - 500, c.y), (c.x, c.y)])
+    if g.buffer(-1).contains(c):
+        assert refused(demo, [{"op": "split", "grid": code, "line": _ll(inside)}]).rule == "split_line_open"
+    assert refused(demo, [{"op": "split", "grid": code, "line": [[121.5, 31.2]]}]).rule == "split_line_open"
+
+
+def test_merging_adjacent_grids_and_refusing_non_adjacent_ones(demo):
+    a, b, _p = shared_vertices(demo)[0]
+    res, _ = apply(demo, [{"op": "merge", "grids": [a, b]}])
+    (new,) = res.created
+    assert res.retired == sorted([a, b]) and res.lineage[0] == {"kind": "merge", "old": sorted([a, b]), "new": [new]}
+    assert abs(res.grids[new].area - demo.grids[a].area - demo.grids[b].area) < 1.0
+    codes = sorted(demo.grids)
+    apart = [(x, y) for i, x in enumerate(codes) for y in codes[i + 1:] if demo.grids[x].distance(demo.grids[y]) > 1]
+    if apart:
+        err = refused(demo, [{"op": "merge", "grids": list(apart[0])}])
+        assert err.rule == "merge_not_adjacent" and err.detail["geometry"] is not None
+    assert refused(demo, [{"op": "merge", "grids": [a]}]).rule == "merge_too_few"
+    assert refused(demo, [{"op": "merge", "grids": [a, "310101999999999"]}]).rule == "unknown_grid"
+
+
+def test_malformed_operations_are_refused(demo):
+    for raw in ([], [{"op": "paint"}], [{"op": "move_vertex", "from": [1], "to": [2, 3]}],
+                [{"op": "move_buildings", "buildings": "all", "to": "1"}]):
+        assert refused(demo, raw).rule == "bad_operation"

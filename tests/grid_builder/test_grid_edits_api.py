@@ -1,0 +1,264 @@
+"""Grid-edit workflow over HTTP on the real demo grids: drafts, submit, approve / reject, versions, tiles and
+locate at once, the stale-base conflict, rollback, jurisdiction, refusals that write nothing.
+
+The module leaves the community as it found it: every applied edit is rolled back by the tests, and at the
+end the community's grids are rebuilt (the builder is seeded, so codes and shapes come back)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from grid_builder.edit.service import load_layout
+from tests.grid_builder._edit_helpers import movable_vertex
+
+EDIT_URL = "/grid-edits"
+
+
+@pytest.fixture(scope="module")
+def place(engine, jurisdictions):
+    """The grid manager's community and layout; the community is rebuilt after the module."""
+    from grid_builder.build import BuildConfig
+    from grid_builder.service import build_all
+
+    comm = jurisdictions["community"]
+    with engine.connect() as conn:
+        _info, layout, _v = load_layout(conn, comm)
+    yield {"community": comm, "layout": layout, "grid": jurisdictions["grid"]}
+    build_all(engine, BuildConfig(), codes=[comm])
+
+
+def versions(engine, codes):
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT code, version FROM grid WHERE code = ANY(:c) AND valid_to IS NULL"),
+                                 {"c": list(codes)}).all())
+
+
+def draft(client, headers, community, ops, reason="测试编辑", **extra):
+    return client.post(EDIT_URL, json={"community_code": community, "operations": ops, "reason": reason, **extra},
+                       headers=headers)
+
+
+def test_grid_manager_drafts_staff_approve_and_it_shows_at_once(anon_client, role_headers, place, engine):
+    gm, staff = role_headers["grid_manager"], role_headers["community"]
+    src, dst, a, b = movable_vertex(place["layout"], must_touch=place["grid"])
+    ops = [{"op": "move_vertex", "from": src, "to": dst}]
+    figs = anon_client.post(f"{EDIT_URL}/preview", json={"community_code": place["community"], "operations": ops},
+                            headers=gm).json()
+    assert figs["valid"] and {g["code"] for g in figs["grids"]} == {a, b}
+    assert all("in_band" in g and 0 < g["compactness"] <= 1 for g in figs["grids"])
+    before = versions(engine, [a, b])
+    from tiles.tms import tile_for_lonlat
+
+    t = tile_for_lonlat(src[0], src[1], 17)
+    tile_url = f"/collections/grid/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}"
+    etag_before = anon_client.get(tile_url).headers.get("etag")
+
+    res = draft(anon_client, gm, place["community"], ops)
+    assert res.status_code == 201, res.text
+    edit = res.json()
+    assert edit["status"] == "draft" and set(edit["touched"]) == {a, b}
+    assert versions(engine, [a, b]) == before  # a draft writes no grid
+    assert anon_client.post(f"{EDIT_URL}/{edit['id']}/approve", json={}, headers=gm).status_code == 403
+    assert anon_client.post(f"{EDIT_URL}/{edit['id']}/approve", json={}, headers=staff).status_code == 409  # not submitted
+    assert anon_client.post(f"{EDIT_URL}/{edit['id']}/submit", headers=gm).json()["status"] == "submitted"
+    pending = anon_client.get(EDIT_URL, params={"status": "submitted"}, headers=staff).json()["edits"]
+    assert edit["id"] in [e["id"] for e in pending]
+    res = anon_client.post(f"{EDIT_URL}/{edit['id']}/approve", json={"reason": "同意"}, headers=staff)
+    assert res.status_code == 200, res.text
+    done = res.json()
+    assert done["status"] == "approved" and done["decided_by"] == "m-community"
+    after = versions(engine, [a, b])
+    assert after == {c: before[c] + 1 for c in (a, b)}  # exactly the two neighbours, one version more
+    assert set(done["result"]["written"]) == {a, b}
+    hist = anon_client.get(f"/grids/{a}/history").json()["versions"]
+    assert hist[-1]["edit"]["id"] == edit["id"] and hist[-1]["edit"]["by"] == "m-community"
+    assert hist[-2]["valid_to"] is not None and hist[-1]["valid_to"] is None
+    d = anon_client.get(f"/grids/{a}/diff", params={"from": before[a], "to": after[a]}).json()
+    assert d["area_gained_m2"] + d["area_lost_m2"] > 0
+    assert d["gained"] is not None or d["lost"] is not None
+    assert anon_client.get(tile_url).headers.get("etag") != etag_before  # the tile cache let go at once
+    with engine.connect() as conn:  # the other grids of the community are untouched
+        others = conn.execute(text("SELECT count(*) FROM grid WHERE community_code = :c AND level = 'grid' AND "
+                                   "valid_to IS NULL AND source = 'edit'"), {"c": place["community"]}).scalar()
+    assert others == 2
+    res = anon_client.post(f"{EDIT_URL}/{edit['id']}/rollback", json={"reason": "测试回退"}, headers=staff)
+    assert res.status_code == 200, res.text
+    assert versions(engine, [a, b]) == {c: before[c] + 2 for c in (a, b)}  # a rollback is a new version
+    with engine.connect() as conn:
+        same = conn.execute(text(
+            "SELECT bool_and(ST_OrderingEquals(n.geom, o.geom)) FROM grid n "
+            "JOIN grid o ON o.code = n.code AND o.version = n.version - 2 WHERE n.code = ANY(:c) "
+            "AND n.valid_to IS NULL"), {"c": [a, b]}).scalar()
+    assert same
+    again = anon_client.post(f"{EDIT_URL}/{edit['id']}/rollback", json={"reason": "再次"}, headers=staff)
+    assert again.status_code == 409
+
+
+def test_locate_and_reverse_follow_an_approved_edit(anon_client, client, place, engine):
+    from grid_builder.edit.samples import try_apply
+    from grid_builder.geom import polygons_of, to_wgs84
+
+    layout = place["layout"]
+    src, dst, a, b = movable_vertex(layout)
+    ops = [{"op": "move_vertex", "from": src, "to": dst}]
+    res_core = try_apply(layout, ops)
+    swept = res_core.grids[a].symmetric_difference(layout.grids[a])  # the area that changes hands
+    piece = max(polygons_of(swept), key=lambda g: g.area)
+    probe = to_wgs84(piece.buffer(-0.05).representative_point() if not piece.buffer(-0.05).is_empty
+                     else piece.representative_point())
+    params = {"lon": probe.x, "lat": probe.y}
+    before = anon_client.get("/grids/locate", params=params).json()["grid"]["code"]
+    res = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"], "operations": ops,
+                                                 "reason": "管理员直接生效"})
+    assert res.status_code == 201, res.text
+    after = anon_client.get("/grids/locate", params=params).json()["grid"]["code"]
+    assert {before, after} == {a, b}
+    assert anon_client.get("/reverse", params=params).json()["grid"]["code"] == after
+    assert client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"}).status_code == 200
+    assert anon_client.get("/grids/locate", params=params).json()["grid"]["code"] == before
+
+
+def test_second_save_on_a_changed_base_is_a_conflict_and_writes_nothing(anon_client, client, role_headers,
+                                                                       place, engine):
+    gm = role_headers["grid_manager"]
+    src, dst, a, b = movable_vertex(place["layout"], must_touch=place["grid"])
+    ops = [{"op": "move_vertex", "from": src, "to": dst}]
+    first = draft(anon_client, gm, place["community"], ops).json()
+    second = draft(anon_client, gm, place["community"], ops).json()
+    assert anon_client.post(f"{EDIT_URL}/{first['id']}/submit", headers=gm).status_code == 200
+    ok = anon_client.post(f"{EDIT_URL}/{first['id']}/approve", json={}, headers=role_headers["street"])
+    assert ok.status_code == 200, ok.text
+    now = versions(engine, [a, b])
+    for call in (lambda: anon_client.post(f"{EDIT_URL}/{second['id']}/submit", headers=gm),
+                 lambda: client.post(f"{EDIT_URL}/{second['id']}/approve", json={}),
+                 lambda: anon_client.put(f"{EDIT_URL}/{second['id']}", headers=gm,
+                                         json={"community_code": place["community"], "operations": ops})):
+        res = call()
+        assert res.status_code == 409, res.text
+        assert res.json()["error"] == "stale_base"
+        assert {x["code"] for x in res.json()["detail"]["changed"]} & {a, b}
+    stale = draft(anon_client, gm, place["community"], ops, base_versions={a: now[a] - 1})
+    assert stale.status_code == 409
+    assert versions(engine, [a, b]) == now
+    assert client.get(f"{EDIT_URL}/{second['id']}").json()["status"] == "draft"
+    assert client.post(f"{EDIT_URL}/{first['id']}/rollback", json={"reason": "还原"}).status_code == 200
+
+
+def test_reject_needs_a_reason(anon_client, role_headers, place):
+    gm, staff = role_headers["grid_manager"], role_headers["community"]
+    src, dst, _a, _b = movable_vertex(place["layout"], must_touch=place["grid"])
+    e = draft(anon_client, gm, place["community"], [{"op": "move_vertex", "from": src, "to": dst}]).json()
+    anon_client.post(f"{EDIT_URL}/{e['id']}/submit", headers=gm)
+    assert anon_client.post(f"{EDIT_URL}/{e['id']}/reject", json={"reason": " "}, headers=staff).status_code == 422
+    res = anon_client.post(f"{EDIT_URL}/{e['id']}/reject", json={"reason": "边界应沿道路"}, headers=staff).json()
+    assert res["status"] == "rejected" and res["decision_reason"] == "边界应沿道路"
+
+
+def test_refused_edits_name_the_rule_and_place_and_write_nothing(client, place, engine):
+    layout = place["layout"]
+    codes = sorted(layout.grids)
+    before = versions(engine, codes)
+    apart = [(x, y) for i, x in enumerate(codes) for y in codes[i + 1:]
+             if layout.grids[x].distance(layout.grids[y]) > 1]
+    bad = [([{"op": "split", "grid": codes[0], "line": [[121.0, 31.0], [121.1, 31.1], [121.0, 31.1],
+                                                          [121.1, 31.0]]}], "split_line_self_intersecting")]
+    if apart:
+        bad.append(([{"op": "merge", "grids": list(apart[0])}], "merge_not_adjacent"))
+    for ops, rule in bad:
+        for url in (EDIT_URL, f"{EDIT_URL}/apply"):
+            res = client.post(url, json={"community_code": place["community"], "operations": ops})
+            assert res.status_code == 422, res.text
+            body = res.json()
+            assert body["error"] == "edit_refused" and body["detail"]["rule"] == rule and rule in body["message"]
+            assert body["detail"]["geometry"] is not None
+    assert versions(engine, codes) == before
+
+
+def test_jurisdiction(anon_client, role_headers, place, jurisdictions):
+    gm = role_headers["grid_manager"]
+    layout = place["layout"]
+    far = [c for c in sorted(layout.grids) if c != place["grid"]
+           and layout.grids[c].distance(layout.grids[place["grid"]]) > 1]
+    if far:  # a grid manager cannot touch grids that are not theirs
+        from tests.grid_builder._edit_helpers import shared_vertices, lonlat  # noqa: I001
+        others = [(a, b, p) for a, b, p in shared_vertices(layout) if place["grid"] not in (a, b)]
+        if others:
+            a, b, p = others[0]
+            res = draft(anon_client, gm, place["community"], [{"op": "move_vertex", "from": lonlat(p),
+                                                                 "to": lonlat(p)}])
+            assert res.status_code == 403 and res.json()["error"] == "outside_jurisdiction"
+    other = jurisdictions["other_community"]
+    for role in ("grid_manager", "community"):
+        res = anon_client.post(f"{EDIT_URL}/preview", headers=role_headers[role], json={
+            "community_code": other, "operations": [{"op": "merge", "grids": [f"{other}001", f"{other}002"]}]})
+        assert res.status_code == 403, (role, res.text)
+    for role in ("planner", "police", "public"):
+        res = draft(anon_client, role_headers[role], place["community"], [{"op": "merge", "grids": ["1", "2"]}])
+        assert res.status_code in (401, 403)
+    assert anon_client.post(f"{EDIT_URL}/apply", headers=role_headers["community"], json={
+        "community_code": place["community"], "operations": [{"op": "merge", "grids": ["1", "2"]}]}).status_code == 403
+
+
+def test_split_then_merge_keep_the_code_map(client, place, engine):
+    from tests.grid_builder._edit_helpers import try_apply
+    from tests.grid_builder.test_grid_edit_ops import _lines_across, _ll
+
+    layout = place["layout"]
+    for code in sorted(layout.grids):
+        for line in _lines_across(layout.grids[code]):
+            ops = [{"op": "split", "grid": code, "line": _ll(line)}]
+            res = try_apply(layout, ops)
+            if res is None or len(res.created) != 2:
+                continue
+            out = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"], "operations": ops,
+                                                         "reason": "拆分"})
+            assert out.status_code == 201, out.text
+            new = out.json()["result"]["created"]
+            assert len(new) == 2 and versions(engine, [code]) == {}
+            hist = client.get(f"/grids/{code}/history").json()
+            assert {m["new_code"] for m in hist["code_map"]} == set(new)
+            merged = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"],
+                                                            "operations": [{"op": "merge", "grids": new}]})
+            assert merged.status_code == 201, merged.text
+            (m,) = merged.json()["result"]["created"]
+            assert client.get(f"/grids/{m}/history").json()["code_map"][0]["old_code"] in new
+            for e in (merged.json(), out.json()):  # undo in reverse order: the split's code comes back
+                assert client.post(f"{EDIT_URL}/{e['id']}/rollback", json={"reason": "还原"}).status_code == 200
+            assert code in versions(engine, [code])
+            return
+    pytest.fail("no straight line split a demo grid in two")
+
+
+def test_moved_buildings_take_their_assignment_and_come_back_on_rollback(client, anon_client, place, engine):
+    from grid_builder.edit.samples import shared_vertices, try_apply
+    from grid_builder.geom import to_wgs84
+
+    layout = place["layout"]
+    for a, b, _p in shared_vertices(layout)[:40]:
+        mine = sorted((x for x in layout.buildings if layout.grids[a].contains(x.anchor)),
+                      key=lambda x: layout.grids[b].distance(x.footprint))
+        for bld in mine[:5]:
+            ops = [{"op": "move_buildings", "buildings": [bld.id], "to": b}]
+            if try_apply(layout, ops) is None:
+                continue
+            res = client.post(f"{EDIT_URL}/apply", json={"community_code": place["community"], "operations": ops,
+                                                         "reason": "楼栋划入相邻网格"})
+            assert res.status_code == 201, res.text
+            assert [m["building"] for m in res.json()["result"]["moved_buildings"]] == [bld.id]
+
+            def assigned(bid: int):
+                with engine.connect() as conn:
+                    return conn.execute(text("SELECT grid_code, microgrid_code FROM grid_assignment WHERE "
+                                             "building_id = :b"), {"b": bid}).one()
+
+            g, m = assigned(bld.id)
+            assert g == b and m.startswith(b)
+            pt = to_wgs84(bld.anchor)
+            found = anon_client.get("/grids/locate", params={"lon": pt.x, "lat": pt.y}).json()
+            assert found["grid"]["code"] == b and found["microgrid"]["code"] == m
+            back = client.post(f"{EDIT_URL}/{res.json()['id']}/rollback", json={"reason": "还原"})
+            assert back.status_code == 200, back.text
+            assert assigned(bld.id)[0] == a
+            return
+    pytest.fail("no building could move to a neighbouring grid")
