@@ -27,6 +27,7 @@ def coverage(
                                         community_code=community)
         store.save_result(conn, "coverage", {"type": facility_type, "distance": distance, "radius": radius,
                                              "community": community}, res["summary"])
+        store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])  # the map-page layer
     s = res["summary"]
     if s.get("note"):
         typer.secho(s["note"], fg=typer.colors.YELLOW, err=True)
