@@ -245,8 +245,10 @@ def intersections(net: RoadNetwork, min_degree: int = 3) -> np.ndarray:
 def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | None = None, p: int | None = None,
                     distance: str | None = None, radius_m: float | None = None, candidates=("buildings",),
                     community_code: str | None = None, keep_existing: bool = True, method: str = "auto",
-                    time_limit_s: float = 60.0) -> dict:
-    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer."""
+                    time_limit_s: float = 60.0, points=None) -> dict:
+    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer.
+
+    ``points`` (candidate kind "points"): posted candidate sites, ``(n, 2)`` WGS84 lon/lat."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -278,8 +280,14 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
             ll = np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])) if len(xy) else np.zeros((0, 2))
             parts.append(store.Points(net.node_key[nodes], [None] * len(nodes), ["intersection"] * len(nodes),
                                       xy, ll, np.ones(len(nodes))))
+        elif c == "points":
+            ll = np.asarray(points if points is not None else np.zeros((0, 2)), dtype=float).reshape(-1, 2)
+            if len(ll) == 0:
+                raise SitingInputError("候选点类型 points 需要上传的候选点 (candidates 'points' needs posted points)")
+            parts.append(store.Points(np.arange(1, len(ll) + 1), [None] * len(ll), ["point"] * len(ll),
+                                      to_metric(ll), ll, np.ones(len(ll))))
         else:
-            raise SitingInputError(f"未知候选点类型 {c!r} (candidates: buildings, intersections)")
+            raise SitingInputError(f"未知候选点类型 {c!r} (candidates: buildings, intersections, points)")
     sites = store.Points.concat(*parts)
     n_fixed = len(fixed_pts)
     if len(sites) == 0:

@@ -107,6 +107,10 @@ ACTIONS: dict[str, Rule] = {
                             title="实有人口、房屋、单位 residents, houses and units (一标三实)"),
     "residents:write": _rule(_RESIDENT_STAFF, None, jurisdiction=True,
                              title="采集实有人口、房屋、单位 record residents, houses and units"),
+    # ---- planner workbench (issue 13): analysis jobs, named siting scenarios and their reports ----
+    "analysis:jobs": _rule((ADMIN, PLANNER), "siting:run", title="分析任务 analysis jobs"),
+    "scenarios:read": _rule((ADMIN, PLANNER), "siting:run", title="选址方案 siting scenarios"),
+    "scenarios:write": _rule((ADMIN, PLANNER), "siting:run", title="保存选址方案 save siting scenarios"),
 }
 
 LOGIN_REQUIRED = "请先登录 login required"

@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("progress", sa.Float, nullable=False, server_default="0"),
         sa.Column("message", sa.Text),
         sa.Column("result", sa.dialects.postgresql.JSONB),
+        # the runner (API process) that took the job: it holds this advisory lock while alive
+        sa.Column("runner_key", sa.BigInteger),
         sa.Column("created_by", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("started_at", sa.DateTime(timezone=True)),
