@@ -72,6 +72,21 @@ def coverage_map(result: dict, path: Path) -> Path:
     return export(drawn, path, title=title)
 
 
+def isochrone_map(result: dict, path: Path) -> Path:
+    """An offline HTML map of walking isochrones (one layer per number of minutes) and their facilities."""
+    from layers.folium_export import export
+
+    s = result["summary"]
+    feats = result["layers"]["isochrones"]["features"]
+    shades = ["#a5d8ff", "#4dabf7", "#1c7ed6", "#1864ab", "#0b3d91", "#051d49"]
+    drawn = [_layer(f"{m:g} 分钟步行", _fc([f for f in feats if f["properties"]["minutes"] == m]),
+                    shades[min(k, len(shades) - 1)], fill_opacity=0.25)
+             for k, m in reversed(list(enumerate(s["minutes"])))]
+    drawn.append(_layer(f"现有{s['facility_type']}", result["layers"]["facilities"], FACILITY, fill_opacity=0.9,
+                        weight=2, radius=6))
+    return export(drawn, path, title=f"{s['facility_type']} 步行等时圈（{'/'.join(f'{m:g}' for m in s['minutes'])} 分钟）")
+
+
 def camera_map(result: dict, path: Path) -> Path:
     """An offline HTML map of a camera plan (area, view sectors, cameras, blind spots)."""
     from layers.folium_export import export

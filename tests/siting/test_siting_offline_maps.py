@@ -46,7 +46,7 @@ def demo_output(pg_url, tmp_path_factory) -> Path:
 
 def test_demo_writes_maps_and_no_page_links_outside(demo_output):
     pages = sorted(demo_output.rglob("*.html"))
-    assert {p.parent.name for p in pages} >= {"coverage", "cameras"}
+    assert {p.parent.name for p in pages} >= {"coverage", "cameras", "isochrones"}
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert not LOADS.findall(html), (page.name, LOADS.findall(html)[:3])
@@ -102,7 +102,8 @@ def test_every_demo_map_draws_with_the_network_cut(demo_output, output_dir):
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    colours = {"coverage": [report.COVERED, report.UNCOVERED], "cameras": [report.SECTOR, report.BLIND]}
+    colours = {"coverage": [report.COVERED, report.UNCOVERED], "cameras": [report.SECTOR, report.BLIND],
+               "isochrones": ["#1c7ed6"]}
     pages = sorted(demo_output.rglob("*.html"))
     shots = output_dir / "siting"
     shots.mkdir(parents=True, exist_ok=True)

@@ -187,3 +187,18 @@ def test_coverage_reports(client, planner, jurisdictions, tmp_path):
     assert csv_r.status_code == 200 and "households" in csv_r.content.decode("utf-8-sig").splitlines()[0]
     bad = client.post("/analysis/coverage/report.pdf", headers=planner, json={**body, "radius_m": -1})
     assert bad.status_code == 422
+
+
+def test_cli_writes_the_scenario_report(two_versions, tmp_path):
+    from typer.testing import CliRunner
+
+    from gis_api.cli import app
+
+    sid = two_versions[0]["scenario"]["id"]
+    r = CliRunner().invoke(app, ["siting", "report", str(sid), "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    pdf = next(tmp_path.glob("scenario-*.pdf")).read_bytes()
+    assert pdf[:5] == b"%PDF-" and b"/FontFile2" in pdf
+    assert next(tmp_path.glob("scenario-*.gpkg")).stat().st_size > 0
+    r = CliRunner().invoke(app, ["siting", "report", "987654321", "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "987654321" in r.output
