@@ -17,6 +17,7 @@ gone: it is marked failed when a runner starts, and whenever the job is read.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import multiprocessing as mp
@@ -147,7 +148,7 @@ class JobRunner:
             _fail(self.engine, job_id, f"无法启动任务 cannot start the job ({type(exc).__name__})")
             return job_id
         self._futures[job_id] = fut
-        fut.add_done_callback(lambda f, i=job_id: self._done(i, f))
+        fut.add_done_callback(functools.partial(self._done, job_id))
         return job_id
 
     def _done(self, job_id: int, fut: Future) -> None:

@@ -160,7 +160,7 @@ def scenario_pdf(scenario: dict, context: list[dict] | None = None) -> bytes:
                ["现有设施", s["existing"]], ["新增设施", s["new_sites"]], ["住户", s["households"]],
                ["原覆盖住户", s["covered_before"]], ["方案覆盖住户", s["covered_after"]],
                ["方案覆盖率", _pct(s["covered_share_after"])], ["新增成本", s.get("cost")]]
-    rows = [["序号", "状态", "类型", "名称", "新增覆盖住户", "经度", "纬度"]]
+    rows: list[list] = [["序号", "状态", "类型", "名称", "新增覆盖住户", "经度", "纬度"]]
     for n, f in enumerate(sites, start=1):
         p = f["properties"]
         lon, lat = f["geometry"]["coordinates"]

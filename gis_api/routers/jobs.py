@@ -41,7 +41,7 @@ def submit(req: JobRequest, request: Request, conn: Connection = Depends(db_conn
     Queue a job; it runs in a worker process. Poll ``GET /analysis/jobs/{id}``, then read ``…/result``."""
     params = req.params.model_dump()
     if req.kind == "scenario":
-        params = scenario_params(conn, req.params, principal.actor)  # type: ignore[arg-type]
+        params = scenario_params(conn, req.params, principal.actor)
     runner = j.runner_of(request.app)
     job_id = runner.submit(req.kind, params, principal.actor)
     job = j.get_job(conn, job_id, None)
