@@ -130,8 +130,10 @@ def _png_colour_pixels(png: bytes, colour: str, tol: int = 30) -> int:
     from PIL import Image
 
     r0, g0, b0 = int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-    img = Image.open(io.BytesIO(png)).convert("RGB")
-    return sum(1 for r, g, b in img.getdata() if abs(r - r0) < tol and abs(g - g0) < tol and abs(b - b0) < tol)
+    import numpy as np
+
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    return int((np.abs(px - np.array([r0, g0, b0])) < tol).all(axis=2).sum())
 
 
 def _render(pdf: bytes, tmp_path, name: str) -> bytes:
