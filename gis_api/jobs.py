@@ -151,6 +151,10 @@ class JobRunner:
         fut.add_done_callback(functools.partial(self._done, job_id))
         return job_id
 
+    def busy(self, job_id: int) -> bool:
+        """Whether this runner's pool still holds the job (queued or in a worker, even after a cancel)."""
+        return job_id in self._futures
+
     def _done(self, job_id: int, fut: Future) -> None:
         self._futures.pop(job_id, None)
         if not fut.cancelled() and fut.exception() is not None:  # the worker process died (killed, out of memory)

@@ -58,30 +58,32 @@ def test_isochrone_job(client, planner):
 
 def test_cancel_stops_a_job_and_keeps_nothing(client, planner, engine):
     heavy = {"kind": "scenario", "params": {"name": f"取消测试-{secrets.token_hex(3)}", "facility_type": "幼儿园",
-                                            "model": "pmedian", "new_sites": 12, "candidates": ["buildings"],
-                                            "time_limit_s": 60}}
+                                            "model": "mclp", "new_sites": 60, "distance": "walk",
+                                            "candidates": ["buildings", "intersections"], "time_limit_s": 6}}
     ids = [client.post("/analysis/jobs", headers=planner, json=heavy).json()["id"] for _ in range(3)]
-    for job_id in ids:  # the pool's workers take the first ones; the last is still queued
+    first = _wait(client, planner, ids[0], until=("running", "done", "failed", "cancelled"))
+    assert first["state"] == "running", first  # cancelled while a worker is solving it
+    for job_id in ids:  # the others: running in the second worker, or still queued
         r = client.delete(f"/analysis/jobs/{job_id}", headers=planner)
         assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
-    time.sleep(2)
     for job_id in ids:
         st = client.get(f"/analysis/jobs/{job_id}", headers=planner).json()
         assert st["state"] == "cancelled"
         res = client.get(f"/analysis/jobs/{job_id}/result", headers=planner)
         assert res.status_code == 409 and "取消" in res.json()["message"]
-    # the workers stop at their next progress report and roll their transaction back: no scenario saved
+    # the workers stop at their next progress report and roll their transaction back: once they are all
+    # through, no scenario of that name was saved
+    runner = client.app.state.job_runner
     deadline = time.monotonic() + TIMEOUT_S
+    while any(runner.busy(i) for i in ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(runner.busy(i) for i in ids)
     with engine.connect() as conn:
-        while time.monotonic() < deadline:
-            busy = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%siting_scenario%' "
-                                     "AND state = 'active' AND pid <> pg_backend_pid()")).scalar_one()
-            if not busy:
-                break
-            time.sleep(0.5)
         saved = conn.execute(text("SELECT count(*) FROM siting_scenario WHERE name = :n"),
                              {"n": heavy["params"]["name"]}).scalar_one()
-    assert saved == 0
+        states = conn.execute(text("SELECT DISTINCT state FROM analysis_job WHERE id = ANY(:i)"),
+                              {"i": ids}).scalars().all()
+    assert saved == 0 and states == ["cancelled"]
 
 
 def test_failed_job_has_a_clear_message(client, planner, jurisdictions):
