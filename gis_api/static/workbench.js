@@ -62,19 +62,23 @@
     return s >= 0.9 ? "#2b8a3e" : s >= 0.7 ? "#74b816" : s >= 0.5 ? "#fab005" : s >= 0.3 ? "#f76707" : "#c92a2a";
   }
 
-  function communities() {
-    if (wb.communities) { return Promise.resolve(wb.communities); }
-    return api("GET", "/collections/admin_community/items?limit=1000").then(function (fc) {
-      wb.communities = fc;
+  var polygons = {};
+  function collection(id) {  // a polygon layer of the registry (communities, townships, districts, grids)
+    if (polygons[id]) { return Promise.resolve(polygons[id]); }
+    return api("GET", "/collections/" + id + "/items?limit=5000").then(function (fc) {
+      polygons[id] = fc;
       return fc;
     });
   }
+  function communities() { return collection("admin_community"); }
 
   function drawCoverage(res) {
-    var s = res.summary, byCode = {};
-    s.by_area.forEach(function (a) { if (a.code) { byCode[a.code] = a; } });
+    var s = res.summary, byCode = {}, byGrid = $("wb-by").value === "grid";
+    (byGrid ? s.by_grid : s.by_area).forEach(function (a) { if (a.code) { byCode[a.code] = a; } });
     wb.lastCoverage = res;
-    communities().then(function (fc) {
+    var layerId = byGrid ? "grid" : { district: "admin_district", township: "admin_township" }[s.area_level] ||
+                  "admin_community";
+    collection(layerId).then(function (fc) {
       var feats = fc.features.filter(function (f) { return byCode[f.properties.code]; });
       setLayer("choropleth", L.geoJSON({ type: "FeatureCollection", features: feats }, {
         style: function (f) {
@@ -83,10 +87,16 @@
         },
         onEachFeature: function (f, l) {
           var a = byCode[f.properties.code];
-          l.bindPopup(esc(a.name) + "<br>覆盖 " + a.covered_households + " / " + a.households + " 户（" +
+          l.bindPopup(esc(a.name || a.code) + "<br>覆盖 " + a.covered_households + " / " + a.households + " 户（" +
                       pct(a.covered_share) + "）");
         }
       }));
+      var bounds = wb.layers.choropleth.getBounds();
+      if (bounds.isValid()) {  // on a phone the panel covers the lower part of the map: keep the result above it
+        var narrow = window.matchMedia("(max-width: 600px)").matches;
+        window.shequMap.map.fitBounds(bounds, { paddingTopLeft: [10, 10],
+                                               paddingBottomRight: [10, narrow ? Math.round(window.innerHeight * 0.6) : 10] });
+      }
       setLayer("uncovered", L.geoJSON(res.layers.uncovered_buildings || res.layers.buildings, {
         filter: function (f) { return !f.properties.covered; },
         style: function () { return { color: "#c92a2a", weight: 1, fillColor: "#c92a2a", fillOpacity: 0.8 }; }
@@ -99,15 +109,15 @@
           l.bindPopup(esc(f.properties.name || s.facility_type) + "<br>服务 " + f.properties.catchment_households + " 户");
         }
       }));
-    }).catch(function (e) { error("社区边界加载失败：" + e.message); });
-    var rows = s.by_area.map(function (a) {
-      return "<tr><td>" + esc(a.name) + "</td><td>" + a.covered_households + "/" + a.households + "</td><td>" +
+    }).catch(function (e) { error("边界加载失败：" + e.message); });
+    var rows = (byGrid ? s.by_grid : s.by_area).map(function (a) {
+      return "<tr><td>" + esc(a.name || a.code) + "</td><td>" + a.covered_households + "/" + a.households + "</td><td>" +
              pct(a.covered_share) + "</td></tr>";
     }).join("");
     $("wb-summary").innerHTML = "<p><b>" + esc(s.facility_type) + "</b> " + s.radius_m + " 米（" +
       (s.distance === "walk" ? "步行" : "直线") + "）：覆盖 " + s.covered_households + " / " + s.households +
       " 户，<b>" + pct(s.covered_share) + "</b>；未覆盖建筑 " + s.uncovered_buildings + " 栋</p>" +
-      '<table class="wb-table" id="wb-area-table"><tr><th>区域</th><th>覆盖/住户</th><th>覆盖率</th></tr>' + rows + "</table>";
+      '<table class="wb-table" id="wb-area-table"><tr><th>' + (byGrid ? "网格" : "区域") + '</th><th>覆盖/住户</th><th>覆盖率</th></tr>' + rows + "</table>";
   }
 
   function runCoverage(ev) {
@@ -264,7 +274,8 @@
       '<label>设施类型 <select id="wb-type"></select></label>' +
       '<label>服务半径（米，空 = 国标） <input id="wb-radius" type="number" min="1" step="any" inputmode="decimal"></label>' +
       '<label>距离 <select id="wb-distance"><option value="walk">步行路网</option><option value="line">直线</option></select></label>' +
-      '<label>范围 <select id="wb-area"><option value="">全部（按社区汇总）</option></select></label>' +
+      '<label>范围 <select id="wb-area"><option value="">全部</option></select></label>' +
+      '<label>分区着色 <select id="wb-by"><option value="area">按社区（所选区划）</option><option value="grid">按网格</option></select></label>' +
       '<div class="wb-row"><button id="wb-coverage" type="submit">覆盖分析</button>' +
       '<button id="wb-iso" type="button">等时圈</button><button id="wb-cov-pdf" type="button">覆盖 PDF</button></div>' +
       "</form>" +
@@ -308,11 +319,13 @@
         }).join("");
         $("wb-type").dispatchEvent(new Event("change"));
       }),
-      communities().then(function (fc) {
-        $("wb-area").innerHTML += fc.features.map(function (f) {
-          return '<option value="' + esc(f.properties.code) + '">' + esc(f.properties.name) + "</option>";
-        }).join("");
-      }).catch(function () {}),
+      Promise.all([["admin_district", "区"], ["admin_township", "街道"], ["admin_community", "社区"]].map(function (lv) {
+        return collection(lv[0]).then(function (fc) {
+          return '<optgroup label="' + lv[1] + '">' + fc.features.map(function (f) {
+            return '<option value="' + esc(f.properties.code) + '">' + esc(f.properties.name) + "</option>";
+          }).join("") + "</optgroup>";
+        }).catch(function () { return ""; });
+      })).then(function (groups) { $("wb-area").innerHTML += groups.join(""); }),
       refreshScenarios()
     ]);
   }

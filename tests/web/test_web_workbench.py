@@ -85,6 +85,13 @@ def test_planner_runs_coverage_scenarios_compare_and_downloads_the_pdf(live_serv
             assert "覆盖" in page.locator("#wb-summary").inner_text()
             page.wait_for_function("shequWorkbench.layers.choropleth", timeout=30_000)
             page.screenshot(path=str(out / "workbench_coverage.png"))
+            # the same by grid: the choropleth colours the community's grids
+            page.select_option("#wb-by", "grid")
+            page.click("#wb-coverage")
+            page.wait_for_function("document.querySelector('#wb-area-table th').textContent === '网格'",
+                                   timeout=60_000)
+            assert page.locator("#wb-area-table tr").count() >= 2
+            page.screenshot(path=str(out / "workbench_coverage_grids.png"))
 
             # bad input shows a clear message in the page
             page.fill("#wb-radius", "-5")
