@@ -88,7 +88,31 @@ def _resolve_type(type_key: str) -> FacilityType:
         raise SitingInputError(exc.args[0]) from None
 
 
-def _resolve_area(conn, code: str | None):
+#: the largest polygon a planner may draw as an analysis area (km²)
+MAX_DRAWN_KM2 = 200.0
+
+
+def drawn_area(geojson: dict) -> store.Area:
+    """A polygon drawn on the map (GeoJSON, WGS84) as an analysis area; ``SitingInputError`` if unusable."""
+    try:
+        geom = shapely.geometry.shape(geojson)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SitingInputError(f"绘制范围不是有效的 GeoJSON 面 (the drawn area is not a GeoJSON polygon: {exc})") from None
+    if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+        raise SitingInputError(f"绘制范围必须是面 (the drawn area must be a polygon, got {geom.geom_type})")
+    geom = shapely.make_valid(geom)
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise SitingInputError("绘制范围坐标不是经纬度 (the drawn area is not in lon/lat degrees)")
+    metric = shapely.transform(geom, lambda xy: to_metric(xy))
+    if metric.area <= 0 or metric.area > MAX_DRAWN_KM2 * 1e6:
+        raise SitingInputError(f"绘制范围面积须在 0–{MAX_DRAWN_KM2:g} 平方公里 (area must be in (0, {MAX_DRAWN_KM2:g}] km²)")
+    return store.Area("drawn", "绘制范围", "drawn", metric, geom)
+
+
+def _resolve_area(conn, code: str | None, drawn: dict | None = None):
+    if drawn is not None:
+        return drawn_area(drawn)
     if code is None:
         return None
     area = store.area_by_code(conn, code)
@@ -171,13 +195,14 @@ def _summary_areas(conn, area):
 
 
 def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m: float | None = None,
-                      community_code: str | None = None, include_buildings: bool = True) -> dict:
+                      community_code: str | None = None, include_buildings: bool = True,
+                      area_geojson: dict | None = None) -> dict:
     """Households covered by the facilities of a type: summary per area and grid, GeoJSON layers."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
     distance = distance or ft.distance
-    area = _resolve_area(conn, community_code)
+    area = _resolve_area(conn, community_code, area_geojson)
     area_wkt = area.geom_ll.wkt if area else None
     demand, footprints = store.residential_buildings(conn, area_wkt)
     if len(demand) == 0:

@@ -21,10 +21,12 @@ def _coverage(conn, p: dict, progress: Progress) -> dict:
     progress(0.05, "计算覆盖 computing coverage")
     res = service.coverage_analysis(conn, p["facility_type"], distance=p.get("distance"), radius_m=p.get("radius_m"),
                                     community_code=p.get("community_code"),
-                                    include_buildings=p.get("include_buildings", True))
+                                    include_buildings=p.get("include_buildings", True),
+                                    area_geojson=p.get("area"))
     if p.get("save"):
         res["summary"]["result_id"] = store.save_result(conn, "coverage", p, res["summary"])
-        store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])
+        if p.get("area") is None:
+            store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])
     return res
 
 

@@ -34,10 +34,12 @@ def coverage(req: CoverageRequest, conn: Connection = Depends(db_conn, scope="fu
     from siting import service, store
 
     res = service.coverage_analysis(conn, req.facility_type, distance=req.distance, radius_m=req.radius_m,
-                                    community_code=req.community_code, include_buildings=req.include_buildings)
+                                    community_code=req.community_code, include_buildings=req.include_buildings,
+                                    area_geojson=req.area)
     if req.save:
         res["summary"]["result_id"] = store.save_result(conn, "coverage", req.model_dump(), res["summary"])
-        store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])  # the map page's layer
+        if req.area is None:  # the map page's layer holds city / admin-area results, not drawn areas
+            store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])
     return res
 
 

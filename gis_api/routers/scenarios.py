@@ -124,7 +124,8 @@ def coverage_report(req: CoverageRequest, fmt: Literal["pdf", "csv", "gpkg"],
     from siting import documents, service
 
     res = service.coverage_analysis(conn, req.facility_type, distance=req.distance, radius_m=req.radius_m,
-                                    community_code=req.community_code, include_buildings=True)
+                                    community_code=req.community_code, include_buildings=True,
+                                    area_geojson=req.area)
     name = f"coverage-{res['summary']['type_code']}"
     if fmt == "csv":
         return _file(documents.csv_bytes(res["layers"]["buildings"]["features"],

@@ -47,8 +47,41 @@
     var radius = parseFloat($("wb-radius").value);
     var p = { facility_type: $("wb-type").value, distance: $("wb-distance").value };
     if ($("wb-radius").value !== "") { p.radius_m = radius; }
-    if ($("wb-area").value) { p.community_code = $("wb-area").value; }
+    if ($("wb-area").value === "__drawn") {
+      if (!wb.drawn) { throw new Error("请先在地图上绘制范围"); }
+      p.area = wb.drawn;
+    } else if ($("wb-area").value) { p.community_code = $("wb-area").value; }
     return p;
+  }
+
+  // 绘制范围: click the map to add corners, press 完成绘制 to close the polygon
+  function toggleDraw() {
+    var map = window.shequMap.map, btn = $("wb-draw");
+    if (!wb.drawing) {
+      wb.drawing = [];
+      btn.textContent = "完成绘制";
+      setLayer("drawn", null);
+      map.on("click", addCorner);
+      $("wb-status").textContent = "在地图上点击添加范围顶点（至少 3 个），再按“完成绘制”";
+      return;
+    }
+    map.off("click", addCorner);
+    btn.textContent = "绘制范围";
+    var pts = wb.drawing;
+    wb.drawing = null;
+    if (pts.length < 3) { error("范围至少需要 3 个顶点"); setLayer("drawn", null); return; }
+    var ring = pts.map(function (ll) { return [ll.lng, ll.lat]; });
+    ring.push(ring[0]);
+    wb.drawn = { type: "Polygon", coordinates: [ring] };
+    setLayer("drawn", L.polygon(pts, { color: "#7048e8", weight: 2, dashArray: "4 4", fillOpacity: 0.05 }));
+    $("wb-area").value = "__drawn";
+    $("wb-status").textContent = "已绘制范围（" + pts.length + " 个顶点）";
+  }
+
+  function addCorner(e) {
+    if (!wb.drawing) { return; }
+    wb.drawing.push(e.latlng);
+    setLayer("drawn", L.polyline(wb.drawing, { color: "#7048e8", weight: 2, dashArray: "4 4" }));
   }
 
   function setLayer(key, layer) {
@@ -78,7 +111,10 @@
     wb.lastCoverage = res;
     var layerId = byGrid ? "grid" : { district: "admin_district", township: "admin_township" }[s.area_level] ||
                   "admin_community";
-    collection(layerId).then(function (fc) {
+    var areas = s.area_level === "drawn" && !byGrid ?  // the drawn polygon is its own (one) area
+      Promise.resolve({ features: [{ type: "Feature", geometry: wb.drawn, properties: { code: "drawn" } }] }) :
+      collection(layerId);
+    areas.then(function (fc) {
       var feats = fc.features.filter(function (f) { return byCode[f.properties.code]; });
       setLayer("choropleth", L.geoJSON({ type: "FeatureCollection", features: feats }, {
         style: function (f) {
@@ -123,8 +159,9 @@
   function runCoverage(ev) {
     ev.preventDefault();
     error("");
+    var p;
+    try { p = params(); } catch (e) { error(e.message); return; }
     busy(true, "覆盖分析中…");
-    var p = params();
     p.include_buildings = false;
     api("POST", "/analysis/coverage", p).then(function (res) {
       drawCoverage(res);
@@ -134,8 +171,11 @@
 
   function runIsochrones() {
     error("");
+    var p;
+    try { p = params(); } catch (e) { error(e.message); return; }
+    if (p.area) { error("等时圈按行政区划或全部计算，不支持绘制范围"); return; }
     busy(true, "计算等时圈…");
-    var p = params(), body = { facility_type: p.facility_type, minutes: [5, 10, 15] };
+    var body = { facility_type: p.facility_type, minutes: [5, 10, 15] };
     if (p.community_code) { body.community_code = p.community_code; }
     api("POST", "/analysis/isochrones", body).then(function (res) {
       var shades = { 5: "#1864ab", 10: "#4dabf7", 15: "#a5d8ff" };
@@ -161,8 +201,10 @@
 
   function coveragePdf() {
     error("");
+    var p;
+    try { p = params(); } catch (e) { error(e.message); return; }
     busy(true, "生成 PDF…");
-    api("POST", "/analysis/coverage/report.pdf", params(), true).then(function (blob) {
+    api("POST", "/analysis/coverage/report.pdf", p, true).then(function (blob) {
       downloadBlob(blob, "coverage-report.pdf");
       busy(false, "PDF 已下载");
     }).catch(function (e) { busy(false); error(e.message); });
@@ -212,7 +254,10 @@
 
   function runScenario() {
     error("");
-    var p = params(), n = parseInt($("wb-new").value, 10);
+    var p;
+    try { p = params(); } catch (e) { error(e.message); return; }
+    if (p.area) { error("选址方案的范围须为行政区划（或全部），不支持绘制范围"); return; }
+    var n = parseInt($("wb-new").value, 10);
     var body = { name: $("wb-name").value.trim(), facility_type: p.facility_type, model: "mclp", new_sites: n,
                  distance: p.distance };
     if (p.radius_m !== undefined) { body.radius_m = p.radius_m; }
@@ -274,7 +319,9 @@
       '<label>设施类型 <select id="wb-type"></select></label>' +
       '<label>服务半径（米，空 = 国标） <input id="wb-radius" type="number" min="1" step="any" inputmode="decimal"></label>' +
       '<label>距离 <select id="wb-distance"><option value="walk">步行路网</option><option value="line">直线</option></select></label>' +
-      '<label>范围 <select id="wb-area"><option value="">全部</option></select></label>' +
+      '<div class="wb-row"><label>范围 <select id="wb-area"><option value="">全部</option>' +
+      '<option value="__drawn">绘制范围</option></select></label>' +
+      '<button id="wb-draw" type="button">绘制范围</button></div>' +
       '<label>分区着色 <select id="wb-by"><option value="area">按社区（所选区划）</option><option value="grid">按网格</option></select></label>' +
       '<div class="wb-row"><button id="wb-coverage" type="submit">覆盖分析</button>' +
       '<button id="wb-iso" type="button">等时圈</button><button id="wb-cov-pdf" type="button">覆盖 PDF</button></div>' +
@@ -306,6 +353,7 @@
     $("wb-run").addEventListener("click", runScenario);
     $("wb-cancel").addEventListener("click", cancelJob);
     $("wb-compare").addEventListener("click", compare);
+    $("wb-draw").addEventListener("click", toggleDraw);
     $("wb-type").addEventListener("change", function () {
       var t = wb.types[$("wb-type").selectedIndex];
       $("wb-radius").placeholder = t ? t.radius_m + "（" + t.clause + "）" : "";

@@ -204,3 +204,25 @@ def test_cli_writes_the_scenario_report(two_versions, tmp_path):
     assert next(tmp_path.glob("scenario-*.gpkg")).stat().st_size > 0
     r = CliRunner().invoke(app, ["siting", "report", "987654321", "-o", str(tmp_path)])
     assert r.exit_code == 1 and "987654321" in r.output
+
+
+def test_coverage_of_a_drawn_area(client, planner, jurisdictions, engine):
+    with engine.connect() as conn:
+        env = conn.execute(text("SELECT ST_AsGeoJSON(ST_Envelope(geom)) FROM admin_unit WHERE code = :c"),
+                           {"c": jurisdictions["community"]}).scalar_one()
+    import json
+
+    drawn = json.loads(env)
+    r = client.post("/analysis/coverage", headers=planner, json={"facility_type": "幼儿园", "area": drawn,
+                                                                  "distance": "line", "include_buildings": False})
+    assert r.status_code == 200, r.text
+    s = r.json()["summary"]
+    assert s["area_level"] == "drawn" and s["households"] > 0 and s["by_area"][0]["name"] == "绘制范围"
+    line = {"type": "LineString", "coordinates": [[121.49, 31.23], [121.50, 31.24]]}
+    huge = {"type": "Polygon", "coordinates": [[[100, 20], [120, 20], [120, 40], [100, 40], [100, 20]]]}
+    for bad, needle in ((line, "面"), (huge, "平方公里"), ({"type": "Polygon"}, "GeoJSON")):
+        r = client.post("/analysis/coverage", headers=planner, json={"facility_type": "幼儿园", "area": bad})
+        assert r.status_code == 422 and needle in r.json()["message"], r.text
+    both = client.post("/analysis/coverage", headers=planner, json={
+        "facility_type": "幼儿园", "area": drawn, "community_code": jurisdictions["community"]})
+    assert both.status_code == 422

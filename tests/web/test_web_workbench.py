@@ -92,6 +92,19 @@ def test_planner_runs_coverage_scenarios_compare_and_downloads_the_pdf(live_serv
                                    timeout=60_000)
             assert page.locator("#wb-area-table tr").count() >= 2
             page.screenshot(path=str(out / "workbench_coverage_grids.png"))
+            # a drawn area: four corners clicked on the visible map above the sheet
+            page.select_option("#wb-by", "area")
+            page.click("#wb-draw")
+            for x, y in ((70, 190), (320, 190), (320, 305), (70, 305)):  # clear of the map controls
+                page.mouse.click(x, y)
+            page.click("#wb-draw")
+            assert page.locator("#wb-area").input_value() == "__drawn"
+            page.click("#wb-coverage")
+            page.wait_for_function("document.querySelector('#wb-area-table') && "
+                                   "document.querySelector('#wb-area-table').textContent.includes('绘制范围')",
+                                   timeout=60_000)
+            page.screenshot(path=str(out / "workbench_drawn_area.png"))
+            page.select_option("#wb-area", jurisdictions["community"])
 
             # bad input shows a clear message in the page
             page.fill("#wb-radius", "-5")
