@@ -7,7 +7,11 @@ DEMO_STEPS: list[list[str]] = [
     ["address", "build"],
     ["grid", "build", "--all"],
     ["coverage", "--type", "幼儿园", "--distance", "walk", "-o", "var/demo-output/coverage"],
-    ["siting", "cameras", "-o", "var/demo-output/cameras"],
+    # the camera plan and the next three kindergartens are saved: the map page's 监控摄像头 / 规划设施 layers show them
+    ["siting", "cameras", "--save", "-o", "var/demo-output/cameras"],
+    ["siting", "plan", "--type", "幼儿园", "--model", "mclp", "--new", "3", "--save", "-o", "var/demo-output/siting"],
+    # 5/10/15-minute walking isochrones of the kindergartens (offline map + GeoJSON)
+    ["siting", "isochrones", "--type", "幼儿园", "-o", "var/demo-output/isochrones"],
     ["tiles", "seed", "--layers", "basemap", "--zooms", "12-16"],
     # synthetic residents, houses and units (一标三实; fixed seed, marked source=synthetic, never real people)
     ["residents", "demo"],

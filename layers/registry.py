@@ -427,6 +427,18 @@ LAYERS: tuple[Layer, ...] = (
         style=Style(color="#252525", fill_color="#737373", radius=4, fill_opacity=0.9, icon="camera"),
         min_zoom=14, order=92, read_role="staff", description_zh="公共安全视频点位（现有与规划）；仅限工作人员",
     ),
+    # ---- planner workbench (issue 13, migration 0013_analysis) ----
+    Layer(
+        id="coverage_gap", title_zh="服务覆盖盲区（覆盖分析）", title_en="Coverage gaps (coverage analysis)",
+        table="coverage_gap", geometry_type="MultiPolygon",
+        properties=(
+            _prop("facility_type", "string", "设施类型"), _prop("radius_m", "number", "服务半径（米）"),
+            _prop("distance", "string", "距离方式"), _prop("covered_share", "number", "覆盖率"),
+            _prop("uncovered_buildings", "integer", "未覆盖建筑"), _prop("computed_at", "datetime", "计算时间"),
+        ),
+        style=Style(color="#c92a2a", fill_color="#e03131", weight=1.0, fill_opacity=0.3),
+        min_zoom=12, order=93, read_role="staff", description_zh="最近一次覆盖分析中未被服务半径覆盖的住宅区域",
+    ),
 )
 
 _BY_ID = {layer.id: layer for layer in LAYERS}

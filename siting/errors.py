@@ -8,7 +8,7 @@ their message and exits with status 1. The old names stay importable where they 
 
 from __future__ import annotations
 
-from geo.errors import InvalidInput, NotFound, Unavailable
+from geo.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 
 class SitingInputError(InvalidInput, ValueError):
@@ -37,3 +37,24 @@ class SitingNotFound(NotFound, LookupError):
 
 class SitingDataMissing(Unavailable):
     """Data the analysis needs is not loaded yet (no road network, no buildings)."""
+
+
+# ---- planner workbench (issue 13): jobs and scenarios ----
+
+
+class JobNotFound(NotFound, LookupError):
+    """No analysis job with this id (or not the caller's)."""
+
+    code = "job_not_found"
+
+
+class JobNotDone(Conflict):
+    """The job has no result: still queued or running, cancelled, or failed (the message says which)."""
+
+    code = "job_not_done"
+
+
+class ScenarioNotFound(NotFound, LookupError):
+    """No siting scenario with this name (and version) in this area."""
+
+    code = "scenario_not_found"

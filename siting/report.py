@@ -1,4 +1,8 @@
-"""Folium HTML maps and CSV reports of coverage / siting / camera results (GeoJSON layers in WGS84)."""
+"""Offline HTML maps and CSV reports of coverage / siting / camera results (GeoJSON layers in WGS84).
+
+The maps go through the one offline folium path, :mod:`layers.folium_export`: Leaflet inlined from the
+local vendor folder, no tile host, no CDN — a planner's map opens on a machine without internet.
+"""
 
 from __future__ import annotations
 
@@ -8,81 +12,94 @@ from pathlib import Path
 
 import shapely
 
+#: colours of the coverage / camera maps (the offline browser test looks for their pixels)
+COVERED = "#2b8a3e"
+UNCOVERED = "#c92a2a"
+FACILITY = "#1971c2"
+SECTOR = "#1971c2"
+CAMERA = "#1864ab"
+BLIND = "#e03131"
+AREA = "#495057"
 
-def _centre(layers: dict) -> list[float]:
-    geoms = [shapely.geometry.shape(f["geometry"]) for fc in layers.values() for f in fc["features"]]
-    if not geoms:
-        return [31.2385, 121.5005]
-    c = shapely.unary_union([g.envelope for g in geoms]).centroid
-    return [c.y, c.x]
+
+def _fc(features: list[dict]) -> dict:
+    return {"type": "FeatureCollection", "features": features}
 
 
-def _map(layers: dict, title: str):
-    import folium
+def _layer(title: str, collection: dict | None, color: str, fill_opacity: float = 0.5, weight: float = 1.0,
+           fill: bool = True, radius: float = 5):
+    from layers.folium_export import from_geojson
 
-    m = folium.Map(location=_centre(layers), zoom_start=15, tiles="OpenStreetMap", control_scale=True)
-    folium.map.Marker(_centre(layers), icon=folium.DivIcon(html=f"<b style='font-size:14px'>{title}</b>",
-                                                          icon_size=(400, 20))).add_to(m)
-    return m
+    ml = from_geojson(title, collection or _fc([]), color)
+    ml.style.update({"fillOpacity": fill_opacity, "weight": weight, "fill": fill, "radius": radius})
+    return ml
+
+
+def _catchment_circles(facilities: dict, radius_m: float) -> dict:
+    """Straight-line service circles around the facilities (metres → WGS84)."""
+    from .service import to_lonlat, to_metric
+
+    feats = []
+    for f in facilities["features"]:
+        xy = to_metric([f["geometry"]["coordinates"]])[0]
+        ring = to_lonlat(shapely.Point(xy).buffer(radius_m, 32))
+        feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(ring),
+                      "properties": {"name": f["properties"].get("name"), "radius_m": radius_m}})
+    return _fc(feats)
 
 
 def coverage_map(result: dict, path: Path) -> Path:
-    """A folium HTML map of a coverage result (facilities, buildings, uncovered area), written to ``path``."""
-    import folium
+    """An offline HTML map of a coverage result (facilities, covered / uncovered buildings, uncovered area)."""
+    from layers.folium_export import export
 
     s = result["summary"]
     layers = result["layers"]
-    title = f"{s['facility_type']} {s['radius_m']:g} m（{'步行' if s['distance'] == 'walk' else '直线'}）覆盖 {s['covered_share']:.1%}"
-    m = _map(layers, title)
-    bld = layers.get("buildings") or layers.get("uncovered_buildings")
-    folium.GeoJson(bld, name="建筑（绿=覆盖，红=未覆盖）",
-                   style_function=lambda f: {"color": "#2b8a3e" if f["properties"]["covered"] else "#c92a2a",
-                                             "weight": 0.5, "fillOpacity": 0.5},
-                   tooltip=folium.GeoJsonTooltip(["name", "households", "covered", "distance_m"])).add_to(m)
-    folium.GeoJson(layers["uncovered_area"], name="未覆盖区域",
-                   style_function=lambda f: {"color": "#e03131", "weight": 1, "fillOpacity": 0.15}).add_to(m)
-    fg = folium.FeatureGroup(name=f"现有{s['facility_type']}")
-    for f in layers["facilities"]["features"]:
-        lon, lat = f["geometry"]["coordinates"]
-        p = f["properties"]
-        if s["distance"] == "line":
-            folium.Circle([lat, lon], radius=s["radius_m"], color="#1971c2", weight=1, fill=False).add_to(fg)
-        folium.Marker([lat, lon], tooltip=f"{p.get('name') or ''} 服务 {p['catchment_households']} 户",
-                      icon=folium.Icon(color="blue", icon="home")).add_to(fg)
-    fg.add_to(m)
-    folium.LayerControl().add_to(m)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    m.save(str(path))
-    return path
+    title = (f"{s['facility_type']} {s['radius_m']:g} m（{'步行' if s['distance'] == 'walk' else '直线'}）"
+             f"覆盖 {s['covered_share']:.1%}")
+    bld = (layers.get("buildings") or layers.get("uncovered_buildings") or _fc([]))["features"]
+    drawn = [
+        _layer("未覆盖区域", layers.get("uncovered_area"), UNCOVERED, fill_opacity=0.15),
+        _layer("已覆盖建筑", _fc([f for f in bld if f["properties"]["covered"]]), COVERED, fill_opacity=0.6),
+        _layer("未覆盖建筑", _fc([f for f in bld if not f["properties"]["covered"]]), UNCOVERED, fill_opacity=0.6),
+    ]
+    if s["distance"] == "line" and layers["facilities"]["features"]:
+        drawn.append(_layer("服务半径", _catchment_circles(layers["facilities"], s["radius_m"]), FACILITY,
+                            fill=False))
+    if layers.get("isochrones", {}).get("features"):
+        drawn.append(_layer("步行等时圈", layers["isochrones"], FACILITY, fill_opacity=0.1))
+    drawn.append(_layer(f"现有{s['facility_type']}", layers["facilities"], FACILITY, fill_opacity=0.9, weight=2,
+                        radius=6))
+    return export(drawn, path, title=title)
+
+
+def isochrone_map(result: dict, path: Path) -> Path:
+    """An offline HTML map of walking isochrones (one layer per number of minutes) and their facilities."""
+    from layers.folium_export import export
+
+    s = result["summary"]
+    feats = result["layers"]["isochrones"]["features"]
+    shades = ["#a5d8ff", "#4dabf7", "#1c7ed6", "#1864ab", "#0b3d91", "#051d49"]
+    drawn = [_layer(f"{m:g} 分钟步行", _fc([f for f in feats if f["properties"]["minutes"] == m]),
+                    shades[min(k, len(shades) - 1)], fill_opacity=0.25)
+             for k, m in reversed(list(enumerate(s["minutes"])))]
+    drawn.append(_layer(f"现有{s['facility_type']}", result["layers"]["facilities"], FACILITY, fill_opacity=0.9,
+                        weight=2, radius=6))
+    return export(drawn, path, title=f"{s['facility_type']} 步行等时圈（{'/'.join(f'{m:g}' for m in s['minutes'])} 分钟）")
 
 
 def camera_map(result: dict, path: Path) -> Path:
-    """A folium HTML map of a camera plan (area, view sectors, cameras, blind spots), written to ``path``."""
-    import folium
+    """An offline HTML map of a camera plan (area, view sectors, cameras, blind spots)."""
+    from layers.folium_export import export
 
     s = result["summary"]
     layers = result["layers"]
-    m = _map(layers, f"{s['area_name']} 摄像机 {s['cameras']} 台，盲点 {s['blind_spots']}")
-    folium.GeoJson(layers["area"], name="范围", style_function=lambda f: {"color": "#495057", "fill": False}).add_to(m)
-    folium.GeoJson(layers["sectors"], name="视域",
-                   style_function=lambda f: {"color": "#1971c2", "weight": 0.5, "fillOpacity": 0.2}).add_to(m)
-    fg = folium.FeatureGroup(name="摄像机")
-    for f in layers["cameras"]["features"]:
-        lon, lat = f["geometry"]["coordinates"]
-        p = f["properties"]
-        folium.CircleMarker([lat, lon], radius=3, color="#1864ab", fill=True,
-                            tooltip=f"#{p['camera']} {p['model']} 朝向 {p['heading_deg']:g}° 看到 {p['targets_seen']}").add_to(fg)
-    fg.add_to(m)
-    bs = folium.FeatureGroup(name="盲点")
-    for f in layers["blind_spots"]["features"]:
-        lon, lat = f["geometry"]["coordinates"]
-        folium.CircleMarker([lat, lon], radius=4, color="#e03131", fill=True,
-                            tooltip=f"盲点 {f['properties'].get('kind')}").add_to(bs)
-    bs.add_to(m)
-    folium.LayerControl().add_to(m)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    m.save(str(path))
-    return path
+    drawn = [
+        _layer("范围", layers.get("area"), AREA, fill=False, weight=2),
+        _layer("视域", layers.get("sectors"), SECTOR, fill_opacity=0.2, weight=0.5),
+        _layer("摄像机", layers.get("cameras"), CAMERA, fill_opacity=1.0, weight=1, radius=4),
+        _layer("盲点", layers.get("blind_spots"), BLIND, fill_opacity=1.0, weight=1, radius=5),
+    ]
+    return export(drawn, path, title=f"{s['area_name']} 摄像机 {s['cameras']} 台，盲点 {s['blind_spots']}")
 
 
 def write_csv(path: Path, features: list[dict], columns: list[str] | None = None, lonlat: bool = True) -> Path:

@@ -6,7 +6,9 @@ of :mod:`siting.errors`: :class:`SitingInputError` (bad input, model errors incl
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +88,31 @@ def _resolve_type(type_key: str) -> FacilityType:
         raise SitingInputError(exc.args[0]) from None
 
 
-def _resolve_area(conn, code: str | None):
+#: the largest polygon a planner may draw as an analysis area (km²)
+MAX_DRAWN_KM2 = 200.0
+
+
+def drawn_area(geojson: dict) -> store.Area:
+    """A polygon drawn on the map (GeoJSON, WGS84) as an analysis area; ``SitingInputError`` if unusable."""
+    try:
+        geom = shapely.geometry.shape(geojson)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SitingInputError(f"绘制范围不是有效的 GeoJSON 面 (the drawn area is not a GeoJSON polygon: {exc})") from None
+    if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+        raise SitingInputError(f"绘制范围必须是面 (the drawn area must be a polygon, got {geom.geom_type})")
+    geom = shapely.make_valid(geom)
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise SitingInputError("绘制范围坐标不是经纬度 (the drawn area is not in lon/lat degrees)")
+    metric = shapely.transform(geom, lambda xy: to_metric(xy))
+    if metric.area <= 0 or metric.area > MAX_DRAWN_KM2 * 1e6:
+        raise SitingInputError(f"绘制范围面积须在 0–{MAX_DRAWN_KM2:g} 平方公里 (area must be in (0, {MAX_DRAWN_KM2:g}] km²)")
+    return store.Area("drawn", "绘制范围", "drawn", metric, geom)
+
+
+def _resolve_area(conn, code: str | None, drawn: dict | None = None):
+    if drawn is not None:
+        return drawn_area(drawn)
     if code is None:
         return None
     area = store.area_by_code(conn, code)
@@ -95,12 +121,40 @@ def _resolve_area(conn, code: str | None):
     return area
 
 
+#: walking networks built recently, per process: (database, area, margin, road-table stamp) → network
+_NETWORKS: OrderedDict[tuple, tuple[float, RoadNetwork]] = OrderedDict()
+_NETWORKS_LOCK = threading.Lock()
+NETWORK_CACHE_SIZE = 8
+NETWORK_CACHE_TTL_S = 600.0
+
+
 def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) -> RoadNetwork:
-    """The walking network of the DB roads around ``area_wkt`` (all of them when None)."""
+    """The walking network of the DB roads around ``area_wkt`` (all of them when None).
+
+    Building it from the road table is about half the time of a city-wide coverage request, so the last
+    few networks are kept per process, keyed by the road table's row count and largest id (an import or a
+    new road changes them) and for at most ten minutes (an edit of an existing road's geometry shows
+    after that)."""
+    from geo.pg import db_key
+
+    stamp = store.road_stamp(conn)
+    key = (db_key(conn), area_wkt, round(float(margin_m), 1), stamp)
+    now = time.monotonic()
+    with _NETWORKS_LOCK:
+        hit = _NETWORKS.get(key)
+        if hit is not None and now - hit[0] < NETWORK_CACHE_TTL_S:
+            _NETWORKS.move_to_end(key)
+            return hit[1]
     ways = store.road_ways(conn, area_wkt=area_wkt, margin_m=margin_m)
     if not ways:
         raise SitingDataMissing("数据库中没有道路网络 (no road network loaded: run `shequ demo load`)")
-    return RoadNetwork.from_ways(ways)
+    net = RoadNetwork.from_ways(ways)
+    with _NETWORKS_LOCK:
+        _NETWORKS[key] = (now, net)
+        _NETWORKS.move_to_end(key)
+        while len(_NETWORKS) > NETWORK_CACHE_SIZE:
+            _NETWORKS.popitem(last=False)
+    return net
 
 
 def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,
@@ -141,13 +195,14 @@ def _summary_areas(conn, area):
 
 
 def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m: float | None = None,
-                      community_code: str | None = None, include_buildings: bool = True) -> dict:
+                      community_code: str | None = None, include_buildings: bool = True,
+                      area_geojson: dict | None = None) -> dict:
     """Households covered by the facilities of a type: summary per area and grid, GeoJSON layers."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
     distance = distance or ft.distance
-    area = _resolve_area(conn, community_code)
+    area = _resolve_area(conn, community_code, area_geojson)
     area_wkt = area.geom_ll.wkt if area else None
     demand, footprints = store.residential_buildings(conn, area_wkt)
     if len(demand) == 0:
@@ -245,8 +300,10 @@ def intersections(net: RoadNetwork, min_degree: int = 3) -> np.ndarray:
 def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | None = None, p: int | None = None,
                     distance: str | None = None, radius_m: float | None = None, candidates=("buildings",),
                     community_code: str | None = None, keep_existing: bool = True, method: str = "auto",
-                    time_limit_s: float = 60.0) -> dict:
-    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer."""
+                    time_limit_s: float = 60.0, points=None) -> dict:
+    """Next sites of a facility type on the DB data (existing ones kept): summary and a sites layer.
+
+    ``points`` (candidate kind "points"): posted candidate sites, ``(n, 2)`` WGS84 lon/lat."""
     t0 = time.perf_counter()
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
@@ -278,8 +335,14 @@ def siting_analysis(conn, type_key: str, model: str = "mclp", new_sites: int | N
             ll = np.column_stack(_TO_LL.transform(xy[:, 0], xy[:, 1])) if len(xy) else np.zeros((0, 2))
             parts.append(store.Points(net.node_key[nodes], [None] * len(nodes), ["intersection"] * len(nodes),
                                       xy, ll, np.ones(len(nodes))))
+        elif c == "points":
+            ll = np.asarray(points if points is not None else np.zeros((0, 2)), dtype=float).reshape(-1, 2)
+            if len(ll) == 0:
+                raise SitingInputError("候选点类型 points 需要上传的候选点 (candidates 'points' needs posted points)")
+            parts.append(store.Points(np.arange(1, len(ll) + 1), [None] * len(ll), ["point"] * len(ll),
+                                      to_metric(ll), ll, np.ones(len(ll))))
         else:
-            raise SitingInputError(f"未知候选点类型 {c!r} (candidates: buildings, intersections)")
+            raise SitingInputError(f"未知候选点类型 {c!r} (candidates: buildings, intersections, points)")
     sites = store.Points.concat(*parts)
     n_fixed = len(fixed_pts)
     if len(sites) == 0:
@@ -506,3 +569,44 @@ def save_planned_sites(conn, result: dict) -> int:
                                      "new_households_covered": pr["new_households_covered"],
                                      "candidate": {"kind": pr["kind"], "id": pr["id"]}}})
     return store.replace_planned_facilities(conn, s["type_code"], sites, s.get("community_code"))
+
+
+# -------------------------------------------------------------------------------------- isochrones
+
+
+#: the most facilities one isochrone request may draw
+MAX_ISOCHRONE_FACILITIES = 500
+
+
+def isochrone_analysis(conn, type_key: str, minutes=(5, 10, 15), speed_m_per_min: float | None = None,
+                       buffer_m: float = 50.0, community_code: str | None = None, progress=None) -> dict:
+    """5 / 10 / 15-minute walking isochrones of the existing facilities of a type: a GeoJSON layer (WGS84)."""
+    from .isochrones import WALK_M_PER_MIN, isochrones
+
+    t0 = time.perf_counter()
+    ft = _resolve_type(type_key)
+    area = _resolve_area(conn, community_code)
+    area_wkt = area.geom_ll.wkt if area else None
+    fac = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required, area_wkt)
+    if len(fac) == 0:
+        raise SitingInputError(f"范围内没有现有{ft.name} (no existing {ft.code} in the area)")
+    if len(fac) > MAX_ISOCHRONE_FACILITIES:
+        raise SitingInputError(f"设施过多：{len(fac)} > {MAX_ISOCHRONE_FACILITIES}，请缩小范围 (too many facilities)")
+    speed = float(speed_m_per_min or WALK_M_PER_MIN)
+    net = road_network(conn, area_wkt, margin_m=max(minutes) * speed + 500)
+    if progress is not None:
+        progress(0.2, "路网已加载 network loaded")
+    polys = isochrones(net, fac.xy, minutes, speed, buffer_m)
+    feats = [feature(to_lonlat(iso.geom), {
+        "facility_id": int(fac.id[iso.facility]), "name": fac.name[iso.facility], "minutes": iso.minutes,
+        "distance_m": round(iso.distance_m, 1), "area_m2": round(iso.geom.area, 1)}) for iso in polys]
+    feats.sort(key=lambda f: -f["properties"]["minutes"])  # largest first: smaller ones draw on top
+    summary = {"facility_type": ft.name, "type_code": ft.code, "facilities": len(fac), "minutes": sorted(minutes),
+               "speed_m_per_min": speed, "buffer_m": buffer_m, "method": "network buffer of reached edges",
+               "isochrones": len(feats), "seconds": round(time.perf_counter() - t0, 3)}
+    if community_code:
+        summary["community_code"] = community_code
+    facilities = [feature(shapely.Point(fac.lonlat[j]), {"id": int(fac.id[j]), "name": fac.name[j]})
+                  for j in range(len(fac))]
+    return jsonable({"summary": summary, "layers": {"isochrones": feature_collection(feats),
+                                                     "facilities": feature_collection(facilities)}})

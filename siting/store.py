@@ -162,6 +162,12 @@ def existing_facilities(conn, type_code: str, poi_kinds, name_patterns, name_req
     return _points(rows)
 
 
+def road_stamp(conn) -> tuple[int, int]:
+    """(row count, largest id) of the road table: changes when roads are loaded, added or removed."""
+    row = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM road")).one()
+    return int(row[0]), int(row[1])
+
+
 def road_ways(conn, exclude_kinds=("motorway", "motorway_link"), area_wkt: str | None = None,
               margin_m: float = 0.0) -> list[tuple[list[int], np.ndarray]]:
     """``(node_ids, xy metres)`` per road way (the routable Overpass network)."""
@@ -274,3 +280,25 @@ def replace_planned_facilities(conn, type_code: str, sites: list[dict], area_cod
             {"t": type_code, "name": site.get("name"), "lon": site["lon"], "lat": site["lat"],
              "props": json.dumps(site.get("properties", {}), ensure_ascii=False, default=str)})
     return len(sites)
+
+
+def replace_coverage_gap(conn, summary: dict, uncovered_area: dict) -> bool:
+    """Store the uncovered area of a coverage result (the map page's "服务覆盖盲区" layer), replacing the
+    previous one of the same type and area. Returns False (and stores nothing) when nothing is uncovered."""
+    if not table_exists(conn, "coverage_gap"):
+        return False
+    params = {"t": summary["type_code"], "a": summary.get("community_code")}
+    conn.execute(text("DELETE FROM coverage_gap WHERE type_code = :t AND area_code IS NOT DISTINCT FROM :a"), params)
+    feats = uncovered_area.get("features") or []
+    if not feats:
+        return False
+    conn.execute(text("""
+        INSERT INTO coverage_gap (type_code, facility_type, radius_m, distance, area_code, covered_share,
+                                  uncovered_buildings, geom)
+        VALUES (:t, :ft, :r, :d, :a, :share, :unc,
+                ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)), 3)))"""),
+        {**params, "ft": summary["facility_type"], "r": summary["radius_m"], "d": summary["distance"],
+         "share": summary["covered_share"], "unc": summary["uncovered_buildings"],
+         "g": json.dumps(feats[0]["geometry"])})
+    return True
+

@@ -113,6 +113,7 @@ CLASSIFICATION: tuple[Classified, ...] = (
     Classified(_L + "camera", INTERNAL, "监控摄像头 cameras", G_SECURITY),
     Classified(_L + "police_area", INTERNAL, "派出所辖区 police-station areas", G_POLICE),
     Classified(_L + "key_place", INTERNAL, "重点场所（风险等级）key places", G_WORK),  # issue 12
+    Classified(_L + "coverage_gap", INTERNAL, "服务覆盖盲区（覆盖分析）coverage gaps", G_WORK),
     # ---- room-level addresses (户/室) ----
     Classified("standard_address.room_level", INTERNAL, "门户级地址（单元、楼层、室）room-level addresses", G_ROOM,
                mask="address"),

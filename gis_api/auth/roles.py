@@ -122,6 +122,10 @@ ACTIONS: dict[str, Rule] = {
     "reconcile:run": _rule((ADMIN, POLICE), None, jurisdiction=True, title="公安与网格数据比对 run reconciliation"),
     "reconcile:read": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="比对任务 reconciliation tasks"),
     "reconcile:resolve": _rule(_RESIDENT_STAFF, None, jurisdiction=True, title="处理比对任务 resolve tasks"),
+    # ---- planner workbench (issue 13): analysis jobs, named siting scenarios and their reports ----
+    "analysis:jobs": _rule((ADMIN, PLANNER), "siting:run", title="分析任务 analysis jobs"),
+    "scenarios:read": _rule((ADMIN, PLANNER), "siting:run", title="选址方案 siting scenarios"),
+    "scenarios:write": _rule((ADMIN, PLANNER), "siting:run", title="保存选址方案 save siting scenarios"),
 }
 
 LOGIN_REQUIRED = "请先登录 login required"

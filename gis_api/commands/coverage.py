@@ -15,7 +15,8 @@ def coverage(
     community: str = typer.Option(None, "--community", help="restrict to one admin unit (code)"),
     out: Path = typer.Option(Path("report"), "-o", "--out", help="output folder"),
 ) -> None:
-    """服务半径覆盖分析 households covered by a facility type: folium map + CSV per building, facility and area."""
+    """服务半径覆盖分析 households covered by a facility type: offline map, PDF, GeoPackage, CSV per building,
+    facility and area."""
     from rich.console import Console
 
     from gis_api.db import get_engine
@@ -27,6 +28,7 @@ def coverage(
                                         community_code=community)
         store.save_result(conn, "coverage", {"type": facility_type, "distance": distance, "radius": radius,
                                              "community": community}, res["summary"])
+        store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])  # the map-page layer
     s = res["summary"]
     if s.get("note"):
         typer.secho(s["note"], fg=typer.colors.YELLOW, err=True)
@@ -43,9 +45,13 @@ def coverage(
         report.write_csv(out / f"coverage_{code}_grids.csv", [{"geometry": None, "properties": g} for g in s["by_grid"]],
                          ["code", "name", "households", "covered_households", "covered_share"], lonlat=False)
     report.write_summary(out / f"coverage_{code}_summary.json", s)
+    from siting import documents
+
+    (out / f"coverage_{code}.pdf").write_bytes(documents.coverage_pdf(res))
+    (out / f"coverage_{code}.gpkg").write_bytes(documents.gpkg_bytes(res["layers"]))
     typer.echo(json.dumps({k: s[k] for k in ("facility_type", "radius_m", "distance", "facilities", "households",
                                              "covered_households", "covered_share")}, ensure_ascii=False))
-    typer.echo(f"saved {html} and CSVs in {out}")
+    typer.echo(f"saved {html}, PDF, GeoPackage and CSVs in {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -176,6 +176,57 @@ def cameras(
     typer.echo(f"saved {html}, {out / 'cameras.csv'}, {out / 'blind_spots.csv'}")
 
 
+@siting_app.command("isochrones")
+def isochrones_cmd(
+    facility_type: str = typer.Option(..., "--type", help="设施类型，例如 幼儿园 / 社区卫生服务站"),
+    minutes: str = typer.Option("5,10,15", "--minutes", help="comma-separated minutes of walking"),
+    speed: float = typer.Option(None, "--speed", help="walking speed, m/min (default 75 = 4.5 km/h)"),
+    community: str = typer.Option(None, "--community", help="admin code of the area (default: everything)"),
+    out: Path = typer.Option(Path("report"), "-o", "--out", help="folder for isochrones.html + .geojson"),
+) -> None:
+    """步行等时圈 5/10/15-minute walking isochrones of the facilities of a type: offline map + GeoJSON."""
+    from gis_api.db import get_engine
+    from siting import report, service
+
+    try:
+        mins = tuple(float(m) for m in minutes.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--minutes: numbers separated by commas (got {minutes!r})") from None
+    with get_engine().connect() as conn:
+        res = service.isochrone_analysis(conn, facility_type, minutes=mins, speed_m_per_min=speed,
+                                         community_code=community)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "isochrones.geojson").write_text(json.dumps(res["layers"]["isochrones"], ensure_ascii=False),
+                                            encoding="utf-8")
+    html = report.isochrone_map(res, out / "isochrones.html")
+    s = res["summary"]
+    typer.echo(f"{s['facility_type']}：{s['facilities']} 处，{s['isochrones']} 个等时圈，{s['seconds']} 秒")
+    typer.echo(f"saved {html}, {out / 'isochrones.geojson'}")
+
+
+@siting_app.command("report")
+def report_cmd(
+    scenario: int = typer.Argument(..., help="saved scenario id (GET /analysis/scenarios)"),
+    out: Path = typer.Option(Path("report"), "-o", "--out", help="output folder"),
+) -> None:
+    """选址方案报告 a saved scenario as PDF (map + tables), CSV and GeoPackage."""
+    from gis_api.db import get_engine
+    from siting import documents, scenarios, store
+
+    with get_engine().connect() as conn:
+        sc = scenarios.get(conn, scenario)
+        area = store.area_by_code(conn, sc["area_code"]) if sc["area_code"] else None
+        _pts, footprints = store.residential_buildings(conn, area.geom_ll.wkt if area else None)
+    context = [{"geometry": fp_ll.__geo_interface__, "properties": {}} for _fp, fp_ll in footprints]
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"scenario-{sc['id']}-v{sc['version']}"
+    stem.with_suffix(".pdf").write_bytes(documents.scenario_pdf(sc, context))
+    stem.with_suffix(".csv").write_bytes(documents.csv_bytes(
+        sc["sites"]["features"], ["site", "status", "kind", "id", "name", "new_households_covered"]))
+    stem.with_suffix(".gpkg").write_bytes(documents.gpkg_bytes({"sites": sc["sites"]}))
+    typer.echo(f"saved {stem}.pdf, .csv, .gpkg")
+
+
 @siting_app.command("types")
 def types() -> None:
     """设施类型与服务半径 facility types, default radii and the GB 50180-2018 clause."""

@@ -1,4 +1,5 @@
-"""POST /analysis/coverage, POST /analysis/siting, POST /analysis/cameras, GET /analysis/facility-types.
+"""POST /analysis/coverage, POST /analysis/siting, POST /analysis/cameras, POST /analysis/isochrones,
+GET /analysis/facility-types.
 
 Thin adapters over `siting.service`; the request models are in `gis_api.schemas.analysis`, and siting's
 domain errors become JSON errors by `gis_api.errors.ERROR_TABLE`.
@@ -14,6 +15,7 @@ from gis_api.auth.deps import current_principal, requires
 from gis_api.deps import db_conn
 from gis_api.errors import InvalidInput
 from gis_api.schemas.analysis import CameraRequest, CoverageRequest, SitingRequest, points_wgs84
+from gis_api.schemas.workbench import IsochroneRequest
 
 router = APIRouter(prefix="/analysis", tags=["analysis 分析"], dependencies=[Depends(requires("siting:run"))])
 
@@ -32,10 +34,23 @@ def coverage(req: CoverageRequest, conn: Connection = Depends(db_conn, scope="fu
     from siting import service, store
 
     res = service.coverage_analysis(conn, req.facility_type, distance=req.distance, radius_m=req.radius_m,
-                                    community_code=req.community_code, include_buildings=req.include_buildings)
+                                    community_code=req.community_code, include_buildings=req.include_buildings,
+                                    area_geojson=req.area)
     if req.save:
         res["summary"]["result_id"] = store.save_result(conn, "coverage", req.model_dump(), res["summary"])
+        if req.area is None:  # the map page's layer holds city / admin-area results, not drawn areas
+            store.replace_coverage_gap(conn, res["summary"], res["layers"]["uncovered_area"])
     return res
+
+
+@router.post("/isochrones")
+def isochrones(req: IsochroneRequest, conn: Connection = Depends(db_conn, scope="function")) -> dict:
+    """步行等时圈 5 / 10 / 15-minute walking isochrones (network buffers) of the facilities of a type."""
+    from siting import service
+
+    return service.isochrone_analysis(conn, req.facility_type, minutes=tuple(req.minutes),
+                                      speed_m_per_min=req.speed_m_per_min, buffer_m=req.buffer_m,
+                                      community_code=req.community_code)
 
 
 @router.post("/siting")

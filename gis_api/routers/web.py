@@ -18,6 +18,7 @@ from gis_api.deps import db_conn
 from gis_api.errors import BadRequest, ServiceUnavailable
 from gis_api.ogc_params import base_url, readable_layers
 from layers import ogc
+from layers.presence import shown_by_default
 from layers.registry import BASEMAP_ID
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -60,8 +61,10 @@ def map_layers(request: Request, conn: Connection = Depends(db_conn, scope="func
     base = base_url(request)
     layers = readable_layers(request, conn)
     out = []
+    shown = shown_by_default(conn, layers)  # an empty layer is listed but not ticked
     for layer in layers:
         d = layer.public_dict()
+        d["web_default"] = d["web_default"] and (layer.basemap or layer.id in shown)
         d["tiles"] = f"{base}/collections/{layer.id}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"
         d["items"] = f"{base}/collections/{layer.id}/items"
         out.append(d)

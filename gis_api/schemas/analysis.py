@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from geo.errors import TooLarge
 from gis_api.errors import BadRequest
@@ -26,6 +26,13 @@ class CoverageRequest(BaseModel):
     community_code: str | None = Field(None, max_length=12)
     include_buildings: bool = Field(True, description="false: only uncovered buildings in the layers")
     save: bool = False
+    area: dict | None = Field(None, description="绘制的范围：GeoJSON 面（WGS84），代替 community_code a drawn polygon")
+
+    @model_validator(mode="after")
+    def _one_area(self) -> CoverageRequest:
+        if self.area is not None and self.community_code:
+            raise ValueError("community_code 与 area 只能给一个 (give community_code or a drawn area, not both)")
+        return self
 
 
 class InlinePoint(BaseModel):

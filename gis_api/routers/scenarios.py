@@ -1,0 +1,135 @@
+"""``/analysis/scenarios``: named siting scenarios (save, list, read, compare) and planner reports
+(PDF, CSV, GeoPackage) of a scenario or of a coverage result. Thin adapters over :mod:`siting.scenarios`
+and :mod:`siting.documents`; long scenarios go through ``POST /analysis/jobs`` (kind ``scenario``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+
+from gis_api.auth import roles as r
+from gis_api.auth.deps import requires
+from gis_api.deps import db_conn
+from gis_api.schemas.analysis import CoverageRequest
+from gis_api.schemas.workbench import ScenarioRequest
+
+router = APIRouter(prefix="/analysis", tags=["analysis scenarios 选址方案"])
+
+MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
+SITE_COLUMNS = ["site", "status", "kind", "id", "name", "new_households_covered"]
+
+
+def scenario_params(conn: Connection, req: ScenarioRequest, actor: str) -> dict:
+    """The scenario's parameters ready to solve: candidate points (list or CSV) checked and in WGS84.
+    Raises a 4xx domain error (bad CSV, wrong CRS, unknown area) before anything is queued or saved."""
+    import numpy as np
+
+    from geo.crs import check_in_china, to_wgs84
+    from siting import candidates, store
+    from siting.errors import SitingNotFound
+
+    p = req.model_dump(exclude={"points_csv", "crs"})
+    if req.area_code and store.area_by_code(conn, req.area_code) is None:
+        raise SitingNotFound(f"行政区划 {req.area_code} 不存在或没有边界 (no admin unit with this code and a boundary)")
+    ll = None
+    if req.points_csv:
+        _ids, ll = candidates.parse_csv(req.points_csv, req.crs)
+    elif req.points:
+        arr = np.asarray(req.points, dtype=float)
+        for x, y in arr:
+            check_in_china(x, y)
+        lon, lat = to_wgs84(arr[:, 0], arr[:, 1], req.crs)
+        ll = np.column_stack([lon, lat])
+    if ll is not None:
+        candidates.check_near(ll, store.data_extent(conn))
+        p["points"] = ll.round(7).tolist()
+    p["created_by"] = actor
+    return p
+
+
+def _file(data: bytes, fmt: str, name: str) -> Response:
+    return Response(data, media_type=MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+@router.post("/scenarios", status_code=201, summary="求解并保存选址方案 solve and save a named scenario")
+def save_scenario(req: ScenarioRequest, conn: Connection = Depends(db_conn, scope="function"),
+                  principal: r.Principal = Depends(requires("scenarios:write"))) -> dict:
+    """LSCP / MCLP / p-median（现有设施固定）求解并保存为该名称在该范围内的下一版本；从不删除其他方案。
+    Solved and saved in one transaction: bad input (no demand, p above the candidates, a bad CSV) saves nothing."""
+    from siting import scenarios
+
+    return scenarios.run_and_save(conn, scenario_params(conn, req, principal.actor))
+
+
+@router.get("/scenarios", summary="选址方案列表 saved scenarios")
+def list_scenarios(area_code: str | None = Query(None, max_length=12), name: str | None = Query(None, max_length=100),
+                   conn: Connection = Depends(db_conn, scope="function"),
+                   _p: r.Principal = Depends(requires("scenarios:read"))) -> list[dict]:
+    """已保存的方案（最新在前），可按范围、名称筛选。"""
+    from siting import scenarios
+
+    return scenarios.listing(conn, area_code, name)
+
+
+@router.get("/scenarios/compare", summary="比较两个方案 compare two scenarios")
+def compare(a: int = Query(..., description="方案 A 编号"), b: int = Query(..., description="方案 B 编号"),
+            conn: Connection = Depends(db_conn, scope="function"),
+            _p: r.Principal = Depends(requires("scenarios:read"))) -> dict:
+    """并排比较：覆盖住户、覆盖率、新增设施、成本（B − A），及两方案的设施图层。"""
+    from siting import scenarios
+
+    return scenarios.compare(conn, a, b)
+
+
+@router.get("/scenarios/{scenario_id}", summary="一个选址方案 one scenario")
+def get_scenario(scenario_id: int, conn: Connection = Depends(db_conn, scope="function"),
+                 _p: r.Principal = Depends(requires("scenarios:read"))) -> dict:
+    """方案参数、汇总与设施图层（GeoJSON）。"""
+    from siting import scenarios
+
+    return scenarios.get(conn, scenario_id)
+
+
+@router.get("/scenarios/{scenario_id}/report.{fmt}", summary="方案报告 scenario report (pdf, csv, gpkg)",
+            response_class=Response, responses={200: {"content": {m: {} for m in MEDIA.values()}}})
+def scenario_report(scenario_id: int, fmt: Literal["pdf", "csv", "gpkg"],
+                    conn: Connection = Depends(db_conn, scope="function"),
+                    _p: r.Principal = Depends(requires("scenarios:read"))) -> Response:
+    """PDF（地图 + 表格，嵌入中文字体）、设施 CSV 或 GeoPackage。"""
+    from siting import documents, scenarios, store
+
+    sc = scenarios.get(conn, scenario_id)
+    name = f"scenario-{sc['id']}-v{sc['version']}"
+    if fmt == "csv":
+        return _file(documents.csv_bytes(sc["sites"]["features"], SITE_COLUMNS), fmt, name)
+    if fmt == "gpkg":
+        return _file(documents.gpkg_bytes({"sites": sc["sites"]}), fmt, name)
+    area = store.area_by_code(conn, sc["area_code"]) if sc["area_code"] else None
+    _pts, footprints = store.residential_buildings(conn, area.geom_ll.wkt if area else None)
+    context = [{"geometry": fp_ll.__geo_interface__, "properties": {}} for _fp, fp_ll in footprints]
+    return _file(documents.scenario_pdf(sc, context), fmt, name)
+
+
+@router.post("/coverage/report.{fmt}", summary="覆盖分析报告 coverage report (pdf, csv, gpkg)",
+             response_class=Response, responses={200: {"content": {m: {} for m in MEDIA.values()}}})
+def coverage_report(req: CoverageRequest, fmt: Literal["pdf", "csv", "gpkg"],
+                    conn: Connection = Depends(db_conn, scope="function"),
+                    _p: r.Principal = Depends(requires("siting:run"))) -> Response:
+    """与 ``POST /analysis/coverage`` 相同的参数；PDF（地图 + 按区域、网格的表格）、建筑 CSV 或 GeoPackage。"""
+    from siting import documents, service
+
+    res = service.coverage_analysis(conn, req.facility_type, distance=req.distance, radius_m=req.radius_m,
+                                    community_code=req.community_code, include_buildings=True,
+                                    area_geojson=req.area)
+    name = f"coverage-{res['summary']['type_code']}"
+    if fmt == "csv":
+        return _file(documents.csv_bytes(res["layers"]["buildings"]["features"],
+                                         ["id", "name", "households", "covered", "distance_m", "facility_id"]), fmt, name)
+    if fmt == "gpkg":
+        return _file(documents.gpkg_bytes(res["layers"]), fmt, name)
+    return _file(documents.coverage_pdf(res), fmt, name)
