@@ -215,7 +215,8 @@ def parse_property_value(layer: Layer, name: str, raw: str):
     return raw
 
 
-ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "f"}
+ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "f",
+                "filter", "filter-lang", "filter-crs"}  # CQL2 filter: layers.cql2
 
 
 @dataclass
@@ -229,6 +230,7 @@ class ItemsQuery:
     crs: Crs = field(default_factory=lambda: _CRS_BY_NAME[CRS84])
     datetime: tuple[dt.datetime | None, dt.datetime | None] | None = None
     filters: dict[str, object] = field(default_factory=dict)
+    cql: Any = None  # a layers.cql2.SqlFilter (CQL2 ``filter``), None when not given
 
 
 def check_items_params(layer: Layer, params: list[tuple[str, str]]) -> dict[str, str]:

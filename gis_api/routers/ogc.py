@@ -29,7 +29,7 @@ from gis_api.ogc_params import (
     output_crs,
     readable_layers,
 )
-from layers import ogc
+from layers import cql2, ogc
 from layers.store import fetch_item, fetch_items, layer_extent
 
 router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC API Features 要素服务"])
@@ -38,8 +38,8 @@ router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC
 @router.get("/conformance", summary="符合性声明 conformance classes")
 def conformance():
     """本服务符合的 OGC API 标准类别。The OGC API conformance classes this service implements
-    (Features Core, GeoJSON, CRS by reference, Common collections)."""
-    return {"conformsTo": ogc.CONFORMANCE}
+    (Features Core, GeoJSON, CRS by reference, Part 3 CQL2 filtering, Common collections)."""
+    return {"conformsTo": [*ogc.CONFORMANCE, *cql2.CONFORMANCE]}
 
 
 @router.get("/collections", summary="图层集合 all collections (layers)")
