@@ -190,6 +190,10 @@ class _Translator:
             inner, _ = self.scalar(node.arguments[0], "string")
             fn = "upper" if name == "upper" else "lower"
             return f"{fn}(({inner})::text)", "string"
+        args = node.arguments
+        if name == "bbox" and len(args) in (4, 6) and all(isinstance(a, (int, float)) for a in args):
+            x1, y1, x2, y2 = (args[0], args[1], args[3], args[4]) if len(args) == 6 else args
+            return self._geometry(pv.Envelope(x1, x2, y1, y2)), "geometry"
         raise _bad(f"不支持的函数 {node.name}（支持 CASEI / LOWER / UPPER）")
 
     def _pair(self, lhs: Any, rhs: Any) -> tuple[str, str]:
@@ -240,11 +244,16 @@ class _Translator:
 
     def _like(self, node: ast.Like) -> str:
         left, _ = self.scalar(node.lhs)
-        if not isinstance(node.pattern, str):
+        pattern = node.pattern
+        if isinstance(pattern, ast.Function) and len(pattern.arguments) == 1 and pattern.name.lower() in (
+                "lower", "casei", "upper") and isinstance(pattern.arguments[0], str):
+            arg = pattern.arguments[0]  # CASEI('%Abc%'): fold the literal here, the column in SQL
+            pattern = arg.upper() if pattern.name.lower() == "upper" else arg.lower()
+        if not isinstance(pattern, str):
             raise _bad("LIKE 的模式必须是字符串")
         single = self.singlechar or node.singlechar
         out = []
-        chars = iter(node.pattern)
+        chars = iter(pattern)
         for ch in chars:
             if ch == node.escapechar:
                 nxt = next(chars, "")

@@ -335,6 +335,10 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
              "title": "矢量瓦片 TileJSON", "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
             {"rel": "describedby", "type": "application/schema+json", "title": "属性结构",
              "href": f"{href}/queryables"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
+             "title": "可查询属性（CQL2 filter）", "href": f"{href}/queryables"},
+            {"rel": "queryables", "type": "application/schema+json",  # the draft's rel, which GDAL reads
+             "title": "可查询属性", "href": f"{href}/queryables"},
         ],
         "extent": extent_doc,
         "shequ:geometryType": layer.geometry_type,
@@ -366,7 +370,7 @@ def queryables_doc(layer: Layer, base: str) -> dict:
         if p.type in ("date", "datetime"):
             s["format"] = "date" if p.type == "date" else "date-time"
         props[p.name] = s
-    props["geometry"] = {"format": f"geometry-{layer.geometry_family.lower()}"}
+    props["geometry"] = {"format": f"geometry-{layer.geometry_family.lower()}", "x-ogc-role": "primary-geometry"}
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{base}/collections/{layer.id}/queryables",
