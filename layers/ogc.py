@@ -32,7 +32,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-]  # vector tiles are served TileJSON-style (not claimed as OGC API - Tiles conformance)
+]  # + layers.cql2.CONFORMANCE and tiles.ogc_tiles.CONFORMANCE (the /conformance route)
 
 GEOJSON = "application/geo+json"
 
@@ -332,7 +332,9 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
             {"rel": "self", "type": "application/json", "title": layer.title_zh, "href": href},
             {"rel": "items", "type": GEOJSON, "title": f"{layer.title_zh}要素", "href": f"{href}/items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
-             "title": "矢量瓦片 TileJSON", "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
+             "title": "矢量瓦片集 vector tilesets", "href": f"{href}/tiles"},
+            {"rel": "alternate", "type": "application/json", "title": "矢量瓦片 TileJSON",
+             "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
             {"rel": "describedby", "type": "application/schema+json", "title": "属性结构",
              "href": f"{href}/queryables"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
@@ -394,5 +396,9 @@ def landing_doc(base: str) -> dict:
             {"rel": "conformance", "type": "application/json", "title": "符合性声明",
              "href": f"{base}/conformance"},
             {"rel": "data", "type": "application/json", "title": "图层集合", "href": f"{base}/collections"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
+             "title": "矢量底图瓦片集 vector tilesets", "href": f"{base}/tiles"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json",
+             "title": "瓦片矩阵集 tile matrix sets", "href": f"{base}/tileMatrixSets"},
         ],
     }

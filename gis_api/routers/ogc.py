@@ -32,6 +32,7 @@ from gis_api.ogc_params import (
 from gis_api.openapi_ogc import FILTER_PARAMETERS
 from layers import cql2, ogc
 from layers.store import fetch_item, fetch_items, layer_extent
+from tiles import ogc_tiles
 
 router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC API Features 要素服务"])
 
@@ -39,8 +40,8 @@ router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC
 @router.get("/conformance", summary="符合性声明 conformance classes")
 def conformance():
     """本服务符合的 OGC API 标准类别。The OGC API conformance classes this service implements
-    (Features Core, GeoJSON, CRS by reference, Part 3 CQL2 filtering, Common collections)."""
-    return {"conformsTo": [*ogc.CONFORMANCE, *cql2.CONFORMANCE]}
+    (Features Core, GeoJSON, CRS by reference, Part 3 CQL2 filtering, Common collections, Tiles)."""
+    return {"conformsTo": [*ogc.CONFORMANCE, *cql2.CONFORMANCE, *ogc_tiles.CONFORMANCE]}
 
 
 @router.get("/collections", summary="图层集合 all collections (layers)")
