@@ -12,7 +12,7 @@ want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
       && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" \
-      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" ]]; then
+      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" && -f "$vendor/maplibre-gl/maplibre-gl.js" ]]; then
   echo "web assets: up to date ($vendor)"
   exit 0
 fi
@@ -35,5 +35,9 @@ cp "$web/node_modules/leaflet/LICENSE" "$vendor/leaflet/LICENSE" 2>/dev/null || 
 mkdir -p "$vendor/swagger-ui"
 cp "$web/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$web/node_modules/swagger-ui-dist/swagger-ui.css" \
    "$web/node_modules/swagger-ui-dist/favicon-32x32.png" "$vendor/swagger-ui/"
+# the MapLibre GL JS page (/static/maplibre.html, issue 16)
+mkdir -p "$vendor/maplibre-gl"
+cp "$web/node_modules/maplibre-gl/dist/maplibre-gl.js" "$web/node_modules/maplibre-gl/dist/maplibre-gl.css" \
+   "$web/node_modules/maplibre-gl/LICENSE.txt" "$vendor/maplibre-gl/"
 echo "$want" > "$stamp"
 echo "web assets: installed into $vendor"
