@@ -12,7 +12,8 @@ want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
       && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" \
-      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" && -f "$vendor/maplibre-gl/maplibre-gl.js" ]]; then
+      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" && -f "$vendor/maplibre-gl/maplibre-gl.js" \
+      && -f "$vendor/leaflet-control-geocoder/Control.Geocoder.js" ]]; then
   echo "web assets: up to date ($vendor)"
   exit 0
 fi
@@ -39,5 +40,10 @@ cp "$web/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$web/node_modules/s
 mkdir -p "$vendor/maplibre-gl"
 cp "$web/node_modules/maplibre-gl/dist/maplibre-gl.js" "$web/node_modules/maplibre-gl/dist/maplibre-gl.css" \
    "$web/node_modules/maplibre-gl/LICENSE.txt" "$vendor/maplibre-gl/"
+# Leaflet Control Geocoder on the Nominatim-compatible endpoints (/static/geocoder.html, issue 16)
+mkdir -p "$vendor/leaflet-control-geocoder"
+cp "$web/node_modules/leaflet-control-geocoder/dist/Control.Geocoder.js" \
+   "$web/node_modules/leaflet-control-geocoder/dist/Control.Geocoder.css" \
+   "$web/node_modules/leaflet-control-geocoder/LICENSE" "$vendor/leaflet-control-geocoder/"
 echo "$want" > "$stamp"
 echo "web assets: installed into $vendor"
