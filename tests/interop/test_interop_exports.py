@@ -93,7 +93,7 @@ def test_csv_is_utf8_with_bom_and_opens_in_gdal(client, tmp_path):
         fid: (f["properties"]["name"] or "") for fid, f in want.items()}
     assert all(r["wkt"].startswith(("LINESTRING", "MULTILINESTRING")) for r in rows)
     assert any("路" in r["name"] for r in rows)
-    df = pyogrio.read_dataframe(path, open_options=["GEOM_POSSIBLE_NAMES=wkt", "KEEP_GEOM_COLUMNS=NO"])
+    df = pyogrio.read_dataframe(path, GEOM_POSSIBLE_NAMES="wkt", KEEP_GEOM_COLUMNS="NO")
     assert len(df) == len(want) and df.geometry.notna().all()
     assert sorted(df["name"].fillna("")) == sorted(r["name"] for r in rows)
 
