@@ -335,8 +335,8 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
              "title": "矢量瓦片集 vector tilesets", "href": f"{href}/tiles"},
             {"rel": "alternate", "type": "application/json", "title": "矢量瓦片 TileJSON",
              "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
-            {"rel": "describedby", "type": "application/schema+json", "title": "属性结构",
-             "href": f"{href}/queryables"},
+            {"rel": "describedby", "type": "application/schema+json", "title": "要素结构 feature schema",
+             "href": f"{href}/schema"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
              "title": "可查询属性（CQL2 filter）", "href": f"{href}/queryables"},
             {"rel": "queryables", "type": "application/schema+json",  # the draft's rel, which GDAL reads
@@ -379,6 +379,30 @@ def queryables_doc(layer: Layer, base: str) -> dict:
         "type": "object",
         "title": layer.title_zh,
         "properties": props,
+    }
+
+
+def schema_doc(layer: Layer, base: str) -> dict:
+    """``/collections/{id}/schema``: JSON Schema of one GeoJSON Feature of the layer (property types), which
+    clients such as GDAL's OAPIF driver read to type their fields instead of guessing from a sample."""
+    props: dict[str, Any] = {}
+    for p in layer.properties:
+        s: dict = {"title": p.title_zh or p.name, "type": _JSON_SCHEMA_TYPES[p.type]}
+        if p.type in ("date", "datetime"):
+            s["format"] = "date" if p.type == "date" else "date-time"
+        props[p.name] = s
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": f"{base}/collections/{layer.id}/schema",
+        "title": layer.title_zh,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string" if layer.id_is_text else "integer"},
+            "geometry": {"format": f"geometry-{layer.geometry_family.lower()}"},
+            "properties": {"type": "object", "properties": props},
+        },
     }
 
 

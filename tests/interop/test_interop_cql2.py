@@ -114,7 +114,8 @@ def test_gdal_oapif_driver_sends_its_filter_to_the_server(live_server, engine):
         "import json, sys, pyogrio\n"
         "df = pyogrio.read_dataframe('OAPIF:' + sys.argv[1], layer='building', fid_as_index=True,\n"
         "                            where=\"height_m > 60 AND name LIKE '%大厦%'\")\n"
-        "print(json.dumps({'ids': [int(i) for i in df.index], 'names': list(df['name'])}))\n"
+        "print(json.dumps({'ids': [int(i) for i in df.index], 'names': list(df['name']),\n"
+        "                  'height_dtype': str(df['height_m'].dtype)}))\n"
     )
     env = {"CPL_DEBUG": "ON", "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "-c", code, live_server], capture_output=True, text=True,
@@ -123,6 +124,20 @@ def test_gdal_oapif_driver_sends_its_filter_to_the_server(live_server, engine):
     out = json.loads(run.stdout)
     assert set(out["ids"]) == want
     assert all("大厦" in n for n in out["names"])
+    # GDAL typed its fields from the collection's feature schema (describedby), not from a sample
+    assert out["height_dtype"] == "float64" and "Lossy conversion" not in run.stderr
+    assert "Using JSON schema" in run.stderr
     # the filter ran on the server: GDAL's debug log shows the request it sent
     assert "filter=" in run.stderr and "filter-lang=cql-text" in run.stderr
     assert "evaluated on client side" not in run.stderr
+
+
+def test_feature_schema_is_the_describedby_link(client, anon_client):
+    coll = client.get("/collections/building").json()
+    href = next(lk["href"] for lk in coll["links"] if lk["rel"] == "describedby")
+    schema = client.get(href.removeprefix("http://testserver")).json()
+    props = schema["properties"]["properties"]["properties"]
+    assert props["height_m"]["type"] == "number" and props["floors"]["type"] == "integer"
+    assert props["name"]["title"] == "名称"
+    assert anon_client.get("/collections/street_block/schema").status_code == 401
+    assert client.get("/collections/nosuch/schema").status_code == 404
