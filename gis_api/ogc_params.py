@@ -20,7 +20,7 @@ from geo.errors import BadRequest, NotFound
 from gis_api.auth.deps import principal_of
 from gis_api.auth.roles import can, require
 from gis_api.deps import db_conn
-from layers import ogc
+from layers import cql2, ogc
 from layers.registry import Layer
 from layers.store import available_layers
 
@@ -107,6 +107,11 @@ def datetime_query(
     return ogc.parse_layer_datetime(layer, datetime)
 
 
+def filter_query(layer: CollectionLayer, seen: dict[str, str] = Depends(checked_items_params)) -> cql2.SqlFilter | None:
+    """Dependency: the CQL2 ``filter`` (``filter-lang`` cql2-text / cql2-json / cql-text, ``filter-crs``) as SQL."""
+    return cql2.parse_filter_params(layer, seen)
+
+
 @dataclass
 class ItemsParams:
     """A checked ``/collections/{id}/items`` request: the layer, the query, and the parameters as given."""
@@ -126,6 +131,7 @@ def items_params(
     bbox_crs: ogc.Crs | None = Depends(bbox_crs_query),
     bbox: BBox | None = Depends(bbox_query),
     datetime: tuple[dt.datetime | None, dt.datetime | None] | None = Depends(datetime_query),
+    cql: cql2.SqlFilter | None = Depends(filter_query),
 ) -> ItemsParams:
     """Dependency: the whole items query; the remaining parameters are property filters (``name=value``)."""
     query = ogc.ItemsQuery(
@@ -136,6 +142,7 @@ def items_params(
         crs=crs,
         datetime=datetime,
         filters=ogc.parse_filters(layer, seen),
+        cql=cql,
     )
     return ItemsParams(layer, query, request.query_params.multi_items())
 

@@ -32,7 +32,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-]  # vector tiles are served TileJSON-style (not claimed as OGC API - Tiles conformance)
+]  # + layers.cql2.CONFORMANCE and tiles.ogc_tiles.CONFORMANCE (the /conformance route)
 
 GEOJSON = "application/geo+json"
 
@@ -215,7 +215,8 @@ def parse_property_value(layer: Layer, name: str, raw: str):
     return raw
 
 
-ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "f"}
+ITEMS_PARAMS = {"bbox", "bbox-crs", "limit", "offset", "datetime", "crs", "f",
+                "filter", "filter-lang", "filter-crs"}  # CQL2 filter: layers.cql2
 
 
 @dataclass
@@ -229,6 +230,7 @@ class ItemsQuery:
     crs: Crs = field(default_factory=lambda: _CRS_BY_NAME[CRS84])
     datetime: tuple[dt.datetime | None, dt.datetime | None] | None = None
     filters: dict[str, object] = field(default_factory=dict)
+    cql: Any = None  # a layers.cql2.SqlFilter (CQL2 ``filter``), None when not given
 
 
 def check_items_params(layer: Layer, params: list[tuple[str, str]]) -> dict[str, str]:
@@ -330,9 +332,15 @@ def collection_doc(layer: Layer, base: str, *, extent: tuple[float, float, float
             {"rel": "self", "type": "application/json", "title": layer.title_zh, "href": href},
             {"rel": "items", "type": GEOJSON, "title": f"{layer.title_zh}要素", "href": f"{href}/items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
-             "title": "矢量瓦片 TileJSON", "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
-            {"rel": "describedby", "type": "application/schema+json", "title": "属性结构",
-             "href": f"{href}/queryables"},
+             "title": "矢量瓦片集 vector tilesets", "href": f"{href}/tiles"},
+            {"rel": "alternate", "type": "application/json", "title": "矢量瓦片 TileJSON",
+             "href": f"{href}/tiles/WebMercatorQuad/tilejson.json"},
+            {"rel": "describedby", "type": "application/schema+json", "title": "要素结构 feature schema",
+             "href": f"{href}/schema"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
+             "title": "可查询属性（CQL2 filter）", "href": f"{href}/queryables"},
+            {"rel": "queryables", "type": "application/schema+json",  # the draft's rel, which GDAL reads
+             "title": "可查询属性", "href": f"{href}/queryables"},
         ],
         "extent": extent_doc,
         "shequ:geometryType": layer.geometry_type,
@@ -364,13 +372,37 @@ def queryables_doc(layer: Layer, base: str) -> dict:
         if p.type in ("date", "datetime"):
             s["format"] = "date" if p.type == "date" else "date-time"
         props[p.name] = s
-    props["geometry"] = {"format": f"geometry-{layer.geometry_family.lower()}"}
+    props["geometry"] = {"format": f"geometry-{layer.geometry_family.lower()}", "x-ogc-role": "primary-geometry"}
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{base}/collections/{layer.id}/queryables",
         "type": "object",
         "title": layer.title_zh,
         "properties": props,
+    }
+
+
+def schema_doc(layer: Layer, base: str) -> dict:
+    """``/collections/{id}/schema``: JSON Schema of one GeoJSON Feature of the layer (property types), which
+    clients such as GDAL's OAPIF driver read to type their fields instead of guessing from a sample."""
+    props: dict[str, Any] = {}
+    for p in layer.properties:
+        s: dict = {"title": p.title_zh or p.name, "type": _JSON_SCHEMA_TYPES[p.type]}
+        if p.type in ("date", "datetime"):
+            s["format"] = "date" if p.type == "date" else "date-time"
+        props[p.name] = s
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": f"{base}/collections/{layer.id}/schema",
+        "title": layer.title_zh,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string" if layer.id_is_text else "integer"},
+            "geometry": {"format": f"geometry-{layer.geometry_family.lower()}"},
+            "properties": {"type": "object", "properties": props},
+        },
     }
 
 
@@ -388,5 +420,9 @@ def landing_doc(base: str) -> dict:
             {"rel": "conformance", "type": "application/json", "title": "符合性声明",
              "href": f"{base}/conformance"},
             {"rel": "data", "type": "application/json", "title": "图层集合", "href": f"{base}/collections"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
+             "title": "矢量底图瓦片集 vector tilesets", "href": f"{base}/tiles"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json",
+             "title": "瓦片矩阵集 tile matrix sets", "href": f"{base}/tileMatrixSets"},
         ],
     }

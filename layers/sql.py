@@ -60,6 +60,9 @@ def where_clause(layer: Layer, q: ItemsQuery | None, params: dict) -> str:
                     conds.append(f"(t.{layer.valid_to} IS NULL OR t.{layer.valid_to} > :t_start)")
                 else:
                     conds.append(f"(t.{layer.valid_to} IS NULL OR t.{layer.valid_to} >= :t_start)")
+        if q.cql is not None:  # layers.cql2: registry identifiers, values bound as :q0, :q1…
+            params.update(q.cql.params)
+            conds.append(q.cql.sql)
     return (" WHERE " + " AND ".join(conds)) if conds else ""
 
 

@@ -12,8 +12,9 @@ want="$(sha256sum "$web/package.json" "$0" | sha256sum | cut -c1-16)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$vendor/leaflet/leaflet.js" \
       && -f "$vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" \
-      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" \
-      && -f "$vendor/leaflet-geoman/leaflet-geoman.js" ]]; then
+      && -f "$vendor/swagger-ui/swagger-ui-bundle.js" && -f "$vendor/leaflet-geoman/leaflet-geoman.js" \
+      && -f "$vendor/maplibre-gl/maplibre-gl.js" \
+      && -f "$vendor/leaflet-control-geocoder/Control.Geocoder.js" ]]; then
   echo "web assets: up to date ($vendor)"
   exit 0
 fi
@@ -41,5 +42,14 @@ mkdir -p "$vendor/leaflet-geoman"
 cp "$web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.js" \
    "$web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css" "$vendor/leaflet-geoman/"
 cp "$web/node_modules/@geoman-io/leaflet-geoman-free/LICENSE" "$vendor/leaflet-geoman/LICENSE" 2>/dev/null || true
+# the MapLibre GL JS page (/static/maplibre.html, issue 16)
+mkdir -p "$vendor/maplibre-gl"
+cp "$web/node_modules/maplibre-gl/dist/maplibre-gl.js" "$web/node_modules/maplibre-gl/dist/maplibre-gl.css" \
+   "$web/node_modules/maplibre-gl/LICENSE.txt" "$vendor/maplibre-gl/"
+# Leaflet Control Geocoder on the Nominatim-compatible endpoints (/static/geocoder.html, issue 16)
+mkdir -p "$vendor/leaflet-control-geocoder"
+cp "$web/node_modules/leaflet-control-geocoder/dist/Control.Geocoder.js" \
+   "$web/node_modules/leaflet-control-geocoder/dist/Control.Geocoder.css" \
+   "$web/node_modules/leaflet-control-geocoder/LICENSE" "$vendor/leaflet-control-geocoder/"
 echo "$want" > "$stamp"
 echo "web assets: installed into $vendor"

@@ -29,8 +29,10 @@ from gis_api.ogc_params import (
     output_crs,
     readable_layers,
 )
-from layers import ogc
+from gis_api.openapi_ogc import FILTER_PARAMETERS
+from layers import cql2, ogc
 from layers.store import fetch_item, fetch_items, layer_extent
+from tiles import ogc_tiles
 
 router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC API Features 要素服务"])
 
@@ -38,8 +40,8 @@ router = APIRouter(dependencies=[Depends(requires("features:read"))], tags=["OGC
 @router.get("/conformance", summary="符合性声明 conformance classes")
 def conformance():
     """本服务符合的 OGC API 标准类别。The OGC API conformance classes this service implements
-    (Features Core, GeoJSON, CRS by reference, Common collections)."""
-    return {"conformsTo": ogc.CONFORMANCE}
+    (Features Core, GeoJSON, CRS by reference, Part 3 CQL2 filtering, Common collections, Tiles)."""
+    return {"conformsTo": [*ogc.CONFORMANCE, *cql2.CONFORMANCE, *ogc_tiles.CONFORMANCE]}
 
 
 @router.get("/collections", summary="图层集合 all collections (layers)")
@@ -73,7 +75,10 @@ def collection(request: Request, layer: CollectionLayer, conn: Connection = Depe
 def queryables(request: Request, layer: CollectionLayer):
     """可用于过滤的属性（JSON Schema）。The properties of a layer that items can be filtered by
     (`name=value`), as a JSON Schema."""
-    return JSONResponse(ogc.queryables_doc(layer, base_url(request)), media_type="application/schema+json")
+    accept = request.headers.get("accept", "")
+    # a client asking for JSON but not JSON Schema (GDAL's OAPIF driver) gets the same document as JSON
+    media = "application/json" if "json" in accept and "schema+json" not in accept else "application/schema+json"
+    return JSONResponse(ogc.queryables_doc(layer, base_url(request)), media_type=media)
 
 
 def _content_crs(crs: ogc.Crs) -> dict:
@@ -84,9 +89,11 @@ def _content_crs(crs: ogc.Crs) -> dict:
     "/collections/{collection_id}/items",
     summary="图层要素 features of a collection (GeoJSON)",
     description="bbox、limit/offset 分页、属性等值过滤（属性名=值）、datetime（有效期图层）、"
-                "crs / bbox-crs：CRS84（默认）、EPSG:4326 / EPSG:4490（纬度在前）、GCJ-02。",
+                "crs / bbox-crs：CRS84（默认）、EPSG:4326 / EPSG:4490（纬度在前）、GCJ-02；"
+                "filter：CQL2 文本或 JSON（OGC API Features Part 3）。",
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
+    openapi_extra={"parameters": FILTER_PARAMETERS},
 )
 def items(request: Request, p: ItemsParams = Depends(items_params), conn: Connection = Depends(db_conn, scope="function")):
     """One page of a layer's features as a GeoJSON FeatureCollection with paging links (400 for a bad parameter)."""

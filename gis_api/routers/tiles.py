@@ -12,6 +12,7 @@ from gis_api.deps import db_conn
 from gis_api.errors import NotFound
 from gis_api.ogc_params import CollectionLayer, base_url, readable_layers
 from layers.registry import BASEMAP_ID, Layer
+from tiles import ogc_tiles
 from tiles.store import CacheKeeper, get_tile, tileset_version
 from tiles.tms import MAX_ZOOM, parse_tile
 
@@ -96,24 +97,10 @@ def _tilejson(name: str, description: str, template: str, layers: list[Layer]) -
 
 @router.get("/collections/{collection_id}/tiles", summary="图层瓦片集 tilesets of a collection")
 def tilesets(request: Request, layer: CollectionLayer):
-    """一个图层的矢量瓦片集（WebMercatorQuad）及其 TileJSON 与瓦片地址模板。The vector tilesets of one layer
-    (WebMercatorQuad only), with links to its TileJSON and the `{z}/{x}/{y}` tile URL template."""
+    """一个图层的矢量瓦片集列表（OGC API Tiles；WebMercatorQuad）。The vector tilesets of one layer (OGC API -
+    Tiles tilesets list; WebMercatorQuad only), each linking to its tileset metadata and tiling scheme."""
     base = base_url(request)
-    href = f"{base}/collections/{layer.id}/tiles/{TMS}"
-    return {
-        "tilesets": [
-            {
-                "title": f"{layer.title_zh}矢量瓦片",
-                "dataType": "vector",
-                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-                "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
-                "links": [
-                    {"rel": "self", "type": "application/json", "href": f"{href}/tilejson.json"},
-                    {"rel": "item", "type": MVT, "templated": True, "href": f"{href}/{{z}}/{{x}}/{{y}}"},
-                ],
-            }
-        ]
-    }
+    return ogc_tiles.tilesets_list(f"{layer.title_zh}矢量瓦片", f"{base}/collections/{layer.id}/tiles/{TMS}", base)
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/tilejson.json", summary="TileJSON of one layer")
