@@ -152,8 +152,7 @@ def live_server(app):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def jurisdictions(engine) -> dict[str, str]:
+def _pick_jurisdictions(engine) -> dict[str, str]:
     """Real codes to grant: a township, a community in it, a grid in that community and another one, a
     house-number address inside the first community and one outside it. Builds what is missing (the
     provisional boundaries, the address registry, the grids of two communities), idempotently."""
@@ -197,8 +196,62 @@ def jurisdictions(engine) -> dict[str, str]:
     return out
 
 
+def _jurisdictions_hold(engine, codes: dict[str, str]) -> bool:
+    """Whether the picked codes still describe today's data: each community active under its township,
+    its grid active in it, its address active and placed in it (a test module that re-derives the
+    provisional boundaries or imports a city's own gives new codes)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        for key in ("", "other_"):
+            ok = conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM admin_unit WHERE code = :c AND parent_code = :t AND valid_to IS NULL) "
+                "AND EXISTS (SELECT 1 FROM grid WHERE code = :g AND community_code = :c AND valid_to IS NULL) "
+                "AND EXISTS (SELECT 1 FROM standard_address WHERE code = :a AND community_code = :c "
+                "AND valid_to IS NULL)"),
+                {"c": codes[key + "community"], "t": codes[key + "township"], "g": codes[key + "grid"],
+                 "a": codes[key + "address"]}).scalar()
+            if not ok:
+                return False
+    return True
+
+
+def _grant_role_accounts(conn, codes: dict[str, str]) -> None:
+    """The street, community and grid-manager test accounts get exactly the given codes; the test police
+    area is drawn over the first community."""
+    from sqlalchemy import text
+
+    from gis_api.auth import store
+
+    conn.execute(text("DELETE FROM user_grant WHERE user_id IN (SELECT id FROM app_user WHERE name IN "
+                      "('m-street', 'm-community', 'm-grid_manager'))"))
+    conn.execute(text("UPDATE police_area SET geom = (SELECT ST_Multi(geom) FROM admin_unit WHERE code = :c "
+                      "AND valid_to IS NULL) WHERE code = 'M-PA-1'"), {"c": codes["community"]})
+    store.grant(conn, "m-street", "township", codes["township"])
+    store.grant(conn, "m-community", "community", codes["community"])
+    store.grant(conn, "m-grid_manager", "grid", codes["grid"])
+
+
 @pytest.fixture(scope="session")
-def role_headers(engine, jurisdictions) -> dict[str, dict[str, str]]:
+def _session_jurisdictions(engine) -> dict[str, str]:
+    return _pick_jurisdictions(engine)
+
+
+@pytest.fixture(scope="module")
+def jurisdictions(engine, _session_jurisdictions, role_headers) -> dict[str, str]:
+    """`_pick_jurisdictions`, checked again for each test module: when modules that ran before changed the
+    boundaries (new codes), the codes are picked again, in place, and the role accounts granted them."""
+    codes = _session_jurisdictions
+    if not _jurisdictions_hold(engine, codes):
+        codes.clear()
+        codes.update(_pick_jurisdictions(engine))
+        with engine.begin() as conn:
+            _grant_role_accounts(conn, codes)
+    return codes
+
+
+@pytest.fixture(scope="session")
+def role_headers(engine, _session_jurisdictions) -> dict[str, dict[str, str]]:
     """Request headers per role: a committed account per person role (names ``m-<role>``) granted the
     ``jurisdictions`` codes, a bearer token each; ``system`` an API key with every scope,
     ``system_geocode`` one with the ``geocode`` scope only; ``public`` no header. The police account is granted a station area drawn over the
@@ -208,6 +261,7 @@ def role_headers(engine, jurisdictions) -> dict[str, dict[str, str]]:
     from gis_api.auth import roles as r
     from gis_api.auth import store, tokens
 
+    jurisdictions = _session_jurisdictions
     password = "m-Passw0rd-矩阵"
     grants = {
         r.STREET: ("township", jurisdictions["township"]),

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_addresses(engine, jurisdictions) -> dict[str, str]:
     """``room`` and ``other_room`` (two active rooms), ``building`` (the room's building), ``house_number``
     (inside the first test community) and ``other_house_number`` (inside the other one)."""
