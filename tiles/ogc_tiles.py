@@ -98,11 +98,10 @@ def _limits(layers: list[Layer]) -> list[dict[str, Any]]:
              "maxTileCol": 2**z - 1} for z in range(lo, hi + 1)]
 
 
-def tileset(title: str, tileset_url: str, tile_template: str, layers: list[Layer], base: str,
-            tilejson_url: str, bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
-    """Tileset metadata of a vector tileset (one layer, or the multi-layer basemap); ``bbox`` (WGS84, the
-    data's extent) is reported as the tileset's bounding box."""
-    doc: dict[str, Any] = {
+def _tileset_head(title: str, tileset_url: str, base: str) -> dict[str, Any]:
+    """What a tileset's metadata and its entry in a tilesets list share: title, type, CRS, tiling scheme,
+    and the self / tiling-scheme links."""
+    return {
         "title": title,
         "dataType": "vector",
         "crs": CRS_3857,
@@ -111,13 +110,22 @@ def tileset(title: str, tileset_url: str, tile_template: str, layers: list[Layer
             {"rel": "self", "type": "application/json", "title": title, "href": tileset_url},
             {"rel": REL_TILING_SCHEME, "type": "application/json", "title": TMS_ID,
              "href": f"{base}/tileMatrixSets/{TMS_ID}"},
-            {"rel": "item", "type": MVT, "templated": True, "title": "矢量瓦片 MVT",
-             "href": tile_template.format(z="{tileMatrix}", x="{tileCol}", y="{tileRow}")},
-            {"rel": "alternate", "type": "application/json", "title": "TileJSON", "href": tilejson_url},
         ],
-        "tileMatrixSetLimits": _limits(layers),
-        "layers": [_vector_layer(layer) for layer in layers],
     }
+
+
+def tileset(title: str, tileset_url: str, tile_template: str, layers: list[Layer], base: str,
+            tilejson_url: str, bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """Tileset metadata of a vector tileset (one layer, or the multi-layer basemap); ``bbox`` (WGS84, the
+    data's extent) is reported as the tileset's bounding box."""
+    doc = _tileset_head(title, tileset_url, base)
+    doc["links"] += [
+        {"rel": "item", "type": MVT, "templated": True, "title": "矢量瓦片 MVT",
+         "href": tile_template.format(z="{tileMatrix}", x="{tileCol}", y="{tileRow}")},
+        {"rel": "alternate", "type": "application/json", "title": "TileJSON", "href": tilejson_url},
+    ]
+    doc["tileMatrixSetLimits"] = _limits(layers)
+    doc["layers"] = [_vector_layer(layer) for layer in layers]
     if bbox is not None:
         doc["boundingBox"] = {"lowerLeft": [bbox[0], bbox[1]], "upperRight": [bbox[2], bbox[3]],
                               "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
@@ -128,15 +136,5 @@ def tilesets_list(title: str, tileset_url: str, base: str) -> dict[str, Any]:
     """A tilesets list holding one WebMercatorQuad vector tileset."""
     return {
         "links": [{"rel": "self", "type": "application/json", "href": tileset_url.rsplit("/", 1)[0]}],
-        "tilesets": [{
-            "title": title,
-            "dataType": "vector",
-            "crs": CRS_3857,
-            "tileMatrixSetURI": TMS_URI,
-            "links": [
-                {"rel": "self", "type": "application/json", "title": title, "href": tileset_url},
-                {"rel": REL_TILING_SCHEME, "type": "application/json", "title": TMS_ID,
-                 "href": f"{base}/tileMatrixSets/{TMS_ID}"},
-            ],
-        }],
+        "tilesets": [_tileset_head(title, tileset_url, base)],
     }
