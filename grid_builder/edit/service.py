@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
 
-from grid_builder.blocks import building_anchor
 from grid_builder.edit import store
 from grid_builder.edit.errors import EditNotFound, EditRefused, EditStateConflict, StaleBase
 from grid_builder.edit.invariants import check_layout, check_microgrids, issue_dict, refuse_if_broken
@@ -55,9 +55,12 @@ def load_layout(conn: Any, community_code: str) -> tuple[dict, Layout, dict[str,
     if not grids:
         raise EditNotFound(f"社区 {community_code} 尚未划分网格 (no grids built yet)")
     rows = store.assigned_buildings(conn, community_code)
-    footprints = to_metric_many([g for _i, _h, g in rows])
-    buildings = [EditBuilding(bid, building_anchor(fp), fp, hh) for (bid, hh, _g), fp in zip(rows, footprints,
-                                                                                            strict=True)]
+    lonlat = [g for _i, _h, g in rows]
+    footprints = to_metric_many(lonlat)
+    # the anchor: point-on-surface of the stored lon/lat footprint, as ST_PointOnSurface (building_anchor)
+    anchors = to_metric_many(list(shapely.point_on_surface(np.array(lonlat, dtype=object)))) if rows else []
+    buildings = [EditBuilding(bid, a, fp, hh) for (bid, hh, _g), fp, a in zip(rows, footprints, anchors,
+                                                                              strict=True)]
     layout = Layout(community_code, to_metric(info["geom"]), {x["code"]: to_metric(x["geom"]) for x in grids},
                     buildings, store.next_seq(conn, community_code))
     info["names"] = {x["code"]: x["name"] for x in grids}
