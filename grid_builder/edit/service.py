@@ -22,13 +22,14 @@ from grid_builder.edit.errors import EditNotFound, EditRefused, EditStateConflic
 from grid_builder.edit.invariants import check_layout, check_microgrids, issue_dict, refuse_if_broken
 from grid_builder.edit.ops import EditBuilding, EditResult, Layout, apply_ops, parse_ops, place
 from grid_builder.edit.outcome import GRID_BAND, GridOutcome, figures, settle
+from grid_builder.edit.snap import Snapper, points_of, snap_ops, targets_from
 from grid_builder.errors import GridConflict
 from grid_builder.geom import as_multipolygon, n_parts, safe_difference, to_metric, to_wgs84
 from grid_builder.records import Area
 from grid_builder.store import AreaRow
 
 __all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan",
-           "preview", "reject", "rollback", "save_draft", "submit"]
+           "preview", "reject", "rollback", "save_draft", "snap", "submit"]
 
 
 @dataclass
@@ -104,6 +105,18 @@ def plan(conn: Any, community_code: str, ops_raw: Any) -> Plan:
     layout.grids = before
     touched = ({*result.changed, *result.retired, *_named(ops_raw)} & set(before))
     return Plan(info, layout, versions, result, sorted(touched))
+
+
+def snap(conn: Any, community_code: str, ops_raw: Any, tol: float) -> tuple[Any, list[dict]]:
+    """The operations with dragged vertices and split-line points snapped within ``tol`` metres to roads,
+    street-block edges and building footprints (`grid_builder.edit.snap`), and what snapped."""
+    pts = points_of(ops_raw)
+    if tol <= 0 or not pts:
+        return snap_ops(ops_raw, Snapper([]), tol)
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    near = store.snap_lines(conn, community_code, (min(xs), min(ys), max(xs), max(ys)), (tol + 2.0) * 1.5e-5)
+    metric = {k: to_metric_many(v) for k, v in near.items()}
+    return snap_ops(ops_raw, Snapper(targets_from(metric["road"], metric["block"], metric["building"])), tol)
 
 
 def _issues(p: Plan) -> list:

@@ -254,3 +254,19 @@ def current_microgrids(conn: Connection, grid_codes: list[str]) -> list[dict]:
              "parent_code = ANY(:c) ORDER BY code"), {"c": list(grid_codes)}).mappings()
     return [{**{k: r[k] for k in ("code", "parent_code", "households", "flags", "part")}, "geom": from_wkb(r["g"])}
             for r in rows]
+
+
+def snap_lines(conn: Connection, community_code: str, bbox: tuple[float, float, float, float], margin_deg: float
+               ) -> dict[str, list[BaseGeometry]]:
+    """Snapping targets near a lon/lat box (grown by ``margin_deg``): road centre lines, the community's
+    street blocks and building footprints (lon/lat)."""
+    env = {"x0": bbox[0] - margin_deg, "y0": bbox[1] - margin_deg, "x1": bbox[2] + margin_deg,
+           "y1": bbox[3] + margin_deg, "c": community_code}
+    box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+    out = {}
+    for kind, sql in (("road", f"SELECT ST_AsBinary(geom) FROM road WHERE geom && {box}"),
+                      ("block", f"SELECT ST_AsBinary(geom) FROM street_block WHERE community_code = :c "
+                                f"AND geom && {box}"),
+                      ("building", f"SELECT ST_AsBinary(geom) FROM building WHERE geom && {box}")):
+        out[kind] = [from_wkb(r[0]) for r in conn.execute(text(sql), env).all()]
+    return out

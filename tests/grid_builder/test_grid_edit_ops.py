@@ -4,8 +4,8 @@ operations themselves are pure)."""
 from __future__ import annotations
 
 import numpy as np
-import shapely
 import pytest
+import shapely
 from shapely.geometry import LineString, Point
 
 from grid_builder.edit.errors import EditRefused
@@ -263,3 +263,24 @@ def test_unit_strips_are_fitted_at_the_grid_edge_not_rebuilt(engine):
     cut = grid.difference(strip.geom.buffer(-0.01).representative_point().buffer(1e4).intersection(strip.geom))
     members = [b for b in layout.buildings if cut.contains(b.anchor)]
     assert adjust_microgrids(code, cut, old, members) is None
+
+
+def test_snapper_prefers_a_vertex_then_the_nearest_point_on_a_line(demo):
+    from grid_builder.edit.snap import Snapper, targets_from
+
+    fp = max((b.footprint for b in demo.buildings), key=lambda g: g.length)
+    ring = np.asarray(fp.geoms[0].exterior.coords)
+    snapper = Snapper(targets_from([], [], [fp]))
+    v = ring[0]
+    q, target, d = snapper.snap(Point(v[0] + 0.3, v[1] + 0.4), 1.0)
+    assert target is not None and target.kind == "building" and (q.x, q.y) == (v[0], v[1]) and abs(d - 0.5) < 1e-9
+    seg = np.hypot(*np.diff(ring, axis=0).T)
+    k = int(np.argmax(seg))  # the middle of the longest edge, 0.8 m off it: no vertex within 2 m
+    assert seg[k] > 6.0
+    mid = (ring[k] + ring[k + 1]) / 2
+    normal = np.array([-(ring[k + 1] - ring[k])[1], (ring[k + 1] - ring[k])[0]]) / seg[k]
+    p = Point(mid + 0.8 * normal)
+    q, target, d = snapper.snap(p, 2.0)
+    assert target is not None and d <= 0.8 + 1e-6 and fp.boundary.distance(q) < 1e-6
+    assert min(np.hypot(*(ring - [q.x, q.y]).T)) > 2.0  # not a vertex: a point on the outline
+    assert snapper.snap(p, 0.0)[1] is None and Snapper([]).snap(p, 5.0)[1] is None

@@ -262,3 +262,65 @@ def test_moved_buildings_take_their_assignment_and_come_back_on_rollback(client,
             assert assigned(bld.id)[0] == a
             return
     pytest.fail("no building could move to a neighbouring grid")
+
+
+_NEAREST = """
+WITH p AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32651) AS g),
+t AS (SELECT kind, CASE WHEN kind = 'road' THEN m ELSE ST_Boundary(m) END AS line FROM (
+        SELECT 'road' AS kind, ST_Transform(geom, 32651) AS m FROM road
+        UNION ALL SELECT 'block', ST_Transform(geom, 32651) FROM street_block WHERE community_code = :c
+        UNION ALL SELECT 'building', ST_Transform(geom, 32651) FROM building) x, p
+      WHERE ST_DWithin(x.m, p.g, :tol)),
+v AS (SELECT 0 AS pass, kind, (ST_DumpPoints(line)).geom AS g FROM t
+      UNION ALL SELECT 1, kind, ST_ClosestPoint(line, p.g) FROM t, p)
+SELECT pass, kind, ST_X(ST_Transform(v.g, 4326)), ST_Y(ST_Transform(v.g, 4326)), ST_Distance(v.g, p.g) AS d
+FROM v, p WHERE ST_Distance(v.g, p.g) <= :tol ORDER BY pass, d LIMIT 5
+"""
+
+
+def test_snapping_to_roads_block_edges_and_footprints(anon_client, role_headers, place, engine):
+    """A dragged vertex 1.2 m off a grid corner snaps, within the tolerance asked for, to the nearest vertex of
+    a road, a street block or a footprint, else the nearest point on one of their lines — the one PostGIS
+    finds independently; 0 (the server's default)
+    leaves it; the snapped point is what the draft stores; a tolerance above 10 m is refused."""
+    from shapely.geometry import Point
+
+    from grid_builder.edit.samples import lonlat, shared_vertices
+    from grid_builder.geom import to_wgs84
+
+    gm = role_headers["community"]  # community staff may edit any grid of the community
+    out = None
+    for _a, _b, v in shared_vertices(place["layout"])[:40]:  # the first grid corner with a target near
+        src = lonlat(v)
+        p = to_wgs84(Point(v.x + 1.2, v.y + 0.5))
+        raw = [{"op": "move_vertex", "from": src, "to": [p.x, p.y]}]
+        with engine.connect() as conn:
+            near = [r[1:] for r in conn.execute(text(_NEAREST), {"x": p.x, "y": p.y, "c": place["community"],
+                                                                     "tol": 3.0}).all()]
+        if not near:
+            continue
+        body = {"community_code": place["community"], "operations": raw, "snap_m": 3}
+        res = anon_client.post(f"{EDIT_URL}/preview", json=body, headers=gm)
+        if res.status_code == 200:
+            out = res.json()
+            break
+        assert res.status_code == 422, res.text  # the snapped move broke a rule there: try the next corner
+    assert out is not None, "no grid corner of the test community has a road, block or footprint within 3 m"
+    to = out["operations"][0]["to"]
+    assert abs(to[0] - near[0][1]) < 1e-7 and abs(to[1] - near[0][2]) < 1e-7  # ~1 cm
+    (s,) = out["snaps"]
+    assert s["op"] == 0 and s["point"] == "to" and abs(s["distance_m"] - near[0][3]) < 0.02
+    assert s["kind"] in {k for k, _x, _y, d in near if d <= near[0][3] + 0.01}
+    for off in ({"snap_m": 0}, {}):  # off, and the server's default (SHEQU_EDIT_SNAP_M = 0)
+        res = anon_client.post(f"{EDIT_URL}/preview", json={**body, **off} if off else
+                               {k: v for k, v in body.items() if k != "snap_m"}, headers=gm)
+        assert res.status_code in (200, 422), res.text
+        if res.status_code == 200:
+            assert res.json()["operations"][0]["to"] == [p.x, p.y] and res.json()["snaps"] == []
+    assert anon_client.post(f"{EDIT_URL}/preview", json={**body, "snap_m": 11}, headers=gm).status_code == 422
+    res = draft(anon_client, gm, place["community"], raw, snap_m=3)
+    assert res.status_code == 201, res.text
+    stored = res.json()["operations"][0]["to"]
+    assert stored == to  # the draft keeps the snapped point: approval re-applies exactly what was previewed
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM grid_edit WHERE id = :i"), {"i": res.json()["id"]})
