@@ -1,8 +1,10 @@
 /* Shequ GIS grid editor (网格编辑, issue 11): Leaflet-Geoman on the map page.
  * Grid managers and office staff load a community's grids, select one, drag a vertex (the server moves
- * it in every grid that shares it), draw a split line, merge grids, see live figures, save a draft and
- * submit it; community / street staff approve or reject submitted edits. All rules are the server's:
- * this file only collects operations and shows what /grid-edits/preview answers. */
+ * it in every grid that shares it), draw a split line, merge grids, click buildings and move them to a
+ * neighbouring grid, see live figures, save a draft and submit it; community / street staff approve or
+ * reject submitted edits. Dragged vertices and split lines snap (server side, within the tolerance chosen
+ * in 吸附) to roads, street-block edges and footprints. All rules are the server's: this file only
+ * collects operations and shows what /grid-edits/preview answers. */
 (function () {
   "use strict";
 
@@ -16,8 +18,10 @@
     split_piece_too_small: "分割后碎片过小", merge_not_adjacent: "网格不相邻", merge_too_few: "至少合并两个网格",
     not_adjacent: "不相邻", stale_base: "所依据的版本已变化", microgrid_not_nested: "微网格未嵌套"
   };
+  var SNAP_KINDS = { road: "道路", block: "街区边界", building: "建筑轮廓" };
   var ED = { me: null, community: null, base: {}, ops: [], selected: null, mergeSet: [], figures: null,
-             draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [] };
+             draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [],
+             picking: false, picked: [], bLayer: null, bLayers: {} };
   window.shequEditor = ED;
 
   function $(id) { return document.getElementById(id); }
@@ -82,8 +86,68 @@
       });
       lyr.addTo(ED.layer);
     });
-    if (ED.selected && ED.layers[ED.selected]) { enableVertexEditing(ED.layers[ED.selected]); }
+    if (ED.selected && ED.layers[ED.selected] && !ED.picking) { enableVertexEditing(ED.layers[ED.selected]); }
+    if (ED.picking && ED.bLayer) { ED.bLayer.bringToFront(); restyleBuildings(); }
     document.body.dataset.editorGrids = String(Object.keys(geoms).length);
+  }
+
+  // ---- buildings: click them (in 点选建筑 mode), then click the neighbouring grid they go to ----
+  function bStyle(id) {
+    var on = ED.picked.indexOf(id) >= 0;
+    var moved = ED.figures && (ED.figures.moved_buildings || []).some(function (m) { return m.building === id; });
+    if (on) { return { color: "#e8590c", weight: 2, fillColor: "#ff922b", fillOpacity: 0.8 }; }
+    if (moved) { return { color: "#2b8a3e", weight: 2, fillColor: "#40c057", fillOpacity: 0.7 }; }
+    return { color: "#5f3dc4", weight: 1, fillColor: "#9775fa", fillOpacity: 0.15 };
+  }
+  function restyleBuildings() {
+    Object.keys(ED.bLayers).forEach(function (id) { ED.bLayers[id].setStyle(bStyle(Number(id))); });
+    $("ed-picked").textContent = ED.picking ? (ED.picked.length ? "已选建筑 " + ED.picked.length +
+      " 栋：点击要移入的相邻网格" : "点击建筑以选择（可多选），再点击目标网格") : "";
+    document.body.dataset.editorPicked = ED.picked.join(",");
+  }
+  function loadBuildings() {
+    if (ED.bLayer) { return Promise.resolve(); }
+    var b = L.featureGroup(Object.values(ED.layers)).getBounds();
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    return fetch("/collections/building/items?limit=10000&bbox=" + bbox).then(function (r) { return r.json(); })
+      .then(function (fc) {
+        ED.bLayers = {};
+        ED.bLayer = L.geoJSON(fc, {
+          renderer: svg, pmIgnore: true, style: function (f) { return bStyle(Number(f.id)); },
+          onEachFeature: function (f, lyr) {
+            var id = Number(f.id);
+            ED.bLayers[id] = lyr;
+            lyr.on("click", function (e) { L.DomEvent.stop(e); toggleBuilding(id); });
+            lyr.bindTooltip("建筑 " + id + (f.properties && f.properties.households_est ? "（约 " +
+                            f.properties.households_est + " 户）" : ""), { sticky: true, direction: "top" });
+          }
+        });
+        document.body.dataset.editorBuildings = String(Object.keys(ED.bLayers).length);
+      });
+  }
+  function toggleBuilding(id) {
+    var i = ED.picked.indexOf(id);
+    if (i >= 0) { ED.picked.splice(i, 1); } else { ED.picked.push(id); }
+    restyleBuildings();
+  }
+  function setPicking(on) {
+    var map = window.shequMap.map;
+    ED.picking = on;
+    ED.picked = [];
+    $("ed-buildings").textContent = on ? "结束点选" : "点选建筑";
+    if (!on) {
+      if (ED.bLayer) { map.removeLayer(ED.bLayer); }
+      draw();
+      restyleBuildings();
+      return Promise.resolve();
+    }
+    status("正在载入建筑…");
+    return loadBuildings().then(function () {
+      ED.bLayer.addTo(map);
+      draw();
+      restyleBuildings();
+      status("点选建筑模式：点击建筑，再点击目标网格");
+    });
   }
   function enableVertexEditing(poly) {
     poly.bringToFront();
@@ -102,6 +166,14 @@
     poly.on("pm:vertexadded pm:vertexremoved", function () { preview(); });  // not an operation: redraw
   }
   function onGridClick(code, ev) {
+    if (ED.picking) {
+      if (!ED.picked.length) { status("请先点击要移动的建筑", true); return; }
+      var ids = ED.picked.slice();
+      ED.picked = [];
+      restyleBuildings();
+      addOp({ op: "move_buildings", buildings: ids, to: code });
+      return;
+    }
     if (ev && (ev.shiftKey || ev.ctrlKey || ev.metaKey || ED.merging)) {
       var i = ED.mergeSet.indexOf(code);
       if (i >= 0) { ED.mergeSet.splice(i, 1); } else { ED.mergeSet.push(code); }
@@ -129,6 +201,8 @@
   ED.load = function (community) {
     ED.community = community;
     ED.ops = []; ED.figures = null; ED.draft = null; ED.selected = null; ED.mergeSet = []; ED.loaded = false;
+    if (ED.picking) { setPicking(false); }
+    if (ED.bLayer) { window.shequMap.map.removeLayer(ED.bLayer); ED.bLayer = null; ED.bLayers = {}; }
     return fetch("/grids?level=grid&limit=500&parent=" + encodeURIComponent(community)).then(function (r) { return r.json(); })
       .then(function (fc) {
         ED.base = {};
@@ -138,6 +212,7 @@
         window.shequMap.map.fitBounds(L.featureGroup(Object.values(ED.layers)).getBounds(), { animate: false });
         ED.loaded = true;
         document.body.dataset.editorLoaded = "1";
+        $("ed-buildings").disabled = false;
         refreshButtons();
         showSelection();
         status("已载入 " + Object.keys(ED.base).length + " 个网格");
@@ -154,7 +229,8 @@
     if (!ED.ops.length) { ED.figures = null; draw(); renderFigures(); return Promise.resolve(); }
     ED.busy = true;
     document.body.dataset.editorBusy = "1";
-    return api("POST", "/grid-edits/preview", { community_code: ED.community, operations: ED.ops }).then(function (res) {
+    var body = { community_code: ED.community, operations: ED.ops, snap_m: Number($("ed-snap").value) };
+    return api("POST", "/grid-edits/preview", body).then(function (res) {
       ED.busy = false;
       document.body.dataset.editorBusy = "";
       if (!res.ok) {
@@ -165,6 +241,9 @@
         return;
       }
       ED.figures = res.body;
+      ED.ops = res.body.operations || ED.ops;  // snapped points (each operation is snapped once)
+      ED.snaps = res.body.snaps || [];
+      document.body.dataset.editorSnaps = String(ED.snaps.length);
       if (ED.figures.retired && ED.figures.retired.indexOf(ED.selected) >= 0) { ED.selected = null; }
       draw();
       renderFigures();
@@ -173,7 +252,9 @@
         status("不满足规则：" + res.body.issues.map(function (i) { return RULES[i.rule] || i.rule; }).join("、"), true);
         showIssue(res.body.issues[0] && res.body.issues[0].geometry);
       } else {
-        status("预览已更新：" + ED.ops.length + " 个操作");
+        var snapped = ED.snaps.filter(function (x) { return x.op === ED.ops.length - 1; });
+        status("预览已更新：" + ED.ops.length + " 个操作" + (snapped.length ? "（已吸附到" +
+               snapped.map(function (x) { return SNAP_KINDS[x.kind] || x.kind; }).join("、") + "）" : ""));
       }
       refreshButtons();
     });
@@ -342,6 +423,10 @@
       "<button id='ed-merge' type='button' disabled title='按住 Shift 点击网格以加入合并'>合并所选</button>" +
       "<button id='ed-undo' type='button' disabled>撤销</button>" +
       "<button id='ed-history' type='button' disabled>历史与差异</button></div><p id='ed-merge-list'></p>" +
+      "<div class='ed-row'><button id='ed-buildings' type='button' disabled>点选建筑</button>" +
+      "<label for='ed-snap'>吸附</label><select id='ed-snap' title='拖动的顶点与分割线吸附到道路、街区边界、建筑轮廓'>" +
+      "<option value='0'>不吸附</option><option value='1'>1 米</option><option value='2' selected>2 米</option>" +
+      "<option value='5'>5 米</option><option value='10'>10 米</option></select></div><p id='ed-picked'></p>" +
       "<div id='ed-timeline'></div>" +
       "<p id='ed-ops'>操作：0</p><div id='ed-figures'></div>" +
       "<input id='ed-reason' placeholder='编辑理由（如：按新建小区调整边界）'>" +
@@ -359,6 +444,7 @@
     $("ed-merge").onclick = merge;
     $("ed-undo").onclick = undo;
     $("ed-history").onclick = function () { ED.history(ED.selected); };
+    $("ed-buildings").onclick = function () { if (ED.loaded) { setPicking(!ED.picking); } };
     $("ed-timeline").addEventListener("click", function (ev) {
       var v = ev.target.dataset && ev.target.dataset.v;
       if (v) { ED.diff(ev.target.dataset.code, Number(v) - 1, Number(v)); }

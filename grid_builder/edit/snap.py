@@ -3,8 +3,9 @@
 A dragged vertex (``move_vertex`` ``to``) and the points of a drawn split line (``split`` ``line``) are
 snapped before the edit is previewed or saved: within ``tol`` metres the nearest *vertex* of a road
 centre line, a street block's outline or a building footprint's outline wins; failing that, the nearest
-point on one of those lines. The snapped coordinates are written into the operation itself, so what a
-reviewer approves is exactly what the editor previewed (approval never snaps again).
+point on one of those lines. The snapped coordinates are written into the operation itself (with the
+tolerance, ``snap_m``), so what a reviewer approves is exactly what the editor previewed (an operation
+is snapped once; approval never snaps).
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def _snap_lonlat(snapper: Snapper, value: Any, tol: float) -> tuple[list[float],
 
 def snap_ops(ops_raw: Any, snapper: Snapper, tol: float) -> tuple[Any, list[dict]]:
     """The operations with ``move_vertex`` targets and split-line points snapped (a copy), and what
-    snapped: ``[{"op": index, "point": "to" | "line[i]", "kind", "distance_m"}]``."""
+    snapped: ``[{"op": index, "point": "to" | "line[i]", "kind", "distance_m"}]``. Each operation
+    looked at records the tolerance (``snap_m``) and is never snapped again (a later preview of the
+    same operations, the saved draft, the approval)."""
     if not (0 <= tol <= SNAP_MAX_M):
         raise EditRefused("bad_operation", f"吸附容差须在 0–{SNAP_MAX_M:g} 米之间 (snap tolerance must be "
                           f"0–{SNAP_MAX_M:g} m)")
@@ -100,7 +103,10 @@ def snap_ops(ops_raw: Any, snapper: Snapper, tol: float) -> tuple[Any, list[dict
         if not isinstance(op, dict):
             out.append(op)
             continue
-        op = dict(op)
+        if "snap_m" in op or op.get("op") not in ("move_vertex", "split"):
+            out.append(op)  # snapped before (snapping again could move a point once more) or nothing to snap
+            continue
+        op = {**op, "snap_m": tol}
         if op.get("op") == "move_vertex" and op.get("to") is not None:
             op["to"], s = _snap_lonlat(snapper, op["to"], tol)
             if s:

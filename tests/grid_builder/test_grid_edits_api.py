@@ -320,7 +320,11 @@ def test_snapping_to_roads_block_edges_and_footprints(anon_client, role_headers,
     assert anon_client.post(f"{EDIT_URL}/preview", json={**body, "snap_m": 11}, headers=gm).status_code == 422
     res = draft(anon_client, gm, place["community"], raw, snap_m=3)
     assert res.status_code == 201, res.text
+    assert res.json()["operations"][0]["snap_m"] == 3
     stored = res.json()["operations"][0]["to"]
     assert stored == to  # the draft keeps the snapped point: approval re-applies exactly what was previewed
+    again = anon_client.post(f"{EDIT_URL}/preview", json={**body, "operations": out["operations"], "snap_m": 3},
+                             headers=gm).json()
+    assert again["operations"] == out["operations"] and again["snaps"] == []  # snapped once, never again
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM grid_edit WHERE id = :i"), {"i": res.json()["id"]})

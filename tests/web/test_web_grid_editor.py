@@ -164,3 +164,114 @@ def test_grid_manager_drags_a_shared_vertex_and_staff_approve(live_server, edito
             with engine.begin() as conn:
                 if service.get_edit(conn, edit_id)["status"] == "approved":
                     service.rollback(conn, edit_id, "test", "测试结束还原")
+
+
+def _movable_building(layout, mine):
+    """(building, from grid, to grid): a building of a grid next to ``mine`` (or of ``mine``) that can move to
+    the neighbour keeping every invariant, and a point of the target grid clear of footprints."""
+    from grid_builder.edit.samples import shared_vertices, try_apply
+    from grid_builder.geom import safe_union
+
+    for a, b, _p in shared_vertices(layout):
+        if mine not in (a, b):
+            continue
+        for src, dst in ((a, b), (b, a)):
+            inside = sorted((x for x in layout.buildings if layout.grids[src].contains(x.anchor)),
+                            key=lambda x: layout.grids[dst].distance(x.footprint))
+            for bld in inside[:3]:
+                if try_apply(layout, [{"op": "move_buildings", "buildings": [bld.id], "to": dst}]) is None:
+                    continue
+                near = layout.grids[dst].buffer(-3).intersection(bld.footprint.buffer(80))
+                clear = near.difference(safe_union([x.footprint.buffer(3) for x in layout.buildings
+                                                    if x.footprint.distance(near) < 5]))
+                if not clear.is_empty and clear.area > 20:
+                    return bld, src, dst, clear.buffer(-1).representative_point() if clear.buffer(-1).area > 0 \
+                        else clear.representative_point()
+    raise AssertionError("no building of the test grids can move to a neighbour")
+
+
+@pytest.mark.browser
+def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snapping(live_server, editor_accounts,
+                                                                                  engine, jurisdictions, output_dir):
+    """点选建筑: real clicks on a footprint, then on the neighbouring grid, give a move_buildings operation whose
+    preview moves that building (and its households); the 吸附 option reaches the server (the dragged
+    vertex's operation records the tolerance chosen and is snapped there)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from grid_builder.edit import service
+    from grid_builder.edit.samples import movable_vertex
+    from grid_builder.geom import to_wgs84
+
+    comm, mine = jurisdictions["community"], jurisdictions["grid"]
+    with engine.connect() as conn:
+        _info, layout, _before = service.load_layout(conn, comm)
+    bld, src, dst, target = _movable_building(layout, mine)
+    at_b, at_t = to_wgs84(bld.anchor), to_wgs84(target)
+    out = output_dir / "web"
+    out.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            _login(page, live_server, editor_accounts["gm"])
+            page.click("#ed-open")
+            page.click("#ed-load")
+            page.wait_for_function("document.body.dataset.editorLoaded === '1'", timeout=30_000)
+            page.click("#ed-buildings")
+            page.wait_for_function("Number(document.body.dataset.editorBuildings || 0) > 0", timeout=30_000)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 19, {animate: false}); }",
+                          [(at_b.y + at_t.y) / 2, (at_b.x + at_t.x) / 2])
+            page.wait_for_timeout(400)
+            page.mouse.click(*_pixel(page, [at_b.x, at_b.y]))
+            page.wait_for_function(f"document.body.dataset.editorPicked === '{bld.id}'", timeout=10_000)
+            assert "已选建筑 1 栋" in page.locator("#ed-picked").inner_text()
+            page.mouse.click(*_pixel(page, [at_t.x, at_t.y]))
+            page.wait_for_function("shequEditor.figures && !shequEditor.busy", timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            figs = page.evaluate("shequEditor.figures")
+            assert ops == [{"op": "move_buildings", "buildings": [bld.id], "to": dst}], ops
+            assert figs["valid"], figs["issues"]
+            moved = {m["building"]: m for m in figs["moved_buildings"]}
+            assert moved[bld.id]["from"] == src and moved[bld.id]["to"] == dst
+            assert {g["code"] for g in figs["grids"]} == {src, dst}
+            page.screenshot(path=str(out / "grid-editor-buildings.png"))
+            page.click("#ed-buildings")  # end picking; undo; drag a shared vertex with 5 m snapping
+            page.click("#ed-undo")
+            page.wait_for_function("shequEditor.ops.length === 0 && !shequEditor.busy", timeout=30_000)
+            page.select_option("#ed-snap", "5")
+            vsrc, vdst, a, _b = movable_vertex(layout, must_touch=mine)
+            inside = layout.grids[a].intersection(Point(*_metric(vsrc)).buffer(15)).buffer(-2).representative_point()
+            click_at = to_wgs84(inside)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 20, {animate: false}); }",
+                          [vsrc[1], vsrc[0]])
+            page.wait_for_timeout(300)
+            page.mouse.click(*_pixel(page, [click_at.x, click_at.y]))
+            page.wait_for_function(f"document.body.dataset.editorSelected === '{a}'", timeout=10_000)
+            page.wait_for_timeout(300)
+            x0, y0 = _pixel(page, vsrc)
+            x1, y1 = _pixel(page, vdst)
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=8)
+            page.mouse.up()
+            page.wait_for_function("shequEditor.ops.length === 1 && !shequEditor.busy && "
+                                   "document.body.dataset.editorSnaps !== undefined", timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            snaps = page.evaluate("shequEditor.snaps")
+            assert ops[0]["op"] == "move_vertex" and ops[0]["snap_m"] == 5
+            for s in snaps:  # what snapped is within the tolerance, to a named kind of target
+                assert s["distance_m"] <= 5 and s["kind"] in ("road", "block", "building")
+        finally:
+            browser.close()
+    assert not errors, errors
+
+
+def _metric(lonlat):
+    from grid_builder.geom import to_metric
+
+    p = to_metric(Point(lonlat))
+    return p.x, p.y
