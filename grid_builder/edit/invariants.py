@@ -96,15 +96,18 @@ def check_layout(
     buildings: list[EditBuilding],
     microgrids: dict[str, dict[str, BaseGeometry]] | None = None,
     focus: set[str] | None = None,
+    level: str = "grid",
 ) -> list[Issue]:
     """Every broken invariant of a community's grids (metric). ``focus`` = the grids whose shape is checked
-    (emptiness, validity, one piece; default all); ``microgrids`` = grid code → its micro-grids to check."""
+    (emptiness, validity, one piece; default all); ``microgrids`` = grid code → its micro-grids to check.
+    With ``level="microgrid"`` the same checks hold for one grid's micro-grids (community = the grid): an
+    overhang is then a micro-grid not nested in its grid."""
     focus = set(grids) if focus is None else focus
     issues = _shape_issues(grids, focus)
     if any(i.kind in ("grid_empty", "invalid") for i in issues):
         return issues  # the rest cannot be judged on broken shapes
     union = _exact_union(grids)
-    issues += check_cover(community_code, community, grids, COVER_TOL_M, level="grid", union=union)
+    issues += check_cover(community_code, community, grids, COVER_TOL_M, level=level, union=union)
     issues += check_overlaps(grids, OVERLAP_M2, union=union)
     issues += _building_issues(grids, buildings)
     return issues + check_microgrids(grids, microgrids or {})

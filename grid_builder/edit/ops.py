@@ -70,6 +70,7 @@ class Layout:
     grids: dict[str, BaseGeometry]
     buildings: list[EditBuilding]
     next_seq: int = 1
+    seq_width: int = 3  # digits of a new code's sequence number (grids 3, micro-grids 2)
     _xy: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def anchors_xy(self) -> np.ndarray:
@@ -398,9 +399,10 @@ def _components(codes: list[str], grids: dict[str, BaseGeometry]) -> list[list[s
 
 
 def _new_codes(layout: Layout, n: int) -> list[str]:
-    if layout.next_seq + n - 1 > 999:
-        raise EditRefused("codes_exhausted", "本社区的网格编码已用尽 (no free grid codes left in the community)")
-    codes = [f"{layout.community_code}{s:03d}" for s in range(layout.next_seq, layout.next_seq + n)]
+    w = layout.seq_width
+    if layout.next_seq + n - 1 > 10**w - 1:
+        raise EditRefused("codes_exhausted", "编码已用尽 (no free codes left)")
+    codes = [f"{layout.community_code}{s:0{w}d}" for s in range(layout.next_seq, layout.next_seq + n)]
     layout.next_seq += n
     return codes
 

@@ -56,7 +56,8 @@ def membership(grids: dict[str, BaseGeometry], layout: Layout) -> dict[int, str 
     return {b.id: g for b, g in zip(layout.buildings, holds, strict=True)}
 
 
-def _micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
+def micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
+    """Flags of a micro-grid by its buildings and households (as the micro-grid builder sets them)."""
     if n == 0:
         return ["no_buildings"]
     if n == 1:
@@ -124,7 +125,7 @@ def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: l
             out.append(Area(c, "microgrid", code, clipped[c], hh, ids, list(m.flags), m.part))
             continue
         hh = float(sum(b.households for b in held[c]))
-        out.append(Area(c, "microgrid", code, clipped[c], hh, ids, _micro_flags(len(ids), hh, band)))
+        out.append(Area(c, "microgrid", code, clipped[c], hh, ids, micro_flags(len(ids), hh, band)))
     return out
 
 
