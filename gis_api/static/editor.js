@@ -21,7 +21,7 @@
   var SNAP_KINDS = { road: "道路", block: "街区边界", building: "建筑轮廓" };
   var ED = { me: null, community: null, base: {}, ops: [], selected: null, mergeSet: [], figures: null,
              draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [],
-             picking: false, picked: [], bLayer: null, bLayers: {} };
+             picking: false, picked: [], bLayer: null, bLayers: {}, micro: null };
   window.shequEditor = ED;
 
   function $(id) { return document.getElementById(id); }
@@ -81,7 +81,7 @@
                           { renderer: svg, style: function () { return styleOf(code); }, pmIgnore: code !== ED.selected });
       lyr.eachLayer(function (poly) {
         poly.on("click", function (e) { L.DomEvent.stop(e); onGridClick(code, e.originalEvent); });
-        poly.bindTooltip("网格 " + code.slice(-3), { sticky: true, direction: "top" });
+        poly.bindTooltip(ED.micro ? "微网格 " + code.slice(-2) : "网格 " + code.slice(-3), { sticky: true, direction: "top" });
         ED.layers[code] = poly;
       });
       lyr.addTo(ED.layer);
@@ -191,19 +191,29 @@
     showSelection();
   };
   function showSelection() {
-    $("ed-selected").textContent = ED.selected ? "已选网格：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的网格以选择";
+    var what = ED.micro ? "微网格" : "网格";
+    $("ed-selected").textContent = ED.selected ? "已选" + what + "：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的" + what + "以选择";
     $("ed-split").disabled = !ED.selected;
     $("ed-history").disabled = !ED.selected;
+    if (!ED.micro) { $("ed-micro").disabled = !ED.selected; }
     $("ed-merge-list").textContent = ED.mergeSet.length ? "合并：" + ED.mergeSet.map(function (c) { return c.slice(-3); }).join("、") : "";
     document.body.dataset.editorSelected = ED.selected || "";
   }
 
-  ED.load = function (community) {
+  // micro-grid level: the selected grid's micro-grids take the grids' place; every operation carries
+  // level "microgrid" and the grid ("in"); 返回网格 goes back to the community's grids
+  ED.loadMicro = function (grid) {
+    return ED.load(ED.community, grid);
+  };
+  ED.load = function (community, micro) {
     ED.community = community;
+    ED.micro = micro || null;
     ED.ops = []; ED.figures = null; ED.draft = null; ED.selected = null; ED.mergeSet = []; ED.loaded = false;
     if (ED.picking) { setPicking(false); }
     if (ED.bLayer) { window.shequMap.map.removeLayer(ED.bLayer); ED.bLayer = null; ED.bLayers = {}; }
-    return fetch("/grids?level=grid&limit=500&parent=" + encodeURIComponent(community)).then(function (r) { return r.json(); })
+    var url = ED.micro ? "/grids?level=microgrid&limit=500&parent=" + encodeURIComponent(ED.micro)
+                       : "/grids?level=grid&limit=500&parent=" + encodeURIComponent(community);
+    return fetch(url).then(function (r) { return r.json(); })
       .then(function (fc) {
         ED.base = {};
         (fc.features || []).forEach(function (f) { ED.base[f.properties.code] = f.geometry; });
@@ -215,11 +225,15 @@
         $("ed-buildings").disabled = false;
         refreshButtons();
         showSelection();
-        status("已载入 " + Object.keys(ED.base).length + " 个网格");
+        $("ed-micro").textContent = ED.micro ? "返回网格" : "编辑微网格";
+        $("ed-micro").disabled = !ED.micro;
+        document.body.dataset.editorLevel = ED.micro ? "microgrid:" + ED.micro : "grid";
+        status("已载入 " + Object.keys(ED.base).length + (ED.micro ? " 个微网格（网格 " + ED.micro.slice(-3) + "）" : " 个网格"));
       });
   };
 
   function addOp(op) {
+    if (ED.micro) { op.level = "microgrid"; op["in"] = ED.micro; }
     ED.ops.push(op);
     ED.draft = ED.draft && ED.draft.status === "draft" ? ED.draft : null;
     refreshButtons();
@@ -269,7 +283,7 @@
     $("ed-ops").textContent = "操作：" + ED.ops.length;
     if (!f) { el.innerHTML = ""; return; }
     var rows = f.grids.map(function (g) {
-      return "<tr><td>" + esc(g.code.slice(-3)) + (g.status === "new" ? "（新）" : "") + "</td><td>" + g.households +
+      return "<tr><td>" + esc(g.code.slice(ED.micro ? -2 : -3)) + (g.status === "new" ? "（新）" : "") + "</td><td>" + g.households +
         "</td><td class='" + (g.in_band ? "ok" : "bad") + "'>" + (g.in_band ? "是" : "否") + "</td><td>" +
         (g.compactness_before == null ? "" : g.compactness_before.toFixed(2) + "→") + g.compactness.toFixed(2) + "</td></tr>";
     }).join("");
@@ -401,7 +415,8 @@
     if (t.classList.contains("ed-show")) {
       var e = ED.pending.filter(function (x) { return String(x.id) === id; })[0];
       if (!e) { return; }
-      ED.load(e.community_code).then(function () {
+      var op0 = e.operations[0] || {};
+      ED.load(e.community_code, op0.level === "microgrid" ? op0["in"] : null).then(function () {
         ED.ops = e.operations.slice();
         return preview();
       });
@@ -422,7 +437,8 @@
       "<div class='ed-row'><button id='ed-split' type='button' disabled>画线分割</button>" +
       "<button id='ed-merge' type='button' disabled title='按住 Shift 点击网格以加入合并'>合并所选</button>" +
       "<button id='ed-undo' type='button' disabled>撤销</button>" +
-      "<button id='ed-history' type='button' disabled>历史与差异</button></div><p id='ed-merge-list'></p>" +
+      "<button id='ed-history' type='button' disabled>历史与差异</button>" +
+      "<button id='ed-micro' type='button' disabled title='在所选网格内编辑其微网格'>编辑微网格</button></div><p id='ed-merge-list'></p>" +
       "<div class='ed-row'><button id='ed-buildings' type='button' disabled>点选建筑</button>" +
       "<label for='ed-snap'>吸附</label><select id='ed-snap' title='拖动的顶点与分割线吸附到道路、街区边界、建筑轮廓'>" +
       "<option value='0'>不吸附</option><option value='1'>1 米</option><option value='2' selected>2 米</option>" +
@@ -445,6 +461,9 @@
     $("ed-undo").onclick = undo;
     $("ed-history").onclick = function () { ED.history(ED.selected); };
     $("ed-buildings").onclick = function () { if (ED.loaded) { setPicking(!ED.picking); } };
+    $("ed-micro").onclick = function () {
+      if (ED.micro) { ED.load(ED.community); } else if (ED.selected) { ED.loadMicro(ED.selected); }
+    };
     $("ed-timeline").addEventListener("click", function (ev) {
       var v = ev.target.dataset && ev.target.dataset.v;
       if (v) { ED.diff(ev.target.dataset.code, Number(v) - 1, Number(v)); }

@@ -195,7 +195,8 @@ def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snappin
                                                                                   engine, jurisdictions, output_dir):
     """点选建筑: real clicks on a footprint, then on the neighbouring grid, give a move_buildings operation whose
     preview moves that building (and its households); the 吸附 option reaches the server (the dragged
-    vertex's operation records the tolerance chosen and is snapped there)."""
+    vertex's operation records the tolerance chosen and is snapped there); 编辑微网格 switches to the
+    manager's grid's micro-grids, where a dragged inner vertex gives a micro-grid-level operation."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -208,6 +209,9 @@ def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snappin
     with engine.connect() as conn:
         _info, layout, _before = service.load_layout(conn, comm)
     bld, src, dst, target = _movable_building(layout, mine)
+    micro_vertex = _inner_micro_vertex(engine, comm, mine)
+    with engine.connect() as conn:
+        _i, micro, _v = service.load_micro_layout(conn, comm, mine)
     at_b, at_t = to_wgs84(bld.anchor), to_wgs84(target)
     out = output_dir / "web"
     out.mkdir(exist_ok=True)
@@ -239,10 +243,10 @@ def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snappin
             assert moved[bld.id]["from"] == src and moved[bld.id]["to"] == dst
             assert {g["code"] for g in figs["grids"]} == {src, dst}
             page.screenshot(path=str(out / "grid-editor-buildings.png"))
-            page.click("#ed-buildings")  # end picking; undo; drag a shared vertex with 5 m snapping
+            page.click("#ed-buildings")  # end picking; undo; drag a shared vertex with 2 m snapping
             page.click("#ed-undo")
             page.wait_for_function("shequEditor.ops.length === 0 && !shequEditor.busy", timeout=30_000)
-            page.select_option("#ed-snap", "5")
+            page.select_option("#ed-snap", "2")
             vsrc, vdst, a, _b = movable_vertex(layout, must_touch=mine)
             inside = layout.grids[a].intersection(Point(*_metric(vsrc)).buffer(15)).buffer(-2).representative_point()
             click_at = to_wgs84(inside)
@@ -258,16 +262,67 @@ def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snappin
             page.mouse.down()
             page.mouse.move(x1, y1, steps=8)
             page.mouse.up()
-            page.wait_for_function("shequEditor.ops.length === 1 && !shequEditor.busy && "
-                                   "document.body.dataset.editorSnaps !== undefined", timeout=30_000)
+            page.wait_for_function("!shequEditor.busy && (shequEditor.ops.length === 1 || "
+                                   "(document.body.dataset.editorStatus || '').indexOf('拒绝') >= 0)", timeout=30_000)
             ops = page.evaluate("shequEditor.ops")
             snaps = page.evaluate("shequEditor.snaps")
-            assert ops[0]["op"] == "move_vertex" and ops[0]["snap_m"] == 5
+            assert len(ops) == 1, page.evaluate("document.body.dataset.editorStatus")
+            assert ops[0]["op"] == "move_vertex" and ops[0]["snap_m"] == 2
             for s in snaps:  # what snapped is within the tolerance, to a named kind of target
-                assert s["distance_m"] <= 5 and s["kind"] in ("road", "block", "building")
+                assert s["distance_m"] <= 2 and s["kind"] in ("road", "block", "building")
+
+            # micro-grid level: the manager's own grid, an inner shared micro-grid vertex dragged
+            page.click("#ed-undo")
+            page.wait_for_function("shequEditor.ops.length === 0 && !shequEditor.busy", timeout=30_000)
+            page.select_option("#ed-snap", "0")
+            page.evaluate("code => shequEditor.select(code)", mine)
+            page.click("#ed-micro")
+            page.wait_for_function(f"document.body.dataset.editorLevel === 'microgrid:{mine}' && "
+                                   "document.body.dataset.editorLoaded === '1'", timeout=30_000)
+            msrc, mdst, ma = micro_vertex
+            inside = micro.grids[ma].intersection(Point(*_metric(msrc)).buffer(10)).buffer(-1.5).representative_point()
+            click_at = to_wgs84(inside)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 20, {animate: false}); }",
+                          [msrc[1], msrc[0]])
+            page.wait_for_timeout(300)
+            page.mouse.click(*_pixel(page, [click_at.x, click_at.y]))
+            page.wait_for_function(f"document.body.dataset.editorSelected === '{ma}'", timeout=10_000)
+            page.wait_for_timeout(300)
+            x0, y0 = _pixel(page, msrc)
+            x1, y1 = _pixel(page, mdst)
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=8)
+            page.mouse.up()
+            page.wait_for_function("shequEditor.figures && shequEditor.ops.length === 1 && !shequEditor.busy",
+                                   timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            figs = page.evaluate("shequEditor.figures")
+            assert ops[0]["op"] == "move_vertex" and ops[0]["level"] == "microgrid" and ops[0]["in"] == mine
+            assert figs["valid"], figs["issues"]
+            assert {g["code"] for g in figs["grids"]} <= set(micro.grids) and len(figs["grids"]) >= 2
+            assert figs["grids"][0]["band"] == [30, 50]
+            page.screenshot(path=str(out / "grid-editor-microgrids.png"))
         finally:
             browser.close()
     assert not errors, errors
+
+
+def _inner_micro_vertex(engine, comm, grid):
+    """(from, to, micro-grid code): a micro-grid vertex shared inside ``grid`` that can move 2.5 m."""
+    from grid_builder.edit.samples import lonlat, shared_vertices, try_apply
+    from grid_builder.edit.service import load_micro_layout
+
+    with engine.connect() as conn:
+        _i, micro, _v = load_micro_layout(conn, comm, grid)
+    for a, _b, p in shared_vertices(micro):
+        if micro.community.boundary.distance(p) < 5.0:
+            continue
+        q = Point(p.x + 2.0, p.y + 1.5)
+        raw = [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}]
+        if try_apply(micro, raw) is not None:
+            return lonlat(p), lonlat(q), a
+    raise AssertionError("no inner shared micro-grid vertex in the test grid")
 
 
 def _metric(lonlat):
