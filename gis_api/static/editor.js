@@ -423,6 +423,26 @@
     }
   }
 
+  // ---- police-station areas (admins): draw a polygon, saved through POST /police-areas ----
+  function drawPoliceArea() {
+    var code = $("ed-pa-code").value.trim(), name = $("ed-pa-name").value.trim(), map = window.shequMap.map;
+    if (!code || !name) { status("请填写辖区代码与派出所名称", true); return; }
+    status("在地图上逐点画出辖区范围，点击起点结束");
+    map.pm.enableDraw("Polygon", { snappable: false });
+    map.once("pm:create", function (e) {
+      var gj = e.layer.toGeoJSON();
+      map.removeLayer(e.layer);
+      map.pm.disableDraw();
+      gj.properties = { code: code, name: name };
+      api("POST", "/police-areas", { type: "FeatureCollection", features: [gj] }).then(function (res) {
+        if (!res.ok) { status("保存辖区失败：" + errorText(res), true); return; }
+        L.geoJSON(gj, { style: { color: "#1864ab", weight: 2, dashArray: "6 4", fillOpacity: 0.1 } }).addTo(map);
+        status("派出所辖区 " + code + "（" + name + "）已保存");
+        document.body.dataset.editorPolice = code;
+      });
+    });
+  }
+
   // ---- the panel ----
   function buildPanel(me) {
     var panel = document.createElement("section");
@@ -449,7 +469,10 @@
       "<div class='ed-row'><button id='ed-save' type='button' disabled>保存草稿</button>" +
       "<button id='ed-submit' type='button' disabled>提交审批</button></div>" +
       "<p id='ed-status' role='status'></p>" +
-      "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>";
+      "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>" +
+      "<div id='ed-police' hidden><h4>派出所辖区（管理员）</h4><div class='ed-row'>" +
+      "<input id='ed-pa-code' placeholder='辖区代码'><input id='ed-pa-name' placeholder='派出所名称'></div>" +
+      "<button id='ed-pa-draw' type='button'>绘制辖区</button></div>";
     document.body.appendChild(panel);
     var grid = (me.jurisdictions || []).filter(function (j) { return j.kind === "grid"; })[0];
     var comm = (me.jurisdictions || []).filter(function (j) { return j.kind === "community"; })[0];
@@ -472,6 +495,7 @@
     $("ed-submit").onclick = submit;
     $("ed-pending").addEventListener("click", onPendingClick);
     if (REVIEW_ROLES.indexOf(me.role) >= 0) { $("ed-review").hidden = false; }
+    if (me.role === "admin") { $("ed-police").hidden = false; $("ed-pa-draw").onclick = drawPoliceArea; }
   }
   function addButton() {
     var Ctl = L.Control.extend({

@@ -330,3 +330,72 @@ def _metric(lonlat):
 
     p = to_metric(Point(lonlat))
     return p.x, p.y
+
+
+@pytest.mark.browser
+def test_admin_draws_a_police_station_area(live_server, engine, jurisdictions, output_dir):
+    """An admin draws a police-station area in the editor with real clicks (Leaflet-Geoman polygon, closed by
+    clicking its first point); it is stored through POST /police-areas: PostGIS holds the polygon drawn, and a
+    point inside it finds the area."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from gis_api.auth import roles as r
+    from gis_api.auth import store
+    from grid_builder.edit import service
+
+    user, code = "w-ed-admin", "PA-WEB-EDITOR-1"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})
+        conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+        store.create_user(conn, user, r.ADMIN, PASSWORD, "管理员 辖区测试")
+    with engine.connect() as conn:
+        _info, layout, _v = service.load_layout(conn, jurisdictions["community"])
+    c = layout.community.centroid
+    from grid_builder.geom import to_wgs84
+
+    corners = [to_wgs84(Point(c.x + dx, c.y + dy)) for dx, dy in ((-60, -40), (70, -40), (70, 50), (-60, 50))]
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                _login(page, live_server, user)
+                page.click("#ed-open")
+                assert page.locator("#ed-police").is_visible()
+                page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 18, {animate: false}); }",
+                              [to_wgs84(c).y, to_wgs84(c).x])
+                page.wait_for_timeout(300)
+                page.fill("#ed-pa-code", code)
+                page.fill("#ed-pa-name", "测试派出所")
+                page.click("#ed-pa-draw")
+                for p in [*corners, corners[0]]:  # the first point again closes the polygon
+                    x, y = _pixel(page, [p.x, p.y])
+                    page.mouse.move(x, y, steps=5)  # Geoman places a vertex where its hint marker follows
+                    page.mouse.click(x, y)
+                    page.wait_for_timeout(250)
+                page.wait_for_function(f"document.body.dataset.editorPolice === '{code}'", timeout=30_000)
+                page.screenshot(path=str(out_path(output_dir) / "grid-editor-police-area.png"))
+            finally:
+                browser.close()
+        assert not errors, errors
+        with engine.connect() as conn:
+            name, area, hit, wkt = conn.execute(text(
+                "SELECT name, ST_Area(geom::geography), ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)), "
+                "ST_AsText(geom) FROM police_area WHERE code = :c"),
+                {"c": code, "x": to_wgs84(c).x, "y": to_wgs84(c).y}).one()
+        assert name == "测试派出所" and hit
+        assert abs(area - 130 * 90) < 0.05 * 130 * 90, (wkt, [(p.x, p.y) for p in corners])  # the rectangle drawn
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+            conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})
+
+
+def out_path(output_dir):
+    out = output_dir / "web"
+    out.mkdir(exist_ok=True)
+    return out
