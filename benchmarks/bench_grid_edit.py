@@ -175,7 +175,13 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=40, help="vertex moves per community and seed")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json", default=str(ROOT / "bench-output" / "grid_edit.json"))
+    ap.add_argument("--profile", default="", help="write cProfile stats of the timed edits to this file")
     args = ap.parse_args()
+    prof = None
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
     from gis_api.db import get_engine
     from grid_builder.edit.service import load_layout
 
@@ -188,7 +194,11 @@ def main() -> None:
                 _info, layout, _v = load_layout(conn, community)
             for seed in range(args.seeds):
                 for kind, raw in _edits(layout, seed, args.edits):
+                    if prof is not None:
+                        prof.enable()
                     v, sv, a = _time(engine, community, raw)
+                    if prof is not None:
+                        prof.disable()
                     results.append({"community": community, "grids": n_grids, "seed": seed, "kind": kind,
                                     "validate_ms": v, "save_draft_ms": sv, "validate_apply_ms": a})
         rows = []
@@ -211,6 +221,8 @@ def main() -> None:
               f"(target p95 < 200 ms); median per edit {statistics.median(allv):.0f} ms")
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"rows": rows, "edits": results}, indent=1))
+        if prof is not None:
+            prof.dump_stats(args.profile)
     finally:
         cleanup()
 

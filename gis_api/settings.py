@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     tile_cache_max_mb: float = Field(default=512, ge=0)
     # A cached tile's last-access time is refreshed at most this often (minutes), in batches.
     tile_cache_touch_minutes: float = Field(default=10, ge=0)
+    # Grid edits: default snapping tolerance (m) of dragged vertices and split lines to roads, street-block
+    # edges and building footprints when a request does not say (0 = off; a request may ask for 0–10 m).
+    edit_snap_m: float = Field(default=0.0, ge=0, le=10)
 
     @property
     def pg_path(self) -> Path:

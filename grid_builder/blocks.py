@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import shapely
 import shapely.affinity
-from shapely.geometry import MultiPoint, Point, Polygon
+from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
@@ -129,16 +129,21 @@ def _metric_anchor(wkb: bytes) -> Point:
     return to_metric(to_wgs84(shapely.from_wkb(wkb)).representative_point())
 
 
-def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spacing_m: float = 4.0):
+def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spacing_m: float = 4.0,
+                   only: set[int] | None = None):
     """Split ``region`` into one cell per building: Voronoi of footprint outline points, dissolved per
     building and clipped to the region, each building's anchor being a seed as well, so a building's cell
-    contains its anchor. Cells cover the region; boundaries run between buildings."""
+    contains its anchor. Cells cover the region; boundaries run between buildings.
+
+    ``only`` (indices): build the cells of these buildings only (the others come back empty); they are
+    the same cells, since every building is still a Voronoi site."""
     n = len(building_geoms)
     if n == 0:
         return []
     if n == 1:
         return [region]
     pts, owner, seen = [], [], set()
+    shapely.prepare(region)
     for i, g in enumerate(building_geoms):
         gg = g.intersection(region) if not region.contains(g) else g
         if gg.is_empty:
@@ -168,15 +173,13 @@ def building_cells(region: BaseGeometry, building_geoms: list[BaseGeometry], spa
     env = region.envelope.buffer(50.0)
     # Voronoi in local coordinates: UTM magnitudes (3.4e6 m) cost GEOS precision
     ox, oy = round(env.centroid.x), round(env.centroid.y)
-    local = MultiPoint([(x - ox, y - oy) for x, y in pts])
+    local = shapely.multipoints(np.asarray(pts, dtype=float) - (ox, oy))
     vor = shapely.voronoi_polygons(local, extend_to=shapely.affinity.translate(env, -ox, -oy), ordered=True)
-    cells = [
-        shapely.affinity.translate(shapely.set_precision(shapely.make_valid(c), 0.001), ox, oy)
-        for c in shapely.get_parts(vor)
-    ]  # ordered: cell i belongs to point i
     per_building: list[list] = [[] for _ in range(n)]
-    for idx, c in enumerate(cells):
-        per_building[owner[idx]].append(c)
+    for idx, c in enumerate(shapely.get_parts(vor)):  # ordered: cell i belongs to point i
+        if only is None or owner[idx] in only:
+            cell = shapely.affinity.translate(shapely.set_precision(shapely.make_valid(c), 0.001), ox, oy)
+            per_building[owner[idx]].append(cell)
     out = []
     for i in range(n):
         cell = safe_intersection(safe_union(per_building[i]), region) if per_building[i] else Polygon()

@@ -33,6 +33,8 @@ class EditIn(BaseModel):
                                              description="move_vertex | move_buildings | split | merge")
     reason: str = Field("", max_length=2000, description="编辑理由")
     base_versions: dict[str, int] | None = Field(None, description="所依据的网格版本 {编码: 版本}")
+    snap_m: float | None = Field(None, ge=0, le=10, description="吸附容差（米）：拖动的顶点与分割线吸附到道路、"
+                                 "街区边界、建筑轮廓；缺省为服务器设置 SHEQU_EDIT_SNAP_M，0 为不吸附")
 
 
 class PreviewIn(BaseModel):
@@ -41,6 +43,7 @@ class PreviewIn(BaseModel):
     community_code: str = Field(..., pattern=_CODE)
     operations: list[dict[str, Any]] = Field(..., min_length=1, max_length=50)
     band: tuple[int, int] = Field((300, 500), description="每网格户数区间")
+    snap_m: float | None = Field(None, ge=0, le=10, description="吸附容差（米），缺省为服务器设置，0 为不吸附")
 
 
 class DecisionIn(BaseModel):
@@ -77,6 +80,16 @@ def _edit_checked(conn: Connection, principal: r.Principal, action: str, edit_id
     return e
 
 
+def _snapped(conn: Connection, community: str, ops: list[dict[str, Any]], snap_m: float | None
+             ) -> tuple[list[dict[str, Any]], list[dict]]:
+    """The operations snapped within the request's tolerance (else the server's setting)."""
+    from gis_api.settings import get_settings
+    from grid_builder.edit import service
+
+    tol = get_settings().edit_snap_m if snap_m is None else snap_m
+    return service.snap(conn, community, ops, tol)
+
+
 def _touched(conn: Connection, community: str, ops: list[dict[str, Any]]) -> list[str]:
     from grid_builder.edit.service import plan
 
@@ -90,9 +103,10 @@ def preview(body: PreviewIn, conn: Connection = Depends(db_conn, scope="function
     from grid_builder.edit import service
 
     _check_community(conn, principal, EDIT, body.community_code)
-    out = service.preview(conn, body.community_code, body.operations, (float(body.band[0]), float(body.band[1])))
+    ops, snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
+    out = service.preview(conn, body.community_code, ops, (float(body.band[0]), float(body.band[1])))
     _check(conn, principal, EDIT, body.community_code, out["touched"])
-    return out
+    return {**out, "operations": ops, "snaps": snaps}
 
 
 @router.post("/grid-edits", status_code=201, summary="保存网格编辑草稿",
@@ -104,9 +118,9 @@ def save_draft(body: EditIn, request: Request, conn: Connection = Depends(db_con
 
     _check_community(conn, principal, EDIT, body.community_code)
     service.check_given_base(conn, body.base_versions)
-    _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, body.operations))
-    out = service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
-                             body.base_versions)
+    ops, _snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
+    _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, ops))
+    out = service.save_draft(conn, body.community_code, ops, body.reason, principal.actor, body.base_versions)
     note_records(request, out["id"])
     return out
 
@@ -123,8 +137,9 @@ def save_again(edit_id: int, body: EditIn, conn: Connection = Depends(db_conn, s
         raise r.PermissionDenied(r.OUTSIDE, code="outside_jurisdiction")
     _check_community(conn, principal, EDIT, body.community_code)
     service.ensure_current(conn, edit_id)
-    _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, body.operations))
-    return service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
+    ops, _snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
+    _check(conn, principal, EDIT, body.community_code, _touched(conn, body.community_code, ops))
+    return service.save_draft(conn, body.community_code, ops, body.reason, principal.actor,
                               body.base_versions, edit_id=edit_id)
 
 
@@ -186,8 +201,8 @@ def apply_directly(body: EditIn, request: Request, conn: Connection = Depends(db
     from grid_builder.edit import service
 
     _check_community(conn, principal, APPLY, body.community_code)
-    draft = service.save_draft(conn, body.community_code, body.operations, body.reason, principal.actor,
-                               body.base_versions)
+    ops, _snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
+    draft = service.save_draft(conn, body.community_code, ops, body.reason, principal.actor, body.base_versions)
     note_records(request, draft["id"])
     return service.approve(conn, draft["id"], principal.actor, body.reason, direct=True)
 

@@ -94,6 +94,8 @@
   // (points first, then lines, then areas) and show its properties.
   function onMapClick(e) {
     var map = state.map, p = map.latLngToContainerPoint(e.latlng), r = 6;
+    // while the grid editor draws (a split line, a police-station area) a click places a point, not a popup
+    if (map.pm && map.pm.globalDrawModeEnabled && map.pm.globalDrawModeEnabled()) { return; }
     var sw = map.containerPointToLatLng([p.x - r, p.y + r]), ne = map.containerPointToLatLng([p.x + r, p.y - r]);
     var bbox = [sw.lng, sw.lat, ne.lng, ne.lat].map(function (v) { return v.toFixed(7); }).join(",");
     // Points, then lines, then filled areas, then outline-only areas (boundaries): the smallest thing wins.

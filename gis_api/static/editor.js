@@ -1,8 +1,10 @@
 /* Shequ GIS grid editor (网格编辑, issue 11): Leaflet-Geoman on the map page.
  * Grid managers and office staff load a community's grids, select one, drag a vertex (the server moves
- * it in every grid that shares it), draw a split line, merge grids, see live figures, save a draft and
- * submit it; community / street staff approve or reject submitted edits. All rules are the server's:
- * this file only collects operations and shows what /grid-edits/preview answers. */
+ * it in every grid that shares it), draw a split line, merge grids, click buildings and move them to a
+ * neighbouring grid, see live figures, save a draft and submit it; community / street staff approve or
+ * reject submitted edits. Dragged vertices and split lines snap (server side, within the tolerance chosen
+ * in 吸附) to roads, street-block edges and footprints. All rules are the server's: this file only
+ * collects operations and shows what /grid-edits/preview answers. */
 (function () {
   "use strict";
 
@@ -16,8 +18,10 @@
     split_piece_too_small: "分割后碎片过小", merge_not_adjacent: "网格不相邻", merge_too_few: "至少合并两个网格",
     not_adjacent: "不相邻", stale_base: "所依据的版本已变化", microgrid_not_nested: "微网格未嵌套"
   };
+  var SNAP_KINDS = { road: "道路", block: "街区边界", building: "建筑轮廓" };
   var ED = { me: null, community: null, base: {}, ops: [], selected: null, mergeSet: [], figures: null,
-             draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [] };
+             draft: null, layer: null, issueLayer: null, loaded: false, busy: false, pending: [],
+             picking: false, picked: [], bLayer: null, bLayers: {}, micro: null };
   window.shequEditor = ED;
 
   function $(id) { return document.getElementById(id); }
@@ -77,13 +81,73 @@
                           { renderer: svg, style: function () { return styleOf(code); }, pmIgnore: code !== ED.selected });
       lyr.eachLayer(function (poly) {
         poly.on("click", function (e) { L.DomEvent.stop(e); onGridClick(code, e.originalEvent); });
-        poly.bindTooltip("网格 " + code.slice(-3), { sticky: true, direction: "top" });
+        poly.bindTooltip(ED.micro ? "微网格 " + code.slice(-2) : "网格 " + code.slice(-3), { sticky: true, direction: "top" });
         ED.layers[code] = poly;
       });
       lyr.addTo(ED.layer);
     });
-    if (ED.selected && ED.layers[ED.selected]) { enableVertexEditing(ED.layers[ED.selected]); }
+    if (ED.selected && ED.layers[ED.selected] && !ED.picking) { enableVertexEditing(ED.layers[ED.selected]); }
+    if (ED.picking && ED.bLayer) { ED.bLayer.bringToFront(); restyleBuildings(); }
     document.body.dataset.editorGrids = String(Object.keys(geoms).length);
+  }
+
+  // ---- buildings: click them (in 点选建筑 mode), then click the neighbouring grid they go to ----
+  function bStyle(id) {
+    var on = ED.picked.indexOf(id) >= 0;
+    var moved = ED.figures && (ED.figures.moved_buildings || []).some(function (m) { return m.building === id; });
+    if (on) { return { color: "#e8590c", weight: 2, fillColor: "#ff922b", fillOpacity: 0.8 }; }
+    if (moved) { return { color: "#2b8a3e", weight: 2, fillColor: "#40c057", fillOpacity: 0.7 }; }
+    return { color: "#5f3dc4", weight: 1, fillColor: "#9775fa", fillOpacity: 0.15 };
+  }
+  function restyleBuildings() {
+    Object.keys(ED.bLayers).forEach(function (id) { ED.bLayers[id].setStyle(bStyle(Number(id))); });
+    $("ed-picked").textContent = ED.picking ? (ED.picked.length ? "已选建筑 " + ED.picked.length +
+      " 栋：点击要移入的相邻网格" : "点击建筑以选择（可多选），再点击目标网格") : "";
+    document.body.dataset.editorPicked = ED.picked.join(",");
+  }
+  function loadBuildings() {
+    if (ED.bLayer) { return Promise.resolve(); }
+    var b = L.featureGroup(Object.values(ED.layers)).getBounds();
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    return fetch("/collections/building/items?limit=10000&bbox=" + bbox).then(function (r) { return r.json(); })
+      .then(function (fc) {
+        ED.bLayers = {};
+        ED.bLayer = L.geoJSON(fc, {
+          renderer: svg, pmIgnore: true, style: function (f) { return bStyle(Number(f.id)); },
+          onEachFeature: function (f, lyr) {
+            var id = Number(f.id);
+            ED.bLayers[id] = lyr;
+            lyr.on("click", function (e) { L.DomEvent.stop(e); toggleBuilding(id); });
+            lyr.bindTooltip("建筑 " + id + (f.properties && f.properties.households_est ? "（约 " +
+                            f.properties.households_est + " 户）" : ""), { sticky: true, direction: "top" });
+          }
+        });
+        document.body.dataset.editorBuildings = String(Object.keys(ED.bLayers).length);
+      });
+  }
+  function toggleBuilding(id) {
+    var i = ED.picked.indexOf(id);
+    if (i >= 0) { ED.picked.splice(i, 1); } else { ED.picked.push(id); }
+    restyleBuildings();
+  }
+  function setPicking(on) {
+    var map = window.shequMap.map;
+    ED.picking = on;
+    ED.picked = [];
+    $("ed-buildings").textContent = on ? "结束点选" : "点选建筑";
+    if (!on) {
+      if (ED.bLayer) { map.removeLayer(ED.bLayer); }
+      draw();
+      restyleBuildings();
+      return Promise.resolve();
+    }
+    status("正在载入建筑…");
+    return loadBuildings().then(function () {
+      ED.bLayer.addTo(map);
+      draw();
+      restyleBuildings();
+      status("点选建筑模式：点击建筑，再点击目标网格");
+    });
   }
   function enableVertexEditing(poly) {
     poly.bringToFront();
@@ -102,6 +166,14 @@
     poly.on("pm:vertexadded pm:vertexremoved", function () { preview(); });  // not an operation: redraw
   }
   function onGridClick(code, ev) {
+    if (ED.picking) {
+      if (!ED.picked.length) { status("请先点击要移动的建筑", true); return; }
+      var ids = ED.picked.slice();
+      ED.picked = [];
+      restyleBuildings();
+      addOp({ op: "move_buildings", buildings: ids, to: code });
+      return;
+    }
     if (ev && (ev.shiftKey || ev.ctrlKey || ev.metaKey || ED.merging)) {
       var i = ED.mergeSet.indexOf(code);
       if (i >= 0) { ED.mergeSet.splice(i, 1); } else { ED.mergeSet.push(code); }
@@ -119,17 +191,29 @@
     showSelection();
   };
   function showSelection() {
-    $("ed-selected").textContent = ED.selected ? "已选网格：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的网格以选择";
+    var what = ED.micro ? "微网格" : "网格";
+    $("ed-selected").textContent = ED.selected ? "已选" + what + "：" + ED.selected + "（拖动顶点改边界）" : "点击地图上的" + what + "以选择";
     $("ed-split").disabled = !ED.selected;
     $("ed-history").disabled = !ED.selected;
+    if (!ED.micro) { $("ed-micro").disabled = !ED.selected; }
     $("ed-merge-list").textContent = ED.mergeSet.length ? "合并：" + ED.mergeSet.map(function (c) { return c.slice(-3); }).join("、") : "";
     document.body.dataset.editorSelected = ED.selected || "";
   }
 
-  ED.load = function (community) {
+  // micro-grid level: the selected grid's micro-grids take the grids' place; every operation carries
+  // level "microgrid" and the grid ("in"); 返回网格 goes back to the community's grids
+  ED.loadMicro = function (grid) {
+    return ED.load(ED.community, grid);
+  };
+  ED.load = function (community, micro) {
     ED.community = community;
+    ED.micro = micro || null;
     ED.ops = []; ED.figures = null; ED.draft = null; ED.selected = null; ED.mergeSet = []; ED.loaded = false;
-    return fetch("/grids?level=grid&limit=500&parent=" + encodeURIComponent(community)).then(function (r) { return r.json(); })
+    if (ED.picking) { setPicking(false); }
+    if (ED.bLayer) { window.shequMap.map.removeLayer(ED.bLayer); ED.bLayer = null; ED.bLayers = {}; }
+    var url = ED.micro ? "/grids?level=microgrid&limit=500&parent=" + encodeURIComponent(ED.micro)
+                       : "/grids?level=grid&limit=500&parent=" + encodeURIComponent(community);
+    return fetch(url).then(function (r) { return r.json(); })
       .then(function (fc) {
         ED.base = {};
         (fc.features || []).forEach(function (f) { ED.base[f.properties.code] = f.geometry; });
@@ -138,13 +222,18 @@
         window.shequMap.map.fitBounds(L.featureGroup(Object.values(ED.layers)).getBounds(), { animate: false });
         ED.loaded = true;
         document.body.dataset.editorLoaded = "1";
+        $("ed-buildings").disabled = false;
         refreshButtons();
         showSelection();
-        status("已载入 " + Object.keys(ED.base).length + " 个网格");
+        $("ed-micro").textContent = ED.micro ? "返回网格" : "编辑微网格";
+        $("ed-micro").disabled = !ED.micro;
+        document.body.dataset.editorLevel = ED.micro ? "microgrid:" + ED.micro : "grid";
+        status("已载入 " + Object.keys(ED.base).length + (ED.micro ? " 个微网格（网格 " + ED.micro.slice(-3) + "）" : " 个网格"));
       });
   };
 
   function addOp(op) {
+    if (ED.micro) { op.level = "microgrid"; op["in"] = ED.micro; }
     ED.ops.push(op);
     ED.draft = ED.draft && ED.draft.status === "draft" ? ED.draft : null;
     refreshButtons();
@@ -154,7 +243,8 @@
     if (!ED.ops.length) { ED.figures = null; draw(); renderFigures(); return Promise.resolve(); }
     ED.busy = true;
     document.body.dataset.editorBusy = "1";
-    return api("POST", "/grid-edits/preview", { community_code: ED.community, operations: ED.ops }).then(function (res) {
+    var body = { community_code: ED.community, operations: ED.ops, snap_m: Number($("ed-snap").value) };
+    return api("POST", "/grid-edits/preview", body).then(function (res) {
       ED.busy = false;
       document.body.dataset.editorBusy = "";
       if (!res.ok) {
@@ -165,6 +255,9 @@
         return;
       }
       ED.figures = res.body;
+      ED.ops = res.body.operations || ED.ops;  // snapped points (each operation is snapped once)
+      ED.snaps = res.body.snaps || [];
+      document.body.dataset.editorSnaps = String(ED.snaps.length);
       if (ED.figures.retired && ED.figures.retired.indexOf(ED.selected) >= 0) { ED.selected = null; }
       draw();
       renderFigures();
@@ -173,7 +266,9 @@
         status("不满足规则：" + res.body.issues.map(function (i) { return RULES[i.rule] || i.rule; }).join("、"), true);
         showIssue(res.body.issues[0] && res.body.issues[0].geometry);
       } else {
-        status("预览已更新：" + ED.ops.length + " 个操作");
+        var snapped = ED.snaps.filter(function (x) { return x.op === ED.ops.length - 1; });
+        status("预览已更新：" + ED.ops.length + " 个操作" + (snapped.length ? "（已吸附到" +
+               snapped.map(function (x) { return SNAP_KINDS[x.kind] || x.kind; }).join("、") + "）" : ""));
       }
       refreshButtons();
     });
@@ -188,7 +283,7 @@
     $("ed-ops").textContent = "操作：" + ED.ops.length;
     if (!f) { el.innerHTML = ""; return; }
     var rows = f.grids.map(function (g) {
-      return "<tr><td>" + esc(g.code.slice(-3)) + (g.status === "new" ? "（新）" : "") + "</td><td>" + g.households +
+      return "<tr><td>" + esc(g.code.slice(ED.micro ? -2 : -3)) + (g.status === "new" ? "（新）" : "") + "</td><td>" + g.households +
         "</td><td class='" + (g.in_band ? "ok" : "bad") + "'>" + (g.in_band ? "是" : "否") + "</td><td>" +
         (g.compactness_before == null ? "" : g.compactness_before.toFixed(2) + "→") + g.compactness.toFixed(2) + "</td></tr>";
     }).join("");
@@ -320,11 +415,32 @@
     if (t.classList.contains("ed-show")) {
       var e = ED.pending.filter(function (x) { return String(x.id) === id; })[0];
       if (!e) { return; }
-      ED.load(e.community_code).then(function () {
+      var op0 = e.operations[0] || {};
+      ED.load(e.community_code, op0.level === "microgrid" ? op0["in"] : null).then(function () {
         ED.ops = e.operations.slice();
         return preview();
       });
     }
+  }
+
+  // ---- police-station areas (admins): draw a polygon, saved through POST /police-areas ----
+  function drawPoliceArea() {
+    var code = $("ed-pa-code").value.trim(), name = $("ed-pa-name").value.trim(), map = window.shequMap.map;
+    if (!code || !name) { status("请填写辖区代码与派出所名称", true); return; }
+    status("在地图上逐点画出辖区范围，点击起点结束");
+    map.pm.enableDraw("Polygon", { snappable: false });
+    map.once("pm:create", function (e) {
+      var gj = e.layer.toGeoJSON();
+      map.removeLayer(e.layer);
+      map.pm.disableDraw();
+      gj.properties = { code: code, name: name };
+      api("POST", "/police-areas", { type: "FeatureCollection", features: [gj] }).then(function (res) {
+        if (!res.ok) { status("保存辖区失败：" + errorText(res), true); return; }
+        L.geoJSON(gj, { style: { color: "#1864ab", weight: 2, dashArray: "6 4", fillOpacity: 0.1 } }).addTo(map);
+        status("派出所辖区 " + code + "（" + name + "）已保存");
+        document.body.dataset.editorPolice = code;
+      });
+    });
   }
 
   // ---- the panel ----
@@ -341,14 +457,22 @@
       "<div class='ed-row'><button id='ed-split' type='button' disabled>画线分割</button>" +
       "<button id='ed-merge' type='button' disabled title='按住 Shift 点击网格以加入合并'>合并所选</button>" +
       "<button id='ed-undo' type='button' disabled>撤销</button>" +
-      "<button id='ed-history' type='button' disabled>历史与差异</button></div><p id='ed-merge-list'></p>" +
+      "<button id='ed-history' type='button' disabled>历史与差异</button>" +
+      "<button id='ed-micro' type='button' disabled title='在所选网格内编辑其微网格'>编辑微网格</button></div><p id='ed-merge-list'></p>" +
+      "<div class='ed-row'><button id='ed-buildings' type='button' disabled>点选建筑</button>" +
+      "<label for='ed-snap'>吸附</label><select id='ed-snap' title='拖动的顶点与分割线吸附到道路、街区边界、建筑轮廓'>" +
+      "<option value='0'>不吸附</option><option value='1'>1 米</option><option value='2' selected>2 米</option>" +
+      "<option value='5'>5 米</option><option value='10'>10 米</option></select></div><p id='ed-picked'></p>" +
       "<div id='ed-timeline'></div>" +
       "<p id='ed-ops'>操作：0</p><div id='ed-figures'></div>" +
       "<input id='ed-reason' placeholder='编辑理由（如：按新建小区调整边界）'>" +
       "<div class='ed-row'><button id='ed-save' type='button' disabled>保存草稿</button>" +
       "<button id='ed-submit' type='button' disabled>提交审批</button></div>" +
       "<p id='ed-status' role='status'></p>" +
-      "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>";
+      "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>" +
+      "<div id='ed-police' hidden><h4>派出所辖区（管理员）</h4><div class='ed-row'>" +
+      "<input id='ed-pa-code' placeholder='辖区代码'><input id='ed-pa-name' placeholder='派出所名称'></div>" +
+      "<button id='ed-pa-draw' type='button'>绘制辖区</button></div>";
     document.body.appendChild(panel);
     var grid = (me.jurisdictions || []).filter(function (j) { return j.kind === "grid"; })[0];
     var comm = (me.jurisdictions || []).filter(function (j) { return j.kind === "community"; })[0];
@@ -359,6 +483,10 @@
     $("ed-merge").onclick = merge;
     $("ed-undo").onclick = undo;
     $("ed-history").onclick = function () { ED.history(ED.selected); };
+    $("ed-buildings").onclick = function () { if (ED.loaded) { setPicking(!ED.picking); } };
+    $("ed-micro").onclick = function () {
+      if (ED.micro) { ED.load(ED.community); } else if (ED.selected) { ED.loadMicro(ED.selected); }
+    };
     $("ed-timeline").addEventListener("click", function (ev) {
       var v = ev.target.dataset && ev.target.dataset.v;
       if (v) { ED.diff(ev.target.dataset.code, Number(v) - 1, Number(v)); }
@@ -367,6 +495,7 @@
     $("ed-submit").onclick = submit;
     $("ed-pending").addEventListener("click", onPendingClick);
     if (REVIEW_ROLES.indexOf(me.role) >= 0) { $("ed-review").hidden = false; }
+    if (me.role === "admin") { $("ed-police").hidden = false; $("ed-pa-draw").onclick = drawPoliceArea; }
   }
   function addButton() {
     var Ctl = L.Control.extend({

@@ -11,6 +11,8 @@ and overlap checks would catch any edge that did not.
 
 from __future__ import annotations
 
+import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
@@ -55,20 +57,36 @@ def _shape_issues(grids: dict[str, BaseGeometry], focus: set[str]) -> list[Issue
 
 def _building_issues(grids: dict[str, BaseGeometry], buildings: list[EditBuilding]) -> list[Issue]:
     codes = sorted(grids)
-    geoms = [grids[c] for c in codes]
+    geoms = np.array([grids[c] for c in codes], dtype=object)
     tree = STRtree(geoms)
-    issues = []
-    for b in buildings:
-        hits = [int(i) for i in tree.query(b.anchor, predicate="intersects")]
-        if not hits:
+    points = np.array([b.anchor for b in buildings], dtype=object)
+    issues: list[Issue] = []
+    if not len(points):
+        return issues
+    pi, gi = tree.query(points, predicate="intersects")  # pairs (building, grid) covering the anchor
+    within = shapely.contains(geoms[gi], points[pi])
+    n_hits = np.bincount(pi, minlength=len(points))
+    n_inside = np.bincount(pi[within], minlength=len(points))
+    for k in np.flatnonzero((n_hits == 0) | (n_inside > 1)):
+        b = buildings[int(k)]
+        if n_hits[k] == 0:
             issues.append(Issue("building_stranded", [], f"建筑 {b.id} 不在任何网格内 (building {b.id} left in no "
                                 "grid)", b.footprint, 0.0, {"building": b.id}))
             continue
-        inside = [codes[i] for i in hits if geoms[i].contains(b.anchor)]
+        inside = sorted(codes[int(g)] for g in gi[(pi == k) & within])
         if len(inside) > 1:
             issues.append(Issue("building_multiple", inside, f"建筑 {b.id} 同时在网格 {inside} 内 (building in "
                                 "several grids)", b.footprint, 0.0, {"building": b.id}))
     return issues
+
+
+def _exact_union(geoms: dict[str, BaseGeometry]) -> BaseGeometry | None:
+    """The union without snap-rounding (None when GEOS needs it: the checks then compute their own, and
+    overlaps are measured pair by pair, since a snapped union's area is not exact enough to bound them)."""
+    try:
+        return shapely.union_all([g for g in geoms.values() if g is not None and not g.is_empty])
+    except shapely.errors.GEOSException:
+        return None
 
 
 def check_layout(
@@ -78,15 +96,19 @@ def check_layout(
     buildings: list[EditBuilding],
     microgrids: dict[str, dict[str, BaseGeometry]] | None = None,
     focus: set[str] | None = None,
+    level: str = "grid",
 ) -> list[Issue]:
     """Every broken invariant of a community's grids (metric). ``focus`` = the grids whose shape is checked
-    (emptiness, validity, one piece; default all); ``microgrids`` = grid code → its micro-grids to check."""
+    (emptiness, validity, one piece; default all); ``microgrids`` = grid code → its micro-grids to check.
+    With ``level="microgrid"`` the same checks hold for one grid's micro-grids (community = the grid): an
+    overhang is then a micro-grid not nested in its grid."""
     focus = set(grids) if focus is None else focus
     issues = _shape_issues(grids, focus)
     if any(i.kind in ("grid_empty", "invalid") for i in issues):
         return issues  # the rest cannot be judged on broken shapes
-    issues += check_cover(community_code, community, grids, COVER_TOL_M, level="grid")
-    issues += check_overlaps(grids, OVERLAP_M2)
+    union = _exact_union(grids)
+    issues += check_cover(community_code, community, grids, COVER_TOL_M, level=level, union=union)
+    issues += check_overlaps(grids, OVERLAP_M2, union=union)
     issues += _building_issues(grids, buildings)
     return issues + check_microgrids(grids, microgrids or {})
 
@@ -97,8 +119,9 @@ def check_microgrids(grids: dict[str, BaseGeometry], microgrids: dict[str, dict[
     issues: list[Issue] = []
     for code, children in microgrids.items():
         if code in grids:
-            issues += check_cover(code, grids[code], children, COVER_TOL_M, level="microgrid")
-            issues += check_overlaps(children, OVERLAP_M2)
+            union = _exact_union(children)
+            issues += check_cover(code, grids[code], children, COVER_TOL_M, level="microgrid", union=union)
+            issues += check_overlaps(children, OVERLAP_M2, union=union)
     return issues
 
 

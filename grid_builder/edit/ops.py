@@ -70,6 +70,14 @@ class Layout:
     grids: dict[str, BaseGeometry]
     buildings: list[EditBuilding]
     next_seq: int = 1
+    seq_width: int = 3  # digits of a new code's sequence number (grids 3, micro-grids 2)
+    _xy: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def anchors_xy(self) -> np.ndarray:
+        """The buildings' anchors as an (n, 2) array (computed once)."""
+        if self._xy is None or len(self._xy) != len(self.buildings):
+            self._xy = anchor_xy(self.buildings)
+        return self._xy
 
 
 @dataclass
@@ -240,6 +248,41 @@ def grid_of(grids: dict[str, BaseGeometry], pt: Point) -> str | None:
     return found[0] if found else None
 
 
+def anchor_xy(buildings: list[EditBuilding]) -> np.ndarray:
+    """The buildings' anchors as an (n, 2) array (metric)."""
+    if not buildings:
+        return np.empty((0, 2))
+    return shapely.get_coordinates(np.array([b.anchor for b in buildings], dtype=object))
+
+
+def grids_of(grids: dict[str, BaseGeometry], xy: np.ndarray) -> list[str | None]:
+    """`grid_of` for many points at once (same answer: the first grid by code containing the point, else
+    the first covering it): vectorised point-in-polygon over each grid's bounding box only."""
+    n = len(xy)
+    inside = np.full(n, -1)
+    on_edge = np.full(n, -1)
+    codes = sorted(grids)
+    for k, code in enumerate(codes):
+        g = grids[code]
+        if g.is_empty:
+            continue
+        x0, y0, x1, y1 = g.bounds
+        near = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+        if not len(near):
+            continue
+        shapely.prepare(g)
+        px, py = xy[near, 0], xy[near, 1]
+        hit = shapely.contains_xy(g, px, py)
+        first = near[hit & (inside[near] < 0)]
+        inside[first] = k
+        edge = near[~hit & (on_edge[near] < 0)]
+        if len(edge):  # covered but not contained: on the boundary (intersects == covers for a point)
+            on = shapely.intersects_xy(g, xy[edge, 0], xy[edge, 1])
+            on_edge[edge[on]] = k
+    best = np.where(inside >= 0, inside, on_edge)
+    return [codes[int(i)] if i >= 0 else None for i in best]
+
+
 def shared_length(a: BaseGeometry, b: BaseGeometry, tol: float = 0.05) -> float:
     """Length of boundary two polygons share (within ``tol``)."""
     if a.distance(b) > tol:
@@ -257,8 +300,9 @@ def _moved_cells(grid: BaseGeometry, members: list[EditBuilding], mids: set[int]
     window = moved.buffer(CELL_REACH_M)
     near = [b for b in members if b.id in mids or b.footprint.distance(window) <= CELL_REACH_M + 5.0]
     region = safe_intersection(grid, window)
-    cells = building_cells(region, [b.footprint for b in near])
-    return safe_union([c for b, c in zip(near, cells, strict=True) if b.id in mids])
+    want = {i for i, b in enumerate(near) if b.id in mids}
+    cells = building_cells(region, [b.footprint for b in near], only=want)
+    return safe_union([cells[i] for i in sorted(want)])
 
 
 def move_buildings(layout: Layout, grids: dict[str, BaseGeometry], ids: list[int], to: str) -> tuple[list[str], dict]:
@@ -282,7 +326,8 @@ def move_buildings(layout: Layout, grids: dict[str, BaseGeometry], ids: list[int
         sources.setdefault(src, []).append(i)
     moved: dict[int, list[str]] = {}
     for src, mids in sources.items():
-        members = [b for b in layout.buildings if grid_of({src: grids[src]}, b.anchor) == src]
+        holds = grids_of({src: grids[src]}, layout.anchors_xy())
+        members = [b for b, g in zip(layout.buildings, holds, strict=True) if g == src]
         if len(members) <= len(mids):
             raise EditRefused("grid_emptied", f"移走后网格 {src} 将没有建筑 (grid {src} would be left without "
                               "buildings)", [src], place(grids[src]))
@@ -354,9 +399,10 @@ def _components(codes: list[str], grids: dict[str, BaseGeometry]) -> list[list[s
 
 
 def _new_codes(layout: Layout, n: int) -> list[str]:
-    if layout.next_seq + n - 1 > 999:
-        raise EditRefused("codes_exhausted", "本社区的网格编码已用尽 (no free grid codes left in the community)")
-    codes = [f"{layout.community_code}{s:03d}" for s in range(layout.next_seq, layout.next_seq + n)]
+    w = layout.seq_width
+    if layout.next_seq + n - 1 > 10**w - 1:
+        raise EditRefused("codes_exhausted", "编码已用尽 (no free codes left)")
+    codes = [f"{layout.community_code}{s:0{w}d}" for s in range(layout.next_seq, layout.next_seq + n)]
     layout.next_seq += n
     return codes
 

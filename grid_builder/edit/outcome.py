@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from grid_builder.edit.invariants import check_microgrids
-from grid_builder.edit.ops import EditBuilding, EditResult, Layout, grid_of, shared_length
+from grid_builder.edit.ops import EditBuilding, EditResult, Layout, grids_of, shared_length
 from grid_builder.geom import (
     as_multipolygon,
     n_parts,
@@ -51,10 +52,12 @@ class GridOutcome:
 
 def membership(grids: dict[str, BaseGeometry], layout: Layout) -> dict[int, str | None]:
     """Building id → the grid holding its anchor (None when none does)."""
-    return {b.id: grid_of(grids, b.anchor) for b in layout.buildings}
+    holds = grids_of(grids, layout.anchors_xy())
+    return {b.id: g for b, g in zip(layout.buildings, holds, strict=True)}
 
 
-def _micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
+def micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
+    """Flags of a micro-grid by its buildings and households (as the micro-grid builder sets them)."""
     if n == 0:
         return ["no_buildings"]
     if n == 1:
@@ -62,49 +65,51 @@ def _micro_flags(n: int, hh: float, band: tuple[float, float]) -> list[str]:
     return [] if band[0] <= hh <= band[1] else ["outside_band"]
 
 
-def _attach_gains(geom: BaseGeometry, clipped: dict[str, BaseGeometry], fixed: set[str]) -> bool:
-    """Give each part of ``geom`` no micro-grid covers to the micro-grid (not in ``fixed``) sharing most
-    border with it."""
-    open_codes = [c for c in clipped if c not in fixed]
+STRIP_KEEP = 0.5  # a unit-range strip of a large building may lose at most half its area when fitted
+
+
+def _attach_gains(geom: BaseGeometry, clipped: dict[str, BaseGeometry]) -> bool:
+    """Give each part of ``geom`` no micro-grid covers to the micro-grid sharing most border with it."""
     for part in polygons_of(safe_difference(geom, safe_union(list(clipped.values())))):
         if part.area < 0.01:
             continue
-        if not open_codes:
-            return False
-        best = max(open_codes, key=lambda c: shared_length(part, clipped[c]))
-        if shared_length(part, clipped[best]) <= 0:
+        near = {c: shared_length(part, g) for c, g in clipped.items()}
+        best = max(sorted(near), key=lambda c: near[c])
+        if near[best] <= 0:
             return False
         clipped[best] = as_multipolygon(safe_union([clipped[best], part]))
     return True
 
 
-def _clip(old: list[Area], geom: BaseGeometry) -> tuple[dict[str, BaseGeometry], set[str]] | None:
-    """Old micro-grids clipped to the new grid; unit-range strips of a large building must stay whole."""
+def _clip(old: list[Area], geom: BaseGeometry) -> dict[str, BaseGeometry] | None:
+    """Old micro-grids clipped to the new grid. A unit-range strip of a large building keeps its unit
+    range; it may be trimmed or widened at the grid's edge but must keep at least ``STRIP_KEEP`` of its
+    area (else the building's strips are rebuilt)."""
     clipped: dict[str, BaseGeometry] = {}
-    fixed: set[str] = set()
     for m in old:
         polys = [p for p in polygons_of(safe_intersection(m.geom, geom)) if p.area >= 0.01]
-        if m.part is not None:
-            if abs(sum(p.area for p in polys) - m.geom.area) > 0.5:
-                return None  # a strip of a large building would be cut: rebuild
-            fixed.add(m.code)
+        if m.part is not None and sum(p.area for p in polys) < STRIP_KEEP * m.geom.area:
+            return None  # most of a strip would go: rebuild
         if polys:
             clipped[m.code] = as_multipolygon(safe_union(polys))
-    return (clipped, fixed) if clipped else None
+    return clipped or None
 
 
 def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: list[EditBuilding],
                       band: tuple[float, float] = MICRO_BAND) -> list[Area] | None:
     """The old micro-grids fitted to the grid's new shape (codes kept), None when they cannot be: a unit
-    strip would be cut, a micro-grid would fall into more pieces than it had, a building would land in none."""
-    clip = _clip(old, geom) if old else None
-    if clip is None or not _attach_gains(geom, *clip):
+    strip would lose most of its area or its building left the grid, a micro-grid would fall into more
+    pieces than it had, a building would land in none."""
+    clipped = _clip(old, geom) if old else None
+    if clipped is None or not _attach_gains(geom, clipped):
         return None
-    clipped, fixed = clip
     before = {m.code: m for m in old}
+    ids_here = {b.id for b in members}
+    if any(m.part is not None and (m.code not in clipped or m.part["building_id"] not in ids_here) for m in old):
+        return None  # a large building's strips belong with the building
     held: dict[str, list[EditBuilding]] = {c: [] for c in clipped}
-    for b in members:
-        c = grid_of(clipped, b.anchor)
+    xy = np.array([[b.anchor.x, b.anchor.y] for b in members]).reshape(-1, 2)
+    for b, c in zip(members, grids_of(clipped, xy), strict=True):
         if c is None:
             return None
         held[c].append(b)
@@ -113,12 +118,14 @@ def adjust_microgrids(code: str, geom: BaseGeometry, old: list[Area], members: l
     out = []
     for c in sorted(clipped):
         ids = [b.id for b in held[c]]
-        if c in fixed:  # a unit range keeps its share of the building's households and its flags
-            m = before[c]
-            out.append(Area(c, "microgrid", code, clipped[c], m.households, ids, list(m.flags), m.part))
+        m = before[c]
+        if m.part is not None:  # a unit range keeps its share of the building's households and its flags
+            hh = float(m.part["unit_households"]) + sum(b.households for b in held[c]
+                                                       if b.id != m.part["building_id"])
+            out.append(Area(c, "microgrid", code, clipped[c], hh, ids, list(m.flags), m.part))
             continue
         hh = float(sum(b.households for b in held[c]))
-        out.append(Area(c, "microgrid", code, clipped[c], hh, ids, _micro_flags(len(ids), hh, band)))
+        out.append(Area(c, "microgrid", code, clipped[c], hh, ids, micro_flags(len(ids), hh, band)))
     return out
 
 

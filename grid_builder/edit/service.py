@@ -14,21 +14,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
 
-from grid_builder.blocks import building_anchor
 from grid_builder.edit import store
 from grid_builder.edit.errors import EditNotFound, EditRefused, EditStateConflict, StaleBase
 from grid_builder.edit.invariants import check_layout, check_microgrids, issue_dict, refuse_if_broken
 from grid_builder.edit.ops import EditBuilding, EditResult, Layout, apply_ops, parse_ops, place
-from grid_builder.edit.outcome import GRID_BAND, GridOutcome, figures, settle
+from grid_builder.edit.outcome import (
+    GRID_BAND,
+    MICRO_BAND,
+    GridOutcome,
+    figures,
+    membership,
+    micro_flags,
+    settle,
+)
+from grid_builder.edit.snap import Snapper, points_of, snap_ops, targets_from
 from grid_builder.errors import GridConflict
-from grid_builder.geom import as_multipolygon, n_parts, safe_difference, to_metric, to_wgs84
+from grid_builder.geom import as_multipolygon, n_parts, polsby_popper, safe_difference, to_metric, to_wgs84
 from grid_builder.records import Area
 from grid_builder.store import AreaRow
 
 __all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan",
-           "preview", "reject", "rollback", "save_draft", "submit"]
+           "preview", "reject", "rollback", "save_draft", "snap", "submit"]
 
 
 @dataclass
@@ -41,6 +50,69 @@ class Plan:
     result: EditResult
     touched: list[str]
     exact: dict[str, BaseGeometry] | None = None  # lon/lat geometries written as they are (a rollback)
+    parent: str | None = None  # a micro-grid edit: the grid whose micro-grids it changes
+
+
+MICRO = "microgrid"
+
+
+def micro_parent(ops_raw: Any) -> str | None:
+    """The grid of a micro-grid edit (every operation ``"level": "microgrid"``, ``"in": "<grid code>"``),
+    None for a grid edit; a mix, or micro-grid operations in different grids, is refused."""
+    if not isinstance(ops_raw, list):
+        return None
+    levels = {op.get("level", "grid") if isinstance(op, dict) else "grid" for op in ops_raw}
+    if MICRO not in levels:
+        return None
+    parents = {op.get("in") for op in ops_raw if isinstance(op, dict)}
+    parent = next(iter(parents)) if len(parents) == 1 else None
+    if levels != {MICRO} or not (isinstance(parent, str) and parent.isdigit() and len(parent) == 15):
+        raise EditRefused("bad_operation", "微网格编辑的每个操作须为 level=microgrid 且 in 为同一网格编码 (a micro-grid "
+                          "edit: every operation level 'microgrid', 'in' the same grid code)")
+    return parent
+
+
+def _edit_buildings(rows: list) -> list[EditBuilding]:
+    lonlat = [g for _i, _h, g in rows]
+    footprints = to_metric_many(lonlat)
+    # the anchor: point-on-surface of the stored lon/lat footprint, as ST_PointOnSurface (building_anchor)
+    anchors = to_metric_many(list(shapely.point_on_surface(np.array(lonlat, dtype=object)))) if rows else []
+    return [EditBuilding(bid, a, fp, hh) for (bid, hh, _g), fp, a in zip(rows, footprints, anchors, strict=True)]
+
+
+def load_micro_layout(conn: Any, community_code: str, grid_code: str) -> tuple[dict, Layout, dict[str, int]]:
+    """One grid's micro-grids as a `Layout` (the grid in the community's place, its buildings, 2-digit
+    codes), the community (info, with the micro-grids' rows) and the versions of the micro-grids and the grid."""
+    info = store.community(conn, community_code)
+    if info is None or info["level"] != "community":
+        raise EditNotFound(f"社区 {community_code} 不存在 (community not found)")
+    grid = next((g for g in store.current_grids(conn, community_code) if g["code"] == grid_code), None)
+    if grid is None:
+        raise EditRefused("unknown_grid", f"网格 {grid_code} 不在本社区 (grid not in the community)", [grid_code])
+    micro = store.current_microgrids(conn, [grid_code])
+    if not micro:
+        raise EditNotFound(f"网格 {grid_code} 没有微网格 (the grid has no micro-grids)")
+    buildings = _edit_buildings(store.assigned_buildings(conn, community_code, grid_code))
+    layout = Layout(grid_code, to_metric(grid["geom"]), dict(zip([m["code"] for m in micro],
+                    to_metric_many([m["geom"] for m in micro]), strict=True)), buildings,
+                    store.next_micro_seq(conn, grid_code), seq_width=2)
+    info["names"], info["micro"] = {}, {m["code"]: m for m in micro}
+    return info, layout, {**store.current_microgrid_versions(conn, grid_code), grid_code: int(grid["version"])}
+
+
+def _refuse_unit_strips(p: Plan, ops: list) -> None:
+    """Unit-range strips of a large building are not split, merged or emptied of their building."""
+    parts = {c: m["part"] for c, m in p.info["micro"].items() if m.get("part")}
+    for x in p.result.lineage:
+        if x["kind"] in ("split", "merge") and parts.keys() & set(x["old"]):
+            bad = sorted(parts.keys() & set(x["old"]))
+            raise EditRefused("microgrid_units", f"大型建筑的分单元微网格 {bad} 不能分割或合并 (unit-range micro-grids of "
+                              "a large building cannot be split or merged)", bad)
+    heavy = {int(pt["building_id"]) for pt in parts.values()}
+    moved = {i for op in ops if op.kind == "move_buildings" for i in op.args["buildings"]}
+    if heavy & moved:
+        raise EditRefused("microgrid_units", f"建筑 {sorted(heavy & moved)} 已分单元划入多个微网格，不能整体移动 (a large "
+                          "building split into unit ranges cannot be moved)", [])
 
 
 def load_layout(conn: Any, community_code: str) -> tuple[dict, Layout, dict[str, int]]:
@@ -54,10 +126,7 @@ def load_layout(conn: Any, community_code: str) -> tuple[dict, Layout, dict[str,
     grids = store.current_grids(conn, community_code)
     if not grids:
         raise EditNotFound(f"社区 {community_code} 尚未划分网格 (no grids built yet)")
-    rows = store.assigned_buildings(conn, community_code)
-    footprints = to_metric_many([g for _i, _h, g in rows])
-    buildings = [EditBuilding(bid, building_anchor(fp), fp, hh) for (bid, hh, _g), fp in zip(rows, footprints,
-                                                                                            strict=True)]
+    buildings = _edit_buildings(store.assigned_buildings(conn, community_code))
     layout = Layout(community_code, to_metric(info["geom"]), {x["code"]: to_metric(x["geom"]) for x in grids},
                     buildings, store.next_seq(conn, community_code))
     info["names"] = {x["code"]: x["name"] for x in grids}
@@ -94,18 +163,36 @@ def _named(ops_raw: list) -> set[str]:
 
 def plan(conn: Any, community_code: str, ops_raw: Any) -> Plan:
     """Apply the operations to the current grids in memory (operation-level refusals raise)."""
+    parent = micro_parent(ops_raw)
     ops = parse_ops(ops_raw)
-    info, layout, versions = load_layout(conn, community_code)
+    info, layout, versions = (load_micro_layout(conn, community_code, parent) if parent
+                              else load_layout(conn, community_code))
     before = dict(layout.grids)
     result, _moved = apply_ops(layout, ops)
     layout.grids = before
+    if parent:  # where a micro-grid edit lies, for the jurisdiction: its grid
+        p = Plan(info, layout, versions, result, [parent], parent=parent)
+        _refuse_unit_strips(p, ops)
+        return p
     touched = ({*result.changed, *result.retired, *_named(ops_raw)} & set(before))
     return Plan(info, layout, versions, result, sorted(touched))
 
 
+def snap(conn: Any, community_code: str, ops_raw: Any, tol: float) -> tuple[Any, list[dict]]:
+    """The operations with dragged vertices and split-line points snapped within ``tol`` metres to roads,
+    street-block edges and building footprints (`grid_builder.edit.snap`), and what snapped."""
+    pts = points_of(ops_raw)
+    if tol <= 0 or not pts:
+        return snap_ops(ops_raw, Snapper([]), tol)
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    near = store.snap_lines(conn, community_code, (min(xs), min(ys), max(xs), max(ys)), (tol + 2.0) * 1.5e-5)
+    metric = {k: to_metric_many(v) for k, v in near.items()}
+    return snap_ops(ops_raw, Snapper(targets_from(metric["road"], metric["block"], metric["building"])), tol)
+
+
 def _issues(p: Plan) -> list:
     return check_layout(p.layout.community_code, p.layout.community, p.result.grids, p.layout.buildings,
-                        focus=set(p.result.affected))
+                        focus=set(p.result.affected), level=MICRO if p.parent else "grid")
 
 
 def edit_target(conn: Any, community_code: str, codes: list[str]) -> dict:
@@ -127,6 +214,8 @@ def preview(conn: Any, community_code: str, ops_raw: Any, band: tuple[float, flo
     compactness, buildings that move, staff assignments affected, and every broken invariant."""
     p = plan(conn, community_code, ops_raw)
     issues = _issues(p)
+    if p.parent and band == GRID_BAND:
+        band = MICRO_BAND
     figs = figures(p.layout, p.result, band)
     staff = store.current_staff(conn, [*p.result.changed, *p.result.retired])
     geoms = {c: place(p.result.grids[c]) for c in p.result.affected}
@@ -145,6 +234,8 @@ def _check_base(current: dict[str, int], base: dict[str, int]) -> None:
 
 def _base_for(p: Plan, given: dict[str, int] | None) -> dict[str, int]:
     codes = set(p.touched) | _neighbours(p.layout.grids, set(p.touched))
+    if p.parent:  # a micro-grid edit: the grid and every micro-grid of it
+        codes = set(p.versions)
     base = {c: p.versions[c] for c in sorted(codes) if c in p.versions}
     if given:
         _check_base(p.versions, {c: int(v) for c, v in given.items()})
@@ -238,7 +329,7 @@ def approve(conn: Any, edit_id: int, actor: str, reason: str = "", direct: bool 
     store.lock_community(conn, e["community_code"])
     _check_base(store.current_versions(conn, list(e["base_versions"])), e["base_versions"])
     p = plan(conn, e["community_code"], e["operations"])
-    result = _write(conn, p, e, actor, reason or e["reason"])
+    result = (_write_micro if p.parent else _write)(conn, p, e, actor, reason or e["reason"])
     store.update_edit(conn, edit_id, status="approved", decided_by=actor, decision_reason=reason, result=result)
     return get_edit(conn, edit_id)
 
@@ -294,6 +385,42 @@ def _write(conn: Any, p: Plan, e: dict, actor: str, reason: str, band: tuple[flo
             "staff_affected": staff}
 
 
+def _write_micro(conn: Any, p: Plan, e: dict, actor: str, reason: str) -> dict:
+    """A micro-grid edit: every invariant inside the grid, then the affected micro-grids' rows closed and
+    written anew (the grid itself keeps its row and version), assignments and the code map updated."""
+    refuse_if_broken(_issues(p))
+    assert p.parent is not None
+    after = membership(p.result.grids, p.layout)
+    by_id = {b.id: b for b in p.layout.buildings}
+    cname, rows, assign = p.info["name"], [], []
+    for code in p.result.affected:
+        ids = sorted(i for i, g in after.items() if g == code)
+        part = (p.info["micro"].get(code) or {}).get("part")
+        geom = p.result.grids[code]
+        if part:
+            hh = float(part["unit_households"]) + sum(by_id[i].households for i in ids if i != part["building_id"])
+            flags = list(p.info["micro"][code]["flags"] or [])
+        else:
+            hh = float(sum(by_id[i].households for i in ids))
+            flags = micro_flags(len(ids), hh, MICRO_BAND)
+        rows.append(AreaRow(code, f"{cname}第{p.parent[-3:]}网格第{code[-2:]}微网格", MICRO, p.parent,
+                            int(round(hh)), len(ids), geom.area, polsby_popper(geom), n_parts(geom) <= 1, flags,
+                            to_wgs84(geom), {"building_units": part} if part else None))
+        assign += [{"building_id": i, "grid_code": p.parent, "microgrid_code": code,
+                    "households": int(round(by_id[i].households))} for i in ids]
+    figs = figures(p.layout, p.result, MICRO_BAND)
+    staff = store.current_staff(conn, [*p.result.changed, *p.result.retired])
+    closed = store.close_rows(conn, [*p.result.affected, *p.result.retired])
+    props = {"edit": {"id": e["id"], "kind": e["kind"], "by": actor, "reason": reason}, "band": list(MICRO_BAND)}
+    written = store.insert_rows(conn, p.info["code"], rows, props)
+    store.set_assignments(conn, p.info["code"], assign)
+    store.insert_code_map(conn, e["id"], [(x["kind"], o, n) for x in p.result.lineage if x["kind"] in ("split", "merge")
+                                          for o in x["old"] for n in x["new"]])
+    return {**figs, "level": MICRO, "grid": p.parent, "written": written, "closed": closed,
+            "before_versions": {c: p.versions[c] for c in [*p.result.changed, *p.result.retired]},
+            "staff_affected": staff}
+
+
 def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
     """Undo an approved edit as a new edit of kind ``rollback`` (new versions, nothing deleted): grids it
     changed get their previous geometry back, codes it created end, codes it retired come back. 409 when
@@ -301,6 +428,9 @@ def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
     e = get_edit(conn, edit_id, for_update=True)
     if e["status"] != "approved" or e["kind"] != "edit" or e["rolled_back_by"] is not None:
         raise EditStateConflict(f"编辑 {edit_id} 不能回退（未批准或已回退） (only an approved edit not yet rolled back)")
+    if micro_parent(e["operations"]):
+        raise EditStateConflict(f"微网格编辑 {edit_id} 暂不支持回退，请以新的微网格编辑改回 (rolling back a micro-grid edit "
+                                "is not supported yet: edit the micro-grids back)")
     store.lock_community(conn, e["community_code"])
     res = e["result"]
     written = {c: int(v) for c, v in res["written"].items()}

@@ -45,11 +45,13 @@ def current_grids(conn: Connection, community_code: str) -> list[dict]:
             for r in rows]
 
 
-def assigned_buildings(conn: Connection, community_code: str) -> list[tuple[int, float, BaseGeometry]]:
-    """(id, households, footprint lon/lat) of the buildings assigned to the community's grids."""
+def assigned_buildings(conn: Connection, community_code: str, grid_code: str | None = None
+                       ) -> list[tuple[int, float, BaseGeometry]]:
+    """(id, households, footprint lon/lat) of the buildings assigned to the community's grids (or to one)."""
     rows = conn.execute(
         text("SELECT b.id, ga.households, ST_AsBinary(b.geom) AS g FROM grid_assignment ga JOIN building b "
-             "ON b.id = ga.building_id WHERE ga.community_code = :c ORDER BY b.id"), {"c": community_code}).all()
+             "ON b.id = ga.building_id WHERE ga.community_code = :c AND (CAST(:g AS text) IS NULL OR "
+             "ga.grid_code = :g) ORDER BY b.id"), {"c": community_code, "g": grid_code}).all()
     return [(int(i), float(h or 0), from_wkb(g)) for i, h, g in rows]
 
 
@@ -59,6 +61,21 @@ def next_seq(conn: Connection, community_code: str) -> int:
         text("SELECT COALESCE(max(CAST(substr(code, 13, 3) AS int)), 0) FROM grid WHERE community_code = :c "
              "AND level = 'grid' AND length(code) = 15"), {"c": community_code}).scalar_one()
     return int(n) + 1
+
+
+def next_micro_seq(conn: Connection, grid_code: str) -> int:
+    """The grid's next unused 2-digit micro-grid sequence number (codes are never reused)."""
+    n = conn.execute(
+        text("SELECT COALESCE(max(CAST(substr(code, 16, 2) AS int)), 0) FROM grid WHERE parent_code = :g "
+             "AND level = 'microgrid' AND length(code) = 17"), {"g": grid_code}).scalar_one()
+    return int(n) + 1
+
+
+def current_microgrid_versions(conn: Connection, grid_code: str) -> dict[str, int]:
+    """Current version of each current micro-grid of a grid."""
+    rows = conn.execute(text("SELECT code, version FROM grid WHERE parent_code = :g AND level = 'microgrid' "
+                             "AND valid_to IS NULL"), {"g": grid_code}).all()
+    return {c: int(v) for c, v in rows}
 
 
 def current_versions(conn: Connection, codes: list[str]) -> dict[str, int]:
@@ -254,3 +271,19 @@ def current_microgrids(conn: Connection, grid_codes: list[str]) -> list[dict]:
              "parent_code = ANY(:c) ORDER BY code"), {"c": list(grid_codes)}).mappings()
     return [{**{k: r[k] for k in ("code", "parent_code", "households", "flags", "part")}, "geom": from_wkb(r["g"])}
             for r in rows]
+
+
+def snap_lines(conn: Connection, community_code: str, bbox: tuple[float, float, float, float], margin_deg: float
+               ) -> dict[str, list[BaseGeometry]]:
+    """Snapping targets near a lon/lat box (grown by ``margin_deg``): road centre lines, the community's
+    street blocks and building footprints (lon/lat)."""
+    env = {"x0": bbox[0] - margin_deg, "y0": bbox[1] - margin_deg, "x1": bbox[2] + margin_deg,
+           "y1": bbox[3] + margin_deg, "c": community_code}
+    box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+    out = {}
+    for kind, sql in (("road", f"SELECT ST_AsBinary(geom) FROM road WHERE geom && {box}"),
+                      ("block", f"SELECT ST_AsBinary(geom) FROM street_block WHERE community_code = :c "
+                                f"AND geom && {box}"),
+                      ("building", f"SELECT ST_AsBinary(geom) FROM building WHERE geom && {box}")):
+        out[kind] = [from_wkb(r[0]) for r in conn.execute(text(sql), env).all()]
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 from shapely.geometry import LineString, Point
 
 from grid_builder.edit.errors import EditRefused
@@ -188,3 +189,98 @@ def test_malformed_operations_are_refused(demo):
     for raw in ([], [{"op": "paint"}], [{"op": "move_vertex", "from": [1], "to": [2, 3]}],
                 [{"op": "move_buildings", "buildings": "all", "to": "1"}]):
         assert refused(demo, raw).rule == "bad_operation"
+
+
+def test_fast_membership_and_cells_agree_with_the_plain_ones(demo):
+    """The vectorised building membership, the Voronoi cells of a few buildings and the overlap bound give
+    the same answers as the one-by-one versions."""
+    from grid_builder.blocks import building_cells
+    from grid_builder.edit.ops import grid_of, grids_of
+    from grid_builder.validate import check_overlaps
+
+    pts = [b.anchor for b in demo.buildings]
+    for g in list(demo.grids.values())[:3]:  # points on the boundaries (covered, not contained) too
+        pts += [Point(c) for c in list(g.geoms[0].exterior.coords)[:20:3]]
+    xy = np.array([[p.x, p.y] for p in pts])
+    assert grids_of(demo.grids, xy) == [grid_of(demo.grids, p) for p in pts]
+    assert sum(1 for c in grids_of(demo.grids, xy[len(demo.buildings):]) if c is not None) >= 3
+
+    code = max(demo.grids, key=lambda c: sum(1 for b in demo.buildings if demo.grids[c].contains(b.anchor)))
+    fps = [b.footprint for b in demo.buildings if demo.grids[code].contains(b.anchor)][:40]
+    full = building_cells(demo.grids[code], fps)
+    part = building_cells(demo.grids[code], fps, only={0, 5, 7})
+    for i in range(len(fps)):
+        if i in (0, 5, 7):
+            assert part[i].equals(full[i]) and part[i].area > 0
+        else:
+            assert part[i].is_empty
+
+    a, b, _p = shared_vertices(demo)[0]
+    shifted = dict(demo.grids)
+    shifted[a] = demo.grids[a].buffer(3.0)  # overlaps its neighbours by far more than 1 m²
+    union = shapely.union_all(list(shifted.values()))
+    plain = check_overlaps(shifted, 1.0)
+    assert plain and [i.codes for i in check_overlaps(shifted, 1.0, union=union)] == [i.codes for i in plain]
+    assert check_overlaps(demo.grids, 1.0, union=shapely.union_all(list(demo.grids.values()))) == []
+
+
+def test_unit_strips_are_fitted_at_the_grid_edge_not_rebuilt(engine):
+    """A grid whose micro-grids include unit-range strips of a large building: trimming or widening the grid
+    by a few m² next to a strip keeps every micro-grid code (the strip keeps its unit range); cutting away
+    most of a strip rebuilds."""
+    from sqlalchemy import text
+
+    from grid_builder.edit import store
+    from grid_builder.edit.invariants import check_microgrids
+    from grid_builder.edit.outcome import adjust_microgrids
+    from grid_builder.edit.service import to_metric_many
+    from grid_builder.records import Area
+
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT g.community_code, m.parent_code FROM grid m JOIN grid g ON g.code = m.parent_code "
+            "AND g.valid_to IS NULL WHERE m.level = 'microgrid' AND m.valid_to IS NULL "
+            "AND m.properties ? 'building_units' ORDER BY m.code LIMIT 1")).first()
+        assert row is not None, "the test city has large buildings split into unit strips"
+        _info, layout, _v = load_layout(conn, row[0])
+        rows = store.current_microgrids(conn, [row[1]])
+    code = row[1]
+    old = [Area(r["code"], "microgrid", code, g, float(r["households"]), [], list(r["flags"] or []), r["part"])
+           for r, g in zip(rows, to_metric_many([r["geom"] for r in rows]), strict=True)]
+    grid = layout.grids[code]
+    strip = next(m for m in old if m.part is not None)
+    edge = strip.geom.boundary.intersection(grid.boundary.buffer(0.01))
+    assert edge.length > 4
+    at = edge.interpolate(0.5, normalized=True)
+    for new in (grid.difference(at.buffer(1.5)), grid.union(at.buffer(1.5))):
+        members = [b for b in layout.buildings if new.contains(b.anchor)]
+        fitted = adjust_microgrids(code, new, old, members)
+        assert fitted is not None
+        assert sorted(m.code for m in fitted) == sorted(m.code for m in old)
+        again = next(m for m in fitted if m.code == strip.code)
+        assert again.part == strip.part and abs(again.geom.area - strip.geom.area) < 10
+        assert check_microgrids({code: new}, {code: {m.code: m.geom for m in fitted}}) == []
+    cut = grid.difference(strip.geom.buffer(-0.01).representative_point().buffer(1e4).intersection(strip.geom))
+    members = [b for b in layout.buildings if cut.contains(b.anchor)]
+    assert adjust_microgrids(code, cut, old, members) is None
+
+
+def test_snapper_prefers_a_vertex_then_the_nearest_point_on_a_line(demo):
+    from grid_builder.edit.snap import Snapper, targets_from
+
+    fp = max((b.footprint for b in demo.buildings), key=lambda g: g.length)
+    ring = np.asarray(fp.geoms[0].exterior.coords)
+    snapper = Snapper(targets_from([], [], [fp]))
+    v = ring[0]
+    q, target, d = snapper.snap(Point(v[0] + 0.3, v[1] + 0.4), 1.0)
+    assert target is not None and target.kind == "building" and (q.x, q.y) == (v[0], v[1]) and abs(d - 0.5) < 1e-9
+    seg = np.hypot(*np.diff(ring, axis=0).T)
+    k = int(np.argmax(seg))  # the middle of the longest edge, 0.8 m off it: no vertex within 2 m
+    assert seg[k] > 6.0
+    mid = (ring[k] + ring[k + 1]) / 2
+    normal = np.array([-(ring[k + 1] - ring[k])[1], (ring[k + 1] - ring[k])[0]]) / seg[k]
+    p = Point(mid + 0.8 * normal)
+    q, target, d = snapper.snap(p, 2.0)
+    assert target is not None and d <= 0.8 + 1e-6 and fp.boundary.distance(q) < 1e-6
+    assert min(np.hypot(*(ring - [q.x, q.y]).T)) > 2.0  # not a vertex: a point on the outline
+    assert snapper.snap(p, 0.0)[1] is None and Snapper([]).snap(p, 5.0)[1] is None

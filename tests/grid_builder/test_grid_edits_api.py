@@ -262,3 +262,147 @@ def test_moved_buildings_take_their_assignment_and_come_back_on_rollback(client,
             assert assigned(bld.id)[0] == a
             return
     pytest.fail("no building could move to a neighbouring grid")
+
+
+_NEAREST = """
+WITH p AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32651) AS g),
+t AS (SELECT kind, CASE WHEN kind = 'road' THEN m ELSE ST_Boundary(m) END AS line FROM (
+        SELECT 'road' AS kind, ST_Transform(geom, 32651) AS m FROM road
+        UNION ALL SELECT 'block', ST_Transform(geom, 32651) FROM street_block WHERE community_code = :c
+        UNION ALL SELECT 'building', ST_Transform(geom, 32651) FROM building) x, p
+      WHERE ST_DWithin(x.m, p.g, :tol)),
+v AS (SELECT 0 AS pass, kind, (ST_DumpPoints(line)).geom AS g FROM t
+      UNION ALL SELECT 1, kind, ST_ClosestPoint(line, p.g) FROM t, p)
+SELECT pass, kind, ST_X(ST_Transform(v.g, 4326)), ST_Y(ST_Transform(v.g, 4326)), ST_Distance(v.g, p.g) AS d
+FROM v, p WHERE ST_Distance(v.g, p.g) <= :tol ORDER BY pass, d LIMIT 5
+"""
+
+
+def test_snapping_to_roads_block_edges_and_footprints(anon_client, role_headers, place, engine):
+    """A dragged vertex 1.2 m off a grid corner snaps, within the tolerance asked for, to the nearest vertex of
+    a road, a street block or a footprint, else the nearest point on one of their lines — the one PostGIS
+    finds independently; 0 (the server's default)
+    leaves it; the snapped point is what the draft stores; a tolerance above 10 m is refused."""
+    from shapely.geometry import Point
+
+    from grid_builder.edit.samples import lonlat, shared_vertices
+    from grid_builder.geom import to_wgs84
+
+    gm = role_headers["community"]  # community staff may edit any grid of the community
+    out = None
+    for _a, _b, v in shared_vertices(place["layout"])[:40]:  # the first grid corner with a target near
+        src = lonlat(v)
+        p = to_wgs84(Point(v.x + 1.2, v.y + 0.5))
+        raw = [{"op": "move_vertex", "from": src, "to": [p.x, p.y]}]
+        with engine.connect() as conn:
+            near = [r[1:] for r in conn.execute(text(_NEAREST), {"x": p.x, "y": p.y, "c": place["community"],
+                                                                     "tol": 3.0}).all()]
+        if not near:
+            continue
+        body = {"community_code": place["community"], "operations": raw, "snap_m": 3}
+        res = anon_client.post(f"{EDIT_URL}/preview", json=body, headers=gm)
+        if res.status_code == 200:
+            out = res.json()
+            break
+        assert res.status_code == 422, res.text  # the snapped move broke a rule there: try the next corner
+    assert out is not None, "no grid corner of the test community has a road, block or footprint within 3 m"
+    to = out["operations"][0]["to"]
+    assert abs(to[0] - near[0][1]) < 1e-7 and abs(to[1] - near[0][2]) < 1e-7  # ~1 cm
+    (s,) = out["snaps"]
+    assert s["op"] == 0 and s["point"] == "to" and abs(s["distance_m"] - near[0][3]) < 0.02
+    assert s["kind"] in {k for k, _x, _y, d in near if d <= near[0][3] + 0.01}
+    for off in ({"snap_m": 0}, {}):  # off, and the server's default (SHEQU_EDIT_SNAP_M = 0)
+        res = anon_client.post(f"{EDIT_URL}/preview", json={**body, **off} if off else
+                               {k: v for k, v in body.items() if k != "snap_m"}, headers=gm)
+        assert res.status_code in (200, 422), res.text
+        if res.status_code == 200:
+            assert res.json()["operations"][0]["to"] == [p.x, p.y] and res.json()["snaps"] == []
+    assert anon_client.post(f"{EDIT_URL}/preview", json={**body, "snap_m": 11}, headers=gm).status_code == 422
+    res = draft(anon_client, gm, place["community"], raw, snap_m=3)
+    assert res.status_code == 201, res.text
+    assert res.json()["operations"][0]["snap_m"] == 3
+    stored = res.json()["operations"][0]["to"]
+    assert stored == to  # the draft keeps the snapped point: approval re-applies exactly what was previewed
+    again = anon_client.post(f"{EDIT_URL}/preview", json={**body, "operations": out["operations"], "snap_m": 3},
+                             headers=gm).json()
+    assert again["operations"] == out["operations"] and again["snaps"] == []  # snapped once, never again
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM grid_edit WHERE id = :i"), {"i": res.json()["id"]})
+
+
+_NESTING = """
+WITH m AS (SELECT geom FROM grid WHERE parent_code = :g AND level = 'microgrid' AND valid_to IS NULL),
+g AS (SELECT geom FROM grid WHERE code = :g AND valid_to IS NULL),
+u AS (SELECT ST_Union(geom) AS geom FROM m)
+SELECT ST_Area(ST_Difference(u.geom, g.geom)::geography), ST_Area(ST_Difference(g.geom, u.geom)::geography),
+       (SELECT count(*) FROM m a, m b WHERE a.geom < b.geom AND ST_Intersects(a.geom, b.geom)
+          AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > 1.0),
+       (SELECT count(*) FROM grid_assignment ga JOIN building bd ON bd.id = ga.building_id WHERE ga.grid_code = :g
+          AND NOT EXISTS (SELECT 1 FROM grid x WHERE x.code = ga.microgrid_code AND x.valid_to IS NULL
+                          AND x.parent_code = :g AND ST_Covers(x.geom, ST_PointOnSurface(bd.geom))))
+FROM u, g
+"""
+
+
+def test_micro_grid_edits_inside_a_grid_keep_nesting(anon_client, role_headers, place, engine):
+    """The same operations one level down ("level": "microgrid", "in": the grid): a shared micro-grid vertex
+    moved inside the grid — preview (30–50 band), draft, submit, approval — writes new versions of exactly
+    those micro-grids, the grid keeps its version, and PostGIS finds the micro-grids still nested, without
+    overlap, every building of the grid in the micro-grid holding its anchor. A vertex of the grid's own
+    boundary cannot move at this level; levels cannot be mixed; rollback is refused (not supported yet)."""
+    from shapely.geometry import Point
+
+    from grid_builder.edit.samples import lonlat, shared_vertices, try_apply
+    from grid_builder.edit.service import load_micro_layout
+
+    gm, staff = role_headers["grid_manager"], role_headers["community"]
+    grid = place["grid"]
+    with engine.connect() as conn:
+        _info, micro, v0 = load_micro_layout(conn, place["community"], grid)
+    ops, moved = None, set()
+    for _a, _b, p in shared_vertices(micro):
+        if micro.community.boundary.distance(p) < 3.0:
+            continue
+        raw = [{"op": "move_vertex", "level": "microgrid", "in": grid, "from": lonlat(p),
+                "to": lonlat(Point(p.x + 1.5, p.y + 1.0))}]
+        res = try_apply(micro, raw)
+        if res is not None:
+            ops, moved = raw, set(res.changed)  # type: ignore[attr-defined]
+            break
+    assert ops is not None and len(moved) >= 2, "no inner shared micro-grid vertex of the test grid can move"
+    a, b = sorted(moved)[:2]
+    figs = anon_client.post(f"{EDIT_URL}/preview", json={"community_code": place["community"], "operations": ops},
+                            headers=gm).json()
+    assert figs["valid"], figs.get("issues")
+    assert {g["code"] for g in figs["grids"]} == moved and figs["grids"][0]["band"] == [30, 50]
+    assert figs["touched"] == [grid]
+    res = draft(anon_client, gm, place["community"], ops)
+    assert res.status_code == 201, res.text
+    eid = res.json()["id"]
+    assert set(res.json()["base_versions"]) == set(v0)  # the grid and every micro-grid of it
+    assert anon_client.post(f"{EDIT_URL}/{eid}/submit", headers=gm).status_code == 200
+    res = anon_client.post(f"{EDIT_URL}/{eid}/approve", json={"reason": "同意"}, headers=staff)
+    assert res.status_code == 200, res.text
+    assert set(res.json()["result"]["written"]) == moved
+    now = versions(engine, list(v0))
+    assert now == {c: v0[c] + (1 if c in moved else 0) for c in v0}  # the grid keeps its version
+    with engine.connect() as conn:
+        over, gap, overlaps, misplaced = conn.execute(text(_NESTING), {"g": grid}).one()
+    assert over < 1.0 and gap < 1.0 and overlaps == 0 and misplaced == 0
+    assert anon_client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "还原"}, headers=staff).status_code == 409
+
+    corner = Point(micro.community.geoms[0].exterior.coords[0])
+    c = micro.community.centroid
+    d = max(1e-9, corner.distance(c))
+    out = Point(corner.x + (corner.x - c.x) / d * 3, corner.y + (corner.y - c.y) / d * 3)
+    bad = [{"op": "move_vertex", "level": "microgrid", "in": grid, "from": lonlat(corner), "to": lonlat(out)}]
+    res = anon_client.post(f"{EDIT_URL}/preview", json={"community_code": place["community"], "operations": bad},
+                           headers=staff)
+    body = res.json()
+    assert (res.status_code == 422 and body["detail"]["rule"] in ("microgrid_not_nested", "self_intersection")) or \
+        (res.status_code == 200 and not body["valid"]
+         and {i["rule"] for i in body["issues"]} & {"microgrid_not_nested", "gap"}), body
+    mixed = [ops[0], {"op": "merge", "grids": [a, b]}]
+    res = anon_client.post(f"{EDIT_URL}/preview", json={"community_code": place["community"], "operations": mixed},
+                           headers=staff)
+    assert res.status_code == 422 and res.json()["detail"]["rule"] == "bad_operation"

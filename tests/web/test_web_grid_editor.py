@@ -164,3 +164,238 @@ def test_grid_manager_drags_a_shared_vertex_and_staff_approve(live_server, edito
             with engine.begin() as conn:
                 if service.get_edit(conn, edit_id)["status"] == "approved":
                     service.rollback(conn, edit_id, "test", "测试结束还原")
+
+
+def _movable_building(layout, mine):
+    """(building, from grid, to grid): a building of a grid next to ``mine`` (or of ``mine``) that can move to
+    the neighbour keeping every invariant, and a point of the target grid clear of footprints."""
+    from grid_builder.edit.samples import shared_vertices, try_apply
+    from grid_builder.geom import safe_union
+
+    for a, b, _p in shared_vertices(layout):
+        if mine not in (a, b):
+            continue
+        for src, dst in ((a, b), (b, a)):
+            inside = sorted((x for x in layout.buildings if layout.grids[src].contains(x.anchor)),
+                            key=lambda x: layout.grids[dst].distance(x.footprint))
+            for bld in inside[:3]:
+                if try_apply(layout, [{"op": "move_buildings", "buildings": [bld.id], "to": dst}]) is None:
+                    continue
+                near = layout.grids[dst].buffer(-3).intersection(bld.footprint.buffer(80))
+                clear = near.difference(safe_union([x.footprint.buffer(3) for x in layout.buildings
+                                                    if x.footprint.distance(near) < 5]))
+                if not clear.is_empty and clear.area > 20:
+                    return bld, src, dst, clear.buffer(-1).representative_point() if clear.buffer(-1).area > 0 \
+                        else clear.representative_point()
+    raise AssertionError("no building of the test grids can move to a neighbour")
+
+
+@pytest.mark.browser
+def test_grid_manager_clicks_buildings_into_the_neighbour_and_drags_with_snapping(live_server, editor_accounts,
+                                                                                  engine, jurisdictions, output_dir):
+    """点选建筑: real clicks on a footprint, then on the neighbouring grid, give a move_buildings operation whose
+    preview moves that building (and its households); the 吸附 option reaches the server (the dragged
+    vertex's operation records the tolerance chosen and is snapped there); 编辑微网格 switches to the
+    manager's grid's micro-grids, where a dragged inner vertex gives a micro-grid-level operation."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from grid_builder.edit import service
+    from grid_builder.edit.samples import movable_vertex
+    from grid_builder.geom import to_wgs84
+
+    comm, mine = jurisdictions["community"], jurisdictions["grid"]
+    with engine.connect() as conn:
+        _info, layout, _before = service.load_layout(conn, comm)
+    bld, src, dst, target = _movable_building(layout, mine)
+    micro_vertex = _inner_micro_vertex(engine, comm, mine)
+    with engine.connect() as conn:
+        _i, micro, _v = service.load_micro_layout(conn, comm, mine)
+    at_b, at_t = to_wgs84(bld.anchor), to_wgs84(target)
+    out = output_dir / "web"
+    out.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            _login(page, live_server, editor_accounts["gm"])
+            page.click("#ed-open")
+            page.click("#ed-load")
+            page.wait_for_function("document.body.dataset.editorLoaded === '1'", timeout=30_000)
+            page.click("#ed-buildings")
+            page.wait_for_function("Number(document.body.dataset.editorBuildings || 0) > 0", timeout=30_000)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 19, {animate: false}); }",
+                          [(at_b.y + at_t.y) / 2, (at_b.x + at_t.x) / 2])
+            page.wait_for_timeout(400)
+            page.mouse.click(*_pixel(page, [at_b.x, at_b.y]))
+            page.wait_for_function(f"document.body.dataset.editorPicked === '{bld.id}'", timeout=10_000)
+            assert "已选建筑 1 栋" in page.locator("#ed-picked").inner_text()
+            page.mouse.click(*_pixel(page, [at_t.x, at_t.y]))
+            page.wait_for_function("shequEditor.figures && !shequEditor.busy", timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            figs = page.evaluate("shequEditor.figures")
+            assert ops == [{"op": "move_buildings", "buildings": [bld.id], "to": dst}], ops
+            assert figs["valid"], figs["issues"]
+            moved = {m["building"]: m for m in figs["moved_buildings"]}
+            assert moved[bld.id]["from"] == src and moved[bld.id]["to"] == dst
+            assert {g["code"] for g in figs["grids"]} == {src, dst}
+            page.screenshot(path=str(out / "grid-editor-buildings.png"))
+            page.click("#ed-buildings")  # end picking; undo; drag a shared vertex with 2 m snapping
+            page.click("#ed-undo")
+            page.wait_for_function("shequEditor.ops.length === 0 && !shequEditor.busy", timeout=30_000)
+            page.select_option("#ed-snap", "2")
+            vsrc, vdst, a, _b = movable_vertex(layout, must_touch=mine)
+            inside = layout.grids[a].intersection(Point(*_metric(vsrc)).buffer(15)).buffer(-2).representative_point()
+            click_at = to_wgs84(inside)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 20, {animate: false}); }",
+                          [vsrc[1], vsrc[0]])
+            page.wait_for_timeout(300)
+            page.mouse.click(*_pixel(page, [click_at.x, click_at.y]))
+            page.wait_for_function(f"document.body.dataset.editorSelected === '{a}'", timeout=10_000)
+            page.wait_for_timeout(300)
+            x0, y0 = _pixel(page, vsrc)
+            x1, y1 = _pixel(page, vdst)
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=8)
+            page.mouse.up()
+            page.wait_for_function("!shequEditor.busy && (shequEditor.ops.length === 1 || "
+                                   "(document.body.dataset.editorStatus || '').indexOf('拒绝') >= 0)", timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            snaps = page.evaluate("shequEditor.snaps")
+            assert len(ops) == 1, page.evaluate("document.body.dataset.editorStatus")
+            assert ops[0]["op"] == "move_vertex" and ops[0]["snap_m"] == 2
+            for s in snaps:  # what snapped is within the tolerance, to a named kind of target
+                assert s["distance_m"] <= 2 and s["kind"] in ("road", "block", "building")
+
+            # micro-grid level: the manager's own grid, an inner shared micro-grid vertex dragged
+            page.click("#ed-undo")
+            page.wait_for_function("shequEditor.ops.length === 0 && !shequEditor.busy", timeout=30_000)
+            page.select_option("#ed-snap", "0")
+            page.evaluate("code => shequEditor.select(code)", mine)
+            page.click("#ed-micro")
+            page.wait_for_function(f"document.body.dataset.editorLevel === 'microgrid:{mine}' && "
+                                   "document.body.dataset.editorLoaded === '1'", timeout=30_000)
+            msrc, mdst, ma = micro_vertex
+            inside = micro.grids[ma].intersection(Point(*_metric(msrc)).buffer(10)).buffer(-1.5).representative_point()
+            click_at = to_wgs84(inside)
+            page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 20, {animate: false}); }",
+                          [msrc[1], msrc[0]])
+            page.wait_for_timeout(300)
+            page.mouse.click(*_pixel(page, [click_at.x, click_at.y]))
+            page.wait_for_function(f"document.body.dataset.editorSelected === '{ma}'", timeout=10_000)
+            page.wait_for_timeout(300)
+            x0, y0 = _pixel(page, msrc)
+            x1, y1 = _pixel(page, mdst)
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=8)
+            page.mouse.up()
+            page.wait_for_function("shequEditor.figures && shequEditor.ops.length === 1 && !shequEditor.busy",
+                                   timeout=30_000)
+            ops = page.evaluate("shequEditor.ops")
+            figs = page.evaluate("shequEditor.figures")
+            assert ops[0]["op"] == "move_vertex" and ops[0]["level"] == "microgrid" and ops[0]["in"] == mine
+            assert figs["valid"], figs["issues"]
+            assert {g["code"] for g in figs["grids"]} <= set(micro.grids) and len(figs["grids"]) >= 2
+            assert figs["grids"][0]["band"] == [30, 50]
+            page.screenshot(path=str(out / "grid-editor-microgrids.png"))
+        finally:
+            browser.close()
+    assert not errors, errors
+
+
+def _inner_micro_vertex(engine, comm, grid):
+    """(from, to, micro-grid code): a micro-grid vertex shared inside ``grid`` that can move 2.5 m."""
+    from grid_builder.edit.samples import lonlat, shared_vertices, try_apply
+    from grid_builder.edit.service import load_micro_layout
+
+    with engine.connect() as conn:
+        _i, micro, _v = load_micro_layout(conn, comm, grid)
+    for a, _b, p in shared_vertices(micro):
+        if micro.community.boundary.distance(p) < 5.0:
+            continue
+        q = Point(p.x + 2.0, p.y + 1.5)
+        raw = [{"op": "move_vertex", "from": lonlat(p), "to": lonlat(q)}]
+        if try_apply(micro, raw) is not None:
+            return lonlat(p), lonlat(q), a
+    raise AssertionError("no inner shared micro-grid vertex in the test grid")
+
+
+def _metric(lonlat):
+    from grid_builder.geom import to_metric
+
+    p = to_metric(Point(lonlat))
+    return p.x, p.y
+
+
+@pytest.mark.browser
+def test_admin_draws_a_police_station_area(live_server, engine, jurisdictions, output_dir):
+    """An admin draws a police-station area in the editor with real clicks (Leaflet-Geoman polygon, closed by
+    clicking its first point); it is stored through POST /police-areas: PostGIS holds the polygon drawn, and a
+    point inside it finds the area."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from gis_api.auth import roles as r
+    from gis_api.auth import store
+    from grid_builder.edit import service
+
+    user, code = "w-ed-admin", "PA-WEB-EDITOR-1"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})
+        conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+        store.create_user(conn, user, r.ADMIN, PASSWORD, "管理员 辖区测试")
+    with engine.connect() as conn:
+        _info, layout, _v = service.load_layout(conn, jurisdictions["community"])
+    c = layout.community.centroid
+    from grid_builder.geom import to_wgs84
+
+    corners = [to_wgs84(Point(c.x + dx, c.y + dy)) for dx, dy in ((-60, -40), (70, -40), (70, 50), (-60, 50))]
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                _login(page, live_server, user)
+                page.click("#ed-open")
+                assert page.locator("#ed-police").is_visible()
+                page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 18, {animate: false}); }",
+                              [to_wgs84(c).y, to_wgs84(c).x])
+                page.wait_for_timeout(300)
+                page.fill("#ed-pa-code", code)
+                page.fill("#ed-pa-name", "测试派出所")
+                page.click("#ed-pa-draw")
+                for p in [*corners, corners[0]]:  # the first point again closes the polygon
+                    x, y = _pixel(page, [p.x, p.y])
+                    page.mouse.move(x, y, steps=5)  # Geoman places a vertex where its hint marker follows
+                    page.mouse.click(x, y)
+                    page.wait_for_timeout(250)
+                page.wait_for_function(f"document.body.dataset.editorPolice === '{code}'", timeout=30_000)
+                page.screenshot(path=str(out_path(output_dir) / "grid-editor-police-area.png"))
+            finally:
+                browser.close()
+        assert not errors, errors
+        with engine.connect() as conn:
+            name, area, hit, wkt = conn.execute(text(
+                "SELECT name, ST_Area(geom::geography), ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)), "
+                "ST_AsText(geom) FROM police_area WHERE code = :c"),
+                {"c": code, "x": to_wgs84(c).x, "y": to_wgs84(c).y}).one()
+        assert name == "测试派出所" and hit
+        assert abs(area - 130 * 90) < 0.05 * 130 * 90, (wkt, [(p.x, p.y) for p in corners])  # the rectangle drawn
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+            conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})
+
+
+def out_path(output_dir):
+    out = output_dir / "web"
+    out.mkdir(exist_ok=True)
+    return out
