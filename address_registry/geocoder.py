@@ -250,6 +250,7 @@ class Geocoder:
         self._range_keys: dict[str, set[tuple[str, str]]] = {}
         self._syllables: dict[str, str] = {}
         self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
+        self._norm_memo: dict[str, str] = {}
         self._index_records()
         self._index_ranges()
         self._index_names()
@@ -321,14 +322,15 @@ class Geocoder:
         small (names, not addresses)."""
         names: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.roads_by_name: dict[str, list[str]] = defaultdict(list)
+        norm = self._norm
         for code in sorted(self._named):
             rec = self.by_code[code]
             if rec.level == "compound":
-                key = normalize_text(rec.components.get("compound", ""))
+                key = norm(rec.components.get("compound", ""))
                 if len(key) >= 2:
                     names[key].append(("alias", code))
             else:
-                key = normalize_text(rec.components.get("road", ""))
+                key = norm(rec.components.get("road", ""))
                 self.roads_by_name[key].append(code)
                 names[key].append(("road", code))
         # full admin names (not short forms such as 浦东, which may start a road name) are skipped
@@ -353,22 +355,29 @@ class Geocoder:
         """Admin units by full and short name; provinces and cities of the registry (and without 省/市)."""
         for a in self.admin.values():
             for i, short in enumerate(_short_names(a.name, a.level)):
-                names[normalize_text(short)].append(("admin", a.code))
+                names[self._norm(short)].append(("admin", a.code))
                 if i == 0:
-                    self.full_admin.add(normalize_text(short))
+                    self.full_admin.add(self._norm(short))
         for prov in sorted(self._uppers):
             if prov:
-                names[normalize_text(prov)].append(("province", prov))
-                self.full_admin.add(normalize_text(prov))
+                names[self._norm(prov)].append(("province", prov))
+                self.full_admin.add(self._norm(prov))
                 if prov.endswith(("省", "市")) and len(prov) > 2:
-                    names[normalize_text(prov[:-1])].append(("province", prov))
+                    names[self._norm(prov[:-1])].append(("province", prov))
 
     def _index_aliases(self, names: dict[str, list[tuple[str, str]]], aliases: Iterable[AliasRecord]) -> None:
         """Aliases of active addresses (two characters at least)."""
         for al in aliases:
-            key = normalize_text(al.alias)
+            key = self._norm(al.alias)
             if key and al.address_code in self.by_code and len(key) >= 2:
                 names[key].append(("alias", al.address_code))
+
+    def _norm(self, name: str) -> str:
+        """normalize_text of a name, remembered (the name tables are rebuilt by every `update`)."""
+        got = self._norm_memo.get(name)
+        if got is None:
+            got = self._norm_memo[name] = normalize_text(name)
+        return got
 
     def _sound(self, text: str) -> str:
         """The text's pinyin, one private-use character per syllable (homophones become equal)."""
@@ -449,6 +458,7 @@ class Geocoder:
         self.axes: dict[str, LineString] = {}
         # per road with an axis: what its anchors say about its numbering (address_registry.interpolation)
         self.numbering: dict[str, RoadNumbering] = {}
+        self._road_anchors: dict[str, list[Anchor]] = {}
         self.global_slope = DEFAULT_SLOPE_M
         self.houses_on_road: dict[str, list[str]] = defaultdict(list)
         parents = sorted({rec.parent_code for rec in self.by_code.values()
@@ -468,6 +478,7 @@ class Geocoder:
         (in code order) of its name, else a straight axis through its house numbers; and its houses."""
         self.axes.pop(parent, None)
         self.numbering.pop(parent, None)
+        self._road_anchors.pop(parent, None)
         self.houses_on_road.pop(parent, None)
         houses = [c for c in self._children.get(parent, ())
                   if self.by_code[c].level == "house_number" and self.by_code[c].lon is not None]
@@ -525,6 +536,8 @@ class Geocoder:
             real = rec.source != "generated"
             for n in parts.get("range", (parts["main"],)):
                 anchors.append(Anchor(n, m, off, real, code, p.x, p.y))
+        # kept: a new global slope refits the roads that did not learn their own without re-projecting
+        self._road_anchors[road_code] = anchors
         self.numbering[road_code] = fit_road(axis.length, anchors, self.global_slope)
 
     def _drop_anchors(self, roads: set) -> dict:
@@ -534,16 +547,18 @@ class Geocoder:
         saved = {}
         for road_code in roads:
             if road_code in self.axes:
-                saved[road_code] = self.numbering.get(road_code)
+                saved[road_code] = (self.numbering.get(road_code), self._road_anchors.get(road_code))
                 self._index_road_anchors(road_code)
         return saved
 
     def _restore_anchors(self, saved: dict) -> None:
         self._est_cache.clear()
         self._apart_cache.clear()
-        for road_code, numbering in saved.items():
+        for road_code, (numbering, anchors) in saved.items():
             if numbering is not None:
                 self.numbering[road_code] = numbering
+            if anchors is not None:
+                self._road_anchors[road_code] = anchors
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -989,7 +1004,7 @@ class Geocoder:
         if aliases is not None:
             self._aliases = list(aliases)
         # the `below` keys and roads the changed addresses (and what hangs under them) held before …
-        keys, parents = self._affected(gone)
+        keys, parents, touched_before = self._affected(gone)
         # Concurrent readers (geocodes on other threads) must never meet a code that is not in `by_code`:
         # new versions go in first, `below` moves next, and the removed codes leave `by_code` last.
         for code in sorted(c for c in gone if c in self.by_code):
@@ -1000,9 +1015,17 @@ class Geocoder:
                 self.by_code[code] = rec
                 self._insert_one(code, rec)
         # … and hold now
-        keys_now, parents_now = self._affected({c for c, r in incoming.items() if r.status == "active"})
+        keys_now, parents_now, touched_now = self._affected({c for c, r in incoming.items() if r.status == "active"})
+        direct, ranged = self._candidates(touched_now)
         for key in keys | keys_now:
-            best = self._best_below(key)
+            cur = self.below.get(key)
+            if cur is None:
+                # nothing held the key before: only what changed can hold it now
+                best = direct.get(key) or ranged.get(key)
+            elif cur in touched_before or cur in touched_now or cur in self._range_keys:
+                best = self._best_below(key)  # its holder moved or left: look among all that may hold it
+            else:
+                best = min(cur, direct[key]) if key in direct else cur
             if best is None:
                 self.below.pop(key, None)
             else:
@@ -1021,9 +1044,26 @@ class Geocoder:
         self._refit(parents | parents_now)
         return {"changed": len(incoming), "removed": len(gone - set(self.by_code)), "keys": len(keys | keys_now)}
 
-    def _affected(self, codes_in: set[str]) -> tuple[set[tuple[str, str]], set[str]]:
-        """The `below` keys of these addresses and of everything under them, and the roads (house-number
-        parents) whose numbering they take part in, with every road of the same name."""
+    def _candidates(self, codes_in: set[str]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+        """Per `below` key, the smallest of these codes that holds it directly, and through a range."""
+        direct: dict[tuple[str, str], str] = {}
+        ranged: dict[tuple[str, str], str] = {}
+        for code in codes_in:
+            rec = self.by_code[code]
+            if rec.level not in ("house_number",) + SUB_LEVELS:
+                continue
+            for key in self._below_keys(code, rec):
+                if key not in direct or code < direct[key]:
+                    direct[key] = code
+            for key in self._range_keys.get(code, ()):
+                if key not in ranged or code < ranged[key]:
+                    ranged[key] = code
+        return direct, ranged
+
+    def _affected(self, codes_in: set[str]) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+        """The `below` keys of these addresses and of everything under them (those addresses: the third
+        item), and the roads (house-number parents) whose numbering they take part in, with every road of
+        the same name."""
         touched = {c for c in codes_in if c in self.by_code}
         touched |= self._descendants(touched)
         keys: set[tuple[str, str]] = set()
@@ -1037,7 +1077,7 @@ class Geocoder:
                 parents.add(code)
                 name = rec.components.get("road")
                 parents.update(c for c in self._named if self.by_code[c].components.get("road") == name)
-        return keys, parents
+        return keys, parents, touched
 
     def knows_road_lines(self, name: str) -> bool:
         """Whether the index holds lines of the road ``name`` (an `update` of a new road needs them)."""
@@ -1130,9 +1170,10 @@ class Geocoder:
         slope = global_slope(list(self.numbering.values()))
         if slope != self.global_slope:
             self.global_slope = slope
-            for road_code, numbering in self.numbering.items():
+            for road_code, numbering in list(self.numbering.items()):
                 if not numbering.slope_learned:
-                    self._index_road_anchors(road_code)
+                    self.numbering[road_code] = fit_road(self.axes[road_code].length,
+                                                         self._road_anchors[road_code], slope)
 
     @contextmanager
     def held_out(self, codes_out: Iterable[str]) -> Iterator[None]:
