@@ -32,6 +32,13 @@ def geocode_partition(geocoder: Geocoder, rows: list[str], limit: int = 1) -> li
     return geocoder.geocode_many(rows, limit)
 
 
+def check_scheduler(scheduler: str) -> None:
+    """Connect to the scheduler and leave (Unavailable, naming it, when it cannot be reached): lets a
+    command fail before it loads anything."""
+    client, _ = _client(scheduler, 0)
+    client.close()
+
+
 def _client(scheduler: str | None, workers: int):
     from dask.distributed import Client, LocalCluster
 
@@ -54,17 +61,22 @@ def geocode_bulk(
     workers: int = 2,
     partition_size: int = DEFAULT_PARTITION,
     limit: int = 1,
+    client: Any = None,
 ) -> list[list[dict[str, Any]]]:
-    """`geocoder.geocode_many(texts, limit)` computed on Dask: a LocalCluster of ``workers`` processes, or
-    the scheduler at ``scheduler`` (``tcp://host:8786``)."""
+    """`geocoder.geocode_many(texts, limit)` computed on Dask: a LocalCluster of ``workers`` processes, the
+    scheduler at ``scheduler`` (``tcp://host:8786``), or a ``client`` the caller owns (left open)."""
     parts = partitions(texts, partition_size)
-    client, cluster = _client(scheduler, workers)
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = _client(scheduler, workers)
     try:
         shared = client.scatter(geocoder, broadcast=True)
         futures = [client.submit(geocode_partition, shared, rows, limit, pure=False) for _start, rows in parts]
         answers = client.gather(futures)
     finally:
-        client.close()
+        if own:
+            client.close()
         if cluster is not None:
             cluster.close()
     out: list[list[dict[str, Any]]] = []

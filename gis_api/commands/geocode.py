@@ -30,6 +30,10 @@ def geocode_csv(
     from gis_api.db import get_engine
 
     crs = normalize_crs(crs)
+    if scheduler:
+        from address_registry.bulk import check_scheduler
+
+        check_scheduler(scheduler)  # Unavailable naming it: before the registry is loaded
     with open(input_csv, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         fields = list(reader.fieldnames or [])
