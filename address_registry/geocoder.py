@@ -251,15 +251,16 @@ class Geocoder:
         self._syllables: dict[str, str] = {}
         self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
         self._norm_memo: dict[str, str] = {}
-        self._index_records()
-        self._index_ranges()
+        ordered = sorted(self.by_code.items())
+        self._index_records(ordered)
+        self._index_ranges(ordered)
         self._index_names()
         self._build_axes()
 
     # -- index building (in this order: the order of `names` decides ties) -------------------------
-    def _index_records(self) -> None:
+    def _index_records(self, ordered: list[tuple[str, AddressRecord]]) -> None:
         """The children, name and compound indexes, and each address under its ancestors (`below`)."""
-        for code, rec in sorted(self.by_code.items()):
+        for code, rec in ordered:
             self._index_one(code, rec)
             if rec.level in ("house_number",) + SUB_LEVELS:
                 self._index_below(code, rec)
@@ -269,7 +270,7 @@ class Geocoder:
         if rec.parent_code is not None:
             self._children[rec.parent_code].append(code)
         if rec.compound_code and rec.level in ("house_number", "building"):
-            own = normalize_text(rec.components.get(rec.level, ""))
+            own = self._norm(rec.components.get(rec.level, ""))
             self.in_compound[(rec.compound_code, own)].append(code)
         if rec.level in ("road", "compound"):
             self._named.add(code)
@@ -279,7 +280,7 @@ class Geocoder:
 
     def _below_keys(self, code: str, rec: AddressRecord) -> list[tuple[str, str]]:
         """The `below` keys the record is a candidate for: (ancestor, own) up to its road or house number."""
-        own = normalize_text(rec.components.get(rec.level, ""))
+        own = self._norm(rec.components.get(rec.level, ""))
         out = []
         parent = rec.parent_code
         depth = 0
@@ -297,20 +298,19 @@ class Geocoder:
         for key in self._below_keys(code, rec):
             self.below.setdefault(key, code)
 
-    def _index_ranges(self) -> None:
+    def _index_ranges(self, ordered: list[tuple[str, AddressRecord]]) -> None:
         """A number inside a range address (南京东路161号 within 151-171号) finds the range."""
-        for code, rec in sorted(self.by_code.items()):
+        for code, rec in ordered:
             keys = self._range_keys_of(rec)
             if keys:
                 self._range_keys[code] = keys
                 for key in sorted(keys, key=lambda k: house_number_parts(k[1])["main"]):  # type: ignore[index]
                     self.below.setdefault(key, code)
 
-    @staticmethod
-    def _range_keys_of(rec: AddressRecord) -> set[tuple[str, str]]:
+    def _range_keys_of(self, rec: AddressRecord) -> set[tuple[str, str]]:
         if rec.level != "house_number" or rec.parent_code is None:
             return set()
-        parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+        parts = house_number_parts(self._norm(rec.components.get("house_number", "")))
         if not parts or "range" not in parts:
             return set()
         lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
@@ -373,7 +373,8 @@ class Geocoder:
                 names[key].append(("alias", al.address_code))
 
     def _norm(self, name: str) -> str:
-        """normalize_text of a name, remembered (the name tables are rebuilt by every `update`)."""
+        """normalize_text of a name or an own component (3幢, 301室: few distinct values), remembered: the
+        build normalises every address's own component and `update` rebuilds the name tables."""
         got = self._norm_memo.get(name)
         if got is None:
             got = self._norm_memo[name] = normalize_text(name)
@@ -521,7 +522,7 @@ class Geocoder:
             rec = self.by_code.get(code)
             if rec is None:
                 continue
-            parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+            parts = house_number_parts(self._norm(rec.components.get("house_number", "")))
             if (
                 not parts
                 or parts["lane"] is not None
@@ -1042,7 +1043,8 @@ class Geocoder:
         self._apart_cache.clear()
         self._extent_cache.clear()
         self._refit(parents | parents_now)
-        return {"changed": len(incoming), "removed": len(gone - set(self.by_code)), "keys": len(keys | keys_now)}
+        return {"changed": len(incoming), "removed": sum(1 for c in gone if c not in self.by_code),
+                "keys": len(keys | keys_now)}
 
     def _candidates(self, codes_in: set[str]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
         """Per `below` key, the smallest of these codes that holds it directly, and through a range."""
@@ -1106,7 +1108,7 @@ class Geocoder:
                 if not siblings:
                     del self._children[rec.parent_code]
         if rec.compound_code and rec.level in ("house_number", "building"):
-            key = (rec.compound_code, normalize_text(rec.components.get(rec.level, "")))
+            key = (rec.compound_code, self._norm(rec.components.get(rec.level, "")))
             members = self.in_compound.get(key)
             if members is not None and code in members:
                 members.remove(code)
@@ -1128,7 +1130,7 @@ class Geocoder:
         if rec.parent_code is not None:
             bisect.insort(self._children[rec.parent_code], code)
         if rec.compound_code and rec.level in ("house_number", "building"):
-            own = normalize_text(rec.components.get(rec.level, ""))
+            own = self._norm(rec.components.get(rec.level, ""))
             bisect.insort(self.in_compound[(rec.compound_code, own)], code)
         if rec.level in ("road", "compound"):
             self._named.add(code)
@@ -1149,7 +1151,7 @@ class Geocoder:
                 for child in self._children.get(parent, ()):
                     rec = self.by_code[child]
                     if rec.level in ("house_number",) + SUB_LEVELS and (best is None or child < best):
-                        if normalize_text(rec.components.get(rec.level, "")) == own:
+                        if self._norm(rec.components.get(rec.level, "")) == own:
                             best = child
                     if rec.level not in ("road", "house_number"):
                         nxt.append(child)
