@@ -13,6 +13,13 @@ For each size and seed, three fresh processes (so that resident memory is the pr
    retirement of a house number with everything under it — and times each (the incremental path a
    registry write takes, `address_registry.geocoder_cache`), against the whole rebuild it replaces.
 Figures: bench-output/scale.json and a Markdown table on stdout (docs/benchmarks.md, docs/scaling.md).
+
+    DATABASE_URL=… .venv/bin/python benchmarks/bench_scale.py --database   # a database holding a synthetic city
+
+`--database` measures the registry as an API process meets it (`shequ demo synth -n N` written first, into a
+database of its own): the stamp query every cache check runs, the first (whole) load of the geocoder cache,
+one address created through the registry service and seen by the cache as a delta (then retired), and the
+database size.
 The load of the machine (`os.getloadavg`) is printed with them.
 """
 
@@ -136,6 +143,49 @@ def _updates(g, records, rng) -> tuple[list[float], list[float]]:
     return create, retire
 
 
+def database() -> dict:
+    """The registry in PostGIS: stamp query, whole load, one write applied as a delta, database size."""
+    from sqlalchemy import text
+
+    from address_registry import geocoder_cache, service, store
+    from gis_api.db import get_engine
+
+    engine = get_engine()
+    who = ("bench_scale", "基准测试 benchmark write")
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM standard_address WHERE valid_to IS NULL")).scalar_one()
+        stamps = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            store.stamp(conn)
+            stamps.append(time.perf_counter() - t0)
+        size_mb = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20
+        house = conn.execute(text("""SELECT parent_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM standard_address
+            WHERE valid_to IS NULL AND level = 'house_number' AND geom IS NOT NULL ORDER BY code OFFSET 500 LIMIT 1""")).one()
+    cache = geocoder_cache.open_cache(engine, ttl_s=0.0)
+    rss0 = _rss_mb()
+    cache.get()
+    full = dict(cache.last_load)
+    rss1 = _rss_mb()
+    try:
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            made = service.create_address(conn, {"level": "house_number", "parent_code": house.parent_code,
+                                                 "components": {"house_number": "9999号"},
+                                                 "lon": house.lon, "lat": house.lat}, *who)
+        written = time.perf_counter() - t0
+        g = cache.get()
+        delta = dict(cache.last_load)
+        found = g.geocode(made.formatted, 1)[0]["address_code"] == made.code
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": who[0]})
+    return {"addresses": n, "stamp_ms_median": round(1000 * statistics.median(stamps), 1),
+            "full_load_s": round(full["seconds"], 2), "full_load_rss_mb": round(rss1 - rss0, 1),
+            "write_ms": round(1000 * written, 1), "delta_ms": round(1000 * delta["seconds"], 1),
+            "delta_kind": delta["kind"], "found_after_delta": found, "database_mb": round(size_mb, 1)}
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -145,11 +195,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[8371, 100_000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--database", action="store_true", help="measure the registry in DATABASE_URL (a synthetic city)")
     ap.add_argument("--step", choices=["grow", "measure"], help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.database:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(json.dumps(database(), ensure_ascii=False))
+        return
     if args.step == "grow":
         print(json.dumps(grow(args.size, args.seed, Path(args.path))))
         return

@@ -24,6 +24,13 @@ def real_address_count(conn: Connection) -> int:
     )
 
 
+def has_districts(conn: Connection) -> bool:
+    """Whether admin_unit holds district polygons (the registry's checks and the geocoder read them)."""
+    return bool(conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM admin_unit WHERE level = 'district' AND geom IS NOT NULL)")
+    ).scalar_one())
+
+
 def remove_synthetic(conn: Connection) -> dict[str, int]:
     """Delete every synthetic address (all versions), alias and building."""
     out = {}

@@ -27,9 +27,10 @@ def demo_synth(
     dry_run: bool = typer.Option(False, "--dry-run", help="只生成并统计，不写库 grow and count, write nothing"),
 ) -> None:
     """合成城市 grow a synthetic city of about N addresses from the real roads and districts (every row marked
-    synthetic; written to the current database, which must hold no real addresses: use a database of its own)."""
+    synthetic; written to the current database, which must hold no real addresses: use a database of its own,
+    with `shequ demo load` run first for the roads and districts)."""
     from address_registry import synth
-    from address_registry.errors import AddressConflict
+    from address_registry.errors import AddressConflict, InvalidAddress
     from address_registry.geocoder_cache import mark_stale
     from address_registry.store import synthetic as synth_store
     from gis_api.settings import get_settings
@@ -50,6 +51,9 @@ def demo_synth(
 
     t1 = time.time()
     with get_engine().begin() as conn:
+        if not synth_store.has_districts(conn):
+            raise InvalidAddress("目标库没有区县边界：请先运行 `shequ demo load` (the database has no district polygons:"
+                                 " run `shequ demo load` first — the registry's checks and the geocoder read them)")
         real = synth_store.real_address_count(conn)
         if real:
             raise AddressConflict(
