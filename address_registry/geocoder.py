@@ -24,10 +24,11 @@ Pure and in memory (plain records in, plain dicts out). How a query is matched:
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -234,19 +235,109 @@ class Geocoder:
             if rec.status == "active":
                 self.by_code[rec.code] = rec
         self.admin: dict[str, AdminName] = {a.code: a for a in admin_units}
+        # kept for `update` (address_registry.geocoder_update): the names and lines the index was built from
+        self._aliases: list[AliasRecord] = list(aliases)
+        self._road_lines: dict[str, Sequence[LineString]] = dict(road_lines or {})
+        # parent code → child codes (sorted), road and compound codes, province / city names in use
+        self._children: dict[str, list[str]] = defaultdict(list)
+        self._named: set[str] = set()
+        self._uppers: Counter[str] = Counter()
         # (ancestor code, normalised own component) → code, for every ancestor up to the house level
         self.below: dict[tuple[str, str], str] = {}
-        self.roads_by_name: dict[str, list[str]] = defaultdict(list)
         # (compound code, normalised house number or building label) → addresses inside the compound
         self.in_compound: dict[tuple[str, str], list[str]] = defaultdict(list)
+        # house numbers that are ranges (151-171号) → the keys of the numbers they hold
+        self._range_keys: dict[str, set[tuple[str, str]]] = {}
+        self._syllables: dict[str, str] = {}
+        self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
+        self._norm_memo: dict[str, str] = {}
+        ordered = sorted(self.by_code.items())
+        self._index_records(ordered)
+        self._index_ranges(ordered)
+        self._index_names()
+        self._build_axes()
+
+    # -- index building (in this order: the order of `names` decides ties) -------------------------
+    def _index_records(self, ordered: list[tuple[str, AddressRecord]]) -> None:
+        """The children, name and compound indexes, and each address under its ancestors (`below`)."""
+        for code, rec in ordered:
+            self._index_one(code, rec)
+            if rec.level in ("house_number",) + SUB_LEVELS:
+                self._index_below(code, rec)
+
+    def _index_one(self, code: str, rec: AddressRecord) -> None:
+        """Everything about one record but `below` (callers go in code order, so the lists stay sorted)."""
+        if rec.parent_code is not None:
+            self._children[rec.parent_code].append(code)
+        if rec.compound_code and rec.level in ("house_number", "building"):
+            own = self._norm(rec.components.get(rec.level, ""))
+            self.in_compound[(rec.compound_code, own)].append(code)
+        if rec.level in ("road", "compound"):
+            self._named.add(code)
+        for key in ("province", "city"):
+            if rec.components.get(key):
+                self._uppers[rec.components[key]] += 1
+
+    def _below_keys(self, code: str, rec: AddressRecord) -> list[tuple[str, str]]:
+        """The `below` keys the record is a candidate for: (ancestor, own) up to its road or house number."""
+        own = self._norm(rec.components.get(rec.level, ""))
+        out = []
+        parent = rec.parent_code
+        depth = 0
+        while parent is not None and depth < 5:
+            out.append((parent, own))
+            prec = self.by_code.get(parent)
+            if prec is None or prec.level in ("road", "house_number"):
+                break
+            parent = prec.parent_code
+            depth += 1
+        return out
+
+    def _index_below(self, code: str, rec: AddressRecord) -> None:
+        """(ancestor, own component) → code for each ancestor up to the house number (at most five)."""
+        for key in self._below_keys(code, rec):
+            self.below.setdefault(key, code)
+
+    def _index_ranges(self, ordered: list[tuple[str, AddressRecord]]) -> None:
+        """A number inside a range address (南京东路161号 within 151-171号) finds the range."""
+        for code, rec in ordered:
+            keys = self._range_keys_of(rec)
+            if keys:
+                self._range_keys[code] = keys
+                for key in sorted(keys, key=lambda k: house_number_parts(k[1])["main"]):  # type: ignore[index]
+                    self.below.setdefault(key, code)
+
+    def _range_keys_of(self, rec: AddressRecord) -> set[tuple[str, str]]:
+        if rec.level != "house_number" or rec.parent_code is None:
+            return set()
+        parts = house_number_parts(self._norm(rec.components.get("house_number", "")))
+        if not parts or "range" not in parts:
+            return set()
+        lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
+        return {(rec.parent_code, f"{lane}{n}号") for n in range(parts["range"][0], parts["range"][1] + 1, 2)}
+
+    def _index_names(self) -> None:
+        """The name tables of the scan and the fuzzy match, from the roads, compounds, admin units and
+        aliases (in this order: the order of `names` decides ties). Rebuilt whole by `update`: they are
+        small (names, not addresses)."""
+        names: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.roads_by_name: dict[str, list[str]] = defaultdict(list)
+        norm = self._norm
+        for code in sorted(self._named):
+            rec = self.by_code[code]
+            if rec.level == "compound":
+                key = norm(rec.components.get("compound", ""))
+                if len(key) >= 2:
+                    names[key].append(("alias", code))
+            else:
+                key = norm(rec.components.get("road", ""))
+                self.roads_by_name[key].append(code)
+                names[key].append(("road", code))
         # full admin names (not short forms such as 浦东, which may start a road name) are skipped
         # before fuzzy matching
         self.full_admin: set[str] = set()
-        names: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self._index_records(names)
-        self._index_ranges()
         self._index_admin_names(names)
-        self._index_aliases(names, aliases)
+        self._index_aliases(names, self._aliases)
         # a road name or alias wins over a short admin name at the same place in the scan
         self.names: dict[str, list[tuple[str, str]]] = {k: list(dict.fromkeys(v)) for k, v in names.items()}
         lens: dict[str, set[int]] = defaultdict(set)
@@ -258,74 +349,36 @@ class Geocoder:
         self.fuzzy_choices = [
             k for k, v in self.names.items() if any(kind in ("road", "alias") for kind, _ in v)
         ]
-        self._syllables: dict[str, str] = {}
-        self._char_sound: dict[str, str] = {}  # per character: the same on both sides, and fast
         self.fuzzy_sounds = [self._sound(k) for k in self.fuzzy_choices]
-        self._build_axes(road_lines or {})
-
-    # -- index building (in this order: the order of `names` decides ties) -------------------------
-    def _index_records(self, names: dict[str, list[tuple[str, str]]]) -> None:
-        """Compound and road names, the compound index, and each address under its ancestors (`below`)."""
-        for code, rec in sorted(self.by_code.items()):
-            if rec.compound_code and rec.level in ("house_number", "building"):
-                own = normalize_text(rec.components.get(rec.level, ""))
-                self.in_compound[(rec.compound_code, own)].append(code)
-            if rec.level == "compound":
-                key = normalize_text(rec.components.get("compound", ""))
-                if len(key) >= 2:
-                    names[key].append(("alias", code))
-            elif rec.level == "road":
-                key = normalize_text(rec.components.get("road", ""))
-                self.roads_by_name[key].append(code)
-                names[key].append(("road", code))
-            elif rec.level in ("house_number",) + SUB_LEVELS:
-                self._index_below(code, rec)
-
-    def _index_below(self, code: str, rec: AddressRecord) -> None:
-        """(ancestor, own component) → code for each ancestor up to the house number (at most five)."""
-        own = normalize_text(rec.components.get(rec.level, ""))
-        parent = rec.parent_code
-        depth = 0
-        while parent is not None and depth < 5:
-            self.below.setdefault((parent, own), code)
-            prec = self.by_code.get(parent)
-            if prec is None or prec.level in ("road", "house_number"):
-                break
-            parent = prec.parent_code
-            depth += 1
-
-    def _index_ranges(self) -> None:
-        """A number inside a range address (南京东路161号 within 151-171号) finds the range."""
-        for code, rec in sorted(self.by_code.items()):
-            if rec.level == "house_number":
-                parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
-                if parts and "range" in parts:
-                    lane = f"{parts['lane']}弄" if parts["lane"] is not None else ""
-                    for n in range(parts["range"][0], parts["range"][1] + 1, 2):
-                        self.below.setdefault((rec.parent_code, f"{lane}{n}号"), code)  # type: ignore[arg-type]
 
     def _index_admin_names(self, names: dict[str, list[tuple[str, str]]]) -> None:
         """Admin units by full and short name; provinces and cities of the registry (and without 省/市)."""
         for a in self.admin.values():
             for i, short in enumerate(_short_names(a.name, a.level)):
-                names[normalize_text(short)].append(("admin", a.code))
+                names[self._norm(short)].append(("admin", a.code))
                 if i == 0:
-                    self.full_admin.add(normalize_text(short))
-        for prov in {r.components.get("province") for r in self.by_code.values()} | {
-            r.components.get("city") for r in self.by_code.values()
-        }:
+                    self.full_admin.add(self._norm(short))
+        for prov in sorted(self._uppers):
             if prov:
-                names[normalize_text(prov)].append(("province", prov))
-                self.full_admin.add(normalize_text(prov))
+                names[self._norm(prov)].append(("province", prov))
+                self.full_admin.add(self._norm(prov))
                 if prov.endswith(("省", "市")) and len(prov) > 2:
-                    names[normalize_text(prov[:-1])].append(("province", prov))
+                    names[self._norm(prov[:-1])].append(("province", prov))
 
     def _index_aliases(self, names: dict[str, list[tuple[str, str]]], aliases: Iterable[AliasRecord]) -> None:
         """Aliases of active addresses (two characters at least)."""
         for al in aliases:
-            key = normalize_text(al.alias)
+            key = self._norm(al.alias)
             if key and al.address_code in self.by_code and len(key) >= 2:
                 names[key].append(("alias", al.address_code))
+
+    def _norm(self, name: str) -> str:
+        """normalize_text of a name or an own component (3幢, 301室: few distinct values), remembered: the
+        build normalises every address's own component and `update` rebuilds the name tables."""
+        got = self._norm_memo.get(name)
+        if got is None:
+            got = self._norm_memo[name] = normalize_text(name)
+        return got
 
     def _sound(self, text: str) -> str:
         """The text's pinyin, one private-use character per syllable (homophones become equal)."""
@@ -402,38 +455,49 @@ class Geocoder:
         return rec is None or rec.district_code in districts
 
     # -- interpolation frame -------------------------------------------------------------------
-    def _build_axes(self, road_lines: dict[str, Sequence[LineString]]) -> None:
+    def _build_axes(self) -> None:
         self.axes: dict[str, LineString] = {}
         # per road with an axis: what its anchors say about its numbering (address_registry.interpolation)
         self.numbering: dict[str, RoadNumbering] = {}
+        self._road_anchors: dict[str, list[Anchor]] = {}
         self.global_slope = DEFAULT_SLOPE_M
-        road_code_by_name: dict[str | None, str] = {}
-        for code, rec in self.by_code.items():
-            if rec.level == "road":
-                road_code_by_name.setdefault(rec.components.get("road"), code)
-        for name, lines in road_lines.items():
-            road_code = road_code_by_name.get(name)
-            if road_code is None:
-                continue
-            axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
-            if axis is not None:
-                self.axes[road_code] = axis
         self.houses_on_road: dict[str, list[str]] = defaultdict(list)
-        for code, rec in self.by_code.items():
-            if rec.level == "house_number" and rec.parent_code and rec.lon is not None:
-                self.houses_on_road[rec.parent_code].append(code)
-        for road_code, houses in self.houses_on_road.items():
-            if road_code not in self.axes:
-                axis = self._axis_from_points([self.by_code[c] for c in houses])
-                if axis is not None:
-                    self.axes[road_code] = axis
-        self.houses_on_road = defaultdict(list, {k: v for k, v in self.houses_on_road.items() if k in self.axes})
+        parents = sorted({rec.parent_code for rec in self.by_code.values()
+                          if rec.level == "house_number" and rec.parent_code and rec.lon is not None}
+                         | {c for c in self._named if self.by_code[c].level == "road"})
+        for parent in parents:
+            self._place_axis(parent)
         for road_code in self.axes:
             self._index_road_anchors(road_code)
         self.global_slope = global_slope(list(self.numbering.values()))
         for road_code, numbering in self.numbering.items():
             if not numbering.slope_learned:
                 self._index_road_anchors(road_code)
+
+    def _place_axis(self, parent: str) -> None:
+        """The axis of a road (or of the parent of some house numbers): its lines when it is the first road
+        (in code order) of its name, else a straight axis through its house numbers; and its houses."""
+        self.axes.pop(parent, None)
+        self.numbering.pop(parent, None)
+        self._road_anchors.pop(parent, None)
+        self.houses_on_road.pop(parent, None)
+        houses = [c for c in self._children.get(parent, ())
+                  if self.by_code[c].level == "house_number" and self.by_code[c].lon is not None]
+        axis = None
+        rec = self.by_code.get(parent)
+        if rec is not None and rec.level == "road":
+            name = rec.components.get("road")
+            lines = self._road_lines.get(name) if name is not None else None
+            first = min((c for c in self.roads_by_name.get(normalize_text(name or ""), ())
+                         if self.by_code[c].components.get("road") == name), default=None)
+            if lines and first == parent:
+                axis = road_axis([self.projection.geom_to_metres(g) for g in lines])
+        if axis is None and houses:
+            axis = self._axis_from_points([self.by_code[c] for c in houses])
+        if axis is not None:
+            self.axes[parent] = axis
+            if houses:
+                self.houses_on_road[parent] = houses
 
     def _axis_from_points(self, houses: list[AddressRecord]) -> LineString | None:
         """A road without a line in the road table (a pedestrian street): a straight axis along the main
@@ -458,7 +522,7 @@ class Geocoder:
             rec = self.by_code.get(code)
             if rec is None:
                 continue
-            parts = house_number_parts(normalize_text(rec.components.get("house_number", "")))
+            parts = house_number_parts(self._norm(rec.components.get("house_number", "")))
             if (
                 not parts
                 or parts["lane"] is not None
@@ -473,6 +537,8 @@ class Geocoder:
             real = rec.source != "generated"
             for n in parts.get("range", (parts["main"],)):
                 anchors.append(Anchor(n, m, off, real, code, p.x, p.y))
+        # kept: a new global slope refits the roads that did not learn their own without re-projecting
+        self._road_anchors[road_code] = anchors
         self.numbering[road_code] = fit_road(axis.length, anchors, self.global_slope)
 
     def _drop_anchors(self, roads: set) -> dict:
@@ -482,16 +548,18 @@ class Geocoder:
         saved = {}
         for road_code in roads:
             if road_code in self.axes:
-                saved[road_code] = self.numbering.get(road_code)
+                saved[road_code] = (self.numbering.get(road_code), self._road_anchors.get(road_code))
                 self._index_road_anchors(road_code)
         return saved
 
     def _restore_anchors(self, saved: dict) -> None:
         self._est_cache.clear()
         self._apart_cache.clear()
-        for road_code, numbering in saved.items():
+        for road_code, (numbering, anchors) in saved.items():
             if numbering is not None:
                 self.numbering[road_code] = numbering
+            if anchors is not None:
+                self._road_anchors[road_code] = anchors
 
     # -- matching ----------------------------------------------------------------------------
     def _scan(self, t: str) -> list[tuple[int, int, str]]:
@@ -913,6 +981,201 @@ class Geocoder:
         if lane is None and len(self._est_cache) < EST_CACHE_MAX:
             self._est_cache[key] = out
         return out
+
+    # -- incremental update ------------------------------------------------------------------------
+    def update(
+        self,
+        records: Iterable[AddressRecord],
+        removed: Iterable[str] = (),
+        aliases: Iterable[AliasRecord] | None = None,
+        extents: dict[str, float] | None = None,
+        road_lines: Mapping[str, Sequence[LineString]] | None = None,
+    ) -> dict[str, int]:
+        """Apply registry changes in place, with the answers a new `Geocoder` over the changed registry gives.
+
+        ``records``: the current version of each changed address (a retired one leaves the index);
+        ``removed``: codes that have no current version any more; ``aliases``: every current alias, when
+        they changed; ``extents``: footprint extents of the changed codes; ``road_lines``: lines of roads
+        the index has not seen. Costs what the changed addresses touch (their ancestors' subtrees, their
+        roads' numbering) plus the name tables, not the registry's size."""
+        incoming = {r.code: r for r in records}
+        gone = set(removed) | set(incoming)
+        if road_lines:
+            self._road_lines.update(road_lines)
+        if aliases is not None:
+            self._aliases = list(aliases)
+        # the `below` keys and roads the changed addresses (and what hangs under them) held before …
+        keys, parents, touched_before = self._affected(gone)
+        # Concurrent readers (geocodes on other threads) must never meet a code that is not in `by_code`:
+        # new versions go in first, `below` moves next, and the removed codes leave `by_code` last.
+        for code in sorted(c for c in gone if c in self.by_code):
+            self._unindex_one(code, self.by_code[code])
+            self._range_keys.pop(code, None)
+        for code, rec in sorted(incoming.items()):
+            if rec.status == "active":
+                self.by_code[code] = rec
+                self._insert_one(code, rec)
+        # … and hold now
+        keys_now, parents_now, touched_now = self._affected({c for c, r in incoming.items() if r.status == "active"})
+        direct, ranged = self._candidates(touched_now)
+        for key in keys | keys_now:
+            cur = self.below.get(key)
+            if cur is None:
+                # nothing held the key before: only what changed can hold it now
+                best = direct.get(key) or ranged.get(key)
+            elif cur in touched_before or cur in touched_now or cur in self._range_keys:
+                best = self._best_below(key)  # its holder moved or left: look among all that may hold it
+            else:
+                best = min(cur, direct[key]) if key in direct else cur
+            if best is None:
+                self.below.pop(key, None)
+            else:
+                self.below[key] = best
+        for code in gone:
+            now = incoming.get(code)
+            if now is None or now.status != "active":
+                self.by_code.pop(code, None)
+            self.extents.pop(code, None)
+            if extents is not None and code in extents and code in self.by_code:
+                self.extents[code] = extents[code]
+        self._index_names()
+        self._est_cache.clear()
+        self._apart_cache.clear()
+        self._extent_cache.clear()
+        self._refit(parents | parents_now)
+        return {"changed": len(incoming), "removed": sum(1 for c in gone if c not in self.by_code),
+                "keys": len(keys | keys_now)}
+
+    def _candidates(self, codes_in: set[str]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+        """Per `below` key, the smallest of these codes that holds it directly, and through a range."""
+        direct: dict[tuple[str, str], str] = {}
+        ranged: dict[tuple[str, str], str] = {}
+        for code in codes_in:
+            rec = self.by_code[code]
+            if rec.level not in ("house_number",) + SUB_LEVELS:
+                continue
+            for key in self._below_keys(code, rec):
+                if key not in direct or code < direct[key]:
+                    direct[key] = code
+            for key in self._range_keys.get(code, ()):
+                if key not in ranged or code < ranged[key]:
+                    ranged[key] = code
+        return direct, ranged
+
+    def _affected(self, codes_in: set[str]) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+        """The `below` keys of these addresses and of everything under them (those addresses: the third
+        item), and the roads (house-number parents) whose numbering they take part in, with every road of
+        the same name."""
+        touched = {c for c in codes_in if c in self.by_code}
+        touched |= self._descendants(touched)
+        keys: set[tuple[str, str]] = set()
+        parents: set[str] = set()
+        for code in touched:
+            rec = self.by_code[code]
+            keys.update(self._all_keys(code, rec))
+            if rec.level == "house_number" and rec.parent_code is not None:
+                parents.add(rec.parent_code)
+            elif rec.level == "road":
+                parents.add(code)
+                name = rec.components.get("road")
+                parents.update(c for c in self._named if self.by_code[c].components.get("road") == name)
+        return keys, parents, touched
+
+    def knows_road_lines(self, name: str) -> bool:
+        """Whether the index holds lines of the road ``name`` (an `update` of a new road needs them)."""
+        return name in self._road_lines
+
+    def _all_keys(self, code: str, rec: AddressRecord) -> list[tuple[str, str]]:
+        if rec.level not in ("house_number",) + SUB_LEVELS:
+            return []
+        return self._below_keys(code, rec) + sorted(self._range_keys_of(rec))
+
+    def _descendants(self, codes_in: set[str]) -> set[str]:
+        out: set[str] = set()
+        stack = list(codes_in)
+        while stack:
+            for child in self._children.get(stack.pop(), ()):
+                if child not in out and child not in codes_in:
+                    out.add(child)
+                    stack.append(child)
+        return out
+
+    def _unindex_one(self, code: str, rec: AddressRecord) -> None:
+        if rec.parent_code is not None:
+            siblings = self._children.get(rec.parent_code)
+            if siblings is not None and code in siblings:
+                siblings.remove(code)
+                if not siblings:
+                    del self._children[rec.parent_code]
+        if rec.compound_code and rec.level in ("house_number", "building"):
+            key = (rec.compound_code, self._norm(rec.components.get(rec.level, "")))
+            members = self.in_compound.get(key)
+            if members is not None and code in members:
+                members.remove(code)
+                if not members:
+                    del self.in_compound[key]
+        self._named.discard(code)
+        for k in ("province", "city"):
+            value = rec.components.get(k)
+            if value:
+                self._uppers[value] -= 1
+                if self._uppers[value] <= 0:
+                    del self._uppers[value]
+
+    def _insert_one(self, code: str, rec: AddressRecord) -> None:
+        """`_index_one` out of code order: the lists stay sorted."""
+        ranged = self._range_keys_of(rec)
+        if ranged:
+            self._range_keys[code] = ranged
+        if rec.parent_code is not None:
+            bisect.insort(self._children[rec.parent_code], code)
+        if rec.compound_code and rec.level in ("house_number", "building"):
+            own = self._norm(rec.components.get(rec.level, ""))
+            bisect.insort(self.in_compound[(rec.compound_code, own)], code)
+        if rec.level in ("road", "compound"):
+            self._named.add(code)
+        for key in ("province", "city"):
+            if rec.components.get(key):
+                self._uppers[rec.components[key]] += 1
+
+    def _best_below(self, key: tuple[str, str]) -> str | None:
+        """What a full build puts at ``key``: the smallest code among the addresses that name it under that
+        ancestor (reached through buildings, units and floors only, five levels at most), else the smallest
+        range house number holding it."""
+        anc, own = key
+        best: str | None = None
+        frontier = [anc]
+        for _depth in range(5):
+            nxt = []
+            for parent in frontier:
+                for child in self._children.get(parent, ()):
+                    rec = self.by_code[child]
+                    if rec.level in ("house_number",) + SUB_LEVELS and (best is None or child < best):
+                        if self._norm(rec.components.get(rec.level, "")) == own:
+                            best = child
+                    if rec.level not in ("road", "house_number"):
+                        nxt.append(child)
+            frontier = nxt
+            if not frontier:
+                break
+        if best is not None:
+            return best
+        ranged = [c for c in self._children.get(anc, ()) if key in self._range_keys.get(c, ())]
+        return min(ranged) if ranged else None
+
+    def _refit(self, parents: set[str]) -> None:
+        """Axes and numbering of these roads (or house-number parents) again, then the global slope."""
+        for parent in sorted(parents):
+            self._place_axis(parent)
+            if parent in self.axes:
+                self._index_road_anchors(parent)
+        slope = global_slope(list(self.numbering.values()))
+        if slope != self.global_slope:
+            self.global_slope = slope
+            for road_code, numbering in list(self.numbering.items()):
+                if not numbering.slope_learned:
+                    self.numbering[road_code] = fit_road(self.axes[road_code].length,
+                                                         self._road_anchors[road_code], slope)
 
     @contextmanager
     def held_out(self, codes_out: Iterable[str]) -> Iterator[None]:

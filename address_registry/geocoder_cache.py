@@ -1,7 +1,11 @@
-"""The geocoder of each database, kept in memory and rebuilt when the registry changed.
+"""The geocoder of each database, kept in memory and brought up to date when the registry changed.
 
 Built on the one cache idiom (`geo.cache.TtlCache`): at most every ``ttl_s`` seconds a reader checks the
-registry's stamp (`store.stamp`, one small query) and rebuilds the index only when the stamp moved.
+registry's stamp (`store.stamp`, one small query). When it moved, the rows written since the last look
+(`store.changes_since`) are applied to the index in place (`Geocoder.update`, issue 14): a write is
+visible to every process within ``ttl_s`` plus the delta's cost, without a whole rebuild. The index is
+rebuilt whole only on the first load, when a row appeared behind the last one seen (a transaction that
+took its id earlier committed later: the row count tells), or when the delta is large (a registry build).
 A write marks the cache stale itself (`mark_stale`, called by the mutating registry functions): the mark
 takes effect when the writing transaction commits, so the next geocode after the commit checks again.
 
@@ -12,6 +16,7 @@ The app may build its cache explicitly (``open_cache(engine)``, e.g. in its life
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, NamedTuple
 
 from sqlalchemy import event
@@ -22,6 +27,9 @@ from geo.cache import TtlCache
 
 DEFAULT_TTL_S = 2.0
 _KEY = "geocoder"
+# a delta of more addresses than this (or than this share of the index) is applied by a whole rebuild
+MAX_DELTA = 20_000
+MAX_DELTA_SHARE = 0.2
 
 
 class _Loaded(NamedTuple):
@@ -36,6 +44,9 @@ class GeocoderCache:
         self.engine = engine
         self.ttl_s = ttl_s
         self._cache: TtlCache[_Loaded] = TtlCache(ttl_s)
+        # what the last load did: kind (full / delta / unchanged), seconds, changed addresses
+        self.last_load: dict[str, Any] = {}
+        self._update_lock = threading.Lock()
 
     def get(self, engine=None) -> Geocoder:
         """The geocoder, after a stamp check when the last one is older than ``ttl_s`` (rebuilt if changed)."""
@@ -45,11 +56,42 @@ class GeocoderCache:
 
     def _load(self, engine) -> _Loaded:
         last = self._cache.stale(_KEY)
+        t0 = time.perf_counter()
         with engine.connect() as conn:
             st = store.stamp(conn)
             if last is not None and last.stamp == st:
+                self.last_load = {"kind": "unchanged", "seconds": time.perf_counter() - t0, "changed": 0}
                 return last
-            return _Loaded(st, Geocoder(**store.load_geocoder_inputs(conn), parser=free_text_parser()))
+            if last is not None:
+                with self._update_lock:
+                    done = self._apply_delta(conn, last, st)
+                if done is not None:
+                    self.last_load = {"kind": "delta", "seconds": time.perf_counter() - t0, "changed": done}
+                    return _Loaded(st, last.geocoder)
+            loaded = _Loaded(st, Geocoder(**store.load_geocoder_inputs(conn), parser=free_text_parser()))
+            self.last_load = {"kind": "full", "seconds": time.perf_counter() - t0, "changed": len(loaded.geocoder)}
+            return loaded
+
+    @staticmethod
+    def _apply_delta(conn, last: _Loaded, st: tuple[int, int, int]) -> int | None:
+        """Apply the rows written since ``last`` to its geocoder; None when a whole rebuild is needed."""
+        last_id, last_alias, last_rows = last.stamp
+        records, removed, newer = store.changes_since(conn, last_id)
+        if last_rows + newer != st[2]:
+            return None  # a row behind the last id seen, or rows deleted: the delta cannot tell
+        geocoder = last.geocoder
+        if len(records) + len(removed) > min(MAX_DELTA, MAX_DELTA_SHARE * max(len(geocoder), 1)):
+            return None
+        changed = [r.code for r in records if r.status == "active"]
+        new_roads = {n for r in records if r.level == "road" and not geocoder.knows_road_lines(n := r.components.get("road", ""))}
+        geocoder.update(
+            records,
+            removed,
+            aliases=store.current_aliases(conn) if st[1] != last_alias else None,
+            extents=store.footprint_extents(conn, changed) if changed else {},
+            road_lines=store.road_lines_named(conn, {n for n in new_roads if n}),  # only roads it has not seen
+        )
+        return len(records) + len(removed)
 
     def peek(self) -> Geocoder | None:
         """The cached geocoder while it needs no check (no I/O), else None."""

@@ -75,7 +75,7 @@ IDENTIFYING_KEYS = (
     "room",
 )
 
-SOURCES = ("osm", "generated", "import", "manual")
+SOURCES = ("osm", "generated", "import", "manual", "synthetic")
 STATUSES = ("active", "retired")
 
 

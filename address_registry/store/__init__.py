@@ -19,7 +19,12 @@ from address_registry.store.compounds import (
     lock_serials,
     membership_candidates,
 )
-from address_registry.store.inputs import load_build_inputs, load_geocoder_inputs
+from address_registry.store.inputs import (
+    footprint_extents,
+    load_build_inputs,
+    load_geocoder_inputs,
+    road_lines_named,
+)
 from address_registry.store.reading import (
     active_children,
     active_code_with_text,
@@ -27,6 +32,7 @@ from address_registry.store.reading import (
     admin_unit,
     aliases_of,
     all_current,
+    changes_since,
     children_codes,
     compound_containing,
     compound_members,
@@ -65,6 +71,7 @@ __all__ = [
     "admin_unit",
     "aliases_of",
     "all_current",
+    "changes_since",
     "apply_plan",
     "buildings_by_id",
     "children_codes",
@@ -78,6 +85,7 @@ __all__ = [
     "current",
     "current_aliases",
     "districts_named",
+    "footprint_extents",
     "former_names",
     "grid_containing",
     "has_admin_level",
@@ -85,6 +93,7 @@ __all__ = [
     "insert_version",
     "load_build_inputs",
     "load_geocoder_inputs",
+    "road_lines_named",
     "lock_serials",
     "membership_candidates",
     "footprint_address",

@@ -98,6 +98,19 @@ def load_build_inputs(conn: Connection) -> dict[str, Any]:
     }
 
 
+def road_lines_named(conn: Connection, names: set[str]) -> dict[str, list]:
+    """Lines of the roads whose cleaned name is one of ``names`` (the geocoder's axes of new roads)."""
+    from address_registry.build import clean_road_name
+
+    lines: dict[str, list] = defaultdict(list)
+    if names:
+        for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL")):
+            name = clean_road_name(r.name)
+            if name in names:
+                lines[name].append(shapely.from_wkb(r.wkb))
+    return dict(lines)
+
+
 def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
     """Active addresses, aliases, road lines by name and nameable admin units for `Geocoder`."""
     from address_registry.build import clean_road_name
@@ -129,15 +142,17 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
     }
 
 
-def footprint_extents(conn: Connection) -> dict[str, float]:
-    """Per active house number and building: metres from its point to the farthest corner of its
-    footprints (its own and its buildings'), in UTM 51N (the geocoder's radius of a surveyed answer)."""
+def footprint_extents(conn: Connection, codes: list[str] | None = None) -> dict[str, float]:
+    """Per active house number and building (all, or those of ``codes``): metres from its point to the
+    farthest corner of its footprints (its own and its buildings'), in UTM 51N (the geocoder's radius of a
+    surveyed answer)."""
     rows = conn.execute(
         text("""
         WITH fp AS (
             SELECT code, geom AS pt, building_id AS bid FROM standard_address
             WHERE valid_to IS NULL AND status = 'active' AND geom IS NOT NULL
               AND level IN ('house_number', 'building')
+              AND (CAST(:codes AS text[]) IS NULL OR code = ANY(CAST(:codes AS text[])))
         ), members AS (
             SELECT code, pt, bid FROM fp WHERE bid IS NOT NULL
             UNION ALL
@@ -146,6 +161,7 @@ def footprint_extents(conn: Connection) -> dict[str, float]:
              AND c.level = 'building' AND c.building_id IS NOT NULL
         )
         SELECT m.code, max(ST_MaxDistance(ST_Transform(m.pt, 32651), ST_Transform(b.geom, 32651))) AS extent
-        FROM members m JOIN building b ON b.id = m.bid GROUP BY m.code""")
+        FROM members m JOIN building b ON b.id = m.bid GROUP BY m.code"""),
+        {"codes": codes},
     )
     return {r.code: float(r.extent) for r in rows}

@@ -296,10 +296,31 @@ def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
     return grid
 
 
-def stamp(conn: Connection) -> tuple[int, int]:
-    """Changes whenever the registry changes (every change inserts a row)."""
+def stamp(conn: Connection) -> tuple[int, int, int]:
+    """Changes whenever the registry changes (every change inserts a row): (last row id, alias stamp, rows).
+
+    The row count catches a row committed after a later one (a longer transaction took its id first),
+    which the last id alone would miss (address_registry.geocoder_cache applies deltas by id)."""
     row = conn.execute(
         text("""SELECT (SELECT coalesce(max(id), 0) FROM standard_address),
-        (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias)""")
+        (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias),
+        (SELECT count(*) FROM standard_address)""")
     ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def changes_since(conn: Connection, after_id: int) -> tuple[list[AddressRecord], list[str], int]:
+    """What changed after row ``after_id``: the current version of every address with a newer row (active or
+    retired), the codes with a newer row and no current version, and how many rows are newer."""
+    rows = conn.execute(
+        text(f"""WITH changed AS (SELECT DISTINCT code FROM standard_address WHERE id > :after)
+        SELECT {_COLUMNS} FROM standard_address JOIN changed USING (code)
+        WHERE valid_to IS NULL ORDER BY code"""),
+        {"after": after_id},
+    )
+    records = [_record(r) for r in rows]
+    found = {r.code for r in records}
+    newer = conn.execute(
+        text("SELECT code FROM standard_address WHERE id > :after"), {"after": after_id}
+    ).scalars().all()
+    return records, sorted(set(newer) - found), len(newer)
