@@ -25,6 +25,7 @@ from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine
 from gis_api.errors import install_handlers
+from gis_api.openapi_contract import add_error_responses
 from gis_api.openapi_ogc import add_ogc_paths
 from gis_api.settings import Settings, get_settings
 from gis_api.uploads import BodyLimitMiddleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_error_responses(app)  # issue 15: every error status, the one error body, the security schemes
     add_ogc_paths(app)  # issue 16: the OGC spelling of the items path, for GDAL's OAPIF driver
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(open_route("API documentation page"))])

@@ -52,6 +52,7 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "cli_message",
+    "allowed_methods",
     "error_body",
     "install_handlers",
     "status_and_code",
@@ -129,6 +130,23 @@ def cli_message(exc: BaseException) -> str:
     return f"错误 error [{code}]: {getattr(exc, 'message', None) or exc}"
 
 
+def allowed_methods(app, scope) -> list[str]:
+    """Every method some route of ``app`` answers on the request's path (the ``Allow`` of a 405).
+
+    Starlette names only the methods of the first route whose path matches; a path served by several
+    routes (``GET`` and ``PATCH /addresses/{code}``) needs them all (RFC 9110 §15.5.6)."""
+    from starlette.routing import Match
+
+    from gis_api.auth.deps import api_routes
+
+    methods: set[str] = set()
+    for route in api_routes(app):
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
 def install_handlers(app) -> None:
     """Register the handlers that turn every error into the one JSON shape."""
     from fastapi import Request
@@ -159,10 +177,13 @@ def install_handlers(app) -> None:
         return JSONResponse(error_body("validation_error", message, errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
+    async def _http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError):

@@ -1,4 +1,5 @@
-"""Request parsing shared by the routers: the ``crs`` parameter and coordinates given in it.
+"""Request parsing shared by the routers: the ``crs`` parameter and coordinates given in it; bounded
+paging and row-id parameters (issue 15: an unbounded integer reached PostgreSQL and overflowed into a 500).
 
 Every route that takes ``crs=`` declares it with `CrsQuery` (a query parameter) or `CrsField` (a body
 field); both normalise the name (wgs84 | cgcs2000 | gcj02, EPSG codes and OGC URIs accepted) and answer
@@ -10,11 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator, Field
 
 from geo.crs import normalize_crs, point_to_wgs84
 from geo.errors import StaleVersion
+
+#: the deepest ``offset`` a list accepts: far past any page a client walks, far inside PostgreSQL's bigint
+MAX_OFFSET = 100_000
+#: the largest row id a path or query parameter takes: PostgreSQL's ``integer`` (serial) range
+MAX_ROW_ID = 2**31 - 1
+
+#: ``offset: OffsetQuery = 0``: rows to skip, 0…MAX_OFFSET (beyond: 422, declared in the schema)
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"跳过的条数 rows to skip (≤ {MAX_OFFSET})")]
+#: ``job_id: RowIdPath``: a serial row id in the path, 1…MAX_ROW_ID (others cannot exist: 422)
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="编号 row id")]
+
+
+def row_id_query(description: str, alias: str | None = None):
+    """A required serial row id in the query string, 1…MAX_ROW_ID."""
+    return Query(..., alias=alias, ge=1, le=MAX_ROW_ID, description=description)
+
 
 CRS_HELP = "坐标系 wgs84 | cgcs2000 (EPSG:4490) | gcj02；默认 wgs84"
 

@@ -19,6 +19,7 @@ from gis_api.auth import targets
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
+from gis_api.params import OffsetQuery
 from layers import registry
 from layers.registry import Layer, Prop, Style
 from residents import key_places as kp
@@ -82,7 +83,7 @@ def list_categories(conn: Connection = Depends(db_conn, scope="function")):
 @router.get("", dependencies=[Depends(requires("key_places:read"))], summary="重点场所 the key-place registry")
 def list_places(community: str | None = Query(None, max_length=12), category: str | None = Query(None, max_length=40),
                 status: Literal["active", "closed"] | None = Query("active"),
-                limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0),
+                limit: int = Query(500, ge=1, le=5000), offset: OffsetQuery = 0,
                 conn: Connection = Depends(db_conn, scope="function")):
     """Key places by community / category / status, each with its standard address and point."""
     total, rows = kp.list_places(conn, community, category, status, limit, offset)

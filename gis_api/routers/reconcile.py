@@ -24,6 +24,7 @@ from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import audit_fields, requires
 from gis_api.deps import db_conn
 from gis_api.errors import NotFound, Unprocessable
+from gis_api.params import OffsetQuery
 from gis_api.uploads import too_large, upload_route
 from residents import reconcile_store as rs
 
@@ -168,7 +169,7 @@ def list_tasks(request: Request,
                state: Literal["open", "confirmed", "corrected", "dismissed"] | None = Query(None),
                kind: str | None = Query(None, max_length=40),
                police_area: str | None = Query(None, max_length=64),
-               limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+               limit: int = Query(100, ge=1, le=1000), offset: OffsetQuery = 0,
                conn: Connection = Depends(db_conn, scope="function"),
                principal: r.Principal = Depends(requires("reconcile:read"))):
     """Tasks whose police area, grid, community or township is one of the caller's grants (admin: all);

@@ -1,0 +1,61 @@
+"""Issue 15: a huge ``offset`` or row id reached PostgreSQL, overflowed and answered a plain-text 500. Every
+paged list and every serial id now declares its bounds in the schema and refuses beyond them with the
+project's error body (422, or the OGC 400 with ``detail.parameter`` on the features API)."""
+
+from __future__ import annotations
+
+import pytest
+
+HUGE = "1292052600367477748929219183259942912"  # the value schemathesis found
+
+
+@pytest.mark.parametrize("path", ["/addresses", "/grids", "/key-places", "/reconcile/tasks", "/audit"])
+def test_huge_offset_is_a_422_with_the_error_body(client, path):
+    res = client.get(path, params={"offset": HUGE})
+    assert res.status_code == 422, res.text
+    body = res.json()
+    assert body["error"] in ("validation_error", "invalid_paging") and "offset" in body["message"]
+
+
+@pytest.mark.parametrize("collection", ["road", "building", "standard_address"])
+def test_huge_offset_on_features_is_the_ogc_400(client, collection):
+    res = client.get(f"/collections/{collection}/items", params={"offset": HUGE})
+    assert res.status_code == 400, res.text
+    assert res.json()["detail"] == {"parameter": "offset"}
+    # the largest declared offset is answered: an empty page past the end, not an error
+    last = client.get(f"/collections/{collection}/items", params={"offset": 100_000, "limit": 1})
+    assert last.status_code == 200 and last.json()["features"] == []
+
+
+@pytest.mark.parametrize("path", ["/analysis/jobs/{id}", "/analysis/jobs/{id}/result", "/grid-edits/{id}",
+                                  "/analysis/scenarios/{id}"])
+def test_huge_row_id_is_a_422_not_a_500(client, path):
+    res = client.get(path.format(id=HUGE))
+    assert res.status_code == 422, res.text
+    assert res.json()["error"] == "validation_error"
+    # an id in range that does not exist is a 404 with the same body shape
+    missing = client.get(path.format(id=2**31 - 1))
+    assert missing.status_code == 404 and set(missing.json()) >= {"error", "message"}
+
+
+def test_huge_ids_in_the_query_are_refused(client):
+    res = client.get("/analysis/scenarios/compare", params={"a": HUGE, "b": 1})
+    assert res.status_code == 422 and "a" in res.json()["message"]
+
+
+def test_schema_declares_the_bounds(client):
+    doc = client.get("/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/addresses"]["get"]["parameters"]}
+    assert params["offset"]["maximum"] == 100_000 and params["offset"]["minimum"] == 0
+    items = {p["name"]: p["schema"] for p in doc["paths"]["/collections/{collection_id}/items"]["get"]["parameters"]}
+    assert items["offset"] == {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0}
+    job = doc["paths"]["/analysis/jobs/{job_id}"]["get"]
+    assert job["parameters"][0]["schema"]["maximum"] == 2**31 - 1
+    assert job["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_405_allow_lists_every_method_of_the_path(client):
+    res = client.request("OPTIONS", "/addresses/310101001001")
+    assert res.status_code == 405
+    assert set(res.headers["allow"].split(", ")) == {"GET", "PATCH"}
+    assert res.json()["error"] == "method_not_allowed"
