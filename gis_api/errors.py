@@ -131,20 +131,22 @@ def cli_message(exc: BaseException) -> str:
 
 
 def allowed_methods(app, scope) -> list[str]:
-    """Every method some route of ``app`` answers on the request's path (the ``Allow`` of a 405).
+    """The methods of the request's path (the ``Allow`` of a 405), as the OpenAPI document lists them.
 
     Starlette names only the methods of the first route whose path matches; a path served by several
-    routes (``GET`` and ``PATCH /addresses/{code}``) needs them all (RFC 9110 §15.5.6)."""
+    routes (``GET`` and ``PATCH /addresses/{code}``) needs them all (RFC 9110 §15.5.6), and of the
+    templates matching the path the most literal one (fewest parameters) is the resource."""
     from starlette.routing import Match
 
     from gis_api.auth.deps import api_routes
 
-    methods: set[str] = set()
+    by_template: dict[int, set[str]] = {}
     for route in api_routes(app):
         match, _ = route.matches({**scope, "method": "GET"})
         if match != Match.NONE:
-            methods |= set(route.methods or ())
-    return sorted(methods)
+            # the most literal template names the resource: /addresses/merge, not /addresses/{code}
+            by_template.setdefault(len(route.param_convertors), set()).update(route.methods or ())
+    return sorted(by_template[min(by_template)]) if by_template else []
 
 
 def install_handlers(app) -> None:

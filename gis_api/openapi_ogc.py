@@ -26,7 +26,7 @@ OGC_ITEMS = "/collections/{collectionId}/items"
 FILTER_PARAMETERS: list[dict[str, Any]] = [
     {"name": "filter", "in": "query", "required": False,
      "description": "CQL2 过滤表达式 a CQL2 filter, e.g. `height_m > 50 AND name LIKE '%大厦%'`",
-     "schema": {"type": "string"}},
+     "schema": {"type": "string", "minLength": 1}},
     {"name": "filter-lang", "in": "query", "required": False,
      "description": "过滤语言 filter language (cql-text: the pre-CQL2 name, read as cql2-text)",
      "schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"}},

@@ -8,13 +8,15 @@ field); both normalise the name (wgs84 | cgcs2000 | gcj02, EPSG codes and OGC UR
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from geo.crs import normalize_crs, point_to_wgs84
+from geo.crs import CRS_ALIASES, normalize_crs, point_to_wgs84
 from geo.errors import StaleVersion
 
 #: the deepest ``offset`` a list accepts: far past any page a client walks, far inside PostgreSQL's bigint
@@ -33,13 +35,45 @@ def row_id_query(description: str, alias: str | None = None):
     return Query(..., alias=alias, ge=1, le=MAX_ROW_ID, description=description)
 
 
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _date_time_text(value: object) -> object:
+    # pydantic reads a bare number as Unix time; the schema says RFC 3339 date-time, so a number is a 422
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("应为 ISO 8601 / RFC 3339 时间，如 2026-01-31T08:00:00+08:00 expected an RFC 3339 date-time")
+    return value
+
+
+#: a date-time parameter as the schema declares it (``format: date-time``): numbers are refused
+IsoDatetime = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+
 CRS_HELP = "坐标系 wgs84 | cgcs2000 (EPSG:4490) | gcj02；默认 wgs84"
 
+
+
+def _crs_spellings() -> list[str]:
+    """The CRS names the schema lists (matching is case-insensitive; these are the usual spellings)."""
+    names = set()
+    for key in CRS_ALIASES:
+        names.add(key)
+        if key.startswith("http"):
+            names.add(key.replace("/ogc/", "/OGC/").replace("/epsg/", "/EPSG/").replace("crs84", "CRS84"))
+        else:
+            names.add(key.upper())
+    return sorted(names)
+
+
+#: every accepted CRS spelling, the schema's enum of ``crs`` (issue 15: "any string" was refused)
+CRS_NAMES = _crs_spellings()
+
 #: a CRS name in a request body, normalised ("EPSG:4490" → "cgcs2000"); unknown names are a 422
-CrsField = Annotated[str, AfterValidator(normalize_crs), Field(description=CRS_HELP)]
+CrsField = Annotated[str, AfterValidator(normalize_crs),
+                     Field(description=CRS_HELP, json_schema_extra={"enum": CRS_NAMES})]
 
 
-async def crs_query(crs: str = Query("wgs84", description=CRS_HELP)) -> str:
+async def crs_query(crs: str = Query("wgs84", description=CRS_HELP, json_schema_extra={"enum": CRS_NAMES})) -> str:
     """The ``crs`` query parameter, normalised (422 for an unknown name)."""
     return normalize_crs(crs)
 

@@ -7,7 +7,7 @@ needs a ``reason``; old versions are kept (GET …/history)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -88,8 +88,8 @@ def _json(conn: Connection, rec) -> dict[str, Any]:
 @router.get("", dependencies=READ, summary="查询标准地址 list current addresses (filters, paged, by code)")
 def list_addresses(
     parent_code: str | None = None,
-    level: str | None = None,
-    status: str | None = Query("active", description="active | retired | all"),
+    level: Literal[REGISTRY_LEVELS] | None = None,  # type: ignore[valid-type]
+    status: Literal["active", "retired", "all"] = Query("active", description="active | retired | all"),
     community_code: str | None = None,
     compound_code: str | None = Query(
         None, description="小区编码：列出小区内的地址 addresses inside this compound"

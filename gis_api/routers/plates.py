@@ -66,6 +66,10 @@ def _page(status: int, title: str, message: str) -> HTMLResponse:
 
 @router.get("/p/{code}", response_class=HTMLResponse,
             summary="扫码门牌页面（手机） QR plate scan page",
+            responses={400: {"description": "门牌无法核验（页面） the plate does not verify (a page)",
+                             "content": {"text/html": {}}},
+                       404: {"description": "地址不存在或已注销（页面） unknown or retired address (a page)",
+                             "content": {"text/html": {}}}},
             dependencies=[Depends(open_route("QR plate scan page"))])
 def scan_page(request: Request, code: str, c: str | None = Query(None, max_length=16, description="门牌校验码"),
               conn: Connection = Depends(db_conn, scope="function")):
