@@ -93,8 +93,16 @@ def contract_schema(pg_url, engine, role_headers, fuzz_cases):
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
+#: operations left out, with the reason (each one is an open item in docs/reliability.md)
+LEFT_OUT = {
+    # a synchronous camera-placement MILP bounded by time_limit_s (default 60 s, up to 300 s): longer than
+    # any client timeout; it belongs in the jobs of the planner workbench (POST /analysis/jobs)
+    ("POST", "/analysis/cameras"),
+}
+
+
 @pytest.mark.fuzz
-@schema.parametrize()
+@schema.exclude(path=[p for _, p in LEFT_OUT], method=[m for m, _ in LEFT_OUT]).parametrize()
 def test_contract(case, role_headers):
     CASES[case.operation.label] += 1
     case.call_and_validate(headers=role_headers[r.ADMIN], excluded_checks=[positive_data_acceptance])
