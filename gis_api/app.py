@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
+from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
 from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     app.state.rate_limiter = RateLimiter()
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
+    # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)
+    app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s)
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)
