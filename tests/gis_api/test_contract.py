@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gis_api.auth import roles as r
+from gis_api.backup import backup, restore
 
 #: cases run per operation label, and the domain-rule refusals of schema-valid requests (operation, code)
 CASES: Counter[str] = Counter()
@@ -51,30 +52,22 @@ def schema_valid_refused_only_by_a_domain_rule(ctx, response, case):
     return None
 
 
-def _copy_database(url: str, name: str) -> str:
-    """A fresh copy of the database at ``url`` named ``name`` (CREATE DATABASE … TEMPLATE); its URL."""
-    src = make_url(url)
-    admin = create_engine(src.set(database="postgres").set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            # a template must have no other session: the test engine's idle connections are closed (its
-            # pool reconnects: pre-ping)
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": src.database})
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{src.database}"'))
-    finally:
-        admin.dispose()
-    return src.set(database=name).render_as_string(hide_password=False)
+def _copy_database(url: str, name: str, folder) -> str:
+    """A copy of the database at ``url`` named ``name``, through `shequ db backup` / `restore` (a template
+    copy would need every other session of the test database closed); its URL."""
+    copy = make_url(url).set(database=name).render_as_string(hide_password=False)
+    dump = folder / "contract.dump"
+    backup(url, dump)
+    restore(copy, dump)
+    dump.unlink()
+    return copy
 
 
 @pytest.fixture(scope="module")
-def contract_schema(pg_url, engine, role_headers, fuzz_cases):
+def contract_schema(pg_url, role_headers, fuzz_cases, tmp_path_factory):
     from gis_api.app import create_app
 
-    engine.dispose()
-    url = _copy_database(pg_url, "shequ_contract")
+    url = _copy_database(pg_url, "shequ_contract", tmp_path_factory.mktemp("contract"))
     app = create_app(db_url=url)
     full = fuzz_cases(False, True)
     examples = fuzz_cases(int(os.environ.get("SHEQU_CONTRACT_EXAMPLES", "3")), 150)
@@ -88,6 +81,11 @@ def contract_schema(pg_url, engine, role_headers, fuzz_cases):
     })
     yield schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     app.state.engine.dispose()
+    admin = create_engine(make_url(url).set(drivername="postgresql+psycopg", database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "shequ_contract" WITH (FORCE)'))
+    admin.dispose()
 
 
 schema = schemathesis.pytest.from_fixture("contract_schema")
