@@ -90,9 +90,16 @@ BUSY = "服务繁忙，请稍后重试 the service is busy: retry shortly"
 _DB_MESSAGES = {
     "conflict": "与现有数据冲突（重复或被引用） the change conflicts with existing data (duplicate or referenced)",
     "statement_timeout": "查询超时 the query took too long and was cancelled",
+    "invalid_value": "数据无效（含 NUL 字符或数值超出范围） invalid value: a NUL character or a number out of range",
     "database_unavailable": "数据库不可用 database unavailable",
     "database_error": "数据库错误 database error",
 }
+
+
+def _client_side_data_error(exc: BaseException) -> bool:
+    """True when the driver refused a value before sending it (psycopg ``DataError``: NUL in text, …)."""
+    orig = getattr(exc, "orig", None)
+    return any(cls.__name__ == "DataError" for cls in type(orig).__mro__) if orig is not None else False
 
 
 def database_error(exc: BaseException) -> tuple[int, str, str]:
@@ -100,6 +107,10 @@ def database_error(exc: BaseException) -> tuple[int, str, str]:
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
     if sqlstate.startswith("23"):  # integrity: unique, foreign key, exclusion, check
         return 409, "conflict", _DB_MESSAGES["conflict"]
+    if sqlstate.startswith("22") or (not sqlstate and _client_side_data_error(exc)):
+        # data exception (a number out of range, bad text) or refused before it was sent (a NUL character):
+        # the request's value, not the database, is at fault (issue 15: this was a 503 "unavailable")
+        return 422, "invalid_value", _DB_MESSAGES["invalid_value"]
     if sqlstate == "57014":  # query_canceled: statement_timeout
         return 503, "statement_timeout", _DB_MESSAGES["statement_timeout"]
     if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03", "53300") or not sqlstate:

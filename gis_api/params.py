@@ -65,8 +65,20 @@ def _crs_spellings() -> list[str]:
     return sorted(names)
 
 
-#: every accepted CRS spelling, the schema's enum of ``crs`` (issue 15: "any string" was refused)
-CRS_NAMES = _crs_spellings()
+#: every accepted CRS spelling, the schema's enum of ``crs`` (issue 15: "any string" was refused); the
+#: empty string means the default, wgs84
+CRS_NAMES = ["", *_crs_spellings()]
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("应为整数 expected an integer, not a boolean")
+    return value
+
+
+#: an integer in a JSON body as JSON Schema reads one: 3 and 3.0, never ``true`` (pydantic's lax int took
+#: booleans; its strict int refused 3.0, which the schema allows)
+JsonInt = Annotated[int, BeforeValidator(_no_bool)]
 
 #: a CRS name in a request body, normalised ("EPSG:4490" → "cgcs2000"); unknown names are a 422
 CrsField = Annotated[str, AfterValidator(normalize_crs),

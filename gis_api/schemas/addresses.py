@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictFloat
 
 from address_registry.records import REGISTRY_LEVELS
-from gis_api.params import CrsField
+from gis_api.params import CrsField, JsonInt
 
 
 class Change(BaseModel):
     """Why a change is made (required). Who makes it is the authenticated caller, never a body field."""
 
     reason: str = Field(..., min_length=1, description="修改原因 why")
-    version: StrictInt | None = Field(
+    version: JsonInt | None = Field(
         None, description="所依据的版本（或 If-Match 头）；已被他人修改时 412 the version you edited (or If-Match); "
                           "412 when the address changed since")
 
@@ -48,7 +48,7 @@ class AddressIn(Change):
     lat: StrictFloat | None = Field(None, description="纬度 latitude")
     crs: CrsField = Field("wgs84", description="输入坐标系 wgs84 | cgcs2000 | gcj02 (point and area)")
     area: dict[str, Any] | None = Field(None, description=AREA_DESCRIPTION)
-    building_id: StrictInt | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
     source: str = "manual"
     aliases: list[str] = []
@@ -66,7 +66,7 @@ class AddressPatch(Change):
         description="更正小区范围（成员随之更新） a compound's corrected polygon; members follow. "
         + AREA_DESCRIPTION,
     )
-    building_id: StrictInt | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
 
 
@@ -139,7 +139,7 @@ class SplitPart(BaseModel):
     components: dict[str, str]
     lon: StrictFloat | None = None
     lat: StrictFloat | None = None
-    building_id: StrictInt | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
 
 
@@ -153,6 +153,6 @@ class SplitIn(Change):
 class AliasIn(BaseModel):
     """A new alias (``version``/If-Match: the address version it was added to, optional)."""
 
-    version: StrictInt | None = None
+    version: JsonInt | None = None
     alias: str
     kind: str = "variant"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictFloat, model_validator
 
 from geo.errors import TooLarge
 from gis_api.errors import BadRequest
-from gis_api.params import CrsField
+from gis_api.params import CrsField, JsonInt
 from siting.standards import FACILITY_TYPES
 
 _FACILITY_KEYS = sorted({t.name for t in FACILITY_TYPES} | {t.code for t in FACILITY_TYPES})
@@ -81,7 +81,7 @@ class SitingRequest(BaseModel):
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
     # database mode
     facility_type: FacilityTypeKey | None = Field(None, description="DB mode: demand = households, sites = existing + candidates")
-    new_sites: StrictInt | None = Field(None, ge=0, le=10_000)
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000)
     candidates: list[Literal["buildings", "intersections"]] = ["buildings"]
     community_code: str | None = Field(None, max_length=12)
     keep_existing: StrictBool = True
@@ -91,7 +91,7 @@ class SitingRequest(BaseModel):
     fixed: list[str | int] = []
     crs: CrsField = "wgs84"
     # both
-    p: StrictInt | None = Field(None, ge=1)
+    p: JsonInt | None = Field(None, ge=1)
     distance: Literal["walk", "line"] | None = None
     radius_m: StrictFloat | None = Field(None, gt=0, le=20_000)
     method: Literal["auto", "exact", "heuristic"] = "auto"
@@ -140,9 +140,9 @@ class CameraRequest(BaseModel):
 
     community_code: str | None = Field(None, max_length=12, description="默认第一个社区；无社区时用区的演示窗口")
     model: Literal["bullet-4mm", "bullet-6mm", "bullet-12mm", "dome-360"] = "bullet-6mm"
-    headings: StrictInt = Field(8, ge=1, le=36)
+    headings: JsonInt = Field(8, ge=1, le=36)
     pole_spacing_m: StrictFloat = Field(30.0, ge=5, le=500)
     building_corners: StrictBool = Field(False, description="also building corners (wall mounts) as candidates")
-    k: StrictInt | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
+    k: JsonInt | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
     method: Literal["auto", "exact", "heuristic"] = "auto"
     time_limit_s: StrictFloat = Field(60.0, gt=0, le=300)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictFloat
+
+from gis_api.params import JsonInt
 
 
 class PersonIn(BaseModel):
@@ -32,7 +34,7 @@ class PersonPatch(BaseModel):
     birth_date: date | None = None
     phone: str | None = None
     registration: str | None = None
-    version: StrictInt | None = Field(None, description="所依据的版本 the version you edited")
+    version: JsonInt | None = Field(None, description="所依据的版本 the version you edited")
 
 
 class MoveIn(BaseModel):
@@ -57,11 +59,11 @@ class HouseIn(BaseModel):
     use: str = Field(..., description="自住 | 出租 | 空置 | 商用 | 其他")
     floor_area: StrictFloat | None = Field(None, gt=0, description="建筑面积（平方米）")
     ownership: str | None = Field(None, description="商品房 | 公房 | 私房 | 单位产权 | 其他")
-    tenant_count: StrictInt | None = Field(None, ge=0, description="租住人数（出租屋）")
+    tenant_count: JsonInt | None = Field(None, ge=0, description="租住人数（出租屋）")
     landlord_ref: str | None = Field(None, max_length=200, description="房东（姓名或人员编号）")
     rent_from: date | None = None
     rent_to: date | None = None
-    version: StrictInt | None = Field(None, description="所依据的版本（首次登记为 0）")
+    version: JsonInt | None = Field(None, description="所依据的版本（首次登记为 0）")
 
 
 class UnitIn(BaseModel):
@@ -72,7 +74,7 @@ class UnitIn(BaseModel):
     kind: str = Field("企业", description="企业 | 个体工商户 | 机关 | 事业单位 | 社会组织 | 其他")
     contact_name: str | None = Field(None, max_length=200)
     contact_phone: str | None = None
-    staff_count: StrictInt | None = Field(None, ge=0)
+    staff_count: JsonInt | None = Field(None, ge=0)
 
 
 class UnitPatch(BaseModel):
@@ -84,5 +86,5 @@ class UnitPatch(BaseModel):
     address_code: str | None = None
     contact_name: str | None = None
     contact_phone: str | None = None
-    staff_count: StrictInt | None = Field(None, ge=0)
-    version: StrictInt | None = None
+    staff_count: JsonInt | None = Field(None, ge=0)
+    version: JsonInt | None = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, model_validator
 
-from gis_api.params import CrsField
+from gis_api.params import CrsField, JsonInt
 from gis_api.schemas.analysis import CoverageRequest, FacilityTypeKey
 
 
@@ -25,8 +25,8 @@ class JobSitingParams(BaseModel):
 
     facility_type: FacilityTypeKey
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
-    new_sites: StrictInt | None = Field(None, ge=0, le=10_000)
-    p: StrictInt | None = Field(None, ge=1)
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000)
+    p: JsonInt | None = Field(None, ge=1)
     candidates: list[Literal["buildings", "intersections"]] = ["buildings"]
     community_code: str | None = Field(None, max_length=12)
     keep_existing: StrictBool = True
@@ -43,8 +43,8 @@ class ScenarioRequest(BaseModel):
     area_code: str | None = Field(None, max_length=12, description="方案范围（行政区划代码）；空 = 全市")
     facility_type: FacilityTypeKey
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
-    new_sites: StrictInt | None = Field(None, ge=0, le=10_000, description="新增设施数（mclp / pmedian）")
-    p: StrictInt | None = Field(None, ge=1)
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000, description="新增设施数（mclp / pmedian）")
+    p: JsonInt | None = Field(None, ge=1)
     candidates: list[Literal["buildings", "intersections", "points"]] = Field(["buildings"], min_length=1)
     points: list[tuple[StrictFloat, StrictFloat]] | None = Field(None, max_length=5000, description="候选点 [lon, lat]（crs）")
     points_csv: str | None = Field(None, max_length=1_000_000, description="候选点 CSV：id,lon,lat（crs）")

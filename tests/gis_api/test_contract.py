@@ -106,11 +106,12 @@ def test_contract(case, role_headers):
     case.call_and_validate(headers=role_headers[r.ADMIN], excluded_checks=[positive_data_acceptance])
 
 
-def test_contract_summary(output_dir):
+def test_contract_summary(output_dir, fuzz_cases):
     """Runs after the contract test (same module): the figures docs/reliability.md records."""
     if not CASES:
         pytest.skip("the contract test did not run")
     summary = {"operations": len(CASES), "cases": sum(CASES.values()),
                "domain_refusals": {f"{op} → {code}": n for (op, code), n in sorted(DOMAIN_REFUSALS.items())}}
-    (output_dir / "contract-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
+    name = fuzz_cases("contract-summary.json", "contract-summary-fuzz.json")
+    (output_dir / name).write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     assert summary["operations"] >= 100
