@@ -53,7 +53,7 @@ class DecisionIn(BaseModel):
 def _edit_read(conn: Connection, params: dict[str, str]) -> Any:
     from grid_builder.edit import store
 
-    e = store.get_edit(conn, int(params["edit_id"])) if params.get("edit_id", "").isdigit() else None
+    e = store.get_edit(conn, int(params["edit_id"])) if (params.get("edit_id", "").isascii() and params.get("edit_id", "").isdigit()) else None
     return None if e is None else {k: e[k] for k in ("id", "status", "community_code", "touched", "reason")}
 
 

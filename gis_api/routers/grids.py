@@ -103,7 +103,7 @@ def list_grids(
 
     if level not in ("community", "grid", "microgrid"):
         raise BadRequest(f"level 须为 community、grid 或 microgrid (got {level!r})")
-    if parent is not None and not parent.isdigit():
+    if parent is not None and not (parent.isascii() and parent.isdigit()):
         raise BadRequest(f"parent 须为数字编码 (got {parent!r})")
     rows = (
         store.community_rows(conn, parent) if level == "community" else store.list_grids(conn, level, parent)

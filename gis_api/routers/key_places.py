@@ -62,7 +62,7 @@ class KeyPlacePatch(BaseModel):
 
 def _place_target(place_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict:
     """Dependency: the jurisdiction of the key place in the path (its address, else its community)."""
-    if not place_id.isdigit() or len(place_id) > 18:
+    if not (place_id.isascii() and place_id.isdigit()) or len(place_id) > 18:
         return {}
     try:
         p = kp.get(conn, int(place_id))
@@ -115,7 +115,7 @@ def update_place(place_id: str, body: KeyPlacePatch, request: Request,
                  conn: Connection = Depends(db_conn, scope="function"),
                  principal: r.Principal = Depends(requires("key_places:write", target=_place_target))):
     """Name, category, status (closed), note, or the address (within your jurisdiction too)."""
-    if not place_id.isdigit() or len(place_id) > 18:
+    if not (place_id.isascii() and place_id.isdigit()) or len(place_id) > 18:
         raise NotFound(f"重点场所不存在 no key place {place_id}")
     changes = body.model_dump(exclude_unset=True)
     if changes.get("address_code"):

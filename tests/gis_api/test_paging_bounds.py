@@ -82,3 +82,19 @@ def test_crs_empty_means_the_default_and_the_schema_says_so(client):
     # 200 in wgs84, or 503 when this session has not built the registry yet: never a 422 for the crs
     assert res.status_code in (200, 503), res.text
     assert res.json().get("crs", "wgs84") == "wgs84"
+
+
+@pytest.mark.parametrize("path", ["/residents/people/²", "/residents/people/²/history", "/key-places/²"])
+def test_non_ascii_digits_in_an_id_are_not_found(client, path):
+    # '²'.isdigit() is True but int('²') fails: found by the long contract run (it was a 500)
+    method = "PATCH" if path.startswith("/key-places") else "GET"
+    res = client.request(method, path, json={} if method == "PATCH" else None)
+    assert res.status_code in (404, 422), res.text
+    assert set(res.json()) >= {"error", "message"}
+
+
+def test_a_malformed_csv_import_is_a_422(client):
+    bad = b"lon,lat\nx\ry,1\n"  # a bare CR inside an unquoted field: csv.Error, which was a 500
+    res = client.post("/addresses/import", files={"file": ("a.csv", bad, "text/csv")}, data={"reason": "测试"})
+    assert res.status_code == 422, res.text
+    assert "malformed CSV" in res.json()["message"]
