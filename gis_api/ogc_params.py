@@ -70,12 +70,16 @@ def checked_items_params(request: Request, layer: CollectionLayer) -> dict[str, 
 def limit_query(
     limit: str | None = Query(None, description=f"每页数量，默认 {ogc.DEFAULT_LIMIT}，最多 {ogc.MAX_LIMIT}"),
 ) -> int:
-    """Dependency: the page size ``limit``."""
+    """Dependency: the page size ``limit`` (given empty: 400, the schema declares an integer)."""
+    if limit == "":
+        raise ogc.QueryError("limit 不能为空 limit must not be empty", "limit")
     return ogc.parse_limit(limit)
 
 
 def offset_query(offset: str | None = Query(None, description=f"跳过的要素数（≤ {MAX_OFFSET}）")) -> int:
     """Dependency: the number of features to skip, ``offset`` (0…MAX_OFFSET: deeper overflowed in SQL)."""
+    if offset == "":
+        raise ogc.QueryError("offset 不能为空 offset must not be empty", "offset")
     n = ogc.parse_offset(offset)
     if n > MAX_OFFSET:
         raise ogc.QueryError(f"offset 不能超过 {MAX_OFFSET} offset must be at most {MAX_OFFSET}", "offset")

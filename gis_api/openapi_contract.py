@@ -95,6 +95,25 @@ def _security(policy: str | None) -> list[dict[str, list[str]]]:
     return ([{}] if anonymous else []) + [{"bearerAuth": []}, {"apiKey": []}]
 
 
+_JSON_SCHEMA_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _json_schema_bounds(node: Any) -> None:
+    """Spell bounds as JSON Schema does. pydantic leaves ``ge`` / ``le`` untranslated on a constrained
+    integer wrapped by a validator (`gis_api.params.JsonInt` under ``Optional``): the route enforces the
+    bound, but a client reading ``ge`` sees none (the long contract run sent ``p: 0`` for ``ge: 1``)."""
+    if isinstance(node, dict):
+        if node.get("type") in ("integer", "number"):
+            for raw, name in _JSON_SCHEMA_BOUNDS.items():
+                if raw in node and name not in node:
+                    node[name] = node.pop(raw)
+        for value in node.values():
+            _json_schema_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _json_schema_bounds(value)
+
+
 def add_error_responses(app: FastAPI) -> None:
     """Make ``app.openapi()`` declare the error statuses, the one error body and the security schemes."""
     generate = app.openapi
@@ -114,6 +133,7 @@ def add_error_responses(app: FastAPI) -> None:
                 operation.setdefault("security", _security(policy))
         schemas = components.setdefault("schemas", {})
         schemas["ErrorBody"] = ErrorBody.model_json_schema()
+        _json_schema_bounds(doc)
         text = json.dumps(doc["paths"])
         for unused in ("HTTPValidationError", "ValidationError"):
             if f"/{unused}\"" not in text and f"/{unused}\"" not in json.dumps(schemas):
