@@ -132,7 +132,10 @@ def read_rows(data: bytes, filename: str | None = None) -> list[ImportRow]:
     text = _decode(data)
     name = (filename or "").lower()
     is_json = name.endswith((".geojson", ".json")) or (not name.endswith(".csv") and text.lstrip()[:1] == "{")
-    rows = _geojson_rows(text) if is_json else _csv_rows(text)
+    try:
+        rows = _geojson_rows(text) if is_json else _csv_rows(text)
+    except csv.Error as exc:  # found by the contract fuzzing (issue 15): it was a 500
+        raise ImportFileError(f"CSV 格式错误 malformed CSV: {exc}") from None
     if not rows:
         raise ImportFileError("文件中没有地址 the file holds no address rows")
     if len(rows) > MAX_ROWS:

@@ -20,11 +20,13 @@ from fastapi.staticfiles import StaticFiles
 
 from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
+from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
 from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine
 from gis_api.errors import install_handlers
+from gis_api.openapi_contract import add_error_responses
 from gis_api.openapi_ogc import add_ogc_paths
 from gis_api.settings import Settings, get_settings
 from gis_api.uploads import BodyLimitMiddleware
@@ -74,10 +76,13 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     app.state.rate_limiter = RateLimiter()
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
+    # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)
+    app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s)
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_error_responses(app)  # issue 15: every error status, the one error body, the security schemes
     add_ogc_paths(app)  # issue 16: the OGC spelling of the items path, for GDAL's OAPIF driver
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(open_route("API documentation page"))])

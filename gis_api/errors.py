@@ -52,6 +52,7 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "cli_message",
+    "allowed_methods",
     "error_body",
     "install_handlers",
     "status_and_code",
@@ -89,9 +90,16 @@ BUSY = "服务繁忙，请稍后重试 the service is busy: retry shortly"
 _DB_MESSAGES = {
     "conflict": "与现有数据冲突（重复或被引用） the change conflicts with existing data (duplicate or referenced)",
     "statement_timeout": "查询超时 the query took too long and was cancelled",
+    "invalid_value": "数据无效（含 NUL 字符或数值超出范围） invalid value: a NUL character or a number out of range",
     "database_unavailable": "数据库不可用 database unavailable",
     "database_error": "数据库错误 database error",
 }
+
+
+def _client_side_data_error(exc: BaseException) -> bool:
+    """True when the driver refused a value before sending it (psycopg ``DataError``: NUL in text, …)."""
+    orig = getattr(exc, "orig", None)
+    return any(cls.__name__ == "DataError" for cls in type(orig).__mro__) if orig is not None else False
 
 
 def database_error(exc: BaseException) -> tuple[int, str, str]:
@@ -99,6 +107,10 @@ def database_error(exc: BaseException) -> tuple[int, str, str]:
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
     if sqlstate.startswith("23"):  # integrity: unique, foreign key, exclusion, check
         return 409, "conflict", _DB_MESSAGES["conflict"]
+    if sqlstate.startswith("22") or (not sqlstate and _client_side_data_error(exc)):
+        # data exception (a number out of range, bad text) or refused before it was sent (a NUL character):
+        # the request's value, not the database, is at fault (issue 15: this was a 503 "unavailable")
+        return 422, "invalid_value", _DB_MESSAGES["invalid_value"]
     if sqlstate == "57014":  # query_canceled: statement_timeout
         return 503, "statement_timeout", _DB_MESSAGES["statement_timeout"]
     if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03", "53300") or not sqlstate:
@@ -127,6 +139,25 @@ def cli_message(exc: BaseException) -> str:
     """The line the CLI prints for a domain error (the same message the API sends; exit status 1)."""
     _, code = status_and_code(exc)
     return f"错误 error [{code}]: {getattr(exc, 'message', None) or exc}"
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """The methods of the request's path (the ``Allow`` of a 405), as the OpenAPI document lists them.
+
+    Starlette names only the methods of the first route whose path matches; a path served by several
+    routes (``GET`` and ``PATCH /addresses/{code}``) needs them all (RFC 9110 §15.5.6), and of the
+    templates matching the path the most literal one (fewest parameters) is the resource."""
+    from starlette.routing import Match
+
+    from gis_api.auth.deps import api_routes
+
+    by_template: dict[int, set[str]] = {}
+    for route in api_routes(app):
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            # the most literal template names the resource: /addresses/merge, not /addresses/{code}
+            by_template.setdefault(len(route.param_convertors), set()).update(route.methods or ())
+    return sorted(by_template[min(by_template)]) if by_template else []
 
 
 def install_handlers(app) -> None:
@@ -159,10 +190,13 @@ def install_handlers(app) -> None:
         return JSONResponse(error_body("validation_error", message, errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
+    async def _http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError):

@@ -83,7 +83,7 @@ def in_box(result: dict[str, Any], box: tuple[float, float, float, float]) -> bo
 
 def place_id(code: str) -> int:
     """A stable integer id for an address code (Nominatim clients expect an integer ``place_id``)."""
-    return int(code) if code.isdigit() and len(code) <= 18 else zlib.crc32(code.encode())
+    return int(code) if (code.isascii() and code.isdigit()) and len(code) <= 18 else zlib.crc32(code.encode())
 
 
 def address(components: dict[str, Any]) -> dict[str, str]:

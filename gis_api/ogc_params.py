@@ -20,6 +20,7 @@ from geo.errors import BadRequest, NotFound
 from gis_api.auth.deps import principal_of
 from gis_api.auth.roles import can, require
 from gis_api.deps import db_conn
+from gis_api.params import MAX_OFFSET
 from layers import cql2, ogc
 from layers.registry import Layer
 from layers.store import available_layers
@@ -69,13 +70,20 @@ def checked_items_params(request: Request, layer: CollectionLayer) -> dict[str, 
 def limit_query(
     limit: str | None = Query(None, description=f"每页数量，默认 {ogc.DEFAULT_LIMIT}，最多 {ogc.MAX_LIMIT}"),
 ) -> int:
-    """Dependency: the page size ``limit``."""
+    """Dependency: the page size ``limit`` (given empty: 400, the schema declares an integer)."""
+    if limit == "":
+        raise ogc.QueryError("limit 不能为空 limit must not be empty", "limit")
     return ogc.parse_limit(limit)
 
 
-def offset_query(offset: str | None = Query(None, description="跳过的要素数")) -> int:
-    """Dependency: the number of features to skip, ``offset``."""
-    return ogc.parse_offset(offset)
+def offset_query(offset: str | None = Query(None, description=f"跳过的要素数（≤ {MAX_OFFSET}）")) -> int:
+    """Dependency: the number of features to skip, ``offset`` (0…MAX_OFFSET: deeper overflowed in SQL)."""
+    if offset == "":
+        raise ogc.QueryError("offset 不能为空 offset must not be empty", "offset")
+    n = ogc.parse_offset(offset)
+    if n > MAX_OFFSET:
+        raise ogc.QueryError(f"offset 不能超过 {MAX_OFFSET} offset must be at most {MAX_OFFSET}", "offset")
+    return n
 
 
 def output_crs(crs: str | None = Query(None, description="输出坐标系 URI 或 wgs84 / cgcs2000 / gcj02")) -> ogc.Crs:

@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gis_api.params import MAX_OFFSET
+from layers import ogc
 from layers.registry import all_layers
 
 ITEMS = "/collections/{collection_id}/items"
@@ -24,7 +26,7 @@ OGC_ITEMS = "/collections/{collectionId}/items"
 FILTER_PARAMETERS: list[dict[str, Any]] = [
     {"name": "filter", "in": "query", "required": False,
      "description": "CQL2 过滤表达式 a CQL2 filter, e.g. `height_m > 50 AND name LIKE '%大厦%'`",
-     "schema": {"type": "string"}},
+     "schema": {"type": "string", "minLength": 1}},
     {"name": "filter-lang", "in": "query", "required": False,
      "description": "过滤语言 filter language (cql-text: the pre-CQL2 name, read as cql2-text)",
      "schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"}},
@@ -59,6 +61,16 @@ def _layer_items(operation: dict[str, Any], layer) -> dict[str, Any]:
     return op
 
 
+def _integer_paging(operation: dict[str, Any]) -> None:
+    """Declare ``limit`` / ``offset`` as the bounded integers the route accepts (they are read as text so
+    that a bad value is the OGC 400 with ``detail.parameter``, not FastAPI's 422)."""
+    bounds = {"limit": {"type": "integer", "minimum": 1, "maximum": ogc.MAX_LIMIT, "default": ogc.DEFAULT_LIMIT},
+              "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}}
+    for param in operation.get("parameters", []):
+        if param.get("in") == "query" and param.get("name") in bounds:
+            param["schema"] = dict(bounds[param["name"]])
+
+
 def add_ogc_paths(app: FastAPI) -> None:
     """Make ``app.openapi()`` also list the items operation under ``/collections/{collectionId}/items`` and
     ``/collections/<layer>/items`` (every registered layer, with its properties as query parameters)."""
@@ -68,6 +80,8 @@ def add_ogc_paths(app: FastAPI) -> None:
         doc = generate()  # FastAPI caches it; the alias is added once
         paths = doc.get("paths", {})
         if ITEMS in paths and OGC_ITEMS not in paths:
+            for op in paths[ITEMS].values():
+                _integer_paging(op)
             paths[OGC_ITEMS] = {method: _alias(op) for method, op in paths[ITEMS].items()}
             for layer in all_layers():
                 paths.setdefault(f"/collections/{layer.id}/items",

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # pool_timeout_s for a free connection, then gets 503 with Retry-After.
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Admission (gis_api/admission.py, issue 15): requests served at once per worker process, and how long
+    # the next one waits for a slot before a 503 with Retry-After. 10 = the pool's 10 + 10 connections at
+    # two per request (the caller's lookup and the route's transaction can overlap).
+    max_in_flight: int = Field(default=10, ge=1)
+    admission_wait_s: float = Field(default=2.0, ge=0)
     # The public root URL printed on QR house-number plates (never taken from a request's Host header).
     public_base_url: str = "http://127.0.0.1:8000"
 

@@ -84,7 +84,7 @@ def _bearer_principal(request: Request, value: str, settings: AuthSettings) -> t
         raise NotAuthenticated(tokens.TOKEN_INVALID, code="token_invalid")
     claims = tokens.decode_access_token(token.strip(), settings)
     kind, _, ident = str(claims["sub"]).partition(":")
-    if kind != "user" or not ident.isdigit():
+    if kind != "user" or not (ident.isascii() and ident.isdigit()):
         raise NotAuthenticated(tokens.TOKEN_INVALID, code="token_invalid")
     with request.app.state.engine.connect() as conn:
         user = store.active_user(conn, int(ident))

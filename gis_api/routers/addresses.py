@@ -7,7 +7,7 @@ needs a ``reason``; old versions are kept (GET …/history)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -23,7 +23,7 @@ from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import current_principal, requires
 from gis_api.deps import db_conn
 from gis_api.errors import Conflict, NotFound, Unprocessable
-from gis_api.params import CrsQuery, check_etag, if_match
+from gis_api.params import CrsQuery, OffsetQuery, check_etag, if_match
 from gis_api.schemas.addresses import AddressIn, AddressOut, AddressPatch, AliasIn, Change, MergeIn, SplitIn
 from gis_api.uploads import too_large, upload_route
 
@@ -88,8 +88,8 @@ def _json(conn: Connection, rec) -> dict[str, Any]:
 @router.get("", dependencies=READ, summary="查询标准地址 list current addresses (filters, paged, by code)")
 def list_addresses(
     parent_code: str | None = None,
-    level: str | None = None,
-    status: str | None = Query("active", description="active | retired | all"),
+    level: Literal[REGISTRY_LEVELS] | None = None,  # type: ignore[valid-type]
+    status: Literal["active", "retired", "all"] = Query("active", description="active | retired | all"),
     community_code: str | None = None,
     compound_code: str | None = Query(
         None, description="小区编码：列出小区内的地址 addresses inside this compound"
@@ -98,7 +98,7 @@ def list_addresses(
         None, description="规范化全称前缀 normalised full-text prefix, e.g. 上海市黄浦区中山东一路"
     ),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=100_000),
+    offset: OffsetQuery = 0,
     conn: Connection = Depends(db_conn, scope="function"),
     principal: r.Principal = Depends(current_principal),
 ):

@@ -8,11 +8,10 @@ written to the audit chain, committed before the response is sent.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from geo.errors import BadRequest
@@ -28,6 +27,7 @@ from gis_api.auth.deps import (
     requires,
     set_session_cookies,
 )
+from gis_api.params import IsoDatetime
 
 router = APIRouter(tags=["auth 账户与审计"])
 
@@ -69,8 +69,18 @@ def _credentials(name: Any, password: Any) -> tuple[str, str]:
     return name, password
 
 
+class PasswordForm(BaseModel):
+    """The OAuth2 password form (RFC 6749 §4.3) with its real constraints: FastAPI's own
+    ``OAuth2PasswordRequestForm`` declares an empty user name valid and then refuses it as missing."""
+
+    grant_type: Literal["password"] = Field("password", description="password")
+    username: str = Field(..., min_length=1, max_length=128, description="用户名 user name")
+    password: str = Field(..., min_length=1, max_length=1024, description="密码 password")
+    scope: str = Field("", max_length=1024, description="（未用）unused")
+
+
 @router.post("/auth/token", dependencies=[Depends(open_route("login"))], summary="令牌登录（OAuth2 密码模式，供脚本使用）token login for scripts")
-def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> dict[str, Any]:
+def token(request: Request, form: Annotated[PasswordForm, Form()]) -> dict[str, Any]:
     """A short-lived bearer access token for a user name and password."""
     name, password = _credentials(form.username, form.password)
     principal, _ = _login(request, name, password, "token")
@@ -140,8 +150,8 @@ def audit_log(
     principal: r.Principal = Depends(requires("audit:read")),
     user: str | None = Query(None, max_length=128, description="操作人（用户名或 key:<id>）actor"),
     action: str | None = Query(None, max_length=64, description="操作，如 auth.login 或 auth.*"),
-    since: datetime | None = Query(None, description="起始时间（含） from (inclusive)"),
-    until: datetime | None = Query(None, description="截止时间（不含） until (exclusive)"),
+    since: IsoDatetime | None = Query(None, description="起始时间（含） from (inclusive)"),
+    until: IsoDatetime | None = Query(None, description="截止时间（不含） until (exclusive)"),
     record_id: str | None = Query(None, max_length=128, description="记录编号，如 user:admin"),
     limit: int = Query(100, ge=1, le=store.MAX_AUDIT_PAGE),
     offset: int = Query(0, ge=0, le=store.MAX_AUDIT_OFFSET),

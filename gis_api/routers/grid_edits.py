@@ -19,6 +19,7 @@ from gis_api.auth import roles as r
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
+from gis_api.params import RowIdPath, row_id_query
 
 router = APIRouter(tags=["grid edits 网格编辑"])
 EDIT, REVIEW, APPLY = "grids:edit", "grids:edit_review", "grids:edit_apply"
@@ -55,7 +56,7 @@ class DecisionIn(BaseModel):
 def _edit_read(conn: Connection, params: dict[str, str]) -> Any:
     from grid_builder.edit import store
 
-    e = store.get_edit(conn, int(params["edit_id"])) if params.get("edit_id", "").isdigit() else None
+    e = store.get_edit(conn, int(params["edit_id"])) if (params.get("edit_id", "").isascii() and params.get("edit_id", "").isdigit()) else None
     return None if e is None else {k: e[k] for k in ("id", "status", "community_code", "touched", "reason")}
 
 
@@ -125,9 +126,9 @@ def save_draft(body: EditIn, request: Request, conn: Connection = Depends(db_con
     return out
 
 
-@router.put("/grid-edits/{edit_id}", summary="再次保存草稿（基于的版本已变化时 409）",
+@router.put("/grid-edits/{edit_id:int}", summary="再次保存草稿（基于的版本已变化时 409）",
             dependencies=[audited("grid_edit.save", read=_edit_read)])
-def save_again(edit_id: int, body: EditIn, conn: Connection = Depends(db_conn, scope="function"),
+def save_again(edit_id: RowIdPath, body: EditIn, conn: Connection = Depends(db_conn, scope="function"),
                principal: r.Principal = Depends(requires(EDIT))):
     """Save a draft again (its creator or an office role)."""
     from grid_builder.edit import service
@@ -143,9 +144,9 @@ def save_again(edit_id: int, body: EditIn, conn: Connection = Depends(db_conn, s
                               body.base_versions, edit_id=edit_id)
 
 
-@router.post("/grid-edits/{edit_id}/submit", summary="提交草稿待审批",
+@router.post("/grid-edits/{edit_id:int}/submit", summary="提交草稿待审批",
              dependencies=[audited("grid_edit.submit", read=_edit_read)])
-def submit(edit_id: int, conn: Connection = Depends(db_conn, scope="function"),
+def submit(edit_id: RowIdPath, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = Depends(requires(EDIT))):
     """Draft → submitted."""
     from grid_builder.edit import service
@@ -154,9 +155,9 @@ def submit(edit_id: int, conn: Connection = Depends(db_conn, scope="function"),
     return service.submit(conn, edit_id, principal.actor)
 
 
-@router.post("/grid-edits/{edit_id}/approve", summary="批准：写入受影响网格的新版本",
+@router.post("/grid-edits/{edit_id:int}/approve", summary="批准：写入受影响网格的新版本",
              dependencies=[audited("grid_edit.approve", read=_edit_read)])
-def approve(edit_id: int, body: DecisionIn, conn: Connection = Depends(db_conn, scope="function"),
+def approve(edit_id: RowIdPath, body: DecisionIn, conn: Connection = Depends(db_conn, scope="function"),
             principal: r.Principal = Depends(requires(REVIEW))):
     """Submitted → approved and applied (admins may approve a draft directly)."""
     from grid_builder.edit import service
@@ -165,9 +166,9 @@ def approve(edit_id: int, body: DecisionIn, conn: Connection = Depends(db_conn, 
     return service.approve(conn, edit_id, principal.actor, body.reason, direct=principal.role == r.ADMIN)
 
 
-@router.post("/grid-edits/{edit_id}/reject", summary="驳回（须说明理由）",
+@router.post("/grid-edits/{edit_id:int}/reject", summary="驳回（须说明理由）",
              dependencies=[audited("grid_edit.reject", read=_edit_read)])
-def reject(edit_id: int, body: DecisionIn, conn: Connection = Depends(db_conn, scope="function"),
+def reject(edit_id: RowIdPath, body: DecisionIn, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = Depends(requires(REVIEW))):
     """Submitted → rejected with a reason."""
     from grid_builder.edit import service
@@ -176,9 +177,9 @@ def reject(edit_id: int, body: DecisionIn, conn: Connection = Depends(db_conn, s
     return service.reject(conn, edit_id, principal.actor, body.reason)
 
 
-@router.post("/grid-edits/{edit_id}/rollback", summary="回退已批准的编辑（作为新版本）",
+@router.post("/grid-edits/{edit_id:int}/rollback", summary="回退已批准的编辑（作为新版本）",
              dependencies=[audited("grid_edit.rollback", read=_edit_read)])
-def rollback(edit_id: int, body: DecisionIn, request: Request,
+def rollback(edit_id: RowIdPath, body: DecisionIn, request: Request,
              conn: Connection = Depends(db_conn, scope="function"),
              principal: r.Principal = Depends(requires(REVIEW))):
     """Undo an approved edit as a new version of each grid it wrote."""
@@ -225,8 +226,8 @@ def list_edits(status: str | None = Query(None, pattern="^(draft|submitted|appro
     return {"edits": out, "numberReturned": len(out)}
 
 
-@router.get("/grid-edits/{edit_id}", summary="一次网格编辑（含结果与映射）")
-def get_edit(edit_id: int, conn: Connection = Depends(db_conn, scope="function"),
+@router.get("/grid-edits/{edit_id:int}", summary="一次网格编辑（含结果与映射）")
+def get_edit(edit_id: RowIdPath, conn: Connection = Depends(db_conn, scope="function"),
              principal: r.Principal = Depends(requires(EDIT))):
     """One edit with its result (codes written, lineage, figures)."""
     return _edit_checked(conn, principal, EDIT, edit_id)
@@ -243,7 +244,7 @@ def history(code: str, conn: Connection = Depends(db_conn, scope="function")):
 
 @router.get("/grids/{code}/diff", dependencies=[Depends(requires("grids:read"))],
             summary="网格两个版本之间的差异：面积、户数、建筑")
-def diff(code: str, v1: int = Query(..., alias="from", ge=1), v2: int = Query(..., alias="to", ge=1),
+def diff(code: str, v1: int = row_id_query("版本 from version", alias="from"), v2: int = row_id_query("版本 to version", alias="to"),
          conn: Connection = Depends(db_conn, scope="function")):
     """Area gained / lost (GeoJSON), households and buildings gained / lost between two versions."""
     from grid_builder.edit import service

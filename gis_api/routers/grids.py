@@ -23,7 +23,7 @@ from gis_api.auth.audited import audited
 from gis_api.auth.deps import current_principal, requires
 from gis_api.deps import db_conn, db_engine
 from gis_api.errors import BadRequest, NotFound
-from gis_api.params import WgsPoint, check_etag, if_match, wgs_point
+from gis_api.params import OffsetQuery, WgsPoint, check_etag, if_match, wgs_point
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"])
 READ = [Depends(requires("grids:read"))]
@@ -94,7 +94,7 @@ def list_grids(
         None, description="上级编码：街道（社区）、社区（网格）、网格或社区（微网格）"
     ),
     limit: int = Query(1000, ge=1, le=5000, description="每页数量 page size"),
-    offset: int = Query(0, ge=0, le=100_000, description="跳过的数量 features to skip"),
+    offset: OffsetQuery = 0,
     conn: Connection = Depends(db_conn, scope="function"),
 ):
     """Current communities, grids or micro-grids, optionally under a parent code; paged by code order
@@ -103,7 +103,7 @@ def list_grids(
 
     if level not in ("community", "grid", "microgrid"):
         raise BadRequest(f"level 须为 community、grid 或 microgrid (got {level!r})")
-    if parent is not None and not parent.isdigit():
+    if parent is not None and not (parent.isascii() and parent.isdigit()):
         raise BadRequest(f"parent 须为数字编码 (got {parent!r})")
     rows = (
         store.community_rows(conn, parent) if level == "community" else store.list_grids(conn, level, parent)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/h3", tags=["h3 分析网格"], dependencies=[Depends
 
 @router.get("/cells", summary="区域的 H3 单元 (GeoJSON，带每格户数、建筑、兴趣点、地址计数)")
 def cells(area: str = Query(..., description="行政区 / 社区 / 网格编码"),
-          res: int = Query(10, description="分辨率 7–12"),
+          res: int = Query(10, ge=7, le=12, description="分辨率 7–12"),
           mode: str = Query("center", description="center（中心在内）| overlap（相交）| full（完全在内）"),
           engine: Engine = Depends(db_engine)):
     """H3 cells of an area with households, buildings, POIs (and addresses) per cell."""

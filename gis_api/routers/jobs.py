@@ -16,6 +16,7 @@ from gis_api import jobs as j
 from gis_api.auth import roles as r
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
+from gis_api.params import RowIdPath
 from gis_api.routers.scenarios import scenario_params
 from gis_api.schemas.workbench import JobRequest
 
@@ -58,25 +59,25 @@ def listing(request: Request, conn: Connection = Depends(db_conn, scope="functio
     return [_status(dict(row)) for row in rows]
 
 
-@router.get("/{job_id}", summary="任务状态 job status")
-def status(job_id: int, request: Request, conn: Connection = Depends(db_conn, scope="function"),
+@router.get("/{job_id:int}", summary="任务状态 job status")
+def status(job_id: RowIdPath, request: Request, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = _JOBS) -> dict:
     """状态、进度与消息。State (queued, running, done, failed, cancelled), progress 0–1, message."""
     j.runner_of(request.app).fail_orphans(job_id)
     return _status(j.get_job(conn, job_id, _owner(principal)))
 
 
-@router.get("/{job_id}/result", summary="任务结果 job result",
+@router.get("/{job_id:int}/result", summary="任务结果 job result",
             responses={409: {"description": "任务未完成、失败或已取消 not finished, failed or cancelled"}})
-def result(job_id: int, conn: Connection = Depends(db_conn, scope="function"),
+def result(job_id: RowIdPath, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = _JOBS) -> dict:
     """已完成任务的结果（与同步接口相同的 JSON）；未完成、失败或取消时 409。"""
     return j.job_result(conn, job_id, _owner(principal))
 
 
-@router.delete("/{job_id}", summary="取消任务 cancel a job",
+@router.delete("/{job_id:int}", summary="取消任务 cancel a job",
                responses={409: {"description": "任务已结束 the job has already ended"}})
-def cancel(job_id: int, request: Request, conn: Connection = Depends(db_conn, scope="function"),
+def cancel(job_id: RowIdPath, request: Request, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = _JOBS) -> dict:
     """取消排队或运行中的任务；其结果不会保存。Cancel a queued or running job: nothing it computed is kept."""
     return _status(j.runner_of(request.app).cancel(conn, job_id, _owner(principal)))

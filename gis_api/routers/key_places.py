@@ -19,6 +19,7 @@ from gis_api.auth import targets
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
+from gis_api.params import OffsetQuery
 from layers import registry
 from layers.registry import Layer, Prop, Style
 from residents import key_places as kp
@@ -61,7 +62,7 @@ class KeyPlacePatch(BaseModel):
 
 def _place_target(place_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict:
     """Dependency: the jurisdiction of the key place in the path (its address, else its community)."""
-    if not place_id.isdigit() or len(place_id) > 18:
+    if not (place_id.isascii() and place_id.isdigit()) or len(place_id) > 18:
         return {}
     try:
         p = kp.get(conn, int(place_id))
@@ -82,7 +83,7 @@ def list_categories(conn: Connection = Depends(db_conn, scope="function")):
 @router.get("", dependencies=[Depends(requires("key_places:read"))], summary="重点场所 the key-place registry")
 def list_places(community: str | None = Query(None, max_length=12), category: str | None = Query(None, max_length=40),
                 status: Literal["active", "closed"] | None = Query("active"),
-                limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0),
+                limit: int = Query(500, ge=1, le=5000), offset: OffsetQuery = 0,
                 conn: Connection = Depends(db_conn, scope="function")):
     """Key places by community / category / status, each with its standard address and point."""
     total, rows = kp.list_places(conn, community, category, status, limit, offset)
@@ -114,7 +115,7 @@ def update_place(place_id: str, body: KeyPlacePatch, request: Request,
                  conn: Connection = Depends(db_conn, scope="function"),
                  principal: r.Principal = Depends(requires("key_places:write", target=_place_target))):
     """Name, category, status (closed), note, or the address (within your jurisdiction too)."""
-    if not place_id.isdigit() or len(place_id) > 18:
+    if not (place_id.isascii() and place_id.isdigit()) or len(place_id) > 18:
         raise NotFound(f"重点场所不存在 no key place {place_id}")
     changes = body.model_dump(exclude_unset=True)
     if changes.get("address_code"):

@@ -156,7 +156,7 @@ async def lookup(request: Request, principal: r.Principal = Depends(current_prin
         raise BadRequest(f"一次最多 {MAX_LOOKUP} 个编号 (at most {MAX_LOOKUP} ids)", detail={"parameter": "osm_ids"})
     places = []
     for raw in codes:
-        code = raw[1:] if raw[:1] in "NWRnwr" and raw[1:].isdigit() else raw
+        code = raw[1:] if raw[:1] in "NWRnwr" and (raw[1:].isascii() and raw[1:].isdigit()) else raw
         found = await run_in_threadpool(_address_text, engine, code)
         if found is None:
             continue

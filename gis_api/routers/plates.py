@@ -66,6 +66,10 @@ def _page(status: int, title: str, message: str) -> HTMLResponse:
 
 @router.get("/p/{code}", response_class=HTMLResponse,
             summary="扫码门牌页面（手机） QR plate scan page",
+            responses={400: {"description": "门牌无法核验（页面） the plate does not verify (a page)",
+                             "content": {"text/html": {}}},
+                       404: {"description": "地址不存在或已注销（页面） unknown or retired address (a page)",
+                             "content": {"text/html": {}}}},
             dependencies=[Depends(open_route("QR plate scan page"))])
 def scan_page(request: Request, code: str, c: str | None = Query(None, max_length=16, description="门牌校验码"),
               conn: Connection = Depends(db_conn, scope="function")):
@@ -181,7 +185,7 @@ def report_plate(request: Request, code: str, body: ReportIn,
 
 def _report_target(report_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict:
     """Dependency: the jurisdiction of the report's address (empty for an unknown report)."""
-    code = plates.report_address(conn, int(report_id)) if report_id.isdigit() and len(report_id) <= 18 else None
+    code = plates.report_address(conn, int(report_id)) if (report_id.isascii() and report_id.isdigit()) and len(report_id) <= 18 else None
     return targets.address_target(conn, code) if code else {}
 
 
@@ -211,7 +215,7 @@ def report_state(report_id: str, body: ReportStateIn, request: Request,
                  principal: r.Principal = Depends(requires("plates:reports", target=_report_target))):
     """confirmed (the plate is wrong, being fixed), corrected (fixed), dismissed (with reason), open again;
     409 when it already has that state, 404 for an unknown report. Audited."""
-    if not report_id.isdigit() or len(report_id) > 18:
+    if not (report_id.isascii() and report_id.isdigit()) or len(report_id) > 18:
         raise NotFound(f"门牌报告不存在 no plate report {report_id}")
     out = plates.set_report_state(conn, int(report_id), body.state, body.reason)
     note_records(request, f"plate_report:{report_id}", out["address_code"])

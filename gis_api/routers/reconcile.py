@@ -24,6 +24,7 @@ from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import audit_fields, requires
 from gis_api.deps import db_conn
 from gis_api.errors import NotFound, Unprocessable
+from gis_api.params import OffsetQuery
 from gis_api.uploads import too_large, upload_route
 from residents import reconcile_store as rs
 
@@ -42,7 +43,7 @@ def _in_area(principal: r.Principal, action: str, police_area: str) -> None:
 
 def _task_target(task_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict[str, Any]:
     """Dependency: the jurisdiction of the task in the path (its police area, grid, community, township)."""
-    t = rs.task(conn, int(task_id)) if task_id.isdigit() and len(task_id) <= 18 else None
+    t = rs.task(conn, int(task_id)) if (task_id.isascii() and task_id.isdigit()) and len(task_id) <= 18 else None
     if t is None:
         return {}
     return {"police_area": t["police_area"], "grid": t["grid_code"], "community": t["community_code"],
@@ -168,7 +169,7 @@ def list_tasks(request: Request,
                state: Literal["open", "confirmed", "corrected", "dismissed"] | None = Query(None),
                kind: str | None = Query(None, max_length=40),
                police_area: str | None = Query(None, max_length=64),
-               limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+               limit: int = Query(100, ge=1, le=1000), offset: OffsetQuery = 0,
                conn: Connection = Depends(db_conn, scope="function"),
                principal: r.Principal = Depends(requires("reconcile:read"))):
     """Tasks whose police area, grid, community or township is one of the caller's grants (admin: all);
@@ -196,7 +197,7 @@ def summary(conn: Connection = Depends(db_conn, scope="function"),
 def get_task(task_id: str, request: Request, conn: Connection = Depends(db_conn, scope="function"),
              principal: r.Principal = Depends(requires("reconcile:read", target=_task_target))):
     """One task (masked by role) and its state history."""
-    t = rs.task(conn, int(task_id)) if task_id.isdigit() and len(task_id) <= 18 else None
+    t = rs.task(conn, int(task_id)) if (task_id.isascii() and task_id.isdigit()) and len(task_id) <= 18 else None
     if t is None:
         raise NotFound(f"比对任务不存在 no reconciliation task {task_id}")
     shown = _Shown(principal)
@@ -219,7 +220,7 @@ def set_state(task_id: str, body: StateIn, request: Request, conn: Connection = 
               principal: r.Principal = Depends(requires("reconcile:resolve", target=_task_target))):
     """confirmed (the mismatch is real), corrected (fixed in one of the sources), dismissed (with reason),
     open (reopen). 409 when the task already has that state."""
-    if not task_id.isdigit() or len(task_id) > 18:
+    if not (task_id.isascii() and task_id.isdigit()) or len(task_id) > 18:
         raise NotFound(f"比对任务不存在 no reconciliation task {task_id}")
     t = rs.change_state(conn, int(task_id), body.state, body.reason, principal.actor)
     note_records(request, f"reconcile_task:{task_id}")

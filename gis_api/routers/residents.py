@@ -41,14 +41,14 @@ def resident_target(conn: Connection, code: str | None) -> dict[str, Any]:
 
 
 def _int_id(value: str, what: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise RecordNotFound(f"{what}不存在 no such record {value!r}")
     return int(value)
 
 
 def _person_address(conn: Connection, person_id: str) -> str | None:
     """Where a person lives now (else last lived): the address their jurisdiction follows."""
-    if not person_id.isdigit() or len(person_id) > 18:
+    if not (person_id.isascii() and person_id.isdigit()) or len(person_id) > 18:
         return None
     return conn.execute(text("SELECT address_code FROM residence WHERE person_id = :p "
                              "ORDER BY to_date IS NULL DESC, to_date DESC, id DESC LIMIT 1"),
@@ -68,7 +68,7 @@ def _person_dep(person_id: str, conn: Connection = Depends(db_conn, scope="funct
 def _unit_dep(unit_id: str, conn: Connection = Depends(db_conn, scope="function")) -> dict[str, Any]:
     """Dependency: the jurisdiction of the unit in the path (its address)."""
     code = None
-    if unit_id.isdigit() and len(unit_id) <= 18:
+    if (unit_id.isascii() and unit_id.isdigit()) and len(unit_id) <= 18:
         code = conn.execute(text("SELECT address_code FROM org_unit WHERE id = :i AND valid_to IS NULL"),
                             {"i": int(unit_id)}).scalar()
     return resident_target(conn, code)
@@ -77,7 +77,7 @@ def _unit_dep(unit_id: str, conn: Connection = Depends(db_conn, scope="function"
 def _read_person(conn: Connection, params: dict[str, str]) -> Any:
     """The audited record of a write on a person: current version and residence (unmasked, audit only)."""
     pid = params.get("person_id", "")
-    p = store.person(conn, int(pid)) if pid.isdigit() and len(pid) <= 18 else None
+    p = store.person(conn, int(pid)) if (pid.isascii() and pid.isdigit()) and len(pid) <= 18 else None
     if p is None:
         return None
     res = store.current_residence(conn, p.id or 0)
@@ -91,7 +91,7 @@ def _read_house(conn: Connection, params: dict[str, str]) -> Any:
 
 def _read_unit(conn: Connection, params: dict[str, str]) -> Any:
     uid = params.get("unit_id", "")
-    u = store.unit(conn, int(uid)) if uid.isdigit() and len(uid) <= 18 else None
+    u = store.unit(conn, int(uid)) if (uid.isascii() and uid.isdigit()) and len(uid) <= 18 else None
     return to_json(u) if u else None
 
 
@@ -198,7 +198,7 @@ def update_person(person_id: str, body: PersonPatch, request: Request,
                   principal: r.Principal = Depends(requires(WRITE, target=_person_dep))):
     """A new version with the given fields (412 when If-Match / ``version`` is not the current version)."""
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    version = int(expected) if expected and expected.isdigit() else body.version
+    version = int(expected) if expected and (expected.isascii() and expected.isdigit()) else body.version
     p = service.update_person(conn, _int_id(person_id, "人员"), changes, principal.actor, version)
     shown = _Shown(principal)
     out = _person_json(conn, p, shown)
@@ -249,7 +249,7 @@ def record_house(code: str, body: HouseIn, conn: Connection = Depends(db_conn, s
                  expected: str | None = Depends(if_match),
                  principal: r.Principal = Depends(requires(WRITE, target=_address_dep))):
     """A building- or room-level address (or a lane house's number): 404 unknown, 422 retired or another level."""
-    version = int(expected) if expected and expected.isdigit() else body.version
+    version = int(expected) if expected and (expected.isascii() and expected.isdigit()) else body.version
     h = service.record_house(conn, code, body.model_dump(exclude={"version"}) | {"source": "grid"},
                              principal.actor, version)
     return to_json(h)
@@ -288,5 +288,5 @@ def update_unit(unit_id: str, body: UnitPatch, conn: Connection = Depends(db_con
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     if changes.get("address_code"):
         r.require(principal, WRITE, resident_target(conn, changes["address_code"]))
-    version = int(expected) if expected and expected.isdigit() else body.version
+    version = int(expected) if expected and (expected.isascii() and expected.isdigit()) else body.version
     return to_json(service.update_unit(conn, _int_id(unit_id, "单位"), changes, principal.actor, version))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from gis_api.auth import roles as r
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
+from gis_api.params import RowIdPath, row_id_query
 from gis_api.schemas.analysis import CoverageRequest
 from gis_api.schemas.workbench import ScenarioRequest
 
@@ -77,7 +78,7 @@ def list_scenarios(area_code: str | None = Query(None, max_length=12), name: str
 
 
 @router.get("/scenarios/compare", summary="比较两个方案 compare two scenarios")
-def compare(a: int = Query(..., description="方案 A 编号"), b: int = Query(..., description="方案 B 编号"),
+def compare(a: int = row_id_query("方案 A 编号"), b: int = row_id_query("方案 B 编号"),
             conn: Connection = Depends(db_conn, scope="function"),
             _p: r.Principal = Depends(requires("scenarios:read"))) -> dict:
     """并排比较：覆盖住户、覆盖率、新增设施、成本（B − A），及两方案的设施图层。"""
@@ -86,8 +87,8 @@ def compare(a: int = Query(..., description="方案 A 编号"), b: int = Query(.
     return scenarios.compare(conn, a, b)
 
 
-@router.get("/scenarios/{scenario_id}", summary="一个选址方案 one scenario")
-def get_scenario(scenario_id: int, conn: Connection = Depends(db_conn, scope="function"),
+@router.get("/scenarios/{scenario_id:int}", summary="一个选址方案 one scenario")
+def get_scenario(scenario_id: RowIdPath, conn: Connection = Depends(db_conn, scope="function"),
                  _p: r.Principal = Depends(requires("scenarios:read"))) -> dict:
     """方案参数、汇总与设施图层（GeoJSON）。"""
     from siting import scenarios
@@ -95,9 +96,9 @@ def get_scenario(scenario_id: int, conn: Connection = Depends(db_conn, scope="fu
     return scenarios.get(conn, scenario_id)
 
 
-@router.get("/scenarios/{scenario_id}/report.{fmt}", summary="方案报告 scenario report (pdf, csv, gpkg)",
+@router.get("/scenarios/{scenario_id:int}/report.{fmt}", summary="方案报告 scenario report (pdf, csv, gpkg)",
             response_class=Response, responses={200: {"content": {m: {} for m in MEDIA.values()}}})
-def scenario_report(scenario_id: int, fmt: Literal["pdf", "csv", "gpkg"],
+def scenario_report(scenario_id: RowIdPath, fmt: Literal["pdf", "csv", "gpkg"],
                     conn: Connection = Depends(db_conn, scope="function"),
                     _p: r.Principal = Depends(requires("scenarios:read"))) -> Response:
     """PDF（地图 + 表格，嵌入中文字体）、设施 CSV 或 GeoPackage。"""

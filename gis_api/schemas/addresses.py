@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
-from gis_api.params import CrsField
+from address_registry.records import REGISTRY_LEVELS
+from gis_api.params import CrsField, JsonInt
 
 
 class Change(BaseModel):
     """Why a change is made (required). Who makes it is the authenticated caller, never a body field."""
 
     reason: str = Field(..., min_length=1, description="修改原因 why")
-    version: int | None = Field(
+    version: JsonInt | None = Field(
         None, description="所依据的版本（或 If-Match 头）；已被他人修改时 412 the version you edited (or If-Match); "
                           "412 when the address changed since")
 
@@ -28,7 +29,8 @@ AREA_DESCRIPTION = (
 class AddressIn(Change):
     """A new address, or a compound (小区) with its polygon."""
 
-    level: str = Field(..., description="road | compound | house_number | building | unit | floor | room")
+    level: Literal[REGISTRY_LEVELS] = Field(  # type: ignore[valid-type]
+        ..., description="road | compound | house_number | building | unit | floor | room")
     parent_code: str | None = Field(
         None,
         description="上级标准地址编码（道路、小区的上级为6位区县代码；小区可省略，由范围确定）"
@@ -39,14 +41,14 @@ class AddressIn(Change):
         description='本级要素，如 {"house_number": "32号"} 或 {"compound": "外滩新苑"}；可带上级要素用于一致性校验',
     )
     name: str | None = Field(None, description="小区名称（level=compound 时可代替 components.compound）")
-    lon: float | None = Field(
+    lon: StrictFloat | None = Field(
         None,
         description="经度（小区为标注点，可省略：取范围内一点） longitude; a compound's optional label point",
     )
-    lat: float | None = Field(None, description="纬度 latitude")
+    lat: StrictFloat | None = Field(None, description="纬度 latitude")
     crs: CrsField = Field("wgs84", description="输入坐标系 wgs84 | cgcs2000 | gcj02 (point and area)")
     area: dict[str, Any] | None = Field(None, description=AREA_DESCRIPTION)
-    building_id: int | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
     source: str = "manual"
     aliases: list[str] = []
@@ -56,15 +58,15 @@ class AddressPatch(Change):
     """A correction: only the fields given change."""
 
     components: dict[str, str] | None = None
-    lon: float | None = None
-    lat: float | None = None
+    lon: StrictFloat | None = None
+    lat: StrictFloat | None = None
     crs: CrsField = "wgs84"
     area: dict[str, Any] | None = Field(
         None,
         description="更正小区范围（成员随之更新） a compound's corrected polygon; members follow. "
         + AREA_DESCRIPTION,
     )
-    building_id: int | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
 
 
@@ -135,9 +137,9 @@ class SplitPart(BaseModel):
     """One new address of a split."""
 
     components: dict[str, str]
-    lon: float | None = None
-    lat: float | None = None
-    building_id: int | None = None
+    lon: StrictFloat | None = None
+    lat: StrictFloat | None = None
+    building_id: JsonInt | None = None
     community_code: str | None = None
 
 
@@ -151,6 +153,6 @@ class SplitIn(Change):
 class AliasIn(BaseModel):
     """A new alias (``version``/If-Match: the address version it was added to, optional)."""
 
-    version: int | None = None
+    version: JsonInt | None = None
     alias: str
     kind: str = "variant"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictFloat, model_validator
 
 from geo.errors import TooLarge
 from gis_api.errors import BadRequest
-from gis_api.params import CrsField
+from gis_api.params import CrsField, JsonInt
+from siting.standards import FACILITY_TYPES
+
+_FACILITY_KEYS = sorted({t.name for t in FACILITY_TYPES} | {t.code for t in FACILITY_TYPES})
+
+
+def _known_facility_type(key: str) -> str:
+    if key not in _FACILITY_KEYS:
+        raise ValueError(f"未知设施类型 unknown facility type {key!r}；可选 one of：{'、'.join(_FACILITY_KEYS)}")
+    return key
+
+
+#: a facility type by its name or code (siting.standards.FACILITY_TYPES): the schema's enum, checked on input
+FacilityTypeKey = Annotated[str, AfterValidator(_known_facility_type), Field(
+    description="设施类型名称或代码，如 幼儿园 / kindergarten", json_schema_extra={"enum": _FACILITY_KEYS})]
 
 #: the most demand + site points one inline siting request may carry
 MAX_INLINE_POINTS = 200_000
@@ -20,12 +34,12 @@ MAX_INLINE_PAIRS = 20_000_000
 class CoverageRequest(BaseModel):
     """``POST /analysis/coverage``: households covered by a facility type."""
 
-    facility_type: str = Field(..., description="设施类型名称或代码，如 幼儿园 / kindergarten")
+    facility_type: FacilityTypeKey
     distance: Literal["walk", "line"] | None = Field(None, description="默认取设施类型的距离类型（步行）")
-    radius_m: float | None = Field(None, gt=0, le=20_000, description="覆盖 GB 50180-2018 默认服务半径")
+    radius_m: StrictFloat | None = Field(None, gt=0, le=20_000, description="覆盖 GB 50180-2018 默认服务半径")
     community_code: str | None = Field(None, max_length=12)
-    include_buildings: bool = Field(True, description="false: only uncovered buildings in the layers")
-    save: bool = False
+    include_buildings: StrictBool = Field(True, description="false: only uncovered buildings in the layers")
+    save: StrictBool = False
     area: dict | None = Field(None, description="绘制的范围：GeoJSON 面（WGS84），代替 community_code a drawn polygon")
 
     @model_validator(mode="after")
@@ -39,10 +53,10 @@ class InlinePoint(BaseModel):
     """A demand point or candidate site given in the request (lon/lat in the request's ``crs``)."""
 
     id: str | int
-    lon: float
-    lat: float
-    weight: float = Field(1.0, ge=0)
-    capacity: float | None = Field(None, ge=0)
+    lon: StrictFloat
+    lat: StrictFloat
+    weight: StrictFloat = Field(1.0, ge=0)
+    capacity: StrictFloat | None = Field(None, ge=0)
 
 
 def points_wgs84(points: list[InlinePoint], crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,23 +80,23 @@ class SitingRequest(BaseModel):
 
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
     # database mode
-    facility_type: str | None = Field(None, description="DB mode: demand = households, sites = existing + candidates")
-    new_sites: int | None = Field(None, ge=0, le=10_000)
+    facility_type: FacilityTypeKey | None = Field(None, description="DB mode: demand = households, sites = existing + candidates")
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000)
     candidates: list[Literal["buildings", "intersections"]] = ["buildings"]
     community_code: str | None = Field(None, max_length=12)
-    keep_existing: bool = True
+    keep_existing: StrictBool = True
     # inline mode
     demand: list[InlinePoint] | None = Field(None, description="inline mode: lon/lat points (crs)")
     sites: list[InlinePoint] | None = None
     fixed: list[str | int] = []
     crs: CrsField = "wgs84"
     # both
-    p: int | None = Field(None, ge=1)
+    p: JsonInt | None = Field(None, ge=1)
     distance: Literal["walk", "line"] | None = None
-    radius_m: float | None = Field(None, gt=0, le=20_000)
+    radius_m: StrictFloat | None = Field(None, gt=0, le=20_000)
     method: Literal["auto", "exact", "heuristic"] = "auto"
-    time_limit_s: float = Field(60.0, gt=0, le=300)
-    save: bool = Field(False, description="DB mode: store the new sites as planned facilities (replacing the previous plan)")
+    time_limit_s: StrictFloat = Field(60.0, gt=0, le=300)
+    save: StrictBool = Field(False, description="DB mode: store the new sites as planned facilities (replacing the previous plan)")
 
     @property
     def inline(self) -> bool:
@@ -126,9 +140,9 @@ class CameraRequest(BaseModel):
 
     community_code: str | None = Field(None, max_length=12, description="默认第一个社区；无社区时用区的演示窗口")
     model: Literal["bullet-4mm", "bullet-6mm", "bullet-12mm", "dome-360"] = "bullet-6mm"
-    headings: int = Field(8, ge=1, le=36)
-    pole_spacing_m: float = Field(30.0, ge=5, le=500)
-    building_corners: bool = Field(False, description="also building corners (wall mounts) as candidates")
-    k: int | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
+    headings: JsonInt = Field(8, ge=1, le=36)
+    pole_spacing_m: StrictFloat = Field(30.0, ge=5, le=500)
+    building_corners: StrictBool = Field(False, description="also building corners (wall mounts) as candidates")
+    k: JsonInt | None = Field(None, ge=1, le=5000, description="best k new cameras (MCLP); default fewest (LSCP)")
     method: Literal["auto", "exact", "heuristic"] = "auto"
-    time_limit_s: float = Field(60.0, gt=0, le=300)
+    time_limit_s: StrictFloat = Field(60.0, gt=0, le=300)

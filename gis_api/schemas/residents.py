@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat
+
+from gis_api.params import JsonInt
 
 
 class PersonIn(BaseModel):
@@ -32,7 +34,7 @@ class PersonPatch(BaseModel):
     birth_date: date | None = None
     phone: str | None = None
     registration: str | None = None
-    version: int | None = Field(None, description="所依据的版本 the version you edited")
+    version: JsonInt | None = Field(None, description="所依据的版本 the version you edited")
 
 
 class MoveIn(BaseModel):
@@ -46,7 +48,7 @@ class KeyGroupIn(BaseModel):
     """Flag (``on``) or unflag a person in a key group (重点人群)."""
 
     kind: str = Field(..., description="类别代码，见 GET /residents/key-groups")
-    on: bool = True
+    on: StrictBool = True
     on_date: date | None = Field(None, description="起止日期，默认今天 from / to date (default today)")
     note: str | None = Field(None, max_length=500)
 
@@ -55,13 +57,13 @@ class HouseIn(BaseModel):
     """The house details of the address in the path (a new version of its record)."""
 
     use: str = Field(..., description="自住 | 出租 | 空置 | 商用 | 其他")
-    floor_area: float | None = Field(None, gt=0, description="建筑面积（平方米）")
+    floor_area: StrictFloat | None = Field(None, gt=0, description="建筑面积（平方米）")
     ownership: str | None = Field(None, description="商品房 | 公房 | 私房 | 单位产权 | 其他")
-    tenant_count: int | None = Field(None, ge=0, description="租住人数（出租屋）")
+    tenant_count: JsonInt | None = Field(None, ge=0, description="租住人数（出租屋）")
     landlord_ref: str | None = Field(None, max_length=200, description="房东（姓名或人员编号）")
     rent_from: date | None = None
     rent_to: date | None = None
-    version: int | None = Field(None, description="所依据的版本（首次登记为 0）")
+    version: JsonInt | None = Field(None, description="所依据的版本（首次登记为 0）")
 
 
 class UnitIn(BaseModel):
@@ -72,7 +74,7 @@ class UnitIn(BaseModel):
     kind: str = Field("企业", description="企业 | 个体工商户 | 机关 | 事业单位 | 社会组织 | 其他")
     contact_name: str | None = Field(None, max_length=200)
     contact_phone: str | None = None
-    staff_count: int | None = Field(None, ge=0)
+    staff_count: JsonInt | None = Field(None, ge=0)
 
 
 class UnitPatch(BaseModel):
@@ -84,5 +86,5 @@ class UnitPatch(BaseModel):
     address_code: str | None = None
     contact_name: str | None = None
     contact_phone: str | None = None
-    staff_count: int | None = Field(None, ge=0)
-    version: int | None = None
+    staff_count: JsonInt | None = Field(None, ge=0)
+    version: JsonInt | None = None

@@ -4,36 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, model_validator
 
-from gis_api.params import CrsField
-from gis_api.schemas.analysis import CoverageRequest
+from gis_api.params import CrsField, JsonInt
+from gis_api.schemas.analysis import CoverageRequest, FacilityTypeKey
 
 
 class IsochroneRequest(BaseModel):
     """``POST /analysis/isochrones``: walking isochrones of the existing facilities of a type."""
 
-    facility_type: str = Field(..., description="设施类型名称或代码，如 幼儿园 / kindergarten")
-    minutes: list[float] = Field([5, 10, 15], min_length=1, max_length=6, description="步行分钟数 minutes of walking")
-    speed_m_per_min: float | None = Field(None, gt=0, le=300, description="步行速度，默认 75 米/分钟（4.5 km/h）")
-    buffer_m: float = Field(50.0, gt=0, le=500, description="路网缓冲距离 network buffer, metres")
+    facility_type: FacilityTypeKey
+    minutes: list[StrictFloat] = Field([5, 10, 15], min_length=1, max_length=6, description="步行分钟数 minutes of walking")
+    speed_m_per_min: StrictFloat | None = Field(None, gt=0, le=300, description="步行速度，默认 75 米/分钟（4.5 km/h）")
+    buffer_m: StrictFloat = Field(50.0, gt=0, le=500, description="路网缓冲距离 network buffer, metres")
     community_code: str | None = Field(None, max_length=12)
 
 
 class JobSitingParams(BaseModel):
     """Siting on the DB data, as a job (nothing is saved: save a named scenario instead)."""
 
-    facility_type: str
+    facility_type: FacilityTypeKey
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
-    new_sites: int | None = Field(None, ge=0, le=10_000)
-    p: int | None = Field(None, ge=1)
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000)
+    p: JsonInt | None = Field(None, ge=1)
     candidates: list[Literal["buildings", "intersections"]] = ["buildings"]
     community_code: str | None = Field(None, max_length=12)
-    keep_existing: bool = True
+    keep_existing: StrictBool = True
     distance: Literal["walk", "line"] | None = None
-    radius_m: float | None = Field(None, gt=0, le=20_000)
+    radius_m: StrictFloat | None = Field(None, gt=0, le=20_000)
     method: Literal["auto", "exact", "heuristic"] = "auto"
-    time_limit_s: float = Field(60.0, gt=0, le=600)
+    time_limit_s: StrictFloat = Field(60.0, gt=0, le=600)
 
 
 class ScenarioRequest(BaseModel):
@@ -41,20 +41,20 @@ class ScenarioRequest(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=100, description="方案名称 scenario name")
     area_code: str | None = Field(None, max_length=12, description="方案范围（行政区划代码）；空 = 全市")
-    facility_type: str
+    facility_type: FacilityTypeKey
     model: Literal["lscp", "mclp", "pmedian"] = "mclp"
-    new_sites: int | None = Field(None, ge=0, le=10_000, description="新增设施数（mclp / pmedian）")
-    p: int | None = Field(None, ge=1)
+    new_sites: JsonInt | None = Field(None, ge=0, le=10_000, description="新增设施数（mclp / pmedian）")
+    p: JsonInt | None = Field(None, ge=1)
     candidates: list[Literal["buildings", "intersections", "points"]] = Field(["buildings"], min_length=1)
-    points: list[tuple[float, float]] | None = Field(None, max_length=5000, description="候选点 [lon, lat]（crs）")
+    points: list[tuple[StrictFloat, StrictFloat]] | None = Field(None, max_length=5000, description="候选点 [lon, lat]（crs）")
     points_csv: str | None = Field(None, max_length=1_000_000, description="候选点 CSV：id,lon,lat（crs）")
     crs: CrsField = "wgs84"
-    keep_existing: bool = True
+    keep_existing: StrictBool = True
     distance: Literal["walk", "line"] | None = None
-    radius_m: float | None = Field(None, gt=0, le=20_000)
-    cost_per_site: float | None = Field(None, ge=0, description="每处新增设施成本（万元），用于比较")
+    radius_m: StrictFloat | None = Field(None, gt=0, le=20_000)
+    cost_per_site: StrictFloat | None = Field(None, ge=0, description="每处新增设施成本（万元），用于比较")
     method: Literal["auto", "exact", "heuristic"] = "auto"
-    time_limit_s: float = Field(60.0, gt=0, le=600)
+    time_limit_s: StrictFloat = Field(60.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _points_only_with_points(self) -> ScenarioRequest:

@@ -19,7 +19,9 @@ from gis_api.deps import db_conn
 ROLES = ("public", *r.USER_ROLES, r.SYSTEM, "system_geocode")
 #: sample values for path parameters: enough to reach the policy check (which comes first)
 SAMPLES = {"collection_id": "building", "tms": "WebMercatorQuad", "z": "14", "x": "13721", "y": "6694",
-           "cell": "8a309a60146ffff", "feature_id": "1"}
+           "cell": "8a309a60146ffff", "feature_id": "1",
+           # serial ids: their paths take digits only ({edit_id:int}), "x" would not reach the route
+           "edit_id": "1", "job_id": "1", "scenario_id": "1"}
 
 
 def _principal_for(role: str) -> r.Principal:

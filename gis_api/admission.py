@@ -1,0 +1,59 @@
+"""Admission control (issue 15): at most ``max_in_flight`` requests are served at once; the next ones wait
+``wait_s`` for a slot and then get 503 with ``Retry-After`` — a fast, honest "busy" instead of a hang.
+
+Why: routes are sync (FastAPI runs them and their ``db_conn`` dependency in a 40-thread pool) and each
+holds a pooled connection (10 + 10 overflow) for the whole request. With more requests than connections,
+threads sat waiting ``pool_timeout_s`` for a connection while the thread pool queued everything behind
+them, ``/health`` included: at 200 clients every client timed out and ``/health`` stayed unanswered for
+about 50 s after the load stopped. With admission sized to the pool, an admitted request finds a
+connection, the thread pool never fills, and the excess is refused in ``wait_s``. ``/health`` and static
+files are never queued.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+
+from gis_api.errors import BUSY, RETRY_AFTER_S, error_body
+
+#: paths (prefixes) served without admission: monitoring and static assets touch no pooled connection
+EXEMPT_PREFIXES = ("/health", "/static/")
+
+
+class AdmissionMiddleware:
+    """Pure ASGI middleware: a semaphore of ``max_in_flight`` slots around every HTTP request but the exempt."""
+
+    def __init__(self, app: Any, max_in_flight: int, wait_s: float):
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.wait_s = wait_s
+        self._slots: anyio.Semaphore | None = None  # made on first use, inside the server's event loop
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve the request in a slot, or answer 503 busy when none frees up within ``wait_s``."""
+        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.max_in_flight)
+        slots = self._slots
+        with anyio.move_on_after(self.wait_s) as waited:
+            await slots.acquire()
+        if waited.cancelled_caught:
+            await _busy(send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()
+
+
+async def _busy(send: Any) -> None:
+    body = json.dumps(error_body("busy", BUSY), ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(RETRY_AFTER_S).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,92 @@
+"""Issue 15: saturation answers fast and honestly — a request beyond the admitted ones gets 503 ``busy``
+with ``Retry-After`` (never a hang), ``/health`` is answered while every pooled connection is taken, and
+service resumes by itself when a slot frees. Deterministic: requests are held open by events, not timing."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from gis_api.admission import AdmissionMiddleware
+
+
+def _held_app(max_in_flight: int):
+    entered, release = threading.Event(), threading.Event()
+    app = FastAPI()
+    app.add_middleware(AdmissionMiddleware, max_in_flight=max_in_flight, wait_s=0.05)
+
+    @app.get("/hold")
+    def hold():
+        entered.set()
+        release.wait(30)
+        return {"held": True}
+
+    @app.get("/quick")
+    def quick():
+        return {"ok": True}
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    return app, entered, release
+
+
+def test_a_request_beyond_the_slots_is_a_fast_503_and_service_resumes():
+    app, entered, release = _held_app(max_in_flight=1)
+    with TestClient(app) as client:
+        results: dict[str, int] = {}
+        holder = threading.Thread(target=lambda: results.setdefault("hold", client.get("/hold").status_code))
+        holder.start()
+        assert entered.wait(10)
+        busy = client.get("/quick")
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "2"
+        assert busy.json()["error"] == "busy" and "retry" in busy.json()["message"]
+        assert client.get("/health").status_code == 200  # never queued
+        release.set()
+        holder.join(10)
+        assert results["hold"] == 200
+        assert client.get("/quick").status_code == 200  # the slot came back
+
+
+def test_slots_are_released_when_a_route_fails():
+    app = FastAPI()
+    app.add_middleware(AdmissionMiddleware, max_in_flight=1, wait_s=0.05)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    @app.get("/quick")
+    def quick():
+        return {"ok": True}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(3):
+            assert client.get("/boom").status_code == 500
+        assert client.get("/quick").status_code == 200
+
+
+def test_health_is_answered_while_the_pool_is_exhausted(app, client):
+    engine = app.state.engine
+    pool = engine.pool
+    capacity = pool.size() + pool._max_overflow
+    # every connection the pool can give is taken (some may already be out: a job runner, a keeper)
+    held = [engine.connect() for _ in range(capacity - pool.checkedout())]
+    try:
+        assert pool.checkedout() == capacity
+        res = client.get("/health")
+        assert res.status_code == 200, res.text
+        assert res.json()["status"] == "ok" and res.json()["postgis"]
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_the_app_admits_requests_through_its_settings(app, client):
+    admission = [m for m in app.user_middleware if m.cls is AdmissionMiddleware]
+    assert len(admission) == 1 and admission[0].kwargs["max_in_flight"] == app.state.settings.max_in_flight
+    assert client.get("/addresses", params={"limit": 1}).status_code == 200
