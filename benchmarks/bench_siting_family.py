@@ -78,9 +78,9 @@ def make_instance(model: str, seed: int, kind: str):
     return d, s, w
 
 
-def family(models, seeds):
+def family(models, seeds, kinds=KINDS):
     for seed in seeds:
-        for kind in KINDS:
+        for kind in kinds:
             for model in models:
                 yield model, seed, kind
 
@@ -160,7 +160,7 @@ def _write_csv(path: Path, xy: np.ndarray, w: np.ndarray | None) -> None:
             f.write(f"{i},{x:.3f},{y:.3f}" + (f",{int(w[i])}" if w is not None else "") + "\n")
 
 
-def run_ours(model: str, seed: int, kind: str, python: str) -> dict:
+def run_ours(model: str, seed: int, kind: str, python: str, time_limit: float = 600.0) -> dict:
     """The whole CLI process on the instance's CSVs (written once, outside the timing)."""
     name = instance_name(model, seed, kind)
     spec = SPECS[model]
@@ -170,7 +170,7 @@ def run_ours(model: str, seed: int, kind: str, python: str) -> dict:
     _write_csv(dpath, d, w if model == "mclp" else None)
     _write_csv(spath, s, None)
     cmd = [python, "-m", "gis_api.cli", "siting", "solve", "--model", model, "--demand", str(dpath),
-           "--sites", str(spath), "--radius", str(spec["radius"]), "--method", "exact", "--json"]
+           "--sites", str(spath), "--radius", str(spec["radius"]), "--method", "exact", "--time-limit", str(time_limit), "--json"]
     if spec["p"]:
         cmd += ["--p", str(spec["p"])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -199,6 +199,8 @@ def summarise(rows: list[dict]) -> str:
             continue
         ratio = pe["seconds"] / r["ours"]["process_seconds"]
         same = "=" if abs(pe["objective"] - r["ours"]["objective"]) < 1e-6 else "≠"
+        if r["ours"]["gap"]:
+            same += f" (ours not proven: gap {r['ours']['gap']:.2%})"
         cap = " (capped)" if pe.get("capped") else ""
         lines.append(f"| {r['name']} | {r['ours']['process_seconds']:.2f} s | {pe['seconds']:.1f} s{cap} | "
                      f"{ratio:.1f}× | {r['ours']['objective']} {same} {pe['objective']} |")
@@ -215,6 +217,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="mclp,lscp")
     ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--time-limit", type=float, default=600.0, help="ours: the CLI's --time-limit")
     ap.add_argument("--peer-python", default=sys.executable, help="an interpreter with spopt + pulp")
     ap.add_argument("--peer-time-limit", type=float, default=900.0)
     ap.add_argument("--no-peer", action="store_true", help="ours only; the peer from the cache where present")
@@ -229,12 +233,13 @@ def main(argv=None):
     OUT.mkdir(exist_ok=True)
     cache = _load_cache()
     rows = []
-    for model, seed, kind in family(models, seeds):
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    for model, seed, kind in family(models, seeds, kinds):
         name = instance_name(model, seed, kind)
         row: dict = {"name": name, "model": model, "seed": seed, "kind": kind}
         if not args.peer_only:
             load0 = _load()
-            row["ours"] = run_ours(model, seed, kind, sys.executable)
+            row["ours"] = run_ours(model, seed, kind, sys.executable, args.time_limit)
             row["ours"]["load_before"] = load0
             print(f"ours {name}: {row['ours']}", flush=True)
         if name not in cache["instances"] and not args.no_peer:
