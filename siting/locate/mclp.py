@@ -37,6 +37,8 @@ def _merge_identical_rows(rows, A_r: sp.csr_matrix, c_y):
 #: (``mip_heuristic_effort`` 0) made no difference within the noise on the issue-18 family, and on clustered
 #: demand the incumbent is not always optimal (HiGHS' heuristics are then worth keeping)
 MILP_OPTIONS: dict = {}
+#: the site-dominance test forms the site × site overlap Aᵀ A; skipped when it would take more products
+DOMINANCE_MAX_PRODUCTS = 30_000_000
 
 
 @dataclass
@@ -197,8 +199,12 @@ class MCLP(_FacilityModel):
         A_r = -milp.M[:n_r, :n_s]  # the (merged) demand rows × sites, 0/1
         A_r = (A_r > 0).astype(np.float64).tocsc()
         deg = np.diff(A_r.indptr)
-        G = (A_r.T @ A_r).tocsr()  # |rows(j) ∩ rows(k)|
         to = np.arange(n_s)
+        row_deg = np.diff(A_r.tocsr().indptr).astype(np.float64)
+        if float(row_deg @ row_deg) > DOMINANCE_MAX_PRODUCTS:  # the site × site overlap would not fit: skip
+            self.dominated_sites = 0
+            return to
+        G = (A_r.T @ A_r).tocsr()  # |rows(j) ∩ rows(k)|
         free = np.ones(n_s, dtype=bool)
         free[self.fixed] = False
         best_deg = int(deg.max()) if deg.size else 0
