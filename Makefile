@@ -20,7 +20,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed var/.numba-warm
+
+## the parser's numba kernels (cache=True) compiled once here, so the first `shequ parse` answers as fast as
+## the next (cold, the first call spends ~12 s or more compiling); redone when a kernel's source changes
+var/.numba-warm: address_registry/parsing/_lstm.py address_registry/parsing/_decode.py | $(VENV)/.installed
+	@mkdir -p var
+	$(BIN)/python -m gis_api.cli parse 浙江省杭州市西湖区文三路90号 北京市海淀区中关村大街27号 > /dev/null
+	touch $@
 
 assets: venv
 	@bash scripts/install_assets.sh

@@ -23,8 +23,11 @@ class LSCP(_FacilityModel):
 
     name = "lscp"
 
-    def __init__(self, coverage: Coverage, weights=None, fixed=None, capacity=None, skip_uncoverable=False):
+    def __init__(self, coverage: Coverage, weights=None, fixed=None, capacity=None, skip_uncoverable=False,
+                 reduce=True):
         super().__init__(coverage, None, weights=weights, fixed=fixed, capacity=capacity)
+        #: exact reductions (dominated rows and columns out); off: HiGHS on the plain cover matrix
+        self.reduce = bool(reduce)
         if self.uncoverable.size and not skip_uncoverable:
             raise SitingError(
                 f"{self.uncoverable.size} 个需求点在服务半径内没有任何候选点，无法全覆盖 "
@@ -48,7 +51,10 @@ class LSCP(_FacilityModel):
         free[self.fixed] = False
         free_cols = np.flatnonzero(free)
         # dominated rows / columns out (exact for unit costs), then a Lagrangian heuristic + bound
-        r_keep, c_keep = reduce_set_cover(A[rows][:, free_cols].tocsr())
+        if self.reduce:
+            r_keep, c_keep = reduce_set_cover(A[rows][:, free_cols].tocsr())
+        else:
+            r_keep, c_keep = np.arange(rows.size), np.arange(free_cols.size)
         cols = free_cols[c_keep]
         B = A[rows[r_keep]][:, cols].tocsr()
         deadline = t0 + (min(time_limit, 30.0) if method == "heuristic" else min(0.2 * time_limit, 10.0))

@@ -15,6 +15,32 @@ from ..solvers.highs import lp_relaxation, run_highs
 from .base import HEURISTIC_MAX_SECONDS, SitingResult, _FacilityModel
 
 
+def _merge_identical_rows(rows, A_r: sp.csr_matrix, c_y):
+    """Demand rows with the same site set merged into one (the first stands for them), weights summed."""
+    A_r = A_r.copy()
+    A_r.sort_indices()
+    first: dict[bytes, int] = {}
+    rep = np.empty(rows.size, dtype=np.int64)
+    for i in range(rows.size):
+        key = A_r.indices[A_r.indptr[i]:A_r.indptr[i + 1]].tobytes()
+        rep[i] = first.setdefault(key, i)
+    keep = np.flatnonzero(rep == np.arange(rows.size))
+    if keep.size == rows.size:
+        return rows, A_r, c_y
+    slot = np.full(rows.size, -1, dtype=np.int64)
+    slot[keep] = np.arange(keep.size)
+    merged = np.bincount(slot[rep], weights=c_y, minlength=keep.size)
+    return rows[keep], A_r[keep], merged
+
+
+#: HiGHS options of the MCLP branch-and-bound. Left at HiGHS' defaults: turning its primal heuristics off
+#: (``mip_heuristic_effort`` 0) made no difference within the noise on the issue-18 family, and on clustered
+#: demand the incumbent is not always optimal (HiGHS' heuristics are then worth keeping)
+MILP_OPTIONS: dict = {}
+#: the site-dominance test forms the site × site overlap Aᵀ A; skipped when it would take more products
+DOMINANCE_MAX_PRODUCTS = 30_000_000
+
+
 @dataclass
 class _CoverMilp:
     """The sparse MCLP MILP: variables [x_0..x_{n_s-1}, y_0..y_{n_r-1}], y_i − Σ_j a_ij x_j ≤ 0, Σ x_j = p."""
@@ -39,8 +65,10 @@ class MCLP(_FacilityModel):
 
     name = "mclp"
 
-    def __init__(self, coverage: Coverage, p: int, weights=None, fixed=None, capacity=None):
+    def __init__(self, coverage: Coverage, p: int, weights=None, fixed=None, capacity=None, reduce=True):
         super().__init__(coverage, p, weights=weights, fixed=fixed, capacity=capacity)
+        #: exact reductions of the MILP (identical demand rows merged, dominated sites out); off: the plain model
+        self.reduce = bool(reduce)
 
     @classmethod
     def from_cost_matrix(cls, cost, service_radius: float, p: int, **kw) -> MCLP:
@@ -97,6 +125,7 @@ class MCLP(_FacilityModel):
         """Incumbent, LP relaxation (proof or reduced-cost fixing), then the MILP started from the incumbent."""
         w, n_s = self.weights, self.coverage.n_sites
         milp = self._cover_milp(A)
+        dom_to = self._dominated_sites(milp) if self.reduce else None
         # 1) incumbent: greedy + a short swap search
         chosen, count = swap_improve(A_csc, w, chosen, count, self.fixed, t0 + min(0.1 * time_limit, 10.0))
         best_val = float(w[count > 0].sum())
@@ -112,11 +141,11 @@ class MCLP(_FacilityModel):
                 return self._result("exact", "Optimal", np.sort(chosen), best_val, 0.0, ub_lp, t0)
             fixed0, fixed1 = self._reduced_cost_fixing(milp, x_lp, ub_lp, dj, need)
         start = np.zeros(n_s + milp.rows.size)
-        start[chosen] = 1.0
+        start[chosen if dom_to is None else dom_to[chosen]] = 1.0  # a dominated site → its dominator
         start[n_s:] = (count[milp.rows] > 0).astype(np.float64)
         status, x, obj, gap, bound = run_highs(
             milp.c, milp.M, milp.row_lo, milp.row_hi, milp.col_lo, milp.col_hi, milp.integer, True,
-            max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap, start=start
+            max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap, start=start, options=MILP_OPTIONS
         )
         self.reduced_cost_fixed = (fixed0, fixed1)
         self.incumbent = best_val
@@ -125,7 +154,7 @@ class MCLP(_FacilityModel):
                 raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
             sites, covered = np.sort(chosen), best_val
         else:
-            sites = np.flatnonzero(x[:n_s] > 0.5)
+            sites = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
             covered = float(w[self.coverage.cover_count(sites) > 0].sum())
         bound = max(bound, covered) if np.isfinite(bound) else (ub_lp if ub_lp is not None else covered)
         if ub_lp is not None:
@@ -138,7 +167,10 @@ class MCLP(_FacilityModel):
         cov, w = self.coverage, self.weights
         rows = np.flatnonzero(np.diff(cov.indptr) > 0)  # uncoverable demand cannot count
         rows = rows[w[rows] > 0]
-        A_r = A[rows]
+        A_r = A[rows].tocsr()
+        c_y = w[rows]
+        if self.reduce:  # demand points reached by the same sites act as one: one y with their summed weight
+            rows, A_r, c_y = _merge_identical_rows(rows, A_r, c_y)
         n_s, n_r = cov.n_sites, rows.size
         # variables [x_0..x_{n_s-1}, y_0..y_{n_r-1}];  y_i − Σ_j a_ij x_j ≤ 0;  Σ x_j = p
         M = sp.vstack([
@@ -152,9 +184,63 @@ class MCLP(_FacilityModel):
             row_lo=np.concatenate([np.full(n_r, -np.inf), [self.p]]),
             row_hi=np.concatenate([np.zeros(n_r), [self.p]]),
             col_lo=col_lo, col_hi=np.ones(n_s + n_r),
-            c=np.concatenate([np.zeros(n_s), w[rows]]),
+            c=np.concatenate([np.zeros(n_s), c_y]),
             integer=np.concatenate([np.ones(n_s, dtype=bool), np.zeros(n_r, dtype=bool)]),
         )
+
+    def _dominated_sites(self, milp: _CoverMilp) -> np.ndarray:
+        """Close the free sites whose counted demand is a subset of another site's (exact; Σ x_j = p → ≤ p).
+
+        Returns ``to``: each site's replacement (itself unless dominated; a dominated site's dominator is
+        one of the largest covering sets that contain its own, lowest index among ties, so never dominated).
+        A solution with fewer than ``p`` sites is padded afterwards (:meth:`_pad_to_p`): coverage never drops.
+        """
+        n_s, n_r = self.coverage.n_sites, milp.rows.size
+        A_r = -milp.M[:n_r, :n_s]  # the (merged) demand rows × sites, 0/1
+        A_r = (A_r > 0).astype(np.float64).tocsc()
+        deg = np.diff(A_r.indptr)
+        to = np.arange(n_s)
+        row_deg = np.diff(A_r.tocsr().indptr).astype(np.float64)
+        if float(row_deg @ row_deg) > DOMINANCE_MAX_PRODUCTS:  # the site × site overlap would not fit: skip
+            self.dominated_sites = 0
+            return to
+        G = (A_r.T @ A_r).tocsr()  # |rows(j) ∩ rows(k)|
+        free = np.ones(n_s, dtype=bool)
+        free[self.fixed] = False
+        best_deg = int(deg.max()) if deg.size else 0
+        top = int(np.flatnonzero(deg == best_deg)[0]) if deg.size else 0
+        for j in np.flatnonzero(free):
+            if deg[j] == 0:  # covers nothing that counts
+                to[j] = top
+                continue
+            ks = G.indices[G.indptr[j]:G.indptr[j + 1]]
+            inter = G.data[G.indptr[j]:G.indptr[j + 1]]
+            sup = ks[(inter >= deg[j] - 0.5) & (ks != j)]
+            if sup.size == 0:
+                continue
+            sup = sup[(deg[sup] > deg[j]) | (sup < j)]
+            if sup.size:
+                dk = deg[sup]
+                to[j] = int(sup[dk == dk.max()].min())
+        dominated = to != np.arange(n_s)
+        if dominated.any():
+            milp.col_hi = milp.col_hi.copy()
+            milp.col_hi[:n_s][dominated] = 0.0
+            milp.row_lo = milp.row_lo.copy()
+            milp.row_lo[-1] = -np.inf  # Σ x_j ≤ p: the optimum is the same, padded to p afterwards
+        self.dominated_sites = int(dominated.sum())
+        return to
+
+    def _pad_to_p(self, sites: np.ndarray) -> np.ndarray:
+        """Open further sites (the largest covering sets first) until ``p`` are open; coverage cannot drop."""
+        p = int(self.p or 0)
+        if sites.size >= p:
+            return sites
+        deg = np.diff(self.coverage.matrix().tocsc().indptr)
+        is_open = np.zeros(self.coverage.n_sites, dtype=bool)
+        is_open[sites] = True
+        order = [j for j in np.argsort(-deg, kind="stable") if not is_open[j]]
+        return np.sort(np.concatenate([sites, np.asarray(order[: p - sites.size], dtype=np.int64)]))
 
     def _lp_rounding(self, A_csc, x_lp, best_val, chosen, count, time_limit):
         """The fixed sites + the largest free x_j of the LP, improved by swaps; kept if it beats the incumbent."""
