@@ -24,12 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,39 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database():
-    """(url, cleanup): DATABASE_URL, or a throw-away embedded cluster with the demo loaded."""
-    from gis_api.db import get_engine
-    from gis_api.demo import load_demo
-    from gis_api.embedded_pg import EmbeddedPostgres
-    from gis_api.migrate import upgrade
-
-    shared = Path(os.environ.get("SHEQU_SHARED_DATA_DIR", ROOT.parent / "shared" / "data"))
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        upgrade(url)
-        return url, lambda: None
-    root = Path(tempfile.mkdtemp(prefix="shequ-bench-"))
-    cluster = EmbeddedPostgres(root, _free_port(), fast=True)
-    cluster.start()
-    url = cluster.url()
-    upgrade(url)
-    load_demo(get_engine(url), shared)
-
-    def cleanup():
-        get_engine(url).dispose()
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-    return url, cleanup
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_geocode import _database  # noqa: E402
 
 
 def _communities(engine, n: int = 2) -> list[tuple[str, int]]:
