@@ -27,6 +27,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from gis_api.auth import audit
 from gis_api.db import get_engine
 from tests.faultkit import (
     ApiProcess,
+    alive,
     backends,
     counts,
     kill_postmaster,
@@ -374,3 +376,92 @@ def test_the_version_check_can_fail(engine):
             "('gap', 1, now()), ('gap', 3, NULL), ('old', 1, NULL), ('old', 2, now()), ('none', 1, now())"))
         assert sorted(version_breaks(conn, "vb")) == ["gap", "old", "two"]
         conn.rollback()
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (the API's job workers), from /proc."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _job_state(world: dict[str, Any], job_id: int, states: tuple[str, ...]) -> dict[str, Any]:
+    """Poll the job's status until it is one of ``states``; its last status."""
+    last: dict[str, Any] = {}
+
+    def ended() -> bool:
+        r = httpx.get(f"{world['api'].base}/analysis/jobs/{job_id}", headers=world["headers"], timeout=30)
+        assert r.status_code == 200, r.text
+        last.update(r.json())
+        return last["state"] in states
+
+    wait_until(ended, f"job {job_id} to reach {states}", 180)
+    return last
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("target", TARGETS)
+def test_kill_9_mid_scenario_job_then_jobs_run_again(world, target):
+    """A scenario saved by a job (the planner workbench's 运行方案): killed while its worker process has
+    written the scenario row, uncommitted. The job ends failed, nothing is saved, the worker processes of a
+    killed API do not linger, and a new job — in the same API after a database crash — runs and saves."""
+    engine = world["engine"]
+    name = f"故障任务方案-{target}-{secrets.token_hex(3)}"
+    params = {"name": name, "area_code": world["community"], "facility_type": "幼儿园", "model": "mclp",
+              "distance": "line", "new_sites": 1}
+    before = _snapshot(world)
+    holder = engine.connect()
+    holder.execute(text(
+        "INSERT INTO siting_scenario (name, version, area_code, params, summary, sites, created_by) "
+        "VALUES (:n, 1, :a, '{}', '{}', '{}', 'fault-test')"), {"n": name, "a": world["community"]})
+    workers: list[int] = []
+    try:
+        sub = httpx.post(f"{world['api'].base}/analysis/jobs", json={"kind": "scenario", "params": params},
+                         headers=world["headers"], timeout=60)
+        assert sub.status_code == 202, sub.text
+        job_id = sub.json()["id"]
+        # the worker process: solved, its scenario row written, waiting on the test's uncommitted version 1
+        found: list[int] = []
+        wait_until(lambda: bool(found.extend(backends(engine, "backend_xid IS NOT NULL AND wait_event_type = "
+                                                              "'Lock' AND wait_event = 'transactionid'")) or found),
+                   "the job's worker to wait on the scenario row", 180)
+        assert "siting_scenario" in _wrote(world, found[0])
+        if target == "postgres":
+            kill_postmaster(world["cluster"], server_pids(engine))
+            world["cluster"].start()
+        else:
+            workers = _children(world["api"].proc.pid)
+            assert workers, "the API has job worker processes"
+            world["api"].kill9()
+            _restart_api(world)
+            # the new API finds the job's runner gone (its lock was freed with the killed process's
+            # connections) while the orphaned worker still waits: failed, before the worker can finish
+            job = _job_state(world, job_id, ("failed", "done", "cancelled"))
+            assert job["state"] == "failed" and "重启" in job["message"], job
+    finally:
+        _release(holder)
+    _wait_quiet(world)  # the orphaned worker (api) found its job failed and rolled its save back
+    job = _job_state(world, job_id, ("failed", "done", "cancelled"))
+    assert job["state"] == "failed", job
+    wait_until(lambda: not any(alive(p) for p in workers), "the killed API's job workers to exit", 60)
+    _assert_invariants(world, before)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM siting_scenario WHERE name = :n"), {"n": name}).scalar() == 0
+
+    # a new job in the running API (the same process after a database crash) runs and saves
+    again = httpx.post(f"{world['api'].base}/analysis/jobs", json={"kind": "scenario", "params": params},
+                       headers=world["headers"], timeout=60)
+    assert again.status_code == 202, again.text
+    done = _job_state(world, again.json()["id"], ("failed", "done", "cancelled"))
+    assert done["state"] == "done", done
+    with engine.connect() as conn:  # the runner holds its liveness lock again (after a database crash too)
+        key = conn.execute(text("SELECT runner_key FROM analysis_job WHERE id = :i"), {"i": again.json()["id"]}
+                           ).scalar_one()
+        assert conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar_one() is False
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM siting_scenario WHERE name = :n"), {"n": name}
+                            ).scalars().all() == [1]
