@@ -65,6 +65,11 @@ def world(pg_url, jurisdictions, admin_headers, tmp_path_factory) -> Iterator[di
     with throwaway_cluster("shequ-faults-w-") as cluster:
         backup.restore(cluster.url(), dump)
         engine = get_engine(cluster.url())
+        # a commit is acknowledged only once its WAL is written, as in production (the test clusters turn it
+        # off for speed); fsync may stay off: a kill -9 of processes leaves the OS's page cache intact
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ALTER SYSTEM SET synchronous_commit = on"))
+            conn.execute(text("SELECT pg_reload_conf()"))
         community = jurisdictions["community"]
         with engine.connect() as conn:
             _info, layout, _v = load_layout(conn, community)
@@ -465,3 +470,71 @@ def test_kill_9_mid_scenario_job_then_jobs_run_again(world, target):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM siting_scenario WHERE name = :n"), {"n": name}
                             ).scalars().all() == [1]
+
+
+@pytest.mark.fuzz
+@pytest.mark.timeout(3600)
+def test_kill_9_at_random_moments_of_grid_edits(world, fuzz_cases, output_dir):
+    """Seeded kills at a random moment of a grid edit apply (no lock: anywhere from the request's arrival to
+    after its commit), of PostgreSQL and of the API in turn. Each time the edit is all or nothing — two new
+    grid versions, one edit row and one audit entry, or none of them — the client was told the truth (201
+    exactly when it committed, when the API survived), and every invariant holds."""
+    import json
+    import random
+    import time
+    from collections import Counter
+
+    from grid_builder.edit.samples import movable_vertex
+    from grid_builder.edit.service import load_layout
+
+    engine = world["engine"]
+
+    def body(seed: int) -> tuple[dict[str, Any], str, str]:
+        with engine.connect() as conn:
+            layout = load_layout(conn, world["community"])[1]
+        src, dst, a, b = movable_vertex(layout, skip=seed % 3)
+        return ({"community_code": world["community"], "operations": [{"op": "move_vertex", "from": src,
+                                                                        "to": dst}],
+                 "reason": f"随机故障测试 seed {seed}"}, a, b)
+
+    # the window: one uninterrupted apply, measured (it only sizes the random delays; nothing asserts on it)
+    first, _a, _b = body(99)
+    t0 = time.monotonic()
+    assert httpx.post(f"{world['api'].base}/grid-edits/apply", json=first, headers=world["headers"],
+                      timeout=120).status_code == 201
+    window = (time.monotonic() - t0) * 1.3
+    outcomes: Counter[str] = Counter()
+    for seed in range(fuzz_cases(1, 24)):
+        rng = random.Random(seed)
+        target = TARGETS[seed % 2]
+        edit, a, b = body(seed)
+        before = _snapshot(world)
+        call = _fire("POST", f"{world['api'].base}/grid-edits/apply", json=edit, headers=world["headers"])
+        time.sleep(rng.uniform(0.0, window))  # picks the moment of the kill
+        if target == "postgres":
+            kill_postmaster(world["cluster"], server_pids(engine))
+            world["cluster"].start()
+        else:
+            world["api"].kill9()
+            _restart_api(world)
+        call["thread"].join(120)
+        _wait_quiet(world)
+        engine.dispose()
+        after = _snapshot(world)
+        committed = after["grids"] != before["grids"]
+        if committed:
+            assert after["grids"] == {**before["grids"], a: before["grids"][a] + 1, b: before["grids"][b] + 1}
+            for table in ("grid_edit", "audit_log"):
+                assert after["counts"][table] == before["counts"][table] + 1, (seed, table)
+        else:
+            assert after["counts"] == before["counts"], seed
+        assert after["issues"] == before["issues"], seed
+        resp = call.get("response")
+        if target == "postgres":  # the API lived: its answer says what happened
+            assert resp is not None and resp.status_code == (201 if committed else 503), (seed, resp)
+        with engine.connect() as conn:
+            assert version_breaks(conn, "grid") == [] and audit.verify(conn) is None, seed
+        _api_answers(world)
+        outcomes[f"{target}:{'committed' if committed else 'nothing'}"] += 1
+    (output_dir / "faults-random.json").write_text(json.dumps(
+        {"cases": sum(outcomes.values()), "window_s": round(window, 2), "outcomes": dict(outcomes)}, indent=1))
