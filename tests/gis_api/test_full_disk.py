@@ -177,3 +177,24 @@ def test_full_disk_refuses_writes_clearly_keeps_reads_and_corrupts_nothing(small
             assert audit.verify(conn) is None
             assert conn.execute(text("SELECT count(*) FROM standard_address WHERE components->>'road' LIKE '满盘B%'")
                                 ).scalar_one() == 300
+
+
+def test_a_disk_full_error_is_a_507_and_not_a_bad_row(engine):
+    """Without a mount (runs everywhere): PostgreSQL's own SQLSTATE 53100 raised in the server maps to 507
+    `disk_full` without the server's text, and the bulk importer does not take it for a row's fault — while a
+    constraint violation stays one."""
+    from sqlalchemy.exc import DBAPIError
+
+    from address_registry.importer import _row_fault
+    from gis_api.errors import database_error
+
+    with engine.connect() as conn, pytest.raises(DBAPIError) as full:
+        conn.execute(text("DO $$ BEGIN RAISE EXCEPTION 'could not extend file \"base/1/2\": No space left on "
+                          "device' USING ERRCODE = 'disk_full'; END $$"))
+    status, code, message = database_error(full.value)
+    assert (status, code) == (507, "disk_full") and "磁盘已满" in message and "base/1/2" not in message
+    assert not _row_fault(full.value)
+    with engine.connect() as conn, pytest.raises(DBAPIError) as bad:
+        conn.execute(text("SELECT CAST(NULL AS int) AS x INTO TEMP t_nn2; ALTER TABLE t_nn2 ALTER x SET NOT NULL"))
+        conn.execute(text("INSERT INTO t_nn2 VALUES (NULL)"))
+    assert _row_fault(bad.value)
