@@ -122,6 +122,7 @@ class JobRunner:
         self.url = engine.url.render_as_string(hide_password=False)
         self.key = secrets.randbits(62)
         self._lock_conn: Connection | None = None  # held for the runner's life: its advisory lock says it is alive
+        self._lock_guard = threading.Lock()  # the API's threads share the runner: one user of the connection at once
         self._ensure_lock()
         self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                         initializer=exit_with_parent, initargs=(os.getpid(),))
@@ -132,23 +133,25 @@ class JobRunner:
         """Hold the runner's liveness lock, taking it again on a new connection when the database restarted
         (issue 15: after a crash of PostgreSQL the lock was gone, so other processes took this runner's new
         jobs for orphans)."""
-        if self._lock_conn is not None:
-            try:
-                self._lock_conn.execute(text("SELECT 1"))
-                self._lock_conn.commit()
-                return
-            except DBAPIError:
-                self._lock_conn.invalidate()
-                self._lock_conn.close()
-        self._lock_conn = self.engine.connect()
-        self._lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-        self._lock_conn.commit()
+        with self._lock_guard:
+            if self._lock_conn is not None:
+                try:
+                    self._lock_conn.execute(text("SELECT 1"))
+                    self._lock_conn.commit()
+                    return
+                except DBAPIError:
+                    self._lock_conn.invalidate()
+                    self._lock_conn.close()
+            self._lock_conn = self.engine.connect()
+            self._lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            self._lock_conn.commit()
 
     def close(self) -> None:
         """Stop the pool (running jobs finish) and release the liveness lock."""
         self.pool.shutdown(wait=False, cancel_futures=True)
-        if self._lock_conn is not None:
-            self._lock_conn.close()
+        with self._lock_guard:
+            if self._lock_conn is not None:
+                self._lock_conn.close()
 
     def fail_orphans(self, job_id: int | None = None) -> int:
         """Mark failed the queued / running jobs (all, or ``job_id``) whose runner is gone, and this runner's
