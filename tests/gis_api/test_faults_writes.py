@@ -538,3 +538,45 @@ def test_kill_9_at_random_moments_of_grid_edits(world, fuzz_cases, output_dir):
         outcomes[f"{target}:{'committed' if committed else 'nothing'}"] += 1
     (output_dir / "faults-random.json").write_text(json.dumps(
         {"cases": sum(outcomes.values()), "window_s": round(window, 2), "outcomes": dict(outcomes)}, indent=1))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("target", TARGETS)
+def test_kill_9_mid_bulk_import_through_the_api(world, target):
+    """`POST /addresses/import` (all or nothing, its audit entry in the import's transaction), held by the
+    audit chain's advisory lock once every row is written, then killed: none of its roads, the same counts."""
+    import csv
+    import io
+
+    engine, api = world["engine"], world["api"]
+    tag = f"{target}{secrets.token_hex(2)}"
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["district", "road", "lon", "lat"])
+    for i in range(100):
+        w.writerow(["310101", f"故障导入{tag}测试{i}路", f"{121.485 + (i % 20) * 0.0001:.6f}",
+                    f"{31.232 + (i // 20) * 0.00005:.6f}"])
+    files = {"file": ("roads.csv", buf.getvalue().encode("utf-8"), "text/csv")}
+    before = _snapshot(world)
+    holder = engine.connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
+    holder.commit()
+    try:
+        call = _fire("POST", f"{api.base}/addresses/import", files=files, headers=world["headers"])
+        pid, pids = _blocked(world, "backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
+                                    "AND wait_event = 'advisory'", call)
+        assert "standard_address" in _wrote(world, pid)
+        _kill(world, target, pids, call)
+    finally:
+        _release(holder)
+    _wait_quiet(world)
+    _assert_invariants(world, before)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM standard_address WHERE components->>'road' LIKE :p"),
+                            {"p": f"故障导入{tag}%"}).scalar_one() == 0
+    _api_answers(world)
+    done = httpx.post(f"{world['api'].base}/addresses/import", files=files, headers=world["headers"], timeout=180)
+    assert done.status_code == 201, done.text
+    after = counts(engine, ("standard_address", "audit_log"))
+    assert after == {"standard_address": before["counts"]["standard_address"] + 100,
+                     "audit_log": before["counts"]["audit_log"] + 1}
