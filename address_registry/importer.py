@@ -380,6 +380,19 @@ def _row_parent(conn, row: ImportRow, district: str | None) -> tuple[str | None,
     return found, None
 
 
+#: SQLSTATE classes that are the server's trouble, not a row's: connection (08), transaction rollback (40),
+#: insufficient resources (53: disk full, out of memory), operator intervention (57: timeout, shutdown),
+#: system error (58: I/O)
+SERVER_FAULTS = ("08", "40", "53", "57", "58")
+
+
+def _row_fault(exc: BaseException) -> bool:
+    """Whether a database error is the row's fault (a bad value, a broken constraint, a geometry PostGIS
+    refuses) rather than the server's (issue 15: a full disk was reported as 600 bad rows)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return sqlstate[:2] not in SERVER_FAULTS
+
+
 def _create_row(conn, row: ImportRow, data: dict[str, Any], changed_by: str, reason: str):
     """Create one row's address in a savepoint: (record, None), or (None, the row's error) rolled back."""
     from sqlalchemy.exc import DBAPIError
@@ -392,6 +405,10 @@ def _create_row(conn, row: ImportRow, data: dict[str, Any], changed_by: str, rea
         return None, RowError(row.row, _import_error_field(exc, row.level or ""), exc.message)
     except DBAPIError as exc:
         savepoint.rollback()
+        if not _row_fault(exc):
+            # the server's trouble, not the row's (a full disk, a lost connection, a timeout): the whole
+            # import fails with the error table's answer (507 disk_full, 503 …), never as 600 "bad rows"
+            raise
         message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         field = "building_id" if "building_id" in message else "row"
         return None, RowError(row.row, field, f"数据库拒绝 rejected by the database: {message}")

@@ -93,6 +93,8 @@ _DB_MESSAGES = {
     "invalid_value": "数据无效（含 NUL 字符或数值超出范围） invalid value: a NUL character or a number out of range",
     "database_unavailable": "数据库不可用 database unavailable",
     "database_error": "数据库错误 database error",
+    "disk_full": "数据库磁盘已满，本次写入未保存（已有数据不受影响，仍可查询），请联系管理员释放空间 the database's "
+                 "disk is full: nothing of this write was saved (existing data is intact and can still be read)",
 }
 
 
@@ -111,6 +113,8 @@ def database_error(exc: BaseException) -> tuple[int, str, str]:
         # data exception (a number out of range, bad text) or refused before it was sent (a NUL character):
         # the request's value, not the database, is at fault (issue 15: this was a 503 "unavailable")
         return 422, "invalid_value", _DB_MESSAGES["invalid_value"]
+    if sqlstate == "53100":  # disk_full: the write was refused and rolled back, the data is intact (issue 15)
+        return 507, "disk_full", _DB_MESSAGES["disk_full"]
     if sqlstate == "57014":  # query_canceled: statement_timeout
         return 503, "statement_timeout", _DB_MESSAGES["statement_timeout"]
     if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03", "53300") or not sqlstate:
@@ -121,7 +125,7 @@ def database_error(exc: BaseException) -> tuple[int, str, str]:
 def _headers(status: int, detail: Any) -> dict[str, str] | None:
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
-    if status in (429, 503):
+    if status in (429, 503, 507):
         wait = detail.get("retry_after_s") if isinstance(detail, dict) else None
         return {"Retry-After": str(max(1, int(wait or RETRY_AFTER_S)))}
     return None

@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import secrets
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 WORKERS = max(1, int(os.environ.get("SHEQU_JOB_WORKERS", "2")))
 ACTIVE = ("queued", "running")
 INTERRUPTED = "服务重启，任务中断 interrupted: the server restarted while the job was running"
+LOST = "数据库中断，任务失败 failed: the database went away while the job was running"
 COLUMNS = ("id, kind, params, state, progress, message, created_by, created_at, started_at, finished_at")
 
 
@@ -97,6 +99,21 @@ def run_job(url: str, job_id: int) -> str:
     return "failed"
 
 
+def exit_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    """Worker-process initializer: a daemon thread ends the worker once its API process is gone (issue 15:
+    after a ``kill -9`` of the API its workers waited forever on their queue, each holding its memory and
+    database connections). A job it was running rolls back; the job itself is marked failed by the next
+    runner (its runner's liveness lock is free)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class JobRunner:
     """Queues jobs of one API process into its worker pool; reads, cancels and recovers them."""
 
@@ -104,30 +121,57 @@ class JobRunner:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=False)
         self.key = secrets.randbits(62)
-        self._lock_conn = engine.connect()  # held for the runner's life: its advisory lock says it is alive
-        self._lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-        self._lock_conn.commit()
-        self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self._lock_conn: Connection | None = None  # held for the runner's life: its advisory lock says it is alive
+        self._lock_guard = threading.Lock()  # the API's threads share the runner: one user of the connection at once
+        self._ensure_lock()
+        self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                        initializer=exit_with_parent, initargs=(os.getpid(),))
         self._futures: dict[int, Future] = {}
         self.recovered = self.fail_orphans()
+
+    def _ensure_lock(self) -> None:
+        """Hold the runner's liveness lock, taking it again on a new connection when the database restarted
+        (issue 15: after a crash of PostgreSQL the lock was gone, so other processes took this runner's new
+        jobs for orphans)."""
+        with self._lock_guard:
+            if self._lock_conn is not None:
+                try:
+                    self._lock_conn.execute(text("SELECT 1"))
+                    self._lock_conn.commit()
+                    return
+                except DBAPIError:
+                    self._lock_conn.invalidate()
+                    self._lock_conn.close()
+            self._lock_conn = self.engine.connect()
+            self._lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            self._lock_conn.commit()
 
     def close(self) -> None:
         """Stop the pool (running jobs finish) and release the liveness lock."""
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self._lock_conn.close()
+        with self._lock_guard:
+            if self._lock_conn is not None:
+                self._lock_conn.close()
 
     def fail_orphans(self, job_id: int | None = None) -> int:
-        """Mark failed the queued / running jobs (all, or ``job_id``) whose runner is gone; how many."""
+        """Mark failed the queued / running jobs (all, or ``job_id``) whose runner is gone, and this runner's
+        own whose worker has ended without saying so (it lost the database: a crash of PostgreSQL); how many."""
+        self._ensure_lock()
         with self.engine.begin() as conn:
-            keys = conn.execute(text(
-                "SELECT DISTINCT runner_key FROM analysis_job WHERE state IN ('queued', 'running') "
-                "AND (CAST(:id AS bigint) IS NULL OR id = :id)"), {"id": job_id}).scalars().all()
+            rows = conn.execute(text(
+                "SELECT id, runner_key FROM analysis_job WHERE state IN ('queued', 'running') "
+                "AND (CAST(:id AS bigint) IS NULL OR id = :id)"), {"id": job_id}).all()
+            lost = [i for i, k in rows if k == self.key and i not in self._futures]
+            keys = {k for _i, k in rows if k != self.key}
             # a free lock (we can take it for this transaction) = a runner that is no longer there
-            dead = [k for k in keys if k is None or (k != self.key and conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": k}).scalar_one())]
+            dead = [k for k in keys if k is None or conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": k}).scalar_one()]
+            n = conn.execute(text(
+                "UPDATE analysis_job SET state = 'failed', message = :m, finished_at = now() "
+                "WHERE id = ANY(:ids) AND state IN ('queued', 'running')"), {"m": LOST, "ids": lost}).rowcount
             if not dead:
-                return 0
-            return conn.execute(text(
+                return n
+            return n + conn.execute(text(
                 "UPDATE analysis_job SET state = 'failed', message = :m, finished_at = now() "
                 "WHERE state IN ('queued', 'running') AND (runner_key = ANY(CAST(:keys AS bigint[])) "
                 "OR (runner_key IS NULL AND :null)) AND (CAST(:id AS bigint) IS NULL OR id = :id)"),
@@ -136,6 +180,7 @@ class JobRunner:
 
     def submit(self, kind: str, params: dict, actor: str) -> int:
         """Queue a job (its row committed first); returns its id."""
+        self._ensure_lock()
         with self.engine.begin() as conn:
             job_id = conn.execute(text(
                 "INSERT INTO analysis_job (kind, params, created_by, runner_key) "

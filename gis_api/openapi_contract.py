@@ -8,7 +8,8 @@ with that body — so a client (or schemathesis) reading the document knows ever
   422 (a parameter or body the schema refuses), 429 (rate limit), 500 and 503 (busy or database
   unavailable, with ``Retry-After``);
 - an operation that needs a role (not ``open_route``): 403;
-- a write (POST, PUT, PATCH, DELETE): 409 (conflict with existing data) and 412 (stale ``If-Match``);
+- a write (POST, PUT, PATCH, DELETE): 409 (conflict with existing data), 412 (stale ``If-Match``) and 507
+  (the database's disk is full);
 - an operation with a request body: 413 (body too large).
 
 A status a route declares itself keeps the route's description; its schema becomes `ErrorBody`
@@ -48,6 +49,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     429: "请求过于频繁（Retry-After） too many requests",
     500: "内部错误 internal error",
     503: "服务繁忙或数据库不可用（Retry-After） busy or database unavailable",
+    507: "数据库磁盘已满，写入未保存 the database's disk is full: nothing was written",
 }
 WRITES = {"post", "put", "patch", "delete"}
 SECURITY_SCHEMES = {
@@ -65,7 +67,7 @@ def error_statuses(method: str, operation: dict[str, Any], needs_role: bool) -> 
     if needs_role:
         statuses.append(403)
     if method in WRITES:
-        statuses += [409, 412]
+        statuses += [409, 412, 507]
     if "requestBody" in operation:
         statuses.append(413)
     return sorted(statuses)

@@ -13,12 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +25,9 @@ from sqlalchemy import text
 from gis_api.auth import audit
 from gis_api.db import get_engine
 from gis_api.demo import read_admin_units, write_layer
-from gis_api.embedded_pg import EmbeddedPostgres, free_port
+from gis_api.embedded_pg import EmbeddedPostgres
 from gis_api.migrate import upgrade
+from tests.faultkit import backends, counts, kill_postmaster, server_pids, throwaway_cluster, wait_until
 
 DISTRICT = "310101"  # 黄浦区
 ROWS = 600  # an import of ~4-5 s; the kill lands within ~0.1 s of its first write
@@ -48,25 +46,7 @@ def _csv(tag: str) -> bytes:
 
 
 def _counts(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COUNTED}
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie left to an init that does not reap counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
-    except FileNotFoundError:
-        return False
-
-
-def _wait(cond, what: str, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return counts(engine, COUNTED)
 
 
 def _start_import(cluster: EmbeddedPostgres, csv_path: Path) -> subprocess.Popen:
@@ -79,29 +59,17 @@ def _start_import(cluster: EmbeddedPostgres, csv_path: Path) -> subprocess.Popen
 
 def _wait_for_open_write(engine, child: subprocess.Popen) -> list[int]:
     """Block until the import's backend holds an uncommitted transaction that has written; every server pid."""
-    seen: list[int] = []
-
     def writing() -> bool:
         assert child.poll() is None, child.stdout.read().decode() if child.stdout else "import ended early"
-        with engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND xact_start IS NOT NULL "
-                "AND datname = current_database()")).scalar_one()
-            if row:
-                seen[:] = conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars().all()
-        return bool(row)
+        return bool(backends(engine, "backend_xid IS NOT NULL AND xact_start IS NOT NULL"))
 
-    _wait(writing, "the import's open write transaction")
-    return seen
+    wait_until(writing, "the import's open write transaction")
+    return server_pids(engine)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    root = Path(tempfile.mkdtemp(prefix="shequ-faults-"))
-    pg = EmbeddedPostgres(root, free_port(), fast=True)
-    try:
-        pg.start()
+    with throwaway_cluster("shequ-faults-") as pg:
         upgrade(pg.url())
         shared = Path(os.environ.get("SHEQU_SHARED_DATA", "/work/shared/data"))
         by_code = {u["code"]: u for u in read_admin_units(shared)}
@@ -116,11 +84,6 @@ def cluster():
             audit.append(conn, audit.AuditEntry(action="fault-test.setup", actor="test-faults",
                                                 detail={"rows": ROWS}))
         yield pg
-    finally:
-        if pg.password_file.exists():
-            get_engine(pg.url()).dispose()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _assert_untouched(pg: EmbeddedPostgres, before: dict[str, int], tag: str) -> None:
@@ -148,9 +111,8 @@ def test_kill_9_of_postgres_mid_import_leaves_nothing(cluster, tmp_path):
     csv_path.write_bytes(_csv("S"))
     child = _start_import(cluster, csv_path)
     try:
-        server_pids = _wait_for_open_write(engine, child)
-        postmaster = int((cluster.data / "postmaster.pid").read_text().splitlines()[0])
-        os.kill(postmaster, signal.SIGKILL)
+        pids = _wait_for_open_write(engine, child)
+        kill_postmaster(cluster, pids)
         out = child.communicate(timeout=120)[0].decode()
     finally:
         if child.poll() is None:
@@ -158,12 +120,7 @@ def test_kill_9_of_postgres_mid_import_leaves_nothing(cluster, tmp_path):
             child.wait()
     assert child.returncode != 0, out  # the import did not get to its commit
     assert "已导入" not in out
-    engine.dispose()
-    # the orphaned backends notice the postmaster's death and exit; the cluster restarts on its own files
-    # (pg_ctl status counts the killed postmaster as running until its parent has reaped it)
-    _wait(lambda: not any(_alive(p) for p in [postmaster, *server_pids]) and not cluster.status().running,
-          "the old server processes to exit")
-    cluster.start()
+    cluster.start()  # on its own files: crash recovery
     _assert_untouched(cluster, before, "S")
 
 
@@ -184,13 +141,7 @@ def test_kill_9_of_the_importing_client_leaves_nothing(cluster, tmp_path):
             child.wait()
     assert child.returncode == -signal.SIGKILL
     # the server rolls the orphaned transaction back when it sees the connection close
-    def open_writes() -> int:
-        with engine.connect() as conn:  # a new transaction each time: pg_stat_activity is a snapshot
-            return conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL")).scalar_one()
-
-    _wait(lambda: open_writes() == 0, "the rollback")
+    wait_until(lambda: not backends(engine, "backend_xid IS NOT NULL"), "the rollback")
     assert cluster.status().running
     _assert_untouched(cluster, before, "C")
 
