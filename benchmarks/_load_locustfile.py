@@ -16,6 +16,7 @@ locust's failure flag:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -34,6 +35,7 @@ THINK_S = tuple(PLAN.get("think_s", (0.0, 0.0)))
 
 TIMES: dict[str, list[float]] = defaultdict(list)  # kind → response times (ms) of every answer
 OUTCOMES: dict[str, Counter] = defaultdict(Counter)  # kind → ok / busy / error:<what> / refused:<status>
+USER_NUMBERS = itertools.count()  # each user's random stream is seeded: (plan seed, user number)
 WINDOW = [float("inf"), 0.0]  # wall-clock start of the first request, end of the last
 
 
@@ -96,7 +98,7 @@ class SystemClient(_Client):
 
     def on_start(self) -> None:
         self.headers = {"X-API-Key": PLAN["api_key"]}
-        self.rng = random.Random()
+        self.rng = random.Random(f"{PLAN.get('seed', 0)}:{next(USER_NUMBERS)}")
 
     @task(35)
     def tile(self) -> None:
@@ -129,7 +131,7 @@ class GridManager(_Client):
 
     def on_start(self) -> None:
         self.headers = {"Authorization": f"Bearer {PLAN['grid_manager_token']}"}
-        self.rng = random.Random()
+        self.rng = random.Random(f"{PLAN.get('seed', 0)}:{next(USER_NUMBERS)}")
 
     @task(6)
     def preview(self) -> None:

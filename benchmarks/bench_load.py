@@ -1,7 +1,7 @@
 """Load (issue 15): many keep-alive clients against the API served by `shequ serve --workers N`, auth on.
 
     .venv/bin/python benchmarks/bench_load.py                        # 200 clients for 120 s, then 60 clients
-    .venv/bin/python benchmarks/bench_load.py --users 200 --seconds 120 --workers 2 --also 60
+    .venv/bin/python benchmarks/bench_load.py --users 200 --seconds 120 --workers 2 --also 60 --seeds 1 2 3
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_load.py   # a scratch DB
 
 Set-up: a throw-away PostGIS with the demo loaded (`bench_geocode._database`), the address registry and
@@ -98,8 +98,9 @@ def _edits(engine, community: str, grid: str, n: int = 6) -> list[list[dict]]:
     return out
 
 
-def prepare(url: str, folder: Path, seed: int = 15) -> dict:
-    """The plan the locust users read: credentials, paths and points from the real data."""
+def prepare(url: str, folder: Path, seed: int = 15, weights: dict[str, int] | None = None) -> dict:
+    """The plan the locust users read: credentials, paths and points from the real data; ``weights`` of the
+    two kinds of user (default 19 systems to 1 grid manager)."""
     from sqlalchemy import text
 
     from gis_api.auth import roles as r
@@ -139,7 +140,7 @@ def prepare(url: str, folder: Path, seed: int = 15) -> dict:
     plan = {"api_key": key, "grid_manager_token": token, "community": community, "grid": grid, "edits": edits,
             "geocode": [f"/geocode?{urlencode({'q': q, 'limit': 5})}" for q in queries],
             "points": points, "community_points": inside, "tiles": tiles, "grid_tiles": grid_tiles,
-            "features": features, "weights": {"system": 19, "grid_manager": 1}, "network_timeout_s": 30.0,
+            "features": features, "weights": weights or {"system": 19, "grid_manager": 1}, "network_timeout_s": 30.0,
             "think_s": [0.0, 0.0]}
     (folder / "plan.json").write_text(json.dumps(plan, ensure_ascii=False))
     return plan
@@ -243,10 +244,13 @@ def recovery(port: int, plan: dict, budget_s: float = 120.0) -> dict:
 
 # -- the load ---------------------------------------------------------------------------------------------
 
-def run_locust(port: int, folder: Path, users: int, seconds: int, tag: str) -> dict:
-    """Locust headless in a process of its own; its tally (`_load_locustfile.py`)."""
+def run_locust(port: int, folder: Path, users: int, seconds: int, tag: str, seed: int) -> dict:
+    """Locust headless in a process of its own, each user's random stream seeded by (seed, user number);
+    its tally (`_load_locustfile.py`)."""
     out = folder / f"locust-{tag}.json"
-    env = {**os.environ, "SHEQU_LOAD_PLAN": str(folder / "plan.json"), "SHEQU_LOAD_OUT": str(out)}
+    plan = folder / f"plan-{tag}.json"
+    plan.write_text(json.dumps({**json.loads((folder / "plan.json").read_text()), "seed": seed}, ensure_ascii=False))
+    env = {**os.environ, "SHEQU_LOAD_PLAN": str(plan), "SHEQU_LOAD_OUT": str(out)}
     spawn_rate = max(1, min(users, 50))
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
            "-u", str(users), "-r", str(spawn_rate), "-t", f"{seconds}s", "--stop-timeout", "35",
@@ -298,17 +302,20 @@ def _log_findings(log: Path) -> dict:
             "pool_timeouts": text.count("QueuePool limit"), "http_500_lines": text.count('" 500')}
 
 
-def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag: str) -> dict:
-    """One run: the server started, warmed, loaded, its recovery timed, stopped; the figures."""
+def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag: str, warm_up: bool = True,
+             seed: int = 1) -> dict:
+    """One run: the server started, warmed (unless not ``warm_up``), loaded, its recovery timed, stopped;
+    the figures."""
     plan = json.loads((folder / "plan.json").read_text())
     log = folder / f"server-{tag}.log"
     proc, port = serve(url, workers, log)
     try:
-        warm(port, plan, rounds=workers)
+        if warm_up:
+            warm(port, plan, rounds=workers)
         probe = HealthProbe(port)
         load0 = os.getloadavg()
         probe.start()
-        raw = run_locust(port, folder, users, seconds, tag)
+        raw = run_locust(port, folder, users, seconds, tag, seed)
         probe.done.set()
         rec = recovery(port, plan)
         load1 = os.getloadavg()
@@ -318,7 +325,7 @@ def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag
     health = probe.answers
     summary = summarise(raw)
     summary.update({
-        "users": users, "seconds": seconds, "workers": workers, "recovery": rec,
+        "users": users, "seconds": seconds, "workers": workers, "seed": seed, "recovery": rec,
         "health_during": {"n": len(health), "ok": sum(s == 200 for s, _ in health),
                           "max_s": max((t for _, t in health), default=float("nan")),
                           "median_s": statistics.median(t for _, t in health) if health else float("nan")},
@@ -348,28 +355,53 @@ def table(s: dict) -> str:
     return "\n".join(lines)
 
 
+def spread(runs: list[dict]) -> str:
+    """min / median / max over the seeds of one client count: a Markdown row."""
+    def mmm(f: Any, fmt: str) -> str:
+        v = [f(r) for r in runs]
+        return " / ".join(format(x, fmt) for x in (min(v), statistics.median(v), max(v)))
+
+    r0 = runs[0]
+    return (f"| {r0['users']} | {r0['workers']} | {len(runs)} | {mmm(lambda r: r['answers'], ',')} | "
+            f"{mmm(lambda r: r['rps'], '.0f')} | {sum(r['errors'] for r in runs)} | "
+            f"{mmm(lambda r: 100 * r['busy_share'], '.1f')} | {mmm(lambda r: r['p50_ms'], '.0f')} | "
+            f"{mmm(lambda r: r['p95_ms'], '.0f')} | {mmm(lambda r: r['p99_ms'], '.0f')} | "
+            f"{mmm(lambda r: r['health_during']['max_s'], '.2f')} | {mmm(lambda r: r['recovery']['health_s'], '.2f')} |")
+
+
+SPREAD_HEAD = ("| clients | workers | seeds | answers | req/s | errors | busy 503 % | p50 ms | p95 ms | p99 ms | "
+               "slowest /health during, s | /health after, s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=120)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--also", type=int, nargs="*", default=[60], help="further runs with these client counts")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="one run per seed and client count")
     args = ap.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="shequ-load-"))
     os.environ.setdefault("SHEQU_SECRETS_DIR", str(folder / "secrets"))  # the token's key, shared with the server
     url, cleanup = _database()
-    results = []
+    results: list[dict] = []
     try:
         prepare(url, folder)
         for users in [args.users, *args.also]:
-            s = load_run(url, folder, users, args.seconds, args.workers, f"u{users}")
-            results.append(s)
-            print(table(s), "\n", flush=True)
+            for seed in args.seeds:
+                s = load_run(url, folder, users, args.seconds, args.workers, f"u{users}-s{seed}", seed=seed)
+                results.append(s)
+                print(f"seed {seed}:", table(s), "\n", flush=True)
     finally:
         cleanup()
+    print(SPREAD_HEAD)
+    for users in [args.users, *args.also]:
+        print(spread([r for r in results if r["users"] == users]))
     out = ROOT / "bench-output"
     out.mkdir(exist_ok=True)
+    for r in results:  # the raw times stay in the log folder
+        r.pop("raw", None)
     (out / "load.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"figures: {out / 'load.json'}; logs: {folder}")
     if any(s["errors"] for s in results):
