@@ -152,3 +152,19 @@ class GridManager(_Client):
     def locate(self) -> None:
         lon, lat = self.rng.choice(PLAN["community_points"])
         self._get("locate", f"/grids/locate?lon={lon:.6f}&lat={lat:.6f}")
+
+
+if int(PLAN.get("planners", 0)) > 0:  # only when the run asks for them (bench_load.py --planners N)
+
+    class Planner(_Client):
+        """A planner (规划人员) running the walking coverage of the kindergartens through the synchronous
+        route: a long analysis inside the request, holding its admission slot and connection meanwhile."""
+
+        fixed_count = int(PLAN["planners"])
+
+        def on_start(self) -> None:
+            self.headers = {"Authorization": f"Bearer {PLAN['planner_token']}"}
+
+        @task
+        def coverage(self) -> None:
+            self._post("coverage (sync)", "/analysis/coverage", {"facility_type": "幼儿园", "distance": "walk"})

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_geocode import _database, _free_port  # noqa: E402
 
 LOCUSTFILE = ROOT / "benchmarks" / "_load_locustfile.py"
-GM_NAME, KEY_NAME = "load-grid-manager", "load-system"
+GM_NAME, KEY_NAME, PLANNER_NAME = "load-grid-manager", "load-system", "load-planner"
 KINDS = ("tile", "features", "geocode", "reverse", "locate", "edit preview", "edit draft")
 
 
@@ -113,10 +113,11 @@ def prepare(url: str, folder: Path, seed: int = 15, weights: dict[str, int] | No
     edits = _edits(engine, community, grid)
     rng = random.Random(seed)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": GM_NAME})
+        conn.execute(text("DELETE FROM app_user WHERE name = ANY(:n)"), {"n": [GM_NAME, PLANNER_NAME]})
         conn.execute(text("DELETE FROM api_key WHERE name = :n"), {"n": KEY_NAME})
         user = store.create_user(conn, GM_NAME, r.GRID_MANAGER, "Shequ-Load-Pw-2026", "压测网格员")
         store.grant(conn, GM_NAME, "grid", grid)
+        planner = store.create_user(conn, PLANNER_NAME, r.PLANNER, "Shequ-Load-Pw-2026", "压测规划人员")
         _, key = store.create_api_key(conn, KEY_NAME, ["geocode", "features:read", "tiles:read"], "bench",
                                       rate_per_min=10**7)
         queries = [q for (q,) in conn.execute(text(
@@ -129,6 +130,7 @@ def prepare(url: str, folder: Path, seed: int = 15, weights: dict[str, int] | No
             "ON u.code = :c AND u.valid_to IS NULL AND ST_Contains(u.geom, ST_PointOnSurface(b.geom)) "
             "ORDER BY b.id) q"), {"c": community})]
     token, _ = tokens.issue_access_token(f"user:{user['id']}", user["name"], r.GRID_MANAGER)
+    planner_token, _ = tokens.issue_access_token(f"user:{planner['id']}", planner["name"], r.PLANNER)
     points = rng.sample(points, min(300, len(points)))
     tiles = sorted({f"/tiles/basemap/{t.z}/{t.x}/{t.y}.mvt" for t in
                     (tile_for_lonlat(x, y, z) for x, y in points for z in (14, 15, 16))})
@@ -137,7 +139,7 @@ def prepare(url: str, folder: Path, seed: int = 15, weights: dict[str, int] | No
     d = 0.003  # ~300 m boxes around real buildings
     features = [f"/collections/{c}/items?{urlencode({'bbox': f'{x - d:.5f},{y - d:.5f},{x + d:.5f},{y + d:.5f}', 'limit': 50})}"
                 for c in ("building", "road", "poi") for x, y in points[:60]]
-    plan = {"api_key": key, "grid_manager_token": token, "community": community, "grid": grid, "edits": edits,
+    plan = {"api_key": key, "grid_manager_token": token, "planner_token": planner_token, "community": community, "grid": grid, "edits": edits,
             "geocode": [f"/geocode?{urlencode({'q': q, 'limit': 5})}" for q in queries],
             "points": points, "community_points": inside, "tiles": tiles, "grid_tiles": grid_tiles,
             "features": features, "weights": weights or {"system": 19, "grid_manager": 1}, "network_timeout_s": 30.0,
@@ -244,12 +246,13 @@ def recovery(port: int, plan: dict, budget_s: float = 120.0) -> dict:
 
 # -- the load ---------------------------------------------------------------------------------------------
 
-def run_locust(port: int, folder: Path, users: int, seconds: int, tag: str, seed: int) -> dict:
+def run_locust(port: int, folder: Path, users: int, seconds: int, tag: str, seed: int, planners: int = 0) -> dict:
     """Locust headless in a process of its own, each user's random stream seeded by (seed, user number);
     its tally (`_load_locustfile.py`)."""
     out = folder / f"locust-{tag}.json"
     plan = folder / f"plan-{tag}.json"
-    plan.write_text(json.dumps({**json.loads((folder / "plan.json").read_text()), "seed": seed}, ensure_ascii=False))
+    plan.write_text(json.dumps({**json.loads((folder / "plan.json").read_text()), "seed": seed, "planners": planners},
+                               ensure_ascii=False))
     env = {**os.environ, "SHEQU_LOAD_PLAN": str(plan), "SHEQU_LOAD_OUT": str(out)}
     spawn_rate = max(1, min(users, 50))
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
@@ -303,7 +306,7 @@ def _log_findings(log: Path) -> dict:
 
 
 def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag: str, warm_up: bool = True,
-             seed: int = 1) -> dict:
+             seed: int = 1, planners: int = 0) -> dict:
     """One run: the server started, warmed (unless not ``warm_up``), loaded, its recovery timed, stopped;
     the figures."""
     plan = json.loads((folder / "plan.json").read_text())
@@ -315,7 +318,7 @@ def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag
         probe = HealthProbe(port)
         load0 = os.getloadavg()
         probe.start()
-        raw = run_locust(port, folder, users, seconds, tag, seed)
+        raw = run_locust(port, folder, users, seconds, tag, seed, planners)
         probe.done.set()
         rec = recovery(port, plan)
         load1 = os.getloadavg()
@@ -325,7 +328,7 @@ def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag
     health = probe.answers
     summary = summarise(raw)
     summary.update({
-        "users": users, "seconds": seconds, "workers": workers, "seed": seed, "recovery": rec,
+        "users": users, "seconds": seconds, "workers": workers, "seed": seed, "planners": planners, "recovery": rec,
         "health_during": {"n": len(health), "ok": sum(s == 200 for s, _ in health),
                           "max_s": max((t for _, t in health), default=float("nan")),
                           "median_s": statistics.median(t for _, t in health) if health else float("nan")},
@@ -336,7 +339,8 @@ def load_run(url: str, folder: Path, users: int, seconds: int, workers: int, tag
 # -- report -----------------------------------------------------------------------------------------------
 
 def table(s: dict) -> str:
-    lines = [f"{s['users']} clients, {s['seconds']} s, `shequ serve --workers {s['workers']}`: "
+    lines = [f"{s['users']} clients ({s.get('planners', 0)} planners), {s['seconds']} s, "
+             f"`shequ serve --workers {s['workers']}`: "
              f"**{s['answers']:,} answers, {s['rps']:.0f} req/s** ({s['ok_rps']:.0f} ok/s), "
              f"**errors {s['errors']}** {s['error_kinds'] or ''}, busy (503 + Retry-After) "
              f"{s['busy_share']:.1%}, other 4xx {s['refused']} {s['refused_statuses'] or ''}; "
@@ -380,6 +384,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--also", type=int, nargs="*", default=[60], help="further runs with these client counts")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="one run per seed and client count")
+    ap.add_argument("--planners", type=int, default=0,
+                    help="of the clients, this many planners running the synchronous walking coverage")
     args = ap.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="shequ-load-"))
@@ -390,7 +396,8 @@ def main() -> None:
         prepare(url, folder)
         for users in [args.users, *args.also]:
             for seed in args.seeds:
-                s = load_run(url, folder, users, args.seconds, args.workers, f"u{users}-s{seed}", seed=seed)
+                s = load_run(url, folder, users, args.seconds, args.workers, f"u{users}-s{seed}", seed=seed,
+                             planners=args.planners)
                 results.append(s)
                 print(f"seed {seed}:", table(s), "\n", flush=True)
     finally:
