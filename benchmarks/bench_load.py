@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_load.py                        # 200 clients for 120 s, then 60 clients
     .venv/bin/python benchmarks/bench_load.py --users 200 --seconds 120 --workers 2 --also 60 --seeds 1 2 3
+    .venv/bin/python benchmarks/bench_load.py --also --planners 4   # 4 of the 200 run synchronous coverage
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python benchmarks/bench_load.py   # a scratch DB
 
 Set-up: a throw-away PostGIS with the demo loaded (`bench_geocode._database`), the address registry and
