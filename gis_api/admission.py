@@ -21,16 +21,22 @@ from gis_api.errors import BUSY, RETRY_AFTER_S, error_body
 
 #: paths (prefixes) served without admission: monitoring and static assets touch no pooled connection
 EXEMPT_PREFIXES = ("/health", "/static/")
+#: synchronous analyses run inside the request (seconds of CPU, a pooled connection meanwhile): besides a
+#: slot, each takes one of ``max_analyses`` analysis slots, so a few planners cannot fill a worker's slots
+#: and CPU with them (measured: benchmarks/bench_load.py --planners). The jobs route is not among them.
+ANALYSIS_PATHS = ("/analysis/coverage", "/analysis/isochrones", "/analysis/siting", "/analysis/cameras")
 
 
 class AdmissionMiddleware:
     """Pure ASGI middleware: a semaphore of ``max_in_flight`` slots around every HTTP request but the exempt."""
 
-    def __init__(self, app: Any, max_in_flight: int, wait_s: float):
+    def __init__(self, app: Any, max_in_flight: int, wait_s: float, max_analyses: int | None = None):
         self.app = app
         self.max_in_flight = max_in_flight
+        self.max_analyses = max_in_flight if max_analyses is None else min(max_analyses, max_in_flight)
         self.wait_s = wait_s
         self._slots: anyio.Semaphore | None = None  # made on first use, inside the server's event loop
+        self._analysis_slots: anyio.Semaphore | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve the request in a slot, or answer 503 busy when none frees up within ``wait_s``."""
@@ -39,9 +45,18 @@ class AdmissionMiddleware:
             return
         if self._slots is None:
             self._slots = anyio.Semaphore(self.max_in_flight)
+            self._analysis_slots = anyio.Semaphore(self.max_analyses)
         slots = self._slots
-        with anyio.move_on_after(self.wait_s) as waited:
-            await slots.acquire()
+        analysis = self._analysis_slots if scope["path"].startswith(ANALYSIS_PATHS) else None
+        with anyio.move_on_after(self.wait_s) as waited:  # one deadline for both slots
+            if analysis is not None:
+                await analysis.acquire()
+            try:
+                await slots.acquire()
+            except BaseException:
+                if analysis is not None:
+                    analysis.release()
+                raise
         if waited.cancelled_caught:
             await _busy(send)
             return
@@ -49,6 +64,8 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
         finally:
             slots.release()
+            if analysis is not None:
+                analysis.release()
 
 
 async def _busy(send: Any) -> None:

@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)
-    app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s)
+    app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s,
+                       max_analyses=settings.max_analyses_in_flight)
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)

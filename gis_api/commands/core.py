@@ -138,6 +138,8 @@ def serve(
     host: str = typer.Option(None, help="listen address (default SHEQU_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default SHEQU_PORT or 8000)"),
     reload: bool = typer.Option(False, help="reload on code changes (development)"),
+    workers: int = typer.Option(1, min=1, max=32, help="工作进程数 worker processes (each has its own connection "
+                                "pool of 10 + 10 and its own caches; mind the server's max_connections)"),
 ) -> None:
     """启动 Web 服务 serve the API and the web map."""
     import uvicorn
@@ -152,7 +154,8 @@ def serve(
     with get_engine().connect() as conn:
         for line in startup_check(conn, AuthSettings(), host or s.host):
             typer.echo(line)
-    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
+    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload,
+                workers=None if reload else workers)
 
 
 def register(app: typer.Typer) -> None:

@@ -90,3 +90,52 @@ def test_the_app_admits_requests_through_its_settings(app, client):
     admission = [m for m in app.user_middleware if m.cls is AdmissionMiddleware]
     assert len(admission) == 1 and admission[0].kwargs["max_in_flight"] == app.state.settings.max_in_flight
     assert client.get("/addresses", params={"limit": 1}).status_code == 200
+
+
+def test_synchronous_analyses_take_at_most_their_own_slots():
+    """With 3 slots, 1 of them for analyses: a second analysis is a fast 503 while cheap requests still get
+    the free slots; a failing analysis gives both its slots back."""
+    entered, release = threading.Event(), threading.Event()
+    app = FastAPI()
+    app.add_middleware(AdmissionMiddleware, max_in_flight=3, wait_s=0.05, max_analyses=1)
+
+    @app.post("/analysis/coverage")
+    def coverage(fail: bool = False):
+        if fail:
+            raise RuntimeError("boom")
+        entered.set()
+        release.wait(30)
+        return {"covered": 1}
+
+    @app.post("/analysis/jobs")
+    def job():
+        return {"id": 1}
+
+    @app.get("/quick")
+    def quick():
+        return {"ok": True}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        results: dict[str, int] = {}
+        holder = threading.Thread(target=lambda: results.setdefault("first",
+                                                                   client.post("/analysis/coverage").status_code))
+        holder.start()
+        assert entered.wait(10)
+        second = client.post("/analysis/coverage")
+        assert second.status_code == 503 and second.headers["retry-after"] == "2"
+        assert second.json()["error"] == "busy"
+        assert client.get("/quick").status_code == 200  # the other slots serve cheap requests
+        assert client.post("/analysis/jobs").status_code == 200  # submitting a job is not an analysis
+        release.set()
+        holder.join(10)
+        assert results["first"] == 200
+        for _ in range(3):
+            assert client.post("/analysis/coverage", params={"fail": True}).status_code == 500
+        entered.clear()
+        assert client.post("/analysis/coverage").status_code == 200  # every slot came back
+
+
+def test_analysis_slots_never_exceed_the_general_ones():
+    middleware = AdmissionMiddleware(app=None, max_in_flight=2, wait_s=0.1, max_analyses=5)
+    assert middleware.max_analyses == 2
+    assert AdmissionMiddleware(app=None, max_in_flight=4, wait_s=0.1).max_analyses == 4
