@@ -138,8 +138,10 @@ def serve(
     host: str = typer.Option(None, help="listen address (default SHEQU_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default SHEQU_PORT or 8000)"),
     reload: bool = typer.Option(False, help="reload on code changes (development)"),
+    workers: int = typer.Option(None, min=1, max=64,
+                                help="worker processes behind the one port (default SHEQU_WORKERS or 1)"),
 ) -> None:
-    """启动 Web 服务 serve the API and the web map."""
+    """启动 Web 服务 serve the API and the web map (``--workers N``: N processes on one port)."""
     import uvicorn
 
     from gis_api.auth.bootstrap import startup_check
@@ -152,7 +154,14 @@ def serve(
     with get_engine().connect() as conn:
         for line in startup_check(conn, AuthSettings(), host or s.host):
             typer.echo(line)
-    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
+    n = workers or s.workers
+    if reload and n > 1:
+        raise typer.BadParameter("--reload 只能用于单个进程 --reload runs one process: drop --workers")
+    # several workers: uvicorn's supervisor starts N processes sharing the listening socket; each builds
+    # its own app (create_app is the factory) and keeps its own caches, brought up to date from the
+    # database (the geocoder within 2 s of a write: address_registry/geocoder_cache.py)
+    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload,
+                workers=n if n > 1 else None)
 
 
 def register(app: typer.Typer) -> None:
