@@ -9,8 +9,10 @@ queued and the engine is disposed.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pkgutil
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from gis_api.uploads import BodyLimitMiddleware
 from tiles.store import CacheKeeper
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
 
 
 def discover_routers():
@@ -48,6 +51,15 @@ def discover_routers():
     return found
 
 
+def _warm_geocoder(cache) -> None:
+    """Build the geocoder index once (a served worker, at start-up); a failure is logged, the first geocode
+    then tries again."""
+    try:
+        cache.get()
+    except Exception:  # the database may be down at start-up: the request path reports that properly
+        log.warning("geocoder warm-up failed; the first geocode builds the index", exc_info=True)
+
+
 def create_app(settings: Settings | None = None, db_url: str | None = None,
                read_db_url: str | None = None) -> FastAPI:
     """The API and web map over the database at ``db_url`` (default: the settings' database), reading
@@ -58,6 +70,9 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.warm_geocoder:
+            threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache,), name="geocoder-warm-up",
+                             daemon=True).start()
         yield
         app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # API worker processes behind the one port (`shequ serve --workers`); each keeps its own geocoder
     # index, brought up to date from the database within 2 s of a write (address_registry/geocoder_cache.py).
     workers: int = Field(default=1, ge=1, le=64)
+    # Build the geocoder index in the background when a served app starts (set by `shequ serve`), so a
+    # worker's first geocode does not wait for it; off for apps made in tests and scripts.
+    warm_geocoder: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
     # Largest JSON request body on any endpoint (bytes); uploads have their own limits.
     max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
