@@ -51,7 +51,8 @@ def db_conn(request: Request) -> Iterator[Connection]:
 def read_conn(request: Request) -> Iterator[Connection]:
     """A connection inside one read-only transaction, on the read replica when one is configured, up, and
     has replayed the client's last write (``shequ_lsn`` cookie or ``X-Shequ-Min-LSN``), else on the
-    primary. Only for routes that never write (a standby refuses writes): declare it as `ReadConn`."""
+    primary (``SET TRANSACTION READ ONLY`` there too). Only for routes that never write: declare it with
+    ``Depends(read_conn, scope="function")`` or as `ReadConn`."""
     min_lsn = valid_lsn(request.headers.get(MIN_LSN_HEADER) or request.cookies.get(LSN_COOKIE))
     with request.app.state.read_router.begin(min_lsn) as (conn, where):
         request.state.read_from = where

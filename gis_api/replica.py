@@ -100,6 +100,9 @@ class ReadRouter:
         conn = self._replica_connection(min_lsn)
         if conn is None:
             with self.primary.begin() as primary_conn:
+                # read-only on the primary too: a declared read-only route that writes fails the same way
+                # with or without a replica (so every test of it, replica or not, would catch the write)
+                primary_conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                 yield primary_conn, "primary"
             return
         with conn, conn.begin():

@@ -191,6 +191,10 @@ def test_replica_reads_only_on_routes_that_never_write(clusters):
                 wrong.append(f"{sorted(route.methods)} {route.path}")
     assert len(on_replica) >= 8
     assert not wrong, wrong
+    # without a replica the same routes read on the primary, in a read-only transaction all the same
+    with app.state.read_router.begin() as (conn, where):
+        assert where == "primary"
+        assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
 
 
 def _geocoded(port: int, road: str, timeout: float = 10) -> tuple[str, bool]:
