@@ -13,8 +13,8 @@ when the replica has replayed that far (``pg_last_wal_replay_lsn()``), else by t
 without it see the replica as it is: behind the primary by its replay lag (milliseconds on one machine;
 unbounded while replay is paused or the link is down).
 
-A replica that cannot be reached: the read is served by the primary, a warning is logged (once per
-outage), and the replica is tried again after ``replica_retry_s``; the user sees no error.
+A replica that cannot be reached: the read is served by the primary, a warning is logged (at most once per
+retry period), and the replica is tried again after ``replica_retry_s``; the user sees no error.
 Every response of such a route says where it was read (``X-Shequ-Read-From: replica | primary``).
 """
 
