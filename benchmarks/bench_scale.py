@@ -154,11 +154,15 @@ def database() -> dict:
     who = ("bench_scale", "基准测试 benchmark write")
     with engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM standard_address WHERE valid_to IS NULL")).scalar_one()
-        stamps = []
+        stamps, counted = [], []
         for _ in range(20):
             t0 = time.perf_counter()
             store.stamp(conn)
             stamps.append(time.perf_counter() - t0)
+            # what the row count part of the stamp cost before the trigger-kept counter (0017_scale_row_counter)
+            t0 = time.perf_counter()
+            conn.execute(text("SELECT count(*) FROM standard_address")).scalar_one()
+            counted.append(time.perf_counter() - t0)
         size_mb = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20
         house = conn.execute(text("""SELECT parent_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM standard_address
             WHERE valid_to IS NULL AND level = 'house_number' AND geom IS NOT NULL ORDER BY code OFFSET 500 LIMIT 1""")).one()
@@ -181,6 +185,8 @@ def database() -> dict:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": who[0]})
     return {"addresses": n, "stamp_ms_median": round(1000 * statistics.median(stamps), 1),
+            "stamp_ms_min_max": [round(1000 * min(stamps), 1), round(1000 * max(stamps), 1)],
+            "count_star_ms_min_median_max": [round(1000 * f(counted), 1) for f in (min, statistics.median, max)],
             "full_load_s": round(full["seconds"], 2), "full_load_rss_mb": round(rss1 - rss0, 1),
             "write_ms": round(1000 * written, 1), "delta_ms": round(1000 * delta["seconds"], 1),
             "delta_kind": delta["kind"], "found_after_delta": found, "database_mb": round(size_mb, 1)}

@@ -9,7 +9,10 @@ queued and the engine is disposed.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import pkgutil
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -24,15 +27,17 @@ from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
 from gis_api.auth.ratelimit import RateLimiter
 from gis_api.auth.settings import AuthSettings
-from gis_api.db import database_url, get_engine
+from gis_api.db import database_url, get_engine, get_read_engine, read_database_url
 from gis_api.errors import install_handlers
 from gis_api.openapi_contract import add_error_responses
 from gis_api.openapi_ogc import add_ogc_paths
+from gis_api.replica import ReadRouter, ReadYourWritesMiddleware
 from gis_api.settings import Settings, get_settings
 from gis_api.uploads import BodyLimitMiddleware
 from tiles.store import CacheKeeper
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
 
 
 def discover_routers():
@@ -46,16 +51,33 @@ def discover_routers():
     return found
 
 
-def create_app(settings: Settings | None = None, db_url: str | None = None) -> FastAPI:
-    """The API and web map over the database at ``db_url`` (default: the settings' database)."""
+def _warm_geocoder(cache) -> None:
+    """Build the geocoder index once (a served worker, at start-up); a failure is logged, the first geocode
+    then tries again."""
+    try:
+        cache.get()
+    except Exception:  # the database may be down at start-up: the request path reports that properly
+        log.warning("geocoder warm-up failed; the first geocode builds the index", exc_info=True)
+
+
+def create_app(settings: Settings | None = None, db_url: str | None = None,
+               read_db_url: str | None = None) -> FastAPI:
+    """The API and web map over the database at ``db_url`` (default: the settings' database), reading
+    through the replica at ``read_db_url`` (default: the settings' ``DATABASE_URL_READ``, if any)."""
     settings = settings or get_settings()
     url = db_url or database_url(settings)
+    read_url = read_db_url or read_database_url(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.warm_geocoder:
+            threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache,), name="geocoder-warm-up",
+                             daemon=True).start()
         yield
         app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()
+        if app.state.read_router.replica is not None:
+            app.state.read_router.replica.dispose()
 
     app = FastAPI(
         title="Shequ GIS 社区 GIS",
@@ -70,6 +92,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     )
     app.state.settings = settings
     app.state.engine = get_engine(url)
+    app.state.read_router = ReadRouter(app.state.engine, get_read_engine(read_url) if read_url else None,
+                                       retry_s=settings.replica_retry_s)
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
     app.state.geocoder_cache = open_cache(app.state.engine)
     app.state.auth_settings = AuthSettings()
@@ -79,6 +103,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None) -> F
     # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)
     app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s,
                        max_analyses=settings.max_analyses_in_flight)
+    # outside admission: a busy answer also says which worker gave it
+    app.add_middleware(ReadYourWritesMiddleware, worker_id=str(os.getpid()))
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)

@@ -20,6 +20,12 @@ def database_url(settings: Settings | None = None) -> str:
     return from_settings(settings).url()
 
 
+def read_database_url(settings: Settings | None = None) -> str | None:
+    """The libpq URL of the read replica (``DATABASE_URL_READ``), None when there is none."""
+    settings = settings or get_settings()
+    return settings.database_url_read or None
+
+
 def sqlalchemy_url(url: str) -> str:
     """The URL with the psycopg 3 driver SQLAlchemy should use (``postgresql+psycopg://``)."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
@@ -35,6 +41,21 @@ def _engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> E
     options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms > 0 else ""
     return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
                          pool_timeout=pool_timeout_s, connect_args={"connect_timeout": 5, "options": options})
+
+
+@lru_cache(maxsize=8)
+def _replica_engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> Engine:
+    # a replica that is down must cost little: a short connect timeout, and no pre-ping retry loop (the
+    # router falls back to the primary on the first failure and retries after replica_retry_s)
+    options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms > 0 else ""
+    return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
+                         pool_timeout=pool_timeout_s, connect_args={"connect_timeout": 2, "options": options})
+
+
+def get_read_engine(url: str) -> Engine:
+    """A cached engine for the read replica at ``url``."""
+    settings = get_settings()
+    return _replica_engine_for(url, settings.statement_timeout_ms, settings.pool_timeout_s)
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -336,6 +336,26 @@ class EmbeddedPostgres:
             self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
         return self.status()
 
+    def make_replica(self, root: Path, port: int) -> EmbeddedPostgres:
+        """A hot standby of this running cluster under ``root`` on ``port``, started (issue 14).
+
+        ``pg_basebackup -R -X stream`` copies the cluster over a replication connection and writes the
+        standby's ``primary_conninfo``; the copy gets its own port and socket folder and the same password
+        (same users: it is a copy). Reads only; it follows the primary by streaming replication.
+        """
+        standby = EmbeddedPostgres(root, port, self.user, self.database, self._bin_dir, self.os_user, self.fast)
+        if not standby.initialized():
+            standby._prepare_dirs()
+            standby._write_private(standby.password_file, self.password())
+            self._cmd([str(self.bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
+                       "-U", self.user, "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast",
+                       "-w"], password=self.password(), timeout=600)
+            with open(standby.data / "postgresql.auto.conf", "a") as fh:  # later lines win over the copy's
+                fh.write(f"# standby of 127.0.0.1:{self.port}\nport = {port}\n"
+                         f"unix_socket_directories = '{standby.socket_dir}'\n")
+        standby.start()
+        return standby
+
     def _psql(self, sql: str, database: str = "postgres", password: str | None = None) -> str:
         pw = password if password is not None else (self.password() if self.password_file.exists() else "")
         proc = self._cmd([str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
@@ -353,6 +373,8 @@ class EmbeddedPostgres:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
+        if self._psql("SELECT pg_is_in_recovery()") == "t":
+            return  # a standby (`make_replica`): a read-only copy of a primary that has both
         if exists != "1":
             self._psql(f'CREATE DATABASE "{self.database}"')
         self._psql("CREATE EXTENSION IF NOT EXISTS postgis", database=self.database)

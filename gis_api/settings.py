@@ -39,12 +39,25 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "SHEQU_DATABASE_URL")
     )
+    # A hot standby of that database (streaming replication): routes that only read are served there
+    # (gis_api/replica.py); unset = everything on the one database. A replica that is down is tried again
+    # after replica_retry_s, its reads served by the primary meanwhile.
+    database_url_read: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL_READ", "SHEQU_DATABASE_URL_READ")
+    )
+    replica_retry_s: float = Field(default=5.0, gt=0)
 
     # Read-only real data (../shared/data beside the checkout).
     shared_data_dir: Path = Field(default_factory=lambda: project_root().parent / "shared" / "data")
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # API worker processes behind the one port (`shequ serve --workers`); each keeps its own geocoder
+    # index, brought up to date from the database within 2 s of a write (address_registry/geocoder_cache.py).
+    workers: int = Field(default=1, ge=1, le=64)
+    # Build the geocoder index in the background when a served app starts (set by `shequ serve`), so a
+    # worker's first geocode does not wait for it; off for apps made in tests and scripts.
+    warm_geocoder: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
     # Largest JSON request body on any endpoint (bytes); uploads have their own limits.
     max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -300,11 +300,13 @@ def stamp(conn: Connection) -> tuple[int, int, int]:
     """Changes whenever the registry changes (every change inserts a row): (last row id, alias stamp, rows).
 
     The row count catches a row committed after a later one (a longer transaction took its id first),
-    which the last id alone would miss (address_registry.geocoder_cache applies deltas by id)."""
+    which the last id alone would miss (address_registry.geocoder_cache applies deltas by id). It is read
+    from the counter the table's triggers keep (migration 0017_scale_row_counter): 16 small rows instead of
+    a count(*) over the table (295 ms at 10⁶ rows)."""
     row = conn.execute(
         text("""SELECT (SELECT coalesce(max(id), 0) FROM standard_address),
         (SELECT coalesce(max(id), 0) + coalesce(count(*) FILTER (WHERE valid_to IS NOT NULL), 0) FROM address_alias),
-        (SELECT count(*) FROM standard_address)""")
+        (SELECT coalesce(sum(n), 0) FROM standard_address_rows)""")
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
 

@@ -138,10 +138,11 @@ def serve(
     host: str = typer.Option(None, help="listen address (default SHEQU_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default SHEQU_PORT or 8000)"),
     reload: bool = typer.Option(False, help="reload on code changes (development)"),
-    workers: int = typer.Option(1, min=1, max=32, help="工作进程数 worker processes (each has its own connection "
-                                "pool of 10 + 10 and its own caches; mind the server's max_connections)"),
+    workers: int = typer.Option(None, min=1, max=64,
+                                help="工作进程数 worker processes behind the one port (default SHEQU_WORKERS or 1; each has "
+                                "its own connection pool of 10 + 10 and its own caches: mind max_connections)"),
 ) -> None:
-    """启动 Web 服务 serve the API and the web map."""
+    """启动 Web 服务 serve the API and the web map (``--workers N``: N processes on one port)."""
     import uvicorn
 
     from gis_api.auth.bootstrap import startup_check
@@ -151,11 +152,18 @@ def serve(
 
     s = get_settings()
     os.environ.setdefault("SHEQU_DATA_DIR", str(s.data_dir))
+    os.environ.setdefault("SHEQU_WARM_GEOCODER", "1")  # each worker builds its index at start, not on a request
     with get_engine().connect() as conn:
         for line in startup_check(conn, AuthSettings(), host or s.host):
             typer.echo(line)
+    n = workers or s.workers
+    if reload and n > 1:
+        raise typer.BadParameter("--reload 只能用于单个进程 --reload runs one process: drop --workers")
+    # several workers: uvicorn's supervisor starts N processes sharing the listening socket; each builds
+    # its own app (create_app is the factory) and keeps its own caches, brought up to date from the
+    # database (the geocoder within 2 s of a write: address_registry/geocoder_cache.py)
     uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload,
-                workers=None if reload else workers)
+                workers=n if n > 1 else None)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from gis_api.auth import roles as r
 from gis_api.auth import targets
 from gis_api.auth.audited import audited, note_records
 from gis_api.auth.deps import current_principal, requires
-from gis_api.deps import db_conn
+from gis_api.deps import db_conn, read_conn
 from gis_api.errors import Conflict, NotFound, Unprocessable
 from gis_api.params import CrsQuery, OffsetQuery, check_etag, if_match
 from gis_api.schemas.addresses import AddressIn, AddressOut, AddressPatch, AliasIn, Change, MergeIn, SplitIn
@@ -99,7 +99,7 @@ def list_addresses(
     ),
     limit: int = Query(50, ge=1, le=1000),
     offset: OffsetQuery = 0,
-    conn: Connection = Depends(db_conn, scope="function"),
+    conn: Connection = Depends(read_conn, scope="function"),
     principal: r.Principal = Depends(current_principal),
 ):
     """Current addresses filtered by parent, level, status, community, compound or text prefix; paged.
@@ -132,7 +132,7 @@ def list_addresses(
 
 
 @router.get("/{code}", dependencies=READ, summary="标准地址当前版本 the current version of an address")
-def get_address(code: str, response: Response, conn: Connection = Depends(db_conn, scope="function"),
+def get_address(code: str, response: Response, conn: Connection = Depends(read_conn, scope="function"),
                 principal: r.Principal = Depends(current_principal)):
     """The current version with aliases and active children (a compound: its members' total). The
     ``ETag`` is the version: send it back as ``If-Match`` when editing."""
@@ -172,7 +172,7 @@ def qr_plate(code: str, request: Request, conn: Connection = Depends(db_conn, sc
 
 
 @router.get("/{code}/history", dependencies=READ, summary="全部历史版本 every version, oldest first")
-def get_history(code: str, conn: Connection = Depends(db_conn, scope="function"),
+def get_history(code: str, conn: Connection = Depends(read_conn, scope="function"),
                 principal: r.Principal = Depends(current_principal)):
     """Every version of the address, oldest first."""
     versions = store.history(conn, _valid_code(code))

@@ -21,7 +21,7 @@ from gis_api.auth import roles as r
 from gis_api.auth import targets
 from gis_api.auth.audited import audited
 from gis_api.auth.deps import current_principal, requires
-from gis_api.deps import db_conn, db_engine
+from gis_api.deps import db_conn, db_engine, read_conn
 from gis_api.errors import BadRequest, NotFound
 from gis_api.params import OffsetQuery, WgsPoint, check_etag, if_match, wgs_point
 
@@ -95,7 +95,7 @@ def list_grids(
     ),
     limit: int = Query(1000, ge=1, le=5000, description="每页数量 page size"),
     offset: OffsetQuery = 0,
-    conn: Connection = Depends(db_conn, scope="function"),
+    conn: Connection = Depends(read_conn, scope="function"),
 ):
     """Current communities, grids or micro-grids, optionally under a parent code; paged by code order
     (``numberMatched`` is the total)."""
@@ -113,7 +113,7 @@ def list_grids(
 
 
 @router.get("/locate", dependencies=READ, summary="点所在的微网格、网格、社区、街道、区县")
-def locate(point: WgsPoint = Depends(wgs_point), conn: Connection = Depends(db_conn, scope="function")):
+def locate(point: WgsPoint = Depends(wgs_point), conn: Connection = Depends(read_conn, scope="function")):
     """The micro-grid, grid, community, township and district at a point (given in ``crs``)."""
     from grid_builder import store
 
@@ -122,7 +122,7 @@ def locate(point: WgsPoint = Depends(wgs_point), conn: Connection = Depends(db_c
 
 
 @router.get("/{code}", dependencies=READ, summary="一个社区 / 网格 / 微网格 (GeoJSON Feature)")
-def get_grid(code: str, conn: Connection = Depends(db_conn, scope="function")):
+def get_grid(code: str, conn: Connection = Depends(read_conn, scope="function")):
     """One community, grid or micro-grid as a GeoJSON Feature."""
     _level, row = _level_of(conn, code)
     return _feature(row)

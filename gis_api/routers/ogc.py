@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from geo.geojson import feature_collection_text
 from gis_api.auth.deps import requires
-from gis_api.deps import db_conn
+from gis_api.deps import read_conn
 from gis_api.errors import NotFound
 from gis_api.ogc_params import (
     CollectionLayer,
@@ -45,7 +45,7 @@ def conformance():
 
 
 @router.get("/collections", summary="图层集合 all collections (layers)")
-def collections(request: Request, conn: Connection = Depends(db_conn, scope="function")):
+def collections(request: Request, conn: Connection = Depends(read_conn, scope="function")):
     """本库中调用者可读的全部图层，含空间与时间范围。Every layer present in this database that the caller may
     read (staff layers need `X-API-Key`), with its spatial and temporal extent and links to items and tiles."""
     base = base_url(request)
@@ -64,7 +64,7 @@ def collections(request: Request, conn: Connection = Depends(db_conn, scope="fun
 
 
 @router.get("/collections/{collection_id}", summary="单个图层 one collection")
-def collection(request: Request, layer: CollectionLayer, conn: Connection = Depends(db_conn, scope="function")):
+def collection(request: Request, layer: CollectionLayer, conn: Connection = Depends(read_conn, scope="function")):
     """一个图层的说明、范围与链接（未知图层 404）。One layer's description, extent and links
     (404 for an unknown collection, 401 for a staff layer without a valid `X-API-Key`)."""
     bbox, temporal = layer_extent(conn, layer)
@@ -95,7 +95,7 @@ def _content_crs(crs: ogc.Crs) -> dict:
     responses={200: {"content": {"application/geo+json": {}}}},
     openapi_extra={"parameters": FILTER_PARAMETERS},
 )
-def items(request: Request, p: ItemsParams = Depends(items_params), conn: Connection = Depends(db_conn, scope="function")):
+def items(request: Request, p: ItemsParams = Depends(items_params), conn: Connection = Depends(read_conn, scope="function")):
     """One page of a layer's features as a GeoJSON FeatureCollection with paging links (400 for a bad parameter)."""
     layer, q = p.layer, p.query
     features, matched = fetch_items(conn, layer, q)
@@ -122,7 +122,7 @@ def item(
     _only: None = Depends(only_crs_and_f),
     out_crs: ogc.Crs = Depends(output_crs),
     key: int | str = Depends(feature_key),
-    conn: Connection = Depends(db_conn, scope="function"),
+    conn: Connection = Depends(read_conn, scope="function"),
 ):
     """按编号取一个要素（GeoJSON Feature），可选输出坐标系 `crs`。One feature by its id, as a GeoJSON Feature
     in the output CRS `crs` (404 when the layer has no such feature)."""

@@ -1,0 +1,259 @@
+"""Issue 14, serving beyond one database: a real streaming replica and several API workers behind one port.
+
+One throw-away embedded cluster of its own (the session's cluster is never touched) with the admin units of
+黄浦区, and a hot standby of it made by ``pg_basebackup -R`` (`EmbeddedPostgres.make_replica`). The app
+runs against both (``DATABASE_URL_READ``): routes that only read are served by the replica (the session
+is in recovery), writes by the primary, a client sees its own write at once (its WAL position sent back),
+others when the replica has replayed it; a replica that is down costs a warning in the log, not an error.
+Then ``shequ serve --workers 2`` on one port: an address written through one request is geocoded by both
+worker processes within 5 s (each keeps its own index, brought up to date from the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from gis_api.db import get_engine, get_read_engine
+from gis_api.demo import read_admin_units, write_layer
+from gis_api.embedded_pg import EmbeddedPostgres, free_port
+from gis_api.migrate import upgrade
+from gis_api.replica import LSN_COOKIE, MIN_LSN_HEADER, READ_FROM_HEADER, WRITE_LSN_HEADER
+
+DISTRICT = "310101"  # 黄浦区
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait(cond, what: str, timeout: float = 30.0, step: float = 0.05):
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(step)
+
+
+@pytest.fixture(scope="module")
+def clusters(shared_data):
+    """(primary, replica): the primary migrated, with 黄浦区 and the units above it; the replica streaming."""
+    # a temp folder each: the folder itself becomes the server user's (its parent, /tmp, is traversable)
+    roots = [Path(tempfile.mkdtemp(prefix="shequ-primary-")), Path(tempfile.mkdtemp(prefix="shequ-replica-"))]
+    primary = EmbeddedPostgres(roots[0], free_port(), fast=True)
+    replica = None
+    try:
+        primary.start()
+        upgrade(primary.url())
+        by_code = {u["code"]: u for u in read_admin_units(shared_data)}
+        units, code = [], DISTRICT
+        while code:
+            units.append(by_code[code])
+            code = by_code[code]["parent_code"]
+        write_layer(get_engine(primary.url()), "admin_unit", units)
+        replica = primary.make_replica(roots[1], free_port())
+        yield primary, replica
+    finally:
+        for pg in (replica, primary):
+            if pg is not None and pg.password_file.exists():
+                get_engine(pg.url()).dispose()
+                get_read_engine(pg.url()).dispose()
+            if pg is not None:
+                pg.stop()
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def admin_token(clusters) -> str:
+    from gis_api.auth import roles as r
+    from gis_api.auth import store, tokens
+
+    primary, _ = clusters
+    with get_engine(primary.url()).begin() as conn:
+        user = store.create_user(conn, "replica-admin", r.ADMIN, "Shequ-Test-Pw-2026", "副本测试管理员")
+    return tokens.issue_access_token(f"user:{user['id']}", user["name"], r.ADMIN)[0]
+
+
+def _road(name: str, lon: float) -> dict:
+    return {"level": "road", "parent_code": DISTRICT, "components": {"road": name}, "lon": lon, "lat": 31.232,
+            "reason": "副本测试 replica test"}
+
+
+def _replayed(replica: EmbeddedPostgres, lsn: str) -> bool:
+    with get_engine(replica.url()).connect() as conn:
+        return bool(conn.execute(text("SELECT pg_last_wal_replay_lsn() >= CAST(:l AS pg_lsn)"), {"l": lsn}).scalar())
+
+
+def test_reads_on_the_replica_writes_on_the_primary_lag_and_outage(clusters, admin_token, caplog):
+    from gis_api.app import create_app
+    from gis_api.settings import get_settings
+
+    primary, replica = clusters
+    settings = get_settings().model_copy(update={"replica_retry_s": 0.5})
+    app = create_app(settings, db_url=primary.url(), read_db_url=replica.url())
+    router = app.state.read_router
+    # the read session is on a server in recovery (the standby); the write engine's is not
+    with router.begin() as (conn, where):
+        assert where == "replica"
+        assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar() is True
+    with app.state.engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar() is False
+
+    writer = TestClient(app, headers={"Authorization": f"Bearer {admin_token}"})
+    reader = TestClient(app)  # another client: no cookie, no WAL position of the write
+    listed = reader.get("/addresses", params={"level": "road"})
+    assert listed.status_code == 200 and listed.headers[READ_FROM_HEADER] == "replica"
+
+    replica_engine = get_engine(replica.url())
+    with replica_engine.connect() as conn:  # hold replay: the replica now lags the primary for sure
+        conn.execute(text("SELECT pg_wal_replay_pause()"))
+    try:
+        made = writer.post("/addresses", json=_road("副本测试甲路", 121.486))
+        assert made.status_code == 201, made.text
+        code, lsn = made.json()["address_code"], made.headers[WRITE_LSN_HEADER]
+        assert writer.cookies.get(LSN_COOKIE) == lsn
+        # the write is on the primary, not (yet) on the paused replica
+        count = text("SELECT count(*) FROM standard_address WHERE code = :c")
+        with app.state.engine.connect() as conn:
+            assert conn.execute(count, {"c": code}).scalar_one() == 1
+        with replica_engine.connect() as conn:
+            assert conn.execute(count, {"c": code}).scalar_one() == 0
+        # another reader sees the replica as it is: behind
+        stale = reader.get(f"/addresses/{code}")
+        assert stale.status_code == 404 and stale.headers[READ_FROM_HEADER] == "replica"
+        # the writer (its cookie) and anyone sending the position read their write, from the primary
+        mine = writer.get(f"/addresses/{code}")
+        assert mine.status_code == 200 and mine.headers[READ_FROM_HEADER] == "primary"
+        told = reader.get(f"/addresses/{code}", headers={MIN_LSN_HEADER: lsn})
+        assert told.status_code == 200 and told.headers[READ_FROM_HEADER] == "primary"
+    finally:
+        with replica_engine.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()"))
+    _wait(lambda: _replayed(replica, lsn), "the replica to replay the write")
+    for client in (writer, reader):  # caught up: the replica serves the writer too
+        got = client.get(f"/addresses/{code}", headers={MIN_LSN_HEADER: lsn})
+        assert got.status_code == 200 and got.headers[READ_FROM_HEADER] == "replica"
+        assert got.json()["components"]["road"] == "副本测试甲路"
+
+    # a replica that is down: reads go to the primary with a warning in the log, never an error
+    replica_engine.dispose()
+    replica.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gis_api.replica"):
+            for _ in range(3):
+                got = reader.get(f"/addresses/{code}")
+                assert got.status_code == 200 and got.headers[READ_FROM_HEADER] == "primary"
+            grids = reader.get("/grids/locate", params={"lon": 121.486, "lat": 31.232})
+            assert grids.status_code == 200 and grids.headers[READ_FROM_HEADER] == "primary"
+        warned = [r for r in caplog.records if r.name == "gis_api.replica" and r.levelno == logging.WARNING]
+        assert warned and "read replica unavailable" in warned[0].getMessage()
+    finally:
+        replica.start()
+    # back up: after replica_retry_s the reads return to it
+    _wait(lambda: reader.get(f"/addresses/{code}").headers[READ_FROM_HEADER] == "replica", "reads back on the replica")
+    app.state.engine.dispose()
+    router.replica.dispose()
+
+
+def test_replica_reads_only_on_routes_that_never_write(clusters):
+    """`read_conn` (the replica's connection) only on GET routes with no audited write in their dependencies."""
+    from gis_api.app import create_app
+    from gis_api.auth.deps import api_routes
+    from gis_api.deps import read_conn
+
+    primary, _ = clusters
+    app = create_app(db_url=primary.url())
+    on_replica, wrong = [], []
+    for route in api_routes(app):
+        stack, calls = list(route.dependant.dependencies), []
+        while stack:
+            dep = stack.pop()
+            calls.append(dep)
+            stack.extend(dep.dependencies)
+        if any(d.call is read_conn for d in calls):
+            on_replica.append(route.path)
+            audited = any(getattr(d.call, "__name__", "").startswith("audited_") for d in calls)
+            if set(route.methods) - {"GET", "HEAD"} or audited or any(
+                    d.call is read_conn and d.scope != "function" for d in calls):
+                wrong.append(f"{sorted(route.methods)} {route.path}")
+    assert len(on_replica) >= 8
+    assert not wrong, wrong
+    # without a replica the same routes read on the primary, in a read-only transaction all the same
+    with app.state.read_router.begin() as (conn, where):
+        assert where == "primary"
+        assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+
+
+def _geocoded(port: int, road: str, timeout: float = 10) -> tuple[str, bool]:
+    """(answering worker pid, whether geocoding found ``road``), on a new connection each time."""
+    got = httpx.get(f"http://127.0.0.1:{port}/geocode", params={"q": f"上海市黄浦区{road}", "limit": 1},
+                    timeout=timeout, headers={"Connection": "close"})
+    assert got.status_code == 200, got.text
+    results = got.json()["results"]
+    return got.headers["x-shequ-worker"], bool(results) and results[0].get("components", {}).get("road") == road
+
+
+@pytest.mark.timeout(300)
+def test_two_workers_on_one_port_geocode_a_write_within_5_s(clusters, admin_token):
+    primary, replica = clusters
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": primary.url(), "DATABASE_URL_READ": replica.url(),
+           "SHEQU_PORT": str(port)}
+    env.pop("SHEQU_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert server.poll() is None, server.stdout.read().decode() if server.stdout else "serve exited"
+            try:
+                return httpx.get(f"{base}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait(up, "shequ serve --workers 2", timeout=90, step=0.2)
+        auth = {"Authorization": f"Bearer {admin_token}"}
+        first = httpx.post(f"{base}/addresses", json=_road("副本测试乙路", 121.487), headers=auth, timeout=30)
+        assert first.status_code == 201, first.text
+        # both workers answer on the one port, each with the registry loaded (a worker's first geocode loads
+        # the free-text parser's model and builds its index: ~20 s on a loaded machine)
+        seen: set[str] = set()
+        _wait(lambda: seen.add(_geocoded(port, "副本测试乙路", timeout=120)[0]) or len(seen) == 2, "both workers",
+              timeout=150)
+
+        made = httpx.post(f"{base}/addresses", json=_road("副本测试丙路", 121.488), headers=auth, timeout=30)
+        assert made.status_code == 201, made.text
+        written = time.monotonic()
+        found_by: dict[str, float] = {}
+        misses = 0
+        while len(found_by) < 2 and time.monotonic() - written < 5.0:
+            pid, found = _geocoded(port, "副本测试丙路")
+            if found:
+                found_by.setdefault(pid, time.monotonic() - written)
+            else:
+                misses += 1
+        print(f"write seen by worker after s: {found_by}, misses before: {misses}")
+        assert set(found_by) == seen, (found_by, misses)
+        # and once it is there it stays: every answer of either worker now finds it
+        answers = [_geocoded(port, "副本测试丙路") for _ in range(10)]
+        assert all(found for _, found in answers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
