@@ -213,8 +213,13 @@ def rollback(edit_id: RowIdPath, body: DecisionIn, request: Request,
 
     if not body.reason.strip():
         raise EditRefused("reason_required", "回退须说明理由 (a rollback needs a reason)")
-    _edit_checked(conn, principal, REVIEW, edit_id)
-    out = service.rollback(conn, edit_id, principal.actor, body.reason)
+    e = _edit_checked(conn, principal, REVIEW, edit_id)
+    if _boundary(principal, e["operations"]):  # a boundary edit: admins roll it back
+        from grid_builder.edit.boundary import rollback_boundary
+
+        out = rollback_boundary(conn, edit_id, principal.actor, body.reason)
+    else:
+        out = service.rollback(conn, edit_id, principal.actor, body.reason)
     note_records(request, edit_id, out["id"])
     return out
 

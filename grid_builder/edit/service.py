@@ -431,8 +431,8 @@ def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
     if e["status"] != "approved" or e["kind"] != "edit" or e["rolled_back_by"] is not None:
         raise EditStateConflict(f"编辑 {edit_id} 不能回退（未批准或已回退） (only an approved edit not yet rolled back)")
     if any(isinstance(op, dict) and op.get("level") == "community" for op in e["operations"]):
-        raise EditStateConflict(f"社区/街道边界编辑 {edit_id} 暂不支持回退，请以新的边界编辑改回 (rolling back a boundary "
-                                "edit is not supported yet: move the boundary back with a new boundary edit)")
+        raise EditStateConflict(f"社区/街道边界编辑 {edit_id} 由 grid_builder.edit.boundary.rollback_boundary 回退 (a "
+                                "boundary edit is rolled back by rollback_boundary)")
     parent = micro_parent(e["operations"])
     store.lock_community(conn, e["community_code"])
     res = e["result"]

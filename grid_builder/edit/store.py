@@ -322,3 +322,10 @@ def building_anchors_in(conn: Connection, region: BaseGeometry) -> list[tuple[in
              "AND ST_Intersects(ST_GeomFromWKB(:r, 4326), ST_PointOnSurface(geom)) ORDER BY id"),
         {"r": to_wkb(region)}).all()
     return [(int(i), from_wkb(g)) for i, g in rows]
+
+
+def last_boundary_edits(conn: Connection, codes: list[str]) -> dict[str, int]:
+    """The id of the last boundary edit (or its rollback) written into each unit's ``properties.boundary_edits``."""
+    rows = conn.execute(text("SELECT code, CAST(properties -> 'boundary_edits' -> -1 ->> 'edit' AS bigint) FROM "
+                             "admin_unit WHERE code = ANY(:c)"), {"c": list(codes)}).all()
+    return {str(c): int(e) for c, e in rows if e is not None}

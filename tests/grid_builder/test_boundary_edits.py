@@ -153,11 +153,32 @@ def test_admin_moves_a_community_boundary_and_the_grids_follow(client, moved, en
     assert before.distance(Point(ops[0]["from"])) < 1e-7  # the old boundary is kept in the edit
     hist = client.get(f"/grids/{sorted(changed)[0]}/history").json()["versions"]
     assert hist[-1]["edit"]["id"] == edit["id"] and hist[-1]["edit"]["kind"] == "boundary"
-    rb = client.post(f"{URL}/{edit['id']}/rollback", json={"reason": "回退"})
-    assert rb.status_code == 409 and rb.json()["error"] == "edit_state"  # not supported yet, said so
+
+    # rollback: a new version of each changed grid with its previous geometry, the old boundaries back
+    rb = client.post(f"{URL}/{edit['id']}/rollback", json={"reason": "回退社区界调整"})
+    assert rb.status_code == 200, rb.text
+    assert rb.json()["kind"] == "rollback" and rb.json()["rollback_of"] == edit["id"]
+    grids2, units2 = _state(engine, [comm, other])
+    assert units2 == units0  # the boundaries exactly as they were
+    assert all(grids2[c] == grids0[c] + 2 for c in changed)
+    with engine.connect() as conn:
+        same = conn.execute(text(
+            "SELECT bool_and(ST_OrderingEquals(n.geom, o.geom)) FROM grid n JOIN grid o ON o.code = n.code "
+            "AND o.version = n.version - 2 WHERE n.code = ANY(:c) AND n.valid_to IS NULL"), {"c": sorted(changed)}).scalar()
+        mismatch2, unit_overlaps, grid_overlaps, off_grid, off_micro, off_comm = conn.execute(
+            text(_CHECKS), {"c": [comm, other]}).one()
+    assert same and abs(mismatch2 - mismatch0) < 1.0
+    assert unit_overlaps == grid_overlaps == off_grid == off_micro == off_comm == 0
+    assert client.post(f"{URL}/{edit['id']}/rollback", json={"reason": "再次"}).status_code == 409
+
+    # a boundary edit changed again since cannot be rolled back (409 naming what changed)
+    first = client.post(f"{URL}/apply", json={"community_code": comm, "operations": ops, "reason": "再调整"}).json()
     back = [{**ops[0], "from": ops[0]["to"], "to": ops[0]["from"]}]
     res = client.post(f"{URL}/apply", json={"community_code": comm, "operations": back, "reason": "还原社区界"})
     assert res.status_code == 201, res.text
+    stale = client.post(f"{URL}/{first['id']}/rollback", json={"reason": "回退"})
+    assert stale.status_code == 409 and stale.json()["error"] == "stale_base"
+    assert {x["code"] for x in stale.json()["detail"]["changed"]} & {comm, other}
 
 
 def test_bad_boundary_edits_name_the_rule_and_write_nothing(client, moved, engine):
@@ -198,8 +219,8 @@ def test_bad_boundary_edits_name_the_rule_and_write_nothing(client, moved, engin
     ("public", 401, 401, 401),
 ])
 def test_boundary_edit_route_by_role(anon_client, role_headers, moved, engine, role, preview, apply_, draft):
-    """Only admins edit community / township boundaries (the apply route itself is admin-only; the preview
-    and draft routes refuse the community level to everybody else)."""
+    """Only admins edit community / township boundaries (the apply route itself is admin-only; the preview,
+    draft and rollback routes refuse the community level to everybody else)."""
     h = role_headers[role]
     body = {"community_code": moved["community"], "operations": moved["ops"], "reason": "角色矩阵"}
     before = _state(engine, [moved["community"], moved["other"]])
@@ -207,4 +228,10 @@ def test_boundary_edit_route_by_role(anon_client, role_headers, moved, engine, r
     assert anon_client.post(URL, json=body, headers=h).status_code == draft
     if apply_ is not None:
         assert anon_client.post(f"{URL}/apply", json=body, headers=h).status_code == apply_
+        with engine.connect() as conn:  # an applied boundary edit (left by the first test of the module)
+            eid = conn.execute(text("SELECT id FROM grid_edit WHERE status = 'approved' AND kind = 'edit' AND "
+                                    "rolled_back_by IS NULL AND operations @> CAST(:o AS jsonb) ORDER BY id DESC "
+                                    "LIMIT 1"), {"o": '[{"level": "community"}]'}).scalar()
+        if eid is not None:
+            assert anon_client.post(f"{URL}/{eid}/rollback", json={"reason": "角色"}, headers=h).status_code == apply_
     assert _state(engine, [moved["community"], moved["other"]]) == before
