@@ -182,7 +182,7 @@ def boundary_issues(bp: BoundaryPlan) -> list[Issue]:
         if parent in bp.after:
             for i in check_cover(parent, bp.after[parent], {c: bp.after[c]}, COVER_TOL_M, level="社区"):
                 if i.kind == "overhang":
-                    issues.append(Issue("not_nested", [c, parent], f"社区 {c} 超出街道 {parent} (community outside "
+                    issues.append(Issue("community_not_nested", [c, parent], f"社区 {c} 超出街道 {parent} (community outside "
                                         f"its township)", i.geom, i.area_m2))
         mine = {g: geom for g, geom in bp.result.grids.items() if g[:12] == c}
         if mine:

@@ -194,7 +194,7 @@ def test_bad_boundary_edits_name_the_rule_and_write_nothing(client, moved, engin
 
     far = [{**ops[0], "to": _ll(Point(v.x + 400, v.y + 400))}]  # across other communities and buildings
     assert refused(far) in ("overlap", "overhang", "gap", "building_changes_community", "self_intersection",
-                            "not_nested", "not_connected", "building_stranded", "invalid_geometry")
+                            "community_not_nested", "not_connected", "building_stranded", "invalid_geometry")
     nowhere = [{**ops[0], "from": _ll(Point(v.x + 5000, v.y)), "to": _ll(Point(v.x + 5001, v.y))}]
     assert refused(nowhere) == "vertex_not_found"
     mixed = [ops[0], {"op": "merge", "grids": ["310101000000001", "310101000000002"]}]
