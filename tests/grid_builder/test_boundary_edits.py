@@ -81,6 +81,14 @@ def moved(engine, jurisdictions):
     build_all(engine, BuildConfig(), codes=[comm, other])
 
 
+def _units_geom(engine, code):
+    from grid_builder.store._wkb import from_wkb
+
+    with engine.connect() as conn:
+        return to_metric(from_wkb(conn.execute(text("SELECT ST_AsBinary(geom) FROM admin_unit WHERE code = :c"),
+                                               {"c": code}).scalar()))
+
+
 def _state(engine, codes):
     with engine.connect() as conn:
         grids = dict(conn.execute(text("SELECT code, version FROM grid WHERE community_code = ANY(:c) AND valid_to "
@@ -121,9 +129,19 @@ def test_admin_moves_a_community_boundary_and_the_grids_follow(client, moved, en
     with engine.connect() as conn:
         mismatch0 = conn.execute(text(_CHECKS), {"c": [comm, other]}).one()[0]
     assert not client.post(f"{URL}/apply", json={"community_code": comm, "operations": ops}).is_success  # no reason
+    geom0 = _units_geom(engine, comm)
     res = client.post(f"{URL}/apply", json={"community_code": comm, "operations": ops, "reason": "按新建道路调整社区界"})
     assert res.status_code == 201, res.text
     edit = res.json()
+    # the land that changes community: /grids/locate answers the other community (and a grid of it) at once
+    piece = max(polygons_of(geom0.symmetric_difference(_units_geom(engine, comm))), key=lambda g: g.area)
+    inner = piece.buffer(-0.05)
+    probe = to_wgs84(inner.representative_point() if not inner.is_empty else piece.representative_point())
+    where = {"lon": probe.x, "lat": probe.y}
+    located = client.get("/grids/locate", params=where).json()
+    was = comm if geom0.covers(to_metric(probe)) else other
+    assert located["community"]["code"] == ({comm, other} - {was}).pop()
+    assert located["grid"] is None or located["grid"]["community_code"] == located["community"]["code"]
     changed = set(edit["result"]["written"])
     assert changed and {c[:12] for c in changed} <= {comm, other}
     grids1, units1 = _state(engine, [comm, other])
@@ -170,6 +188,7 @@ def test_admin_moves_a_community_boundary_and_the_grids_follow(client, moved, en
     assert same and abs(mismatch2 - mismatch0) < 1.0
     assert unit_overlaps == grid_overlaps == off_grid == off_micro == off_comm == 0
     assert client.post(f"{URL}/{edit['id']}/rollback", json={"reason": "再次"}).status_code == 409
+    assert client.get("/grids/locate", params=where).json()["community"]["code"] == was
 
     # a boundary edit changed again since cannot be rolled back (409 naming what changed)
     first = client.post(f"{URL}/apply", json={"community_code": comm, "operations": ops, "reason": "再调整"}).json()
