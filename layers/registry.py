@@ -110,6 +110,10 @@ class Layer:
     geom_column: str = "geom"
     # Fixed row filter (trusted constant SQL over columns of ``t``), e.g. one admin level.
     where: str | None = None
+    # The row filter used instead of ``where`` when an items query gives ``datetime``: a layer of current
+    # rows (``where`` holds ``valid_to IS NULL``) then answers with the versions valid at that time (the
+    # web map's "as of" date). Tiles, single items and extents keep ``where``.
+    as_of_where: str | None = None
     valid_from: str | None = None
     valid_to: str | None = None
     thinning: Thinning = field(default_factory=Thinning)
@@ -360,11 +364,11 @@ LAYERS: tuple[Layer, ...] = (
             _prop("contiguous", "boolean", "连通"), _prop("version", "integer", "版本"), _prop("source", "string", "来源"),
             _prop("valid_from", "datetime", "生效时间"), _prop("valid_to", "datetime", "失效时间"),
         ),
-        where="t.level = 'grid' AND t.valid_to IS NULL",
+        where="t.level = 'grid' AND t.valid_to IS NULL", as_of_where="t.level = 'grid'",
         style=Style(color="#1b9e77", fill_color="#66c2a5", weight=2.0, fill_opacity=0.12, label_field="name"),
         # drawn under the buildings (order 30): the tint marks grid areas without hiding building colours
         min_zoom=12, basemap=True, order=25, valid_from="valid_from", valid_to="valid_to",
-        description_zh="社区治理网格（现行版本）",
+        description_zh="社区治理网格（现行版本；带 datetime 查询时为该时刻有效的版本）",
     ),
     Layer(
         id="microgrid", title_zh="微网格", title_en="Micro-grids", table="grid", geometry_type="MultiPolygon",
@@ -375,10 +379,10 @@ LAYERS: tuple[Layer, ...] = (
             _prop("area_m2", "number", "面积（平方米）"), _prop("version", "integer", "版本"),
             _prop("valid_from", "datetime", "生效时间"), _prop("valid_to", "datetime", "失效时间"),
         ),
-        where="t.level = 'microgrid' AND t.valid_to IS NULL",
+        where="t.level = 'microgrid' AND t.valid_to IS NULL", as_of_where="t.level = 'microgrid'",
         style=Style(color="#66a61e", weight=1.0, fill_opacity=0.0, dash_array="2 2", label_field="name"),
         min_zoom=14, read_role="staff", order=64, valid_from="valid_from", valid_to="valid_to", web_default=False,
-        description_zh="微网格（楼栋组，现行版本）",
+        description_zh="微网格（楼栋组，现行版本；带 datetime 查询时为该时刻有效的版本）",
     ),
     Layer(
         id="h3_cell", title_zh="H3 六边形格网", title_en="H3 cells", table="h3_cell", geometry_type="Polygon",

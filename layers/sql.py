@@ -37,8 +37,9 @@ def where_clause(layer: Layer, q: ItemsQuery | None, params: dict) -> str:
     Values go into ``params``.
     """
     conds: list[str] = []
-    if layer.where:
-        conds.append(f"({layer.where})")
+    fixed = layer.as_of_where if (q is not None and q.datetime is not None and layer.as_of_where) else layer.where
+    if fixed:
+        conds.append(f"({fixed})")
     if q is not None:
         if q.bbox is not None:
             params.update(bx0=q.bbox[0], by0=q.bbox[1], bx1=q.bbox[2], by1=q.bbox[3])

@@ -507,3 +507,37 @@ def list_audit(
         params,
     ).mappings().all()
     return [dict(x) for x in rows]
+
+
+def get_police_area(conn: Connection, code: str) -> dict[str, Any]:
+    """One police-station area as a GeoJSON Feature (lon/lat) with code, name, source and version (404)."""
+    import json
+
+    r = conn.execute(text("SELECT code, name, source, version, ST_AsGeoJSON(geom, 8) AS g FROM police_area "
+                          "WHERE code = :c"), {"c": code}).mappings().first()
+    if r is None:
+        raise NotFound(f"没有代码为 {code} 的派出所辖区 no police area {code}", code="police_area_not_found")
+    return {"type": "Feature", "id": r["code"], "geometry": json.loads(r["g"]),
+            "properties": {k: r[k] for k in ("code", "name", "source", "version")}}
+
+
+def reshape_police_area(conn: Connection, code: str, geometry: dict[str, Any], base_version: int | None = None,
+                        crs: str = "wgs84") -> dict[str, Any]:
+    """A stored police-station area gets a new outline (checked like an import: a valid polygon in China),
+    version + 1, ``source = 'edit'``; 412 when ``base_version`` is not the current version (edited by
+    someone else meanwhile), 404 for an unknown code."""
+    from geo.errors import StaleVersion
+
+    now = conn.execute(text("SELECT name, version FROM police_area WHERE code = :c FOR UPDATE"), {"c": code}).first()
+    if now is None:
+        raise NotFound(f"没有代码为 {code} 的派出所辖区 no police area {code}", code="police_area_not_found")
+    if base_version is not None and int(base_version) != int(now.version):
+        raise StaleVersion(f"辖区 {code} 已被修改（当前第 {now.version} 版，编辑基于第 {base_version} 版），请重新载入 "
+                           f"police area {code} changed meanwhile (version {now.version}, edited {base_version})",
+                           code="stale_version")
+    _c, _n, wkb, _p = _police_feature({"geometry": geometry, "properties": {"code": code, "name": now.name}},
+                                      "code", "name", crs)
+    conn.execute(text("UPDATE police_area SET geom = ST_SetSRID(ST_GeomFromWKB(decode(:g, 'hex')), 4326), "
+                      "source = 'edit', updated_at = now(), version = version + 1 WHERE code = :c"),
+                 {"c": code, "g": wkb})
+    return get_police_area(conn, code)

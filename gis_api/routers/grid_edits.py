@@ -91,6 +91,24 @@ def _snapped(conn: Connection, community: str, ops: list[dict[str, Any]], snap_m
     return service.snap(conn, community, ops, tol)
 
 
+def _boundary(principal: r.Principal, ops: list[dict[str, Any]]) -> bool:
+    """A community / township boundary edit (``"level": "community"``): admins only (403 for others)."""
+    from grid_builder.edit.boundary import is_boundary_edit
+
+    if not is_boundary_edit(ops):
+        return False
+    r.require(principal, APPLY)
+    return True
+
+
+def _no_boundary_draft(principal: r.Principal, ops: list[dict[str, Any]]) -> None:
+    from grid_builder.edit.errors import EditRefused
+
+    if _boundary(principal, ops):
+        raise EditRefused("bad_operation", "社区/街道边界编辑由管理员直接生效，不作草稿 (POST /grid-edits/apply; a "
+                          "boundary edit is applied directly by an admin, not drafted)")
+
+
 def _touched(conn: Connection, community: str, ops: list[dict[str, Any]]) -> list[str]:
     from grid_builder.edit.service import plan
 
@@ -103,6 +121,11 @@ def preview(body: PreviewIn, conn: Connection = Depends(db_conn, scope="function
     """Live figures of an edit and every broken rule (nothing written)."""
     from grid_builder.edit import service
 
+    if _boundary(principal, body.operations):
+        from grid_builder.edit.boundary import preview_boundary
+
+        return {**preview_boundary(conn, body.operations, (float(body.band[0]), float(body.band[1]))),
+                "operations": body.operations, "snaps": []}
     _check_community(conn, principal, EDIT, body.community_code)
     ops, snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
     out = service.preview(conn, body.community_code, ops, (float(body.band[0]), float(body.band[1])))
@@ -117,6 +140,7 @@ def save_draft(body: EditIn, request: Request, conn: Connection = Depends(db_con
     """Save a draft; 422 naming the rule and place when it breaks one, 409 when its base is stale."""
     from grid_builder.edit import service
 
+    _no_boundary_draft(principal, body.operations)
     _check_community(conn, principal, EDIT, body.community_code)
     service.check_given_base(conn, body.base_versions)
     ops, _snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
@@ -133,6 +157,7 @@ def save_again(edit_id: RowIdPath, body: EditIn, conn: Connection = Depends(db_c
     """Save a draft again (its creator or an office role)."""
     from grid_builder.edit import service
 
+    _no_boundary_draft(principal, body.operations)
     e = _edit_checked(conn, principal, EDIT, edit_id)
     if e["created_by"] != principal.actor and principal.role == r.GRID_MANAGER:
         raise r.PermissionDenied(r.OUTSIDE, code="outside_jurisdiction")
@@ -188,8 +213,13 @@ def rollback(edit_id: RowIdPath, body: DecisionIn, request: Request,
 
     if not body.reason.strip():
         raise EditRefused("reason_required", "回退须说明理由 (a rollback needs a reason)")
-    _edit_checked(conn, principal, REVIEW, edit_id)
-    out = service.rollback(conn, edit_id, principal.actor, body.reason)
+    e = _edit_checked(conn, principal, REVIEW, edit_id)
+    if _boundary(principal, e["operations"]):  # a boundary edit: admins roll it back
+        from grid_builder.edit.boundary import rollback_boundary
+
+        out = rollback_boundary(conn, edit_id, principal.actor, body.reason)
+    else:
+        out = service.rollback(conn, edit_id, principal.actor, body.reason)
     note_records(request, edit_id, out["id"])
     return out
 
@@ -201,6 +231,12 @@ def apply_directly(body: EditIn, request: Request, conn: Connection = Depends(db
     """Save and apply in one step (admins)."""
     from grid_builder.edit import service
 
+    if _boundary(principal, body.operations):
+        from grid_builder.edit.boundary import apply_boundary
+
+        out = apply_boundary(conn, body.community_code, body.operations, body.reason, principal.actor)
+        note_records(request, out["id"])
+        return out
     _check_community(conn, principal, APPLY, body.community_code)
     ops, _snaps = _snapped(conn, body.community_code, body.operations, body.snap_m)
     draft = service.save_draft(conn, body.community_code, ops, body.reason, principal.actor, body.base_versions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from sqlalchemy.engine import Connection
 
 from gis_api.auth import store
@@ -40,3 +40,29 @@ def import_areas(
     counts = store.import_police_areas(conn, collection, code_field, name_field, crs)
     note_records(request, *[str((f.get("properties") or {}).get(code_field)) for f in collection["features"]])
     return counts
+
+
+@router.get("/{code}", dependencies=[Depends(requires("police_areas:read"))],
+            summary="一个派出所辖区（GeoJSON，含版本）one police-station area as GeoJSON")
+def get_area(code: str = Path(..., max_length=64),
+             conn: Connection = Depends(db_conn, scope="function")) -> dict[str, Any]:
+    """The area's outline (lon/lat), name, source and version: what the editor loads to reshape it."""
+    return store.get_police_area(conn, code)
+
+
+@router.put("/{code}", dependencies=[Depends(requires("police_areas:write")), audited("police_area.reshape")],
+            summary="修改派出所辖区形状（管理员）reshape a police-station area (admins)")
+def reshape_area(
+    request: Request,
+    code: str = Path(..., max_length=64),
+    geometry: dict[str, Any] = Body(..., embed=True, description="新的辖区范围（GeoJSON 面）the new outline"),
+    base_version: int | None = Body(None, embed=True, description="所编辑的版本；已变化时 412 the version edited"),
+    crs: CrsQuery = "wgs84",
+    conn: Connection = Depends(db_conn, scope="function"),
+) -> dict[str, Any]:
+    """A new outline for a stored area (version + 1): 422 for a bad polygon, 412 when ``base_version`` is
+    no longer current, 404 for an unknown code. Police accounts granted the code act inside the new outline
+    at once."""
+    out = store.reshape_police_area(conn, code, geometry, base_version, crs)
+    note_records(request, code)
+    return out

@@ -111,7 +111,9 @@
     // Ask every candidate at once; the best rank wins, then the smallest feature (a building
     // inside a grid inside a district).
     Promise.all(candidates.map(function (layer) {
-      return fetch(layer.items + "?limit=1&bbox=" + bbox).then(function (resp) {
+      // with the "as of" date set (asof.js), layers with valid time answer the versions valid then
+      var when = state.asOf && layer.temporal ? "&datetime=" + encodeURIComponent(state.asOf) : "";
+      return fetch(layer.items + "?limit=1&bbox=" + bbox + when).then(function (resp) {
         return resp.ok ? resp.json() : { features: [] };
       }).then(function (fc) {
         var f = fc.features && fc.features[0];

@@ -443,6 +443,43 @@
     });
   }
 
+  // ---- reshape a stored police-station area (admins): load it by code, drag its vertices, save (PUT) ----
+  var PA = { layer: null, code: null, version: null };
+  window.shequEditor.police = PA;
+  function loadPoliceArea() {
+    var code = $("ed-pa-code").value.trim(), map = window.shequMap.map;
+    if (!code) { status("请填写辖区代码", true); return; }
+    api("GET", "/police-areas/" + encodeURIComponent(code)).then(function (res) {
+      if (!res.ok) { status("载入辖区失败：" + errorText(res), true); return; }
+      if (PA.layer) { map.removeLayer(PA.layer); }
+      svg = svg || L.svg({ padding: 0.5 });
+      PA.layer = L.geoJSON(res.body, { renderer: svg, style: { color: "#1864ab", weight: 3, fillOpacity: 0.12 } })
+        .getLayers()[0].addTo(map);
+      PA.code = code;
+      PA.version = res.body.properties.version;
+      $("ed-pa-name").value = res.body.properties.name;
+      map.fitBounds(PA.layer.getBounds(), { animate: false, padding: [30, 30] });
+      PA.layer.pm.enable({ snappable: false, allowSelfIntersection: false });
+      $("ed-pa-save").disabled = false;
+      status("辖区 " + code + " 已载入（第 " + PA.version + " 版）：拖动顶点修改形状后保存");
+      document.body.dataset.editorPoliceLoaded = code + ":" + PA.version;
+    });
+  }
+  function savePoliceArea() {
+    if (!PA.layer) { return; }
+    var geometry = PA.layer.toGeoJSON().geometry;
+    api("PUT", "/police-areas/" + encodeURIComponent(PA.code), { geometry: geometry, base_version: PA.version })
+      .then(function (res) {
+        if (!res.ok) {
+          status((res.status === 412 ? "辖区已被他人修改，请重新载入：" : "保存辖区失败：") + errorText(res), true);
+          return;
+        }
+        PA.version = res.body.properties.version;
+        status("派出所辖区 " + PA.code + " 的新范围已保存（第 " + PA.version + " 版）");
+        document.body.dataset.editorPoliceSaved = PA.code + ":" + PA.version;
+      });
+  }
+
   // ---- the panel ----
   function buildPanel(me) {
     var panel = document.createElement("section");
@@ -472,7 +509,9 @@
       "<div id='ed-review' hidden><h4>待审批的编辑</h4><ul id='ed-pending'></ul></div>" +
       "<div id='ed-police' hidden><h4>派出所辖区（管理员）</h4><div class='ed-row'>" +
       "<input id='ed-pa-code' placeholder='辖区代码'><input id='ed-pa-name' placeholder='派出所名称'></div>" +
-      "<button id='ed-pa-draw' type='button'>绘制辖区</button></div>";
+      "<button id='ed-pa-draw' type='button'>绘制辖区</button>" +
+      "<button id='ed-pa-load' type='button' title='按代码载入已有辖区，拖动顶点修改其范围'>载入辖区</button>" +
+      "<button id='ed-pa-save' type='button' disabled>保存辖区范围</button></div>";
     document.body.appendChild(panel);
     var grid = (me.jurisdictions || []).filter(function (j) { return j.kind === "grid"; })[0];
     var comm = (me.jurisdictions || []).filter(function (j) { return j.kind === "community"; })[0];
@@ -495,7 +534,8 @@
     $("ed-submit").onclick = submit;
     $("ed-pending").addEventListener("click", onPendingClick);
     if (REVIEW_ROLES.indexOf(me.role) >= 0) { $("ed-review").hidden = false; }
-    if (me.role === "admin") { $("ed-police").hidden = false; $("ed-pa-draw").onclick = drawPoliceArea; }
+    if (me.role === "admin") { $("ed-police").hidden = false; $("ed-pa-draw").onclick = drawPoliceArea;
+      $("ed-pa-load").onclick = loadPoliceArea; $("ed-pa-save").onclick = savePoliceArea; }
   }
   function addButton() {
     var Ctl = L.Control.extend({

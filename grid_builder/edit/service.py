@@ -405,7 +405,7 @@ def _write_micro(conn: Any, p: Plan, e: dict, actor: str, reason: str) -> dict:
             flags = micro_flags(len(ids), hh, MICRO_BAND)
         rows.append(AreaRow(code, f"{cname}第{p.parent[-3:]}网格第{code[-2:]}微网格", MICRO, p.parent,
                             int(round(hh)), len(ids), geom.area, polsby_popper(geom), n_parts(geom) <= 1, flags,
-                            to_wgs84(geom), {"building_units": part} if part else None))
+                            (p.exact or {}).get(code) or to_wgs84(geom), {"building_units": part} if part else None))
         assign += [{"building_id": i, "grid_code": p.parent, "microgrid_code": code,
                     "households": int(round(by_id[i].households))} for i in ids]
     figs = figures(p.layout, p.result, MICRO_BAND)
@@ -414,7 +414,8 @@ def _write_micro(conn: Any, p: Plan, e: dict, actor: str, reason: str) -> dict:
     props = {"edit": {"id": e["id"], "kind": e["kind"], "by": actor, "reason": reason}, "band": list(MICRO_BAND)}
     written = store.insert_rows(conn, p.info["code"], rows, props)
     store.set_assignments(conn, p.info["code"], assign)
-    store.insert_code_map(conn, e["id"], [(x["kind"], o, n) for x in p.result.lineage if x["kind"] in ("split", "merge")
+    store.insert_code_map(conn, e["id"], [(x["kind"], o, n) for x in p.result.lineage
+                                          if x["kind"] in ("split", "merge", "rollback")
                                           for o in x["old"] for n in x["new"]])
     return {**figs, "level": MICRO, "grid": p.parent, "written": written, "closed": closed,
             "before_versions": {c: p.versions[c] for c in [*p.result.changed, *p.result.retired]},
@@ -422,15 +423,17 @@ def _write_micro(conn: Any, p: Plan, e: dict, actor: str, reason: str) -> dict:
 
 
 def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
-    """Undo an approved edit as a new edit of kind ``rollback`` (new versions, nothing deleted): grids it
-    changed get their previous geometry back, codes it created end, codes it retired come back. 409 when
-    any of its grids changed since."""
+    """Undo an approved edit as a new edit of kind ``rollback`` (new versions, nothing deleted): grids (or,
+    for a micro-grid edit, micro-grids) it changed get their previous geometry back, codes it created end,
+    codes it retired come back; every invariant is checked before anything is written. 409 when any of
+    them changed since (for a micro-grid edit also when its grid's shape changed)."""
     e = get_edit(conn, edit_id, for_update=True)
     if e["status"] != "approved" or e["kind"] != "edit" or e["rolled_back_by"] is not None:
         raise EditStateConflict(f"编辑 {edit_id} 不能回退（未批准或已回退） (only an approved edit not yet rolled back)")
-    if micro_parent(e["operations"]):
-        raise EditStateConflict(f"微网格编辑 {edit_id} 暂不支持回退，请以新的微网格编辑改回 (rolling back a micro-grid edit "
-                                "is not supported yet: edit the micro-grids back)")
+    if any(isinstance(op, dict) and op.get("level") == "community" for op in e["operations"]):
+        raise EditStateConflict(f"社区/街道边界编辑 {edit_id} 由 grid_builder.edit.boundary.rollback_boundary 回退 (a "
+                                "boundary edit is rolled back by rollback_boundary)")
+    parent = micro_parent(e["operations"])
     store.lock_community(conn, e["community_code"])
     res = e["result"]
     written = {c: int(v) for c, v in res["written"].items()}
@@ -439,11 +442,17 @@ def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
     changed = [{"code": c, "base_version": v, "current_version": current.get(c)} for c, v in sorted(written.items())
                if c not in same] + [{"code": c, "base_version": None, "current_version": current[c]}
                                     for c in res["retired"] if c in current]
+    if parent:  # a micro-grid edit: its grid must still have the shape the micro-grids were edited in
+        base_gv = int(e["base_versions"][parent])
+        if parent not in store.unchanged_since(conn, {parent: base_gv}):
+            changed.append({"code": parent, "base_version": base_gv,
+                            "current_version": store.current_versions(conn, [parent]).get(parent)})
     if changed:
         raise StaleBase(f"编辑 {edit_id} 之后这些网格又有变化，不能回退：{'、'.join(str(x['code']) for x in changed)} "
                         "(the grids changed since; roll back the later edits first)", {"changed": changed})
     written = {c: same[c] for c in written}
-    info, layout, versions = load_layout(conn, e["community_code"])
+    info, layout, versions = (load_micro_layout(conn, e["community_code"], parent) if parent
+                              else load_layout(conn, e["community_code"]))
     grids = dict(layout.grids)
     for c in res["created"]:
         grids.pop(c, None)
@@ -459,13 +468,14 @@ def rollback(conn: Any, edit_id: int, actor: str, reason: str) -> dict:
                         created=sorted(c for c in back if c not in layout.grids), retired=sorted(res["created"]))
     result.lineage = [{"kind": "rollback", "old": sorted(res["created"]), "new": sorted(result.created)}] \
         if res["created"] and result.created else []
-    p = Plan(info, layout, versions, result, sorted({*back, *res["created"]}), exact)
+    p = Plan(info, layout, versions, result, [parent] if parent else sorted({*back, *res["created"]}), exact,
+             parent=parent)
     rid = store.insert_edit(conn, {"community_code": e["community_code"], "kind": "rollback", "status": "approved",
                                    "operations": [], "base_versions": {c: v for c, v in written.items()},
                                    "touched": p.touched, "reason": reason, "created_by": actor,
                                    "rollback_of": edit_id})
     r = get_edit(conn, rid)
-    out = _write(conn, p, r, actor, reason)
+    out = (_write_micro if parent else _write)(conn, p, r, actor, reason)
     store.update_edit(conn, rid, decided_by=actor, decision_reason=reason, result=out)
     store.update_edit(conn, edit_id, rolled_back_by=rid)
     return get_edit(conn, rid)

@@ -287,3 +287,45 @@ def snap_lines(conn: Connection, community_code: str, bbox: tuple[float, float, 
                       ("building", f"SELECT ST_AsBinary(geom) FROM building WHERE geom && {box}")):
         out[kind] = [from_wkb(r[0]) for r in conn.execute(text(sql), env).all()]
     return out
+
+
+def units_near(conn: Connection, bbox: tuple[float, float, float, float], margin_deg: float) -> list[dict]:
+    """Current townships and communities near a lon/lat box (grown by ``margin_deg``): code, name, level,
+    parent code, properties and boundary (lon/lat)."""
+    rows = conn.execute(
+        text("SELECT code, name, level, parent_code, ST_AsBinary(geom) AS g FROM admin_unit WHERE level IN "
+             "('township', 'community') AND valid_to IS NULL AND geom IS NOT NULL AND geom && "
+             "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"),
+        {"x0": bbox[0] - margin_deg, "y0": bbox[1] - margin_deg, "x1": bbox[2] + margin_deg,
+         "y1": bbox[3] + margin_deg}).mappings()
+    return [{**{k: r[k] for k in ("code", "name", "level", "parent_code")}, "geom": from_wkb(r["g"])} for r in rows]
+
+
+def set_unit_boundaries(conn: Connection, geoms: dict[str, BaseGeometry], entry: dict) -> None:
+    """New boundaries (lon/lat) of townships / communities, with ``entry`` (the edit: id, by, reason)
+    appended to their ``properties.boundary_edits``."""
+    if geoms:
+        conn.execute(
+            text("UPDATE admin_unit SET geom = ST_Multi(ST_GeomFromWKB(:g, 4326)), properties = "
+                 "COALESCE(properties, '{}'::jsonb) || jsonb_build_object('boundary_edits', "
+                 "COALESCE(properties -> 'boundary_edits', '[]'::jsonb) || CAST(:e AS jsonb)) WHERE code = :c"),
+            [{"c": c, "g": to_wkb(as_multipolygon(g)), "e": json.dumps([entry], ensure_ascii=False)}
+             for c, g in geoms.items()])
+
+
+def building_anchors_in(conn: Connection, region: BaseGeometry) -> list[tuple[int, BaseGeometry]]:
+    """(id, anchor lon/lat) of every building whose anchor (``ST_PointOnSurface``) lies in a lon/lat region."""
+    if region.is_empty:
+        return []
+    rows = conn.execute(
+        text("SELECT id, ST_AsBinary(ST_PointOnSurface(geom)) FROM building WHERE geom && ST_GeomFromWKB(:r, 4326) "
+             "AND ST_Intersects(ST_GeomFromWKB(:r, 4326), ST_PointOnSurface(geom)) ORDER BY id"),
+        {"r": to_wkb(region)}).all()
+    return [(int(i), from_wkb(g)) for i, g in rows]
+
+
+def last_boundary_edits(conn: Connection, codes: list[str]) -> dict[str, int]:
+    """The id of the last boundary edit (or its rollback) written into each unit's ``properties.boundary_edits``."""
+    rows = conn.execute(text("SELECT code, CAST(properties -> 'boundary_edits' -> -1 ->> 'edit' AS bigint) FROM "
+                             "admin_unit WHERE code = ANY(:c)"), {"c": list(codes)}).all()
+    return {str(c): int(e) for c, e in rows if e is not None}

@@ -348,8 +348,9 @@ def test_micro_grid_edits_inside_a_grid_keep_nesting(anon_client, role_headers, 
     """The same operations one level down ("level": "microgrid", "in": the grid): a shared micro-grid vertex
     moved inside the grid — preview (30–50 band), draft, submit, approval — writes new versions of exactly
     those micro-grids, the grid keeps its version, and PostGIS finds the micro-grids still nested, without
-    overlap, every building of the grid in the micro-grid holding its anchor. A vertex of the grid's own
-    boundary cannot move at this level; levels cannot be mixed; rollback is refused (not supported yet)."""
+    overlap, every building of the grid in the micro-grid holding its anchor; a rollback restores the
+    micro-grids' previous geometry as new versions, still nested. A vertex of the grid's own boundary cannot
+    move at this level; levels cannot be mixed."""
     from shapely.geometry import Point
 
     from grid_builder.edit.samples import lonlat, shared_vertices, try_apply
@@ -389,7 +390,20 @@ def test_micro_grid_edits_inside_a_grid_keep_nesting(anon_client, role_headers, 
     with engine.connect() as conn:
         over, gap, overlaps, misplaced = conn.execute(text(_NESTING), {"g": grid}).one()
     assert over < 1.0 and gap < 1.0 and overlaps == 0 and misplaced == 0
-    assert anon_client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "还原"}, headers=staff).status_code == 409
+    res = anon_client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "还原"}, headers=staff)
+    assert res.status_code == 200, res.text  # a rollback of a micro-grid edit: one more version, nothing deleted
+    rb = res.json()
+    assert rb["kind"] == "rollback" and rb["rollback_of"] == eid and rb["touched"] == [grid]
+    assert set(rb["result"]["written"]) == moved and rb["result"]["level"] == "microgrid"
+    assert versions(engine, list(v0)) == {c: v0[c] + (2 if c in moved else 0) for c in v0}
+    with engine.connect() as conn:
+        same = conn.execute(text(
+            "SELECT bool_and(ST_OrderingEquals(n.geom, o.geom)) FROM grid n JOIN grid o ON o.code = n.code "
+            "AND o.version = n.version - 2 WHERE n.code = ANY(:c) AND n.valid_to IS NULL"), {"c": sorted(moved)}).scalar()
+        over, gap, overlaps, misplaced = conn.execute(text(_NESTING), {"g": grid}).one()
+    assert same  # the micro-grids' previous geometry exactly
+    assert over < 1.0 and gap < 1.0 and overlaps == 0 and misplaced == 0
+    assert anon_client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "再次"}, headers=staff).status_code == 409
 
     corner = Point(micro.community.geoms[0].exterior.coords[0])
     c = micro.community.centroid
@@ -406,3 +420,129 @@ def test_micro_grid_edits_inside_a_grid_keep_nesting(anon_client, role_headers, 
     res = anon_client.post(f"{EDIT_URL}/preview", json={"community_code": place["community"], "operations": mixed},
                            headers=staff)
     assert res.status_code == 422 and res.json()["detail"]["rule"] == "bad_operation"
+
+
+def _items(client, layer, **params):
+    res = client.get(f"/collections/{layer}/items", params={"limit": 10000, **params})
+    assert res.status_code == 200, res.text
+    return {f["properties"]["code"]: f for f in res.json()["features"]}
+
+
+def test_items_datetime_answers_the_versions_valid_then(client, anon_client, place, engine):
+    """The map's "as of" date rests on OGC API Features: with ``datetime`` the grid and micro-grid layers
+    answer the versions valid at that instant (the edited grids' old rows before an applied edit, the new
+    ones after it), without it only the current rows; a rollback is one more version, so the instant after
+    the edit still answers the edited boundary."""
+    from shapely.geometry import shape
+
+    from grid_builder.edit.service import load_layout
+
+    comm = place["community"]
+    with engine.connect() as conn:
+        _info, layout, _v = load_layout(conn, comm)
+    src, dst, a, b = movable_vertex(layout, must_touch=place["grid"])
+    with engine.connect() as conn:
+        t0 = conn.execute(text("SELECT clock_timestamp()")).scalar()
+    before = versions(engine, [a, b])
+    micro_before = {c: f["properties"]["version"] for c, f in _items(client, "microgrid", community_code=comm).items()
+                    if f["properties"]["parent_code"] == a}
+    res = client.post(f"{EDIT_URL}/apply", json={"community_code": comm, "reason": "时点测试",
+                                                 "operations": [{"op": "move_vertex", "from": src, "to": dst}]})
+    assert res.status_code == 201, res.text
+    eid = res.json()["id"]
+    try:
+        with engine.connect() as conn:
+            t1 = conn.execute(text("SELECT clock_timestamp()")).scalar()
+        then = _items(anon_client, "grid", community_code=comm, datetime=t0.isoformat())
+        now = _items(anon_client, "grid", community_code=comm, datetime=t1.isoformat())
+        live = _items(anon_client, "grid", community_code=comm)
+        assert {c: then[c]["properties"]["version"] for c in (a, b)} == before
+        assert {c: now[c]["properties"]["version"] for c in (a, b)} == {c: before[c] + 1 for c in (a, b)}
+        assert {c: f["properties"]["version"] for c, f in live.items()} == \
+            {c: f["properties"]["version"] for c, f in now.items()}  # no datetime: the current rows only
+        assert set(then) == set(live)  # one version of each grid at each instant, no duplicates
+        old_a, new_a = shape(then[a]["geometry"]), shape(now[a]["geometry"])
+        vertices = lambda g: [p for poly in getattr(g, "geoms", [g]) for p in poly.exterior.coords]  # noqa: E731
+        assert min(abs(x - src[0]) + abs(y - src[1]) for x, y in vertices(old_a)) < 1e-6  # the old corner
+        assert min(abs(x - dst[0]) + abs(y - dst[1]) for x, y in vertices(new_a)) < 1e-6  # the moved one
+        micro_then = _items(client, "microgrid", community_code=comm, datetime=t0.isoformat())
+        assert {c: micro_then[c]["properties"]["version"] for c in micro_before} == micro_before
+        micro_now = {c: f for c, f in _items(client, "microgrid", community_code=comm).items()
+                     if f["properties"]["parent_code"] == a}
+        assert all(f["properties"]["version"] > micro_before.get(c, 0) for c, f in micro_now.items())
+        span = anon_client.get("/collections/grid/items", params={"code": a, "datetime": f"{t0.isoformat()}/{t1.isoformat()}"})
+        assert sorted(f["properties"]["version"] for f in span.json()["features"]) == [before[a], before[a] + 1]
+        hidden = anon_client.get("/collections/microgrid/items", params={"datetime": t0.isoformat()})
+        assert hidden.status_code in (401, 403, 404)  # micro-grids stay staff-only, with or without a date
+    finally:
+        res = client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "时点测试还原"})
+        assert res.status_code == 200, res.text
+
+
+def test_micro_grid_merge_rolls_back_and_a_changed_grid_blocks_it(client, anon_client, role_headers, place, engine):
+    """Rolling back a micro-grid merge ends the merged code and brings the merged micro-grids back (new
+    versions, their old geometry, a `rollback` code-map entry, buildings assigned to them again); once the
+    grid itself has changed shape, a micro-grid edit made before cannot be rolled back (409 naming the grid)."""
+    from grid_builder.edit.ops import shared_length
+    from grid_builder.edit.samples import try_apply
+    from grid_builder.edit.service import load_micro_layout
+
+    staff, comm = role_headers["community"], place["community"]
+
+    def micro_merge(grid):
+        with engine.connect() as conn:
+            info, micro, _v = load_micro_layout(conn, comm, grid)
+        codes = sorted(c for c in micro.grids if not info["micro"][c].get("part"))  # unit strips never merge
+        for i, x in enumerate(codes):
+            for y in codes[i + 1:]:
+                raw = [{"op": "merge", "level": "microgrid", "in": grid, "grids": [x, y]}]
+                if shared_length(micro.grids[x], micro.grids[y]) > 5 and try_apply(micro, raw) is not None:
+                    return raw, [x, y]
+        return None, []
+
+    with engine.connect() as conn:
+        _info, layout, _v = load_layout(conn, comm)
+    grid = next((g for g in sorted(layout.grids) if micro_merge(g)[0] is not None), None)
+    assert grid is not None, "no grid of the test community has two adjacent micro-grids that can merge"
+    ops, pair = micro_merge(grid)
+    v0 = versions(engine, [grid, *pair])
+    with engine.connect() as conn:
+        members = dict(conn.execute(text("SELECT building_id, microgrid_code FROM grid_assignment WHERE "
+                                         "microgrid_code = ANY(:c)"), {"c": pair}).all())
+    res = client.post(f"{EDIT_URL}/apply", json={"community_code": comm, "operations": ops, "reason": "合并微网格"})
+    assert res.status_code == 201, res.text
+    eid, merged = res.json()["id"], res.json()["result"]["created"]
+    assert len(merged) == 1 and versions(engine, pair) == {}
+    res = anon_client.post(f"{EDIT_URL}/{eid}/rollback", json={"reason": "撤销合并"}, headers=staff)
+    assert res.status_code == 200, res.text
+    assert versions(engine, [grid, *pair, *merged]) == {grid: v0[grid], **{c: v0[c] + 1 for c in pair}}
+    with engine.connect() as conn:
+        same = conn.execute(text(
+            "SELECT bool_and(ST_OrderingEquals(n.geom, o.geom)) FROM grid n JOIN grid o ON o.code = n.code "
+            "AND o.version = n.version - 1 WHERE n.code = ANY(:c) AND n.valid_to IS NULL"), {"c": pair}).scalar()
+        back = dict(conn.execute(text("SELECT building_id, microgrid_code FROM grid_assignment WHERE "
+                                      "building_id = ANY(:b)"), {"b": list(members)}).all())
+        cmap = conn.execute(text("SELECT kind, old_code, new_code FROM grid_code_map WHERE edit_id = :e"),
+                            {"e": res.json()["id"]}).all()
+        over, gap, overlaps, misplaced = conn.execute(text(_NESTING), {"g": grid}).one()
+    assert same and back == members
+    assert sorted(cmap) == sorted(("rollback", merged[0], c) for c in pair)
+    assert over < 1.0 and gap < 1.0 and overlaps == 0 and misplaced == 0
+
+    # a micro-grid edit, then the grid's own boundary moves: the micro-grid edit can no longer be undone
+    ops, pair = micro_merge(grid)
+    assert ops is not None
+    res = client.post(f"{EDIT_URL}/apply", json={"community_code": comm, "operations": ops, "reason": "合并微网格"})
+    assert res.status_code == 201, res.text
+    micro_id = res.json()["id"]
+    with engine.connect() as conn:
+        _info, layout, _v = load_layout(conn, comm)
+    src, dst, _a, _b = movable_vertex(layout, must_touch=grid)
+    res = client.post(f"{EDIT_URL}/apply", json={"community_code": comm, "reason": "边界调整",
+                                                 "operations": [{"op": "move_vertex", "from": src, "to": dst}]})
+    assert res.status_code == 201, res.text
+    grid_id = res.json()["id"]
+    blocked = anon_client.post(f"{EDIT_URL}/{micro_id}/rollback", json={"reason": "撤销"}, headers=staff)
+    assert blocked.status_code == 409 and blocked.json()["error"] == "stale_base"
+    assert grid in {x["code"] for x in blocked.json()["detail"]["changed"]}
+    assert client.post(f"{EDIT_URL}/{grid_id}/rollback", json={"reason": "还原"}).status_code == 200

@@ -399,3 +399,74 @@ def out_path(output_dir):
     out = output_dir / "web"
     out.mkdir(exist_ok=True)
     return out
+
+
+@pytest.mark.browser
+def test_admin_reshapes_a_stored_police_area(live_server, engine, jurisdictions, output_dir):
+    """An admin loads a stored police-station area by its code (载入辖区), drags a corner of it 40 m east with
+    real mouse events (Leaflet-Geoman vertex marker) and saves (保存辖区范围 → PUT /police-areas/{code}):
+    PostGIS holds the new outline as version 2 and a point of the land gained is now inside the area."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from gis_api.auth import roles as r
+    from gis_api.auth import store
+    from grid_builder.geom import to_metric, to_wgs84
+
+    user, code = "w-ed-admin2", "PA-WEB-RESHAPE-1"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})
+        store.create_user(conn, user, r.ADMIN, PASSWORD, "管理员 辖区修改测试")
+        x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM admin_unit "
+                                 "WHERE code = :c) s"), {"c": jurisdictions["community"]}).one()
+        c = to_metric(Point(x, y))
+        corners = [to_wgs84(Point(c.x + dx, c.y + dy)) for dx, dy in ((-50, -40), (50, -40), (50, 40), (-50, 40))]
+        ring = [[p.x, p.y] for p in [*corners, corners[0]]]
+        conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+        conn.execute(text("INSERT INTO police_area (code, name, source, geom) VALUES (:c, '网页重塑测试所', 'test', "
+                          "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)))"),
+                     {"c": code, "g": json.dumps({"type": "Polygon", "coordinates": [ring]})})
+    corner, pulled = corners[2], to_wgs84(Point(c.x + 90, c.y + 40))
+    gained = to_wgs84(Point(c.x + 60, c.y + 30))
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                _login(page, live_server, user)
+                page.click("#ed-open")
+                page.fill("#ed-pa-code", code)
+                page.click("#ed-pa-load")
+                page.wait_for_function(f"document.body.dataset.editorPoliceLoaded === '{code}:1'", timeout=30_000)
+                assert page.locator("#ed-pa-name").input_value() == "网页重塑测试所"
+                centre = to_wgs84(Point(c.x + 20, c.y))
+                page.evaluate("([lat, lon]) => { shequMap.map.setView([lat, lon], 18, {animate: false}); }",
+                              [centre.y, centre.x])
+                page.wait_for_timeout(400)
+                x0, y0 = _pixel(page, [corner.x, corner.y])
+                x1, y1 = _pixel(page, [pulled.x, pulled.y])
+                page.mouse.move(x0, y0)
+                page.mouse.down()
+                page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+                page.mouse.move(x1, y1, steps=5)
+                page.mouse.up()
+                page.wait_for_timeout(300)
+                page.click("#ed-pa-save")
+                page.wait_for_function(f"document.body.dataset.editorPoliceSaved === '{code}:2'", timeout=30_000)
+                page.screenshot(path=str(out_path(output_dir) / "grid-editor-police-reshaped.png"))
+            finally:
+                browser.close()
+        assert not errors, errors
+        with engine.connect() as conn:
+            version, source, area_m2, hit = conn.execute(text(
+                "SELECT version, source, ST_Area(geom::geography), ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)) "
+                "FROM police_area WHERE code = :c"), {"c": code, "x": gained.x, "y": gained.y}).one()
+        assert version == 2 and source == "edit" and hit
+        assert abs(area_m2 - (100 * 80 + 40 * 80 / 2)) < 0.05 * 9600  # the rectangle and the triangle dragged out
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM police_area WHERE code = :c"), {"c": code})
+            conn.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": user})

@@ -23,7 +23,7 @@ def test_root_negotiates_html_for_browsers_and_json_for_clients(client):
 
 
 def test_page_uses_no_outside_address():
-    for name in ("index.html", "app.js", "app.css"):
+    for name in ("index.html", "app.js", "app.css", "asof.js"):
         src = (STATIC / name).read_text(encoding="utf-8")
         urls = re.findall(r"""(?:src|href)\s*=\s*["'](https?:)?//""", src)
         assert not urls, f"{name} links to another host"
