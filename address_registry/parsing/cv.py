@@ -254,9 +254,13 @@ class CVRun:
     jobs_run: list[Job] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        """Check the candidates, plan the folds, name the split."""
         if not 1 <= len(self.candidates) <= 2:
             raise ValueError("one or two candidate recipes")
         self.plans = plan_folds(self.golds, self.k, self.seed)
+        split = hashlib.sha256("".join(fingerprint(self.golds, p.scored) for p in self.plans).encode())
+        self.split_id = f"k{self.k}-seed{self.seed}-n{len(self.golds)}-{split.hexdigest()[:10]}"
+        self.model_dir = self.var_dir / self.split_id  # models of another split are never reused
 
     def result_path(self, fold: int) -> Path:
         """The fold's cached result."""
@@ -290,28 +294,30 @@ class CVRun:
 
     def nets(self, fold: int, stage: str, r: Recipe) -> list[Path]:
         """The fitted network files of a recipe on a stage."""
-        return [Job(fold, stage, "nn", r, s).path(self.var_dir) for s in r.net_seeds]
+        return [Job(fold, stage, "nn", r, s).path(self.model_dir) for s in r.net_seeds]
 
     def choose(self, fold: int) -> tuple[Recipe, dict]:
         """Score every candidate's inner fit on the inner holdout; the best (first on a tie)."""
         plan = self.plans[fold]
-        lex = self.var_dir / "admin_lexicon.json"
+        lex = self.model_dir / "admin_lexicon.json"
         scores = {}
         for r in self.candidates:
-            crf = Job(fold, "inner", "crf", r).path(self.var_dir)
+            crf = Job(fold, "inner", "crf", r).path(self.model_dir)
             scores[r.name] = score(self.golds, plan.inner_holdout, crf, self.nets(fold, "inner", r), lex)
             scores[r.name].pop("per_label")
         best = max(self.candidates, key=lambda r: (scores[r.name]["f1"], -self.candidates.index(r)))
         return best, scores
 
     def _fit_record(self, job: Job) -> dict:
-        return json.loads(job.path(self.var_dir).with_name(job.path(self.var_dir).name + ".json").read_text())
+        return json.loads(
+            job.path(self.model_dir).with_name(job.path(self.model_dir).name + ".json").read_text()
+        )
 
     def finish(self, fold: int, chosen: Recipe, inner: dict) -> dict:
         """Score the outer fit on the fold and write its result (atomically)."""
         plan = self.plans[fold]
-        lex = self.var_dir / "admin_lexicon.json"
-        crf = Job(fold, "outer", "crf", chosen).path(self.var_dir)
+        lex = self.model_dir / "admin_lexicon.json"
+        crf = Job(fold, "outer", "crf", chosen).path(self.model_dir)
         t0 = time.perf_counter()
         res = score(self.golds, plan.scored, crf, self.nets(fold, "outer", chosen), lex)
         crf_alone = score(self.golds, plan.scored, crf, [], lex)
@@ -353,7 +359,7 @@ class CVRun:
                 todo.append(f)
         if not todo:
             return results
-        lex_path = self.var_dir / "admin_lexicon.json"
+        lex_path = self.model_dir / "admin_lexicon.json"
         if not lex_path.exists():
             data = self.data_dir or default_data_dir() / "address-parsing"
             rows = load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv")
@@ -379,11 +385,11 @@ class CVRun:
             # the networks of the outer stage do not depend on the choice when the candidates share them
             if len({r.net_key() for r in self.candidates}) == 1:
                 queue += self.jobs(f, "outer")
-        queued = {j.path(self.var_dir) for j in queue}
+        queued = {j.path(self.model_dir) for j in queue}
         running: dict[Future, Job] = {}
 
         def done(j: Job) -> bool:
-            p = j.path(self.var_dir)
+            p = j.path(self.model_dir)
             return p.exists() and p.with_name(p.name + ".json").exists()
 
         while True:
@@ -394,15 +400,15 @@ class CVRun:
                     chosen[f] = self.choose(f)
                     self.log(f"fold {f}: inner holdout {chosen[f][1]} → {chosen[f][0].name}")
                     for j in self.jobs(f, "outer", chosen[f][0]):
-                        if j.path(self.var_dir) not in queued:
-                            queued.add(j.path(self.var_dir))
+                        if j.path(self.model_dir) not in queued:
+                            queued.add(j.path(self.model_dir))
                             queue.append(j)
                 if f in chosen and all(done(j) for j in self.jobs(f, "outer", chosen[f][0])):
                     results[f] = self.finish(f, *chosen[f])
             if all(f in results for f in todo):
                 return
-            busy = {j.path(self.var_dir) for j in running.values()}
-            pending = [j for j in queue if not done(j) and j.path(self.var_dir) not in busy]
+            busy = {j.path(self.model_dir) for j in running.values()}
+            pending = [j for j in queue if not done(j) and j.path(self.model_dir) not in busy]
             # the earliest fold first, its inner fits before its outer ones, the long CRF fits first
             pending.sort(key=lambda j: (j.fold, j.stage != "inner", j.kind != "crf"))
             if pool is None:
@@ -416,7 +422,7 @@ class CVRun:
                 self.log(f"fit {j.kind} {j.recipe.name if j.kind == 'crf' else 's' + str(j.seed)} "
                          f"fold {j.fold} {j.stage} …")  # fmt: skip
                 fut = pool.submit(_job_entry, j, str(self.data_dir or default_data_dir() / "address-parsing"),
-                                  self.subset, self.k, self.seed, str(self.var_dir), self.threads)  # fmt: skip
+                                  self.subset, self.k, self.seed, str(self.model_dir), self.threads)  # fmt: skip
                 running[fut] = j
                 self.jobs_run.append(j)
             if not running:
@@ -429,7 +435,7 @@ class CVRun:
 
     def _run_inline(self, j: Job) -> None:
         self.jobs_run.append(j)
-        run_job(j, self.golds, self.plans[j.fold].indices(j.stage), self.var_dir, self.threads)
+        run_job(j, self.golds, self.plans[j.fold].indices(j.stage), self.model_dir, self.threads)
 
 
 # -- report --------------------------------------------------------------------------------------------
