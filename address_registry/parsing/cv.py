@@ -474,6 +474,17 @@ def report(out_dir: Path = OUT_DIR) -> str:
     return "\n".join(lines)
 
 
+def progress(var_dir: Path = VAR_DIR) -> str:
+    """The fits on disk (done ones with their wall / CPU seconds), per split folder, fold and stage."""
+    lines = []
+    for rec_path in sorted(var_dir.glob("*/fold*/*/*.bin.json")):
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+        rel = rec_path.relative_to(var_dir).as_posix().removesuffix(".bin.json")
+        lines.append(f"{rel}: {rec['seconds']:.0f} s wall, {rec['cpu_seconds']:.0f} s CPU, "
+                     f"{rec['n_train']} addresses, {rec['finished']}")  # fmt: skip
+    return "\n".join(lines) or "no fit done yet"
+
+
 # -- helpers -------------------------------------------------------------------------------------------
 
 
@@ -517,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.report:
         print(report(args.out))
+        print("\nfits on disk:\n" + progress(args.var))
         return 0
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[v] = str(args.threads)  # inherited by the worker processes

@@ -125,6 +125,8 @@ def test_tiny_run_fits_only_training_folds_and_resumes(tmp_path, golds):
     summary = cv.summary(run.out_dir)
     assert summary["folds_done"] == [0] and summary["f1"]["std"] is None
     assert "1 of 5 folds done" in cv.report(run.out_dir)
+    fits = cv.progress(run.var_dir).splitlines()
+    assert len(fits) == 3 and all(run.split_id in line and "addresses" in line for line in fits)
 
 
 def test_network_fit_reads_only_its_training_text(tmp_path, golds):
