@@ -48,6 +48,65 @@ def load_lexicon_rows(csv_path: Path) -> list[tuple[str, str]]:
         return [(r["code"], r["name"]) for r in csv.DictReader(f)]
 
 
+
+def tag_set(golds: list[GoldAddress]) -> list[str]:
+    """The token tags of ``golds`` in the exported CRF's order (by label, then B before I): the tag set of a
+    CRF or network fitted on them."""
+    tags = {tag for g in golds for tag in token_tags(g)[1]}
+    return sorted(tags, key=lambda lab: (lab[2:], lab))
+
+
+def write_lexicon(lexicon: dict[str, list[str]], path: Path) -> None:
+    """Write the gazetteer as the parser loads it (atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(lexicon, f, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    os.replace(tmp, path)
+
+
+def fit_crf(
+    train: list[GoldAddress],
+    lexicon: dict[str, list[str]],
+    out: Path,
+    *,
+    c1: float = 0.05,
+    c2: float = 0.01,
+    max_iter: int = 250,
+    augment_copies: int = 0,
+    aug_prob: float = 0.3,
+    seed: int = 1,
+    progress: bool = True,
+) -> list[str]:
+    """Fit the CRF on ``train`` (plus ``augment_copies`` mention-replaced copies drawn from ``train`` alone)
+    with CRFsuite L-BFGS and write its run-time weights to ``out`` (atomically); returns its tag set."""
+    import numpy as np
+    import pycrfsuite
+    from tqdm import tqdm
+
+    fx = FeatureExtractor(lexicon)
+    fit = list(train)
+    if augment_copies:
+        fit += augment(train, augment_copies, aug_prob, np.random.default_rng(seed))
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for g in tqdm(fit, desc="特征 features", unit="条", mininterval=2, disable=not progress):
+        tokens, tags = token_tags(g)
+        if not tokens:
+            continue
+        keys, flags, _ = fx.batch([tokens])
+        trainer.append(attribute_strings(keys, flags), tags)
+    trainer.set_params({"c1": c1, "c2": c2, "max_iterations": max_iter, "feature.possible_transitions": True})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = out.with_name(out.name + ".crfsuite.tmp")
+    tmp_out = out.with_name(out.name + ".tmp")
+    trainer.train(str(tmp_model))
+    export_weights(tmp_model, tmp_out)
+    tmp_model.unlink()
+    os.replace(tmp_out, out)
+    with np.load(out, allow_pickle=False) as z:
+        return [str(x) for x in z["labels"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train the CRF and export its weights (command line)."""
     ap = argparse.ArgumentParser(description="训练地址解析 CRF 模型 (train the address-parsing CRF)")
@@ -65,43 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
-    import pycrfsuite
-    from tqdm import tqdm
-
     data = args.data or default_data_dir() / "address-parsing"
-    lex_rows = load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv")
-    lexicon = build_lexicon(lex_rows)
-    fx = FeatureExtractor(lexicon)
+    lexicon = build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv"))
 
     train = list(read_corpus(data / "train.txt"))
     held: list[GoldAddress] = []
     if args.holdout:
         train, held = train[: -args.holdout], train[-args.holdout :]
-    fit = list(train)
-    if args.augment:
-        import numpy as np
-
-        fit += augment(train, args.augment, args.aug_prob, np.random.default_rng(args.seed))
-    trainer = pycrfsuite.Trainer(verbose=False)
-    for g in tqdm(fit, desc="特征 features", unit="条", mininterval=2):
-        tokens, tags = token_tags(g)
-        if not tokens:
-            continue
-        keys, flags, _ = fx.batch([tokens])
-        trainer.append(attribute_strings(keys, flags), tags)
-    trainer.set_params(
-        {"c1": args.c1, "c2": args.c2, "max_iterations": args.max_iter, "feature.possible_transitions": True}
-    )
-    args.model.parent.mkdir(parents=True, exist_ok=True)
-    tmp_model = args.model.with_suffix(".crfsuite.tmp")
-    t0 = time.perf_counter()
     print(f"training on {len(train)} addresses …", file=sys.stderr)
-    trainer.train(str(tmp_model))
+    t0 = time.perf_counter()
+    fit_crf(
+        train, lexicon, args.model, c1=args.c1, c2=args.c2, max_iter=args.max_iter, augment_copies=args.augment,
+        aug_prob=args.aug_prob, seed=args.seed,
+    )  # fmt: skip
     print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    with open(args.lexicon, "w", encoding="utf-8") as f:
-        json.dump(lexicon, f, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    export_weights(tmp_model, args.model)
-    tmp_model.unlink()
+    write_lexicon(lexicon, args.lexicon)
 
     return evaluate(data, AddressParser(args.model, args.lexicon), held)
 
