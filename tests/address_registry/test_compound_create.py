@@ -15,7 +15,7 @@ from sqlalchemy import text
 from address_registry import codes, service, store
 from address_registry.geocoder import Geocoder
 from geo.crs import geometry_from_wgs84
-from gis_api.deps import db_conn
+from gis_api.deps import db_conn, read_conn
 
 WHO = "网格员 王芳"
 # through the API, changed_by is the authenticated caller (the `client` fixture's admin), never a body field
@@ -81,11 +81,14 @@ def api(client, tx):
     def on_tx():
         yield tx
 
+    # read-only routes take read_conn (issue 14): on the same transaction too, or they miss its rows
     client.app.dependency_overrides[db_conn] = on_tx
+    client.app.dependency_overrides[read_conn] = on_tx
     try:
         yield client
     finally:
         client.app.dependency_overrides.pop(db_conn, None)
+        client.app.dependency_overrides.pop(read_conn, None)
 
 
 def _body(area: dict, name: str = NAME, **more) -> dict:

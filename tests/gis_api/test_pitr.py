@@ -86,9 +86,15 @@ def test_restore_to_a_point_in_time():
         os.chmod(restored.data, 0o700)
         restored.start()
         eng = create_engine(sqlalchemy_url(restored.url()))
-        with eng.connect() as conn:
-            rows = conn.execute(text("SELECT n FROM ledger ORDER BY n")).scalars().all()
-            in_recovery = conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+        # the server accepts connections while it still replays; promotion follows reaching the target
+        deadline = time.time() + 60
+        while True:
+            with eng.connect() as conn:
+                rows = conn.execute(text("SELECT n FROM ledger ORDER BY n")).scalars().all()
+                in_recovery = conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+            if rows == [1, 2] and not in_recovery or time.time() > deadline:
+                break
+            time.sleep(0.2)
         eng.dispose()
         assert rows == [1, 2]  # the row of the base backup, the row replayed from WAL; not the mistake
         assert in_recovery is False  # promoted: open for writes again
