@@ -7,6 +7,8 @@ process, or reads the real tables."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import signal
@@ -159,3 +161,15 @@ class ApiProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.unlink(missing_ok=True)
+
+
+def roads_csv(prefix: str, rows: int, *, district: str = "310101", per_row: int = 50) -> bytes:
+    """An address-import CSV of ``rows`` new roads named ``{prefix}{i}路`` in a district near the Bund (a road's
+    parent is the district, so no other base data is needed), ``per_row`` points per row of a small lattice."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["district", "road", "lon", "lat"])
+    for i in range(rows):
+        w.writerow([district, f"{prefix}{i}路", f"{121.485 + (i % per_row) * 0.0001:.6f}",
+                    f"{31.232 + (i // per_row) * 0.00005:.6f}"])
+    return buf.getvalue().encode("utf-8")

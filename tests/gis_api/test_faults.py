@@ -10,8 +10,6 @@ never touched)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import signal
 import subprocess
@@ -27,7 +25,15 @@ from gis_api.db import get_engine
 from gis_api.demo import read_admin_units, write_layer
 from gis_api.embedded_pg import EmbeddedPostgres
 from gis_api.migrate import upgrade
-from tests.faultkit import backends, counts, kill_postmaster, server_pids, throwaway_cluster, wait_until
+from tests.faultkit import (
+    backends,
+    counts,
+    kill_postmaster,
+    roads_csv,
+    server_pids,
+    throwaway_cluster,
+    wait_until,
+)
 
 DISTRICT = "310101"  # 黄浦区
 ROWS = 600  # an import of ~4-5 s; the kill lands within ~0.1 s of its first write
@@ -36,13 +42,7 @@ COUNTED = ("standard_address", "audit_log")
 
 def _csv(tag: str) -> bytes:
     """New roads in 黄浦区 near the Bund, one per row (a road's parent is the district: no other base data)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["district", "road", "lon", "lat"])
-    for i in range(ROWS):
-        w.writerow([DISTRICT, f"故障{tag}测试{i}路", f"{121.485 + (i % 50) * 0.0001:.6f}",
-                    f"{31.232 + (i // 50) * 0.00005:.6f}"])
-    return buf.getvalue().encode("utf-8")
+    return roads_csv(f"故障{tag}测试", ROWS, district=DISTRICT)
 
 
 def _counts(engine) -> dict[str, int]:
@@ -68,10 +68,10 @@ def _wait_for_open_write(engine, child: subprocess.Popen) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(shared_data):
     with throwaway_cluster("shequ-faults-") as pg:
         upgrade(pg.url())
-        shared = Path(os.environ.get("SHEQU_SHARED_DATA", "/work/shared/data"))
+        shared = shared_data
         by_code = {u["code"]: u for u in read_admin_units(shared)}
         units, code = [], DISTRICT  # the district and the units above it
         while code:

@@ -43,6 +43,7 @@ from tests.faultkit import (
     backends,
     counts,
     kill_postmaster,
+    roads_csv,
     server_pids,
     throwaway_cluster,
     version_breaks,
@@ -545,18 +546,9 @@ def test_kill_9_at_random_moments_of_grid_edits(world, fuzz_cases, output_dir):
 def test_kill_9_mid_bulk_import_through_the_api(world, target):
     """`POST /addresses/import` (all or nothing, its audit entry in the import's transaction), held by the
     audit chain's advisory lock once every row is written, then killed: none of its roads, the same counts."""
-    import csv
-    import io
-
     engine, api = world["engine"], world["api"]
     tag = f"{target}{secrets.token_hex(2)}"
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["district", "road", "lon", "lat"])
-    for i in range(100):
-        w.writerow(["310101", f"故障导入{tag}测试{i}路", f"{121.485 + (i % 20) * 0.0001:.6f}",
-                    f"{31.232 + (i // 20) * 0.00005:.6f}"])
-    files = {"file": ("roads.csv", buf.getvalue().encode("utf-8"), "text/csv")}
+    files = {"file": ("roads.csv", roads_csv(f"故障导入{tag}测试", 100, per_row=20), "text/csv")}
     before = _snapshot(world)
     holder = engine.connect()
     holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})

@@ -15,9 +15,7 @@ the server, by design)."""
 
 from __future__ import annotations
 
-import csv
 import errno
-import io
 import os
 import pwd
 import subprocess
@@ -32,7 +30,7 @@ from gis_api.auth import audit
 from gis_api.db import get_engine
 from gis_api.demo import read_admin_units, write_layer
 from gis_api.migrate import upgrade
-from tests.faultkit import counts, throwaway_cluster
+from tests.faultkit import counts, roads_csv, throwaway_cluster
 
 DISTRICT = "310101"  # 黄浦区
 SIZE_MB = 160
@@ -40,13 +38,7 @@ COUNTED = ("standard_address", "audit_log")
 
 
 def _roads_csv(tag: str, rows: int) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["district", "road", "lon", "lat"])
-    for i in range(rows):
-        w.writerow([DISTRICT, f"满盘{tag}测试{i}路", f"{121.485 + (i % 50) * 0.0001:.6f}",
-                    f"{31.232 + (i // 50) * 0.00005:.6f}"])
-    return buf.getvalue().encode("utf-8")
+    return roads_csv(f"满盘{tag}测试", rows, district=DISTRICT)
 
 
 def _fill(folder: Path) -> Path:
