@@ -58,6 +58,7 @@ def test_fixed_fold_f1(manifest, fold0):
 
 
 @pytest.mark.fuzz
+@pytest.mark.timeout(5400)  # a CRF fit of ~10 CPU-minutes, longer on a shared machine
 def test_refit_crf_on_the_training_folds_reproduces_the_fold(manifest, fold0, tmp_path, fuzz_cases):
     """About 10 CPU-minutes: refit the fold's CRF on folds 1–4 with the recorded recipe and score fold 0."""
     if not fuzz_cases(0, 1):
