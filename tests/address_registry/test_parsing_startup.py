@@ -28,6 +28,12 @@ HEAVY = ("fastapi", "starlette", "sqlalchemy", "psycopg", "psycopg2", "geopandas
          "pydantic", "alembic", "uvicorn", "scipy.sparse", "scipy.linalg")  # fmt: skip
 
 
+def _memory_owner(a: np.ndarray) -> object:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a.base.obj if isinstance(a.base, memoryview) else a.base
+
+
 def _spans_text(spans) -> str:
     return " ".join(f"{lab}:{a}-{b}" for lab, a, b in spans)
 
@@ -100,8 +106,9 @@ def test_cli_process_loads_only_the_parser_from_its_caches(tmp_path, dev_texts, 
     assert [r["text"] for r in records] == texts
     assert got == golden[:400], _first_difference(texts, got, golden)
     loaded = set(seen["modules"])
-    assert not [m for m in loaded if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY))]
-    assert "numba" in loaded and "scipy.linalg.cython_blas" in loaded  # the compiled path did run
+    heavy = [m for m in loaded if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY))]
+    assert heavy == ["scipy.linalg.cython_blas"], heavy  # that extension alone, without its package
+    assert "numba" in loaded  # the compiled path did run
     assert seen["kernels"] == {"decode": [1, 0], "emissions": [1, 0]}  # [cache hits, misses]
 
 
@@ -137,7 +144,7 @@ def test_run_time_arrays_are_saved_mapped_and_rebuilt(tmp_path, monkeypatch, dev
     files = list(tmp_path.glob("parser-arrays-*.bin"))
     assert len(files) == 1 and oct(files[0].stat().st_mode & 0o777) == "0o644"
     mapped = AddressParser()
-    assert isinstance(mapped.model.keys.base, mmap.mmap)  # read from the file, not derived
+    assert isinstance(_memory_owner(mapped.model.keys), mmap.mmap)  # read from the file, not derived
     assert built.model.labels == mapped.model.labels
     for a, b in ((built.model.arrays(), mapped.model.arrays()),
                  *((m.arrays(), n.arrays()) for m, n in zip(built.neural.members, mapped.neural.members,
@@ -149,7 +156,7 @@ def test_run_time_arrays_are_saved_mapped_and_rebuilt(tmp_path, monkeypatch, dev
 
     files[0].write_bytes(files[0].read_bytes()[:100_000])  # truncated
     rebuilt = AddressParser()
-    assert not isinstance(rebuilt.model.keys.base, mmap.mmap)
+    assert not isinstance(_memory_owner(rebuilt.model.keys), mmap.mmap)
     assert rebuilt.spans_many(texts) == built.spans_many(texts)
     assert files[0].stat().st_size > 100_000  # saved again
 
