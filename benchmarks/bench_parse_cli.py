@@ -11,10 +11,13 @@ cache, parsing, output). Two cases:
 * warm: both caches present (``--runs`` runs, default 5: min / median / max);
 * one address: ``shequ parse <one address>`` (same number of runs), the fixed start-up cost.
 
+``--in-process``: also the in-process rate of ``parse_many`` on the dev split (2,985 addresses), pinned to
+one core, best of 3, by wall and by CPU time (what ``bench_parse.py`` measures, without its cpca part).
+
 Each run's wall time and CPU time (user + system of the child, from ``getrusage``) are recorded, with the
 load average before and after, since the machine is shared.
 
-    .venv/bin/python benchmarks/bench_parse_cli.py [--skip-cold] [--runs 5]
+    .venv/bin/python benchmarks/bench_parse_cli.py [--skip-cold] [--runs 5] [--in-process]
 
 Raw results: bench-output/parse_cli.json; figures in docs/benchmarks.md, section "Parsing, whole CLI (issue 18)".
 """
@@ -79,10 +82,37 @@ def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _in_process() -> dict:
+    """parse_many's rate in this process on the dev split, one core, best of 3 (wall and CPU)."""
+    from address_registry.parsing import default_parser
+    from address_registry.parsing.corpus import read_corpus
+    from gis_api.settings import get_settings
+
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+    shared = Path(os.environ.get("SHEQU_SHARED_DATA_DIR", get_settings().shared_data_dir))
+    texts = [g.text for g in read_corpus(shared / "address-parsing" / "dev.txt")]
+    parser = default_parser()
+    parser.parse_many(texts[:10])
+    out = {"addresses": len(texts), "load_before": _load()}
+    for name, clock in (("per_s_wall", time.perf_counter), ("per_cpu_s", time.process_time)):
+        best = float("inf")
+        for _ in range(3):
+            t0 = clock()
+            parser.parse_many(texts)
+            best = min(best, clock() - t0)
+        out[name] = round(len(texts) / best, 1)
+    out["load_after"] = _load()
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-cold", action="store_true")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--in-process", action="store_true")
     args = ap.parse_args(argv)
     inp = _inputs()
     out: dict = {"addresses": N, "load_before": _load(), "runs": args.runs}
@@ -107,6 +137,8 @@ def main(argv=None):
             out[case]["rate_by_wall_min_median_max"] = _spread([N / w for w in walls])
             out[case]["rate_by_cpu_min_median_max"] = _spread([N / c for c in cpus])
     out["load_after"] = _load()
+    if args.in_process:
+        out["in_process"] = _in_process()
     dest = ROOT / "bench-output" / "parse_cli.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")
