@@ -122,7 +122,7 @@ def main(argv=None):
         wall, cpu, n = _run(inp)
         assert n == N, n
         out["cold"] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "rate": round(n / wall, 1)}
-    for case, source in (("warm", inp), ("one_address", None)):
+    for case, source in (("warm", inp), ("one_address", None)) if args.runs > 0 else ():
         walls, cpus, loads = [], [], []
         for _ in range(args.runs):
             load = _load()
@@ -143,7 +143,8 @@ def main(argv=None):
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k not in ("warm", "one_address")} | {
-        c: {k: v for k, v in out[c].items() if k.endswith("max")} for c in ("warm", "one_address")}, indent=2))
+        c: {k: v for k, v in out[c].items() if k.endswith("max")} for c in ("warm", "one_address") if c in out},
+        indent=2))
 
 
 if __name__ == "__main__":
