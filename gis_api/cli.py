@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Any
@@ -43,6 +44,12 @@ class ShequTyper(typer.Typer):
                     return None
             except ShequError as exc:
                 typer.secho(cli_message(exc), fg=typer.colors.RED, err=True)
+                raise SystemExit(1) from exc
+            except BrokenPipeError as exc:  # the reader went away (`| head`): exit 1 quietly, as typer does
+                # what is still buffered goes to /dev/null instead of failing again at exit (the recipe
+                # of the Python docs, "Note on SIGPIPE")
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
                 raise SystemExit(1) from exc
         return super().__call__(*args, **kwargs)
 

@@ -166,3 +166,18 @@ def test_run_time_arrays_are_saved_mapped_and_rebuilt(tmp_path, monkeypatch, dev
     os.utime(other, ns=(1, 1))
     assert _arrays.cache_key([other]) != key
     assert _arrays.load("0" * 20) is None
+
+
+def test_fast_path_reader_going_away_exits_quietly(dev_texts):
+    """`shequ parse --jsonl … | head -1`: exit status 1 and no traceback, as typer's path does."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "parse", "--jsonl"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(("\n".join(dev_texts[:2500]) + "\n").encode("utf-8"))  # ≈ 400 kB of output: > a pipe
+    proc.stdin.close()
+    assert json.loads(proc.stdout.readline())["text"] == dev_texts[0]
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
