@@ -22,9 +22,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed var/.numba-warm
 
-## the parser's numba kernels (cache=True) compiled once here, so the first `shequ parse` answers as fast as
-## the next (cold, the first call spends ~12 s or more compiling); redone when a kernel's source changes
-var/.numba-warm: address_registry/parsing/_lstm.py address_registry/parsing/_decode.py | $(VENV)/.installed
+## the parser's numba kernels (cache=True) compiled once here, and its run-time arrays derived from the weights
+## and saved (address_registry/parsing/_arrays.py), so the first `shequ parse` answers as fast as the next
+## (cold, the first call spends ~12 s or more compiling); redone when a kernel, a deriving module or a weight changes
+PARSER_WARM_DEPS := $(addprefix address_registry/parsing/,_lstm.py _decode.py _arrays.py model.py neural.py \
+	features.py crf_weights.bin admin_lexicon.json) $(wildcard address_registry/parsing/nn_weights*.bin)
+var/.numba-warm: $(PARSER_WARM_DEPS) | $(VENV)/.installed
 	@mkdir -p var
 	$(BIN)/python -m gis_api.cli parse 浙江省杭州市西湖区文三路90号 北京市海淀区中关村大街27号 > /dev/null
 	touch $@

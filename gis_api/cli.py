@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
 from typing import Any
 
 import typer
@@ -26,7 +28,33 @@ class ShequGroup(TyperGroup):
             raise typer.Exit(1) from exc
 
 
-app = typer.Typer(
+class ShequTyper(typer.Typer):
+    """The `shequ` app. Run as a program (no arguments given: they come from ``sys.argv``), plain
+    ``shequ parse`` forms go straight to the parser (:func:`gis_api.commands.parse.fast_main`) without
+    typer building its parameter machinery, so a one-off parse process starts fast (issue 18);
+    everything else, and every in-process call (tests' CliRunner), is the typer app as usual."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the CLI; ``shequ parse`` fast when the arguments are the process's own."""
+        if not args and not kwargs and sys.argv[1:2] == ["parse"]:
+            from gis_api.commands.parse import fast_main
+
+            try:
+                if fast_main(sys.argv[2:]):
+                    return None
+            except ShequError as exc:
+                typer.secho(cli_message(exc), fg=typer.colors.RED, err=True)
+                raise SystemExit(1) from exc
+            except BrokenPipeError as exc:  # the reader went away (`| head`): exit 1 quietly, as typer does
+                # what is still buffered goes to /dev/null instead of failing again at exit (the recipe
+                # of the Python docs, "Note on SIGPIPE")
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise SystemExit(1) from exc
+        return super().__call__(*args, **kwargs)
+
+
+app = ShequTyper(
     cls=ShequGroup,
     name="shequ",
     help="Shequ GIS 社区 GIS：智慧社区空间底座命令行 (embedded PostGIS, demo data, API server, analyses).",

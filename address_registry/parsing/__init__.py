@@ -13,7 +13,9 @@ embeddings + the gazetteer flags; different seeds; trained with PyTorch by
 ``python -m address_registry.parsing.train_neural``) whose tag scores are added to the CRF's before one
 BIO-constrained exact Viterbi. The weights ship in this package (``crf_weights.bin``, ``nn_weights.bin``,
 ``nn_weights_2.bin``, ``nn_weights_3.bin``, ``admin_lexicon.json``) and run in numpy + numba
-(:mod:`.model`, :mod:`.neural`); no torch at run time. Dev-split entity F1 0.9010 (docs/benchmarks.md), on
+(:mod:`.model`, :mod:`.neural`); no torch at run time. The arrays derived from those weights are saved
+once and memory-mapped by later processes (:mod:`._arrays`), so a fresh process starts without recomputing
+them; numba loads its kernels from its own ``cache=True`` files. Dev-split entity F1 0.9010 (docs/benchmarks.md), on
 the split that chose the recipe; :mod:`.cv` cross-validates the whole recipe over train + dev.
 CPU only, offline. Offsets always refer to the original text.
 """

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from .features import FeatureExtractor
 from .normalize import Token, tokenize_fast
@@ -88,53 +88,111 @@ def export_weights(crfsuite_model: Path, out: Path) -> None:
         )  # fmt: skip
 
 
+def _crf_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Run-time arrays of an exported CRF (see :class:`CRFModel`) and its labels."""
+    with np.load(path, allow_pickle=False) as z:
+        keys = z["keys"]
+        n = len(keys)
+        labels = [str(x) for x in z["labels"]]
+        L = len(labels)
+        # state weights as sparse rows (row n: unknown features, all zero); rows sorted
+        w_rows, w_cols, w_vals = z["rows"].astype(np.int64), z["cols"].astype(np.int32), z["vals"]
+        order = np.lexsort((w_cols, w_rows))
+        w_rows, w_cols, w_vals = w_rows[order], w_cols[order], w_vals[order].astype(np.float64)
+        ptr = np.zeros(n + 2, np.int64)
+        np.cumsum(np.bincount(w_rows, minlength=n + 1), out=ptr[1:])
+        flags_w = z["flags"].astype(np.float64)
+        trans = z["trans"].astype(np.float64)
+    # BIO-constrained decoding: I-x only after B-x or I-x, never first
+    start = np.zeros(L)
+    for j, lab in enumerate(labels):
+        if lab.startswith("I-"):
+            start[j] = _NEG
+            ok = {f"B-{lab[2:]}", lab}
+            for i, prev in enumerate(labels):
+                if prev not in ok:
+                    trans[i, j] = _NEG
+    allowed = [np.flatnonzero(trans[:, j] > _NEG / 2) for j in range(L)]
+    prev_ptr = np.zeros(L + 1, np.int64)
+    np.cumsum([len(a) for a in allowed], out=prev_ptr[1:])
+    prev_idx = np.concatenate(allowed).astype(np.int32)
+    arrays = {
+        "keys": keys, "ptr": ptr, "cols": w_cols, "vals": w_vals, "flags_w": flags_w, "trans": trans,
+        "start": start, "prev_ptr": prev_ptr, "prev_idx": prev_idx,
+    }  # fmt: skip
+    return arrays, labels
+
+
 class CRFModel:
     """Exported CRF weights and a batched exact Viterbi decoder."""
 
     def __init__(self, path: Path, use_numba: bool = True):
-        with np.load(path, allow_pickle=False) as z:
-            self.keys = z["keys"]
-            n = len(self.keys)
-            self.labels = [str(x) for x in z["labels"]]
-            L = len(self.labels)
-            # state weights as a sparse matrix (row n: unknown features, all zero); rows sorted
-            w_rows, w_cols, w_vals = z["rows"].astype(np.int64), z["cols"].astype(np.int32), z["vals"]
-            order = np.lexsort((w_cols, w_rows))
-            w_rows, w_cols, w_vals = w_rows[order], w_cols[order], w_vals[order].astype(np.float64)
-            ptr = np.zeros(n + 2, np.int64)
-            np.cumsum(np.bincount(w_rows, minlength=n + 1), out=ptr[1:])
-            self.W = sparse.csr_matrix((w_vals, w_cols, ptr), shape=(n + 1, L))
-            self.flags_w = z["flags"].astype(np.float64)
-            self.trans = z["trans"].astype(np.float64)
-        self.n_keys = n
-        # BIO-constrained decoding: I-x only after B-x or I-x, never first
-        self.start = np.zeros(L)
-        for j, lab in enumerate(self.labels):
-            if lab.startswith("I-"):
-                self.start[j] = _NEG
-                ok = {f"B-{lab[2:]}", lab}
-                for i, prev in enumerate(self.labels):
-                    if prev not in ok:
-                        self.trans[i, j] = _NEG
-        allowed = [np.flatnonzero(self.trans[:, j] > _NEG / 2) for j in range(L)]
-        self._prev_ptr = np.zeros(L + 1, np.int64)
-        np.cumsum([len(a) for a in allowed], out=self._prev_ptr[1:])
-        self._prev_idx = np.concatenate(allowed).astype(np.int32)
+        self._setup(*_crf_arrays(path), use_numba)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], labels: list[str], use_numba: bool = True) -> CRFModel:
+        """The model from :meth:`arrays` of an earlier one (e.g. memory-mapped from the run-time cache)."""
+        self = cls.__new__(cls)
+        self._setup(arrays, labels, use_numba)
+        return self
+
+    def _setup(self, a: dict[str, np.ndarray], labels: list[str], use_numba: bool) -> None:
+        self.keys = a["keys"]
+        n = self.n_keys = len(self.keys)
+        self.labels = labels
+        self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
+        self._W = None  # scipy matrix of the numpy decoder, built on first use
+        self.flags_w = a["flags_w"]
+        self.trans = a["trans"]
+        self.start = a["start"]
+        self._prev_ptr = a["prev_ptr"]
+        self._prev_idx = a["prev_idx"]
         self._compiled = None
+        self._table: tuple[np.ndarray, np.ndarray] | None = (a["tkeys"], a["trows"]) if "tkeys" in a else None
         if use_numba:
             try:
                 from . import _decode
             except ImportError:  # numba missing: the numpy decoder does the same, slower
                 _decode = None  # type: ignore[assignment]
             if _decode is not None:
-                self._sparse = (ptr[: n + 1], w_cols, w_vals)
-                self._table = _decode.build_table(self.keys)
+                self._sparse = (self._ptr[: n + 1], self._cols, self._vals)
+                if self._table is None:
+                    self._table = _decode.build_table(self.keys)
                 self._compiled = _decode.decode
         self.tag_label = [lab.partition("-")[2] for lab in self.labels]
         self.tag_begin = [lab.startswith("B-") for lab in self.labels]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The run-time arrays (what :meth:`from_arrays` takes), the compiled decoder's hash table included
+        when numba is there."""
+        out = {
+            "keys": self.keys, "ptr": self._ptr, "cols": self._cols, "vals": self._vals, "flags_w": self.flags_w,
+            "trans": self.trans, "start": self.start, "prev_ptr": self._prev_ptr, "prev_idx": self._prev_idx,
+        }  # fmt: skip
+        table = self._table
+        if table is None:
+            try:
+                from . import _decode
+            except ImportError:
+                return out
+            table = _decode.build_table(self.keys)
+        out["tkeys"], out["trows"] = table
+        return out
+
+    @property
+    def W(self):  # noqa: N802  (the weight matrix's usual name)
+        """State weights as a scipy CSR matrix (row ``n_keys``: unknown features), for the numpy decoder."""
+        if self._W is None:
+            from scipy import sparse
+
+            shape = (self.n_keys + 1, len(self.labels))
+            self._W = sparse.csr_matrix((self._vals, self._cols, self._ptr), shape=shape)
+        return self._W
+
     def emissions(self, keys: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """Tag scores per token from sparse feature keys and dense flags."""
+        from scipy import sparse
+
         out = flags @ self.flags_w
         n = self.n_keys
         for a in range(0, len(keys), _CHUNK_TOKENS):
@@ -166,6 +224,7 @@ class CRFModel:
             return self.viterbi(E, lengths)
         if extra is None:
             extra = np.zeros((0, len(self.labels)))
+        assert self._table is not None  # set with the compiled decoder
         tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, self.start, self._prev_ptr,
                               self._prev_idx, keys, flags, lengths, extra)  # fmt: skip
         starts = np.zeros(len(lengths) + 1, np.int64)
@@ -218,7 +277,10 @@ def neural_files(neural_path: Path | Sequence[Path] | None) -> list[Path]:
 
 class AddressParser:
     """Address tagger: tokenise, build features for the batch, score (CRF + BiLSTM emissions when the
-    network's weights are there), decode, map tags back to original offsets."""
+    network's weights are there), decode, map tags back to original offsets.
+
+    The shipped model (default paths) loads from its cached run-time arrays (:mod:`._arrays`) unless
+    ``cache=False``; any other model is derived from its files."""
 
     def __init__(
         self,
@@ -226,21 +288,62 @@ class AddressParser:
         lexicon_path: Path = LEXICON_PATH,
         use_numba: bool = True,
         neural_path: Path | Sequence[Path] | None = NEURAL_PATH,
+        cache: bool = True,
     ):
         if not Path(weights_path).exists():
             raise FileNotFoundError(
                 f"address parser model not found at {weights_path}; train it with "
                 "`python -m address_registry.parsing.train`"
             )
+        paths = neural_files(neural_path)
+        shipped = (
+            Path(weights_path).resolve() == WEIGHTS_PATH
+            and Path(lexicon_path).resolve() == LEXICON_PATH
+            and paths == neural_files(NEURAL_PATH)
+        )
+        if shipped and cache:
+            self._load_shipped(paths, use_numba)
+            return
         self.model = CRFModel(Path(weights_path), use_numba=use_numba)
         self.features = FeatureExtractor(load_lexicon(Path(lexicon_path)))
         self.neural = None
-        paths = neural_files(neural_path)
         if paths:
             from .neural import NeuralEnsemble
 
             self.neural = NeuralEnsemble(paths, self.model.labels, use_numba=use_numba)
             self.model.add_scores(self.neural.trans, self.neural.start)
+
+    def _load_shipped(self, nets: list[Path], use_numba: bool) -> None:
+        """The shipped model from its run-time arrays (:mod:`._arrays`): memory-mapped when a cached copy
+        matches the weight files, else derived here (as for any other model) and saved for the next process."""
+        from . import _arrays
+
+        key = _arrays.cache_key([WEIGHTS_PATH, LEXICON_PATH, *nets])
+        got = _arrays.load(key)
+        if got is None:
+            AddressParser.__init__(self, neural_path=nets or None, use_numba=use_numba, cache=False)
+            arrays = {f"crf/{k}": v for k, v in self.model.arrays().items()}
+            members = self.neural.members if self.neural is not None else []
+            for i, m in enumerate(members):
+                arrays.update({f"nn{i}/{k}": v for k, v in m.arrays().items()})
+            _arrays.save(key, arrays, {"labels": self.model.labels, "members": [m.meta for m in members]})
+            return
+        arrays, meta = got
+        part: dict[str, dict[str, np.ndarray]] = {}
+        for name, a in arrays.items():
+            group, _, k = name.partition("/")
+            part.setdefault(group, {})[k] = a
+        self.model = CRFModel.from_arrays(part["crf"], list(meta["labels"]), use_numba=use_numba)
+        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH))
+        self.neural = None
+        members_meta: list[dict[str, Any]] = list(meta["members"])
+        if members_meta:
+            from .neural import NeuralEmitter, NeuralEnsemble
+
+            self.neural = NeuralEnsemble.from_members([
+                NeuralEmitter.from_arrays(part[f"nn{i}"], m, use_numba=use_numba) for i, m in enumerate(members_meta)
+            ])  # fmt: skip
+            # the cached CRF transitions already include the networks' (added before saving)
 
     def _decode(self, token_lists, keys, flags, lengths) -> list[np.ndarray]:
         extra = self.neural.emissions(token_lists, flags, lengths) if self.neural is not None else None

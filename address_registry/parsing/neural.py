@@ -14,6 +14,7 @@ over the gate block and one over the cell.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,16 @@ def tok_key(t: str) -> str:
     return f"<L{min(len(t), 3)}>"
 
 
+_DIR_ARRAYS = ("tok", "bl", "br", "flags", "hh")
+
+
 class _Direction:
-    def __init__(self, z, sfx: str, e: int, b: int, emb: np.ndarray, bemb: np.ndarray):
+    def __init__(self, tok: np.ndarray, bl: np.ndarray, br: np.ndarray, flags: np.ndarray, hh: np.ndarray):
+        self.tok, self.bl, self.br, self.flags, self.hh = tok, bl, br, flags, hh
+        self.H = hh.shape[0]
+
+    @classmethod
+    def from_weights(cls, z, sfx: str, e: int, b: int, emb: np.ndarray, bemb: np.ndarray) -> _Direction:
         W_ih = z[f"lstm__weight_ih_l0{sfx}"].astype(np.float64)
         W_hh = z[f"lstm__weight_hh_l0{sfx}"].astype(np.float64)
         bias = (z[f"lstm__bias_ih_l0{sfx}"] + z[f"lstm__bias_hh_l0{sfx}"]).astype(np.float64)
@@ -43,12 +52,13 @@ class _Direction:
         W_ih = W_ih * scale[:, None]
         W_hh = W_hh * scale[:, None]
         bias = bias * scale
-        self.tok = (emb @ W_ih[:, :e].T + bias).astype(np.float32)
-        self.bl = (bemb @ W_ih[:, e : e + b].T).astype(np.float32)
-        self.br = (bemb @ W_ih[:, e + b : e + 2 * b].T).astype(np.float32)
-        self.flags = np.ascontiguousarray(W_ih[:, e + 2 * b :].T).astype(np.float32)
-        self.hh = np.ascontiguousarray(W_hh.T).astype(np.float32)
-        self.H = H
+        return cls(
+            (emb @ W_ih[:, :e].T + bias).astype(np.float32),
+            (bemb @ W_ih[:, e : e + b].T).astype(np.float32),
+            (bemb @ W_ih[:, e + b : e + 2 * b].T).astype(np.float32),
+            np.ascontiguousarray(W_ih[:, e + 2 * b :].T).astype(np.float32),
+            np.ascontiguousarray(W_hh.T).astype(np.float32),
+        )
 
     def run(self, ids, bl, br, flags, idx: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:
         """Recurrence over the padded grid ``idx`` (B, n) of token rows (in reading order for this
@@ -94,31 +104,53 @@ class NeuralEmitter:
             emb = z["emb__weight"].astype(np.float64)
             bemb = z["bemb__weight"].astype(np.float64)
             e, b = emb.shape[1], bemb.shape[1]
-            self.fw = _Direction(z, "", e, b, emb, bemb)
-            self.bw = _Direction(z, "_reverse", e, b, emb, bemb)
+            fw = _Direction.from_weights(z, "", e, b, emb, bemb)
+            bw = _Direction.from_weights(z, "_reverse", e, b, emb, bemb)
             W_out = z["out__weight"].astype(np.float32)
-            H = self.fw.H
-            self.out_f = np.ascontiguousarray(W_out[:, :H].T)
-            self.out_b = np.ascontiguousarray(W_out[:, H:].T)
-            self.out_bias = z["out__bias"].astype(np.float32)
-            self.trans = z["trans"].astype(np.float64)
-            self.start = z["start"].astype(np.float64)
-        self.vocab_key = (tuple(vocab), tuple(bigrams))
-        self.vocab = {k: i + 2 for i, k in enumerate(vocab)}
-        self.bigrams = {k: i + 2 for i, k in enumerate(bigrams)}
+            H = fw.H
+            a = {
+                **{f"fw_{k}": getattr(fw, k) for k in _DIR_ARRAYS},
+                **{f"bw_{k}": getattr(bw, k) for k in _DIR_ARRAYS},
+                "out_f": np.ascontiguousarray(W_out[:, :H].T), "out_b": np.ascontiguousarray(W_out[:, H:].T),
+                "out_bias": z["out__bias"].astype(np.float32), "trans": z["trans"].astype(np.float64),
+                "start": z["start"].astype(np.float64),
+            }  # fmt: skip
         # bigram keys are "left\x01right" over vocabulary keys (and <S>, </S>, unknown → UNK)
+        V = len(vocab) + 4
+        key_id = {k: i + 2 for i, k in enumerate(vocab)}
+        key_id.update({"<S>": len(vocab) + 2, "</S>": len(vocab) + 3})
+        codes, bids = [], []
+        for i, k in enumerate(bigrams):
+            left, _, right = k.partition("\x01")
+            if left in key_id and right in key_id:
+                codes.append(key_id[left] * V + key_id[right])
+                bids.append(i + 2)
+        order = np.argsort(codes)
+        a["bi_codes"] = np.array(codes, np.int64)[order]
+        a["bi_ids"] = np.array(bids, np.int64)[order]
+        digest = hashlib.sha256("\x02".join(bigrams).encode("utf-8")).hexdigest()
+        self._setup(a, {"vocab": vocab, "bigrams_sha256": digest}, use_numba)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict, use_numba: bool = True) -> NeuralEmitter:
+        """The network from :meth:`arrays` / :attr:`meta` of an earlier one (e.g. the run-time cache)."""
+        self = cls.__new__(cls)
+        self._setup(arrays, meta, use_numba)
+        return self
+
+    def _setup(self, a: dict[str, np.ndarray], meta: dict, use_numba: bool) -> None:
+        self._arrays = a
+        self.meta = meta
+        self.fw = _Direction(*(a[f"fw_{k}"] for k in _DIR_ARRAYS))
+        self.bw = _Direction(*(a[f"bw_{k}"] for k in _DIR_ARRAYS))
+        self.out_f, self.out_b, self.out_bias = a["out_f"], a["out_b"], a["out_bias"]
+        self.trans, self.start = a["trans"], a["start"]
+        vocab = meta["vocab"]
+        self.vocab_key = (tuple(vocab), meta["bigrams_sha256"])
+        self.vocab = {k: i + 2 for i, k in enumerate(vocab)}
         self._bos, self._eos = len(vocab) + 2, len(vocab) + 3
         self._V = len(vocab) + 4
-        key_id = {**self.vocab, "<S>": self._bos, "</S>": self._eos}
-        codes, bids = [], []
-        for k, i in self.bigrams.items():
-            a, _, b = k.partition("\x01")
-            if a in key_id and b in key_id:
-                codes.append(key_id[a] * self._V + key_id[b])
-                bids.append(i)
-        order = np.argsort(codes)
-        self._bi_codes = np.array(codes, np.int64)[order]
-        self._bi_ids = np.array(bids, np.int64)[order]
+        self._bi_codes, self._bi_ids = a["bi_codes"], a["bi_ids"]
         self._cache: dict[str, int] = {}
         self._compiled = None
         if use_numba:
@@ -130,6 +162,10 @@ class NeuralEmitter:
                 self._compiled = _lstm.emissions
                 self._fw = (self.fw.tok, self.fw.bl, self.fw.br, self.fw.flags, self.fw.hh)
                 self._bw = (self.bw.tok, self.bw.bl, self.bw.br, self.bw.flags, self.bw.hh)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The run-time arrays (with :attr:`meta`, what :meth:`from_arrays` takes)."""
+        return dict(self._arrays)
 
     def ids(self, seqs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Token ids and left / right bigram ids of all tokens in order (bigram lookup vectorised: the pair
@@ -200,11 +236,21 @@ class NeuralEnsemble:
     (each file is already scaled by its interpolation weight)."""
 
     def __init__(self, paths, labels: list[str], use_numba: bool = True):
-        self.members = [NeuralEmitter(Path(p), labels, use_numba=use_numba) for p in paths]
+        self._setup([NeuralEmitter(Path(p), labels, use_numba=use_numba) for p in paths])
+
+    @classmethod
+    def from_members(cls, members: list[NeuralEmitter]) -> NeuralEnsemble:
+        """The ensemble of already loaded networks."""
+        self = cls.__new__(cls)
+        self._setup(members)
+        return self
+
+    def _setup(self, members: list[NeuralEmitter]) -> None:
+        self.members = members
         if not self.members:
             raise ValueError("no network weights given")
-        self.trans = sum(m.trans for m in self.members)
-        self.start = sum(m.start for m in self.members)
+        self.trans: np.ndarray = np.sum([m.trans for m in self.members], axis=0)
+        self.start: np.ndarray = np.sum([m.start for m in self.members], axis=0)
         first = self.members[0].vocab_key
         self._shares_ids = [m.vocab_key == first for m in self.members]
 
