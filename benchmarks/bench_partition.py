@@ -117,11 +117,23 @@ def setup(conn: Connection) -> dict:
     conn.execute(text(f"INSERT INTO {S}.house_part ({hcols}) SELECT {hcols} FROM {S}.house_plain"))
     for t in ("addr_plain", "addr_part", "house_plain", "house_part"):
         conn.execute(text(f"ANALYZE {S}.{t}"))
+    _autovacuum_off(conn)
+    return {"copy_plain_s": round(plain_s, 1), "copy_partitioned_s": round(part_s, 1)} | sizes_of(conn)
+
+
+def _autovacuum_off(conn: Connection) -> None:
+    """No autovacuum on the bench's tables: a VACUUM timed on one must not find the work done already."""
+    for (name,) in conn.execute(text("SELECT relname FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) "
+                                     "AND relkind = 'r'"), {"s": S}).all():
+        conn.execute(text(f"ALTER TABLE {S}.{name} SET (autovacuum_enabled = false)"))
+
+
+def sizes_of(conn: Connection) -> dict:
+    """Rows per district and houses in the bench's tables."""
     sizes = {r[0]: int(r[1]) for r in conn.execute(text(
         "SELECT left(code, 6), count(*) FROM public.standard_address GROUP BY 1 ORDER BY 2 DESC"))}
     n_house = conn.execute(text(f"SELECT count(*) FROM {S}.house_plain")).scalar_one()
-    return {"districts": sizes, "houses": n_house, "copy_plain_s": round(plain_s, 1),
-            "copy_partitioned_s": round(part_s, 1)}
+    return {"districts": sizes, "houses": n_house}
 
 
 def _ms(conn: Connection, *steps: tuple[str, dict] | str, fetch: bool = False) -> float:
@@ -226,6 +238,32 @@ def one_round(engine, district: str, codes: list[str], house_codes: list[str], b
     return {k: round(v, 2) for k, v in out.items()}
 
 
+def vacuum_round(engine, district: str) -> dict:
+    """A re-import of the district (DELETE + INSERT, committed), then VACUUM (ANALYZE) of what it touched: the
+    whole plain table against the district's partition (autovacuum off on all of them); ms."""
+    out: dict[str, float] = {}
+    r = {"lo": district, "hi": _upper(district)}
+    with engine.connect() as conn:
+        cols = _columns(conn, "standard_address")
+    for kind in ("plain", "part"):
+        a, h = f"{S}.addr_{kind}", f"{S}.house_{kind}"
+        with engine.begin() as conn:
+            _stage(conn, a, h, cols, r)
+            out[f"reimport_delete_{kind}"] = _ms(conn, (f"DELETE FROM {a} WHERE code >= :lo AND code < :hi", r),
+                                                 f"INSERT INTO {a} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM stage_a")
+            out[f"house_reimport_delete_{kind}"] = _ms(
+                conn, (f"DELETE FROM {h} WHERE address_code >= :lo AND address_code < :hi", r),
+                f"INSERT INTO {h} OVERRIDING SYSTEM VALUE SELECT * FROM stage_h")
+        with engine.connect() as conn:
+            raw = conn.execution_options(isolation_level="AUTOCOMMIT")
+            target = a if kind == "plain" else f"{a}_{district}"
+            htarget = h if kind == "plain" else f"{h}_{district}"
+            out[f"vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {target}")
+            out[f"house_vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {htarget}")
+            out[f"vacuum_whole_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {a}")
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def main() -> None:
     from gis_api.db import database_url, sqlalchemy_url
 
@@ -233,14 +271,33 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the bench_part schema")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reuse", action="store_true", help="use the tables a --keep run left (no set-up)")
+    ap.add_argument("--ops", choices=["all", "vacuum"], default="all",
+                    help="vacuum: only a district's re-import and the VACUUM after it")
     args = ap.parse_args()
     engine = create_engine(sqlalchemy_url(database_url()), pool_pre_ping=True)
     load_start = os.getloadavg()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in load_start)}", file=sys.stderr)
     with engine.begin() as conn:
-        info = setup(conn)
+        if args.reuse:
+            _autovacuum_off(conn)
+            info = sizes_of(conn)
+        else:
+            info = setup(conn)
     print(json.dumps(info, ensure_ascii=False), file=sys.stderr)
     district = next(iter(info["districts"]))
+    if args.ops == "vacuum":
+        vac = []
+        for _ in range(args.rounds):
+            vac.append(vacuum_round(engine, district))
+            print(json.dumps(vac[-1]), file=sys.stderr)
+        load_end = os.getloadavg()
+        (ROOT / "bench-output").mkdir(exist_ok=True)
+        (ROOT / "bench-output" / "partition-vacuum.json").write_text(json.dumps(
+            {"load_start": load_start, "load_end": load_end, "info": info, "district": district, "rounds": vac},
+            indent=1))
+        _table(vac, info, district, load_start, load_end)
+        return
     rng = random.Random(args.seed)
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text(f"SELECT code FROM {S}.addr_plain WHERE valid_to IS NULL"))]
