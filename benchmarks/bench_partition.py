@@ -23,7 +23,9 @@ boxes), a re-import of the largest district (its rows deleted and inserted again
 partitioned table also by TRUNCATE of its partition), VACUUM ANALYZE after it (the whole table vs the one
 partition), retiring a district (DELETE vs DROP of the detached partition; the rows are put back untimed),
 the row-counter stamp's `max(id)` and a full `count(*)`. Figures: min / median / max over rounds, in ms, with
-`os.getloadavg()`; JSON in bench-output/partition.json and a Markdown table on stdout.
+`os.getloadavg()`; JSON in bench-output/partition.json and a Markdown table on stdout. Autovacuum is off on
+the bench's tables (else a timed VACUUM may find its work done already); `--reuse --ops vacuum` re-runs only
+the re-import and the VACUUM after it on the tables a `--keep` run left (bench-output/partition-vacuum.json).
 """
 
 from __future__ import annotations

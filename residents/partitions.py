@@ -55,6 +55,11 @@ def ensure_partitions(conn: Connection, districts: Iterable[str]) -> list[str]:
     if not wanted or not is_partitioned(conn):
         return []
     existing = set(partitions(conn))
+    if all(f"house_info_d{d}" in existing for d in wanted):
+        return []
+    # one maker at a time (two imports of a new district would both try to create its table)
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('shequ house_info partitions'))"))
+    existing = set(partitions(conn))
     made = []
     for d in wanted:
         name = f"house_info_d{d}"

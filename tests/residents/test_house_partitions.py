@@ -181,3 +181,25 @@ def test_one_district_queries_are_pruned_to_its_partition(houses):
     # without the key every partition is read
     assert len(_scanned(conn, "SELECT count(*) FROM house_info WHERE use = '自住'", {})) == len(
         partitions.partitions(conn))
+
+
+def test_a_house_import_for_a_district_without_partition_creates_it(houses):
+    """The bulk import gives the district its partition before writing (its rows leave the default)."""
+    from residents import importer
+
+    conn, codes = houses
+    district = codes[0][:6]
+    name = f"house_info_d{district}"
+    # the district as a later city would meet it: no partition, its rows in the default one
+    conn.execute(text(f"ALTER TABLE house_info DETACH PARTITION {name}"))
+    conn.execute(text(f"INSERT INTO house_info_default SELECT * FROM {name}"))
+    conn.execute(text(f"DROP TABLE {name}"))
+    assert _where(conn, codes[0]) == ["house_info_default"]
+    room = conn.execute(text("""SELECT code FROM standard_address WHERE level = 'room' AND valid_to IS NULL
+        AND status = 'active' AND left(code, 6) = :d AND code <> ALL(:taken) ORDER BY code LIMIT 1"""),
+                        {"d": district, "taken": codes}).scalar_one()
+    report = importer.import_rows(conn, "houses", [importer.Row(2, {"address_code": room, "use": "出租"})],
+                                  "test_house_partitions")
+    assert report["errors"] == [] and report["written"] == [f"house:{room}"]
+    assert name in partitions.partitions(conn)
+    assert _where(conn, room) == [name] and _where(conn, codes[0]) == [name]
