@@ -23,7 +23,7 @@ from typing import Any
 
 from geo.errors import InvalidInput, ShequError
 
-from . import service, store
+from . import partitions, service, store
 
 KINDS = ("people", "houses", "units")
 MODES = ("all", "valid")
@@ -257,6 +257,9 @@ def import_rows(conn: Any, kind: str, rows: list[Row], changed_by: str, source: 
     seen: dict[tuple[str, str], int] = {}
     written: list[str] = []
     rejected: list[int] = []
+    if kind == "houses":  # a district new to the houses table gets its partition first (migration 0018)
+        partitions.ensure_partitions(conn, {d for r in rows if (d := partitions.district_of(
+            str(r.fields.get("address_code") or "")))})
     for row in (progress(rows, len(rows)) if progress else rows):
         values = _prepare(row, kind, key_groups)
         key = _seen_key(kind, values) if not row.errors else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from geo.errors import Conflict, InvalidInput
 
-from . import store, validate
+from . import partitions, store, validate
 from .errors import (
     AddressNotFound,
     AddressNotUsable,
@@ -314,6 +314,8 @@ def load_synthetic(conn: Any, seed: int, community: str | None = None, batch_siz
     todo = [synthetic.Dwelling(code, level, hh) for code, level, hh in rows if code not in done]
     counts = {"dwellings": len(rows), "skipped": len(done), "person": 0, "house_info": 0, "org_unit": 0,
               "person_key_group": 0}
+    # the districts' partitions of the houses table exist before their rows arrive (migration 0018)
+    partitions.ensure_partitions(conn, {d for w in todo if (d := partitions.district_of(w.address_code))})
     generated = synthetic.generate(todo, seed)
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     for chunk in (progress(batches, len(batches)) if progress else batches):
