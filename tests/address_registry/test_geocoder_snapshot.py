@@ -124,12 +124,36 @@ def _rewrite_header(path, **changes) -> None:
     path.write_bytes(head.ljust(512, b"\0") + raw[512:])
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "format", "edited", "database", "stamp_ahead", "mode", "key"])
-def test_a_bad_snapshot_is_ignored_and_rebuilt(engine, registry, tmp_path, damage):
-    folder = tmp_path / "geocoder"
+@pytest.fixture(scope="module")
+def good_snapshot(engine, registry, tmp_path_factory):
+    """A snapshot folder written by a whole load (its snapshot file's and key's bytes)."""
+    folder = tmp_path_factory.mktemp("snapshot") / "geocoder"
     geocoder_cache.GeocoderCache(engine, snapshot_dir=folder).get()
     [path] = _snap(folder)
-    good = path.read_bytes()
+    return path.name, path.read_bytes(), (folder / geocoder_snapshot.KEY_FILE).read_bytes()
+
+
+def _copy_of(good_snapshot, tmp_path):
+    name, data, key = good_snapshot
+    folder = tmp_path / "geocoder"
+    folder.mkdir(mode=0o700)
+    (folder / geocoder_snapshot.KEY_FILE).write_bytes(key)
+    (folder / name).write_bytes(data)
+    for f in folder.iterdir():
+        os.chmod(f, 0o600)
+    return folder, folder / name, data
+
+
+@pytest.mark.parametrize(
+    ("damage", "refusal"),
+    [("flip", "checksum mismatch"), ("truncate", "truncated or padded"), ("format", "format"),
+     ("edited", "checksum mismatch"), ("database", "another database"), ("mode", "readable by its owner only"),
+     ("key", "checksum mismatch"), ("not a snapshot", "not a snapshot")],
+)
+def test_a_bad_snapshot_is_refused_before_it_is_unpickled(engine, good_snapshot, tmp_path, damage, refusal):
+    folder, path, good = _copy_of(good_snapshot, tmp_path)
+    snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
+    assert snapshots.read() is not None  # the copy itself is good
     if damage == "flip":  # one byte in the middle of the pickle
         raw = bytearray(good)
         raw[len(raw) // 2] ^= 0x5A
@@ -138,42 +162,53 @@ def test_a_bad_snapshot_is_ignored_and_rebuilt(engine, registry, tmp_path, damag
         path.write_bytes(good[: len(good) - 1000])
     elif damage == "format":
         _rewrite_header(path, format=geocoder_snapshot.FORMAT_VERSION + 1)
-    elif damage == "edited":  # a header changed by hand: its HMAC no longer matches
-        _rewrite_header(path, addresses=1)
+    elif damage == "edited":  # a header field changed by hand: the HMAC covers the header too
+        _rewrite_header(path, stamp=[10**9, 0, 10**9])
     elif damage == "database":
         _rewrite_header(path, database="pg:1/another")
-    elif damage == "stamp_ahead":  # a valid snapshot of a later registry (a database restored from a backup)
-        snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
-        snap = snapshots.read()
-        assert snap is not None
-        snapshots.write(snap.geocoder, (snap.stamp[0] + 10**6, *snap.stamp[1:]))
     elif damage == "mode":
         os.chmod(path, 0o644)
-    elif damage == "key":  # another key: the HMAC no longer matches
+    elif damage == "key":  # written under another key
         (folder / geocoder_snapshot.KEY_FILE).write_bytes(os.urandom(32))
-    os.chmod(path, 0o644 if damage == "mode" else 0o600)
+    elif damage == "not a snapshot":
+        path.write_bytes(b"\x80\x05 a pickle of something else")
+    assert snapshots.read() is None
+    assert refusal in (snapshots.last_refusal or "")
 
+
+def test_the_cache_rebuilds_over_a_bad_snapshot_and_rewrites_it(engine, good_snapshot, tmp_path):
+    folder, path, good = _copy_of(good_snapshot, tmp_path)
+    path.write_bytes(good[: len(good) // 2])
     cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
     g = cache.get()
     assert cache.last_load["kind"] == "full"  # rebuilt, not trusted …
     assert len(g) > 8000 and g.geocode("上海市浦东新区世纪大道1号", 1)[0]["level"] == "house_number"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(path.read_bytes()) > len(good) // 2
     check = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)  # … and rewritten: the next start reads it
-    check.get()
-    assert check.last_load["kind"] == "snapshot"
+    assert len(check.get()) == len(g) and check.last_load["kind"] == "snapshot"
 
 
-def test_a_snapshot_written_by_other_code_is_ignored(engine, registry, tmp_path, monkeypatch):
-    folder = tmp_path / "geocoder"
-    geocoder_cache.GeocoderCache(engine, snapshot_dir=folder).get()
+def test_a_snapshot_ahead_of_the_registry_is_not_used(engine, good_snapshot, tmp_path):
+    """A valid snapshot of a later registry (the database restored from an older backup) is rebuilt."""
+    folder, _path, _good = _copy_of(good_snapshot, tmp_path)
+    snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
+    snap = snapshots.read()
+    assert snap is not None
+    snapshots.write(snap.geocoder, (snap.stamp[0] + 10**6, snap.stamp[1], snap.stamp[2]))
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    cache.get()
+    assert cache.last_load["kind"] == "full"
+
+
+def test_a_snapshot_written_by_other_code_is_ignored(engine, good_snapshot, tmp_path, monkeypatch):
+    folder, _path, _good = _copy_of(good_snapshot, tmp_path)
     monkeypatch.setattr(geocoder_snapshot, "code_fingerprint", lambda: "another version of the geocoder")
     snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
     assert snapshots.read() is None and snapshots.last_refusal == "written by other code"
 
 
-def test_a_folder_others_may_write_is_refused(engine, registry, tmp_path):
-    folder = tmp_path / "geocoder"
-    geocoder_cache.GeocoderCache(engine, snapshot_dir=folder).get()
+def test_a_folder_others_may_write_is_refused(engine, good_snapshot, tmp_path):
+    folder, _path, _good = _copy_of(good_snapshot, tmp_path)
     os.chmod(folder, 0o777)
     snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
     assert snapshots.read() is None and "writable by others" in (snapshots.last_refusal or "")
@@ -182,3 +217,14 @@ def test_a_folder_others_may_write_is_refused(engine, registry, tmp_path):
 def _database_key(engine) -> str:
     with engine.connect() as conn:
         return geocoder_snapshot.database_key(conn, engine.url)
+
+
+def test_a_served_app_keeps_its_snapshots_in_the_data_folder(pg_url, tmp_path):
+    from gis_api.app import create_app
+    from gis_api.settings import Settings
+
+    on = create_app(Settings(data_dir=tmp_path, geocoder_snapshots=True), db_url=pg_url)
+    assert on.state.geocoder_cache.snapshot_dir == tmp_path / "geocoder"
+    off = create_app(Settings(data_dir=tmp_path), db_url=pg_url)  # tests and scripts: no snapshot
+    assert off.state.geocoder_cache.snapshot_dir is None
+    geocoder_cache.open_cache(off.state.engine)  # the session's cache as the other tests expect it
