@@ -82,7 +82,7 @@ class GeocoderCache:
                 if done is not None:
                     self.last_load = {"kind": "delta", "seconds": time.perf_counter() - t0, "changed": done}
                     return _Loaded(st, last.geocoder)
-            kind, changed, loaded = "full", 0, None
+            kind, changed, loaded, written_s = "full", 0, None, None
             if self.snapshot_dir is None:
                 loaded = self._build(conn, st)
             else:
@@ -93,9 +93,13 @@ class GeocoderCache:
                         kind, (changed, loaded) = "snapshot", got
                     else:
                         loaded = self._build(conn, st)
+                        t_write = time.perf_counter()
                         self._write_snapshot(snapshots, loaded)
+                        written_s = time.perf_counter() - t_write
             self.last_load = {"kind": kind, "seconds": time.perf_counter() - t0,
                               "changed": changed if kind == "snapshot" else len(loaded.geocoder)}
+            if written_s is not None:
+                self.last_load["snapshot_write_s"] = written_s
             _release_freed_memory()
             return loaded
 

@@ -202,6 +202,8 @@ def database() -> dict:
 
 def load_step(mode: str, snapshot_dir: str) -> dict:
     """One worker's first geocoder load in this fresh process: time to ready, resident and peak memory."""
+    import resource
+
     from address_registry import geocoder_cache, store
     from address_registry.geocoder import Geocoder
     from gis_api.db import get_engine
@@ -209,19 +211,25 @@ def load_step(mode: str, snapshot_dir: str) -> dict:
     engine = get_engine()
     rss0 = _rss_mb()
     t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    extra: dict = {}
     if mode == "whole":  # the load before the lean records (issue 14): whole rows, then the build
+        from address_registry.store import inputs as inputs_mod
+
+        inputs_mod.lean_records = lambda conn: (r for r in store.all_current(conn) if r.status == "active")
         with engine.connect() as conn:
-            inputs = store.load_geocoder_inputs(conn)
-            inputs["records"] = [r for r in store.all_current(conn) if r.status == "active"]
-            g = Geocoder(**inputs, parser=geocoder_cache.free_text_parser())
-        del inputs
+            g = Geocoder(**store.load_geocoder_inputs(conn), parser=geocoder_cache.free_text_parser())
         kind = "whole"
     else:
         cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=snapshot_dir)
         g = cache.get()
         kind = cache.last_load["kind"]
+        extra = {k: round(v, 2) for k, v in cache.last_load.items() if k.endswith("_s")}
     ready = time.perf_counter() - t0
-    return {"mode": mode, "kind": kind, "addresses": len(g), "ready_s": round(ready, 2),
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return {"mode": mode, "kind": kind, "addresses": len(g), "ready_s": round(ready, 2), "cpu_s": round(cpu, 2),
+            **extra,
             "rss_mb": round(_rss_mb()), "rss_added_mb": round(_rss_mb() - rss0), "peak_mb": round(_peak_mb()),
             "geocodes": len(g.geocode_many(["南京东路1号"]))}
 
