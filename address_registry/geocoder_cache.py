@@ -87,15 +87,20 @@ class GeocoderCache:
                 loaded = self._build(conn, st)
             else:
                 snapshots = SnapshotStore(self.snapshot_dir, database_key(conn, engine.url))
-                with snapshots.building():
-                    got = self._from_snapshot(conn, snapshots, st) if last is None else None
-                    if got is not None:
-                        kind, (changed, loaded) = "snapshot", got
-                    else:
-                        loaded = self._build(conn, st)
-                        t_write = time.perf_counter()
-                        self._write_snapshot(snapshots, loaded)
-                        written_s = time.perf_counter() - t_write
+                # workers read a snapshot side by side; only building one is done by one worker at a time
+                got = self._from_snapshot(conn, snapshots, st) if last is None else None
+                if got is None:
+                    with snapshots.building():
+                        if last is None and snapshots.path.exists():  # written while this one waited
+                            got = self._from_snapshot(conn, snapshots, store.stamp(conn))
+                        if got is None:
+                            loaded = self._build(conn, st)
+                            t_write = time.perf_counter()
+                            self._write_snapshot(snapshots, loaded)
+                            written_s = time.perf_counter() - t_write
+                if got is not None:
+                    kind, (changed, loaded) = "snapshot", got
+            assert loaded is not None
             self.last_load = {"kind": kind, "seconds": time.perf_counter() - t0,
                               "changed": changed if kind == "snapshot" else len(loaded.geocoder)}
             if written_s is not None:

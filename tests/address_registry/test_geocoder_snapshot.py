@@ -117,6 +117,22 @@ def test_snapshot_round_trip_with_a_delta_after_a_write(engine, registry, tmp_pa
             conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": WHO[0]})
 
 
+def test_two_workers_starting_together_build_once(engine, registry, tmp_path):
+    """Two caches (two workers) starting at once with no snapshot: one builds and writes it while holding
+    the folder's lock, the other waits and reads it."""
+    import threading
+
+    folder = tmp_path / "geocoder"
+    caches = [geocoder_cache.GeocoderCache(engine, snapshot_dir=folder) for _ in range(2)]
+    threads = [threading.Thread(target=c.get) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(c.last_load["kind"] for c in caches) == ["full", "snapshot"]
+    assert len(caches[0].get()) == len(caches[1].get()) > 8000
+
+
 def _rewrite_header(path, **changes) -> None:
     raw = path.read_bytes()
     meta = json.loads(raw[len(geocoder_snapshot.MAGIC):512].split(b"\n", 1)[0])
