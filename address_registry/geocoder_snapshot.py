@@ -209,16 +209,26 @@ class SnapshotStore:
     @contextmanager
     def building(self) -> Iterator[None]:
         """Hold the folder's build lock (an exclusive `flock`): a second worker starting at the same time
-        waits here, then reads the snapshot the first one wrote instead of building it too."""
+        waits here, then reads the snapshot the first one wrote instead of building it too. A folder that
+        cannot be used (another user's, open to others, unwritable) is logged and the build goes on without
+        the lock: snapshots are an optimisation, never a reason not to geocode."""
         import fcntl
 
-        self._safe_folder(create=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fd = None
         try:
+            self._safe_folder(create=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        except (OSError, _Refused) as exc:
+            log.warning("geocoder snapshot folder %s not usable (%s); building without a snapshot", self.folder, exc)
+            if fd is not None:
+                os.close(fd)
+                fd = None
+        try:
             yield
         finally:
-            os.close(fd)  # releases the lock
+            if fd is not None:
+                os.close(fd)  # releases the lock
 
     # -- the folder and the key -------------------------------------------------------------------------
     def _safe_folder(self, create: bool) -> None:

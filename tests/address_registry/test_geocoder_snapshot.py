@@ -228,6 +228,8 @@ def test_a_folder_others_may_write_is_refused(engine, good_snapshot, tmp_path):
     os.chmod(folder, 0o777)
     snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
     assert snapshots.read() is None and "writable by others" in (snapshots.last_refusal or "")
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)  # geocoding goes on, built, not read
+    assert len(cache.get()) > 8000 and cache.last_load["kind"] == "full"
 
 
 def _database_key(engine) -> str:
