@@ -28,7 +28,6 @@ _SQL = """SELECT code, level, parent_code, district_code, township_code, communi
     FROM standard_address WHERE valid_to IS NULL AND status = 'active' ORDER BY code"""
 
 
-
 class _EmptyExtra(dict):
     """The one empty, read-only `extra` of every lean record (the geocoder never reads it; a caller that
     copies a record with ``dict(rec.extra)`` still gets a dict of its own). A dict, so that it pickles."""
@@ -55,7 +54,7 @@ def lean_records(conn: Connection, batch_rows: int = BATCH_ROWS) -> Iterator[Add
         yield AddressRecord(
             code=same(code, code),
             level=same(level, level),
-            components={same(k, k): same(v, v) for k, v in loads(comps).items()},
+            components={same(k, k): same(v, v) if type(v) is str else v for k, v in loads(comps).items()},
             lon=lon,
             lat=lat,
             parent_code=None if parent is None else same(parent, parent),
