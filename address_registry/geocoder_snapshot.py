@@ -73,11 +73,30 @@ def _by_constructor(cls: type) -> Any:
     return lambda obj: (cls, get(obj))
 
 
-_REDUCERS = {cls: _by_constructor(cls) for cls in (AddressRecord, AliasRecord, AdminName, Anchor, RoadNumbering)}
+_REDUCERS = {cls: _by_constructor(cls) for cls in (AliasRecord, AdminName, Anchor, RoadNumbering)}
+_RECORD_REST = operator.attrgetter(*[f.name for f in dataclasses.fields(AddressRecord) if f.name not in ("lon", "lat")])
+
+
+def _record_at(point: tuple[float | None, float | None], code: str, level: str, components: dict[str, str],
+               *rest: Any) -> AddressRecord:
+    """An address record from its pickled fields, its lon / lat from ``point`` — one tuple per distinct point,
+    shared in the pickle, so that the units, floors and rooms of a building share its two float objects again
+    after loading (pickle stores floats by value: 10⁶ records would otherwise get 2 × 10⁶ floats of their own)."""
+    return AddressRecord(code, level, components, point[0], point[1], *rest)
 
 
 class _Pickler(pickle.Pickler):
-    dispatch_table: dict[Any, Any] = {**copyreg.dispatch_table, **_REDUCERS}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._points: dict[tuple[float | None, float | None], tuple[float | None, float | None]] = {}
+        self.dispatch_table: dict[Any, Any] = {**copyreg.dispatch_table, **_REDUCERS,
+                                               AddressRecord: self._reduce_record}
+
+    def _reduce_record(self, rec: AddressRecord) -> tuple[Any, tuple[Any, ...]]:
+        point = (rec.lon, rec.lat)
+        point = self._points.setdefault(point, point)
+        code, level, components, *rest = _RECORD_REST(rec)
+        return _record_at, (point, code, level, components, *rest)
 
 
 @contextmanager
