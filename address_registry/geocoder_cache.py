@@ -9,21 +9,33 @@ took its id earlier committed later: the row count tells), or when the delta is 
 A write marks the cache stale itself (`mark_stale`, called by the mutating registry functions): the mark
 takes effect when the writing transaction commits, so the next geocode after the commit checks again.
 
+With a snapshot folder (``snapshot_dir``: the app passes ``<data_dir>/geocoder``), a whole build is also
+written there (`address_registry.geocoder_snapshot`), and the first load of a process that finds a valid
+snapshot of its database reads it and applies the changes since its stamp as a delta instead of building:
+the workers of ``shequ serve --workers N`` (and every restart) pay the build once. A whole load through
+PostGIS streams lean records (`store.geocoder_rows`) and returns what it freed to the OS.
+
 The app may build its cache explicitly (``open_cache(engine)``, e.g. in its lifespan); otherwise
 ``cache_for(engine)`` creates one on first use. Either way there is one cache per database URL.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import event
 
 from address_registry import store
 from address_registry.geocoder import Geocoder
+from address_registry.geocoder_snapshot import SnapshotStore, database_key, gc_paused
 from geo.cache import TtlCache
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 2.0
 _KEY = "geocoder"
@@ -40,11 +52,13 @@ class _Loaded(NamedTuple):
 class GeocoderCache:
     """One Geocoder per database, rebuilt when the registry changed (checked at most every ``ttl_s``)."""
 
-    def __init__(self, engine=None, ttl_s: float = DEFAULT_TTL_S):
+    def __init__(self, engine=None, ttl_s: float = DEFAULT_TTL_S, snapshot_dir: Path | str | None = None):
         self.engine = engine
         self.ttl_s = ttl_s
+        # where whole builds are written and read back (None: no snapshots)
+        self.snapshot_dir = Path(snapshot_dir) if snapshot_dir is not None else None
         self._cache: TtlCache[_Loaded] = TtlCache(ttl_s)
-        # what the last load did: kind (full / delta / unchanged), seconds, changed addresses
+        # what the last load did: kind (full / snapshot / delta / unchanged), seconds, changed addresses
         self.last_load: dict[str, Any] = {}
         self._update_lock = threading.Lock()
 
@@ -68,9 +82,66 @@ class GeocoderCache:
                 if done is not None:
                     self.last_load = {"kind": "delta", "seconds": time.perf_counter() - t0, "changed": done}
                     return _Loaded(st, last.geocoder)
-            loaded = _Loaded(st, Geocoder(**store.load_geocoder_inputs(conn), parser=free_text_parser()))
-            self.last_load = {"kind": "full", "seconds": time.perf_counter() - t0, "changed": len(loaded.geocoder)}
+            kind, changed, loaded, written_s = "full", 0, None, None
+            if self.snapshot_dir is None:
+                loaded = self._build(conn, st)
+            else:
+                snapshots = SnapshotStore(self.snapshot_dir, database_key(conn, engine.url))
+                # workers read a snapshot side by side; only building one is done by one worker at a time
+                got = self._from_snapshot(conn, snapshots, st) if last is None else None
+                if got is None:
+                    with snapshots.building():
+                        if last is None and snapshots.path.exists():  # written while this one waited
+                            got = self._from_snapshot(conn, snapshots, store.stamp(conn))
+                        if got is None:
+                            loaded = self._build(conn, st)
+                            t_write = time.perf_counter()
+                            self._write_snapshot(snapshots, loaded)
+                            written_s = time.perf_counter() - t_write
+                if got is not None:
+                    kind, (changed, loaded) = "snapshot", got
+            assert loaded is not None
+            self.last_load = {"kind": kind, "seconds": time.perf_counter() - t0,
+                              "changed": changed if kind == "snapshot" else len(loaded.geocoder)}
+            if written_s is not None:
+                self.last_load["snapshot_write_s"] = written_s
+            _release_freed_memory()
             return loaded
+
+    @staticmethod
+    def _build(conn, st: tuple[int, int, int]) -> _Loaded:
+        """A whole build from the registry in PostGIS."""
+        parser = free_text_parser()
+        with gc_paused():  # millions of new records and dicts: no full collections meanwhile
+            return _Loaded(st, Geocoder(**store.load_geocoder_inputs(conn), parser=parser))
+
+    def _from_snapshot(self, conn, snapshots: SnapshotStore, st: tuple[int, int, int]) -> tuple[int, _Loaded] | None:
+        """(addresses changed since it, the snapshot brought up to ``st`` by a delta); None when there is
+        none, it is not valid, or the changes since it need a whole rebuild."""
+        snap = snapshots.read()
+        if snap is None:
+            return None
+        if snap.stamp[0] > st[0] or snap.stamp[1] > st[1]:
+            log.warning("geocoder snapshot %s is ahead of the registry (%s > %s); rebuilding", snapshots.path,
+                        snap.stamp, st)
+            return None
+        snap.geocoder.parser = free_text_parser()
+        changed = 0
+        if snap.stamp != st:
+            done = self._apply_delta(conn, _Loaded(snap.stamp, snap.geocoder), st)
+            if done is None:
+                return None
+            changed = done
+        return changed, _Loaded(st, snap.geocoder)
+
+    @staticmethod
+    def _write_snapshot(snapshots: SnapshotStore, loaded: _Loaded) -> None:
+        """Write the new build for the next process (before it is published: no reader touches it yet). A
+        failure (disk full, a folder of another user) is logged; this process serves its build anyway."""
+        try:
+            snapshots.write(loaded.geocoder, loaded.stamp)
+        except Exception:
+            log.warning("geocoder snapshot %s not written", snapshots.path, exc_info=True)
 
     @staticmethod
     def _apply_delta(conn, last: _Loaded, st: tuple[int, int, int]) -> int | None:
@@ -103,6 +174,18 @@ class GeocoderCache:
         self._cache.invalidate(_KEY)
 
 
+def _release_freed_memory() -> None:
+    """Collect, then hand the heap pages a whole load freed (its row batches, the old index) back to the OS:
+    glibc keeps them otherwise, and the process's resident size stays at the load's peak."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def free_text_parser():
     """address_registry.parsing.parse when its model is shipped here, else None (the geocoder then relies
     on its own matcher alone). Only a missing model or dependency is tolerated: a model that is there but
@@ -124,9 +207,9 @@ def _db_key(engine) -> str:
     return str(engine.url)
 
 
-def open_cache(engine, ttl_s: float = DEFAULT_TTL_S) -> GeocoderCache:
+def open_cache(engine, ttl_s: float = DEFAULT_TTL_S, snapshot_dir: Path | str | None = None) -> GeocoderCache:
     """Build the geocoder cache of ``engine``'s database and make it the one `cache_for` returns."""
-    cache = GeocoderCache(engine, ttl_s)
+    cache = GeocoderCache(engine, ttl_s, snapshot_dir)
     with _caches_lock:
         _caches[_db_key(engine)] = cache
     return cache

@@ -21,6 +21,14 @@ database of its own): the stamp query every cache check runs, the first (whole) 
 one address created through the registry service and seen by the cache as a delta (then retired), and the
 database size.
 The load of the machine (`os.getloadavg`) is printed with them.
+
+    DATABASE_URL=… .venv/bin/python benchmarks/bench_scale.py --database --load whole lean snapshot workers2
+
+`--load` measures how an API worker's geocoder becomes ready, each in a fresh process (time to ready,
+resident memory after, peak): `whole` = the load before issue 14's change (whole rows through
+`store.all_current`, then the build), `lean` = `GeocoderCache` with a snapshot folder and none in it yet (lean
+streamed rows, build, snapshot written), `snapshot` = the next worker (reads the snapshot, no build),
+`workers2` = two workers starting at once with the snapshot present (each one's time and memory).
 """
 
 from __future__ import annotations
@@ -192,6 +200,63 @@ def database() -> dict:
             "delta_kind": delta["kind"], "found_after_delta": found, "database_mb": round(size_mb, 1)}
 
 
+def load_step(mode: str, snapshot_dir: str) -> dict:
+    """One worker's first geocoder load in this fresh process: time to ready, resident and peak memory."""
+    import resource
+
+    from address_registry import geocoder_cache, store
+    from address_registry.geocoder import Geocoder
+    from gis_api.db import get_engine
+
+    engine = get_engine()
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    extra: dict = {}
+    if mode == "whole":  # the load before the lean records (issue 14): whole rows, then the build
+        from address_registry.store import inputs as inputs_mod
+
+        inputs_mod.lean_records = lambda conn: (r for r in store.all_current(conn) if r.status == "active")
+        with engine.connect() as conn:
+            g = Geocoder(**store.load_geocoder_inputs(conn), parser=geocoder_cache.free_text_parser())
+        kind = "whole"
+    else:
+        cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=snapshot_dir)
+        g = cache.get()
+        kind = cache.last_load["kind"]
+        extra = {k: round(v, 2) for k, v in cache.last_load.items() if k.endswith("_s")}
+    ready = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return {"mode": mode, "kind": kind, "addresses": len(g), "ready_s": round(ready, 2), "cpu_s": round(cpu, 2),
+            **extra,
+            "rss_mb": round(_rss_mb()), "rss_added_mb": round(_rss_mb() - rss0), "peak_mb": round(_peak_mb()),
+            "geocodes": len(g.geocode_many(["南京东路1号"]))}
+
+
+def load_modes(modes: list[str]) -> list[dict]:
+    """The `--load` modes in order, each in fresh processes, with one snapshot folder for the run."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="shequ-geosnap-") as tmp:
+        folder = str(Path(tmp) / "geocoder")
+        for mode in modes:
+            load = os.getloadavg()
+            if mode == "workers2":
+                procs = [subprocess.Popen([sys.executable, __file__, "--step", "load", "--mode", "snapshot",
+                                           "--path", folder], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+                rows = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+                for i, row in enumerate(rows):
+                    row.update(mode=f"workers2/{i + 1}", load=[round(x, 1) for x in load])
+                    out.append(row)
+                    print(json.dumps(row), file=sys.stderr)
+                continue
+            row = _child(["--step", "load", "--mode", mode, "--path", folder])
+            row["load"] = [round(x, 1) for x in load]
+            out.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return out
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -202,11 +267,24 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[8371, 100_000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--database", action="store_true", help="measure the registry in DATABASE_URL (a synthetic city)")
-    ap.add_argument("--step", choices=["grow", "measure"], help=argparse.SUPPRESS)
+    ap.add_argument("--load", nargs="+", choices=["whole", "lean", "snapshot", "workers2"],
+                    help="with --database: how a worker's geocoder becomes ready (fresh processes)")
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
+    ap.add_argument("--step", choices=["grow", "measure", "load"], help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.step == "load":
+        print(json.dumps(load_step(args.mode, args.path)))
+        return
+    if args.database and args.load:
+        results = load_modes(args.load)
+        out = ROOT / "bench-output"
+        out.mkdir(exist_ok=True)
+        (out / "scale-load.json").write_text(json.dumps(results, indent=1))
+        print(json.dumps(results, ensure_ascii=False))
+        return
     if args.database:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(json.dumps(database(), ensure_ascii=False))

@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.state.read_router = ReadRouter(app.state.engine, get_read_engine(read_url) if read_url else None,
                                        retry_s=settings.replica_retry_s)
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
-    app.state.geocoder_cache = open_cache(app.state.engine)
+    app.state.geocoder_cache = open_cache(
+        app.state.engine, snapshot_dir=settings.data_dir / "geocoder" if settings.geocoder_snapshots else None)
     app.state.auth_settings = AuthSettings()
     app.state.rate_limiter = RateLimiter()
     install_handlers(app)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Build the geocoder index in the background when a served app starts (set by `shequ serve`), so a
     # worker's first geocode does not wait for it; off for apps made in tests and scripts.
     warm_geocoder: bool = False
+    # Write each whole geocoder build to <data_dir>/geocoder (owner-only) and start from that snapshot plus
+    # the registry's changes since it (address_registry/geocoder_snapshot.py): N workers, and every restart,
+    # pay one build. Set by `shequ serve`; off for apps made in tests and scripts.
+    geocoder_snapshots: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
     # Largest JSON request body on any endpoint (bytes); uploads have their own limits.
     max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -18,7 +18,8 @@ from address_registry.build import (
     RoadWay,
 )
 from address_registry.geocoder import AdminName
-from address_registry.store.reading import all_current, current_aliases
+from address_registry.store.geocoder_rows import lean_records
+from address_registry.store.reading import current_aliases
 
 
 def load_build_inputs(conn: Connection) -> dict[str, Any]:
@@ -112,10 +113,11 @@ def road_lines_named(conn: Connection, names: set[str]) -> dict[str, list]:
 
 
 def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
-    """Active addresses, aliases, road lines by name and nameable admin units for `Geocoder`."""
+    """Active addresses (lean: without their history fields, streamed), aliases, road lines by name and
+    nameable admin units for `Geocoder`."""
     from address_registry.build import clean_road_name
 
-    records = [r for r in all_current(conn) if r.status == "active"]
+    records = list(lean_records(conn))
     aliases = current_aliases(conn)
     road_names = {r.components.get("road") for r in records if r.level == "road"}
     lines: dict[Any, list] = defaultdict(list)

@@ -153,6 +153,8 @@ def serve(
     s = get_settings()
     os.environ.setdefault("SHEQU_DATA_DIR", str(s.data_dir))
     os.environ.setdefault("SHEQU_WARM_GEOCODER", "1")  # each worker builds its index at start, not on a request
+    # … or reads the one another worker (or the last start) wrote: <data_dir>/geocoder (issue 14)
+    os.environ.setdefault("SHEQU_GEOCODER_SNAPSHOTS", "1")
     with get_engine().connect() as conn:
         for line in startup_check(conn, AuthSettings(), host or s.host):
             typer.echo(line)

@@ -48,6 +48,11 @@ def _geocoder(engine: Engine, geocoder=None):
     """The database's geocoder (503 while the registry is empty)."""
     geocoder = geocoder if geocoder is not None else geocoder_for(engine)
     if len(geocoder) == 0:
+        # an empty index may just be younger than the registry's first write (made through another worker,
+        # inside the stamp period; a worker that starts from a snapshot is ready early): look once more
+        cache_for(engine).invalidate()
+        geocoder = geocoder_for(engine)
+    if len(geocoder) == 0:
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
     return geocoder
 

@@ -207,11 +207,12 @@ def _geocoded(port: int, road: str, timeout: float = 10) -> tuple[str, bool]:
 
 
 @pytest.mark.timeout(300)
-def test_two_workers_on_one_port_geocode_a_write_within_5_s(clusters, admin_token):
+def test_two_workers_on_one_port_geocode_a_write_within_5_s(clusters, admin_token, tmp_path):
     primary, replica = clusters
     port = free_port()
+    # the served workers' own files (the geocoder snapshot of this throw-away cluster) in a temp folder
     env = {**os.environ, "DATABASE_URL": primary.url(), "DATABASE_URL_READ": replica.url(),
-           "SHEQU_PORT": str(port)}
+           "SHEQU_PORT": str(port), "SHEQU_DATA_DIR": str(tmp_path)}
     env.pop("SHEQU_DATABASE_URL", None)
     server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -250,6 +251,9 @@ def test_two_workers_on_one_port_geocode_a_write_within_5_s(clusters, admin_toke
         # and once it is there it stays: every answer of either worker now finds it
         answers = [_geocoded(port, "副本测试丙路") for _ in range(10)]
         assert all(found for _, found in answers)
+        # `shequ serve` keeps the geocoder's snapshot (issue 14): the two workers wrote one, owner-only
+        [snap] = (tmp_path / "geocoder").glob("geocoder-*.snap")
+        assert snap.stat().st_mode & 0o077 == 0
     finally:
         server.send_signal(signal.SIGTERM)
         try:
