@@ -74,6 +74,10 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
             threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache,), name="geocoder-warm-up",
                              daemon=True).start()
         yield
+        executor = getattr(app.state, "analysis_executor", None)
+        if executor is not None:  # its worker processes end; a later start of the same app makes new ones
+            app.state.analysis_executor = None
+            executor.close()
         app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()
         if app.state.read_router.replica is not None:
