@@ -58,7 +58,8 @@ class AdmissionMiddleware:
     def __init__(self, app: Any, max_in_flight: int, wait_s: float, max_analyses: int | None = None):
         self.app = app
         self.max_in_flight = max_in_flight
-        self.max_analyses = max_in_flight if max_analyses is None else min(max_analyses, max_in_flight)
+        # may exceed max_in_flight: an analysis gives its general slot back while it waits for its worker
+        self.max_analyses = max_in_flight if max_analyses is None else max_analyses
         self.wait_s = wait_s
         self._slots: anyio.Semaphore | None = None  # made on first use, inside the server's event loop
         self._analysis_slots: anyio.Semaphore | None = None

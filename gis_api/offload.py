@@ -120,6 +120,7 @@ class AnalysisExecutor:
         self.workers = workers
         self.nice = nice
         self._guard = threading.Lock()
+        self.waiting = 0  # analyses handed to the workers whose callers are waiting (queued or running)
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -138,6 +139,7 @@ class AnalysisExecutor:
             except BrokenProcessPool:
                 pool = self.pool = self._new_pool()
                 fut = pool.submit(run_analysis, self.url, name, args, note_lsn)
+        self.waiting += 1  # only the event loop's thread counts: no lock needed
         try:
             return await asyncio.wrap_future(fut)
         except asyncio.CancelledError:  # the client went away: a queued analysis never starts
@@ -150,6 +152,8 @@ class AnalysisExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
             raise Unavailable("分析进程异常退出，请重试 the analysis worker process died: retry",
                               detail={"retry_after_s": 2}) from exc
+        finally:
+            self.waiting -= 1
 
     def close(self) -> None:
         """Stop the workers (an analysis running finishes in its process; its caller is gone)."""
