@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # at once per worker process: they run in its analysis worker processes (gis_api/offload.py,
     # SHEQU_ANALYSIS_WORKERS) and wait for them holding no general slot, thread or pooled connection; the
     # next wait admission_wait_s, then 503.
-    max_analyses_in_flight: int = Field(default=4, ge=1)
+    max_analyses_in_flight: int = Field(default=2, ge=1)
     admission_wait_s: float = Field(default=2.0, ge=0)
     # The public root URL printed on QR house-number plates (never taken from a request's Host header).
     public_base_url: str = "http://127.0.0.1:8000"
