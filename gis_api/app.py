@@ -25,7 +25,7 @@ from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
 from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
-from gis_api.auth.ratelimit import SharedRateLimiter
+from gis_api.auth.ratelimit import RateLimiter, SharedRateLimiter
 from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine, get_read_engine, read_database_url
 from gis_api.errors import install_handlers
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.state.geocoder_cache = open_cache(app.state.engine)
     app.state.auth_settings = AuthSettings()
     # shared by the worker processes (issue 15: per-process buckets gave N workers N times a key's limit)
-    app.state.rate_limiter = SharedRateLimiter(app.state.engine)
+    app.state.rate_limiter = (SharedRateLimiter(app.state.engine) if settings.shared_rate_limits else RateLimiter())
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)

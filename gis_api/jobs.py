@@ -116,7 +116,7 @@ def exit_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
 
 #: niceness of the job and analysis worker processes (``SHEQU_ANALYSIS_NICE``, 0–19): when both want the
 #: CPU, the API's processes serving cheap requests get it first (issue 15)
-NICE = min(19, max(0, int(os.environ.get("SHEQU_ANALYSIS_NICE", "10"))))
+NICE = min(19, max(0, int(os.environ.get("SHEQU_ANALYSIS_NICE", "5"))))
 
 
 def worker_init(parent_pid: int, nice: int = NICE) -> None:

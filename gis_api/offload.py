@@ -6,7 +6,7 @@ on a pooled connection, inside one of its admission slots — taking from the ch
 geocode) the threads, connections, slots and CPU they need (`docs/benchmarks.md`, "Load (issue 15)").
 
 Now each API process has an :class:`AnalysisExecutor`: ``SHEQU_ANALYSIS_WORKERS`` (1) spawned processes, at
-a lower CPU priority (``SHEQU_ANALYSIS_NICE``, 10), each with its own engine (application name
+a lower CPU priority (``SHEQU_ANALYSIS_NICE``, 5), each with its own engine (application name
 ``shequ-analysis``, never the API's pool). An async route validates the request, checks the caller's rights,
 gives back its general admission slot (`gis_api.admission.release_slot`) and awaits the worker's answer: no
 thread, no pooled connection and no general slot is held while the analysis runs. The worker runs the

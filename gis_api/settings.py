@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # next wait admission_wait_s, then 503.
     max_analyses_in_flight: int = Field(default=2, ge=1)
     admission_wait_s: float = Field(default=2.0, ge=0)
+    # API-key (and plate-report) rate limits counted in PostgreSQL, shared by every worker process (issue 15);
+    # false: each process keeps its own buckets (a key then gets up to `workers` times its limit).
+    shared_rate_limits: bool = True
     # The public root URL printed on QR house-number plates (never taken from a request's Host header).
     public_base_url: str = "http://127.0.0.1:8000"
 

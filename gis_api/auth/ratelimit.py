@@ -103,7 +103,9 @@ class SharedRateLimiter:
 
         self._takes += 1
         try:
-            with self.engine.begin() as conn:
+            # autocommit: one round trip, and the bucket's row lock is held inside the statement only (in a
+            # BEGIN … COMMIT it spanned a round trip, and every request of a busy key queued on it)
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 tokens, granted = conn.execute(text(_TAKE), {"key": key, "rate": int(rate_per_min)}).one()
                 if self._takes % self._prune_every == 0:
                     conn.execute(text("DELETE FROM rate_bucket WHERE stamp < clock_timestamp() - make_interval(secs => :s)"),
