@@ -25,7 +25,7 @@ from address_registry.geocoder_cache import open_cache
 from gis_api import routers as routers_pkg
 from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
-from gis_api.auth.ratelimit import RateLimiter
+from gis_api.auth.ratelimit import RateLimiter, SharedRateLimiter
 from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine, get_read_engine, read_database_url
 from gis_api.errors import install_handlers
@@ -74,6 +74,10 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
             threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache,), name="geocoder-warm-up",
                              daemon=True).start()
         yield
+        executor = getattr(app.state, "analysis_executor", None)
+        if executor is not None:  # its worker processes end; a later start of the same app makes new ones
+            app.state.analysis_executor = None
+            executor.close()
         app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()
         if app.state.read_router.replica is not None:
@@ -98,7 +102,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.state.geocoder_cache = open_cache(
         app.state.engine, snapshot_dir=settings.data_dir / "geocoder" if settings.geocoder_snapshots else None)
     app.state.auth_settings = AuthSettings()
-    app.state.rate_limiter = RateLimiter()
+    # shared by the worker processes (issue 15: per-process buckets gave N workers N times a key's limit)
+    app.state.rate_limiter = (SharedRateLimiter(app.state.engine) if settings.shared_rate_limits else RateLimiter())
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     # outermost: a request refused for lack of a slot costs nothing (issue 15, gis_api/admission.py)

@@ -35,12 +35,16 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> Engine:
+def _engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float,
+                application_name: str | None = None) -> Engine:
     # statement_timeout bounds every query; pool_timeout bounds the wait for a free connection, after
     # which the API answers 503 with Retry-After (gis_api.errors) instead of hanging
     options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms > 0 else ""
+    connect_args: dict = {"connect_timeout": 5, "options": options}
+    if application_name:  # pg_stat_activity tells these connections apart (the analysis workers', issue 15)
+        connect_args["application_name"] = application_name
     return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
-                         pool_timeout=pool_timeout_s, connect_args={"connect_timeout": 5, "options": options})
+                         pool_timeout=pool_timeout_s, connect_args=connect_args)
 
 
 @lru_cache(maxsize=8)
@@ -58,10 +62,11 @@ def get_read_engine(url: str) -> Engine:
     return _replica_engine_for(url, settings.statement_timeout_ms, settings.pool_timeout_s)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """A cached engine for `url` (default: database_url())."""
+def get_engine(url: str | None = None, application_name: str | None = None) -> Engine:
+    """A cached engine for `url` (default: database_url()); its connections named ``application_name``."""
     settings = get_settings()
-    return _engine_for(url or database_url(settings), settings.statement_timeout_ms, settings.pool_timeout_s)
+    return _engine_for(url or database_url(settings), settings.statement_timeout_ms, settings.pool_timeout_s,
+                       application_name)
 
 
 def postgis_version(engine: Engine) -> str:

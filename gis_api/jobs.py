@@ -114,6 +114,29 @@ def exit_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+#: niceness of the job and analysis worker processes (``SHEQU_ANALYSIS_NICE``, 0–19): when both want the
+#: CPU, the API's processes serving cheap requests get it first (issue 15)
+NICE = min(19, max(0, int(os.environ.get("SHEQU_ANALYSIS_NICE", "5"))))
+
+
+def worker_init(parent_pid: int, nice: int = NICE) -> None:
+    """Job / analysis worker start: a lower CPU priority, and an exit when the API process is gone."""
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # not allowed here: run at the API's priority
+            pass
+    exit_with_parent(parent_pid)
+
+
+def _unpooled(engine: Engine) -> Engine:
+    """An engine on the same database whose connections are not taken from (nor counted in) the API's pool."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(engine.url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+
+
 class JobRunner:
     """Queues jobs of one API process into its worker pool; reads, cancels and recovers them."""
 
@@ -122,10 +145,12 @@ class JobRunner:
         self.url = engine.url.render_as_string(hide_password=False)
         self.key = secrets.randbits(62)
         self._lock_conn: Connection | None = None  # held for the runner's life: its advisory lock says it is alive
+        # outside the API's pool: a connection held for the runner's life must not cost a request one (issue 15)
+        self._lock_engine = _unpooled(engine)
         self._lock_guard = threading.Lock()  # the API's threads share the runner: one user of the connection at once
         self._ensure_lock()
         self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                        initializer=exit_with_parent, initargs=(os.getpid(),))
+                                        initializer=worker_init, initargs=(os.getpid(), NICE))
         self._futures: dict[int, Future] = {}
         self.recovered = self.fail_orphans()
 
@@ -142,7 +167,7 @@ class JobRunner:
                 except DBAPIError:
                     self._lock_conn.invalidate()
                     self._lock_conn.close()
-            self._lock_conn = self.engine.connect()
+            self._lock_conn = self._lock_engine.connect()
             self._lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
             self._lock_conn.commit()
 
@@ -152,6 +177,7 @@ class JobRunner:
         with self._lock_guard:
             if self._lock_conn is not None:
                 self._lock_conn.close()
+        self._lock_engine.dispose()
 
     def fail_orphans(self, job_id: int | None = None) -> int:
         """Mark failed the queued / running jobs (all, or ``job_id``) whose runner is gone, and this runner's

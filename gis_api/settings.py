@@ -73,10 +73,15 @@ class Settings(BaseSettings):
     # the next one waits for a slot before a 503 with Retry-After. 10 = the pool's 10 + 10 connections at
     # two per request (the caller's lookup and the route's transaction can overlap).
     max_in_flight: int = Field(default=10, ge=1)
-    # Of those, how many may be synchronous analyses (POST /analysis/coverage, isochrones, siting, cameras:
-    # seconds of CPU in the request); the next wait admission_wait_s, then 503. Long work belongs in jobs.
-    max_analyses_in_flight: int = Field(default=1, ge=1)
+    # Long analyses (POST /analysis/coverage, isochrones, siting, cameras, scenarios, coverage reports) admitted
+    # at once per worker process: they run in its analysis worker processes (gis_api/offload.py,
+    # SHEQU_ANALYSIS_WORKERS) and wait for them holding no general slot, thread or pooled connection; the
+    # next wait admission_wait_s, then 503.
+    max_analyses_in_flight: int = Field(default=2, ge=1)
     admission_wait_s: float = Field(default=2.0, ge=0)
+    # API-key (and plate-report) rate limits counted in PostgreSQL, shared by every worker process (issue 15);
+    # false: each process keeps its own buckets (a key then gets up to `workers` times its limit).
+    shared_rate_limits: bool = True
     # The public root URL printed on QR house-number plates (never taken from a request's Host header).
     public_base_url: str = "http://127.0.0.1:8000"
 

@@ -40,7 +40,7 @@ def auth_settings(request: Request) -> AuthSettings:
     return getattr(request.app.state, "auth_settings", None) or _default_settings()
 
 
-def rate_limiter(request: Request) -> ratelimit.RateLimiter:
+def rate_limiter(request: Request) -> ratelimit.RateLimiter | ratelimit.SharedRateLimiter:
     """``app.state.rate_limiter`` when set, else the process-wide limiter."""
     return getattr(request.app.state, "rate_limiter", None) or ratelimit.default_limiter
 

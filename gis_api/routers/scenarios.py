@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
+from gis_api import offload
+from gis_api.analysis_tasks import MEDIA
 from gis_api.auth import roles as r
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
@@ -20,7 +22,6 @@ from gis_api.schemas.workbench import ScenarioRequest
 
 router = APIRouter(prefix="/analysis", tags=["analysis scenarios 选址方案"])
 
-MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
 SITE_COLUMNS = ["site", "status", "kind", "id", "name", "new_households_covered"]
 
 
@@ -57,14 +58,15 @@ def _file(data: bytes, fmt: str, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
 
 
-@router.post("/scenarios", status_code=201, summary="求解并保存选址方案 solve and save a named scenario")
-def save_scenario(req: ScenarioRequest, conn: Connection = Depends(db_conn, scope="function"),
-                  principal: r.Principal = Depends(requires("scenarios:write"))) -> dict:
+@router.post("/scenarios", status_code=201, summary="求解并保存选址方案 solve and save a named scenario",
+             response_class=Response, responses={201: {"description": "已保存的方案 the saved scenario", "content": {
+                 "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}})
+async def save_scenario(req: ScenarioRequest, request: Request,
+                        principal: r.Principal = Depends(requires("scenarios:write"))) -> Response:
     """LSCP / MCLP / p-median（现有设施固定）求解并保存为该名称在该范围内的下一版本；从不删除其他方案。
-    Solved and saved in one transaction: bad input (no demand, p above the candidates, a bad CSV) saves nothing."""
-    from siting import scenarios
-
-    return scenarios.run_and_save(conn, scenario_params(conn, req, principal.actor))
+    Solved and saved in one transaction (in an analysis worker process, issue 15): bad input (no demand, p
+    above the candidates, a bad CSV) saves nothing."""
+    return await offload.answer(request, "save_scenario", req, principal.actor)
 
 
 @router.get("/scenarios", summary="选址方案列表 saved scenarios")
@@ -118,19 +120,7 @@ def scenario_report(scenario_id: RowIdPath, fmt: Literal["pdf", "csv", "gpkg"],
 
 @router.post("/coverage/report.{fmt}", summary="覆盖分析报告 coverage report (pdf, csv, gpkg)",
              response_class=Response, responses={200: {"content": {m: {} for m in MEDIA.values()}}})
-def coverage_report(req: CoverageRequest, fmt: Literal["pdf", "csv", "gpkg"],
-                    conn: Connection = Depends(db_conn, scope="function"),
-                    _p: r.Principal = Depends(requires("siting:run"))) -> Response:
+async def coverage_report(req: CoverageRequest, fmt: Literal["pdf", "csv", "gpkg"], request: Request,
+                          principal: r.Principal = Depends(requires("siting:run"))) -> Response:
     """与 ``POST /analysis/coverage`` 相同的参数；PDF（地图 + 按区域、网格的表格）、建筑 CSV 或 GeoPackage。"""
-    from siting import documents, service
-
-    res = service.coverage_analysis(conn, req.facility_type, distance=req.distance, radius_m=req.radius_m,
-                                    community_code=req.community_code, include_buildings=True,
-                                    area_geojson=req.area)
-    name = f"coverage-{res['summary']['type_code']}"
-    if fmt == "csv":
-        return _file(documents.csv_bytes(res["layers"]["buildings"]["features"],
-                                         ["id", "name", "households", "covered", "distance_m", "facility_id"]), fmt, name)
-    if fmt == "gpkg":
-        return _file(documents.gpkg_bytes(res["layers"]), fmt, name)
-    return _file(documents.coverage_pdf(res), fmt, name)
+    return await offload.answer(request, "coverage_report", req, principal.actor, fmt)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from gis_api.admission import AdmissionMiddleware
@@ -135,7 +135,54 @@ def test_synchronous_analyses_take_at_most_their_own_slots():
         assert client.post("/analysis/coverage").status_code == 200  # every slot came back
 
 
-def test_analysis_slots_never_exceed_the_general_ones():
+def test_analysis_slots_may_exceed_the_general_ones():
+    # an analysis gives its general slot back while it waits for its worker process (gis_api.offload), so
+    # more analyses than general slots may wait at once (tests/gis_api/test_analysis_offload.py)
     middleware = AdmissionMiddleware(app=None, max_in_flight=2, wait_s=0.1, max_analyses=5)
-    assert middleware.max_analyses == 2
+    assert middleware.max_analyses == 5
     assert AdmissionMiddleware(app=None, max_in_flight=4, wait_s=0.1).max_analyses == 4
+
+
+def test_an_analysis_waiting_elsewhere_gives_its_general_slot_back():
+    """One general slot: while an analysis route waits (after `release_slot`), cheap requests are served;
+    a second analysis takes its own analysis slot; the slot released early is not released twice."""
+    import anyio
+
+    from gis_api.admission import release_slot
+
+    started, done = threading.Event(), anyio.Event
+    app = FastAPI()
+    app.add_middleware(AdmissionMiddleware, max_in_flight=1, wait_s=0.05, max_analyses=2)
+    finish: list = []
+
+    @app.post("/analysis/coverage")
+    async def coverage(request: Request):
+        release_slot(request.scope)
+        release_slot(request.scope)  # idempotent
+        event = done()
+        finish.append(event)
+        started.set()
+        await event.wait()
+        return {"covered": 1}
+
+    @app.get("/quick")
+    def quick():
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        results: list[int] = []
+        waiting = [threading.Thread(target=lambda: results.append(client.post("/analysis/coverage").status_code))
+                   for _ in range(2)]
+        for t in waiting:
+            started.clear()
+            t.start()
+            assert started.wait(10)
+        assert client.post("/analysis/coverage").status_code == 503  # both analysis slots taken
+        for _ in range(3):
+            assert client.get("/quick").status_code == 200  # the one general slot is free
+        for event in finish:
+            client.portal.call(event.set)
+        for t in waiting:
+            t.join(10)
+        assert results == [200, 200]
+        assert client.get("/quick").status_code == 200
