@@ -10,6 +10,7 @@ import json
 import os
 from collections import Counter
 
+import hypothesis
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -22,6 +23,12 @@ from gis_api.backup import backup, restore
 
 #: cases run per operation label, and the domain-rule refusals of schema-valid requests (operation, code)
 CASES: Counter[str] = Counter()
+#: the stateful phase: scenarios run, calls made per operation label, links followed
+STATEFUL: Counter[str] = Counter()
+STATEFUL_CALLS: Counter[str] = Counter()
+STATEFUL_OK: Counter[str] = Counter()
+#: the most calls in one stateful scenario
+STEPS = 6
 DOMAIN_REFUSALS: Counter[tuple[str, str]] = Counter()
 
 
@@ -74,9 +81,12 @@ def contract_schema(pg_url, role_headers, fuzz_cases, tmp_path_factory):
     config = SchemathesisConfig.from_dict({
         # make test: the schema's examples and a few random cases per operation; make fuzz adds the
         # coverage phase (boundary values of every constraint) and 150 random cases per operation
-        "phases": {"coverage": {"enabled": full}},
         # the caller signs in with the admin's token (below); generated credentials would only be refused
         "generation": {"max-examples": examples, "with-security-parameters": False},
+        # the stateful phase follows the links the document declares (gis_api/openapi_links.py) and only
+        # those: schemathesis's own guesses (dependency analysis, Location headers) are turned off
+        "phases": {"coverage": {"enabled": full},
+                   "stateful": {"max-steps": STEPS, "inference": {"algorithms": []}}},
         "seed": 15,
     })
     yield schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -106,12 +116,51 @@ def test_contract(case, role_headers):
     case.call_and_validate(headers=role_headers[r.ADMIN], excluded_checks=[positive_data_acceptance])
 
 
+@pytest.mark.fuzz
+def test_contract_stateful(contract_schema, role_headers, fuzz_cases):
+    """schemathesis's stateful phase: scenarios of up to `STEPS` calls, each after the first fed by a link
+    of the document from an earlier answer (a listed address's code → its history, split, people …; a
+    submitted job → its status, result, cancel; a saved draft → submit, approve …), every check on every
+    call, the stateful ones included (a created resource is readable; a deleted one is gone)."""
+    headers = role_headers[r.ADMIN]
+    base = contract_schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def setup(self):
+            STATEFUL["scenarios"] += 1
+
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def after_call(self, response, case):
+            super().after_call(response, case)
+            STATEFUL_CALLS[case.operation.label] += 1
+            if "{" in case.operation.path and response.status_code < 300:
+                STATEFUL_OK[case.operation.label] += 1  # an id path answered: a link gave a real id
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, additional_checks=additional_checks,
+                                   excluded_checks=[positive_data_acceptance],
+                                   transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    assert contract_schema.statistic.transitions.total >= 80  # the links of gis_api/openapi_links.py
+    Machine.run(settings=hypothesis.settings(
+        max_examples=fuzz_cases(int(os.environ.get("SHEQU_CONTRACT_SCENARIOS", "25")), 400),
+        stateful_step_count=STEPS, deadline=None, derandomize=True, database=None,
+        suppress_health_check=list(hypothesis.HealthCheck)))
+    assert STATEFUL["scenarios"] > 0
+
+
 def test_contract_summary(output_dir, fuzz_cases):
     """Runs after the contract test (same module): the figures docs/reliability.md records."""
-    if not CASES:
-        pytest.skip("the contract test did not run")
+    if not CASES and not STATEFUL:
+        pytest.skip("the contract tests did not run")
     summary = {"operations": len(CASES), "cases": sum(CASES.values()),
+               "stateful": {"scenarios": STATEFUL["scenarios"], "calls": sum(STATEFUL_CALLS.values()),
+                            "operations": len(STATEFUL_CALLS), "calls_per_operation": dict(STATEFUL_CALLS),
+                            "path_operations_answered_2xx": dict(STATEFUL_OK)},
                "domain_refusals": {f"{op} → {code}": n for (op, code), n in sorted(DOMAIN_REFUSALS.items())}}
     name = fuzz_cases("contract-summary.json", "contract-summary-fuzz.json")
     (output_dir / name).write_text(json.dumps(summary, ensure_ascii=False, indent=1))
-    assert summary["operations"] >= 100
+    assert not CASES or summary["operations"] >= 100
+    assert not STATEFUL or summary["stateful"]["calls"] >= 2 * STATEFUL["scenarios"]
