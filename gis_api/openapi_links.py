@@ -41,15 +41,17 @@ _ADDRESS_TARGETS = [
     ("get", "/addresses/{code}"), ("patch", "/addresses/{code}"), ("get", "/addresses/{code}/history"),
     ("get", "/addresses/{code}/qr.svg"), ("post", "/addresses/{code}/aliases"),
     ("post", "/addresses/{code}/split"), ("post", "/addresses/{code}/retire"),
-    ("get", "/plates/{code}"), ("get", "/residents/addresses/{code}/people"),
+    ("get", "/residents/addresses/{code}/people"),
     ("post", "/residents/addresses/{code}/people"), ("get", "/residents/addresses/{code}/house"),
     ("put", "/residents/addresses/{code}/house"), ("get", "/residents/addresses/{code}/units"),
     ("post", "/residents/addresses/{code}/units"),
 ]
 _GRID_TARGETS = [
     ("get", "/grids/{code}"), ("get", "/grids/{code}/stats"), ("get", "/grids/{code}/staff"),
-    ("put", "/grids/{code}/staff"), ("get", "/grids/{code}/history"), ("get", "/grids/{code}/diff"),
+    ("put", "/grids/{code}/staff"), ("get", "/grids/{code}/history"),
 ]
+# not linked: GET /plates/{code} (needs the plate's check value `c`, which only the printed QR code holds) and
+# GET /grids/{code}/diff (needs the two versions to compare)
 _EDIT_TARGETS = [
     ("get", "/grid-edits/{edit_id}"), ("put", "/grid-edits/{edit_id}"), ("post", "/grid-edits/{edit_id}/submit"),
     ("post", "/grid-edits/{edit_id}/approve"), ("post", "/grid-edits/{edit_id}/reject"),
