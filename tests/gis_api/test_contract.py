@@ -70,12 +70,40 @@ def _copy_database(url: str, name: str, folder) -> str:
     return copy
 
 
+def _seed(app, headers: dict[str, str], jurisdictions: dict[str, str]) -> None:
+    """Real resources in the copy for the stateful phase's links to start from (a list's first item): a grid
+    edit draft, a key place, a saved scenario — so submit / approve / rollback, PATCH and the reports run
+    on real rows, not only on ids that do not exist."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine as make_engine
+
+    from grid_builder.edit.samples import movable_vertex
+    from grid_builder.edit.service import load_layout
+
+    community = jurisdictions["community"]
+    engine = make_engine(app.state.engine.url)
+    with engine.connect() as conn:
+        src, dst, _a, _b = movable_vertex(load_layout(conn, community)[1])
+    engine.dispose()
+    with TestClient(app, headers=headers) as c:
+        for path, body in (
+                ("/grid-edits", {"community_code": community, "reason": "契约测试草稿",
+                                 "operations": [{"op": "move_vertex", "from": src, "to": dst}]}),
+                ("/key-places", {"name": "契约测试养老院", "category": "elderly_care",
+                                 "address_code": jurisdictions["address"]}),
+                ("/analysis/scenarios", {"name": "契约测试方案", "area_code": community, "facility_type": "幼儿园",
+                                         "model": "mclp", "distance": "line", "new_sites": 1})):
+            made = c.post(path, json=body)
+            assert made.status_code == 201, (path, made.text)
+
+
 @pytest.fixture(scope="module")
-def contract_schema(pg_url, role_headers, fuzz_cases, tmp_path_factory):
+def contract_schema(pg_url, role_headers, jurisdictions, fuzz_cases, tmp_path_factory):
     from gis_api.app import create_app
 
     url = _copy_database(pg_url, "shequ_contract", tmp_path_factory.mktemp("contract"))
     app = create_app(db_url=url)
+    _seed(app, role_headers[r.ADMIN], jurisdictions)
     full = fuzz_cases(False, True)
     examples = fuzz_cases(int(os.environ.get("SHEQU_CONTRACT_EXAMPLES", "3")), 150)
     config = SchemathesisConfig.from_dict({
