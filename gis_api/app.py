@@ -30,6 +30,7 @@ from gis_api.auth.settings import AuthSettings
 from gis_api.db import database_url, get_engine, get_read_engine, read_database_url
 from gis_api.errors import install_handlers
 from gis_api.openapi_contract import add_error_responses
+from gis_api.openapi_links import add_links
 from gis_api.openapi_ogc import add_ogc_paths
 from gis_api.replica import ReadRouter, ReadYourWritesMiddleware
 from gis_api.settings import Settings, get_settings
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_error_responses(app)  # issue 15: every error status, the one error body, the security schemes
     add_ogc_paths(app)  # issue 16: the OGC spelling of the items path, for GDAL's OAPIF driver
+    add_links(app)  # issue 15: links between operations (a created resource → its reads and writes)
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(open_route("API documentation page"))])
     def swagger_ui() -> HTMLResponse:

@@ -175,3 +175,10 @@ def feature_key(fid: str, layer: CollectionLayer) -> int | str:
     if not -(2**63) <= key < 2**63:
         raise NotFound(f"要素 {fid} 不存在")
     return key
+
+
+#: what both JSON Schema documents answer: application/schema+json, or application/json to a client that
+#: asks for JSON but not JSON Schema (found by the contract's stateful phase: only the first was declared)
+SCHEMA_RESPONSES: dict[int | str, dict] = {200: {
+    "description": "JSON Schema", "content": {"application/schema+json": {"schema": {"type": "object"}},
+                                              "application/json": {"schema": {"type": "object"}}}}}

@@ -36,6 +36,18 @@ def to_wgs84(geom: BaseGeometry) -> BaseGeometry:
     return shapely.transform(geom, lambda c: _stack(_inv().transform(c[:, 0], c[:, 1])))
 
 
+def to_lonlat(geom: BaseGeometry) -> BaseGeometry:
+    """Metric → lon/lat MultiPolygon, snapped to 1e-9° (≈0.1 mm) so that the result is valid: sliver
+    vertices a few µm apart, or a vertex lying on another part's edge (valid in metres), otherwise turn into
+    self-intersections after reprojection (a straight edge does not stay straight through it). Every
+    polygon written in lon/lat from a metric computation goes through here (the build and the edits)."""
+    g = to_wgs84(geom)
+    if not g.is_valid:
+        g = shapely.make_valid(g)
+    g = shapely.set_precision(g, 1e-9)
+    return as_multipolygon(MultiPolygon([p for p in polygons_of(g) if p.area > 0]))
+
+
 def _stack(xy):
     import numpy as np
 

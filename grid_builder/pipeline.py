@@ -6,15 +6,14 @@ happens inside (UTM 51N), and results come back in lon/lat, ready for the store.
 
 from __future__ import annotations
 
-import shapely
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from grid_builder.blocks import building_anchor
 from grid_builder.boundaries import NamedLine, ProvisionalUnit, derive_provisional
 from grid_builder.build import BuildConfig, CommunityBuild, build_community
 from grid_builder.demo_data import is_block_rail, is_block_road
-from grid_builder.geom import as_multipolygon, polygons_of, to_metric, to_wgs84
+from grid_builder.geom import to_lonlat, to_metric
 from grid_builder.records import BuildingIn, BuildingRec, RoadIn
 
 # the input records lived here before grid_builder.records; importing them from here still works
@@ -80,11 +79,3 @@ def community_grids(
     return build_community(code, to_metric(boundary), lines, [to_metric(w) for w in water], bins, cfg)
 
 
-def to_lonlat(geom: BaseGeometry) -> BaseGeometry:
-    """Metric → lon/lat MultiPolygon, snapped to 1e-9° (≈0.1 mm) so that the result is valid: sliver
-    vertices a few µm apart otherwise turn into self-intersections after reprojection."""
-    g = to_wgs84(geom)
-    if not g.is_valid:
-        g = shapely.make_valid(g)
-    g = shapely.set_precision(g, 1e-9)
-    return as_multipolygon(MultiPolygon([p for p in polygons_of(g) if p.area > 0]))

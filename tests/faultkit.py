@@ -112,11 +112,13 @@ def version_breaks(conn: Connection, table: str) -> list[str]:
 
 
 class ApiProcess:
-    """`shequ serve` as a real child process (uvicorn, one worker) on ``port``, against ``db_url``."""
+    """`shequ serve` as a real child process (uvicorn; one worker, or ``workers`` processes behind uvicorn's
+    supervisor) on ``port``, against ``db_url``."""
 
-    def __init__(self, db_url: str, port: int | None = None):
+    def __init__(self, db_url: str, port: int | None = None, workers: int = 1):
         self.db_url = db_url
         self.port = port or free_port()
+        self.workers = workers
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="shequ-api-", suffix=".log")[1])
 
@@ -131,7 +133,8 @@ class ApiProcess:
                "SHEQU_JOB_WORKERS": "1"}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gis_api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "gis_api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 *(["--workers", str(self.workers)] if self.workers > 1 else [])],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
 
         def up() -> bool:

@@ -20,6 +20,7 @@ from gis_api.auth.deps import requires
 from gis_api.deps import read_conn
 from gis_api.errors import NotFound
 from gis_api.ogc_params import (
+    SCHEMA_RESPONSES,
     CollectionLayer,
     ItemsParams,
     base_url,
@@ -71,7 +72,8 @@ def collection(request: Request, layer: CollectionLayer, conn: Connection = Depe
     return ogc.collection_doc(layer, base_url(request), extent=bbox, temporal=temporal)
 
 
-@router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryable properties")
+@router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryable properties",
+            responses=SCHEMA_RESPONSES)
 def queryables(request: Request, layer: CollectionLayer):
     """可用于过滤的属性（JSON Schema）。The properties of a layer that items can be filtered by
     (`name=value`), as a JSON Schema."""

@@ -14,7 +14,10 @@ class IsochroneRequest(BaseModel):
     """``POST /analysis/isochrones``: walking isochrones of the existing facilities of a type."""
 
     facility_type: FacilityTypeKey
-    minutes: list[StrictFloat] = Field([5, 10, 15], min_length=1, max_length=6, description="步行分钟数 minutes of walking")
+    # the service's own rule (0 < minutes <= 60), declared: the contract's long run sent 1e300 and -5, which
+    # the schema allowed and the service refused only after loading the road network
+    minutes: list[Annotated[StrictFloat, Field(gt=0, le=60)]] = Field(
+        [5, 10, 15], min_length=1, max_length=6, description="步行分钟数 minutes of walking (0 < 分钟 ≤ 60)")
     speed_m_per_min: StrictFloat | None = Field(None, gt=0, le=300, description="步行速度，默认 75 米/分钟（4.5 km/h）")
     buffer_m: StrictFloat = Field(50.0, gt=0, le=500, description="路网缓冲距离 network buffer, metres")
     community_code: str | None = Field(None, max_length=12)

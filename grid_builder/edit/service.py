@@ -32,11 +32,11 @@ from grid_builder.edit.outcome import (
 )
 from grid_builder.edit.snap import Snapper, points_of, snap_ops, targets_from
 from grid_builder.errors import GridConflict
-from grid_builder.geom import as_multipolygon, n_parts, polsby_popper, safe_difference, to_metric, to_wgs84
+from grid_builder.geom import as_multipolygon, n_parts, polsby_popper, safe_difference, to_lonlat, to_metric
 from grid_builder.records import Area
 from grid_builder.store import AreaRow
 
-__all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan",
+__all__ = ["approve", "diff", "edit_target", "check_given_base", "community_target", "ensure_current", "get_edit", "history", "list_edits", "load_layout", "plan", "rows_to_write", "settled",
            "preview", "reject", "rollback", "save_draft", "snap", "submit"]
 
 
@@ -340,7 +340,7 @@ def _rows(p: Plan, outcomes: dict[str, GridOutcome], names: dict[str, str], band
     rows = []
     for code, o in outcomes.items():
         flags = ["edited"] + ([] if band[0] <= o.households <= band[1] else ["outside_band"])
-        lonlat = (p.exact or {}).get(code) or to_wgs84(o.geom)
+        lonlat = (p.exact or {}).get(code) or to_lonlat(o.geom)
         rows.append(AreaRow(code, names.get(code) or f"{cname}第{code[-3:]}网格", "grid", p.info["code"],
                             int(round(o.households)), len(o.building_ids), o.geom.area, o.compactness,
                             n_parts(o.geom) <= 1, flags, lonlat))
@@ -349,14 +349,14 @@ def _rows(p: Plan, outcomes: dict[str, GridOutcome], names: dict[str, str], band
             if m.part is not None:
                 name += f"（{m.part['units'][0]}–{m.part['units'][1]} 户）"
             rows.append(AreaRow(m.code, name, "microgrid", code, int(round(m.households)), len(m.building_ids),
-                                m.area_m2, m.compactness, m.contiguous, list(m.flags), to_wgs84(m.geom),
+                                m.area_m2, m.compactness, m.contiguous, list(m.flags), to_lonlat(m.geom),
                                 {"building_units": m.part} if m.part is not None else None))
     return rows
 
 
-def _write(conn: Any, p: Plan, e: dict, actor: str, reason: str, band: tuple[float, float] = GRID_BAND) -> dict:
-    """Check every invariant, then close and write the affected grids, micro-grids and assignments."""
-    refuse_if_broken(_issues(p))
+def settled(conn: Any, p: Plan) -> dict[str, GridOutcome]:
+    """The changed grids of a grid edit with their micro-grids rebuilt (metric; nothing written), refused when
+    the micro-grids would not cover their grid or would overlap."""
     rows = store.current_microgrids(conn, p.result.changed)
     old: dict[str, list[Area]] = {}
     for r, g in zip(rows, to_metric_many([r["geom"] for r in rows]), strict=True):
@@ -366,6 +366,19 @@ def _write(conn: Any, p: Plan, e: dict, actor: str, reason: str, band: tuple[flo
     outcomes = settle(p.layout, p.result, old_micro=old)
     refuse_if_broken(check_microgrids(p.result.grids, {c: {m.code: m.geom for m in o.microgrids}
                                                        for c, o in outcomes.items()}))
+    return outcomes
+
+
+def rows_to_write(p: Plan, outcomes: dict[str, GridOutcome], names: dict[str, str] | None = None,
+                  band: tuple[float, float] = GRID_BAND) -> list[AreaRow]:
+    """The grid and micro-grid rows a grid edit writes, in lon/lat (`to_lonlat`: valid after reprojection)."""
+    return _rows(p, outcomes, names or {}, band)
+
+
+def _write(conn: Any, p: Plan, e: dict, actor: str, reason: str, band: tuple[float, float] = GRID_BAND) -> dict:
+    """Check every invariant, then close and write the affected grids, micro-grids and assignments."""
+    refuse_if_broken(_issues(p))
+    outcomes = settled(conn, p)
     names = {**store.names(conn, p.result.affected), **{c: n for c, n in p.info["names"].items()
                                                         if c in p.result.changed}}
     figs = figures(p.layout, p.result, band)
@@ -405,7 +418,7 @@ def _write_micro(conn: Any, p: Plan, e: dict, actor: str, reason: str) -> dict:
             flags = micro_flags(len(ids), hh, MICRO_BAND)
         rows.append(AreaRow(code, f"{cname}第{p.parent[-3:]}网格第{code[-2:]}微网格", MICRO, p.parent,
                             int(round(hh)), len(ids), geom.area, polsby_popper(geom), n_parts(geom) <= 1, flags,
-                            (p.exact or {}).get(code) or to_wgs84(geom), {"building_units": part} if part else None))
+                            (p.exact or {}).get(code) or to_lonlat(geom), {"building_units": part} if part else None))
         assign += [{"building_id": i, "grid_code": p.parent, "microgrid_code": code,
                     "households": int(round(by_id[i].households))} for i in ids]
     figs = figures(p.layout, p.result, MICRO_BAND)

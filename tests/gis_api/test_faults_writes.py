@@ -24,7 +24,9 @@ control run of each write, uninterrupted, then commits (the interrupted request 
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -471,6 +473,106 @@ def test_kill_9_mid_scenario_job_then_jobs_run_again(world, target):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM siting_scenario WHERE name = :n"), {"n": name}
                             ).scalars().all() == [1]
+
+
+def _worker_holding(api: ApiProcess, client_port: int) -> int:
+    """The pid of the API worker process whose database connection has the local port ``client_port``."""
+    import psutil
+
+    assert api.proc is not None
+    for proc in psutil.Process(api.proc.pid).children(recursive=True):
+        try:
+            if any(c.laddr and c.laddr.port == client_port for c in proc.net_connections(kind="tcp")):
+                return proc.pid
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no API worker holds the database connection from port {client_port}")
+
+
+def _server_workers(api: ApiProcess) -> set[int]:
+    """Pids of the uvicorn supervisor's live worker processes (its direct children listening on the port)."""
+    import psutil
+
+    assert api.proc is not None
+    out = set()
+    for proc in psutil.Process(api.proc.pid).children():
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and any(
+                    c.laddr and c.laddr.port == api.port and c.status == psutil.CONN_LISTEN
+                    for c in proc.net_connections(kind="tcp")):
+                out.add(proc.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has died (a zombie not yet reaped by its parent counts as dead)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_of_one_worker_of_several_mid_grid_edit(world):
+    """`shequ serve --workers 2`: the worker writing a grid edit is killed (``kill -9``) in the middle of it,
+    held by the audit chain's lock with its rows written. The other worker keeps serving while it is gone,
+    uvicorn's supervisor starts a new one, and the killed worker's edit is all or nothing: nothing of it."""
+    from grid_builder.edit.samples import movable_vertex
+
+    engine = world["engine"]
+    api = ApiProcess(world["api"].db_url, workers=2).start()
+    try:
+        wait_until(lambda: len(_server_workers(api)) == 2, "two API workers")
+        src, dst, a, b = movable_vertex(world["layout"])
+        body = {"community_code": world["community"], "operations": [{"op": "move_vertex", "from": src, "to": dst}],
+                "reason": "故障测试 多进程"}
+        before = _snapshot(world)
+        holder = engine.connect()
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
+        holder.commit()
+        try:
+            call = _fire("POST", f"{api.base}/grid-edits/apply", json=body, headers=world["headers"])
+            pid, _pids = _blocked(world, "backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
+                                         "AND wait_event = 'advisory'", call)
+            assert {"grid_edit", "grid", "grid_assignment"} <= _wrote(world, pid)
+            with engine.connect() as conn:
+                port = conn.execute(text("SELECT client_port FROM pg_stat_activity WHERE pid = :p"),
+                                    {"p": pid}).scalar_one()
+            victim = _worker_holding(api, port)
+            assert victim in _server_workers(api)
+            os.kill(victim, signal.SIGKILL)
+            wait_until(lambda: _gone(victim), "the killed worker to die")
+            call["thread"].join(60)
+            assert "response" not in call, call  # the killed worker never answered
+            # while the killed worker's transaction still waits on the test's lock, the other worker serves
+            for _ in range(4):
+                health = httpx.get(f"{api.base}/health", timeout=30)
+                assert health.status_code == 200 and health.headers["x-shequ-worker"] != str(victim)
+                assert httpx.get(f"{api.base}/grids/locate", params={"lon": src[0], "lat": src[1]},
+                                 timeout=30).status_code == 200
+        finally:
+            _release(holder)
+        _wait_quiet(world)
+        _assert_invariants(world, before)
+        # the supervisor replaced the killed worker; the same edit, sent again, commits once
+        wait_until(lambda: len(_server_workers(api)) == 2 and victim not in _server_workers(api),
+                   "a new API worker in place of the killed one", 120)
+        done = httpx.post(f"{api.base}/grid-edits/apply", json=body, headers=world["headers"], timeout=120)
+        assert done.status_code == 201, done.text
+        after = _snapshot(world)
+        assert after["grids"] == {**before["grids"], a: before["grids"][a] + 1, b: before["grids"][b] + 1}
+        assert after["counts"]["audit_log"] == before["counts"]["audit_log"] + 1
+        with engine.connect() as conn:
+            assert version_breaks(conn, "grid") == [] and audit.verify(conn) is None
+            from grid_builder.edit.service import load_layout
+
+            world["layout"] = load_layout(conn, world["community"])[1]
+    finally:
+        api.stop()
 
 
 @pytest.mark.fuzz
