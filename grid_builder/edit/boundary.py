@@ -54,6 +54,9 @@ def is_boundary_edit(ops_raw: Any) -> bool:
     a ``move_vertex``); a mix with other levels or other operations is refused."""
     if not isinstance(ops_raw, list):
         return False
+    if any(isinstance(op, dict) and not isinstance(op.get("level", "grid"), str) for op in ops_raw):
+        raise EditRefused("bad_operation", "操作的 level 须为字符串 grid 或 community (an operation's 'level' must "
+                          "be the string 'grid' or 'community')")
     levels = {op.get("level", "grid") if isinstance(op, dict) else "grid" for op in ops_raw}
     if LEVEL not in levels:
         return False

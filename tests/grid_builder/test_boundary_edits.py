@@ -220,6 +220,9 @@ def test_bad_boundary_edits_name_the_rule_and_write_nothing(client, moved, engin
     assert refused(mixed) == "bad_operation"
     split = [{"op": "split", "level": "community", "grid": "310101000000001", "line": [[121.4, 31.2], [121.5, 31.2]]}]
     assert refused(split) == "bad_operation"
+    assert refused([{**ops[0], "level": []}]) == "bad_operation"  # found by the contract run: was a 500
+    preview = client.post(f"{URL}/preview", json={"community_code": comm, "operations": [{"level": {}}]})
+    assert preview.status_code == 422 and preview.json()["detail"]["rule"] == "bad_operation", preview.text
     with engine.connect() as conn:  # a community the edit does not move
         third = conn.execute(text("SELECT code FROM admin_unit WHERE level = 'community' AND valid_to IS NULL AND "
                                   "code <> ALL(:c) LIMIT 1"), {"c": [comm, other]}).scalar()
