@@ -248,6 +248,18 @@ class JobRunner:
         return get_job(conn, job_id, actor)
 
 
+    def delete(self, conn: Connection, job_id: int, actor: str | None) -> None:
+        """Remove a job and its result (``actor`` None: any owner); a queued or running one is cancelled first,
+        so its worker stops at its next progress report and keeps nothing (its updates find no row)."""
+        job = get_job(conn, job_id, actor)
+        if job["state"] in ACTIVE:
+            conn.execute(text("UPDATE analysis_job SET state = 'cancelled', finished_at = now() "
+                              "WHERE id = :id AND state IN ('queued', 'running')"), {"id": job_id})
+            fut = self._futures.get(job_id)
+            if fut is not None:
+                fut.cancel()
+        conn.execute(text("DELETE FROM analysis_job WHERE id = :id"), {"id": job_id})
+
 def get_job(conn: Connection, job_id: int, actor: str | None, result: bool = False) -> dict[str, Any]:
     """A job's status (and its result when ``result``), the caller's own unless ``actor`` is None."""
     row = conn.execute(text(f"SELECT {COLUMNS}{', result' if result else ''} FROM analysis_job "

@@ -58,7 +58,7 @@ _EDIT_TARGETS = [
     ("post", "/grid-edits/{edit_id}/rollback"),
 ]
 _JOB_TARGETS = [("get", "/analysis/jobs/{job_id}"), ("get", "/analysis/jobs/{job_id}/result"),
-                ("delete", "/analysis/jobs/{job_id}")]
+                ("post", "/analysis/jobs/{job_id}/cancel"), ("delete", "/analysis/jobs/{job_id}")]
 _SCENARIO_TARGETS = [("get", "/analysis/scenarios/{scenario_id}"),
                      ("get", "/analysis/scenarios/{scenario_id}/report.{fmt}")]
 _PERSON_TARGETS = [

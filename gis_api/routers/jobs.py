@@ -1,4 +1,4 @@
-"""``/analysis/jobs``: long analyses as jobs (POST → id, GET status / result, DELETE cancels).
+"""``/analysis/jobs``: long analyses as jobs (POST → id, GET status / result, POST …/cancel, DELETE removes).
 
 Thin adapter over :mod:`gis_api.jobs` (the runner and its worker processes). Jobs are the caller's own;
 an admin sees everyone's. Parameters are validated (and candidate CSVs parsed) before the job is queued,
@@ -8,7 +8,7 @@ so bad input is a 4xx at once, never a failed job later.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -75,12 +75,23 @@ def result(job_id: RowIdPath, conn: Connection = Depends(db_conn, scope="functio
     return j.job_result(conn, job_id, _owner(principal))
 
 
-@router.delete("/{job_id:int}", summary="取消任务 cancel a job",
-               responses={409: {"description": "任务已结束 the job has already ended"}})
+@router.post("/{job_id:int}/cancel", summary="取消任务 cancel a job",
+             responses={409: {"description": "任务已结束 the job has already ended"}})
 def cancel(job_id: RowIdPath, request: Request, conn: Connection = Depends(db_conn, scope="function"),
            principal: r.Principal = _JOBS) -> dict:
-    """取消排队或运行中的任务；其结果不会保存。Cancel a queued or running job: nothing it computed is kept."""
+    """取消排队或运行中的任务；其结果不会保存，任务记录保留（状态 cancelled）。
+    Cancel a queued or running job: nothing it computed is kept; the job stays readable as ``cancelled``."""
     return _status(j.runner_of(request.app).cancel(conn, job_id, _owner(principal)))
+
+
+@router.delete("/{job_id:int}", status_code=204, summary="删除任务 delete a job",
+               response_class=Response, responses={204: {"description": "已删除 deleted"}})
+def delete(job_id: RowIdPath, request: Request, conn: Connection = Depends(db_conn, scope="function"),
+           principal: r.Principal = _JOBS) -> Response:
+    """删除任务及其结果（排队或运行中的先取消）；之后读取为 404。
+    Delete a job and its result (a queued or running one is cancelled first); reading it after is a 404."""
+    j.runner_of(request.app).delete(conn, job_id, _owner(principal))
+    return Response(status_code=204)
 
 
 def _jsonable(d: dict) -> dict:

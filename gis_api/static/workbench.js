@@ -288,7 +288,7 @@
   }
 
   function cancelJob() {
-    if (wb.job) { api("DELETE", "/analysis/jobs/" + wb.job).catch(function (e) { error(e.message); }); }
+    if (wb.job) { api("POST", "/analysis/jobs/" + wb.job + "/cancel").catch(function (e) { error(e.message); }); }
   }
 
   function compare() {

@@ -86,7 +86,7 @@ def test_links_from_lists_reach_a_real_resource(client, jurisdictions, source):
 
 
 def test_links_from_a_submitted_job(client, jurisdictions):
-    """A job submitted (202) → its status by the link's value; cancelling it by the same value."""
+    """A job submitted (202) → its status by the link's value; cancelling and deleting it by the same value."""
     doc = client.get("/openapi.json").json()
     links = doc["paths"]["/analysis/jobs"]["post"]["responses"]["202"]["links"]
     assert {link["parameters"]["path.job_id"] for link in links.values()} == {"$response.body#/id"}
@@ -95,4 +95,6 @@ def test_links_from_a_submitted_job(client, jurisdictions):
     assert job.status_code == 202, job.text
     job_id = _value("$response.body#/id", job.json(), {})
     assert client.get(f"/analysis/jobs/{job_id}").json()["id"] == job_id
-    assert client.delete(f"/analysis/jobs/{job_id}").status_code in (200, 409)  # 409: already ended
+    assert client.post(f"/analysis/jobs/{job_id}/cancel").status_code in (200, 409)  # 409: already ended
+    assert client.delete(f"/analysis/jobs/{job_id}").status_code == 204
+    assert client.get(f"/analysis/jobs/{job_id}").status_code == 404

@@ -42,8 +42,13 @@ def test_coverage_job_runs_in_a_worker_and_keeps_its_result(client, planner, jur
     assert body["summary"]["households"] > 0
     ids = [j["id"] for j in client.get("/analysis/jobs", headers=planner).json()]
     assert job["id"] in ids
-    # a finished job cannot be cancelled
-    assert client.delete(f"/analysis/jobs/{job['id']}", headers=planner).status_code == 409
+    # a finished job cannot be cancelled; deleting it removes it (and its result)
+    assert client.post(f"/analysis/jobs/{job['id']}/cancel", headers=planner).status_code == 409
+    assert client.delete(f"/analysis/jobs/{job['id']}", headers=planner).status_code == 204
+    assert client.get(f"/analysis/jobs/{job['id']}", headers=planner).status_code == 404
+    assert client.get(f"/analysis/jobs/{job['id']}/result", headers=planner).status_code == 404
+    assert job["id"] not in [j["id"] for j in client.get("/analysis/jobs", headers=planner).json()]
+    assert client.delete(f"/analysis/jobs/{job['id']}", headers=planner).status_code == 404
 
 
 def test_isochrone_job(client, planner):
@@ -64,7 +69,7 @@ def test_cancel_stops_a_job_and_keeps_nothing(client, planner, engine):
     first = _wait(client, planner, ids[0], until=("running", "done", "failed", "cancelled"))
     assert first["state"] == "running", first  # cancelled while a worker is solving it
     for job_id in ids:  # the others: running in the second worker, or still queued
-        r = client.delete(f"/analysis/jobs/{job_id}", headers=planner)
+        r = client.post(f"/analysis/jobs/{job_id}/cancel", headers=planner)
         assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
     for job_id in ids:
         st = client.get(f"/analysis/jobs/{job_id}", headers=planner).json()
@@ -96,7 +101,7 @@ def test_failed_job_has_a_clear_message(client, planner, jurisdictions):
     assert st["state"] == "failed" and "p larger" in st["message"], st
     res = client.get(f"/analysis/jobs/{st['id']}/result", headers=planner)
     assert res.status_code == 409 and "失败" in res.json()["message"]
-    assert client.delete(f"/analysis/jobs/{st['id']}", headers=planner).status_code == 409
+    assert client.post(f"/analysis/jobs/{st['id']}/cancel", headers=planner).status_code == 409
 
 
 @pytest.mark.parametrize("body,status", [
@@ -120,6 +125,7 @@ def test_bad_input_is_refused_before_queueing(client, planner, engine, body, sta
 
 def test_unknown_job_is_404(client, planner):
     assert client.get("/analysis/jobs/987654321", headers=planner).status_code == 404
+    assert client.post("/analysis/jobs/987654321/cancel", headers=planner).status_code == 404
     assert client.delete("/analysis/jobs/987654321", headers=planner).status_code == 404
 
 
