@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from gis_api.errors import InvalidInput
+from gis_api.schemas.workbench import ScenarioRequest
 
 MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
 
@@ -129,9 +130,36 @@ def coverage_report(conn: Connection, req: Any, actor: str, fmt: str) -> Answer:
     return _file(documents.coverage_pdf(res), fmt, name)
 
 
+def scenario_params(conn: Connection, req: ScenarioRequest, actor: str) -> dict:
+    """The scenario's parameters ready to solve: candidate points (list or CSV) checked and in WGS84.
+    Raises a 4xx domain error (bad CSV, wrong CRS, unknown area) before anything is queued or saved."""
+    import numpy as np
+
+    from geo.crs import check_in_china, to_wgs84
+    from siting import candidates, store
+    from siting.errors import SitingNotFound
+
+    p = req.model_dump(exclude={"points_csv", "crs"})
+    if req.area_code and store.area_by_code(conn, req.area_code) is None:
+        raise SitingNotFound(f"行政区划 {req.area_code} 不存在或没有边界 (no admin unit with this code and a boundary)")
+    ll = None
+    if req.points_csv:
+        _ids, ll = candidates.parse_csv(req.points_csv, req.crs)
+    elif req.points:
+        arr = np.asarray(req.points, dtype=float)
+        for x, y in arr:
+            check_in_china(x, y)
+        lon, lat = to_wgs84(arr[:, 0], arr[:, 1], req.crs)
+        ll = np.column_stack([lon, lat])
+    if ll is not None:
+        candidates.check_near(ll, store.data_extent(conn))
+        p["points"] = ll.round(7).tolist()
+    p["created_by"] = actor
+    return p
+
+
 def save_scenario(conn: Connection, req: Any, actor: str) -> Answer:
     """``POST /analysis/scenarios``: solved and saved in one transaction (201)."""
-    from gis_api.routers.scenarios import scenario_params
     from siting import scenarios
 
     return Answer(status=201, content=scenarios.run_and_save(conn, scenario_params(conn, req, actor)))

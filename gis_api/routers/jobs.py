@@ -13,11 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis_api import jobs as j
+from gis_api.analysis_tasks import scenario_params
 from gis_api.auth import roles as r
 from gis_api.auth.deps import requires
 from gis_api.deps import db_conn
 from gis_api.params import RowIdPath
-from gis_api.routers.scenarios import scenario_params
 from gis_api.schemas.workbench import JobRequest
 
 router = APIRouter(prefix="/analysis/jobs", tags=["analysis jobs 分析任务"])

@@ -25,34 +25,6 @@ router = APIRouter(prefix="/analysis", tags=["analysis scenarios 选址方案"])
 SITE_COLUMNS = ["site", "status", "kind", "id", "name", "new_households_covered"]
 
 
-def scenario_params(conn: Connection, req: ScenarioRequest, actor: str) -> dict:
-    """The scenario's parameters ready to solve: candidate points (list or CSV) checked and in WGS84.
-    Raises a 4xx domain error (bad CSV, wrong CRS, unknown area) before anything is queued or saved."""
-    import numpy as np
-
-    from geo.crs import check_in_china, to_wgs84
-    from siting import candidates, store
-    from siting.errors import SitingNotFound
-
-    p = req.model_dump(exclude={"points_csv", "crs"})
-    if req.area_code and store.area_by_code(conn, req.area_code) is None:
-        raise SitingNotFound(f"行政区划 {req.area_code} 不存在或没有边界 (no admin unit with this code and a boundary)")
-    ll = None
-    if req.points_csv:
-        _ids, ll = candidates.parse_csv(req.points_csv, req.crs)
-    elif req.points:
-        arr = np.asarray(req.points, dtype=float)
-        for x, y in arr:
-            check_in_china(x, y)
-        lon, lat = to_wgs84(arr[:, 0], arr[:, 1], req.crs)
-        ll = np.column_stack([lon, lat])
-    if ll is not None:
-        candidates.check_near(ll, store.data_extent(conn))
-        p["points"] = ll.round(7).tolist()
-    p["created_by"] = actor
-    return p
-
-
 def _file(data: bytes, fmt: str, name: str) -> Response:
     return Response(data, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})

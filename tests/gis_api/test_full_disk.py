@@ -64,7 +64,7 @@ def _amcheck(engine) -> int:
         names = conn.execute(text(
             "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.amname = 'btree' AND n.nspname = 'public' "
-            "AND c.relpersistence = 'p'")).scalars().all()
+            "AND c.relpersistence = 'p' AND c.relkind = 'i'")).scalars().all()
         for oid in names:
             conn.execute(text("SELECT bt_index_check(:o, true)"), {"o": oid})
     return len(names)
