@@ -194,23 +194,10 @@ def one_round(engine, district: str, codes: list[str], house_codes: list[str], b
             out[f"count_star_{kind}"] = _ms(conn, f"SELECT count(*) FROM {a}", fetch=True)
         conn.rollback()
     # writes: each in its own transaction, committed (the table keeps the same rows)
-    insert_a = "INSERT INTO {a} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM stage_a"
-    insert_h = "INSERT INTO {h} OVERRIDING SYSTEM VALUE SELECT * FROM stage_h"
     for kind in ("plain", "part"):
         a, h = f"{S}.addr_{kind}", f"{S}.house_{kind}"
-        ia, ih = insert_a.format(a=a, cols=cols), insert_h.format(h=h)
-        with engine.begin() as conn:
-            _stage(conn, a, h, cols, r)
-            out[f"reimport_delete_{kind}"] = _ms(conn, (f"DELETE FROM {a} WHERE code >= :lo AND code < :hi", r), ia)
-            out[f"house_reimport_delete_{kind}"] = _ms(
-                conn, (f"DELETE FROM {h} WHERE address_code >= :lo AND address_code < :hi", r), ih)
-        with engine.connect() as conn:
-            raw = conn.execution_options(isolation_level="AUTOCOMMIT")
-            target = a if kind == "plain" else f"{a}_{district}"
-            htarget = h if kind == "plain" else f"{h}_{district}"
-            out[f"vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {target}")
-            out[f"house_vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {htarget}")
-            out[f"analyze_whole_{kind}"] = _ms(raw, f"ANALYZE {a}")
+        ia, ih = INSERT_A.format(a=a, cols=cols), INSERT_H.format(h=h)
+        out.update(_reimport_then_vacuum(engine, kind, district, cols, ("analyze_whole", "ANALYZE")))
         if kind == "part":
             with engine.begin() as conn:
                 _stage(conn, a, h, cols, r)
@@ -240,29 +227,41 @@ def one_round(engine, district: str, codes: list[str], house_codes: list[str], b
     return {k: round(v, 2) for k, v in out.items()}
 
 
+INSERT_A = "INSERT INTO {a} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM stage_a"
+INSERT_H = "INSERT INTO {h} OVERRIDING SYSTEM VALUE SELECT * FROM stage_h"
+
+
+def _reimport_then_vacuum(engine, kind: str, district: str, cols: str, whole: tuple[str, str]) -> dict[str, float]:
+    """A re-import of the district into the ``kind`` tables (DELETE + INSERT from the staged rows, committed),
+    then VACUUM (ANALYZE) of what it touched (the whole plain table, or the district's partition), then the
+    ``whole`` step (label, SQL verb) on the whole address table; ms."""
+    out: dict[str, float] = {}
+    r = {"lo": district, "hi": _upper(district)}
+    a, h = f"{S}.addr_{kind}", f"{S}.house_{kind}"
+    with engine.begin() as conn:
+        _stage(conn, a, h, cols, r)
+        out[f"reimport_delete_{kind}"] = _ms(conn, (f"DELETE FROM {a} WHERE code >= :lo AND code < :hi", r),
+                                             INSERT_A.format(a=a, cols=cols))
+        out[f"house_reimport_delete_{kind}"] = _ms(
+            conn, (f"DELETE FROM {h} WHERE address_code >= :lo AND address_code < :hi", r), INSERT_H.format(h=h))
+    with engine.connect() as conn:
+        raw = conn.execution_options(isolation_level="AUTOCOMMIT")
+        target = a if kind == "plain" else f"{a}_{district}"
+        htarget = h if kind == "plain" else f"{h}_{district}"
+        out[f"vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {target}")
+        out[f"house_vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {htarget}")
+        out[f"{whole[0]}_{kind}"] = _ms(raw, f"{whole[1]} {a}")
+    return out
+
+
 def vacuum_round(engine, district: str) -> dict:
     """A re-import of the district (DELETE + INSERT, committed), then VACUUM (ANALYZE) of what it touched: the
     whole plain table against the district's partition (autovacuum off on all of them); ms."""
     out: dict[str, float] = {}
-    r = {"lo": district, "hi": _upper(district)}
     with engine.connect() as conn:
         cols = _columns(conn, "standard_address")
     for kind in ("plain", "part"):
-        a, h = f"{S}.addr_{kind}", f"{S}.house_{kind}"
-        with engine.begin() as conn:
-            _stage(conn, a, h, cols, r)
-            out[f"reimport_delete_{kind}"] = _ms(conn, (f"DELETE FROM {a} WHERE code >= :lo AND code < :hi", r),
-                                                 f"INSERT INTO {a} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM stage_a")
-            out[f"house_reimport_delete_{kind}"] = _ms(
-                conn, (f"DELETE FROM {h} WHERE address_code >= :lo AND address_code < :hi", r),
-                f"INSERT INTO {h} OVERRIDING SYSTEM VALUE SELECT * FROM stage_h")
-        with engine.connect() as conn:
-            raw = conn.execution_options(isolation_level="AUTOCOMMIT")
-            target = a if kind == "plain" else f"{a}_{district}"
-            htarget = h if kind == "plain" else f"{h}_{district}"
-            out[f"vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {target}")
-            out[f"house_vacuum_after_reimport_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {htarget}")
-            out[f"vacuum_whole_{kind}"] = _ms(raw, f"VACUUM (ANALYZE) {a}")
+        out.update(_reimport_then_vacuum(engine, kind, district, cols, ("vacuum_whole", "VACUUM (ANALYZE)")))
     return {k: round(v, 2) for k, v in out.items()}
 
 

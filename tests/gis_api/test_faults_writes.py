@@ -29,6 +29,7 @@ import secrets
 import signal
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,26 @@ def _release(conn) -> None:
         conn.invalidate()
 
 
+ADVISORY_WAIT = "backend_xid IS NOT NULL AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+
+
+@contextmanager
+def _held_by_audit_lock(world: dict[str, Any], method: str, url: str,
+                        **kw: Any) -> Iterator[tuple[dict[str, Any], int, list[int]]]:
+    """Send the request while the test holds the audit chain's advisory lock (``audit.AUDIT_LOCK``): the audited
+    route writes its rows, then waits for the lock in its open transaction. Yields ``(call, pid, pids)`` once it
+    waits there (the backend writing, and the server's pids); the lock is let go on leaving the block."""
+    holder = world["engine"].connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
+    holder.commit()
+    try:
+        call = _fire(method, url, **kw)
+        pid, pids = _blocked(world, ADVISORY_WAIT, call)
+        yield call, pid, pids
+    finally:
+        _release(holder)
+
+
 def _wait_quiet(world: dict[str, Any]) -> None:
     """Wait until no backend holds a transaction that wrote (the orphan of a killed API rolled back)."""
     wait_until(lambda: not backends(world["engine"], "backend_xid IS NOT NULL"), "the orphaned write's rollback")
@@ -264,18 +285,11 @@ def test_kill_9_mid_grid_edit_apply(world, target):
     before = _snapshot(world)
     body = {"community_code": world["community"], "operations": ops, "reason": f"故障测试 {target}"}
 
-    holder = engine.connect()
-    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
-    holder.commit()
-    try:
-        call = _fire("POST", f"{api.base}/grid-edits/apply", json=body, headers=world["headers"])
-        pid, pids = _blocked(world, "backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
-                                    "AND wait_event = 'advisory'", call)
+    with _held_by_audit_lock(world, "POST", f"{api.base}/grid-edits/apply", json=body,
+                             headers=world["headers"]) as (call, pid, pids):
         # mid-write: the draft, the new grid versions and the assignments written, not committed
         assert {"grid_edit", "grid", "grid_assignment", "tile_cache"} <= _wrote(world, pid)
         _kill(world, target, pids, call)
-    finally:
-        _release(holder)
     _wait_quiet(world)
     _assert_invariants(world, before)
     assert set(_cached_etags(engine, tiles)) == set(tiles)  # the edit's tile deletions rolled back with it
@@ -531,13 +545,8 @@ def test_kill_9_of_one_worker_of_several_mid_grid_edit(world):
         body = {"community_code": world["community"], "operations": [{"op": "move_vertex", "from": src, "to": dst}],
                 "reason": "故障测试 多进程"}
         before = _snapshot(world)
-        holder = engine.connect()
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
-        holder.commit()
-        try:
-            call = _fire("POST", f"{api.base}/grid-edits/apply", json=body, headers=world["headers"])
-            pid, _pids = _blocked(world, "backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
-                                         "AND wait_event = 'advisory'", call)
+        with _held_by_audit_lock(world, "POST", f"{api.base}/grid-edits/apply", json=body,
+                                 headers=world["headers"]) as (call, pid, _pids):
             assert {"grid_edit", "grid", "grid_assignment"} <= _wrote(world, pid)
             with engine.connect() as conn:
                 port = conn.execute(text("SELECT client_port FROM pg_stat_activity WHERE pid = :p"),
@@ -554,8 +563,6 @@ def test_kill_9_of_one_worker_of_several_mid_grid_edit(world):
                 assert health.status_code == 200 and health.headers["x-shequ-worker"] != str(victim)
                 assert httpx.get(f"{api.base}/grids/locate", params={"lon": src[0], "lat": src[1]},
                                  timeout=30).status_code == 200
-        finally:
-            _release(holder)
         _wait_quiet(world)
         _assert_invariants(world, before)
         # the supervisor replaced the killed worker; the same edit, sent again, commits once
@@ -652,17 +659,10 @@ def test_kill_9_mid_bulk_import_through_the_api(world, target):
     tag = f"{target}{secrets.token_hex(2)}"
     files = {"file": ("roads.csv", roads_csv(f"故障导入{tag}测试", 100, per_row=20), "text/csv")}
     before = _snapshot(world)
-    holder = engine.connect()
-    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit.AUDIT_LOCK})
-    holder.commit()
-    try:
-        call = _fire("POST", f"{api.base}/addresses/import", files=files, headers=world["headers"])
-        pid, pids = _blocked(world, "backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
-                                    "AND wait_event = 'advisory'", call)
+    with _held_by_audit_lock(world, "POST", f"{api.base}/addresses/import", files=files,
+                             headers=world["headers"]) as (call, pid, pids):
         assert "standard_address" in _wrote(world, pid)
         _kill(world, target, pids, call)
-    finally:
-        _release(holder)
     _wait_quiet(world)
     _assert_invariants(world, before)
     with engine.connect() as conn:
