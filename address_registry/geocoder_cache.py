@@ -10,7 +10,9 @@ A write marks the cache stale itself (`mark_stale`, called by the mutating regis
 takes effect when the writing transaction commits, so the next geocode after the commit checks again.
 
 With a snapshot folder (``snapshot_dir``: the app passes ``<data_dir>/geocoder``), a whole build is also
-written there (`address_registry.geocoder_snapshot`), and the first load of a process that finds a valid
+written there (`address_registry.geocoder_snapshot`) — by a forked child process, after which the build is
+published at once: the child pickles the copy-on-write image of the index as it was at the fork, so
+geocodes and deltas in this process go on meanwhile (`wait_for_snapshot` waits for it) — and the first load of a process that finds a valid
 snapshot of its database reads it and applies the changes since its stamp as a delta instead of building:
 the workers of ``shequ serve --workers N`` (and every restart) pay the build once. A whole load through
 PostGIS streams lean records (`store.geocoder_rows`) and returns what it freed to the OS.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,7 +35,7 @@ from sqlalchemy import event
 
 from address_registry import store
 from address_registry.geocoder import Geocoder
-from address_registry.geocoder_snapshot import SnapshotStore, database_key, gc_paused
+from address_registry.geocoder_snapshot import SnapshotStore, SnapshotWriter, database_key, gc_paused
 from geo.cache import TtlCache
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,8 @@ class GeocoderCache:
         # what the last load did: kind (full / snapshot / delta / unchanged), seconds, changed addresses
         self.last_load: dict[str, Any] = {}
         self._update_lock = threading.Lock()
+        # the last snapshot being written in the background (None: none started)
+        self.snapshot_writer: SnapshotWriter | None = None
 
     def get(self, engine=None) -> Geocoder:
         """The geocoder, after a stamp check when the last one is older than ``ttl_s`` (rebuilt if changed)."""
@@ -82,7 +87,7 @@ class GeocoderCache:
                 if done is not None:
                     self.last_load = {"kind": "delta", "seconds": time.perf_counter() - t0, "changed": done}
                     return _Loaded(st, last.geocoder)
-            kind, changed, loaded, written_s = "full", 0, None, None
+            kind, changed, loaded, written_s, released = "full", 0, None, None, False
             if self.snapshot_dir is None:
                 loaded = self._build(conn, st)
             else:
@@ -95,6 +100,8 @@ class GeocoderCache:
                             got = self._from_snapshot(conn, snapshots, store.stamp(conn))
                         if got is None:
                             loaded = self._build(conn, st)
+                            _release_freed_memory()  # before the fork: the writer's image without the garbage
+                            released = True
                             t_write = time.perf_counter()
                             self._write_snapshot(snapshots, loaded)
                             written_s = time.perf_counter() - t_write
@@ -103,9 +110,10 @@ class GeocoderCache:
             assert loaded is not None
             self.last_load = {"kind": kind, "seconds": time.perf_counter() - t0,
                               "changed": changed if kind == "snapshot" else len(loaded.geocoder)}
-            if written_s is not None:
-                self.last_load["snapshot_write_s"] = written_s
-            _release_freed_memory()
+            if written_s is not None:  # what starting the writer cost this load (the fork)
+                self.last_load["snapshot_start_s"] = written_s
+            if not released:
+                _release_freed_memory()
             return loaded
 
     @staticmethod
@@ -134,14 +142,26 @@ class GeocoderCache:
             changed = done
         return changed, _Loaded(st, snap.geocoder)
 
-    @staticmethod
-    def _write_snapshot(snapshots: SnapshotStore, loaded: _Loaded) -> None:
-        """Write the new build for the next process (before it is published: no reader touches it yet). A
-        failure (disk full, a folder of another user) is logged; this process serves its build anyway."""
+    def _write_snapshot(self, snapshots: SnapshotStore, loaded: _Loaded) -> None:
+        """Start writing the new build for the next process, in a forked child (the build is published
+        meanwhile: the child holds the image of the moment of the fork). Without `fork` it is written here,
+        before the build is published. A failure (disk full, a folder of another user, no fork) is logged;
+        this process serves its build anyway."""
         try:
-            snapshots.write(loaded.geocoder, loaded.stamp)
+            if hasattr(os, "fork"):
+                self.snapshot_writer = snapshots.write_in_background(loaded.geocoder, loaded.stamp)
+            else:
+                snapshots.write(loaded.geocoder, loaded.stamp)
         except Exception:
             log.warning("geocoder snapshot %s not written", snapshots.path, exc_info=True)
+
+    def wait_for_snapshot(self, timeout: float | None = None) -> bool:
+        """Wait for the snapshot being written in the background; whether it was written (True when none
+        was being written)."""
+        writer = self.snapshot_writer
+        if writer is None:
+            return True
+        return writer.wait(timeout) and writer.ok
 
     @staticmethod
     def _apply_delta(conn, last: _Loaded, st: tuple[int, int, int]) -> int | None:
