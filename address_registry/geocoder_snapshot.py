@@ -401,7 +401,18 @@ def _unfreeze_after_fork() -> None:
     with _frozen_lock:
         _frozen -= 1
         if _frozen == 0:
-            gc.unfreeze()
+            gc.unfreeze()  # the frozen objects join the oldest generation
+
+
+@contextmanager
+def gc_frozen() -> Iterator[None]:
+    """Every object alive now out of the collector's reach inside the block (`gc.freeze`); afterwards in its
+    oldest generation. Counted with the writers' freezes: the last one out unfreezes."""
+    _freeze_for_fork()
+    try:
+        yield
+    finally:
+        _unfreeze_after_fork()
 
 
 def _alive(pid: int) -> bool:

@@ -69,6 +69,33 @@ def test_streamed_in_small_batches_is_the_same(engine, registry):
     assert [(r.code, r.components, r.lon) for r in small] == [(r.code, r.components, r.lon) for r in big]
 
 
+def test_rows_fetched_ahead_keep_their_order_errors_and_stop_early(engine, registry):
+    """The row batches are fetched by a thread while the previous one is decoded: same rows in the same
+    order; an error while fetching is raised to the reader; a reader that stops early stops the thread."""
+    import threading
+
+    from address_registry.store import geocoder_rows
+
+    with engine.connect() as conn:
+        batches = [list(b) for b in conn.execute(text(geocoder_rows._SQL)).tuples().partitions(700)]
+    assert len(batches) > 10
+    assert list(geocoder_rows._prefetched(iter(batches))) == [row for b in batches for row in b]
+
+    def failing():
+        yield from batches[:3]
+        raise RuntimeError("connection lost")
+    got = []
+    with pytest.raises(RuntimeError, match="connection lost"):
+        for row in geocoder_rows._prefetched(failing()):
+            got.append(row)
+    assert got == [row for b in batches[:3] for row in b]
+
+    reader = geocoder_rows._prefetched(iter(batches), depth=1)
+    assert next(reader) == batches[0][0]
+    reader.close()  # the thread blocked on a full queue ends
+    assert not [t for t in threading.enumerate() if t.name == "geocoder-rows"]
+
+
 def _snap(folder) -> list:
     return sorted(folder.glob("geocoder-*.snap"))
 
