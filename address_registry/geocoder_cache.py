@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -124,10 +125,14 @@ class GeocoderCache:
 
     @staticmethod
     def _build(conn, st: tuple[int, int, int]) -> _Loaded:
-        """A whole build from the registry in PostGIS."""
-        parser = free_text_parser()
-        with gc_paused():  # millions of new records and dicts: no full collections meanwhile
-            return _Loaded(st, Geocoder(**store.load_geocoder_inputs(conn), parser=parser))
+        """A whole build from the registry in PostGIS. The free-text parser's model is loaded by a thread
+        meanwhile (~3 s at start-up, while this thread mostly waits for the registry's rows); its error, if
+        any, is raised here."""
+        with ThreadPoolExecutor(1, thread_name_prefix="geocoder-parser") as pool:
+            parser = pool.submit(free_text_parser)
+            with gc_paused():  # millions of new records and dicts: no full collections meanwhile
+                inputs = store.load_geocoder_inputs(conn)
+                return _Loaded(st, Geocoder(**inputs, parser=parser.result()))
 
     def _from_snapshot(self, conn, snapshots: SnapshotStore, st: tuple[int, int, int]) -> tuple[int, _Loaded] | None:
         """(addresses changed since it, the snapshot brought up to ``st`` by a delta); None when there is
