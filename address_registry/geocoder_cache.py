@@ -10,11 +10,13 @@ A write marks the cache stale itself (`mark_stale`, called by the mutating regis
 takes effect when the writing transaction commits, so the next geocode after the commit checks again.
 
 With a snapshot folder (``snapshot_dir``: the app passes ``<data_dir>/geocoder``), a whole build is also
-written there (`address_registry.geocoder_snapshot`) — by a forked child process, after which the build is
-published at once: the child pickles the copy-on-write image of the index as it was at the fork, so
-geocodes and deltas in this process go on meanwhile (`wait_for_snapshot` waits for it) — and the first load of a process that finds a valid
+written there (`address_registry.geocoder_snapshot`), and the first load of a process that finds a valid
 snapshot of its database reads it and applies the changes since its stamp as a delta instead of building:
-the workers of ``shequ serve --workers N`` (and every restart) pay the build once. A whole load through
+the workers of ``shequ serve --workers N`` (and every restart) pay the build once. The file is written by a
+forked child process while the build is already published: the child pickles the copy-on-write image of
+the index as it was at the fork, so geocodes and deltas in this process go on meanwhile without reaching it
+(`wait_for_snapshot` waits for it; a whole rebuild in this process meanwhile waits for the folder's lock,
+which the child holds until the file is there). A whole load through
 PostGIS streams lean records (`store.geocoder_rows`) and returns what it freed to the OS.
 
 The app may build its cache explicitly (``open_cache(engine)``, e.g. in its lifespan); otherwise
