@@ -44,8 +44,8 @@ import operator
 import os
 import pickle
 import secrets
+import signal
 import stat
-import tempfile
 import threading
 import time
 import traceback
@@ -65,6 +65,8 @@ FORMAT_VERSION = 1
 MAGIC = b"SHEQU-GEOCODER-SNAPSHOT\n"
 KEY_FILE = "snapshot.key"
 _CHUNK = 1 << 20
+# a background writer still running after this long is killed: 8–31 s at 10⁶ addresses on this machine
+WRITER_TIMEOUT_S = 900.0
 # the modules whose classes and rules a pickled index holds (their source is the code fingerprint)
 _FINGERPRINT_MODULES = (
     "geocoder.py", "interpolation.py", "numbering.py", "records.py", "textnorm.py", "accuracy.py", "codes.py",
@@ -197,7 +199,10 @@ class SnapshotStore:
 
     def _write_job(self, job: dict[str, Any], hook: Callable[[str, BinaryIO], None] | None = None) -> None:
         key = job["key"]
-        fd, tmp = tempfile.mkstemp(prefix=f"{self._tmp_prefix}{os.getpid()}-", suffix=".tmp", dir=self.folder)
+        # named here rather than by `tempfile` (whose name generator takes a lock the first time: a forked
+        # child must not wait on a lock another thread of its parent may have held at the fork)
+        tmp = str(self.folder / f"{self._tmp_prefix}{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             with os.fdopen(fd, "w+b") as fh:
                 if hook is not None:
@@ -347,9 +352,11 @@ class SnapshotWriter:
     """A snapshot being written by a forked child: `wait` for it; `ok` once it wrote the file. A thread
     reaps the child (no zombie) and logs a failure; the process serves its own index either way."""
 
-    def __init__(self, pid: int, path: Path):
+    def __init__(self, pid: int, path: Path, timeout_s: float | None = None):
         self.pid = pid
         self.path = path
+        # a writer still running after this is killed (it holds the folder's lock)
+        self.timeout_s = WRITER_TIMEOUT_S if timeout_s is None else timeout_s
         self.started = time.perf_counter()
         self.seconds: float | None = None  # from the fork to the child's exit
         self.status: int | None = None  # the child's wait status (0: written)
@@ -359,7 +366,17 @@ class SnapshotWriter:
 
     def _reap(self) -> None:
         try:
-            _pid, status, usage = os.wait4(self.pid, 0)
+            while True:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - self.started > self.timeout_s:  # stuck (e.g. on a lock copied held at
+                    os.kill(self.pid, signal.SIGKILL)  # the fork): the folder's lock is freed for the next writer
+                    log.warning("geocoder snapshot writer %d still running after %.0f s: killed", self.pid,
+                                self.timeout_s)
+                    _pid, status, usage = os.wait4(self.pid, 0)
+                    break
+                time.sleep(0.1)
             self.status, self.max_rss_mb = status, usage.ru_maxrss / 1024
         except ChildProcessError:  # reaped elsewhere
             self.status = -1

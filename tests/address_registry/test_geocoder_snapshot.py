@@ -256,6 +256,28 @@ def test_a_killed_writer_leaves_no_accepted_snapshot(engine, registry, tmp_path,
     assert len(third.get()) == len(g) and third.last_load["kind"] == "snapshot"
 
 
+def test_a_stuck_writer_is_killed_and_frees_the_folder(engine, registry, tmp_path, monkeypatch):
+    """A writer that never finishes (stuck on a lock its parent held at the fork, say) is killed after
+    ``WRITER_TIMEOUT_S``: no snapshot accepted, and the folder's lock it held is free for the next writer."""
+    def stuck(stage, fh):
+        if stage == "start":
+            time.sleep(600)
+
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", stuck)
+    monkeypatch.setattr(geocoder_snapshot, "WRITER_TIMEOUT_S", 1.0)
+    folder = tmp_path / "geocoder"
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    cache.get()
+    writer = cache.snapshot_writer
+    assert writer is not None and writer.wait(60)
+    assert os.WIFSIGNALED(writer.status or 0) and os.WTERMSIG(writer.status or 0) == signal.SIGKILL
+    assert 1.0 <= (writer.seconds or 0) < 30 and _snap(folder) == []
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", None)
+    again = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    again.get()
+    assert again.last_load["kind"] == "full" and again.wait_for_snapshot(120) and len(_snap(folder)) == 1
+
+
 def test_two_workers_starting_together_build_once(engine, registry, tmp_path):
     """Two caches (two workers) starting at once with no snapshot: one builds and writes it while holding
     the folder's lock, the other waits and reads it."""
