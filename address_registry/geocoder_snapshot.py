@@ -18,6 +18,14 @@ the caller), never half-used:
 - its stamp is not ahead of the registry's (a database restored from an older backup), and the changes
   since it can be applied as a delta (`geocoder_cache`).
 
+`write_in_background` is what the cache uses after a whole build (issue 14): it forks a child process that
+writes the file while the parent publishes its index and serves. The child's memory is a copy-on-write image
+of the parent at the moment of the fork, taken before the index is published, so no geocode and no delta
+the parent applies afterwards can reach what is being pickled; the child inherits the build lock (an open
+file description: the parent's `flock` stays held until the child exits), so a worker starting meanwhile
+waits for the snapshot rather than building one too. A child killed mid-write leaves only its temporary
+file (``.geocoder-<db>-<pid>-….tmp``, never read, removed by the next writer once that pid is gone).
+
 The payload is a pickle of the geocoder's state (the index is a graph of Python dicts, records and shapely
 lines, not flat arrays, so it is not memory-mapped: each worker process still holds its own copy — see
 docs/scaling.md). The free-text parser and the answer caches are not stored; the caller attaches the parser.
@@ -36,9 +44,12 @@ import operator
 import os
 import pickle
 import secrets
+import signal
 import stat
-import tempfile
-from collections.abc import Iterator
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +65,8 @@ FORMAT_VERSION = 1
 MAGIC = b"SHEQU-GEOCODER-SNAPSHOT\n"
 KEY_FILE = "snapshot.key"
 _CHUNK = 1 << 20
+# a background writer still running after this long is killed: 8–31 s at 10⁶ addresses on this machine
+WRITER_TIMEOUT_S = 900.0
 # the modules whose classes and rules a pickled index holds (their source is the code fingerprint)
 _FINGERPRINT_MODULES = (
     "geocoder.py", "interpolation.py", "numbering.py", "records.py", "textnorm.py", "accuracy.py", "codes.py",
@@ -144,22 +157,67 @@ class SnapshotStore:
 
     # -- writing ------------------------------------------------------------------------------------
     def write(self, geocoder: Geocoder, stamp: tuple[int, int, int]) -> Path:
-        """Write the geocoder at ``stamp`` atomically; the caller must keep it unchanged meanwhile."""
+        """Write the geocoder at ``stamp`` atomically, in this process; the caller must keep it unchanged
+        meanwhile (`write_in_background` does not need that)."""
+        job = self._prepare(geocoder, stamp)
+        self._write_job(job)
+        return self.path
+
+    def write_in_background(self, geocoder: Geocoder, stamp: tuple[int, int, int]) -> SnapshotWriter:
+        """Write the geocoder at ``stamp`` from a forked child process and return at once (the handle tells
+        when it is done). The child writes the image of ``geocoder`` as it is now: the caller may publish it
+        and let geocodes and deltas change it straight away."""
+        job = self._prepare(geocoder, stamp)
+        _freeze_for_fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            _unfreeze_after_fork()
+            raise
+        if pid == 0:  # the child: write the file, then leave without the parent's exit handlers
+            status = 1
+            try:
+                gc.disable()  # a collection would only touch (and copy) the parent's pages
+                self._write_job(job, _child_hook)
+                status = 0
+            except BaseException:
+                try:
+                    traceback.print_exc()
+                except BaseException:  # noqa: S110  (stderr gone: the exit status says it)
+                    pass
+            finally:
+                os._exit(status)
+        return SnapshotWriter(pid, self.path)
+
+    def _prepare(self, geocoder: Geocoder, stamp: tuple[int, int, int]) -> dict[str, Any]:
+        """Everything a write needs, read in the caller's process (the folder checked, the key, the code
+        fingerprint, the state's top-level dict) — a forked child then opens no file but its own."""
         self._safe_folder(create=True)
-        key = self._key(create=True)
-        state = dict(geocoder.__dict__) | _NOT_STORED
-        fd, tmp = tempfile.mkstemp(prefix=".geocoder-", suffix=".tmp", dir=self.folder)
+        self._remove_abandoned()
+        return {"state": dict(geocoder.__dict__) | _NOT_STORED, "stamp": list(stamp), "key": self._key(create=True),
+                "code": code_fingerprint(), "addresses": len(geocoder)}
+
+    def _write_job(self, job: dict[str, Any], hook: Callable[[str, BinaryIO], None] | None = None) -> None:
+        key = job["key"]
+        # named here rather than by `tempfile` (whose name generator takes a lock the first time: a forked
+        # child must not wait on a lock another thread of its parent may have held at the fork)
+        tmp = str(self.folder / f"{self._tmp_prefix}{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             with os.fdopen(fd, "w+b") as fh:
+                if hook is not None:
+                    hook("start", fh)
                 header_at = fh.tell()
                 fh.write(b"\0" * 512)  # the header, filled in below once the payload's length and MAC are known
                 start = fh.tell()
                 with gc_paused():
-                    _Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+                    _Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL).dump(job["state"])
                 length = fh.tell() - start
+                if hook is not None:
+                    hook("payload", fh)
                 meta = {
-                    "format": FORMAT_VERSION, "code": code_fingerprint(), "database": self.database_key,
-                    "stamp": list(stamp), "length": length, "addresses": len(geocoder),
+                    "format": FORMAT_VERSION, "code": job["code"], "database": self.database_key,
+                    "stamp": job["stamp"], "length": length, "addresses": job["addresses"],
                 }
                 header = json.dumps(meta | {"hmac": _mac_of(fh, key, meta, start, length)}).encode()
                 if len(MAGIC) + len(header) + 1 > 512:
@@ -173,7 +231,17 @@ class SnapshotStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return self.path
+
+    @property
+    def _tmp_prefix(self) -> str:
+        return f".{self.path.stem}-"
+
+    def _remove_abandoned(self) -> None:
+        """Remove the temporary files of this database's writers that are gone (killed mid-write)."""
+        for tmp in self.folder.glob(f"{self._tmp_prefix}*.tmp"):
+            pid = tmp.name[len(self._tmp_prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
 
     # -- reading ------------------------------------------------------------------------------------
     def read(self) -> Snapshot | None:
@@ -278,6 +346,100 @@ class SnapshotStore:
         if len(key) != 32:
             raise _Refused("bad key")
         return key
+
+
+class SnapshotWriter:
+    """A snapshot being written by a forked child: `wait` for it; `ok` once it wrote the file. A thread
+    reaps the child (no zombie) and logs a failure; the process serves its own index either way."""
+
+    def __init__(self, pid: int, path: Path, timeout_s: float | None = None):
+        self.pid = pid
+        self.path = path
+        # a writer still running after this is killed (it holds the folder's lock)
+        self.timeout_s = WRITER_TIMEOUT_S if timeout_s is None else timeout_s
+        self.started = time.perf_counter()
+        self.seconds: float | None = None  # from the fork to the child's exit
+        self.status: int | None = None  # the child's wait status (0: written)
+        self.max_rss_mb: float | None = None  # the child's peak resident size (pages shared with the parent too)
+        self._done = threading.Event()
+        threading.Thread(target=self._reap, name=f"geocoder-snapshot-{pid}", daemon=True).start()
+
+    def _reap(self) -> None:
+        try:
+            while True:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - self.started > self.timeout_s:  # stuck (e.g. on a lock copied held at
+                    os.kill(self.pid, signal.SIGKILL)  # the fork): the folder's lock is freed for the next writer
+                    log.warning("geocoder snapshot writer %d still running after %.0f s: killed", self.pid,
+                                self.timeout_s)
+                    _pid, status, usage = os.wait4(self.pid, 0)
+                    break
+                time.sleep(0.1)
+            self.status, self.max_rss_mb = status, usage.ru_maxrss / 1024
+        except ChildProcessError:  # reaped elsewhere
+            self.status = -1
+        finally:
+            self.seconds = time.perf_counter() - self.started
+            _unfreeze_after_fork()
+            self._done.set()
+        if self.status != 0:
+            log.warning("geocoder snapshot %s not written (writer %d ended with status %s)", self.path, self.pid,
+                        self.status)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the writer ended and wrote the file."""
+        return self._done.is_set() and self.status == 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the writer ended (within ``timeout`` seconds)."""
+        return self._done.wait(timeout)
+
+
+# a test's hook, run by a forked writer at its stages ("start", "payload": pickled, not yet signed / renamed)
+_child_hook: Callable[[str, BinaryIO], None] | None = None
+_frozen = 0
+_frozen_lock = threading.Lock()
+
+
+def _freeze_for_fork() -> None:
+    """Move every tracked object to the collector's permanent generation while a writer runs: the parent's
+    collections then leave them (and their pages, shared with the child) alone (`gc.freeze`)."""
+    global _frozen
+    with _frozen_lock:
+        _frozen += 1
+        gc.freeze()
+
+
+def _unfreeze_after_fork() -> None:
+    global _frozen
+    with _frozen_lock:
+        _frozen -= 1
+        if _frozen == 0:
+            gc.unfreeze()  # the frozen objects join the oldest generation
+
+
+@contextmanager
+def gc_frozen() -> Iterator[None]:
+    """Every object alive now out of the collector's reach inside the block (`gc.freeze`); afterwards in its
+    oldest generation. Counted with the writers' freezes: the last one out unfreezes."""
+    _freeze_for_fork()
+    try:
+        yield
+    finally:
+        _unfreeze_after_fork()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class _Refused(Exception):

@@ -27,7 +27,9 @@ The load of the machine (`os.getloadavg`) is printed with them.
 `--load` measures how an API worker's geocoder becomes ready, each in a fresh process (time to ready,
 resident memory after, peak): `whole` = the load before issue 14's change (whole rows through
 `store.all_current`, then the build), `lean` = `GeocoderCache` with a snapshot folder and none in it yet (lean
-streamed rows, build, snapshot written), `snapshot` = the next worker (reads the snapshot, no build),
+streamed rows, build, index published, snapshot written by a forked child: `ready_s` stops at the publish;
+`snapshot_write_s` is the child's time from fork to exit, `writer_private_mb` the most memory it held of
+its own — pages copied on write — sampled every 0.2 s, `writer_rss_mb` its peak resident size), `snapshot` = the next worker (reads the snapshot, no build),
 `workers2` = two workers starting at once with the snapshot present (each one's time and memory).
 """
 
@@ -60,6 +62,16 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _private_mb(pid: int) -> float:
+    """The memory process ``pid`` holds of its own (Private_Clean + Private_Dirty), MB; 0 when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    kb = sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(("Private_Clean", "Private_Dirty")))
+    return kb / 1024
 
 
 def _peak_mb() -> float:
@@ -226,6 +238,12 @@ def load_step(mode: str, snapshot_dir: str) -> dict:
         kind = cache.last_load["kind"]
         extra = {k: round(v, 2) for k, v in cache.last_load.items() if k.endswith("_s")}
     ready = time.perf_counter() - t0
+    if mode != "whole" and cache.snapshot_writer is not None:  # ready already: now the background write
+        writer, private = cache.snapshot_writer, 0.0
+        while not writer.wait(0.2):
+            private = max(private, _private_mb(writer.pid))
+        extra.update(snapshot_write_s=round(writer.seconds or 0, 2), writer_ok=writer.ok,
+                     writer_private_mb=round(private), writer_rss_mb=round(writer.max_rss_mb or 0))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {"mode": mode, "kind": kind, "addresses": len(g), "ready_s": round(ready, 2), "cpu_s": round(cpu, 2),

@@ -221,7 +221,7 @@ def _apply(conn: Any, kind: str, values: dict[str, Any], changed_by: str, source
             service.set_key_group(conn, p.id or 0, g, True, changed_by, from_date)
         return f"person:{p.id}"
     if kind == "houses":
-        service.record_house(conn, code, values, changed_by)
+        service.record_house(conn, code, values, changed_by, partition_ready=True)  # ensured above
         return f"house:{code}"
     u = service.create_unit(conn, values | {"address_code": code}, changed_by)
     return f"unit:{u.id}"

@@ -2,10 +2,11 @@
 
 `house_info` is ``PARTITION BY RANGE (address_code)``; a district's houses are the codes beginning with its six
 digits, the range ``[DDDDDD, DDDDDD+1)`` (docs/address-code.md). A district that had no partition when the
-migration ran (the database was empty, or the district was added later) has its rows in `house_info_default`
-until :func:`ensure_partitions` gives it its own: the rows are moved out of the default partition and the new
-table attached, in the caller's transaction. The residents' bulk writers call it before writing, so an import
-or a synthetic fill of a new district lands in that district's partition.
+migration ran (the database was empty, or the district was added later) gets its own from
+:func:`ensure_partitions`: any of its rows in `house_info_default` are moved into the new table and the table
+attached, in the caller's transaction. Every writer of houses calls it before writing — the bulk ones
+(`importer.import_rows`, `service.load_synthetic`) for all their districts, `service.record_house` (a single
+house through the API) for its address's — so no house of a district is left in the default partition.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def partitions(conn: Connection) -> dict[str, str]:
     return {name: bound for name, bound in rows}
 
 
+def _missing(conn: Connection, districts: list[str]) -> bool:
+    """Whether `house_info` is partitioned and one of ``districts`` has no partition of it."""
+    return bool(conn.execute(text("""SELECT EXISTS (SELECT 1 FROM pg_partitioned_table
+            WHERE partrelid = to_regclass('house_info'))
+        AND EXISTS (SELECT 1 FROM unnest(CAST(:names AS text[])) AS n(name) WHERE NOT EXISTS (
+            SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = to_regclass('house_info') AND c.relname = n.name))"""),
+        {"names": [f"house_info_d{d}" for d in districts]}).scalar())
+
+
 def ensure_partitions(conn: Connection, districts: Iterable[str]) -> list[str]:
     """Give each district its own partition of `house_info` if it has none; returns the tables made.
 
@@ -52,12 +63,10 @@ def ensure_partitions(conn: Connection, districts: Iterable[str]) -> list[str]:
     table is attached (PostgreSQL checks the default holds no row of the range). Nothing happens when the
     table is not partitioned. Takes a lock on the default partition only while a partition is being made."""
     wanted = sorted({d for d in districts if DISTRICT.fullmatch(d)})
-    if not wanted or not is_partitioned(conn):
+    if not wanted or not _missing(conn, wanted):  # one catalogue query on the common path (a single write)
         return []
-    existing = set(partitions(conn))
-    if all(f"house_info_d{d}" in existing for d in wanted):
-        return []
-    # one maker at a time (two imports of a new district would both try to create its table)
+    # one maker at a time (two writers of a new district would both try to create its table): the second
+    # waits here until the first commits, then finds the table made and goes on
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('shequ house_info partitions'))"))
     existing = set(partitions(conn))
     made = []

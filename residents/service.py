@@ -195,11 +195,17 @@ def _checked_house(h: House) -> House:
 
 
 def record_house(conn: Any, address_code: str, data: dict[str, Any], changed_by: str,
-                 expected_version: int | None = None) -> House:
-    """Record (or re-record: a new version) the house details of a building- or room-level address."""
+                 expected_version: int | None = None, partition_ready: bool = False) -> House:
+    """Record (or re-record: a new version) the house details of a building- or room-level address.
+
+    The address's district gets its own partition of `house_info` first when it has none (migration 0018;
+    its rows leave the default partition, in this transaction), so a house written singly lands where a
+    bulk import would put it. ``partition_ready``: the caller (a bulk import) has ensured it already."""
     from geo.errors import StaleVersion
 
     check_address(conn, address_code, HOUSE_LEVELS)
+    if not partition_ready and (district := partitions.district_of(address_code)):
+        partitions.ensure_partitions(conn, [district])  # before this transaction touches house_info
     old = store.house(conn, address_code, lock=True)
     if expected_version is not None and (old.version if old else 0) != expected_version:
         raise StaleVersion(f"房屋信息已被修改 house record changed (current version {old.version if old else 0})")

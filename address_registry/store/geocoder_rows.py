@@ -12,7 +12,9 @@ left in the database. An area is read for compounds only (the geocoder's compoun
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import shapely
@@ -55,7 +57,7 @@ def lean_records(conn: Connection, batch_rows: int = BATCH_ROWS) -> Iterator[Add
     result = conn.execute(text(_SQL), execution_options={"stream_results": True, "yield_per": batch_rows})
     loads = json.loads
     for (code, level, parent, district, township, community, compound, comps, lon, lat, building_id,
-         source, version, area_wkb) in result.tuples():
+         source, version, area_wkb) in _prefetched(result.tuples().partitions(batch_rows)):
         yield AddressRecord(
             code=same(code, code),
             level=same(level, level),
@@ -75,3 +77,52 @@ def lean_records(conn: Connection, batch_rows: int = BATCH_ROWS) -> Iterator[Add
             aliases=_NO_ALIASES,
             extra=_NO_EXTRA,
         )
+
+
+_END = object()
+
+
+def _prefetched(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """The rows of ``batches``, the next batch fetched by a thread while this one's rows are decoded.
+
+    At 10⁶ addresses the server takes ~9 s to produce the rows and this process ~10 s of CPU to decode them;
+    fetched in turn (a server-side cursor waits for each FETCH) they add up, fetched ahead they overlap
+    (the driver releases the GIL while it waits for the server). Only the thread touches the result while
+    the rows are read; an error there is raised here; closing the iterator early stops the thread."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: Any = _END
+        except BaseException as exc:  # handed to the reader
+            item = exc
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=fetch, name="geocoder-rows", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        worker.join()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import time
 
 import pytest
 from sqlalchemy import text
@@ -67,6 +69,33 @@ def test_streamed_in_small_batches_is_the_same(engine, registry):
     assert [(r.code, r.components, r.lon) for r in small] == [(r.code, r.components, r.lon) for r in big]
 
 
+def test_rows_fetched_ahead_keep_their_order_errors_and_stop_early(engine, registry):
+    """The row batches are fetched by a thread while the previous one is decoded: same rows in the same
+    order; an error while fetching is raised to the reader; a reader that stops early stops the thread."""
+    import threading
+
+    from address_registry.store import geocoder_rows
+
+    with engine.connect() as conn:
+        batches = [list(b) for b in conn.execute(text(geocoder_rows._SQL)).tuples().partitions(700)]
+    assert len(batches) > 10
+    assert list(geocoder_rows._prefetched(iter(batches))) == [row for b in batches for row in b]
+
+    def failing():
+        yield from batches[:3]
+        raise RuntimeError("connection lost")
+    got = []
+    with pytest.raises(RuntimeError, match="connection lost"):
+        for row in geocoder_rows._prefetched(failing()):
+            got.append(row)
+    assert got == [row for b in batches[:3] for row in b]
+
+    reader = geocoder_rows._prefetched(iter(batches), depth=1)
+    assert next(reader) == batches[0][0]
+    reader.close()  # the thread blocked on a full queue ends
+    assert not [t for t in threading.enumerate() if t.name == "geocoder-rows"]
+
+
 def _snap(folder) -> list:
     return sorted(folder.glob("geocoder-*.snap"))
 
@@ -76,6 +105,7 @@ def test_snapshot_round_trip_with_a_delta_after_a_write(engine, registry, tmp_pa
     first = geocoder_cache.GeocoderCache(engine, ttl_s=0.0, snapshot_dir=folder)
     g1 = first.get()
     assert first.last_load["kind"] == "full"
+    assert first.wait_for_snapshot(120)  # written by a forked child after the build was published
     [path] = _snap(folder)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / geocoder_snapshot.KEY_FILE).stat().st_mode) == 0o600
@@ -117,6 +147,137 @@ def test_snapshot_round_trip_with_a_delta_after_a_write(engine, registry, tmp_pa
             conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": WHO[0]})
 
 
+def _await(path, seconds: float = 120.0) -> None:
+    """Wait until the forked writer made ``path`` (its sign that it reached a stage)."""
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < end, f"the snapshot writer never reached {path.name}"
+        time.sleep(0.05)
+
+
+def test_a_delta_while_the_snapshot_is_written_is_live_and_in_the_next_start(engine, registry, tmp_path,
+                                                                             monkeypatch):
+    """The build is published before its snapshot is written; a write applied as a delta while the child
+    is still writing is in the live index at once, the snapshot holds the build as it was at the fork (not a
+    half-applied delta), and the next start (snapshot + the delta since it) answers as a fresh build."""
+    gate_r, gate_w = os.pipe()
+    reached = tmp_path / "writer-started"
+
+    def hold(stage, fh):  # in the child: wait for the test before pickling anything
+        if stage == "start":
+            os.close(gate_w)
+            reached.touch()
+            os.read(gate_r, 1)
+
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", hold)
+    folder = tmp_path / "geocoder"
+    cache = geocoder_cache.GeocoderCache(engine, ttl_s=0.0, snapshot_dir=folder)
+    try:
+        g = cache.get()
+        writer = cache.snapshot_writer
+        assert cache.last_load["kind"] == "full" and writer is not None and writer.pid != os.getpid()
+        built_at = cache._cache.stale("geocoder").stamp
+        _await(reached)
+        assert not writer.wait(0) and _snap(folder) == []  # still being written, nothing published yet
+
+        with engine.connect() as conn:
+            house = conn.execute(text("""SELECT parent_code, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+                components->>'road' AS road FROM standard_address WHERE valid_to IS NULL AND status = 'active'
+                AND level = 'house_number' AND normalized_text = '上海市浦东新区世纪大道1号'""")).one()
+        with engine.begin() as conn:
+            made = service.create_address(
+                conn, {"level": "house_number", "parent_code": house.parent_code,
+                       "components": {"house_number": "9993号"}, "lon": house.lon + 0.0005, "lat": house.lat},
+                *WHO)
+        query = f"上海市浦东新区{house.road}9993号"
+        assert cache.get() is g and cache.last_load["kind"] == "delta"  # applied to the live index …
+        assert g.geocode(query, 1)[0]["address_code"] == made.code
+        assert not writer.wait(0)  # … while the writer still holds its image
+
+        os.write(gate_w, b"go")
+        assert cache.wait_for_snapshot(120) and writer.ok
+        [path] = _snap(folder)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        snap = geocoder_snapshot.SnapshotStore(folder, _database_key(engine)).read()
+        assert snap is not None and snap.stamp == built_at  # the state of the fork, without the delta
+        assert made.code not in snap.geocoder.by_code and len(snap.geocoder) == len(g) - 1
+
+        nxt = geocoder_cache.GeocoderCache(engine, ttl_s=0.0, snapshot_dir=folder)
+        g2 = nxt.get()
+        assert nxt.last_load["kind"] == "snapshot" and nxt.last_load["changed"] >= 1
+        with engine.connect() as conn:
+            fresh = Geocoder(**store.load_geocoder_inputs(conn), parser=g2.parser)
+        assert set(g2.by_code) == set(fresh.by_code) == set(g.by_code)
+        sample = [r.formatted for r in list(fresh.by_code.values())[::40]] + [query, "南京东路1号", "世纪大道1号"]
+        assert _answers(g2, sample) == _answers(fresh, sample) == _answers(g, sample)
+    finally:
+        os.close(gate_w)  # a child still waiting reads EOF and goes on
+        os.close(gate_r)
+        if cache.snapshot_writer is not None and not cache.snapshot_writer.wait(120):
+            os.kill(cache.snapshot_writer.pid, signal.SIGKILL)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": WHO[0]})
+
+
+def test_a_killed_writer_leaves_no_accepted_snapshot(engine, registry, tmp_path, monkeypatch):
+    """The writer killed after pickling, before signing and renaming: no snapshot is accepted (its half file
+    is never read), the next start builds and writes a good one and removes the dead writer's leftovers."""
+    reached = tmp_path / "payload-written"
+
+    def stall(stage, fh):  # in the child: the payload is on disk, the header not yet
+        if stage == "payload":
+            fh.flush()
+            reached.touch()
+            time.sleep(600)
+
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", stall)
+    folder = tmp_path / "geocoder"
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    g = cache.get()
+    writer = cache.snapshot_writer
+    assert writer is not None
+    _await(reached)
+    [half] = list(folder.glob(".geocoder-*.tmp"))
+    assert half.stat().st_size > 512 + 10**5 and half.name.split("-")[2] == str(writer.pid)
+    os.kill(writer.pid, signal.SIGKILL)
+    assert writer.wait(30) and not writer.ok and os.WIFSIGNALED(writer.status or 0)
+    assert not cache.wait_for_snapshot(0)
+    assert _snap(folder) == [] and half.exists()  # the half file stays where no reader looks
+    snapshots = geocoder_snapshot.SnapshotStore(folder, _database_key(engine))
+    assert snapshots.read() is None and snapshots.last_refusal == "missing"
+    assert g.geocode("上海市浦东新区世纪大道1号", 1)[0]["level"] == "house_number"  # the process serves on
+
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", None)
+    again = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    assert len(again.get()) == len(g) and again.last_load["kind"] == "full"  # nothing accepted: built
+    assert again.wait_for_snapshot(120)
+    assert not half.exists() and list(folder.glob(".geocoder-*.tmp")) == []  # the dead writer's file removed
+    third = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    assert len(third.get()) == len(g) and third.last_load["kind"] == "snapshot"
+
+
+def test_a_stuck_writer_is_killed_and_frees_the_folder(engine, registry, tmp_path, monkeypatch):
+    """A writer that never finishes (stuck on a lock its parent held at the fork, say) is killed after
+    ``WRITER_TIMEOUT_S``: no snapshot accepted, and the folder's lock it held is free for the next writer."""
+    def stuck(stage, fh):
+        if stage == "start":
+            time.sleep(600)
+
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", stuck)
+    monkeypatch.setattr(geocoder_snapshot, "WRITER_TIMEOUT_S", 1.0)
+    folder = tmp_path / "geocoder"
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    cache.get()
+    writer = cache.snapshot_writer
+    assert writer is not None and writer.wait(60)
+    assert os.WIFSIGNALED(writer.status or 0) and os.WTERMSIG(writer.status or 0) == signal.SIGKILL
+    assert 1.0 <= (writer.seconds or 0) < 30 and _snap(folder) == []
+    monkeypatch.setattr(geocoder_snapshot, "_child_hook", None)
+    again = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    again.get()
+    assert again.last_load["kind"] == "full" and again.wait_for_snapshot(120) and len(_snap(folder)) == 1
+
+
 def test_two_workers_starting_together_build_once(engine, registry, tmp_path):
     """Two caches (two workers) starting at once with no snapshot: one builds and writes it while holding
     the folder's lock, the other waits and reads it."""
@@ -144,7 +305,9 @@ def _rewrite_header(path, **changes) -> None:
 def good_snapshot(engine, registry, tmp_path_factory):
     """A snapshot folder written by a whole load (its snapshot file's and key's bytes)."""
     folder = tmp_path_factory.mktemp("snapshot") / "geocoder"
-    geocoder_cache.GeocoderCache(engine, snapshot_dir=folder).get()
+    cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
+    cache.get()
+    assert cache.wait_for_snapshot(120)
     [path] = _snap(folder)
     return path.name, path.read_bytes(), (folder / geocoder_snapshot.KEY_FILE).read_bytes()
 
@@ -198,6 +361,7 @@ def test_the_cache_rebuilds_over_a_bad_snapshot_and_rewrites_it(engine, good_sna
     cache = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)
     g = cache.get()
     assert cache.last_load["kind"] == "full"  # rebuilt, not trusted …
+    assert cache.wait_for_snapshot(120)
     assert len(g) > 8000 and g.geocode("上海市浦东新区世纪大道1号", 1)[0]["level"] == "house_number"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(path.read_bytes()) > len(good) // 2
     check = geocoder_cache.GeocoderCache(engine, snapshot_dir=folder)  # … and rewritten: the next start reads it

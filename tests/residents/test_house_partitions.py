@@ -203,3 +203,133 @@ def test_a_house_import_for_a_district_without_partition_creates_it(houses):
     assert report["errors"] == [] and report["written"] == [f"house:{room}"]
     assert name in partitions.partitions(conn)
     assert _where(conn, room) == [name] and _where(conn, codes[0]) == [name]
+
+
+def _detach_into_default(conn, district: str) -> str:
+    """The district as a later city meets it: no partition of its own, its rows in the default one."""
+    name = f"house_info_d{district}"
+    conn.execute(text(f"ALTER TABLE house_info DETACH PARTITION {name}"))
+    conn.execute(text(f"INSERT INTO house_info_default SELECT * FROM {name}"))
+    conn.execute(text(f"DROP TABLE {name}"))
+    return name
+
+
+def test_a_single_house_write_gives_its_district_a_partition(houses):
+    """`service.record_house` (the API's single write): the district gets its partition before the house is
+    written, and the district's rows already in the default partition move with it."""
+    from residents import service
+
+    conn, codes = houses
+    district = codes[0][:6]
+    name = _detach_into_default(conn, district)
+    assert _where(conn, codes[0]) == ["house_info_default"]
+    room = conn.execute(text("""SELECT code FROM standard_address WHERE level = 'room' AND valid_to IS NULL
+        AND status = 'active' AND left(code, 6) = :d AND code <> ALL(:taken) ORDER BY code LIMIT 1"""),
+                        {"d": district, "taken": codes}).scalar_one()
+    before = len(partitions.partitions(conn))
+    h = service.record_house(conn, room, {"use": "出租", "tenant_count": 2}, "test_house_partitions")
+    assert h.version == 1 and len(partitions.partitions(conn)) == before + 1
+    assert _where(conn, room) == [name] and _where(conn, codes[0]) == [name]
+    assert conn.execute(text("SELECT count(*) FROM house_info_default WHERE address_code >= :lo "
+                             "AND address_code < :hi"), dict(zip(("lo", "hi"), partitions.code_range(district),
+                                                                 strict=True))).scalar() == 0
+    # the next single write of the district finds its partition: nothing made, nothing moved
+    h2 = service.record_house(conn, room, {"use": "自住"}, "test_house_partitions")
+    assert h2.version == 2 and len(partitions.partitions(conn)) == before + 1
+    assert [x.version for x in store.house_history(conn, room)] == [1, 2] and _where(conn, room) == [name]
+    # an address that does not exist makes no partition
+    from residents.errors import AddressNotFound
+
+    with pytest.raises(AddressNotFound):
+        service.record_house(conn, "659997" + room[6:], {"use": "自住"}, "test_house_partitions")
+    assert "house_info_d659997" not in partitions.partitions(conn)
+
+
+TWIN_DISTRICT = "659998"  # made up: two of its rooms are written at once by two transactions
+WHO = "test_house_partitions_concurrent"
+
+
+def _clone_rooms(conn, n: int) -> list[str]:
+    """``n`` active rooms of a made-up district: copies of demo rooms with the district part of the code
+    (and their text) changed."""
+    made = []
+    for (src,) in conn.execute(text("""SELECT code FROM standard_address WHERE level = 'room'
+            AND valid_to IS NULL AND status = 'active' ORDER BY code LIMIT :n"""), {"n": n}).all():
+        code = TWIN_DISTRICT + src[6:]
+        conn.execute(text("""INSERT INTO standard_address (code, version, level, parent_code, district_code,
+            township_code, community_code, components, full_text, normalized_text, geom, source, status,
+            changed_by, change_reason) SELECT :code, 1, level, parent_code, district_code, township_code,
+            community_code, components, full_text || :tag, normalized_text || :tag, geom, source, 'active',
+            :who, 'issue 14 test' FROM standard_address WHERE code = :src AND valid_to IS NULL"""),
+                     {"code": code, "src": src, "tag": f"#{code}", "who": WHO})
+        made.append(code)
+    return made
+
+
+def _drop_twins(engine) -> None:
+    name = f"house_info_d{TWIN_DISTRICT}"
+    lo, hi = partitions.code_range(TWIN_DISTRICT)
+    with engine.begin() as conn:
+        if name in partitions.partitions(conn):
+            conn.execute(text(f"ALTER TABLE house_info DETACH PARTITION {name}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        conn.execute(text("DELETE FROM house_info WHERE address_code >= :lo AND address_code < :hi"),
+                     {"lo": lo, "hi": hi})
+        conn.execute(text("DELETE FROM standard_address WHERE changed_by = :w"), {"w": WHO})
+
+
+def test_two_first_single_writes_of_a_new_district_at_once_make_one_partition(engine):
+    """Two transactions write the first houses of a district with no partition at the same time: the second
+    waits for the first to commit (the partition makers' lock), then finds the partition and writes into
+    it — no error, one partition, nothing in the default one."""
+    import threading
+
+    from residents import service
+
+    _drop_twins(engine)
+    with engine.begin() as conn:
+        rooms = _clone_rooms(conn, 2)
+    assert len(rooms) == 2
+    name = f"house_info_d{TWIN_DISTRICT}"
+    outcome: dict = {}
+    first = engine.connect()
+    worker = None
+    try:
+        tx = first.begin()
+        assert service.record_house(first, rooms[0], {"use": "自住"}, WHO).version == 1
+        assert name in partitions.partitions(first)  # made, not yet committed
+
+        def second() -> None:
+            try:
+                with engine.begin() as conn:
+                    outcome["house"] = service.record_house(conn, rooms[1], {"use": "出租"}, WHO)
+                    outcome["partitions"] = partitions.partitions(conn)
+            except Exception as exc:  # reported below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=second)
+        worker.start()
+        with engine.connect() as watch:  # the second waits on the partition makers' lock, held by the first
+            for _ in range(600):
+                waiting = watch.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                             "AND NOT granted")).scalar()
+                if waiting or not worker.is_alive():
+                    break
+                watch.execute(text("SELECT pg_sleep(0.05)"))
+        assert waiting == 1 and worker.is_alive() and not outcome
+        tx.commit()
+        first.close()
+        worker.join(60)
+        assert not worker.is_alive() and "error" not in outcome, outcome.get("error")
+        assert outcome["house"].version == 1
+        assert [p for p in outcome["partitions"] if p.startswith(name)] == [name]
+        with engine.connect() as conn:
+            assert [p for p in partitions.partitions(conn) if TWIN_DISTRICT in p] == [name]
+            assert _where(conn, rooms[0]) == [name] and _where(conn, rooms[1]) == [name]
+            assert conn.execute(text("SELECT count(*) FROM house_info_default WHERE address_code LIKE :p"),
+                                {"p": TWIN_DISTRICT + "%"}).scalar() == 0
+    finally:
+        first.close()  # rolls back whatever is left open, so that the second goes on and the cleanup runs
+        if worker is not None:
+            worker.join(60)
+        _drop_twins(engine)
