@@ -1,0 +1,158 @@
+"""Province-wide coverage of one facility type on Dask (issue 14 §3): one partition per district.
+
+A partition is a district's residential buildings (each building in exactly one partition: the first, by
+code, whose boundary covers its point on the footprint) with the facilities and the walking network within
+reach of them: facilities within ``radius_m`` (+ ``HALO_M``) of the district and the road ways within
+``radius_m`` + ``HALO_M`` of it — the same margin `siting.service.coverage_analysis` takes round one area.
+Any facility a building can reach within the radius lies inside that halo, so a district's answers do not
+depend on the other districts.
+
+:func:`coverage_partition` is the pure core (numpy / shapely / scipy, no connection): it takes a
+:class:`CoveragePartition` of plain arrays and returns plain arrays. The driver reads each partition from
+PostGIS (:func:`read_partitions`, the store functions `shequ coverage` uses) and hands it to the cluster as it
+reads; the workers open no database connection (why: see :mod:`grid_builder.province`). ``workers=0`` runs
+the partitions in this process: the single-process reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy.engine import Engine
+
+from grid_builder.province import run_partitions
+
+from . import store
+from .errors import SitingInputError
+from .network import RoadNetwork
+from .service import _resolve_type, compute_coverage, to_lonlat
+
+#: extra reach round a district beyond the radius (metres): facilities and roads a walk may use
+HALO_M = 500.0
+
+
+@dataclass(frozen=True)
+class CoveragePartition:
+    """One district's inputs, plain arrays in metres (EPSG:32651)."""
+
+    code: str
+    name: str
+    building_id: np.ndarray  # int64
+    demand_xy: np.ndarray  # (n, 2)
+    households: np.ndarray  # float64
+    site_id: np.ndarray  # int64 (POIs negated, as siting.store gives them)
+    site_xy: np.ndarray  # (m, 2)
+    ways: list[tuple[list[int], np.ndarray]] | None  # the walking network round it (None: straight line)
+
+
+def coverage_partition(part: CoveragePartition, radius_m: float, distance: str) -> dict[str, Any]:
+    """Each building's nearest facility within ``radius_m`` (by ``distance``: walk | line) — a Dask task.
+
+    Returns {code, name, building_id, covered, distance_m (NaN when not covered), facility_id (0 when not
+    covered), households, covered_households}."""
+    network = RoadNetwork.from_ways(part.ways) if distance == "walk" and part.ways else None
+    if distance == "walk" and network is None and len(part.site_xy) and len(part.demand_xy):
+        raise SitingInputError(f"{part.code} 周边没有道路网络 (no road network round district {part.code})")
+    cov = compute_coverage(None, part.demand_xy, part.site_xy, radius_m, distance, network=network)
+    site_of, dist = cov.nearest(np.arange(len(part.site_xy)))
+    covered = site_of >= 0
+    return {
+        "code": part.code,
+        "name": part.name,
+        "building_id": part.building_id,
+        "covered": covered,
+        "distance_m": np.where(covered, dist, np.nan),
+        "facility_id": np.where(covered, part.site_id[np.maximum(site_of, 0)], 0) if len(part.site_id)
+        else np.zeros(len(covered), dtype=np.int64),
+        "households": float(part.households.sum()),
+        "covered_households": float(part.households[covered].sum()),
+    }
+
+
+def partition_codes(conn: Any, codes: Sequence[str] | None = None, level: str = "district") -> list[str]:
+    """``codes``, else every current unit of ``level`` with a boundary."""
+    if codes:
+        return list(dict.fromkeys(codes))
+    return [a.code for a in store.areas(conn, level)]
+
+
+def read_partitions(engine: Engine, type_key: str, radius_m: float, distance: str,
+                    codes: Sequence[str], level: str = "district") -> Iterator[CoveragePartition]:
+    """Each district's inputs from PostGIS, one district at a time. A building is read by every district
+    its footprint touches and kept by the first (by code) whose boundary covers its point."""
+    ft = _resolve_type(type_key)
+    with engine.connect() as conn:
+        areas = [a for a in store.areas(conn, level) if a.code in set(codes)]
+    missing = set(codes) - {a.code for a in areas}
+    if missing:
+        raise SitingInputError(f"没有这些{level}: {sorted(missing)} (no such admin units with a boundary)")
+    taken: set[int] = set()
+    for a in areas:
+        reach = to_lonlat(shapely.buffer(a.geom, radius_m + HALO_M)).wkt
+        with engine.connect() as conn:
+            demand, _footprints = store.residential_buildings(conn, a.geom_ll.wkt)
+            fac = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required,
+                                            area_wkt=reach)
+            ways = store.road_ways(conn, area_wkt=a.geom_ll.wkt, margin_m=radius_m + HALO_M) \
+                if distance == "walk" else None
+        mine = shapely.covers(a.geom, shapely.points(demand.xy)) if len(demand) else np.zeros(0, bool)
+        mine &= ~np.isin(demand.id, np.fromiter(taken, dtype=np.int64, count=len(taken)))
+        taken.update(int(i) for i in demand.id[mine])
+        yield CoveragePartition(a.code, a.name, demand.id[mine], demand.xy[mine], demand.weight[mine],
+                                fac.id, fac.xy, ways)
+
+
+def coverage_province(
+    engine: Engine,
+    type_key: str,
+    *,
+    distance: str | None = None,
+    radius_m: float | None = None,
+    codes: Sequence[str] | None = None,
+    level: str = "district",
+    workers: int = 2,
+    scheduler: str | None = None,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Coverage of a facility type over every district (or ``codes``), partitioned by district, on Dask.
+
+    Returns {summary: {facility_type, type_code, radius_m, distance, partitions, buildings, households,
+    covered_households, covered_share, by_area: [...]}, buildings: {building_id, covered, distance_m,
+    facility_id} (arrays sorted by building id)}."""
+    ft = _resolve_type(type_key)
+    radius = float(radius_m if radius_m is not None else ft.radius_m)
+    distance = distance or ft.distance
+    if distance not in ("walk", "line"):
+        raise SitingInputError(f"distance 只能是 walk 或 line (got {distance!r})")
+    if not np.isfinite(radius) or radius <= 0:
+        raise SitingInputError(f"服务半径必须大于 0 (radius must be > 0, got {radius})")
+    with engine.connect() as conn:
+        chosen = partition_codes(conn, codes, level)
+    answers = run_partitions(coverage_partition, read_partitions(engine, type_key, radius, distance, chosen, level),
+                             radius, distance, workers=workers, scheduler=scheduler, client=client)
+    return merge(answers, ft.name, ft.code, radius, distance)
+
+
+def merge(answers: Sequence[dict[str, Any]], name: str, type_code: str, radius_m: float,
+          distance: str) -> dict[str, Any]:
+    """The partitions' answers as one result (pure)."""
+    by_area = [{"code": a["code"], "name": a["name"], "households": int(a["households"]),
+                "covered_households": int(a["covered_households"]),
+                "covered_share": round(a["covered_households"] / a["households"], 4) if a["households"] else 0.0}
+               for a in answers if len(a["building_id"])]
+    cols = {k: np.concatenate([a[k] for a in answers]) if answers else np.zeros(0)
+            for k in ("building_id", "covered", "distance_m", "facility_id")}
+    order = np.argsort(cols["building_id"], kind="stable")
+    households = sum(a["households"] for a in answers)
+    covered = sum(a["covered_households"] for a in answers)
+    return {
+        "summary": {"facility_type": name, "type_code": type_code, "radius_m": radius_m, "distance": distance,
+                    "partitions": len(answers), "buildings": int(len(order)), "households": int(households),
+                    "covered_households": int(covered),
+                    "covered_share": round(covered / households, 4) if households else 0.0, "by_area": by_area},
+        "buildings": {k: v[order] for k, v in cols.items()},
+    }
