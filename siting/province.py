@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
 from grid_builder.province import run_partitions
@@ -104,6 +105,37 @@ def read_partitions(engine: Engine, type_key: str, radius_m: float, distance: st
         taken.update(int(i) for i in demand.id[mine])
         yield CoveragePartition(a.code, a.name, demand.id[mine], demand.xy[mine], demand.weight[mine],
                                 fac.id, fac.xy, ways)
+
+
+def partitions_in_memory(
+    areas: Sequence[tuple[str, str, BaseGeometry]],
+    building_id: np.ndarray,
+    demand_xy: np.ndarray,
+    households: np.ndarray,
+    site_id: np.ndarray,
+    site_xy: np.ndarray,
+    ways: list[tuple[list[int], np.ndarray]] | None,
+    radius_m: float,
+) -> list[CoveragePartition]:
+    """The partitions of in-memory data by the rules :func:`read_partitions` applies in PostGIS (pure):
+    ``areas`` are (code, name, boundary in metres); a building goes to the first area covering its point;
+    each area gets the sites and ways within ``radius_m`` + ``HALO_M`` of it."""
+    pts = shapely.points(np.asarray(demand_xy, dtype=float).reshape(-1, 2))
+    sites = shapely.points(np.asarray(site_xy, dtype=float).reshape(-1, 2))
+    lines = [shapely.LineString(xy) for _ids, xy in ways] if ways is not None else []
+    free = np.ones(len(pts), bool)
+    out = []
+    for code, name, geom in areas:
+        mine = free & shapely.covers(geom, pts)
+        free &= ~mine
+        near = shapely.dwithin(geom, sites, radius_m + HALO_M) if len(sites) else np.zeros(0, bool)
+        part_ways = None
+        if ways is not None:
+            keep = shapely.dwithin(geom, lines, radius_m + HALO_M) if lines else np.zeros(0, bool)
+            part_ways = [w for w, k in zip(ways, keep, strict=True) if k]
+        out.append(CoveragePartition(code, name, building_id[mine], demand_xy[mine], households[mine],
+                                     site_id[near], site_xy[near], part_ways))
+    return out
 
 
 def coverage_province(
