@@ -20,7 +20,8 @@ Phases:
 2. **whole job** — ``--repeats`` runs each in this process (``workers=0``, the single-process reference) and
    on a LocalCluster of 1 and of 2 worker processes (started once per size, outside the timing): wall seconds
    of the whole job (reads included) and of the compute alone (partitions read beforehand, then
-   `run_partitions`), CPU seconds of the driver and of the workers.
+   `run_partitions`), CPU seconds of the driver and of the workers (PostgreSQL's own CPU not counted); for
+   h3 and coverage also the whole job with each worker reading its own partition (``reader="worker"``).
 
 Every figure carries `os.getloadavg()` at its start (the machine is shared: 2 cores). JSON to ``--out`` and a
 Markdown summary on stdout (min / median / max over repeats).
@@ -154,16 +155,16 @@ def per_partition(engine, job: str, opts, codes, geocode_data=None) -> list[dict
     return out
 
 
-def run_job(engine, job: str, opts, codes, client, workers: int, geocode_data=None) -> Any:
+def run_job(engine, job: str, opts, codes, client, workers: int, geocode_data=None, reader: str = "driver") -> Any:
     if job == "h3":
         from grid_builder.province import h3_province
 
-        return h3_province(engine, opts.res, "center", codes=codes, client=client, workers=workers)
+        return h3_province(engine, opts.res, "center", codes=codes, client=client, workers=workers, reader=reader)
     if job == "coverage":
         from siting.province import coverage_province
 
         return coverage_province(engine, opts.type, distance="walk", radius_m=opts.radius, codes=codes,
-                                 client=client, workers=workers)
+                                 client=client, workers=workers, reader=reader)
     from address_registry.bulk import geocode_bulk
 
     geocoder, texts = geocode_data
@@ -210,6 +211,15 @@ def whole_job(engine, job: str, opts, codes, geocode_data=None) -> list[dict]:
                     row.update(compute_wall_s=round(time.perf_counter() - t0, 3), compute_load=load2)
                 out.append(row)
                 print(json.dumps({job: row}), flush=True)
+                if pre is not None and workers:  # each worker reading its own partition
+                    load = _load()
+                    c0, w0, t0 = _cpu(), _worker_cpu(client), time.perf_counter()
+                    run_job(engine, job, opts, codes, client, workers, geocode_data, reader="worker")
+                    row = {"workers": workers, "reader": "worker", "repeat": rep,
+                           "wall_s": round(time.perf_counter() - t0, 3), "cpu_driver_s": round(_cpu() - c0, 3),
+                           "cpu_workers_s": round(_worker_cpu(client) - w0, 3), "load": load}
+                    out.append(row)
+                    print(json.dumps({job: row}), flush=True)
         finally:
             if client is not None:
                 client.close()
@@ -287,10 +297,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for job, entry in result["jobs"].items():
         for w in opts.workers:
-            rows = [r for r in entry["runs"] if r["workers"] == w]
-            comp = _mmm([r["compute_wall_s"] for r in rows]) if "compute_wall_s" in rows[0] else "—"
-            cpu = statistics.median(r["cpu_driver_s"] + r["cpu_workers_s"] for r in rows)
-            print(f"| {job} | {w} | {_mmm([r['wall_s'] for r in rows])} | {comp} | {cpu:.2f} |")
+            for reader in ("driver", "worker"):
+                rows = [r for r in entry["runs"] if r["workers"] == w and r.get("reader", "driver") == reader]
+                if not rows:
+                    continue
+                comp = _mmm([r["compute_wall_s"] for r in rows]) if "compute_wall_s" in rows[0] else "—"
+                cpu = statistics.median(r["cpu_driver_s"] + r["cpu_workers_s"] for r in rows)
+                print(f"| {job} | {w}{' (workers read)' if reader == 'worker' else ''} | "
+                      f"{_mmm([r['wall_s'] for r in rows])} | {comp} | {cpu:.2f} |")
     print("\n| job | partition | inputs | read s | unpickle + compute s (CPU s) | of it unpickle s | input MB | peak MB |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for job, entry in result["jobs"].items():

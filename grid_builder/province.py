@@ -10,6 +10,12 @@ need no database credentials, no route to PostGIS and no copy of the settings (t
 ``DATABASE_URL``), and the same partition function runs on an in-memory synthetic city. The cost is that the
 reads are serial on the driver; docs/scaling.md §4 gives the measured read / compute split.
 
+The other way, ``reader="worker"``: each task gets only its area code and the worker reads its own
+partition (:func:`h3_from_db`) through its own settings — ``DATABASE_URL`` in the worker's environment
+(a LocalCluster's workers inherit the driver's), never credentials in the task graph. The reads then run
+in parallel on the workers and the driver holds no partition; the workers must reach PostGIS. Same
+answers (tests); docs/scaling.md §4 compares the two.
+
 ``workers=0`` runs the same partitions one after another in this process (the single-process reference the
 tests compare the cluster's answers with).
 """
@@ -30,6 +36,7 @@ from grid_builder import h3grid, store
 from grid_builder.errors import GridNotFound
 
 LEVELS = ("district", "township", "community")
+READERS = ("driver", "worker")
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,22 @@ class H3Partition:
 def h3_partition(part: H3Partition, res: int, mode: str) -> tuple[str, list[dict]]:
     """(area code, cells with counts): `h3grid.aggregate` of one partition (a Dask task; pure)."""
     return part.code, h3grid.aggregate(part.area, res, mode, part.layers)
+
+
+def h3_from_db(code: str, res: int, mode: str) -> tuple[str, list[dict]]:
+    """A worker reads its own partition (its own settings' database) and computes it (a Dask task)."""
+    from gis_api.db import get_engine
+
+    [part] = read_partitions(get_engine(), [code], res)
+    return h3_partition(part, res, mode)
+
+
+def check_reader(reader: str) -> None:
+    """InvalidInput unless ``reader`` is one of READERS."""
+    if reader not in READERS:
+        from geo.errors import InvalidInput
+
+        raise InvalidInput(f"读取方式须为 {'/'.join(READERS)} (reader must be one of {READERS}), got {reader!r}")
 
 
 def run_partitions(fn: Any, parts: Iterable[Any], *args: Any, workers: int = 2, scheduler: str | None = None,
@@ -120,18 +143,30 @@ def h3_province(
     level: str = "district",
     codes: Sequence[str] | None = None,
     save: bool = False,
+    reader: str = "driver",
     workers: int = 2,
     scheduler: str | None = None,
     client: Any = None,
 ) -> dict[str, list[dict]]:
     """{area code: cells with counts} for every partition (see :func:`partition_codes`), computed on Dask;
     each area's answer equals `grid_builder.service.h3_for_area` for it. ``save`` writes each area's cells
-    to the h3_cell layer (on the driver, one transaction per area)."""
+    to the h3_cell layer (on the driver, one transaction per area). ``reader``: who reads each partition
+    from PostGIS, the driver (default) or the worker computing it (see the module's docstring)."""
     h3grid.check(res, mode)
+    check_reader(reader)
     with engine.connect() as conn:
         chosen = partition_codes(conn, level, codes)
-    answers = run_partitions(h3_partition, read_partitions(engine, chosen, res), res, mode,
-                             workers=workers, scheduler=scheduler, client=client)
+    if reader == "worker":
+        with engine.connect() as conn:
+            for code in chosen:  # refusals before any task: unknown areas, too many cells
+                found = store.area_geometry(conn, code)
+                if found is None:
+                    raise GridNotFound(f"区域 {code} 不存在 (no admin unit or grid with this code)")
+                h3grid.check_cell_budget(found[1], res)
+        answers = run_partitions(h3_from_db, chosen, res, mode, workers=workers, scheduler=scheduler, client=client)
+    else:
+        answers = run_partitions(h3_partition, read_partitions(engine, chosen, res), res, mode,
+                                 workers=workers, scheduler=scheduler, client=client)
     out = dict(answers)
     if save:
         for code, cells in out.items():

@@ -25,7 +25,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
-from grid_builder.province import run_partitions
+from grid_builder.province import check_reader, run_partitions
 
 from . import store
 from .errors import SitingInputError
@@ -83,28 +83,50 @@ def partition_codes(conn: Any, codes: Sequence[str] | None = None, level: str = 
 
 def read_partitions(engine: Engine, type_key: str, radius_m: float, distance: str,
                     codes: Sequence[str], level: str = "district") -> Iterator[CoveragePartition]:
-    """Each district's inputs from PostGIS, one district at a time. A building is read by every district
-    its footprint touches and kept by the first (by code) whose boundary covers its point."""
-    ft = _resolve_type(type_key)
+    """Each district's inputs from PostGIS, one district at a time, in code order. A building is read by
+    every district its footprint touches and kept by the first (by code) whose boundary covers its point."""
     with engine.connect() as conn:
         areas = [a for a in store.areas(conn, level) if a.code in set(codes)]
     missing = set(codes) - {a.code for a in areas}
     if missing:
         raise SitingInputError(f"没有这些{level}: {sorted(missing)} (no such admin units with a boundary)")
-    taken: set[int] = set()
-    for a in areas:
-        reach = to_lonlat(shapely.buffer(a.geom, radius_m + HALO_M)).wkt
-        with engine.connect() as conn:
-            demand, _footprints = store.residential_buildings(conn, a.geom_ll.wkt)
-            fac = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required,
-                                            area_wkt=reach)
-            ways = store.road_ways(conn, area_wkt=a.geom_ll.wkt, margin_m=radius_m + HALO_M) \
-                if distance == "walk" else None
-        mine = shapely.covers(a.geom, shapely.points(demand.xy)) if len(demand) else np.zeros(0, bool)
-        mine &= ~np.isin(demand.id, np.fromiter(taken, dtype=np.int64, count=len(taken)))
-        taken.update(int(i) for i in demand.id[mine])
-        yield CoveragePartition(a.code, a.name, demand.id[mine], demand.xy[mine], demand.weight[mine],
-                                fac.id, fac.xy, ways)
+    for i, a in enumerate(areas):
+        yield read_partition(engine, type_key, radius_m, distance, a, [b.geom for b in areas[:i]])
+
+
+def read_partition(engine: Engine, type_key: str, radius_m: float, distance: str, area: store.Area,
+                   earlier: Sequence[BaseGeometry]) -> CoveragePartition:
+    """One district's inputs: its buildings whose point it covers and no ``earlier`` district does, the
+    facilities and the road ways within ``radius_m`` + HALO_M of it."""
+    ft = _resolve_type(type_key)
+    reach = to_lonlat(shapely.buffer(area.geom, radius_m + HALO_M)).wkt
+    with engine.connect() as conn:
+        demand, _footprints = store.residential_buildings(conn, area.geom_ll.wkt)
+        fac = store.existing_facilities(conn, ft.code, ft.poi_kinds, ft.name_patterns, ft.name_required,
+                                        area_wkt=reach)
+        ways = store.road_ways(conn, area_wkt=area.geom_ll.wkt, margin_m=radius_m + HALO_M) \
+            if distance == "walk" else None
+    pts = shapely.points(demand.xy) if len(demand) else np.zeros(0, dtype=object)
+    mine = shapely.covers(area.geom, pts) if len(demand) else np.zeros(0, bool)
+    for g in earlier:
+        if len(demand):
+            mine &= ~shapely.covers(g, pts)
+    return CoveragePartition(area.code, area.name, demand.id[mine], demand.xy[mine], demand.weight[mine],
+                             fac.id, fac.xy, ways)
+
+
+def coverage_from_db(code: str, type_key: str, radius_m: float, distance: str, codes: Sequence[str],
+                     level: str = "district") -> dict[str, Any]:
+    """A worker reads its own district (its own settings' database; ``codes``: every partition, for the
+    rule that gives a boundary building to the first district) and computes it (a Dask task)."""
+    from gis_api.db import get_engine
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        areas = [a for a in store.areas(conn, level) if a.code in set(codes)]
+    i = [a.code for a in areas].index(code)
+    part = read_partition(engine, type_key, radius_m, distance, areas[i], [b.geom for b in areas[:i]])
+    return coverage_partition(part, radius_m, distance)
 
 
 def partitions_in_memory(
@@ -146,6 +168,7 @@ def coverage_province(
     radius_m: float | None = None,
     codes: Sequence[str] | None = None,
     level: str = "district",
+    reader: str = "driver",
     workers: int = 2,
     scheduler: str | None = None,
     client: Any = None,
@@ -154,7 +177,8 @@ def coverage_province(
 
     Returns {summary: {facility_type, type_code, radius_m, distance, partitions, buildings, households,
     covered_households, covered_share, by_area: [...]}, buildings: {building_id, covered, distance_m,
-    facility_id} (arrays sorted by building id)}."""
+    facility_id} (arrays sorted by building id)}. ``reader``: who reads each district from PostGIS, the
+    driver (default) or the worker computing it (see :mod:`grid_builder.province`)."""
     ft = _resolve_type(type_key)
     radius = float(radius_m if radius_m is not None else ft.radius_m)
     distance = distance or ft.distance
@@ -162,10 +186,20 @@ def coverage_province(
         raise SitingInputError(f"distance 只能是 walk 或 line (got {distance!r})")
     if not np.isfinite(radius) or radius <= 0:
         raise SitingInputError(f"服务半径必须大于 0 (radius must be > 0, got {radius})")
+    check_reader(reader)
     with engine.connect() as conn:
         chosen = partition_codes(conn, codes, level)
-    answers = run_partitions(coverage_partition, read_partitions(engine, type_key, radius, distance, chosen, level),
-                             radius, distance, workers=workers, scheduler=scheduler, client=client)
+        known = {a.code for a in store.areas(conn, level)}
+    if set(chosen) - known:
+        raise SitingInputError(f"没有这些{level}: {sorted(set(chosen) - known)} (no such admin units with a boundary)")
+    if reader == "worker":
+        ordered = sorted(chosen)  # the order read_partitions visits them in (store.areas: by code)
+        answers = run_partitions(coverage_from_db, ordered, type_key, radius, distance, ordered, level,
+                                 workers=workers, scheduler=scheduler, client=client)
+    else:
+        answers = run_partitions(coverage_partition, read_partitions(engine, type_key, radius, distance, chosen,
+                                                                     level),
+                                 radius, distance, workers=workers, scheduler=scheduler, client=client)
     return merge(answers, ft.name, ft.code, radius, distance)
 
 

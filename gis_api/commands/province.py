@@ -15,6 +15,9 @@ province_app = typer.Typer(
 _AREA = typer.Option(None, "--area", help="分区代码，可重复（缺省：所有含建筑的区县）area codes, repeatable")
 _WORKERS = typer.Option(2, "--workers", help="本地集群的工作进程数；0 = 本进程顺序计算 (no Dask)")
 _SCHEDULER = typer.Option(None, "--scheduler", help="Dask 调度器 use this scheduler (tcp://host:8786)")
+_READER = typer.Option("driver", "--reader",
+                       help="谁读取分区 who reads each partition from PostGIS: driver (this process) | worker "
+                            "(each worker, with DATABASE_URL of its own environment)")
 
 
 def _engine():
@@ -38,6 +41,7 @@ def h3_cmd(
     area: list[str] = _AREA,
     save: bool = typer.Option(False, "--save/--no-save", help="写入 h3_cell 表（地图图层）"),
     out: Path = typer.Option(None, "--out", help="另存 GeoJSON 文件"),
+    reader: str = _READER,
     workers: int = _WORKERS,
     scheduler: str | None = _SCHEDULER,
 ) -> None:
@@ -46,7 +50,7 @@ def h3_cmd(
     from grid_builder.province import h3_province
 
     _check(scheduler)
-    got = h3_province(_engine(), res, mode, level=level, codes=area or None, save=save, workers=workers,
+    got = h3_province(_engine(), res, mode, level=level, codes=area or None, save=save, reader=reader, workers=workers,
                       scheduler=scheduler)
     for code, cells in got.items():
         typer.echo(f"{code} res {res} {mode}: {len(cells)} 个单元, {round(sum(c['households'] for c in cells))} 户, "
@@ -66,6 +70,7 @@ def coverage_cmd(
     radius: float = typer.Option(None, "--radius", help="override the GB 50180-2018 radius, metres"),
     area: list[str] = _AREA,
     out: Path = typer.Option(None, "--out", help="另存每区汇总 CSV per district"),
+    reader: str = _READER,
     workers: int = _WORKERS,
     scheduler: str | None = _SCHEDULER,
 ) -> None:
@@ -74,7 +79,7 @@ def coverage_cmd(
 
     _check(scheduler)
     res = coverage_province(_engine(), facility_type, distance=distance, radius_m=radius, codes=area or None,
-                            workers=workers, scheduler=scheduler)
+                            reader=reader, workers=workers, scheduler=scheduler)
     s = res["summary"]
     for a in s["by_area"]:
         typer.echo(f"{a['code']} {a['name']}: {a['covered_households']}/{a['households']} 户 ({a['covered_share']:.1%})")

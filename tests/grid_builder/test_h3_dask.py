@@ -22,6 +22,8 @@ def test_h3_on_dask_equals_h3_for_area_on_the_demo(engine, dask_client):
         assert cells == h3_for_area(engine, code, RES, "center")
     assert sum(c["buildings"] for cells in got.values() for c in cells) > 1_000
     assert sum(c["households"] for cells in got.values() for c in cells) > 30_000
+    # each worker reading its own district from PostGIS (DATABASE_URL of its environment): the same answers
+    assert h3_province(engine, RES, "center", client=dask_client, reader="worker") == got
     # the in-process run of the same partitions (workers=0) is the same answer
     assert h3_province(engine, RES, "center", codes=sorted(got)[:2], workers=0) == {
         k: got[k] for k in sorted(got)[:2]}
@@ -52,3 +54,7 @@ def test_a_bad_level_or_area_is_refused(engine):
         h3_province(engine, RES, level="province", workers=0)
     with pytest.raises(Exception, match="不存在"):
         h3_province(engine, RES, codes=["999999"], workers=0)
+    with pytest.raises(Exception, match="不存在"):
+        h3_province(engine, RES, codes=["999999"], reader="worker", workers=0)
+    with pytest.raises(Exception, match="reader"):
+        h3_province(engine, RES, reader="nobody", workers=0)

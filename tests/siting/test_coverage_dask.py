@@ -39,6 +39,8 @@ def test_coverage_on_dask_equals_the_whole_demo_in_one_process(engine, dask_clie
         assert s["partitions"] >= 2 and len(s["by_area"]) >= 2
         if distance == "line":  # the same partitions one after another in this process (cheap by line)
             _same(got, coverage_province(engine, TYPE, distance=distance, workers=0))
+        else:  # each worker reading its own district from PostGIS
+            _same(got, coverage_province(engine, TYPE, distance=distance, client=dask_client, reader="worker"))
         # the whole demo at once (`shequ coverage --type 公交车站`), unpartitioned: the same buildings covered
         with engine.connect() as conn:
             whole = service.coverage_analysis(conn, TYPE, distance=distance)
