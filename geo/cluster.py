@@ -14,13 +14,37 @@ workers compute. No home-made scheduler: placement, retries and memory limits ar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
-from geo.errors import Unavailable
+from geo.errors import InvalidInput, Unavailable
 
 CONNECT_TIMEOUT_S = 5.0
+#: who reads a partition from PostGIS: the driver (and scatters it) or the worker computing it
+READERS = ("driver", "worker")
+
+
+def worker_engine() -> Any:
+    """The database of a worker that reads its own partition: ``DATABASE_URL`` of the worker's own
+    environment (a LocalCluster's workers inherit the driver's; `shequ province` sets it for the embedded
+    cluster), one engine per worker process. No credentials travel in the task graph."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise Unavailable("Dask 工作进程没有 DATABASE_URL (the Dask worker has no DATABASE_URL in its environment)")
+    return _engine(url)
+
+
+@lru_cache(maxsize=4)
+def _engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):  # psycopg 3, as gis_api.db
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
 def connect(scheduler: str | None, workers: int) -> tuple[Any, Any]:
@@ -74,3 +98,19 @@ def map_partitions(client: Any, fn: Callable[..., Any], parts: Iterable[Any], *a
         [data] = client.scatter([part], hash=False)
         futures.append(client.submit(fn, *head, data, *args, pure=False))
     return list(client.gather(futures))
+
+
+def check_reader(reader: str) -> None:
+    """InvalidInput unless ``reader`` is one of READERS."""
+    if reader not in READERS:
+        raise InvalidInput(f"读取方式须为 {'/'.join(READERS)} (reader must be one of {READERS}), got {reader!r}")
+
+
+def run_partitions(fn: Any, parts: Iterable[Any], *args: Any, workers: int = 2, scheduler: str | None = None,
+                   client: Any = None) -> list[Any]:
+    """``[fn(p, *args) for p in parts]``: on Dask (a LocalCluster of ``workers`` processes, ``scheduler`` or
+    ``client``), or in this process when ``workers`` is 0 and no scheduler or client is given."""
+    if workers == 0 and scheduler is None and client is None:
+        return [fn(p, *args) for p in parts]
+    with dask_client(scheduler, workers, client) as c:
+        return map_partitions(c, fn, parts, *args)

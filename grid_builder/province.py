@@ -11,7 +11,7 @@ need no database credentials, no route to PostGIS and no copy of the settings (t
 reads are serial on the driver; docs/scaling.md §4 gives the measured read / compute split.
 
 The other way, ``reader="worker"``: each task gets only its area code and the worker reads its own
-partition (:func:`h3_from_db`) through its own settings — ``DATABASE_URL`` in the worker's environment
+partition (:func:`h3_from_db`) through `geo.cluster.worker_engine` — ``DATABASE_URL`` of the worker's environment
 (a LocalCluster's workers inherit the driver's), never credentials in the task graph. The reads then run
 in parallel on the workers and the driver holds no partition; the workers must reach PostGIS. Same
 answers (tests); docs/scaling.md §4 compares the two.
@@ -22,7 +22,7 @@ tests compare the cluster's answers with).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +31,14 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
-from geo.cluster import dask_client, map_partitions
+from geo.cluster import READERS, check_reader, run_partitions
 from grid_builder import h3grid, store
 from grid_builder.errors import GridNotFound
 
+__all__ = ["LEVELS", "READERS", "H3Partition", "check_reader", "h3_from_db", "h3_partition", "h3_province",
+           "partition_codes", "partitions_from_points", "read_partitions", "run_partitions"]
+
 LEVELS = ("district", "township", "community")
-READERS = ("driver", "worker")
 
 
 @dataclass(frozen=True)
@@ -54,29 +56,11 @@ def h3_partition(part: H3Partition, res: int, mode: str) -> tuple[str, list[dict
 
 
 def h3_from_db(code: str, res: int, mode: str) -> tuple[str, list[dict]]:
-    """A worker reads its own partition (its own settings' database) and computes it (a Dask task)."""
-    from gis_api.db import get_engine
+    """A worker reads its own partition (``DATABASE_URL`` of its environment) and computes it (a Dask task)."""
+    from geo.cluster import worker_engine
 
-    [part] = read_partitions(get_engine(), [code], res)
+    [part] = read_partitions(worker_engine(), [code], res)
     return h3_partition(part, res, mode)
-
-
-def check_reader(reader: str) -> None:
-    """InvalidInput unless ``reader`` is one of READERS."""
-    if reader not in READERS:
-        from geo.errors import InvalidInput
-
-        raise InvalidInput(f"读取方式须为 {'/'.join(READERS)} (reader must be one of {READERS}), got {reader!r}")
-
-
-def run_partitions(fn: Any, parts: Iterable[Any], *args: Any, workers: int = 2, scheduler: str | None = None,
-                   client: Any = None) -> list[Any]:
-    """``[fn(p, *args) for p in parts]``: on Dask (a LocalCluster of ``workers`` processes, ``scheduler`` or
-    ``client``), or in this process when ``workers`` is 0 and no scheduler or client is given."""
-    if workers == 0 and scheduler is None and client is None:
-        return [fn(p, *args) for p in parts]
-    with dask_client(scheduler, workers, client) as c:
-        return map_partitions(c, fn, parts, *args)
 
 
 # ------------------------------------------------------------------------------------------- inputs

@@ -25,7 +25,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
-from grid_builder.province import check_reader, run_partitions
+from geo.cluster import check_reader, run_partitions
 
 from . import store
 from .errors import SitingInputError
@@ -117,11 +117,11 @@ def read_partition(engine: Engine, type_key: str, radius_m: float, distance: str
 
 def coverage_from_db(code: str, type_key: str, radius_m: float, distance: str, codes: Sequence[str],
                      level: str = "district") -> dict[str, Any]:
-    """A worker reads its own district (its own settings' database; ``codes``: every partition, for the
+    """A worker reads its own district (``DATABASE_URL`` of its environment; ``codes``: every partition, for the
     rule that gives a boundary building to the first district) and computes it (a Dask task)."""
-    from gis_api.db import get_engine
+    from geo.cluster import worker_engine
 
-    engine = get_engine()
+    engine = worker_engine()
     with engine.connect() as conn:
         areas = [a for a in store.areas(conn, level) if a.code in set(codes)]
     i = [a.code for a in areas].index(code)

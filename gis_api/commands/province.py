@@ -26,7 +26,15 @@ def _engine():
     return get_engine()
 
 
-def _check(scheduler: str | None) -> None:
+def _check(scheduler: str | None, reader: str) -> None:
+    if reader == "worker" and not scheduler:
+        import os
+
+        from gis_api.db import database_url
+        from gis_api.settings import get_settings
+
+        # the LocalCluster's workers inherit this environment: they reach the same database
+        os.environ.setdefault("DATABASE_URL", database_url(get_settings()))
     if scheduler:
         from geo.cluster import check_scheduler
 
@@ -49,7 +57,7 @@ def h3_cmd(
     from geo.geojson import feature, feature_collection
     from grid_builder.province import h3_province
 
-    _check(scheduler)
+    _check(scheduler, reader)
     got = h3_province(_engine(), res, mode, level=level, codes=area or None, save=save, reader=reader, workers=workers,
                       scheduler=scheduler)
     for code, cells in got.items():
@@ -77,7 +85,7 @@ def coverage_cmd(
     """全省服务半径覆盖 households covered by a facility type in every district, one Dask task per district."""
     from siting.province import coverage_province
 
-    _check(scheduler)
+    _check(scheduler, reader)
     res = coverage_province(_engine(), facility_type, distance=distance, radius_m=radius, codes=area or None,
                             reader=reader, workers=workers, scheduler=scheduler)
     s = res["summary"]

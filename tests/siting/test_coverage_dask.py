@@ -10,8 +10,8 @@ import numpy as np
 import shapely
 from typer.testing import CliRunner
 
+from geo.cluster import run_partitions
 from geo.demo_files import read_roads, read_tilezen
-from grid_builder.province import run_partitions
 from siting import service
 from siting.province import (
     CoveragePartition,
