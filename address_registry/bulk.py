@@ -5,7 +5,7 @@ A department's table of millions of address strings is cut into partitions of ``
 (``Client.scatter(..., broadcast=True)``: each worker deserialises it once and keeps it for all its
 partitions) and each partition is one task. A local cluster of worker processes by default
 (``LocalCluster``), or an existing scheduler (``tcp://host:8786``); one that cannot be reached is a clear
-`Unavailable` naming it. The answers equal `Geocoder.geocode_many` in one process (tests).
+`Unavailable` naming it (the client handling is :mod:`geo.cluster`, shared with the other province jobs). The answers equal `Geocoder.geocode_many` in one process (tests).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from address_registry.geocoder import Geocoder
-from geo.errors import InvalidInput, Unavailable
+from geo.cluster import CONNECT_TIMEOUT_S, check_scheduler, dask_client, map_partitions
+from geo.errors import InvalidInput
+
+__all__ = ["CONNECT_TIMEOUT_S", "DEFAULT_PARTITION", "check_scheduler", "geocode_bulk", "geocode_partition",
+           "partitions"]
 
 DEFAULT_PARTITION = 5_000
-CONNECT_TIMEOUT_S = 5.0
 
 
 def partitions(texts: Sequence[str], size: int) -> list[tuple[int, list[str]]]:
@@ -30,27 +33,6 @@ def partitions(texts: Sequence[str], size: int) -> list[tuple[int, list[str]]]:
 def geocode_partition(geocoder: Geocoder, rows: list[str], limit: int = 1) -> list[list[dict[str, Any]]]:
     """The answers of one partition (a Dask task; the geocoder is the worker's scattered copy)."""
     return geocoder.geocode_many(rows, limit)
-
-
-def check_scheduler(scheduler: str) -> None:
-    """Connect to the scheduler and leave (Unavailable, naming it, when it cannot be reached): lets a
-    command fail before it loads anything."""
-    client, _ = _client(scheduler, 0)
-    client.close()
-
-
-def _client(scheduler: str | None, workers: int):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), None
-        except (OSError, TimeoutError) as exc:
-            raise Unavailable(
-                f"无法连接 Dask 调度器 {scheduler} (cannot reach the Dask scheduler {scheduler}: {exc})"
-            ) from exc
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
 
 
 def geocode_bulk(
@@ -66,19 +48,8 @@ def geocode_bulk(
     """`geocoder.geocode_many(texts, limit)` computed on Dask: a LocalCluster of ``workers`` processes, the
     scheduler at ``scheduler`` (``tcp://host:8786``), or a ``client`` the caller owns (left open)."""
     parts = partitions(texts, partition_size)
-    own = client is None
-    cluster = None
-    if own:
-        client, cluster = _client(scheduler, workers)
-    try:
-        shared = client.scatter(geocoder, broadcast=True)
-        futures = [client.submit(geocode_partition, shared, rows, limit, pure=False) for _start, rows in parts]
-        answers = client.gather(futures)
-    finally:
-        if own:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    with dask_client(scheduler, workers, client) as c:
+        answers = map_partitions(c, geocode_partition, (rows for _start, rows in parts), limit, shared=geocoder)
     out: list[list[dict[str, Any]]] = []
     for part in answers:
         out.extend(part)

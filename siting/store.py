@@ -170,12 +170,16 @@ def road_stamp(conn) -> tuple[int, int]:
 
 def road_ways(conn, exclude_kinds=("motorway", "motorway_link"), area_wkt: str | None = None,
               margin_m: float = 0.0) -> list[tuple[list[int], np.ndarray]]:
-    """``(node_ids, xy metres)`` per road way (the routable Overpass network)."""
+    """``(node_ids, xy metres)`` per road way (the routable Overpass network). Within ``margin_m`` of
+    ``area_wkt`` when given: a box test first (the area's envelope grown by the margin, which never drops a
+    way the distance test keeps), so the geography distance runs only on the ways near the area."""
     rows = conn.execute(text(f"""
         SELECT node_ids, ST_AsBinary(ST_Transform(geom, {METRIC_SRID})) AS wkb FROM road
         WHERE kind <> ALL(CAST(:excl AS text[]))
-          AND (CAST(:area AS text) IS NULL OR ST_DWithin(geom::geography,
-               ST_GeomFromText(CAST(:area AS text), 4326)::geography, :margin))"""),
+          AND (CAST(:area AS text) IS NULL OR (
+               geom && ST_Buffer(ST_Envelope(ST_GeomFromText(CAST(:area AS text), 4326))::geography,
+                                 :margin + 1)::geometry
+               AND ST_DWithin(geom::geography, ST_GeomFromText(CAST(:area AS text), 4326)::geography, :margin)))"""),
         {"excl": list(exclude_kinds), "area": area_wkt, "margin": margin_m}).all()
     return [(list(r.node_ids), shapely.get_coordinates(shapely.from_wkb(bytes(r.wkb)))) for r in rows]
 

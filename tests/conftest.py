@@ -300,3 +300,32 @@ def fuzz_cases():
         return large if full else small
 
     return cases
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A Dask LocalCluster of two worker processes (one thread each) for one test module (issue 14)."""
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def synth_inputs(shared_data):
+    """The real structure a synthetic city grows from: named roads, Shanghai's districts, admin names."""
+    from address_registry import synth
+
+    return synth.inputs_from_files(shared_data)
+
+
+@pytest.fixture(scope="session")
+def synth_city(synth_inputs):
+    """A small synthetic city (`shequ demo synth -n 4000 --seed 11`, in memory; every row synthetic)."""
+    from address_registry import synth
+
+    d = synth_inputs
+    return synth.grow_city(d["roads"], d["districts"], 4_000, seed=11, admin_names=d["admin_names"])

@@ -33,17 +33,6 @@ def test_partitions_cover_the_rows_in_order():
         partitions(["a"], 0)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    from dask.distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def test_distributed_equals_single_process_on_the_demo(geocoder, inputs_demo, dask_client):
     texts = _queries(inputs_demo["records"], inputs_demo["aliases"], every=12)
     assert len(texts) > 1_000
@@ -52,10 +41,9 @@ def test_distributed_equals_single_process_on_the_demo(geocoder, inputs_demo, da
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
-def test_distributed_equals_single_process_on_a_synthetic_city(shared_data, dask_client):
-    data = synth.inputs_from_files(shared_data)
-    city = synth.grow_city(data["roads"], data["districts"], 4_000, seed=11, admin_names=data["admin_names"])
-    g = Geocoder(city.records, city.aliases, road_lines=synth.road_lines(data["roads"]))
+def test_distributed_equals_single_process_on_a_synthetic_city(synth_inputs, synth_city, dask_client):
+    city = synth_city
+    g = Geocoder(city.records, city.aliases, road_lines=synth.road_lines(synth_inputs["roads"]))
     texts = _queries(city.records, city.aliases, every=6)
     single = g.geocode_many(texts, 1)
     assert sum(1 for r in single if r) > 0.9 * len(texts)
