@@ -37,7 +37,9 @@ def test_vendor_assets_served_locally(client):
 
 
 def test_map_layers_json_lists_styles_and_tile_urls(client):
-    body = client.get("/map/layers.json").json()
+    resp = client.get("/map/layers.json")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
     ids = {layer["id"] for layer in body["layers"]}
     assert {"building", "road", "admin_district", "poi"} <= ids
     assert {"building", "road", "water"} <= set(body["basemap"]["layers"])
