@@ -17,7 +17,8 @@ and measured with the product's own commands, each in a fresh process (``python 
 - ``serve``: ``shequ serve --workers W`` (the geocoder warmed in the background, ``SHEQU_WARM_GEOCODER=1``);
   time until a ``/geocode`` answers; then 8 client processes with keep-alive connections send the noisy
   queries to ``GET /geocode`` (p50 / p95 / p99 / max), then ``GET /reverse`` at seeded points (half in
-  synthetic buildings, half 10–40 m off them);
+  synthetic buildings, half 10–40 m off them); each then again from one client (500 requests: the service
+  time without the queue 8 closed-loop clients build);
 - ``tiles``: the same server, ``GET /tiles/basemap/{z}/{x}/{y}.mvt`` for every tile of z12–16 over the
   synthetic city's fixed frame (the bbox of the named roads it is grown from): one pass after the tile cache
   is cleared (cold), two more (warm), 8 keep-alive client threads (`bench_tiles.run_pass`);
@@ -276,9 +277,11 @@ def step_serve(url: str, env: dict[str, str], size: int, seed: int, workers: int
             geo = [f"/geocode?{urlencode({'q': q, 'limit': 5})}" for q in queries]
             latency(port, geo[:200])  # warm-up: each client's first connection, the parser's caches
             out["geocode"] = latency(port, geo)
+            out["geocode_1client"] = latency(port, geo[:500], clients=1)  # service time without queueing
             rev = [f"/reverse?lon={x:.7f}&lat={y:.7f}" for x, y in reverse_points(url, seed)]
             latency(port, rev[:200])
             out["reverse"] = latency(port, rev)
+            out["reverse_1client"] = latency(port, rev[:500], clients=1)
         if "tiles" in steps:
             from tiles.tms import tiles_for_bbox
 
@@ -406,6 +409,9 @@ COLUMNS = [("registry build s (plan_registry)", lambda r: r.get("registry_build_
            ("/geocode p50 ms", lambda r: r.get("geocode", {}).get("p50_ms")),
            ("/reverse p99 ms", lambda r: r.get("reverse", {}).get("p99_ms")),
            ("/reverse p50 ms", lambda r: r.get("reverse", {}).get("p50_ms")),
+           ("/geocode p99 ms, 1 client", lambda r: r.get("geocode_1client", {}).get("p99_ms")),
+           ("/reverse p99 ms, 1 client", lambda r: r.get("reverse_1client", {}).get("p99_ms")),
+           ("/reverse answers/s, 8 clients", lambda r: r.get("reverse", {}).get("per_s")),
            ("grid boundaries + build --all s", lambda r: r.get("grid_boundaries_plus_build_s")),
            ("of which grids s", lambda r: r.get("grids_s")),
            ("tiles cold /s", lambda r: r.get("tiles", {}).get("cold_per_s")),
