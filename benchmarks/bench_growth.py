@@ -247,6 +247,15 @@ def road_frame(url: str) -> tuple[float, float, float, float]:
                                "(SELECT ST_Extent(geom) e FROM road WHERE name IS NOT NULL) q").fetchone())
 
 
+def tile_bytes(url: str) -> dict:
+    """Mean and largest cached tile (bytes) after the passes: what a warm hit reads and sends."""
+    import psycopg
+
+    with psycopg.connect(url) as c:
+        n, mean, top = c.execute("SELECT count(*), avg(length(data)), max(length(data)) FROM tile_cache").fetchone()
+    return {"cached_tiles": n, "tile_bytes_mean": round(float(mean or 0)), "tile_bytes_max": top}
+
+
 def wait_geocoder(port: int, query: str, budget_s: float = 900) -> float:
     """Seconds until a /geocode answers 200 (a geocode that arrives before the warm index waits for it)."""
     t0 = time.perf_counter()
@@ -297,7 +306,7 @@ def step_serve(url: str, env: dict[str, str], size: int, seed: int, workers: int
                             "cold_per_s": round(cold["n"] / cold["wall_s"], 1),
                             "cold_p99_ms": round(1000 * _pct(sorted(cold["lat"]), 0.99), 1),
                             "warm_per_s": round(sum(p["n"] for p in warm) / sum(p["wall_s"] for p in warm), 1),
-                            "warm_p99_ms": round(1000 * _pct(lat, 0.99), 1)}
+                            "warm_p99_ms": round(1000 * _pct(lat, 0.99), 1), **tile_bytes(url)}
     finally:
         stop(proc)
         for k, v in saved.items():
@@ -416,6 +425,7 @@ COLUMNS = [("registry build s (plan_registry)", lambda r: r.get("registry_build_
            ("of which grids s", lambda r: r.get("grids_s")),
            ("tiles cold /s", lambda r: r.get("tiles", {}).get("cold_per_s")),
            ("tiles warm /s", lambda r: r.get("tiles", {}).get("warm_per_s")),
+           ("tile bytes, mean", lambda r: r.get("tiles", {}).get("tile_bytes_mean")),
            ("coverage walk s", lambda r: r.get("coverage_s")),
            ("database MB", lambda r: r.get("database_mb"))]
 

@@ -57,3 +57,33 @@ def test_the_index_is_partial_on_the_levels_nearest_reads(tx):
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_standard_address_reverse'")).scalar_one()
     assert "gist (geom)" in definition
     assert "'house_number'" in definition and "'building'" in definition and "valid_to IS NULL" in definition
+
+
+def test_grid_containing_reads_the_catalogue_once(tx):
+    """The grid cell at a point, its micro-grid with it; no grid table → None (the one catalogue read)."""
+    conn = tx
+    house = conn.execute(text("""SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat FROM standard_address
+        WHERE valid_to IS NULL AND level = 'house_number' AND geom IS NOT NULL ORDER BY code LIMIT 1""")).one()
+    box = "ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :d)"
+    for code, level, d, parent in (("999999999999001", "grid", 0.001, "999999999999"),
+                                   ("999999999999001001", "microgrid", 0.0005, "999999999999001")):
+        conn.execute(text(f"""INSERT INTO grid (code, name, level, parent_code, community_code, geom, source,
+            area_m2, compactness, contiguous) VALUES (:code, :name, :level, :parent, '999999999999', ST_Multi({box}), 'manual', 1, 1, true)"""),
+                     {"code": code, "name": f"反查测试{level}", "level": level, "parent": parent, "lon": house.lon,
+                      "lat": house.lat, "d": d})
+    conn.execute(text("UPDATE grid SET valid_to = now() WHERE code NOT LIKE '999999999999%'"))
+    seen: list[str] = []
+
+    def keep(_conn, _cursor, statement, *_rest):
+        seen.append(statement)
+
+    event.listen(conn, "before_cursor_execute", keep)
+    try:
+        found = store.grid_containing(conn, house.lon, house.lat)
+    finally:
+        event.remove(conn, "before_cursor_execute", keep)
+    assert len(seen) == 2 and "pg_attribute" in seen[0]  # one catalogue read, then the grid query
+    assert found == {"code": "999999999999001", "name": "反查测试grid",
+                     "microgrid": {"code": "999999999999001001", "name": "反查测试microgrid"}}
+    conn.execute(text("ALTER TABLE grid RENAME TO grid_moved_away"))
+    assert store.grid_containing(conn, house.lon, house.lat) is None
