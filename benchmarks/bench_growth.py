@@ -23,7 +23,8 @@ and measured with the product's own commands, each in a fresh process (``python 
   synthetic city's fixed frame (the bbox of the named roads it is grown from): one pass after the tile cache
   is cleared (cold), two more (warm), 8 keep-alive client threads (`bench_tiles.run_pass`);
 - ``coverage``: ``shequ coverage --type 公交车站 --distance walk`` (wall time of the command: analysis, the
-  saved result and its map, PDF, GeoPackage and CSVs);
+  saved result and its map, PDF, GeoPackage and CSVs); then, in a child process, `coverage_analysis` alone
+  and the walking-distance computation inside it (`compute_coverage`);
 - ``size``: ``pg_database_size``.
 
 Each row records ``os.getloadavg()`` before each step. Rows go to bench-output/growth.json (merged by size and
@@ -321,8 +322,37 @@ def step_coverage(env: dict[str, str], facility_type: str, folder: Path) -> dict
     wall, stdout = shequ(env, "coverage", "--type", facility_type, "--distance", "walk", "-o",
                          str(folder / "coverage"))
     summary = json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
-    return {"coverage_s": round(wall, 2), "coverage_type": facility_type, "facilities": summary["facilities"],
+    proc = subprocess.run([sys.executable, __file__, "--child-coverage", facility_type], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=3600, check=True)
+    inner = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"coverage_s": round(wall, 2), "coverage_analysis_s": inner["analysis_s"],
+            "coverage_compute_s": inner.get("compute_s"), "coverage_type": facility_type, "facilities": summary["facilities"],
             "coverage_households": summary["households"], "covered_share": summary["covered_share"]}
+
+
+def coverage_child(facility_type: str) -> dict:
+    """In this process: `siting.service.coverage_analysis` alone (read-only, rolled back), and the walking-
+    distance computation inside it (`compute_coverage`), timed."""
+    from gis_api.db import get_engine
+    from siting import service
+
+    seen: dict[str, float] = {}
+    compute = service.compute_coverage
+
+    def timed(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return compute(*a, **kw)
+        finally:
+            seen["compute_s"] = time.perf_counter() - t0
+
+    service.compute_coverage = timed  # type: ignore[assignment]
+    with get_engine().connect() as conn:
+        t0 = time.perf_counter()
+        service.coverage_analysis(conn, facility_type, distance="walk")
+        seen["analysis_s"] = time.perf_counter() - t0
+        conn.rollback()
+    return {k: round(v, 2) for k, v in seen.items()}
 
 
 def step_size(url: str) -> dict:
@@ -426,7 +456,9 @@ COLUMNS = [("registry build s (plan_registry)", lambda r: r.get("registry_build_
            ("tiles cold /s", lambda r: r.get("tiles", {}).get("cold_per_s")),
            ("tiles warm /s", lambda r: r.get("tiles", {}).get("warm_per_s")),
            ("tile bytes, mean", lambda r: r.get("tiles", {}).get("tile_bytes_mean")),
-           ("coverage walk s", lambda r: r.get("coverage_s")),
+           ("coverage walk s (command)", lambda r: r.get("coverage_s")),
+           ("of which the analysis s", lambda r: r.get("coverage_analysis_s")),
+           ("of which walking distances s", lambda r: r.get("coverage_compute_s")),
            ("database MB", lambda r: r.get("database_mb"))]
 
 
@@ -452,7 +484,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, help="the clusters' port (default: a free one per row)")
     ap.add_argument("--json", type=Path, default=OUT / "growth.json")
     ap.add_argument("--child-synth", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child-coverage", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_coverage:
+        print(json.dumps(coverage_child(args.child_coverage)))
+        return
     if args.child_synth:
         size, seed, path = args.child_synth
         print(json.dumps(synth_child(int(size), int(seed), Path(path))))
