@@ -12,8 +12,10 @@ and measured with the product's own commands, each in a fresh process (``python 
   runs, ``address_registry.build.plan_registry`` (the function ``shequ address build`` runs on the demo;
   ``shequ address build`` itself does not run on a synthetic city), and, from the grown city, writes the
   noisy query texts (``address_registry.noisy``, 2,000 seeded) the API clients send;
-- ``grid``: ``shequ grid boundaries`` then ``shequ grid build --all`` (households from the synthetic and the
-  demo buildings; the build's time to its first H3 line is the grids, the rest the H3 layer it refreshes);
+- ``grid``: ``shequ grid boundaries --extent buildings`` (the whole synthetic city; ``--grid-extent demo``: only
+  inside the demo's Tilezen extract, the command's default) then ``shequ grid build --all`` (households from
+  the synthetic and the demo buildings; the build's time to its first H3 line is the grids, the rest the H3
+  layer it refreshes);
 - ``serve``: ``shequ serve --workers W`` (the geocoder warmed in the background, ``SHEQU_WARM_GEOCODER=1``);
   time until a ``/geocode`` answers; then 8 client processes with keep-alive connections send the noisy
   queries to ``GET /geocode`` (p50 / p95 / p99 / max), then ``GET /reverse`` at seeded points (half in
@@ -148,10 +150,10 @@ def step_synth(env: dict[str, str], size: int, seed: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def step_grid(env: dict[str, str]) -> dict:
+def step_grid(env: dict[str, str], extent: str) -> dict:
     """`shequ grid boundaries`, then `shequ grid build --all` with its output read line by line: grids until
     the first H3 line, then the H3 layer."""
-    b_s, b_out = shequ(env, "grid", "boundaries")
+    b_s, b_out = shequ(env, "grid", "boundaries", "--extent", extent)
     m = re.search(r"townships: (\d+)\s+临时社区 communities: (\d+)", b_out)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "grid", "build", "--all"], cwd=ROOT, env=env,
@@ -378,8 +380,17 @@ def has_city(env: dict[str, str], size: int) -> bool:
     return abs(n - size) <= max(200, size // 100)
 
 
+def running_port(size: int, seed: int) -> int | None:
+    """The port a kept cluster of this size × seed is running on (its postmaster.pid), if it runs."""
+    pid = ROOT / "var" / f"pg-growth-{size}-{seed}" / "data" / "postmaster.pid"
+    try:
+        return int(pid.read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run_row(size: int, seed: int, port: int, steps: list[str], args: argparse.Namespace) -> dict:
-    env = cluster_env(size, seed, port)
+    env = cluster_env(size, seed, running_port(size, seed) or port)
     folder = OUT / "growth" / f"{size}-{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     row: dict[str, Any] = {"size": size, "seed": seed, "workers": args.workers, "cpus": os.cpu_count(),
@@ -407,7 +418,7 @@ def run_row(size: int, seed: int, port: int, steps: list[str], args: argparse.Na
             row.update(step_synth(env, size, seed))
         if "grid" in steps:
             note("grid")
-            row.update(step_grid(env))
+            row.update(step_grid(env, args.grid_extent), grid_extent=args.grid_extent)
         if "serve" in steps or "tiles" in steps:
             note("serve")
             row.update(step_serve(url, env, size, seed, args.workers, steps, folder, args.coverage_type))
@@ -462,13 +473,29 @@ COLUMNS = [("registry build s (plan_registry)", lambda r: r.get("registry_build_
            ("database MB", lambda r: r.get("database_mb"))]
 
 
+def _k(xs: list[float], ys: list[float]) -> str:
+    """Slope of log(value) on log(addresses): value ∝ N^k."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if y and y > 0]
+    if len(pts) < 2:
+        return "—"
+    mx, my = statistics.fmean(p[0] for p in pts), statistics.fmean(p[1] for p in pts)
+    return f"{sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a, _ in pts):.2f}"
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| measure | " + " | ".join(f"{s:,} ({len([r for r in rows if r['size'] == s])} seeds)"
-                                           for s in sorted({r['size'] for r in rows})) + " |"]
+    """min / median / max per size of each measure (seeds), and the exponent k of value ∝ N^k on the medians
+    (addresses as synthesised), overall and for the last step."""
     sizes = sorted({r["size"] for r in rows})
-    lines.append("|---|" + "---:|" * len(sizes))
+    lines = ["| measure | " + " | ".join(f"{s:,} ({len([r for r in rows if r['size'] == s])} seeds)" for s in sizes)
+             + " | k | k last step |", "|---|" + "---:|" * (len(sizes) + 2)]
+    n = [statistics.median(r.get("addresses") or r["size"] for r in rows if r["size"] == s) for s in sizes]
     for name, get in COLUMNS:
-        lines.append(f"| {name} | " + " | ".join(_mmm([get(r) for r in rows if r["size"] == s]) for s in sizes) + " |")
+        med = [statistics.median(v) if (v := [x for r in rows if r["size"] == s if (x := get(r)) is not None])
+               else None for s in sizes]
+        ks = _k(n, med) if None not in med else "—"
+        last = _k(n[-2:], med[-2:]) if len(sizes) > 2 and None not in med[-2:] else "—"
+        lines.append(f"| {name} | " + " | ".join(_mmm([get(r) for r in rows if r["size"] == s]) for s in sizes)
+                     + f" | {ks} | {last} |")
     return "\n".join(lines)
 
 
@@ -479,13 +506,19 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     ap.add_argument("--workers", type=int, default=1, help="shequ serve --workers (default 1)")
     ap.add_argument("--coverage-type", default="公交车站")
+    ap.add_argument("--grid-extent", choices=["buildings", "demo"], default="buildings",
+                    help="shequ grid boundaries --extent (default: the whole synthetic city)")
     ap.add_argument("--keep", action="store_true", help="leave each cluster running (var/pg-growth-N-S)")
     ap.add_argument("--reuse", action="store_true", help="use a kept cluster that holds the city (skips setup, synth)")
     ap.add_argument("--port", type=int, help="the clusters' port (default: a free one per row)")
     ap.add_argument("--json", type=Path, default=OUT / "growth.json")
+    ap.add_argument("--report", type=Path, nargs="+", help="only print the table of these JSON files' rows")
     ap.add_argument("--child-synth", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--child-coverage", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.report:
+        print(table([r for path in args.report for r in json.loads(path.read_text())["rows"]]))
+        return
     if args.child_coverage:
         print(json.dumps(coverage_child(args.child_coverage)))
         return
