@@ -453,7 +453,11 @@ def _mmm(values: list[float]) -> str:
     return f"{min(vs):,} / {statistics.median(vs):,} / {max(vs):,}"
 
 
-COLUMNS = [("registry build s (plan_registry)", lambda r: r.get("registry_build_s")),
+COLUMNS = [("addresses", lambda r: r.get("addresses")),
+           ("households (buildings: synthetic + demo)", lambda r: r.get("coverage_households")),
+           ("communities", lambda r: r.get("communities")),
+           ("grids", lambda r: r.get("grids")),
+           ("registry build s (plan_registry)", lambda r: r.get("registry_build_s")),
            ("geocoder ready s", lambda r: r.get("geocoder_ready_s")),
            ("/geocode p99 ms", lambda r: r.get("geocode", {}).get("p99_ms")),
            ("/geocode p50 ms", lambda r: r.get("geocode", {}).get("p50_ms")),
