@@ -37,7 +37,7 @@ def main() -> None:
     data = json.loads(args.figures.read_text())
     titles = {"in_memory": "geocoder in one process (records in memory)",
               "database": "through PostGIS (what an API process meets)",
-              "growth": "the rest of the growth table (bench_growth.py, seconds / ms / MB / tiles per s)"}
+              "growth": "rest of the growth table (bench_growth.py)"}
     panels = [(key, titles.get(key, key)) for key in data if not key.startswith("_")]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5))
     for ax, (key, title) in zip(axes, panels, strict=True):
