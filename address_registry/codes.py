@@ -21,6 +21,8 @@ single mistyped digit and nearly every swap of two neighbouring digits.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from address_registry.errors import CodeError
 
 SEGMENTS: tuple[tuple[str, int], ...] = (
@@ -46,15 +48,32 @@ LEVEL_OF_BODY_LENGTH = {n: lvl for lvl, n in {**BODY_LENGTH, **BODY_LENGTH_ADMIN
 SEGMENT_WIDTH = {**dict(SEGMENTS), "compound": COMPOUND_WIDTH}
 
 
-def check_digit(body: str) -> str:
-    """GB/T 17710 (ISO 7064) MOD 11,10 check digit of a string of decimal digits."""
-    if not body.isdigit() or not body.isascii():
-        raise CodeError(f"编码只能由数字组成 code body must be decimal digits: {body!r}")
-    p = 10
-    for ch in body:
+def _run(p: int, digits: str) -> int:
+    """The MOD 11,10 state after ``digits``, starting from state ``p`` (digits checked by the caller)."""
+    for ch in digits:
         s = (p + ord(ch) - 48) % 10 or 10
         p = (s * 2) % 11
-    return str((11 - p) % 10)
+    return p
+
+
+@lru_cache(maxsize=1 << 16)
+def _state(body: str) -> int:
+    """The MOD 11,10 state after a whole body. Cached: a parent's children are issued (and parents
+    validated) one after another, so a child's digit continues from its parent's state over its own
+    3–4 digits instead of re-reading the parent's 20–30 (issue 14: 39 of the 65 s a 10⁶-address
+    registry build took went to check digits)."""
+    return _run(10, body)
+
+
+def _digits(body: str) -> None:
+    if not body.isdigit() or not body.isascii():
+        raise CodeError(f"编码只能由数字组成 code body must be decimal digits: {body!r}")
+
+
+def check_digit(body: str) -> str:
+    """GB/T 17710 (ISO 7064) MOD 11,10 check digit of a string of decimal digits."""
+    _digits(body)
+    return str((11 - _state(body)) % 10)
 
 
 def with_check(body: str) -> str:
@@ -118,7 +137,9 @@ def child_code(parent: str, level: str, serial: int) -> str:
     width = SEGMENT_WIDTH[level]
     if not 1 <= serial < 10**width:
         raise CodeError(f"序号超出范围 serial {serial} out of range for {level} (1..{10**width - 1})")
-    return with_check(parent_body + str(serial).zfill(width))
+    segment = str(serial).zfill(width)
+    # the parent's state is cached by its validation just above (`body`): continue from it
+    return parent_body + segment + str((11 - _run(_state(parent_body), segment)) % 10)
 
 
 def parent_of(code: str) -> str | None:

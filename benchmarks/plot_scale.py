@@ -1,7 +1,7 @@
 """Log-log plots of the growth figures of issue 14, with the growth rate of each series.
 
-Reads ``benchmarks/scale_figures.json`` (the medians `bench_scale.py` measured, as recorded in
-docs/scaling.md) and writes ``docs/scale-growth.png``; prints, per series, the exponent k of the
+Reads ``benchmarks/scale_figures.json`` (the medians `bench_scale.py` and `bench_growth.py` measured, as
+recorded in docs/scaling.md; one panel per top-level key) and writes ``docs/scale-growth.png``; prints, per series, the exponent k of the
 least-squares fit ``value ∝ N^k`` on log-log axes and, where k is near 1, the cost per address.
 
     .venv/bin/python benchmarks/plot_scale.py [--figures benchmarks/scale_figures.json] [-o docs/scale-growth.png]
@@ -35,9 +35,11 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     data = json.loads(args.figures.read_text())
-    panels = [("in_memory", "geocoder in one process (records in memory)"),
-              ("database", "through PostGIS (what an API process meets)")]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    titles = {"in_memory": "geocoder in one process (records in memory)",
+              "database": "through PostGIS (what an API process meets)",
+              "growth": "rest of the growth table (bench_growth.py)"}
+    panels = [(key, titles.get(key, key)) for key in data if not key.startswith("_")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5))
     for ax, (key, title) in zip(axes, panels, strict=True):
         sizes = data[key]["addresses"]
         for name, values in data[key]["series"].items():

@@ -87,7 +87,13 @@ def safe_union(geoms) -> BaseGeometry:
     try:
         return shapely.union_all(geoms)
     except shapely.errors.GEOSException:
+        pass
+    try:
         return shapely.union_all(geoms, grid_size=0.001)
+    except shapely.errors.GEOSException:
+        # an invalid part (a ring touching itself after snap-rounding, met in a 10⁶-address synthetic city:
+        # "unable to assign free hole to a shell") fails even the snapped union: repair the parts first
+        return shapely.union_all([shapely.make_valid(g) for g in geoms], grid_size=0.001)
 
 
 def safe_intersection(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:

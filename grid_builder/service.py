@@ -63,9 +63,15 @@ def derive_boundaries(
     district_codes: list[str] | None = None,
     township_band=(5_000, 15_000),
     community_band=(1_000, 3_000),
+    extent: str = "demo",
 ) -> dict:
     """Provisional townships/communities, written in one transaction. Default districts: every district
-    that holds a building anchor (derived from the data, so no building is left outside a community)."""
+    that holds a building anchor (derived from the data, so no building is left outside a community).
+    ``extent``: ``demo`` divides the buildings' extent inside the demo's Tilezen extract (whose water and
+    rail lines the division also follows); ``buildings`` divides the whole extent of the buildings (a
+    synthetic city grown beyond the extract, issue 14: outside it only the roads divide)."""
+    if extent not in ("demo", "buildings"):
+        raise InvalidGridInput(f"范围应为 demo 或 buildings (extent must be demo or buildings): {extent!r}")
     with engine.begin() as conn:
         district_codes = district_codes or store.districts_with_buildings(conn)
         if not district_codes:
@@ -81,12 +87,13 @@ def derive_boundaries(
         ext = store.building_extent(conn)
         if ext is None:
             raise NoBaseData("没有建筑数据，无法确定演示范围 (no buildings: load the demo first)")
-        # the demo area: building extent, never beyond the Tilezen bbox
+        # the demo area: building extent, never beyond the Tilezen bbox (unless the whole extent is asked for)
+        clip = DEMO_BBOX if extent == "demo" else ext
         area = box(
-            max(ext[0], DEMO_BBOX[0]),
-            max(ext[1], DEMO_BBOX[1]),
-            min(ext[2], DEMO_BBOX[2]),
-            min(ext[3], DEMO_BBOX[3]),
+            max(ext[0], clip[0]),
+            max(ext[1], clip[1]),
+            min(ext[2], clip[2]),
+            min(ext[3], clip[3]),
         )
         roads = store.roads_in(conn, area)
         rails = store.rails_in(conn, area)
@@ -249,6 +256,9 @@ def build_all(
             reports.append(build_community(engine, code, cfg))
         except GridError as exc:
             reports.append(CommunityReport(code, None, 0, 0, 0, 0, ["failed"], [exc.message]))
+        except shapely.errors.GEOSException as exc:  # one community's bad geometry must not stop the others
+            reports.append(CommunityReport(code, None, 0, 0, 0, 0, ["failed"],
+                                           [f"几何运算失败 geometry operation failed: {exc}"]))
     return reports
 
 

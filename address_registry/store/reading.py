@@ -263,16 +263,11 @@ def footprint_address(
 
 def grid_containing(conn: Connection, lon: float, lat: float) -> dict | None:
     """The grid cell holding the point, when the grids feature's `grid` table exists."""
-    exists = conn.execute(text("SELECT to_regclass('public.grid') IS NOT NULL")).scalar()
-    if not exists:
-        return None
-    cols = {
-        r[0]
-        for r in conn.execute(
-            text("""SELECT column_name FROM information_schema.columns
-        WHERE table_schema = 'public' AND table_name = 'grid'""")
-        )
-    }
+    # one catalogue read (pg_attribute by the table's oid; NULL when there is no such table) instead of
+    # to_regclass + information_schema.columns, whose privilege checks over every column of the database
+    # made this the slowest of the reverse route's reads (issue 14, docs/scaling.md section 6)
+    cols = set(conn.execute(text("""SELECT array_agg(attname::text) FROM pg_attribute
+        WHERE attrelid = to_regclass('public.grid') AND attnum > 0 AND NOT attisdropped""")).scalar() or ())
     if not {"code", "geom"} <= cols:
         return None
     name_col = "name" if "name" in cols else "code"

@@ -37,6 +37,10 @@ def boundaries(
     community_max: int = typer.Option(3000, help="社区最多户数"),
     township_min: int = typer.Option(5000, help="街道最少户数"),
     township_max: int = typer.Option(15000, help="街道最多户数"),
+    extent: str = typer.Option(
+        "demo", "--extent",
+        help="划分范围：demo（演示数据范围内的建筑，默认）| buildings（全部建筑，如合成城市）",
+    ),
 ) -> None:
     """由道路网和区县边界生成临时街道、社区（source=provisional） derive provisional townships and communities."""
     from grid_builder.service import derive_boundaries
@@ -48,6 +52,7 @@ def boundaries(
         list(district) if district else None,
         (township_min, township_max),
         (community_min, community_max),
+        extent=extent,
     )
     typer.echo(
         f"临时街道 townships: {res['townships']}  临时社区 communities: {res['communities']}"
