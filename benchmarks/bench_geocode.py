@@ -307,11 +307,17 @@ def throughput(fn, texts, min_seconds=3.0):
 
 
 def _client(job) -> tuple[list[float], dict]:
-    """One client process: keep-alive http.client GETs; latencies in ms."""
+    """One client process: keep-alive http.client GETs of ``/geocode``; latencies in ms."""
     port, queries = job
-    paths = [f"/geocode?{urlencode({'q': q, 'limit': 5})}" for q in queries]
+    return get_paths((port, [f"/geocode?{urlencode({'q': q, 'limit': 5})}" for q in queries], 10))
+
+
+def get_paths(job: tuple[int, list[str], float]) -> tuple[list[float], dict]:
+    """One client process: keep-alive http.client GETs of ``paths`` in order (port, paths, timeout s);
+    latencies in ms, and the count of each non-200 status."""
+    port, paths, timeout = job
     out, errors = [], Counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         for path in paths:
             t = time.perf_counter()

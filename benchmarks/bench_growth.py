@@ -56,7 +56,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_geocode import _free_port  # noqa: E402
+from bench_geocode import _free_port, get_paths  # noqa: E402
 from bench_load import serve, stop  # noqa: E402
 from bench_tiles import clear_cache, run_pass  # noqa: E402
 
@@ -181,25 +181,6 @@ def step_grid(env: dict[str, str], extent: str) -> dict:
 
 # -- the API under 8 clients ---------------------------------------------------------------------------------
 
-def _client(job: tuple[int, list[str]]) -> tuple[list[float], dict]:
-    """One client process: keep-alive GETs of its paths in order; latencies in ms, non-200 statuses."""
-    port, paths = job
-    out, errors = [], Counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        for path in paths:
-            t = time.perf_counter()
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            out.append((time.perf_counter() - t) * 1000)
-            if resp.status != 200:
-                errors[resp.status] += 1
-    finally:
-        conn.close()
-    return out, dict(errors)
-
-
 def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
@@ -207,11 +188,11 @@ def _pct(xs: list[float], q: float) -> float:
 def latency(port: int, paths: list[str], clients: int = CLIENTS) -> dict:
     """``paths`` split over ``clients`` client processes (not threads: a thread waiting for the GIL would add its
     wait to the latency), all at once; percentiles over every answer."""
-    jobs = [(port, paths[k::clients]) for k in range(clients)]
+    jobs = [(port, paths[k::clients], 60.0) for k in range(clients)]
     load = _load()
     t0 = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        parts = pool.map(_client, jobs)
+        parts = pool.map(get_paths, jobs)
     wall = time.perf_counter() - t0
     lat = sorted(x for p, _ in parts for x in p)
     errors: Counter = Counter()

@@ -92,26 +92,25 @@ def _prefetched(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the reader; False once the reader has stopped."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def fetch() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        ready.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(batch):
                     return
             item: Any = _END
         except BaseException as exc:  # handed to the reader
             item = exc
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     worker = threading.Thread(target=fetch, name="geocoder-rows", daemon=True)
     worker.start()
