@@ -427,8 +427,13 @@ def _plan_through_houses(
 def _finish_plan(
     state: _PlanState, landuse: Sequence[LanduseIn], existing: Sequence[AddressRecord], buildings: list[BuildingIn]
 ) -> RegistryPlan:
-    """Stage 4 (compounds) over the emitted records, then the plan (aliases that are road names dropped)."""
+    """Stage 4 (compounds) over the emitted records, then the plan."""
     _plan_compounds(state, landuse, existing, buildings)
+    return _plan(state)
+
+
+def _plan(state: _PlanState) -> RegistryPlan:
+    """The plan of a finished state: its records, counts and aliases (those that are road names dropped)."""
     # an alias equal to a registry road name would hijack that road: drop it
     road_keys = {normalize_text(n) for n in state.road_records}
     aliases = [
@@ -780,20 +785,28 @@ def _plan_compounds(
     buildings: list[BuildingIn],
 ) -> None:
     """Compound records from land use, then every address's compound (registered compounds keep theirs)."""
-    compound_recs, compound_aliases = compound_records(
-        landuse, state.admin.district_for, state.book, state.admin_names, state.admin.attach_admin
-    )
+    compound_recs, compound_aliases, targets = _compounds(state, landuse, existing)
     state.records.extend(compound_recs)
     state.aliases.extend(compound_aliases)
     state.stats["compound"] = len(compound_recs)
-    # compounds a person registered (POST /addresses) are in no land use: they keep their members too
+    state.stats["in_compound"] = assign_compounds(state.records, targets, buildings)
+
+
+def _compounds(
+    state: _PlanState, landuse: Iterable[LanduseIn], existing: Iterable[AddressRecord]
+) -> tuple[list[AddressRecord], list[AliasRecord], list[AddressRecord]]:
+    """The compound records and aliases land use gives, and every compound addresses may fall in: those and
+    the ones a person registered (POST /addresses), which are in no land use and keep their members too."""
+    compound_recs, compound_aliases = compound_records(
+        landuse, state.admin.district_for, state.book, state.admin_names, state.admin.attach_admin
+    )
     planned = {c.code for c in compound_recs}
     registered = [
         r
         for r in existing
         if r.level == "compound" and r.status == "active" and r.area is not None and r.code not in planned
     ]
-    state.stats["in_compound"] = assign_compounds(state.records, [*compound_recs, *registered], buildings)
+    return compound_recs, compound_aliases, [*compound_recs, *registered]
 
 
 _COMPOUND_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=(村|街坊|坊|小区|期|苑|号院)$)")
@@ -969,7 +982,9 @@ def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) ->
 # of its buildings) and stay on the driver. Stage 3, the bulk of the work (house numbers, buildings and
 # the units, floors and rooms of every block of flats), splits by district: every code a house's records
 # get lies under its road, and its road under one district, so each district's serials are issued by its
-# own partition, in the global order restricted to it, and come out the same. Stage 4 runs on the driver.
+# own partition, in the global order restricted to it, and come out the same. Stage 4's compound records
+# (codes under the district, untouched by stage 3) are made on the driver first and broadcast; each partition
+# then finds the compound of its own records.
 
 
 @dataclass
@@ -981,6 +996,7 @@ class EmitShared:
     communities: list[AdminUnit]
     admin_names: dict[str, str]
     pois: list[PoiIn]
+    compounds: list[AddressRecord]
 
 
 @dataclass
@@ -1013,12 +1029,15 @@ _alias_row = attrgetter(*(f.name for f in fields(AliasRecord)))
 
 @dataclass
 class HousePlan:
-    """The driver's state after stages 1 and 2, and the houses in emission order."""
+    """The driver's state after stages 1 and 2, the houses in emission order and the compound records (stage
+    4's first half: their codes are issued under the district, apart from every code stage 3 issues)."""
 
     state: _PlanState
     ordered: list[_HouseItem]
     metres: dict[int, BaseGeometry]
     shared: EmitShared
+    compounds: list[AddressRecord]
+    compound_aliases: list[AliasRecord]
 
 
 def plan_houses(
@@ -1033,14 +1052,16 @@ def plan_houses(
     existing: Sequence[AddressRecord] = (),
     projection: LocalProjection = SHANGHAI,
     progress: Callable[[str, int], Any] | None = None,
+    landuse: Sequence[LanduseIn] = (),
 ) -> HousePlan:
-    """Stages 1 and 2 of `plan_registry` (same arguments, no land use)."""
+    """Stages 1 and 2 of `plan_registry` (same arguments) and its compound records."""
     state, houses, points = _plan_through_houses(
         districts, roads, buildings, address_points, townships, communities, admin_names, existing, projection,
         progress,
     )
-    shared = EmitShared(list(districts), list(townships), list(communities), state.admin_names, list(pois))
-    return HousePlan(state, sorted_houses(houses), points.metres, shared)
+    compound_recs, compound_aliases, targets = _compounds(state, landuse, existing)
+    shared = EmitShared(list(districts), list(townships), list(communities), state.admin_names, list(pois), targets)
+    return HousePlan(state, sorted_houses(houses), points.metres, shared, compound_recs, compound_aliases)
 
 
 def _house_district(state: _PlanState, street: str, items: list[tuple[int, _HouseItem]]) -> str | None:
@@ -1102,11 +1123,18 @@ def emit_partition(shared: EmitShared, part: EmitPartition) -> EmitResult:
     )
     state.ways_by_name.update(part.ways)
     pois = _PoiNames(shared.pois)
-    chunks = []
+    bounds = []
     for i, ((street, number), members) in part.houses:
         r0, a0 = len(state.records), len(state.aliases)
         _emit_one(state, street, number, members, part.metres, pois)
-        chunks.append((i, list(map(_record_row, state.records[r0:])), list(map(_alias_row, state.aliases[a0:]))))
+        bounds.append((i, r0, len(state.records), a0, len(state.aliases)))
+    # stage 4's second half for these records: each follows its building (all of them in this partition)
+    buildings = {b.id: b for _, (_, members) in part.houses for b, _, _ in members if b is not None}
+    state.stats["in_compound"] = assign_compounds(state.records, shared.compounds, list(buildings.values()))
+    chunks = [
+        (i, list(map(_record_row, state.records[r0:r1])), list(map(_alias_row, state.aliases[a0:a1])))
+        for i, r0, r1, a0, a1 in bounds
+    ]
     return EmitResult(part.district, chunks, dict(state.stats))
 
 
@@ -1125,11 +1153,14 @@ def merge_emitted(hp: HousePlan, results: Sequence[EmitResult]) -> None:
             state.stats[key] += n
 
 
-def finish_plan(
-    hp: HousePlan, landuse: Sequence[LanduseIn], existing: Sequence[AddressRecord], buildings: list[BuildingIn]
-) -> RegistryPlan:
-    """Stage 4 on the driver over the merged records: the plan, as `plan_registry` gives it."""
-    return _finish_plan(hp.state, landuse, existing, buildings)
+def finish_plan(hp: HousePlan) -> RegistryPlan:
+    """The compound records after the merged ones: the plan, as `plan_registry` gives it."""
+    state = hp.state
+    state.records.extend(hp.compounds)
+    state.aliases.extend(hp.compound_aliases)
+    state.stats["compound"] = len(hp.compounds)
+    state.stats["in_compound"] += 0  # counted by the partitions; present (0) when nothing is in a compound
+    return _plan(state)
 
 
 def lines_of(geom: BaseGeometry) -> list[LineString]:

@@ -1,13 +1,14 @@
 """The registry of many districts planned on Dask (issue 14 §3), equal to the one-process plan.
 
-`plan_registry` has four stages. Roads (one address per road name across districts) and the placing of
-house numbers (a road's numbers need all of its buildings) see the whole area and run on the driver; they
-are the small part. The records of the houses, their buildings and the units, floors and rooms of every
-block of flats — about 70 % of the work, and all of the codes issued — split by district: a house's codes
-lie under its road and its road under one district, so each district's partition issues the codes the
-one-process plan would (`address_registry.build.emission_partitions`). Compounds run on the driver over the
-merged records. The partitions go to the cluster of `geo.cluster` (a LocalCluster by default, a scheduler
-or the caller's client), or run in this process with ``workers=0``.
+`plan_registry` has four stages. Roads (one address per road name across districts), the placing of house
+numbers (a road's numbers need all of its buildings) and the compound records (a few hundred) see the whole
+area and run on the driver. The records of the houses, their buildings and the units, floors and rooms of
+every block of flats — the bulk of the work and of the codes issued — and the compound each of them falls in
+split by district: a house's codes lie under its road and its road under one district, so each district's
+partition issues the codes the one-process plan would (`address_registry.build.emission_partitions`). The
+driver merges the partitions' records in the one-process order. The partitions go to the cluster of
+`geo.cluster` (a LocalCluster by default, a scheduler or the caller's client), or run in this process with
+``workers=0``.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ def plan_registry_on_dask(
 ) -> RegistryPlan:
     """`plan_registry(existing=…, landuse=…, **inputs)` with stage 3 run per district on Dask: the same plan
     (records, codes, order, aliases and counts)."""
-    hp = plan_houses(existing=existing, **inputs)
+    hp = plan_houses(existing=existing, landuse=landuse, **inputs)
     parts = emission_partitions(hp)
     results = run_partitions(emit_partition, parts, workers=workers, scheduler=scheduler, client=client,
                              shared=hp.shared)
     merge_emitted(hp, results)
-    return finish_plan(hp, landuse, existing, inputs["buildings"])
+    return finish_plan(hp)
 
 
 __all__ = ["plan_registry_on_dask"]
