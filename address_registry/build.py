@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 import shapely
@@ -243,6 +244,27 @@ class _CodeBook:
             self.serials.see(rec.code)
             self.used.add(rec.code)
 
+    def by_district(self) -> dict[str, _CodeBook]:
+        """This book cut by district (6-digit GB/T 2260): each part holds the natural keys whose code lies in
+        that district and the serials issued under its parents, so it issues the codes this book would there."""
+        out: dict[str, _CodeBook] = {}
+
+        def part(district: str) -> _CodeBook:
+            book = out.get(district)
+            if book is None:
+                book = out[district] = _CodeBook(())
+            return book
+
+        for key, code in self.by_key.items():
+            part(code[:6]).by_key[key] = code
+        for district, serials in self.serials.by_district().items():
+            part(district).serials = serials
+        for code in self.used:
+            part(code[:6]).used.add(code)
+        for code, name in self.compound_names.items():
+            part(code[:6]).compound_names[code] = name
+        return out
+
     def code_for(self, key: tuple, parent_code: str, level: str) -> str:
         code = self.by_key.get(key)
         if code is not None and codes.parent_of(code) == parent_code:
@@ -368,6 +390,27 @@ def plan_registry(
 
     Four stages over one `_PlanState`: roads (`_plan_roads`), houses (`_plan_houses`), their address
     records (`_emit_houses`), compounds (`_plan_compounds`)."""
+    state, houses, points = _plan_through_houses(
+        districts, roads, buildings, address_points, townships, communities, admin_names, existing, projection,
+        progress,
+    )
+    _emit_houses(state, sorted_houses(houses), points.metres, _PoiNames(pois))
+    return _finish_plan(state, landuse, existing, buildings)
+
+
+def _plan_through_houses(
+    districts: Sequence[AdminUnit],
+    roads: Iterable[RoadWay],
+    buildings: list[BuildingIn],
+    address_points: Sequence[AddressPointIn],
+    townships: Sequence[AdminUnit],
+    communities: Sequence[AdminUnit],
+    admin_names: dict[str, str] | None,
+    existing: Sequence[AddressRecord],
+    projection: LocalProjection,
+    progress: Callable[[str, int], Any] | None,
+) -> tuple[_PlanState, _Houses, _BuildingPoints]:
+    """Stages 1 and 2 (roads; which building carries which number): the state, the houses, the points."""
     state = _PlanState(
         book=_CodeBook(existing),
         admin=_AdminIndex(districts, townships, communities),
@@ -378,8 +421,19 @@ def plan_registry(
     _plan_roads(state, roads)
     points = _BuildingPoints(buildings, address_points, projection)
     houses = _plan_houses(state, buildings, address_points, points, _prior_numbers(existing))
-    _emit_houses(state, houses, points, pois)
+    return state, houses, points
+
+
+def _finish_plan(
+    state: _PlanState, landuse: Sequence[LanduseIn], existing: Sequence[AddressRecord], buildings: list[BuildingIn]
+) -> RegistryPlan:
+    """Stage 4 (compounds) over the emitted records, then the plan."""
     _plan_compounds(state, landuse, existing, buildings)
+    return _plan(state)
+
+
+def _plan(state: _PlanState) -> RegistryPlan:
+    """The plan of a finished state: its records, counts and aliases (those that are road names dropped)."""
     # an alias equal to a registry road name would hijack that road: drop it
     road_keys = {normalize_text(n) for n in state.road_records}
     aliases = [
@@ -626,34 +680,50 @@ def _house_sort_key(item):
     return (street, parts.get("lane") or 0, parts.get("main") or 0, parts.get("sub") or 0, number)
 
 
-def _emit_houses(state: _PlanState, houses: _Houses, points: _BuildingPoints, pois: Iterable[PoiIn]) -> None:
-    """One house-number record per house (its road made if it has no axis), in road and number order;
-    then its buildings and dwellings."""
-    poi_names = _PoiNames(pois)
-    for (street, number), members in sorted(houses.items(), key=_house_sort_key):
-        road = state.road_records.get(street)
+_HouseItem = tuple[tuple[str, str], list[tuple[BuildingIn | None, Point, str]]]
+
+
+def sorted_houses(houses: _Houses) -> list[_HouseItem]:
+    """The houses in emission order: road, lane, main number, sub-number (the order codes are issued in)."""
+    return sorted(houses.items(), key=_house_sort_key)
+
+
+def _emit_houses(
+    state: _PlanState, ordered: Iterable[_HouseItem], metres: dict[int, BaseGeometry], pois: _PoiNames
+) -> None:
+    """One house-number record per house (its road made if it has no axis), in ``ordered`` order; then its
+    buildings and dwellings."""
+    for (street, number), members in ordered:
+        _emit_one(state, street, number, members, metres, pois)
+
+
+def _emit_one(
+    state: _PlanState, street: str, number: str, members: list, metres: dict[int, BaseGeometry], pois: _PoiNames
+) -> None:
+    """The records of one house: its road first when the road has none yet, the house number, its buildings."""
+    road = state.road_records.get(street)
+    if road is None:
+        road = _make_road(state, street, members[0][1])
         if road is None:
-            road = _make_road(state, street, members[0][1])
-            if road is None:
-                state.stats["house_outside_districts"] += 1
-                continue
-        house, bmembers = _emit_house(state, road, number, members, points)
-        if len(bmembers) == 1 and not is_apartment_block(bmembers[0][0]):
-            _add_building_aliases(state, house, bmembers[0][0], poi_names)
-            continue
-        if len(bmembers) == 1:
-            _add_building_aliases(state, house, bmembers[0][0], poi_names)
-        _emit_buildings(state, house, bmembers, poi_names)
+            state.stats["house_outside_districts"] += 1
+            return
+    house, bmembers = _emit_house(state, road, number, members, metres)
+    if len(bmembers) == 1 and not is_apartment_block(bmembers[0][0]):
+        _add_building_aliases(state, house, bmembers[0][0], pois)
+        return
+    if len(bmembers) == 1:
+        _add_building_aliases(state, house, bmembers[0][0], pois)
+    _emit_buildings(state, house, bmembers, pois)
 
 
 def _emit_house(
-    state: _PlanState, road: AddressRecord, number: str, members: list, points: _BuildingPoints
+    state: _PlanState, road: AddressRecord, number: str, members: list, metres: dict[int, BaseGeometry]
 ) -> tuple[AddressRecord, list]:
     """The house-number record at its largest building's point; returns it and its building members."""
     sources = {m[2] for m in members}
     source = "osm" if "osm" in sources else "generated"
     bmembers = [m for m in members if m[0] is not None]
-    main = max(bmembers, key=lambda m: points.metres[m[0].id].area) if bmembers else members[0]
+    main = max(bmembers, key=lambda m: metres[m[0].id].area) if bmembers else members[0]
     point = main[1]
     code = state.book.code_for(("house_number", road.code, number), road.code, "house_number")
     comps = {k: v for k, v in road.components.items() if k in ("province", "city", "district", "road")}
@@ -715,20 +785,28 @@ def _plan_compounds(
     buildings: list[BuildingIn],
 ) -> None:
     """Compound records from land use, then every address's compound (registered compounds keep theirs)."""
-    compound_recs, compound_aliases = compound_records(
-        landuse, state.admin.district_for, state.book, state.admin_names, state.admin.attach_admin
-    )
+    compound_recs, compound_aliases, targets = _compounds(state, landuse, existing)
     state.records.extend(compound_recs)
     state.aliases.extend(compound_aliases)
     state.stats["compound"] = len(compound_recs)
-    # compounds a person registered (POST /addresses) are in no land use: they keep their members too
+    state.stats["in_compound"] = assign_compounds(state.records, targets, buildings)
+
+
+def _compounds(
+    state: _PlanState, landuse: Iterable[LanduseIn], existing: Iterable[AddressRecord]
+) -> tuple[list[AddressRecord], list[AliasRecord], list[AddressRecord]]:
+    """The compound records and aliases land use gives, and every compound addresses may fall in: those and
+    the ones a person registered (POST /addresses), which are in no land use and keep their members too."""
+    compound_recs, compound_aliases = compound_records(
+        landuse, state.admin.district_for, state.book, state.admin_names, state.admin.attach_admin
+    )
     planned = {c.code for c in compound_recs}
     registered = [
         r
         for r in existing
         if r.level == "compound" and r.status == "active" and r.area is not None and r.code not in planned
     ]
-    state.stats["in_compound"] = assign_compounds(state.records, [*compound_recs, *registered], buildings)
+    return compound_recs, compound_aliases, [*compound_recs, *registered]
 
 
 _COMPOUND_NUMERAL = re.compile(r"([一二三四五六七八九十]+)(?=(村|街坊|坊|小区|期|苑|号院)$)")
@@ -898,6 +976,193 @@ def dwelling_records(building: AddressRecord, b: BuildingIn, book: _CodeBook) ->
     return out
 
 
+# -- the emission partitioned by district (issue 14 §3: the registry of many districts on Dask) ------
+#
+# Stages 1 and 2 see the whole area (a road is one address across districts; a road's numbers need all
+# of its buildings) and stay on the driver. Stage 3, the bulk of the work (house numbers, buildings and
+# the units, floors and rooms of every block of flats), splits by district: every code a house's records
+# get lies under its road, and its road under one district, so each district's serials are issued by its
+# own partition, in the global order restricted to it, and come out the same. Stage 4's compound records
+# (codes under the district, untouched by stage 3) are made on the driver first and broadcast; each partition
+# then finds the compound of its own records.
+
+
+@dataclass
+class EmitShared:
+    """What every partition reads: the admin polygons, their names and the POIs (broadcast once)."""
+
+    districts: list[AdminUnit]
+    townships: list[AdminUnit]
+    communities: list[AdminUnit]
+    admin_names: dict[str, str]
+    pois: list[PoiIn]
+    compounds: list[AddressRecord]
+
+
+@dataclass
+class EmitPartition:
+    """One district's share of stage 3: its houses with their place in the global order, its roads, the
+    ways of the roads it may make, its part of the code book and its buildings' footprints in metres."""
+
+    district: str
+    houses: list[tuple[int, _HouseItem]]
+    roads: dict[str, AddressRecord]
+    ways: dict[str, list[RoadWay]]
+    book: _CodeBook
+    metres: dict[int, BaseGeometry]
+
+
+@dataclass
+class EmitResult:
+    """A partition's records and aliases per house (keyed by its place in the global order) as plain tuples of
+    their fields — a slotted dataclass pickles 3–4× slower than its tuple, and the answers are the bulk of what
+    travels back — and its counts."""
+
+    district: str
+    chunks: list[tuple[int, list[tuple], list[tuple]]]
+    stats: dict[str, int]
+
+
+_record_row = attrgetter(*(f.name for f in fields(AddressRecord)))
+_alias_row = attrgetter(*(f.name for f in fields(AliasRecord)))
+
+
+@dataclass
+class HousePlan:
+    """The driver's state after stages 1 and 2, the houses in emission order and the compound records (stage
+    4's first half: their codes are issued under the district, apart from every code stage 3 issues)."""
+
+    state: _PlanState
+    ordered: list[_HouseItem]
+    metres: dict[int, BaseGeometry]
+    shared: EmitShared
+    compounds: list[AddressRecord]
+    compound_aliases: list[AliasRecord]
+
+
+def plan_houses(
+    districts: list[AdminUnit],
+    roads: list[RoadWay],
+    buildings: list[BuildingIn],
+    address_points: Sequence[AddressPointIn] = (),
+    pois: Sequence[PoiIn] = (),
+    townships: Sequence[AdminUnit] = (),
+    communities: Sequence[AdminUnit] = (),
+    admin_names: dict[str, str] | None = None,
+    existing: Sequence[AddressRecord] = (),
+    projection: LocalProjection = SHANGHAI,
+    progress: Callable[[str, int], Any] | None = None,
+    landuse: Sequence[LanduseIn] = (),
+) -> HousePlan:
+    """Stages 1 and 2 of `plan_registry` (same arguments) and its compound records."""
+    state, houses, points = _plan_through_houses(
+        districts, roads, buildings, address_points, townships, communities, admin_names, existing, projection,
+        progress,
+    )
+    compound_recs, compound_aliases, targets = _compounds(state, landuse, existing)
+    shared = EmitShared(list(districts), list(townships), list(communities), state.admin_names, list(pois), targets)
+    return HousePlan(state, sorted_houses(houses), points.metres, shared, compound_recs, compound_aliases)
+
+
+def _house_district(state: _PlanState, street: str, items: list[tuple[int, _HouseItem]]) -> str | None:
+    """The district whose partition emits the houses of ``street``: its road's, else the district of the
+    first house (in emission order) inside one (where stage 3 makes the road); None when none is inside."""
+    road = state.road_records.get(street)
+    if road is not None:
+        return road.district_code
+    for _, (_, members) in items:
+        district = state.admin.district_for(members[0][1])
+        if district is not None:
+            return district.code
+    return None
+
+
+def emission_partitions(hp: HousePlan) -> list[EmitPartition]:
+    """Stage 3 cut by district (largest first): every house goes with its road's district. The houses of a
+    road outside every district are counted here and emitted nowhere, as in `plan_registry`."""
+    state = hp.state
+    by_street: dict[str, list[tuple[int, _HouseItem]]] = defaultdict(list)
+    for i, item in enumerate(hp.ordered):
+        by_street[item[0][0]].append((i, item))
+    books = state.book.by_district()
+    parts: dict[str, EmitPartition] = {}
+    for street, items in by_street.items():
+        district = _house_district(state, street, items)
+        if district is None:
+            state.stats["house_outside_districts"] += len(items)
+            continue
+        part = parts.get(district)
+        if part is None:
+            book = books.get(district) or _CodeBook(())
+            part = parts[district] = EmitPartition(district, [], {}, {}, book, {})
+        part.houses.extend(items)
+        road = state.road_records.get(street)
+        if road is not None:
+            part.roads[street] = road
+        else:
+            part.ways[street] = state.ways_by_name.get(street, [])
+        for _, (_, members) in items:
+            for b, _, _ in members:
+                if b is not None:
+                    part.metres[b.id] = hp.metres[b.id]
+    out = sorted(parts.values(), key=lambda p: (-len(p.houses), p.district))
+    for part in out:
+        part.houses.sort(key=lambda h: h[0])
+    return out
+
+
+def emit_partition(shared: EmitShared, part: EmitPartition) -> EmitResult:
+    """Stage 3 of one district (pure): the records of its houses, in the global order restricted to it."""
+    state = _PlanState(
+        book=part.book,
+        admin=_AdminIndex(shared.districts, shared.townships, shared.communities),
+        admin_names=shared.admin_names,
+        projection=SHANGHAI,  # not read by stage 3
+        tick=lambda stage, n: None,
+        road_records=dict(part.roads),
+    )
+    state.ways_by_name.update(part.ways)
+    pois = _PoiNames(shared.pois)
+    bounds = []
+    for i, ((street, number), members) in part.houses:
+        r0, a0 = len(state.records), len(state.aliases)
+        _emit_one(state, street, number, members, part.metres, pois)
+        bounds.append((i, r0, len(state.records), a0, len(state.aliases)))
+    # stage 4's second half for these records: each follows its building (all of them in this partition)
+    buildings = {b.id: b for _, (_, members) in part.houses for b, _, _ in members if b is not None}
+    state.stats["in_compound"] = assign_compounds(state.records, shared.compounds, list(buildings.values()))
+    chunks = [
+        (i, list(map(_record_row, state.records[r0:r1])), list(map(_alias_row, state.aliases[a0:a1])))
+        for i, r0, r1, a0, a1 in bounds
+    ]
+    return EmitResult(part.district, chunks, dict(state.stats))
+
+
+def merge_emitted(hp: HousePlan, results: Sequence[EmitResult]) -> None:
+    """The partitions' records and aliases appended to the driver's state in the global order, counts added."""
+    state = hp.state
+    for _, rows, alias_rows in sorted((c for r in results for c in r.chunks), key=lambda c: c[0]):
+        for row in rows:
+            rec = AddressRecord(*row)
+            state.records.append(rec)
+            if rec.level == "road":  # made by stage 3: a road without an axis
+                state.road_records[rec.components["road"]] = rec
+        state.aliases.extend(AliasRecord(*a) for a in alias_rows)
+    for r in results:
+        for key, n in r.stats.items():
+            state.stats[key] += n
+
+
+def finish_plan(hp: HousePlan) -> RegistryPlan:
+    """The compound records after the merged ones: the plan, as `plan_registry` gives it."""
+    state = hp.state
+    state.records.extend(hp.compounds)
+    state.aliases.extend(hp.compound_aliases)
+    state.stats["compound"] = len(hp.compounds)
+    state.stats["in_compound"] += 0  # counted by the partitions; present (0) when nothing is in a compound
+    return _plan(state)
+
+
 def lines_of(geom: BaseGeometry) -> list[LineString]:
     if isinstance(geom, MultiLineString):
         return list(geom.geoms)
@@ -913,6 +1178,11 @@ __all__ = [
     "LanduseIn",
     "RegistryPlan",
     "plan_registry",
+    "plan_houses",
+    "emission_partitions",
+    "emit_partition",
+    "merge_emitted",
+    "finish_plan",
     "clean_road_name",
     "natural_key",
     "shapely",

@@ -187,6 +187,17 @@ class SerialAllocator:
         slot = (parent, level_of(code))
         self._max[slot] = max(self._max.get(slot, 0), serial_of(code))
 
+    def by_district(self) -> dict[str, SerialAllocator]:
+        """This allocator cut by the district (the first 6 digits) of each parent: every child's code lies in
+        its parent's district, so each part issues there what this one would."""
+        out: dict[str, SerialAllocator] = {}
+        for (parent, level), serial in self._max.items():
+            part = out.get(parent[:6])
+            if part is None:
+                part = out[parent[:6]] = SerialAllocator()
+            part._max[(parent, level)] = serial
+        return out
+
     def next_code(self, parent: str, level: str) -> str:
         """Issue the next free code of `level` under `parent` (and remember it as issued)."""
         slot = (parent, level)

@@ -12,6 +12,7 @@ nothing, and marks the geocoder stale when that transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from address_registry import store
@@ -81,8 +82,9 @@ __all__ = [
 ]
 
 
-def build_registry(conn, progress_factory=None) -> dict[str, Any]:
-    """Plan the registry from the base tables and write it (idempotent)."""
+def build_registry(conn, progress_factory=None, plan: Callable[..., Any] = plan_registry) -> dict[str, Any]:
+    """Plan the registry from the base tables and write it (idempotent). ``plan`` is `plan_registry` or one
+    taking the same arguments (`address_registry.province.plan_registry_on_dask`: the same plan, on Dask)."""
     inputs = store.load_build_inputs(conn)
     if not inputs["districts"]:
         raise InvalidAddress("没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first")
@@ -105,14 +107,14 @@ def build_registry(conn, progress_factory=None) -> dict[str, Any]:
             bars[stage] = progress_factory(f"{'道路 roads' if stage == 'roads' else '建筑 buildings'}", total)
         bars[stage](n)
 
-    plan = plan_registry(existing=existing, progress=tick, **inputs)
-    write_bar = progress_factory("写入 writing addresses", len(plan.records)) if progress_factory else None
-    counts = store.apply_plan(conn, plan, progress=write_bar)
+    planned = plan(existing=existing, progress=tick, **inputs)
+    write_bar = progress_factory("写入 writing addresses", len(planned.records)) if progress_factory else None
+    counts = store.apply_plan(conn, planned, progress=write_bar)
     mark_stale(conn)
     stats = {
-        **plan.stats,
+        **planned.stats,
         **counts,
-        "planned": len(plan.records),
+        "planned": len(planned.records),
         "communities": len(inputs["communities"]),
         "townships": len(inputs["townships"]),
     }

@@ -107,10 +107,12 @@ def check_reader(reader: str) -> None:
 
 
 def run_partitions(fn: Any, parts: Iterable[Any], *args: Any, workers: int = 2, scheduler: str | None = None,
-                   client: Any = None) -> list[Any]:
-    """``[fn(p, *args) for p in parts]``: on Dask (a LocalCluster of ``workers`` processes, ``scheduler`` or
-    ``client``), or in this process when ``workers`` is 0 and no scheduler or client is given."""
+                   client: Any = None, shared: Any = None) -> list[Any]:
+    """``[fn(p, *args) for p in parts]`` (``fn(shared, p, *args)`` when ``shared`` is given): on Dask (a
+    LocalCluster of ``workers`` processes, ``scheduler`` or ``client``), or in this process when ``workers`` is
+    0 and no scheduler or client is given."""
     if workers == 0 and scheduler is None and client is None:
-        return [fn(p, *args) for p in parts]
+        head = [shared] if shared is not None else []
+        return [fn(*head, p, *args) for p in parts]
     with dask_client(scheduler, workers, client) as c:
-        return map_partitions(c, fn, parts, *args)
+        return map_partitions(c, fn, parts, *args, shared=shared)

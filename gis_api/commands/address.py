@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import typer
 
@@ -33,13 +34,19 @@ def _bar_factory():
 @address_app.command("build")
 def build() -> None:
     """从道路、建筑和区划数据生成演示区标准地址库（可重复执行） build the registry from the demo data (idempotent)."""
+    run_build()
+
+
+def run_build(plan: Any = None) -> None:
+    """Build the registry in one transaction, with progress bars, and print the counts: `plan_registry`, or
+    ``plan`` (same arguments; `shequ province registry` gives the Dask one)."""
     from address_registry.service import build_registry
     from gis_api.db import get_engine
 
     factory, bars = _bar_factory()
     try:
         with get_engine().begin() as conn:
-            stats = build_registry(conn, progress_factory=factory)
+            stats = build_registry(conn, progress_factory=factory, **({"plan": plan} if plan else {}))
     finally:
         for bar in bars:
             bar.close()

@@ -1,4 +1,4 @@
-"""`shequ province h3|coverage`: province batch jobs on Dask, one partition per district (issue 14 §3)."""
+"""`shequ province h3|coverage|registry`: province batch jobs on Dask, one partition per district (issue 14 §3)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,22 @@ def coverage_cmd(
             w.writeheader()
             w.writerows(s["by_area"])
         typer.echo(f"CSV: {out}")
+
+
+@province_app.command("registry")
+def registry_cmd(
+    workers: int = _WORKERS,
+    scheduler: str | None = _SCHEDULER,
+) -> None:
+    """全省标准地址库生成 build the registry with each district's houses, buildings and rooms planned in a Dask
+    task: the same registry as `shequ address build` (roads, number placing and compounds on this process)."""
+    from functools import partial
+
+    from address_registry.province import plan_registry_on_dask
+    from gis_api.commands.address import run_build
+
+    _check(scheduler, "driver")
+    run_build(partial(plan_registry_on_dask, workers=workers, scheduler=scheduler))
 
 
 def register(app: typer.Typer) -> None:
