@@ -147,7 +147,8 @@ def run(factory: Any, host: str, port: int, workers: int) -> None:
 def process_memory(pid: int) -> dict[str, int]:
     """A process's memory in kB from ``/proc/<pid>/smaps_rollup``: ``rss``, ``pss`` (each shared page
     divided among the processes sharing it), ``uss`` (pages of this process only: private clean + dirty),
-    ``shared`` (rss − uss), ``swap``."""
+    ``shared`` (rss − uss), ``anon`` (anonymous memory: the heap, where the index lives — not the libraries'
+    files, which every process maps shared anyway) and ``pss_anon`` (its proportional share), ``swap``."""
     fields: dict[str, int] = {}
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     for line in text.splitlines()[1:]:
@@ -157,7 +158,8 @@ def process_memory(pid: int) -> dict[str, int]:
             fields[name.strip()] = int(parts[0])
     uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
     return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0), "uss": uss,
-            "shared": fields.get("Rss", 0) - uss, "swap": fields.get("Swap", 0)}
+            "shared": fields.get("Rss", 0) - uss, "anon": fields.get("Anonymous", 0),
+            "pss_anon": fields.get("Pss_Anon", 0), "swap": fields.get("Swap", 0)}
 
 
 def children_of(pid: int) -> list[int]:
