@@ -266,13 +266,18 @@ def run_one(args, mode: str, workers: int, texts: list[str], run: str) -> dict[s
         ready = until_every_worker(port, texts[0], {str(p) for p in pids}, args.timeout)
         ready_s = round(time.monotonic() - t0, 1)
         time.sleep(1)
-        row: dict[str, Any] = {"mode": mode, "workers": workers, "load_before": [round(x, 2) for x in load],
+        row: dict[str, Any] = {"mode": mode, "workers": workers, "label": args.label,
+                               "max_requests": os.environ.get("SHEQU_WORKER_MAX_REQUESTS", "0"),
+                               "load_before": [round(x, 2) for x in load],
                                "ready_s": ready_s, "first_answers": ready, "server_pid": server.pid,
                                "worker_pids": pids}
         row["start"] = snapshot(server, pids)
         row["traffic_run"] = traffic(port, texts, args.geocodes)
         time.sleep(1)
+        # the same workers, unless SHEQU_WORKER_MAX_REQUESTS replaced some by new forks meanwhile
+        pids = worker_pids(server, mode, workers)
         row["traffic"] = snapshot(server, pids)
+        row["worker_pids_after_traffic"] = pids
         t1 = time.monotonic()
         last = write_roads(args.url, run, args.roads)
         row["roads_written_s"] = round(time.monotonic() - t1, 1)
@@ -297,7 +302,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
             def span(xs: list[float]) -> str:
                 return f"{min(xs):,.0f}" if min(xs) == max(xs) else f"{min(xs):,.0f}–{max(xs):,.0f}"
-            out.append(f"| {r['mode']} | {r['workers']} | {moment} | {span(m['workers_rss'])} | "
+            out.append(f"| {r['mode']}{' ' + r['label'] if r.get('label') else ''} | {r['workers']} | {moment} | {span(m['workers_rss'])} | "
                        f"{span(m['workers_pss'])} | {span(m['workers_uss'])} | {m['total_pss']:,.0f} | "
                        f"{m['total_uss']:,.0f} | {r['load_before'][0]} |")
     return "\n".join(out)
@@ -315,6 +320,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-shared-index")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-output" / "shared-index.json")
+    ap.add_argument("--label", default="", help="a name for these rows (e.g. the SHEQU_WORKER_MAX_REQUESTS set)")
     ap.add_argument("--cleanup", action="store_true", help="delete the roads this benchmark wrote, then exit")
     args = ap.parse_args()
     if not args.url:
@@ -335,13 +341,15 @@ def main() -> None:
                 continue  # one process either way: `shequ serve --workers 1` (fork mode's row)
             print(f"== {mode} × {n} (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
             row = run_one(args, mode, n, texts, f"{stamp}{mode[0]}{n}")
-            rows = [r for r in rows if (r["mode"], r["workers"]) != (mode, n)] + [row]
+            rows = [r for r in rows if (r["mode"], r["workers"], r.get("label", "")) != (mode, n, args.label)] + [row]
             args.out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
             print(table([row]), file=sys.stderr)
-    print(table(sorted(rows, key=lambda r: (r["mode"], r["workers"]))))
-    print("load averages:", {f"{r['mode']}×{r['workers']}": (r["load_before"], r["load_after"]) for r in rows})
+    print(table(sorted(rows, key=lambda r: (r["mode"], r.get("label", ""), r["workers"]))))
+    print("load averages:", {f"{r['mode']}{r.get('label', '')}×{r['workers']}": (r["load_before"], r["load_after"])
+                            for r in rows})
     print("median worker PSS after traffic:",
-          {f"{r['mode']}×{r['workers']}": statistics.median(r["traffic"]["workers_pss"]) for r in rows})
+          {f"{r['mode']}{r.get('label', '')}×{r['workers']}": statistics.median(r["traffic"]["workers_pss"])
+           for r in rows})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ unshares besides is the reference counts of the objects a geocode reads (CPython
 use); ``benchmarks/bench_shared_index.py`` measures how much (docs/scaling.md, "One index shared by the
 workers").
 
-A worker that dies is replaced by a new fork of the arbiter, which still holds the index: before the fork the
+A worker that dies (or, with ``SHEQU_WORKER_MAX_REQUESTS``, has served that many requests) is replaced by a new
+fork of the arbiter, which still holds the index: before the fork the
 arbiter brings its own copy up to date by the delta since its load (``GeocoderCache.catch_up``; never a whole
 rebuild in the arbiter), so the new worker shares it and has little to apply. Connections are never
 inherited: the arbiter closes its pool before every fork and each worker drops what it got
@@ -35,7 +36,8 @@ WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 class PreforkServer(BaseApplication):
     """Gunicorn's arbiter over the app made by ``factory`` once, in the arbiter, before the workers fork."""
 
-    def __init__(self, factory: Any, host: str, port: int, workers: int, options: dict[str, Any] | None = None):
+    def __init__(self, factory: Any, host: str, port: int, workers: int, options: dict[str, Any] | None = None,
+                 max_requests: int = 0):
         self.factory = factory
         self.options = {
             "bind": f"{host}:{port}",
@@ -55,6 +57,9 @@ class PreforkServer(BaseApplication):
             # gunicorn 23+ opens a control socket in ~/.gunicorn by default: one per user, shared by every
             # server of that user; not used here
             "control_socket_disable": True,
+            # a worker replaced after ~max_requests (0: never) is a new fork: it shares the whole index again
+            "max_requests": max_requests,
+            "max_requests_jitter": max_requests // 10,
             **(options or {}),
         }
         self.initial_workers = workers
@@ -137,9 +142,10 @@ def _post_fork(server: Any, worker: Any) -> None:
     app.state.geocoder_cache.snapshot_writer = None
 
 
-def run(factory: Any, host: str, port: int, workers: int) -> None:
-    """Serve ``factory()``'s app on ``host:port`` with ``workers`` forked processes sharing its index."""
-    PreforkServer(factory, host, port, workers).run()
+def run(factory: Any, host: str, port: int, workers: int, max_requests: int = 0) -> None:
+    """Serve ``factory()``'s app on ``host:port`` with ``workers`` forked processes sharing its index (each
+    replaced by a new fork after about ``max_requests`` requests; 0: never)."""
+    PreforkServer(factory, host, port, workers, max_requests=max_requests).run()
 
 
 # -- measuring what is shared ----------------------------------------------------------------------------

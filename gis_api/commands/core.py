@@ -173,7 +173,7 @@ def serve(
         from gis_api.app import create_app
         from gis_api.serving import run
 
-        run(create_app, host or s.host, port or s.port, n)
+        run(create_app, host or s.host, port or s.port, n, max_requests=s.worker_max_requests)
         return
     uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
 
