@@ -181,7 +181,7 @@ def traffic(port: int, texts: list[str], n: int, clients: int = 8, per_connectio
     """``n`` geocodes of ``texts`` (cycled) from ``clients`` threads; answers per worker, errors, seconds."""
     paths = ["/geocode?" + urlencode({"q": texts[i % len(texts)], "limit": 3}) for i in range(n)]
     by_worker: Counter[str] = Counter()
-    errors: Counter[int] = Counter()
+    errors: Counter[Any] = Counter()
     lock = threading.Lock()
 
     def client(part: list[str]) -> None:
@@ -190,9 +190,20 @@ def traffic(port: int, texts: list[str], n: int, clients: int = 8, per_connectio
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             try:
                 for path in part[i:i + per_connection]:
-                    conn.request("GET", path)
-                    resp = conn.getresponse()
-                    resp.read()
+                    for attempt in range(3):
+                        try:
+                            conn.request("GET", path)
+                            resp = conn.getresponse()
+                            resp.read()
+                            break
+                        except (ConnectionError, http.client.RemoteDisconnected):
+                            # a keep-alive connection closed by a worker that is being replaced
+                            # (SHEQU_WORKER_MAX_REQUESTS): a GET is retried on a new one, as HTTP clients do
+                            bad["reconnects"] += 1
+                            conn.close()
+                            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                            if attempt == 2:
+                                raise
                     local[resp.getheader("x-shequ-worker") or "?"] += 1
                     if resp.status != 200:
                         bad[resp.status] += 1

@@ -307,3 +307,47 @@ def test_two_workers_on_one_port_share_the_index_and_geocode_a_write_within_5_s(
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.mark.timeout(240)
+def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, tmp_path):
+    """SHEQU_WORKER_MAX_REQUESTS: a worker that served that many requests is replaced by a new fork of the
+    arbiter (the pages its requests unshared given back), and geocoding goes on throughout."""
+    primary, _ = clusters
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": primary.url(), "SHEQU_PORT": str(port), "SHEQU_DATA_DIR": str(tmp_path),
+           "SHEQU_WORKER_MAX_REQUESTS": "20"}
+    env.pop("SHEQU_DATABASE_URL", None)
+    env.pop("DATABASE_URL_READ", None)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env,
+                                  cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def up() -> bool:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait(up, "shequ serve --workers 2", timeout=120, step=0.2)
+        first = set(children_of(server.pid))
+        assert len(first) == 2
+        answered: set[str] = set()
+        for _ in range(120):  # 2 workers × (20 + 10 % jitter) requests at most before both are replaced
+            pid, _found = _geocoded(port, "副本测试基础1路", timeout=60)
+            answered.add(pid)
+        now = set(children_of(server.pid))
+        assert len(now) == 2 and not now & first, (first, now)
+        assert {str(p) for p in first} <= answered
+        for pid in now:
+            assert _shares(pid)["mostly_shared"]
+        assert "Maximum request limit" in log_path.read_text()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
