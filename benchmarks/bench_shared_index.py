@@ -21,8 +21,9 @@ USS (pages of that process alone), at three moments:
 3. ``deltas``: after ``--roads`` new roads with 5 house numbers each are written to the registry (one
    transaction per road) and every worker geocodes the last one (each applied the delta to its own copy).
 
-The roads written are named 共享索引基准路<run>-<i> and stay in the database (``--cleanup`` deletes every
-such road and house number at the end; the next start then rebuilds the index, the row count having fallen).
+The roads written are named 共享索引基准路<run>-<i>; they are deleted at the end (``--keep-roads`` keeps them,
+``--cleanup`` only deletes them; the next start then rebuilds the index, the row count having fallen). With
+no ``DATABASE_URL`` the checkout's embedded cluster is used (``make bench``: the demo registry).
 Rows go to ``--out`` (JSON); a Markdown table to stdout, with ``os.getloadavg()`` before each run.
 """
 
@@ -321,7 +322,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default=os.environ.get("DATABASE_URL"))
+    ap.add_argument("--url", default=os.environ.get("DATABASE_URL"),
+                    help="the database (default DATABASE_URL, else the checkout's embedded cluster: `make bench`)")
     ap.add_argument("--modes", nargs="+", default=["fork", "spawn"], choices=["fork", "spawn"])
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4])
     ap.add_argument("--geocodes", type=int, default=20000)
@@ -333,9 +335,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench-output" / "shared-index.json")
     ap.add_argument("--label", default="", help="a name for these rows (e.g. the SHEQU_WORKER_MAX_REQUESTS set)")
     ap.add_argument("--cleanup", action="store_true", help="delete the roads this benchmark wrote, then exit")
+    ap.add_argument("--keep-roads", action="store_true", help="leave the roads written (default: deleted at the end)")
     args = ap.parse_args()
     if not args.url:
-        ap.error("DATABASE_URL (or --url) is required")
+        from gis_api.db import database_url
+
+        args.url = database_url()
     if args.cleanup:
         print(f"deleted {cleanup(args.url)} rows")
         return
@@ -344,6 +349,9 @@ def main() -> None:
     args.log = args.out.with_suffix(".log")
     texts = queries(args.url, args.sample, args.seed)
     print(f"{len(texts)} query texts", file=sys.stderr)
+    if not texts:
+        print("no addresses in this database's registry (`shequ demo all`, or `shequ demo synth`): nothing to measure")
+        return
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     stamp = time.strftime("%H%M%S")
     for mode in args.modes:
@@ -355,6 +363,8 @@ def main() -> None:
             rows = [r for r in rows if (r["mode"], r["workers"], r.get("label", "")) != (mode, n, args.label)] + [row]
             args.out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
             print(table([row]), file=sys.stderr)
+    if not args.keep_roads:
+        print(f"deleted the {cleanup(args.url)} address rows written", file=sys.stderr)
     print(table(sorted(rows, key=lambda r: (r["mode"], r.get("label", ""), r["workers"]))))
     print("load averages:", {f"{r['mode']}{r.get('label', '')}×{r['workers']}": (r["load_before"], r["load_after"])
                             for r in rows})
