@@ -271,7 +271,10 @@ def run_one(args, mode: str, workers: int, texts: list[str], run: str) -> dict[s
             except OSError:
                 time.sleep(0.3)
         pids = worker_pids(server, mode, workers)
-        while len(pids) < workers:
+        # exactly the workers: a first build's snapshot writer (a forked child of the arbiter) gone
+        while len(pids) != workers:
+            if time.monotonic() - t0 > args.timeout:
+                raise RuntimeError(f"workers {pids}, expected {workers}")
             time.sleep(0.2)
             pids = worker_pids(server, mode, workers)
         # every worker answers a geocode (a spawned worker waits for its own index; a forked one has it)
