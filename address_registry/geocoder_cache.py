@@ -197,6 +197,36 @@ class GeocoderCache:
         )
         return len(records) + len(removed)
 
+    def catch_up(self, engine=None) -> bool:
+        """Bring the loaded geocoder up to the registry by a delta only, never a whole rebuild (a forking
+        server's parent before it forks a replacement worker: `gis_api.serving`). Whether it is now current;
+        False when nothing is loaded yet or the changes need a whole rebuild (the geocoder is left as it was,
+        and the next `get` after ``ttl_s`` decides again)."""
+        if self._cache.stale(_KEY) is None:
+            return False
+        engine = engine if engine is not None else self.engine
+        current = [False]
+
+        def delta_only() -> _Loaded:
+            last = self._cache.stale(_KEY)
+            assert last is not None
+            with engine.connect() as conn:
+                st = store.stamp(conn)
+                if last.stamp == st:
+                    current[0] = True
+                    return last
+                with self._update_lock:
+                    if self._apply_delta(conn, last, st) is None:
+                        return last
+            current[0] = True
+            return _Loaded(st, last.geocoder)
+
+        self._cache.invalidate(_KEY)
+        self._cache.get(_KEY, delta_only)  # under the cache's loader lock, as `get`'s own loads
+        if not current[0]:
+            self._cache.invalidate(_KEY)  # not current: the next `get` checks again (and may rebuild)
+        return current[0]
+
     def peek(self) -> Geocoder | None:
         """The cached geocoder while it needs no check (no I/O), else None."""
         hit = self._cache.peek(_KEY)

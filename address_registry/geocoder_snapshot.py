@@ -358,6 +358,7 @@ class SnapshotWriter:
         # a writer still running after this is killed (it holds the folder's lock)
         self.timeout_s = WRITER_TIMEOUT_S if timeout_s is None else timeout_s
         self.started = time.perf_counter()
+        self.started_wall = time.time()
         self.seconds: float | None = None  # from the fork to the child's exit
         self.status: int | None = None  # the child's wait status (0: written)
         self.max_rss_mb: float | None = None  # the child's peak resident size (pages shared with the parent too)
@@ -378,8 +379,10 @@ class SnapshotWriter:
                     break
                 time.sleep(0.1)
             self.status, self.max_rss_mb = status, usage.ru_maxrss / 1024
-        except ChildProcessError:  # reaped elsewhere
-            self.status = -1
+        except ChildProcessError:  # reaped elsewhere (a server's arbiter reaps every child it gets): the file
+            # tells whether it was written (the writer renames it into place last)
+            done = self.path.exists() and self.path.stat().st_mtime >= self.started_wall
+            self.status = 0 if done else -1
         finally:
             self.seconds = time.perf_counter() - self.started
             _unfreeze_after_fork()
@@ -419,6 +422,23 @@ def _unfreeze_after_fork() -> None:
         _frozen -= 1
         if _frozen == 0:
             gc.unfreeze()  # the frozen objects join the oldest generation
+
+
+_held = False
+
+
+def freeze_shared() -> None:
+    """Freeze every tracked object alive now for the rest of this process and of its forks (`gc.freeze`): a
+    server that loaded the index before forking its workers calls it just before each fork, so neither it
+    nor a worker ever collects over the shared objects (a collection writes to every object it visits, and
+    each write copies a page out of the shared image). Counted with the writers' freezes: their unfreezes
+    never release it."""
+    global _frozen, _held
+    with _frozen_lock:
+        if not _held:
+            _frozen += 1
+            _held = True
+        gc.freeze()
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import pkgutil
 import threading
 from contextlib import asynccontextmanager
@@ -111,7 +110,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.add_middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s,
                        max_analyses=settings.max_analyses_in_flight)
     # outside admission: a busy answer also says which worker gave it
-    app.add_middleware(ReadYourWritesMiddleware, worker_id=str(os.getpid()))
+    app.add_middleware(ReadYourWritesMiddleware)  # X-Shequ-Worker: the pid of the process answering
     for _name, router in discover_routers():
         app.include_router(router)
     STATIC_DIR.mkdir(exist_ok=True)

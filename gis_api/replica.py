@@ -21,6 +21,7 @@ Every response of such a route says where it was read (``X-Shequ-Read-From: repl
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -117,11 +118,12 @@ def write_lsn(conn: Connection) -> str:
 class ReadYourWritesMiddleware:
     """Pure ASGI middleware: a response to a request that wrote carries the write's WAL position (header
     and cookie, set from ``request.state.write_lsn`` by `gis_api.deps.db_conn`); every response says which
-    worker process answered (``X-Shequ-Worker``: its pid, for checking several workers behind one port)."""
+    worker process answered (``X-Shequ-Worker``: its pid, for checking several workers behind one port; read
+    per response, since a forking server makes the app in its parent before the workers exist)."""
 
-    def __init__(self, app: Any, worker_id: str):
+    def __init__(self, app: Any, worker_id: str | None = None):
         self.app = app
-        self.worker = worker_id.encode()
+        self.worker = worker_id.encode() if worker_id is not None else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Add the headers at the start of the response."""
@@ -134,7 +136,7 @@ class ReadYourWritesMiddleware:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-shequ-worker", self.worker))
+                headers.append((b"x-shequ-worker", self.worker or str(os.getpid()).encode()))
                 if state.get("read_from"):
                     headers.append((READ_FROM_HEADER.encode(), str(state["read_from"]).encode()))
                 lsn = valid_lsn(state.get("write_lsn"))

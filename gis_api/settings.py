@@ -52,9 +52,15 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    # API worker processes behind the one port (`shequ serve --workers`); each keeps its own geocoder
-    # index, brought up to date from the database within 2 s of a write (address_registry/geocoder_cache.py).
+    # API worker processes behind the one port (`shequ serve --workers`): forked from one parent that loaded
+    # the geocoder index, which they share copy-on-write (gis_api/serving.py); each brings its copy up to
+    # date from the database within 2 s of a write (address_registry/geocoder_cache.py).
     workers: int = Field(default=1, ge=1, le=64)
+    # With several workers: replace a worker by a new fork of the parent after about this many requests
+    # (±10 %), which shares the whole index again — the pages a worker's geocodes unshared (reference
+    # counts written) are given back. 0 = never. Off by default: a replaced worker's running analysis jobs
+    # are marked interrupted (gis_api/jobs.py). docs/scaling.md, "One index shared by the workers".
+    worker_max_requests: int = Field(default=0, ge=0)
     # Build the geocoder index in the background when a served app starts (set by `shequ serve`), so a
     # worker's first geocode does not wait for it; off for apps made in tests and scripts.
     warm_geocoder: bool = False

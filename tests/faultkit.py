@@ -112,8 +112,8 @@ def version_breaks(conn: Connection, table: str) -> list[str]:
 
 
 class ApiProcess:
-    """`shequ serve` as a real child process (uvicorn; one worker, or ``workers`` processes behind uvicorn's
-    supervisor) on ``port``, against ``db_url``."""
+    """`shequ serve` as a real child process (uvicorn; one worker, or ``workers`` processes forked by
+    gunicorn's arbiter) on ``port``, against ``db_url``."""
 
     def __init__(self, db_url: str, port: int | None = None, workers: int = 1):
         self.db_url = db_url

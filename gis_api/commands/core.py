@@ -139,8 +139,9 @@ def serve(
     port: int = typer.Option(None, help="port (default SHEQU_PORT or 8000)"),
     reload: bool = typer.Option(False, help="reload on code changes (development)"),
     workers: int = typer.Option(None, min=1, max=64,
-                                help="工作进程数 worker processes behind the one port (default SHEQU_WORKERS or 1; each has "
-                                "its own connection pool of 10 + 10 and its own caches: mind max_connections)"),
+                                help="工作进程数 worker processes behind the one port (default SHEQU_WORKERS or 1; forked from "
+                                "one parent that loaded the geocoder index, which they share; each has its own "
+                                "connection pool of 10 + 10: mind max_connections)"),
 ) -> None:
     """启动 Web 服务 serve the API and the web map (``--workers N``: N processes on one port)."""
     import uvicorn
@@ -155,17 +156,26 @@ def serve(
     os.environ.setdefault("SHEQU_WARM_GEOCODER", "1")  # each worker builds its index at start, not on a request
     # … or reads the one another worker (or the last start) wrote: <data_dir>/geocoder (issue 14)
     os.environ.setdefault("SHEQU_GEOCODER_SNAPSHOTS", "1")
+    # the app of several workers is made in this process (gis_api/serving.py): it must read these too
+    get_settings.cache_clear()
+    s = get_settings()
     with get_engine().connect() as conn:
         for line in startup_check(conn, AuthSettings(), host or s.host):
             typer.echo(line)
     n = workers or s.workers
     if reload and n > 1:
         raise typer.BadParameter("--reload 只能用于单个进程 --reload runs one process: drop --workers")
-    # several workers: uvicorn's supervisor starts N processes sharing the listening socket; each builds
-    # its own app (create_app is the factory) and keeps its own caches, brought up to date from the
-    # database (the geocoder within 2 s of a write: address_registry/geocoder_cache.py)
-    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload,
-                workers=n if n > 1 else None)
+    if n > 1:
+        # several workers share one geocoder index (issue 14): gunicorn's arbiter binds the port, makes the
+        # app and loads the index once, then forks N uvicorn workers that share its pages copy-on-write;
+        # each keeps its copy up to date from the database (a write within 2 s: geocoder_cache.py), and a
+        # worker that dies is replaced by a new fork (gis_api/serving.py)
+        from gis_api.app import create_app
+        from gis_api.serving import run
+
+        run(create_app, host or s.host, port or s.port, n, max_requests=s.worker_max_requests)
+        return
+    uvicorn.run("gis_api.app:create_app", factory=True, host=host or s.host, port=port or s.port, reload=reload)
 
 
 def register(app: typer.Typer) -> None:

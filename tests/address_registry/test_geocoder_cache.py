@@ -95,3 +95,32 @@ def test_free_text_parser_tolerates_only_a_model_that_is_not_shipped(monkeypatch
     monkeypatch.setattr(parsing, "parse", broken)
     with pytest.raises(RuntimeError):
         geocoder_cache.free_text_parser()
+
+
+def test_catch_up_applies_a_delta_and_never_rebuilds(engine, house, monkeypatch):
+    """What a forking server's parent runs before it forks a replacement worker (gis_api/serving.py)."""
+    cache = geocoder_cache.open_cache(engine, ttl_s=600)
+    try:
+        assert cache.catch_up() is False  # nothing loaded yet: nothing to bring up to date (and no build)
+        assert cache.peek() is None
+        loaded = cache.get()
+        with engine.begin() as conn:
+            _alias(conn, house.code, "追赶测试大厦")
+        assert cache.peek() is None  # the commit marked it stale
+        assert cache.catch_up() is True
+        assert cache.peek() is loaded  # the same index, brought up to date in place, fresh again
+        assert loaded.geocode("追赶测试大厦", limit=1)[0]["address_code"] == house.code
+        assert ("alias", house.code) in loaded.names[loaded._norm("追赶测试大厦")]
+        assert cache.catch_up() is True  # nothing changed since: current
+        # a change the delta cannot take (here: any, by setting the delta's bound below zero) is left alone
+        monkeypatch.setattr(geocoder_cache, "MAX_DELTA", -1)
+        with engine.begin() as conn:
+            _alias(conn, house.code, "追赶测试二号楼")
+        assert cache.catch_up() is False
+        assert cache.peek() is None  # left stale: the next `get` checks the stamp again
+        assert cache._cache.stale("geocoder").geocoder is loaded
+        assert loaded._norm("追赶测试二号楼") not in loaded.names  # not applied
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM address_alias WHERE alias IN ('追赶测试大厦', '追赶测试二号楼')"))
+        geocoder_cache.open_cache(engine)

@@ -504,7 +504,7 @@ def _worker_holding(api: ApiProcess, client_port: int) -> int:
 
 
 def _server_workers(api: ApiProcess) -> set[int]:
-    """Pids of the uvicorn supervisor's live worker processes (its direct children listening on the port)."""
+    """Pids of the server's live worker processes (the arbiter's direct children listening on the port)."""
     import psutil
 
     assert api.proc is not None
@@ -534,7 +534,7 @@ def _gone(pid: int) -> bool:
 def test_kill_9_of_one_worker_of_several_mid_grid_edit(world):
     """`shequ serve --workers 2`: the worker writing a grid edit is killed (``kill -9``) in the middle of it,
     held by the audit chain's lock with its rows written. The other worker keeps serving while it is gone,
-    uvicorn's supervisor starts a new one, and the killed worker's edit is all or nothing: nothing of it."""
+    the server's arbiter forks a new one, and the killed worker's edit is all or nothing: nothing of it."""
     from grid_builder.edit.samples import movable_vertex
 
     engine = world["engine"]
@@ -565,7 +565,7 @@ def test_kill_9_of_one_worker_of_several_mid_grid_edit(world):
                                  timeout=30).status_code == 200
         _wait_quiet(world)
         _assert_invariants(world, before)
-        # the supervisor replaced the killed worker; the same edit, sent again, commits once
+        # the arbiter replaced the killed worker; the same edit, sent again, commits once
         wait_until(lambda: len(_server_workers(api)) == 2 and victim not in _server_workers(api),
                    "a new API worker in place of the killed one", 120)
         done = httpx.post(f"{api.base}/grid-edits/apply", json=body, headers=world["headers"], timeout=120)
