@@ -83,6 +83,7 @@ UNION ALL
    AND ST_Intersects(area, {_PT})
  ORDER BY ST_Area(area), code LIMIT 1)
 ORDER BY part, ord"""
+_STATEMENT = text(_SQL)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def reverse_parts(conn: Connection, lon: float, lat: float, k: int, max_m: float
     key = db_key(conn)
     if not _grid_shape.get(key, lambda: _grid_table_ready(conn)):
         return None
-    rows = conn.execute(text(_SQL), {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16), "max_m": max_m}).all()
+    rows = conn.execute(_STATEMENT, {"lon": lon, "lat": lat, "k": k, "kk": max(k * 8, 16), "max_m": max_m}).all()
     footprint = None
     nearest: list[AddressHit] = []
     admin: dict[str, dict[str, Any]] = {}

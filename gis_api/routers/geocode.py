@@ -140,7 +140,8 @@ def geocode_batch(
 
 
 def _reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int) -> dict[str, Any]:
-    """The body of a /reverse answer (in the thread pool: one pooled connection, one statement)."""
+    """The body of a /reverse answer (in the thread pool: one statement on a connection of the look-up
+    engine, `gis_api.db.get_lookup_engine`)."""
     wlon, wlat = point_to_wgs84(lon, lat, crs)
     assert wlon is not None and wlat is not None  # both were given (required query parameters)
     with engine.connect() as conn:
@@ -167,7 +168,7 @@ async def reverse(
     # normalised here, on the event loop, like /geocode's (the shared `CrsQuery` dependency and the engine
     # dependency are plain functions that FastAPI would run in the thread pool, a hop each)
     crs = normalize_crs(crs)
-    body = await run_in_threadpool(_reverse_answer, request.app.state.engine, lon, lat, crs, limit)
+    body = await run_in_threadpool(_reverse_answer, request.app.state.lookup_engine, lon, lat, crs, limit)
     return _json(body)
 
 
