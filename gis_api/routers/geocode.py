@@ -139,7 +139,7 @@ def geocode_batch(
     return _json({"crs": crs, "count": len(out), "results": out})
 
 
-def _reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int) -> dict[str, Any]:
+def reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int) -> dict[str, Any]:
     """The body of a /reverse answer (in the thread pool: one statement on a connection of the look-up
     engine, `gis_api.db.get_lookup_engine`)."""
     wlon, wlat = point_to_wgs84(lon, lat, crs)
@@ -168,7 +168,7 @@ async def reverse(
     # normalised here, on the event loop, like /geocode's (the shared `CrsQuery` dependency and the engine
     # dependency are plain functions that FastAPI would run in the thread pool, a hop each)
     crs = normalize_crs(crs)
-    body = await run_in_threadpool(_reverse_answer, request.app.state.lookup_engine, lon, lat, crs, limit)
+    body = await run_in_threadpool(reverse_answer, request.app.state.lookup_engine, lon, lat, crs, limit)
     return _json(body)
 
 
