@@ -55,9 +55,12 @@ def _lookup_engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: floa
     # the pool's empty ping query was prepared anew at every checkout, a server-side statement left behind
     # each time), and the server keeps one generic plan for it. Under the default plan_cache_mode PostgreSQL kept choosing
     # custom plans for it — re-planned at every execution, 2.1 ms of backend CPU against 0.76 ms with the
-    # generic plan (demo size; docs/scaling.md section 6). Only statements written for this engine run on it.
+    # generic plan (demo size; docs/scaling.md section 6). A generic plan cannot know LIMIT :kk and the point,
+    # so its estimated cost (~300,000 at 10⁶ addresses) passed jit_above_cost and every execution was
+    # JIT-compiled: 150–350 ms instead of ~1 ms; JIT is off here. Only statements written for this engine
+    # run on it.
     options = f"-c statement_timeout={int(statement_timeout_ms)} " if statement_timeout_ms > 0 else ""
-    options += "-c plan_cache_mode=force_generic_plan"
+    options += "-c plan_cache_mode=force_generic_plan -c jit=off"
     return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
                          pool_timeout=pool_timeout_s, isolation_level="AUTOCOMMIT",
                          connect_args={"connect_timeout": 5, "options": options,
