@@ -61,7 +61,9 @@ def _lookup_engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: floa
     # run on it.
     options = f"-c statement_timeout={int(statement_timeout_ms)} " if statement_timeout_ms > 0 else ""
     options += "-c plan_cache_mode=force_generic_plan -c jit=off"
-    return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
+    # 10 connections, no overflow: admission lets at most `max_in_flight` (10) requests in at once, and an
+    # overflow connection would be opened and closed per request (losing its prepared statement)
+    return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=0, pool_pre_ping=True,
                          pool_timeout=pool_timeout_s, isolation_level="AUTOCOMMIT",
                          connect_args={"connect_timeout": 5, "options": options,
                                        "application_name": "shequ-lookup"})
