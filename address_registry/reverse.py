@@ -18,25 +18,24 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from address_registry import accuracy, store
-from address_registry.records import AddressRecord
+from address_registry.records import AddressRecord, format_components
 
 FOOTPRINT_TOLERANCE_M = 5.0
 
 
-def _kind(rec: AddressRecord, parent_source: str | None = None) -> tuple[str, str]:
-    source = parent_source if rec.level == "building" and parent_source else rec.source
-    return ("generated" if source == "generated" else "surveyed"), source
-
-
-def _item(rec: AddressRecord, distance_m: float, match: str, extent_m: float | None, source_of) -> dict[str, Any]:
-    kind, source = _kind(rec, source_of(rec))
+def _item(code: str, level: str, components: dict[str, Any], lon: float | None, lat: float | None,
+          source: str | None, parent_source: str | None, distance_m: float, match: str,
+          extent_m: float | None) -> dict[str, Any]:
+    """One answer: a building record takes its accuracy from its house number's (its parent's) source."""
+    source = parent_source if level == "building" and parent_source else source
+    kind = "generated" if source == "generated" else "surveyed"
     return {
-        "address_code": rec.code,
-        "formatted": rec.formatted,
-        "components": rec.components,
-        "lon": rec.lon,
-        "lat": rec.lat,
-        "level": rec.level,
+        "address_code": code,
+        "formatted": format_components(components),
+        "components": components,
+        "lon": lon,
+        "lat": lat,
+        "level": level,
         "distance_m": round(distance_m, 2),
         "match": match,
         "accuracy": kind,
@@ -45,28 +44,8 @@ def _item(rec: AddressRecord, distance_m: float, match: str, extent_m: float | N
     }
 
 
-def reverse(conn: Connection, lon: float, lat: float, k: int = 1) -> list[dict[str, Any]]:
-    """The addresses at (lon, lat) WGS84, best first: the footprint's address, then the nearest points."""
-    parents: dict[str, str | None] = {}
-
-    def source_of(rec: AddressRecord) -> str | None:
-        if rec.level != "building" or not rec.parent_code:
-            return None
-        if rec.parent_code not in parents:
-            parent = store.current(conn, rec.parent_code)
-            parents[rec.parent_code] = parent.source if parent is not None else None
-        return parents[rec.parent_code]
-
-    items = []
-    hit = store.footprint_address(conn, lon, lat, FOOTPRINT_TOLERANCE_M)
-    near = store.nearest(conn, lon, lat, k=max(k, 3))
-    if hit is not None:
-        rec, dist, extent = hit
-        items.append(_item(rec, dist, "footprint", extent, source_of))
-    for rec, dist in near:
-        if hit is not None and rec.code == hit[0].code:
-            continue
-        items.append(_item(rec, dist, "nearest", None, source_of))
+def _ranked(items: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The footprint's answer first unless its number is generated and a real point is at the spot."""
     if len(items) > 1 and items[0]["match"] == "footprint" and items[0]["source"] == "generated":
         real = next((i for i in items[1:] if i["source"] not in (None, "generated")
                      and i["distance_m"] <= FOOTPRINT_TOLERANCE_M), None)
@@ -75,3 +54,79 @@ def reverse(conn: Connection, lon: float, lat: float, k: int = 1) -> list[dict[s
             items.remove(real)
             items.insert(0, real)
     return items[: max(k, 1)]
+
+
+def reverse(conn: Connection, lon: float, lat: float, k: int = 1) -> list[dict[str, Any]]:
+    """The addresses at (lon, lat) WGS84, best first: the footprint's address, then the nearest points.
+
+    Statement by statement (footprint, nearest points, a building's parent): `locate` reads the same in
+    one statement; this is its reference and its fallback."""
+    parents: dict[str, str | None] = {}
+
+    def parent_source(rec: AddressRecord) -> str | None:
+        if rec.level != "building" or not rec.parent_code:
+            return None
+        if rec.parent_code not in parents:
+            parent = store.current(conn, rec.parent_code)
+            parents[rec.parent_code] = parent.source if parent is not None else None
+        return parents[rec.parent_code]
+
+    def item(rec: AddressRecord, distance_m: float, match: str, extent_m: float | None) -> dict[str, Any]:
+        return _item(rec.code, rec.level, rec.components, rec.lon, rec.lat, rec.source, parent_source(rec),
+                     distance_m, match, extent_m)
+
+    items = []
+    hit = store.footprint_address(conn, lon, lat, FOOTPRINT_TOLERANCE_M)
+    near = store.nearest(conn, lon, lat, k=max(k, 3))
+    if hit is not None:
+        rec, dist, extent = hit
+        items.append(item(rec, dist, "footprint", extent))
+    for rec, dist in near:
+        if hit is not None and rec.code == hit[0].code:
+            continue
+        items.append(item(rec, dist, "nearest", None))
+    return _ranked(items, k)
+
+
+def locate_by_parts(conn: Connection, lon: float, lat: float, k: int = 1) -> dict[str, Any]:
+    """`locate`, statement by statement (7–9 statements): the reference of the one-statement path and the
+    path of a database without the grids feature's `grid` table."""
+    near = reverse(conn, lon, lat, k=k)
+    admin = store.admin_containing(conn, lon, lat)
+    grid = store.grid_containing(conn, lon, lat)
+    compound = store.compound_containing(conn, lon, lat)
+    return {
+        "nearby": near,
+        "district": admin.get("district"),
+        "township": admin.get("township"),
+        "community": admin.get("community"),
+        "grid": grid,
+        "compound": {"code": compound.code, "name": compound.components.get("compound")} if compound else None,
+    }
+
+
+def locate(conn: Connection, lon: float, lat: float, k: int = 1) -> dict[str, Any]:
+    """What is at (lon, lat) WGS84: ``nearby`` (the addresses, best first, at most ``k``), ``district``,
+    ``township``, ``community``, ``grid`` and ``compound`` — read in one statement
+    (`store.reverse_parts`)."""
+    parts = store.reverse_parts(conn, lon, lat, k=max(k, 3), max_m=FOOTPRINT_TOLERANCE_M)
+    if parts is None:
+        return locate_by_parts(conn, lon, lat, k=k)
+    items = []
+    hit = parts.footprint
+    if hit is not None:
+        items.append(_item(hit.code, hit.level, hit.components, hit.lon, hit.lat, hit.source, hit.parent_source,
+                           hit.distance_m, "footprint", hit.extent_m))
+    for n in parts.nearest:
+        if hit is not None and n.code == hit.code:
+            continue
+        items.append(_item(n.code, n.level, n.components, n.lon, n.lat, n.source, n.parent_source,
+                           n.distance_m, "nearest", None))
+    return {
+        "nearby": _ranked(items, k),
+        "district": parts.admin.get("district"),
+        "township": parts.admin.get("township"),
+        "community": parts.admin.get("community"),
+        "grid": parts.grid,
+        "compound": parts.compound,
+    }

@@ -26,7 +26,7 @@ from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
 from gis_api.auth.ratelimit import RateLimiter, SharedRateLimiter
 from gis_api.auth.settings import AuthSettings
-from gis_api.db import database_url, get_engine, get_read_engine, read_database_url
+from gis_api.db import database_url, get_engine, get_lookup_engine, get_read_engine, read_database_url
 from gis_api.errors import install_handlers
 from gis_api.openapi_contract import add_error_responses
 from gis_api.openapi_links import add_links
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
             executor.close()
         app.state.tile_keeper.run(force=True)
         app.state.engine.dispose()
+        app.state.lookup_engine.dispose()
         if app.state.read_router.replica is not None:
             app.state.read_router.replica.dispose()
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     )
     app.state.settings = settings
     app.state.engine = get_engine(url)
+    app.state.lookup_engine = get_lookup_engine(url)  # reverse geocoding's one statement (gis_api/db.py)
     app.state.read_router = ReadRouter(app.state.engine, get_read_engine(read_url) if read_url else None,
                                        retry_s=settings.replica_retry_s)
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)

@@ -48,6 +48,35 @@ def _engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float,
 
 
 @lru_cache(maxsize=8)
+def _lookup_engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> Engine:
+    # reverse geocoding sends one read-only statement per request (address_registry.store.reverse): in
+    # autocommit that statement is its own snapshot, without the BEGIN and ROLLBACK round trips of a
+    # transaction; psycopg prepares it after its fifth use on a connection (its default threshold: with 0
+    # the pool's empty ping query was prepared anew at every checkout, a server-side statement left behind
+    # each time), and the server keeps one generic plan for it. Under the default plan_cache_mode PostgreSQL kept choosing
+    # custom plans for it — re-planned at every execution, 2.1 ms of backend CPU against 0.76 ms with the
+    # generic plan (demo size; docs/scaling.md section 6). A generic plan cannot know LIMIT :kk and the point,
+    # so its estimated cost (~300,000 at 10⁶ addresses) passed jit_above_cost and every execution was
+    # JIT-compiled: 150–350 ms instead of ~1 ms; JIT is off here. Only statements written for this engine
+    # run on it.
+    options = f"-c statement_timeout={int(statement_timeout_ms)} " if statement_timeout_ms > 0 else ""
+    options += "-c plan_cache_mode=force_generic_plan -c jit=off"
+    # 10 connections, no overflow: admission lets at most `max_in_flight` (10) requests in at once, and an
+    # overflow connection would be opened and closed per request (losing its prepared statement)
+    return create_engine(sqlalchemy_url(url), pool_size=10, max_overflow=0, pool_pre_ping=True,
+                         pool_timeout=pool_timeout_s, isolation_level="AUTOCOMMIT",
+                         connect_args={"connect_timeout": 5, "options": options,
+                                       "application_name": "shequ-lookup"})
+
+
+def get_lookup_engine(url: str | None = None) -> Engine:
+    """A cached engine for single-statement point look-ups (reverse geocoding): autocommit, a statement
+    prepared after a few uses with a generic plan. Never for writes or several statements that must agree."""
+    settings = get_settings()
+    return _lookup_engine_for(url or database_url(settings), settings.statement_timeout_ms, settings.pool_timeout_s)
+
+
+@lru_cache(maxsize=8)
 def _replica_engine_for(url: str, statement_timeout_ms: int, pool_timeout_s: float) -> Engine:
     # a replica that is down must cost little: a short connect timeout, and no pre-ping retry loop (the
     # router falls back to the primary on the first failure and retries after replica_retry_s)

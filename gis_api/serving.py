@@ -99,7 +99,7 @@ def preload_app(factory: Any) -> Any:
 def _close_connections(app: Any, close: bool) -> None:
     """Drop the pooled connections of the app's engines (``close=False`` in a forked child: leave the
     parent's sockets alone, just forget them — SQLAlchemy's rule for engines crossing a fork)."""
-    engines = [app.state.engine]
+    engines = [app.state.engine, app.state.lookup_engine]
     replica = app.state.read_router.replica
     if replica is not None:
         engines.append(replica)

@@ -49,6 +49,7 @@ from address_registry.store.reading import (
     search,
     stamp,
 )
+from address_registry.store.reverse import reverse_parts
 from address_registry.store.rows import record_to_json
 from address_registry.store.writing import (
     BUILD_USER,
@@ -100,6 +101,7 @@ __all__ = [
     "nearest",
     "point_in_admin",
     "record_to_json",
+    "reverse_parts",
     "replace_versions",
     "same_content",
     "search",

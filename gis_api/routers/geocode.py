@@ -10,9 +10,8 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from address_registry import store
 from address_registry.geocoder_cache import cache_for, geocoder_for
-from address_registry.reverse import reverse as reverse_lookup
+from address_registry.reverse import locate
 from geo.crs import from_wgs84, normalize_crs, point_to_wgs84
 from gis_api.auth import roles as r
 from gis_api.auth.deps import current_principal, requires
@@ -140,41 +139,37 @@ def geocode_batch(
     return _json({"crs": crs, "count": len(out), "results": out})
 
 
-@router.get("/reverse", summary="坐标 → 所在建筑 / 最近标准地址 reverse geocoding")
-def reverse(
+def reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int) -> dict[str, Any]:
+    """The body of a /reverse answer (in the thread pool: one statement on a connection of the look-up
+    engine, `gis_api.db.get_lookup_engine`)."""
+    wlon, wlat = point_to_wgs84(lon, lat, crs)
+    assert wlon is not None and wlat is not None  # both were given (required query parameters)
+    with engine.connect() as conn:
+        found = locate(conn, wlon, wlat, k=limit)
+    if not found["nearby"]:
+        raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
+    items = [_out(item, crs) for item in found["nearby"]]
+    return {"lon": lon, "lat": lat, "crs": crs, "address": items[0], "nearby": items,
+            **{key: found[key] for key in ("district", "township", "community", "grid", "compound")}}
+
+
+@router.get("/reverse", summary="坐标 → 所在建筑 / 最近标准地址 reverse geocoding", response_class=Response)
+async def reverse(
+    request: Request,
     lon: float = Query(..., description="经度 longitude"),
     lat: float = Query(..., description="纬度 latitude"),
-    crs: CrsQuery = "wgs84",
+    crs: str = Query("wgs84", description=CRS_HELP),
     limit: int = Query(1, ge=1, le=10),
-    engine: Engine = Depends(db_engine),
 ):
     """The standard address at a point — the building footprint holding it (or one within 5 m), else the
     nearest address points — with its accuracy kind, radius (m) and source, and the point's district,
     township, community, grid and compound."""
-    wlon, wlat = point_to_wgs84(lon, lat, crs)
-    assert wlon is not None and wlat is not None  # both were given (required query parameters)
-    with engine.connect() as conn:
-        near = reverse_lookup(conn, wlon, wlat, k=limit)
-        admin = store.admin_containing(conn, wlon, wlat)
-        grid = store.grid_containing(conn, wlon, wlat)
-        compound = store.compound_containing(conn, wlon, wlat)
-    if not near:
-        raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
-    items = [_out(item, crs) for item in near]
-    return {
-        "lon": lon,
-        "lat": lat,
-        "crs": crs,
-        "address": items[0],
-        "nearby": items,
-        "district": admin.get("district"),
-        "township": admin.get("township"),
-        "community": admin.get("community"),
-        "grid": grid,
-        "compound": {"code": compound.code, "name": compound.components.get("compound")}
-        if compound
-        else None,
-    }
+    # one hop to the thread pool for the one statement (`address_registry.reverse.locate`); `crs` is
+    # normalised here, on the event loop, like /geocode's (the shared `CrsQuery` dependency and the engine
+    # dependency are plain functions that FastAPI would run in the thread pool, a hop each)
+    crs = normalize_crs(crs)
+    body = await run_in_threadpool(reverse_answer, request.app.state.lookup_engine, lon, lat, crs, limit)
+    return _json(body)
 
 
 __all__ = ["router", "BadRequest"]

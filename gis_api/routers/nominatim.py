@@ -72,7 +72,7 @@ async def _native_search(request: Request, q: str, limit: int, principal: r.Prin
 
 
 def _native_reverse(engine: Engine, lon: float, lat: float) -> dict[str, Any]:
-    return native.reverse(lon=lon, lat=lat, crs="wgs84", limit=1, engine=engine)
+    return native.reverse_answer(engine, lon, lat, "wgs84", 1)
 
 
 def _query(params: dict[str, str]) -> str:

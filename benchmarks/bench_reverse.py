@@ -1,0 +1,133 @@
+"""The reverse-geocoding slice of bench_growth.py (issue 14's "reverse p99 < 10 ms"), repeated.
+
+    .venv/bin/python benchmarks/bench_growth.py --sizes 8371 1000000 --seeds 1 --steps grid --keep   # the clusters
+    .venv/bin/python benchmarks/bench_reverse.py --sizes 8371 1000000 --runs 3
+
+Against the kept cluster of each size (``var/pg-growth-N-1``, its synthetic city and grids built by
+bench_growth.py), ``shequ serve --workers W`` of this checkout is started and waited for until its geocoder
+answers (so the index build does not share the cores with the measurement); then, per run r = 1..R,
+``GET /reverse`` at bench_growth's 2,000 seeded points of seed r (half on synthetic buildings, half 10–40 m
+beside them) from 8 client processes (keep-alive, closed loop), then the first 500 of them from one client —
+exactly bench_growth's measurement, with the load average before each. Rows go to
+bench-output/reverse.json; the table gives min / median / max over the runs.
+
+Run the same script from an export of an older commit (``git archive <commit> | tar -x -C /tmp/before``,
+then ``--root-cluster`` pointing at this checkout's clusters) to measure the code before a change beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_growth import (  # noqa: E402
+    _free_port,
+    _load,
+    cluster_env,
+    db_url,
+    latency,
+    reverse_points,
+    running_port,
+    shequ,
+    wait_geocoder,
+)
+from bench_load import serve, stop  # noqa: E402
+
+OUT = ROOT / "bench-output"
+
+
+def measure(size: int, seed: int, runs: int, workers: int, clusters: Path, label: str) -> list[dict[str, Any]]:
+    port = running_port_in(clusters, size, seed) or _free_port()
+    env = cluster_env(size, seed, port)
+    env["SHEQU_PG_DIR"] = str(clusters / f"pg-growth-{size}-{seed}")
+    shequ(env, "db", "start")
+    url = db_url(env)
+    queries = json.loads((clusters / f"growth-queries-{size}-{seed}.json").read_text())
+    saved = {k: os.environ.get(k) for k in ("SHEQU_PG_DIR", "SHEQU_PG_PORT")}
+    os.environ.update(SHEQU_PG_DIR=env["SHEQU_PG_DIR"], SHEQU_PG_PORT=env["SHEQU_PG_PORT"])
+    folder = OUT / "reverse"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    proc, port = serve(url, workers, folder / f"server-{label}-{size}.log")
+    try:
+        ready = wait_geocoder(port, queries[0])
+        for run in range(1, runs + 1):
+            rev = [f"/reverse?lon={x:.7f}&lat={y:.7f}" for x, y in reverse_points(url, run)]
+            latency(port, rev[:200])  # warm-up: each client's first connection, the pool's prepared statements
+            eight = latency(port, rev)
+            one = latency(port, rev[:500], clients=1)
+            row = {"label": label, "size": size, "seed": seed, "points_seed": run, "workers": workers,
+                   "geocoder_ready_s": round(ready, 2), "started": time.strftime("%H:%M:%S", time.gmtime()),
+                   "reverse": eight, "reverse_1client": one}
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    finally:
+        stop(proc)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return rows
+
+
+def running_port_in(clusters: Path, size: int, seed: int) -> int | None:
+    if clusters == ROOT / "var":
+        return running_port(size, seed)
+    try:
+        return int((clusters / f"pg-growth-{size}-{seed}" / "data" / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _mmm(xs: list[float]) -> str:
+    return f"{min(xs):,} / {statistics.median(xs):,} / {max(xs):,}"
+
+
+def table(rows: list[dict]) -> str:
+    keys = sorted({(r["label"], r["size"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    lines = ["| code | addresses | runs | p99 ms, 8 clients | p50 ms, 8 clients | answers/s, 8 clients | "
+             "p99 ms, 1 client | p50 ms, 1 client | load before (1-min) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, size in keys:
+        rs = [r for r in rows if (r["label"], r["size"]) == (label, size)]
+        lines.append(f"| {label} | {size:,} | {len(rs)} | {_mmm([r['reverse']['p99_ms'] for r in rs])} | "
+                     f"{_mmm([r['reverse']['p50_ms'] for r in rs])} | {_mmm([r['reverse']['per_s'] for r in rs])} | "
+                     f"{_mmm([r['reverse_1client']['p99_ms'] for r in rs])} | "
+                     f"{_mmm([r['reverse_1client']['p50_ms'] for r in rs])} | "
+                     f"{_mmm([r['reverse']['load_before'][0] for r in rs])} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[8371, 1_000_000])
+    ap.add_argument("--seed", type=int, default=1, help="the synthetic city's seed (its cluster)")
+    ap.add_argument("--runs", type=int, default=3, help="runs, each with the points of seed 1..R")
+    ap.add_argument("--workers", type=int, default=1, help="shequ serve --workers (default 1)")
+    ap.add_argument("--label", default="this checkout", help="the name of the code measured, in the table")
+    ap.add_argument("--clusters", type=Path, default=ROOT / "var", help="where the kept clusters are")
+    ap.add_argument("--json", type=Path, default=OUT / "reverse.json")
+    ap.add_argument("--report", action="store_true", help="only print the table of --json")
+    args = ap.parse_args()
+    old = json.loads(args.json.read_text())["rows"] if args.json.exists() else []
+    if not args.report:
+        print(f"load before: {_load()}", file=sys.stderr)
+        for size in args.sizes:
+            new = measure(size, args.seed, args.runs, args.workers, args.clusters.resolve(), args.label)
+            old = [r for r in old if (r["label"], r["size"]) != (args.label, size)] + new
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"rows": old}, indent=1))
+    print(table(old))
+
+
+if __name__ == "__main__":
+    main()
