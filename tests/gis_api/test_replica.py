@@ -200,6 +200,20 @@ def test_replica_reads_only_on_routes_that_never_write(clusters):
         assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
 
 
+def _base_roads(primary) -> None:
+    """A registry for the server to load before it forks (a delta of a few roads against an empty index
+    would be "large": more than 20 % of it, a whole rebuild): 15 roads, made once per module's cluster."""
+    from address_registry.lifecycle import create_address
+
+    with get_engine(primary.url()).begin() as conn:
+        have = conn.execute(text("SELECT count(*) FROM standard_address WHERE level = 'road' "
+                                 "AND components->>'road' LIKE '副本测试基础%'")).scalar_one()
+        if have < 15:
+            for i in range(15):
+                create_address(conn, _road(f"副本测试基础{i}路", 121.47 + 0.001 * i), "replica-admin",
+                               "副本测试 replica test")
+
+
 def _geocoded(port: int, road: str, timeout: float = 10) -> tuple[str, bool]:
     """(answering worker pid, whether geocoding found ``road``), on a new connection each time."""
     got = httpx.get(f"http://127.0.0.1:{port}/geocode", params={"q": f"上海市黄浦区{road}", "limit": 1},
@@ -227,13 +241,7 @@ def test_two_workers_on_one_port_share_the_index_and_geocode_a_write_within_5_s(
     env = {**os.environ, "DATABASE_URL": primary.url(), "DATABASE_URL_READ": replica.url(),
            "SHEQU_PORT": str(port), "SHEQU_DATA_DIR": str(tmp_path)}
     env.pop("SHEQU_DATABASE_URL", None)
-    # a registry for the server to load before it forks (a delta of a few roads against an empty index
-    # would be "large": more than 20 % of it, a whole rebuild)
-    from address_registry.lifecycle import create_address
-
-    with get_engine(primary.url()).begin() as conn:
-        for i in range(15):
-            create_address(conn, _road(f"副本测试基础{i}路", 121.47 + 0.001 * i), "replica-admin", "副本测试 replica test")
+    _base_roads(primary)
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
         server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env,
@@ -310,10 +318,11 @@ def test_two_workers_on_one_port_share_the_index_and_geocode_a_write_within_5_s(
 
 
 @pytest.mark.timeout(240)
-def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, tmp_path):
+def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, admin_token, tmp_path):
     """SHEQU_WORKER_MAX_REQUESTS: a worker that served that many requests is replaced by a new fork of the
     arbiter (the pages its requests unshared given back), and geocoding goes on throughout."""
     primary, _ = clusters
+    _base_roads(primary)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": primary.url(), "SHEQU_PORT": str(port), "SHEQU_DATA_DIR": str(tmp_path),
            "SHEQU_WORKER_MAX_REQUESTS": "20"}
