@@ -112,13 +112,9 @@ def _crf_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
             for i, prev in enumerate(labels):
                 if prev not in ok:
                     trans[i, j] = _NEG
-    allowed = [np.flatnonzero(trans[:, j] > _NEG / 2) for j in range(L)]
-    prev_ptr = np.zeros(L + 1, np.int64)
-    np.cumsum([len(a) for a in allowed], out=prev_ptr[1:])
-    prev_idx = np.concatenate(allowed).astype(np.int32)
     arrays = {
         "keys": keys, "ptr": ptr, "cols": w_cols, "vals": w_vals, "flags_w": flags_w, "trans": trans,
-        "start": start, "prev_ptr": prev_ptr, "prev_idx": prev_idx,
+        "start": start,
     }  # fmt: skip
     return arrays, labels
 
@@ -138,26 +134,24 @@ class CRFModel:
 
     def _setup(self, a: dict[str, np.ndarray], labels: list[str], use_numba: bool) -> None:
         self.keys = a["keys"]
-        n = self.n_keys = len(self.keys)
+        self.n_keys = len(self.keys)
         self.labels = labels
         self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
         self._W = None  # scipy matrix of the numpy decoder, built on first use
         self.flags_w = a["flags_w"]
         self.trans = a["trans"]
         self.start = a["start"]
-        self._prev_ptr = a["prev_ptr"]
-        self._prev_idx = a["prev_idx"]
         self._compiled = None
-        self._table: tuple[np.ndarray, np.ndarray] | None = (a["tkeys"], a["trows"]) if "tkeys" in a else None
+        # the compiled decoder's hash table and dense weight rows (see _decode.build_table)
+        self._table: tuple[np.ndarray, np.ndarray] | None = (a["table"], a["dense"]) if "table" in a else None
         if use_numba:
             try:
                 from . import _decode
             except ImportError:  # numba missing: the numpy decoder does the same, slower
                 _decode = None  # type: ignore[assignment]
             if _decode is not None:
-                self._sparse = (self._ptr[: n + 1], self._cols, self._vals)
                 if self._table is None:
-                    self._table = _decode.build_table(self.keys)
+                    self._table = self._build_table(_decode)
                 self._compiled = _decode.decode
         self.tag_label = [lab.partition("-")[2] for lab in self.labels]
         self.tag_begin = [lab.startswith("B-") for lab in self.labels]
@@ -167,7 +161,7 @@ class CRFModel:
         when numba is there."""
         out = {
             "keys": self.keys, "ptr": self._ptr, "cols": self._cols, "vals": self._vals, "flags_w": self.flags_w,
-            "trans": self.trans, "start": self.start, "prev_ptr": self._prev_ptr, "prev_idx": self._prev_idx,
+            "trans": self.trans, "start": self.start,
         }  # fmt: skip
         table = self._table
         if table is None:
@@ -175,9 +169,12 @@ class CRFModel:
                 from . import _decode
             except ImportError:
                 return out
-            table = _decode.build_table(self.keys)
-        out["tkeys"], out["trows"] = table
+            table = self._build_table(_decode)
+        out["table"], out["dense"] = table
         return out
+
+    def _build_table(self, _decode) -> tuple[np.ndarray, np.ndarray]:
+        return _decode.build_table(self.keys, self._ptr[: self.n_keys + 1], self._cols, self._vals, len(self.labels))
 
     @property
     def W(self):  # noqa: N802  (the weight matrix's usual name)
@@ -225,8 +222,9 @@ class CRFModel:
         if extra is None:
             extra = np.zeros((0, len(self.labels)))
         assert self._table is not None  # set with the compiled decoder
-        tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, self.start, self._prev_ptr,
-                              self._prev_idx, keys, flags, lengths, extra)  # fmt: skip
+        table, dense = self._table
+        tags = self._compiled(table, self._cols, self._vals, dense, self.flags_w, self.trans, self.start, keys, flags,
+                              lengths, extra)  # fmt: skip
         starts = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
         return [tags[starts[i] : starts[i + 1]] for i in range(len(lengths))]
