@@ -8,10 +8,13 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from address_registry.parsing.corpus import read_corpus
-from address_registry.parsing.model import AddressParser, default_parser
+from address_registry.parsing.features import N_FLAGS, FeatureExtractor
+from address_registry.parsing.model import AddressParser, default_parser, load_lexicon
+from address_registry.parsing.normalize import tokenize_fast
 
 DATA = Path(__file__).parent / "data"
 # "label:start-end …" per address, one line each, as the parser gave them before the speed work: dev from
@@ -57,3 +60,41 @@ def test_batch_boundaries_do_not_change_spans(parser, splits):
     texts, want = texts[:300], want[:300]
     assert [_spans_text(s) for s in parser.spans_many(texts, batch_size=7)] == want
     assert [_spans_text(parser.spans(t)) for t in texts[:60]] == want[:60]
+
+
+def _python_flags(fe: FeatureExtractor, seqs) -> np.ndarray:
+    """The flags by the plain Python reference (:meth:`FeatureExtractor._flags`, the fallback without numba)."""
+    total = sum(len(s) for s in seqs)
+    out = np.zeros((total, N_FLAGS), np.float32)
+    cells: list[int] = []
+    row = 0
+    for seq in seqs:
+        if seq:
+            fe._flags([t[0] for t in seq], row, cells)
+        row += len(seq)
+    out.ravel()[cells] = 1
+    return out
+
+
+def test_compiled_flags_equal_the_python_reference(splits):
+    """The compiled gazetteer / repetition flags are the Python reference's, token for token, on the whole
+    dev + train splits and on addresses made to hit the corners (a name repeated, overlapping repeats, a
+    name that is a prefix of another, digit runs, NUL, an address with more distinct names than the
+    kernel's first buffer holds)."""
+    fe = FeatureExtractor(load_lexicon())
+    assert fe._compiled_flags is not None
+    names = [n for n in fe.lexicon if len(n) >= 2][:200]
+    corners = [
+        "浙江省杭州市杭州市西湖区西湖区文三路32号32号", "北京北京北京市市", "上海上海上海", "aaaa1212ab12ab",
+        "杭州\x00杭州", "", "杭", "广西壮族自治区广西南宁市南宁", "".join(names), "".join(names[:50]) * 3,
+    ]
+    texts = [t for split in ("dev", "train") for t in splits[split][0]] + corners
+    seqs = [tokenize_fast(t) for t in texts]
+    want = _python_flags(fe, seqs)
+    for size in (len(seqs), 97):
+        got = np.concatenate([fe.batch(seqs[a : a + size])[1] for a in range(0, len(seqs), size)])
+        assert got.shape == want.shape
+        bad = np.flatnonzero((got != want).any(axis=1))
+        assert not len(bad), f"{len(bad)} tokens differ, first at token {bad[0]}"
+    assert want.sum() > len(texts)  # the flags are set on this data: the comparison is not over zeros
+    assert want[-sum(len(s) for s in seqs[-2:]) :].sum() > 100  # the gazetteer-name corners set many
