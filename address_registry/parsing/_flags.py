@@ -17,11 +17,13 @@ import numba as nb
 import numpy as np
 
 _EMPTY = -1
+TRIE_ARRAYS = ("table", "is_name", "term_ptr", "term_cols")  # what build_trie returns, in the kernel's order
 
 
-def build_trie(names_kinds: dict[str, tuple[tuple[int, int, int, int], ...]]):
+def build_trie(names_kinds: dict[str, tuple[tuple[int, int, int, int], ...]]) -> dict[str, np.ndarray]:
     """Trie arrays of a gazetteer {name: ((B, I, E, R flag columns) per kind, …)}: an open-addressing table
-    from (node, character) to child node, and per node the flag columns of the name ending there."""
+    from (node, character) to child node, whether a node ends a name, and per node the flag columns of that
+    name (``term_cols[term_ptr[node]:term_ptr[node + 1]]``)."""
     children: dict[tuple[int, int], int] = {}
     term: dict[int, tuple[tuple[int, int, int, int], ...]] = {}  # node → flag columns of the name ending there
     n_nodes = 1  # node 0: the root
@@ -57,7 +59,7 @@ def build_trie(names_kinds: dict[str, tuple[tuple[int, int, int, int], ...]]):
     for node, kinds in term.items():
         term_cols[term_ptr[node] : term_ptr[node + 1]] = kinds
         is_name[node] = True
-    return table, is_name, term_ptr, term_cols
+    return {"table": table, "is_name": is_name, "term_ptr": term_ptr, "term_cols": term_cols}
 
 
 def _slot(k: int, mask: int) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -123,26 +124,37 @@ def _token_info(t: str) -> tuple[int, int, int]:
 class FeatureExtractor:
     """Builds keyed features (uint64, one column per kind) and flags (0/1) for batches of token lists."""
 
-    def __init__(self, lexicon: dict[str, list[str]]):
+    def __init__(self, lexicon: dict[str, list[str]], trie: dict[str, np.ndarray] | None = None):
+        """``trie``: the compiled flags' gazetteer arrays of this lexicon (:meth:`trie_arrays` of an earlier
+        extractor, e.g. from the parser's run-time cache); built here when not given."""
         # name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …)
         self.lexicon = {
             name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
             for name, kinds in lexicon.items()
         }
-        self.prefixes = {k[:m] for k in lexicon for m in range(2, len(k) + 1)}
         # (token id, suffix class, Latin crc, character or 0) of the tokens seen so far: row of a token, rows
         self._token_row: dict[str, int] = {}
         self._token_table = np.zeros((1024, 4), np.int64)
-        self._compiled_flags: tuple[Any, Any, Any] | None = None
+        self._trie: dict[str, np.ndarray] | None = None
+        self._compiled_flags: tuple[Any, tuple[np.ndarray, ...], tuple[Any, ...]] | None = None
         try:
             from . import _flags
         except ImportError:  # numba missing: the plain Python flags (the same)
             return
-        trie = _flags.build_trie(self.lexicon)
+        self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
         len_cols = np.zeros(7, np.int64)
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
         consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
-        self._compiled_flags = (_flags.flags, trie, consts)
+        self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
+
+    def trie_arrays(self) -> dict[str, np.ndarray] | None:
+        """The compiled flags' gazetteer arrays (None without numba), what ``trie`` takes."""
+        return self._trie
+
+    @cached_property
+    def prefixes(self) -> frozenset[str]:
+        """Every prefix of two or more characters of a gazetteer name (the Python flags' lookup)."""
+        return frozenset(k[:m] for k in self.lexicon for m in range(2, len(k) + 1))
 
     # -- flags: gazetteer and repetition (per address, plain Python over a short string: the reference, and
     # the fallback without numba; `_flags.flags` computes the same flags compiled, for a whole batch) ----

@@ -324,6 +324,7 @@ class AddressParser:
             members = self.neural.members if self.neural is not None else []
             for i, m in enumerate(members):
                 arrays.update({f"nn{i}/{k}": v for k, v in m.arrays().items()})
+            arrays.update({f"fx/{k}": v for k, v in (self.features.trie_arrays() or {}).items()})
             _arrays.save(key, arrays, {"labels": self.model.labels, "members": [m.meta for m in members]})
             return
         arrays, meta = got
@@ -332,7 +333,7 @@ class AddressParser:
             group, _, k = name.partition("/")
             part.setdefault(group, {})[k] = a
         self.model = CRFModel.from_arrays(part["crf"], list(meta["labels"]), use_numba=use_numba)
-        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH))
+        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH), trie=part.get("fx"))
         self.neural = None
         members_meta: list[dict[str, Any]] = list(meta["members"])
         if members_meta:
