@@ -137,10 +137,12 @@ class FeatureExtractor:
         self._token_table = np.zeros((1024, 4), np.int64)
         self._trie: dict[str, np.ndarray] | None = None
         self._compiled_flags: tuple[Any, tuple[np.ndarray, ...], tuple[Any, ...]] | None = None
+        self._compiled_keys: Any = None
         try:
-            from . import _flags
-        except ImportError:  # numba missing: the plain Python flags (the same)
+            from . import _flags, _keys
+        except ImportError:  # numba missing: the plain Python flags and numpy keys (the same)
             return
+        self._compiled_keys = _keys.keys
         self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
         len_cols = np.zeros(7, np.int64)
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
@@ -257,6 +259,8 @@ class FeatureExtractor:
         sufs[pos] = per_token[:, 1]
         extra = np.zeros(P, np.int64)
         extra[pos] = per_token[:, 2]
+        if self._compiled_keys is not None:
+            return self._compiled_keys(ids, sufs, extra, lengths), flags, lengths
         return self._keys(ids, sufs, extra, lengths), flags, lengths
 
     def _info_row(self, t: str) -> tuple[int, int, int, int]:

@@ -98,3 +98,29 @@ def test_compiled_flags_equal_the_python_reference(splits):
         assert not len(bad), f"{len(bad)} tokens differ, first at token {bad[0]}"
     assert want.sum() > len(texts)  # the flags are set on this data: the comparison is not over zeros
     assert want[-sum(len(s) for s in seqs[-2:]) :].sum() > 100  # the gazetteer-name corners set many
+
+
+def test_compiled_keys_equal_the_numpy_reference(splits):
+    """The compiled keyed features are the numpy reference's (:meth:`FeatureExtractor._keys`, the fallback
+    without numba), bit for bit, on the whole dev + train splits and a few corner addresses."""
+    fe = FeatureExtractor(load_lexicon())
+    kernel = fe._compiled_keys
+    assert kernel is not None
+    seen = []
+
+    def spy(*args):
+        seen.append(args)
+        return kernel(*args)
+
+    fe._compiled_keys = spy
+    texts = [t for split in ("dev", "train") for t in splits[split][0]]
+    texts += ["", "号号号1号2号", "ab12AB３４", "浙江省杭州市西湖区文三路32号3幢2单元501室", "\x00", "  ", "杭"]
+    for size in (len(texts), 31):
+        got = np.concatenate([fe.batch([tokenize_fast(t) for t in texts[a : a + size]])[0]
+                              for a in range(0, len(texts), size)])  # fmt: skip
+        want = np.concatenate([fe._keys(*args) for args in seen])
+        seen.clear()
+        assert got.dtype == want.dtype == np.uint64 and got.shape == want.shape
+        bad = np.flatnonzero((got != want).any(axis=1))
+        assert not len(bad), f"{len(bad)} tokens differ, first at token {bad[0]}"
+    assert len(np.unique(want[:, 1])) > 1000  # real, varied keys (one per distinct character, at least)
