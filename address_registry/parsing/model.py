@@ -154,6 +154,7 @@ class CRFModel:
                     self._table = self._build_table(_decode)
                 self._compiled = _decode.decode
         self.tag_label = [lab.partition("-")[2] for lab in self.labels]
+        self.label_names = sorted(set(self.tag_label))
         self.tag_begin = [lab.startswith("B-") for lab in self.labels]
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -356,25 +357,57 @@ class AddressParser:
         return [[labels[j] for j in path] for path in paths]
 
     def spans_many(self, texts: list[str], batch_size: int = 2048) -> list[list[tuple[str, int, int]]]:
-        """(label, start, end) spans of many texts, in batches."""
+        """(label, start, end) spans of many texts, in batches. A span starts at an address's first token, at
+        a ``B-`` tag and where the label changes; it ends where the next one starts (found over the whole
+        batch with numpy: :meth:`_spans_reference` is the same per token, in plain Python)."""
         out: list[list[tuple[str, int, int]]] = []
         model = self.model
-        tag_label, tag_begin = model.tag_label, model.tag_begin
+        label_of_tag = np.array([model.label_names.index(lab) for lab in model.tag_label], np.int64)
+        begin_tag = np.array(model.tag_begin, np.bool_)
         for a in range(0, len(texts), batch_size):
             token_lists = [tokenize_fast(t) for t in texts[a : a + batch_size]]
             keys, flags, lengths = self.features.batch(token_lists)
             paths = self._decode(token_lists, keys, flags, lengths)
-            for tokens, path in zip(token_lists, paths, strict=True):
-                spans: list[tuple[str, int, int]] = []
-                cur = None
-                for tok, j in zip(tokens, path.tolist(), strict=True):
-                    lab = tag_label[j]
-                    if cur is None or tag_begin[j] or lab != cur[0]:
-                        cur = [lab, tok[1], tok[2]]
-                        spans.append(cur)  # type: ignore[arg-type]
-                    else:
-                        cur[2] = tok[2]
-                out.append([tuple(s) for s in spans])  # type: ignore[misc]
+            T = int(lengths.sum())
+            if T == 0:
+                out.extend([] for _ in token_lists)
+                continue
+            tags = np.concatenate(paths)
+            label = label_of_tag[tags]
+            new = begin_tag[tags]
+            new[1:] |= label[1:] != label[:-1]
+            ends = np.cumsum(lengths)
+            new[(ends - lengths)[lengths > 0]] = True  # every address starts a span
+            first = np.flatnonzero(new)
+            last = np.empty_like(first)
+            last[:-1] = first[1:] - 1
+            last[-1] = T - 1
+            starts = np.fromiter((t[1] for seq in token_lists for t in seq), np.int64, count=T)
+            stops = np.fromiter((t[2] for seq in token_lists for t in seq), np.int64, count=T)
+            names = model.label_names
+            spans = list(zip([names[i] for i in label[first].tolist()], starts[first].tolist(), stops[last].tolist(),
+                             strict=True))  # fmt: skip
+            bounds = np.concatenate([[0], np.cumsum(new)])[np.concatenate([[0], ends])].tolist()
+            out.extend(spans[bounds[i] : bounds[i + 1]] for i in range(len(token_lists)))
+        return out
+
+    def _spans_reference(self, texts: list[str]) -> list[list[tuple[str, int, int]]]:
+        """:meth:`spans_many` token by token in plain Python (the tests' reference)."""
+        out: list[list[tuple[str, int, int]]] = []
+        tag_label, tag_begin = self.model.tag_label, self.model.tag_begin
+        token_lists = [tokenize_fast(t) for t in texts]
+        keys, flags, lengths = self.features.batch(token_lists)
+        for tokens, path in zip(token_lists, self._decode(token_lists, keys, flags, lengths), strict=True):
+            spans: list[list[Any]] = []
+            cur: list[Any] | None = None
+            for tok, j in zip(tokens, path.tolist(), strict=True):
+                lab = tag_label[j]
+                if cur is None or tag_begin[j] or lab != cur[0]:
+                    cur = [lab, tok[1], tok[2]]
+                    spans.append(cur)
+                else:
+                    cur[2] = tok[2]
+            out.append([(s[0], s[1], s[2]) for s in spans])
         return out
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:

@@ -124,3 +124,14 @@ def test_compiled_keys_equal_the_numpy_reference(splits):
         bad = np.flatnonzero((got != want).any(axis=1))
         assert not len(bad), f"{len(bad)} tokens differ, first at token {bad[0]}"
     assert len(np.unique(want[:, 1])) > 1000  # real, varied keys (one per distinct character, at least)
+
+
+def test_batch_span_building_equals_the_token_loop(splits):
+    """spans_many builds the spans for a whole batch with numpy; the plain token-by-token loop it replaced
+    (kept as ``_spans_reference``) gives the same spans, empty and blank addresses included."""
+    parser = default_parser()
+    texts = splits["dev"][0][:1500] + ["", "   ", "杭州", "", "浙江省杭州市西湖区文三路32号3幢2单元501室", ""]
+    want = parser._spans_reference(texts)
+    assert parser.spans_many(texts) == want
+    assert parser.spans_many(texts, batch_size=5) == want
+    assert want[-1] == [] and want[-6] == [] and len(want[-2]) >= 6
