@@ -20,6 +20,7 @@ what the tagger sees at run time is exactly what it was trained on. Tokens are n
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -133,8 +134,11 @@ class FeatureExtractor:
             for name, kinds in lexicon.items()
         }
         # (token id, suffix class, Latin crc, character or 0) of the tokens seen so far: row of a token, rows
+        # (one parser serves many threads: rows are added under a lock, and a row is written before the
+        # token maps to it, so a reader never sees a row that is not filled in)
         self._token_row: dict[str, int] = {}
         self._token_table = np.zeros((1024, 4), np.int64)
+        self._token_lock = threading.Lock()
         self._trie: dict[str, np.ndarray] | None = None
         self._compiled_flags: tuple[Any, tuple[np.ndarray, ...], tuple[Any, ...]] | None = None
         self._compiled_keys: Any = None
@@ -267,12 +271,16 @@ class FeatureExtractor:
         """(token id, suffix class, Latin crc, character or 0) of a token not seen before, remembered for the
         next batches (up to 100,000 distinct tokens)."""
         v = (*_token_info(t), ord(t) if len(t) == 1 else 0)
-        n = len(self._token_row)
-        if t not in self._token_row and n < _TOKEN_CACHE:
-            if n + 1 >= len(self._token_table):  # the last row stays zero: what an unknown token's row −1 reads
-                self._token_table = np.concatenate([self._token_table, np.zeros_like(self._token_table)])
-            self._token_table[n] = v
-            self._token_row[t] = n
+        with self._token_lock:
+            n = len(self._token_row)
+            if t not in self._token_row and n < _TOKEN_CACHE:
+                if n + 1 >= len(self._token_table):  # the last row stays zero: what a new token's row −1 reads
+                    table = np.concatenate([self._token_table, np.zeros_like(self._token_table)])
+                    table[n] = v
+                    self._token_table = table
+                else:
+                    self._token_table[n] = v
+                self._token_row[t] = n
         return v
 
     def _keys(self, ID: np.ndarray, SUF: np.ndarray, EXTRA: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -135,3 +135,23 @@ def test_batch_span_building_equals_the_token_loop(splits):
     assert parser.spans_many(texts) == want
     assert parser.spans_many(texts, batch_size=5) == want
     assert want[-1] == [] and want[-6] == [] and len(want[-2]) >= 6
+
+
+def test_threads_sharing_a_fresh_parser_get_the_same_spans(splits):
+    """One parser serves many threads (the API): threads that meet new tokens at the same time, each adding
+    them to the shared token table, still parse every address to its expected spans."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts, want = splits["dev"]
+    parser = AddressParser()  # its token table starts empty
+    chunks = [list(range(i, 1200, 4)) for i in range(4)]
+
+    def run(idx: list[int]) -> list[str]:
+        return [_spans_text(s) for a in range(0, len(idx), 3)
+                for s in parser.spans_many([texts[i] for i in idx[a : a + 3]])]  # fmt: skip
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, chunks))
+    for idx, got in zip(chunks, results, strict=True):
+        assert got == [want[i] for i in idx]
+    assert len(parser.features._token_row) > 500  # the threads did fill the table
