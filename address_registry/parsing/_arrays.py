@@ -3,7 +3,7 @@
 Loading the shipped model from its ``.npz`` archives means decompressing them and deriving the arrays the
 kernels read: the BiLSTM's input-to-gate tables (a float64 product per vocabulary and bigram entry, rounded
 to float32: ≈ 140 MB of tables for the three networks), the CRF's sparse rows and hash table, the
-BIO-constrained transitions. That took most of a one-address ``shequ parse`` (issue 18). The result is
+BIO-constrained transitions, the compiled flags' gazetteer trie. That took most of a one-address ``shequ parse`` (issue 18). The result is
 saved here as one uncompressed file and later mapped into memory copy-on-write: a fresh process reads only
 the pages it touches and computes nothing. Same idea, and same place, as numba's ``cache=True``.
 
@@ -35,7 +35,7 @@ MAGIC = b"SHQPARS1"
 _ALIGN = 64
 PACKAGE_DIR = Path(__file__).resolve().parent
 # the modules whose code derives the cached arrays: editing one invalidates the cache
-_DERIVING = ("model.py", "neural.py", "features.py", "_arrays.py")
+_DERIVING = ("model.py", "neural.py", "features.py", "_arrays.py", "_decode.py", "_flags.py")
 
 
 def cache_dirs() -> list[Path]:

@@ -20,8 +20,11 @@ what the tagger sees at run time is exactly what it was trained on. Tokens are n
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +72,7 @@ _F_LF = _FLAG["lF"]
 _REP_FLAGS = ((2, _FLAG["rb2"], _FLAG["rf2"]), (3, _FLAG["rb3"], _FLAG["rf3"]))
 
 _M = (1 << 64) - 1
+_TOKEN_CACHE = 100_000
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -121,16 +125,45 @@ def _token_info(t: str) -> tuple[int, int, int]:
 class FeatureExtractor:
     """Builds keyed features (uint64, one column per kind) and flags (0/1) for batches of token lists."""
 
-    def __init__(self, lexicon: dict[str, list[str]]):
+    def __init__(self, lexicon: dict[str, list[str]], trie: dict[str, np.ndarray] | None = None):
+        """``trie``: the compiled flags' gazetteer arrays of this lexicon (:meth:`trie_arrays` of an earlier
+        extractor, e.g. from the parser's run-time cache); built here when not given."""
         # name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …)
         self.lexicon = {
             name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
             for name, kinds in lexicon.items()
         }
-        self.prefixes = {k[:m] for k in lexicon for m in range(2, len(k) + 1)}
-        self._token_info: dict[str, tuple[int, int, int]] = {}
+        # (token id, suffix class, Latin crc, character or 0) of the tokens seen so far: row of a token, rows
+        # (one parser serves many threads: rows are added under a lock, and a row is written before the
+        # token maps to it, so a reader never sees a row that is not filled in)
+        self._token_row: dict[str, int] = {}
+        self._token_table = np.zeros((1024, 4), np.int64)
+        self._token_lock = threading.Lock()
+        self._trie: dict[str, np.ndarray] | None = None
+        self._compiled_flags: tuple[Any, tuple[np.ndarray, ...], tuple[Any, ...]] | None = None
+        self._compiled_keys: Any = None
+        try:
+            from . import _flags, _keys
+        except ImportError:  # numba missing: the plain Python flags and numpy keys (the same)
+            return
+        self._compiled_keys = _keys.keys
+        self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
+        len_cols = np.zeros(7, np.int64)
+        len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
+        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
+        self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
 
-    # -- flags: gazetteer and repetition (per address, plain Python over a short string) --------------
+    def trie_arrays(self) -> dict[str, np.ndarray] | None:
+        """The compiled flags' gazetteer arrays (None without numba), what ``trie`` takes."""
+        return self._trie
+
+    @cached_property
+    def prefixes(self) -> frozenset[str]:
+        """Every prefix of two or more characters of a gazetteer name (the Python flags' lookup)."""
+        return frozenset(k[:m] for k in self.lexicon for m in range(2, len(k) + 1))
+
+    # -- flags: gazetteer and repetition (per address, plain Python over a short string: the reference, and
+    # the fallback without numba; `_flags.flags` computes the same flags compiled, for a whole batch) ----
 
     def _flags(self, toks: Sequence[str], row0: int, cells: list[int]) -> None:  # noqa: C901  (per-token hot loop)
         """Append the flat indices (row * N_FLAGS + column) of this address's set flags to ``cells``."""
@@ -193,44 +226,62 @@ class FeatureExtractor:
     def batch(self, seqs: Sequence[Sequence[tuple[str, int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features of many token lists: ``keys`` (T, K) uint64, ``flags`` (T, N_FLAGS) float32 and
         ``lengths`` (len(seqs),), where T is the total number of tokens, in order."""
-        ids: list[int] = []
-        sufs: list[int] = []
-        extra: list[int] = []  # crc of lower-cased Latin tokens, 0 otherwise
         lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
         total = int(lengths.sum())
         flags = np.zeros((total, N_FLAGS), dtype=np.float32)
-        cells: list[int] = []
-        bos = [_BOS_ID] * _PAD
-        eos = [_EOS_ID] * _PAD
-        pad_suf = [0] * _PAD
-        info = self._token_info
-        row = 0
-        for seq in seqs:
-            toks = [t[0] for t in seq]
-            ids += bos
-            sufs += pad_suf
-            extra += pad_suf
-            for t in toks:
-                v = info.get(t)
-                if v is None:
-                    v = _token_info(t)
-                    if len(info) < 100_000:
-                        info[t] = v
-                ids.append(v[0])
-                sufs.append(v[1])
-                extra.append(v[2])
-            ids += eos
-            sufs += pad_suf
-            extra += pad_suf
-            if toks:
-                self._flags(toks, row, cells)
-            row += len(toks)
-        if cells:
-            flags.ravel()[cells] = 1
         if total == 0:
             return np.zeros((0, N_KEYS), np.uint64), flags, lengths
-        return self._keys(np.array(ids, np.int64), np.array(sufs, np.int64), np.array(extra, np.int64),
-                          lengths), flags, lengths  # fmt: skip
+        flat = [t[0] for seq in seqs for t in seq]
+        get = self._token_row.get
+        per_token = self._token_table[np.fromiter((get(t, -1) for t in flat), np.int64, count=total)]
+        # a token not seen before reads row −1, kept all zero (see _info_row); a real token id is never 0,
+        # except for NUL, which is then recomputed to the same values
+        for i in np.flatnonzero(per_token[:, 0] == 0).tolist():
+            per_token[i] = self._info_row(flat[i])
+        if self._compiled_flags is not None:
+            kernel, trie, consts = self._compiled_flags
+            kernel(np.ascontiguousarray(per_token[:, 3]), lengths, *trie, *consts, flags)
+        else:
+            cells: list[int] = []
+            row = 0
+            for n in lengths.tolist():
+                if n:
+                    self._flags(flat[row : row + n], row, cells)
+                    row += n
+            if cells:
+                flags.ravel()[cells] = 1
+        # the padded stream: _PAD × BOS, the tokens, _PAD × EOS per address (suffix class and crc 0 there)
+        n_seq = len(lengths)
+        first = np.zeros(n_seq, np.int64)
+        np.cumsum(lengths[:-1] + 2 * _PAD, out=first[1:])  # padded start of each address
+        P = total + 2 * _PAD * n_seq
+        pos = np.repeat(first + _PAD - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        ids = np.full(P, _EOS_ID, np.int64)
+        ids[(first[:, None] + np.arange(_PAD)).ravel()] = _BOS_ID
+        ids[pos] = per_token[:, 0]
+        sufs = np.zeros(P, np.int64)
+        sufs[pos] = per_token[:, 1]
+        extra = np.zeros(P, np.int64)
+        extra[pos] = per_token[:, 2]
+        if self._compiled_keys is not None:
+            return self._compiled_keys(ids, sufs, extra, lengths), flags, lengths
+        return self._keys(ids, sufs, extra, lengths), flags, lengths
+
+    def _info_row(self, t: str) -> tuple[int, int, int, int]:
+        """(token id, suffix class, Latin crc, character or 0) of a token not seen before, remembered for the
+        next batches (up to 100,000 distinct tokens)."""
+        v = (*_token_info(t), ord(t) if len(t) == 1 else 0)
+        with self._token_lock:
+            n = len(self._token_row)
+            if t not in self._token_row and n < _TOKEN_CACHE:
+                if n + 1 >= len(self._token_table):  # the last row stays zero: what a new token's row −1 reads
+                    table = np.concatenate([self._token_table, np.zeros_like(self._token_table)])
+                    table[n] = v
+                    self._token_table = table
+                else:
+                    self._token_table[n] = v
+                self._token_row[t] = n
+        return v
 
     def _keys(self, ID: np.ndarray, SUF: np.ndarray, EXTRA: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         P = len(ID)

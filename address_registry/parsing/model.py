@@ -112,13 +112,9 @@ def _crf_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
             for i, prev in enumerate(labels):
                 if prev not in ok:
                     trans[i, j] = _NEG
-    allowed = [np.flatnonzero(trans[:, j] > _NEG / 2) for j in range(L)]
-    prev_ptr = np.zeros(L + 1, np.int64)
-    np.cumsum([len(a) for a in allowed], out=prev_ptr[1:])
-    prev_idx = np.concatenate(allowed).astype(np.int32)
     arrays = {
         "keys": keys, "ptr": ptr, "cols": w_cols, "vals": w_vals, "flags_w": flags_w, "trans": trans,
-        "start": start, "prev_ptr": prev_ptr, "prev_idx": prev_idx,
+        "start": start,
     }  # fmt: skip
     return arrays, labels
 
@@ -138,28 +134,27 @@ class CRFModel:
 
     def _setup(self, a: dict[str, np.ndarray], labels: list[str], use_numba: bool) -> None:
         self.keys = a["keys"]
-        n = self.n_keys = len(self.keys)
+        self.n_keys = len(self.keys)
         self.labels = labels
         self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
         self._W = None  # scipy matrix of the numpy decoder, built on first use
         self.flags_w = a["flags_w"]
         self.trans = a["trans"]
         self.start = a["start"]
-        self._prev_ptr = a["prev_ptr"]
-        self._prev_idx = a["prev_idx"]
         self._compiled = None
-        self._table: tuple[np.ndarray, np.ndarray] | None = (a["tkeys"], a["trows"]) if "tkeys" in a else None
+        # the compiled decoder's hash table and dense weight rows (see _decode.build_table)
+        self._table: tuple[np.ndarray, np.ndarray] | None = (a["table"], a["dense"]) if "table" in a else None
         if use_numba:
             try:
                 from . import _decode
             except ImportError:  # numba missing: the numpy decoder does the same, slower
                 _decode = None  # type: ignore[assignment]
             if _decode is not None:
-                self._sparse = (self._ptr[: n + 1], self._cols, self._vals)
                 if self._table is None:
-                    self._table = _decode.build_table(self.keys)
+                    self._table = self._build_table(_decode)
                 self._compiled = _decode.decode
         self.tag_label = [lab.partition("-")[2] for lab in self.labels]
+        self.label_names = sorted(set(self.tag_label))
         self.tag_begin = [lab.startswith("B-") for lab in self.labels]
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -167,7 +162,7 @@ class CRFModel:
         when numba is there."""
         out = {
             "keys": self.keys, "ptr": self._ptr, "cols": self._cols, "vals": self._vals, "flags_w": self.flags_w,
-            "trans": self.trans, "start": self.start, "prev_ptr": self._prev_ptr, "prev_idx": self._prev_idx,
+            "trans": self.trans, "start": self.start,
         }  # fmt: skip
         table = self._table
         if table is None:
@@ -175,9 +170,12 @@ class CRFModel:
                 from . import _decode
             except ImportError:
                 return out
-            table = _decode.build_table(self.keys)
-        out["tkeys"], out["trows"] = table
+            table = self._build_table(_decode)
+        out["table"], out["dense"] = table
         return out
+
+    def _build_table(self, _decode) -> tuple[np.ndarray, np.ndarray]:
+        return _decode.build_table(self.keys, self._ptr[: self.n_keys + 1], self._cols, self._vals, len(self.labels))
 
     @property
     def W(self):  # noqa: N802  (the weight matrix's usual name)
@@ -225,8 +223,9 @@ class CRFModel:
         if extra is None:
             extra = np.zeros((0, len(self.labels)))
         assert self._table is not None  # set with the compiled decoder
-        tags = self._compiled(*self._table, *self._sparse, self.flags_w, self.trans, self.start, self._prev_ptr,
-                              self._prev_idx, keys, flags, lengths, extra)  # fmt: skip
+        table, dense = self._table
+        tags = self._compiled(table, self._cols, self._vals, dense, self.flags_w, self.trans, self.start, keys, flags,
+                              lengths, extra)  # fmt: skip
         starts = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
         return [tags[starts[i] : starts[i + 1]] for i in range(len(lengths))]
@@ -326,6 +325,7 @@ class AddressParser:
             members = self.neural.members if self.neural is not None else []
             for i, m in enumerate(members):
                 arrays.update({f"nn{i}/{k}": v for k, v in m.arrays().items()})
+            arrays.update({f"fx/{k}": v for k, v in (self.features.trie_arrays() or {}).items()})
             _arrays.save(key, arrays, {"labels": self.model.labels, "members": [m.meta for m in members]})
             return
         arrays, meta = got
@@ -334,7 +334,7 @@ class AddressParser:
             group, _, k = name.partition("/")
             part.setdefault(group, {})[k] = a
         self.model = CRFModel.from_arrays(part["crf"], list(meta["labels"]), use_numba=use_numba)
-        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH))
+        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH), trie=part.get("fx"))
         self.neural = None
         members_meta: list[dict[str, Any]] = list(meta["members"])
         if members_meta:
@@ -357,25 +357,57 @@ class AddressParser:
         return [[labels[j] for j in path] for path in paths]
 
     def spans_many(self, texts: list[str], batch_size: int = 2048) -> list[list[tuple[str, int, int]]]:
-        """(label, start, end) spans of many texts, in batches."""
+        """(label, start, end) spans of many texts, in batches. A span starts at an address's first token, at
+        a ``B-`` tag and where the label changes; it ends where the next one starts (found over the whole
+        batch with numpy: :meth:`_spans_reference` is the same per token, in plain Python)."""
         out: list[list[tuple[str, int, int]]] = []
         model = self.model
-        tag_label, tag_begin = model.tag_label, model.tag_begin
+        label_of_tag = np.array([model.label_names.index(lab) for lab in model.tag_label], np.int64)
+        begin_tag = np.array(model.tag_begin, np.bool_)
         for a in range(0, len(texts), batch_size):
             token_lists = [tokenize_fast(t) for t in texts[a : a + batch_size]]
             keys, flags, lengths = self.features.batch(token_lists)
             paths = self._decode(token_lists, keys, flags, lengths)
-            for tokens, path in zip(token_lists, paths, strict=True):
-                spans: list[tuple[str, int, int]] = []
-                cur = None
-                for tok, j in zip(tokens, path.tolist(), strict=True):
-                    lab = tag_label[j]
-                    if cur is None or tag_begin[j] or lab != cur[0]:
-                        cur = [lab, tok[1], tok[2]]
-                        spans.append(cur)  # type: ignore[arg-type]
-                    else:
-                        cur[2] = tok[2]
-                out.append([tuple(s) for s in spans])  # type: ignore[misc]
+            T = int(lengths.sum())
+            if T == 0:
+                out.extend([] for _ in token_lists)
+                continue
+            tags = np.concatenate(paths)
+            label = label_of_tag[tags]
+            new = begin_tag[tags]
+            new[1:] |= label[1:] != label[:-1]
+            ends = np.cumsum(lengths)
+            new[(ends - lengths)[lengths > 0]] = True  # every address starts a span
+            first = np.flatnonzero(new)
+            last = np.empty_like(first)
+            last[:-1] = first[1:] - 1
+            last[-1] = T - 1
+            starts = np.fromiter((t[1] for seq in token_lists for t in seq), np.int64, count=T)
+            stops = np.fromiter((t[2] for seq in token_lists for t in seq), np.int64, count=T)
+            names = model.label_names
+            spans = list(zip([names[i] for i in label[first].tolist()], starts[first].tolist(), stops[last].tolist(),
+                             strict=True))  # fmt: skip
+            bounds = np.concatenate([[0], np.cumsum(new)])[np.concatenate([[0], ends])].tolist()
+            out.extend(spans[bounds[i] : bounds[i + 1]] for i in range(len(token_lists)))
+        return out
+
+    def _spans_reference(self, texts: list[str]) -> list[list[tuple[str, int, int]]]:
+        """:meth:`spans_many` token by token in plain Python (the tests' reference)."""
+        out: list[list[tuple[str, int, int]]] = []
+        tag_label, tag_begin = self.model.tag_label, self.model.tag_begin
+        token_lists = [tokenize_fast(t) for t in texts]
+        keys, flags, lengths = self.features.batch(token_lists)
+        for tokens, path in zip(token_lists, self._decode(token_lists, keys, flags, lengths), strict=True):
+            spans: list[list[Any]] = []
+            cur: list[Any] | None = None
+            for tok, j in zip(tokens, path.tolist(), strict=True):
+                lab = tag_label[j]
+                if cur is None or tag_begin[j] or lab != cur[0]:
+                    cur = [lab, tok[1], tok[2]]
+                    spans.append(cur)
+                else:
+                    cur[2] = tok[2]
+            out.append([(s[0], s[1], s[2]) for s in spans])
         return out
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
