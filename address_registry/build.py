@@ -389,13 +389,14 @@ def plan_registry(
     (小区, from named residential land use) and aliases.
 
     Four stages over one `_PlanState`: roads (`_plan_roads`), houses (`_plan_houses`), their address
-    records (`_emit_houses`), compounds (`_plan_compounds`)."""
-    state, houses, points = _plan_through_houses(
-        districts, roads, buildings, address_points, townships, communities, admin_names, existing, projection,
-        progress,
-    )
-    _emit_houses(state, sorted_houses(houses), points.metres, _PoiNames(pois))
-    return _finish_plan(state, landuse, existing, buildings)
+    records (`_emit_houses`), compounds (`_compounds`, then `assign_compounds`). `plan_houses` runs the
+    first two and makes the compound records; the third is what `address_registry.province` runs per
+    district on Dask."""
+    hp = plan_houses(districts, roads, buildings, address_points, pois, townships, communities, admin_names,
+                     existing, projection, progress, landuse)
+    _emit_houses(hp.state, hp.ordered, hp.metres, _PoiNames(pois))
+    hp.state.stats["in_compound"] = assign_compounds(hp.state.records, hp.shared.compounds, buildings)
+    return finish_plan(hp)
 
 
 def _plan_through_houses(
@@ -422,14 +423,6 @@ def _plan_through_houses(
     points = _BuildingPoints(buildings, address_points, projection)
     houses = _plan_houses(state, buildings, address_points, points, _prior_numbers(existing))
     return state, houses, points
-
-
-def _finish_plan(
-    state: _PlanState, landuse: Sequence[LanduseIn], existing: Sequence[AddressRecord], buildings: list[BuildingIn]
-) -> RegistryPlan:
-    """Stage 4 (compounds) over the emitted records, then the plan."""
-    _plan_compounds(state, landuse, existing, buildings)
-    return _plan(state)
 
 
 def _plan(state: _PlanState) -> RegistryPlan:
@@ -776,20 +769,6 @@ def _emit_buildings(state: _PlanState, house: AddressRecord, bmembers: list, poi
 
 
 # -- stage 4: compounds, one per name; the addresses inside carry it -------------------------------
-
-
-def _plan_compounds(
-    state: _PlanState,
-    landuse: Iterable[LanduseIn],
-    existing: Iterable[AddressRecord],
-    buildings: list[BuildingIn],
-) -> None:
-    """Compound records from land use, then every address's compound (registered compounds keep theirs)."""
-    compound_recs, compound_aliases, targets = _compounds(state, landuse, existing)
-    state.records.extend(compound_recs)
-    state.aliases.extend(compound_aliases)
-    state.stats["compound"] = len(compound_recs)
-    state.stats["in_compound"] = assign_compounds(state.records, targets, buildings)
 
 
 def _compounds(
@@ -1154,12 +1133,12 @@ def merge_emitted(hp: HousePlan, results: Sequence[EmitResult]) -> None:
 
 
 def finish_plan(hp: HousePlan) -> RegistryPlan:
-    """The compound records after the merged ones: the plan, as `plan_registry` gives it."""
+    """The compound records after the emitted ones (their compounds already found): the plan."""
     state = hp.state
     state.records.extend(hp.compounds)
     state.aliases.extend(hp.compound_aliases)
     state.stats["compound"] = len(hp.compounds)
-    state.stats["in_compound"] += 0  # counted by the partitions; present (0) when nothing is in a compound
+    state.stats["in_compound"] += 0  # counted by the emission (per partition); present (0) when none is in one
     return _plan(state)
 
 

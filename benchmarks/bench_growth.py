@@ -49,6 +49,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -259,11 +261,8 @@ def step_serve(url: str, env: dict[str, str], size: int, seed: int, workers: int
                coverage_type: str) -> dict:
     out: dict[str, Any] = {}
     queries = json.loads((Path(env["SHEQU_PG_DIR"]).parent / f"growth-queries-{size}-{seed}.json").read_text())
-    saved = {k: os.environ.get(k) for k in ("SHEQU_PG_DIR", "SHEQU_PG_PORT")}
-    os.environ.update(SHEQU_PG_DIR=env["SHEQU_PG_DIR"], SHEQU_PG_PORT=env["SHEQU_PG_PORT"])
     t0 = time.perf_counter()
-    proc, port = serve(url, workers, folder / f"server-{size}-{seed}.log")
-    try:
+    with served(url, env, workers, folder / f"server-{size}-{seed}.log") as (_proc, port):
         out["health_s"] = round(time.perf_counter() - t0, 2)
         out["geocoder_ready_s"] = round(wait_geocoder(port, queries[0]) + out["health_s"], 2)
         if "serve" in steps:
@@ -291,6 +290,18 @@ def step_serve(url: str, env: dict[str, str], size: int, seed: int, workers: int
                             "cold_p99_ms": round(1000 * _pct(sorted(cold["lat"]), 0.99), 1),
                             "warm_per_s": round(sum(p["n"] for p in warm) / sum(p["wall_s"] for p in warm), 1),
                             "warm_p99_ms": round(1000 * _pct(lat, 0.99), 1), **tile_bytes(url)}
+    return out
+
+
+@contextmanager
+def served(url: str, env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[Any, int]]:
+    """`shequ serve` on the size's cluster (``env``'s SHEQU_PG_DIR / SHEQU_PG_PORT in this process's
+    environment meanwhile): (process, port), stopped and the environment restored on leaving."""
+    saved = {k: os.environ.get(k) for k in ("SHEQU_PG_DIR", "SHEQU_PG_PORT")}
+    os.environ.update(SHEQU_PG_DIR=env["SHEQU_PG_DIR"], SHEQU_PG_PORT=env["SHEQU_PG_PORT"])
+    proc, port = serve(url, workers, log)
+    try:
+        yield proc, port
     finally:
         stop(proc)
         for k, v in saved.items():
@@ -298,7 +309,6 @@ def step_serve(url: str, env: dict[str, str], size: int, seed: int, workers: int
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return out
 
 
 def step_coverage(env: dict[str, str], facility_type: str, folder: Path) -> dict:

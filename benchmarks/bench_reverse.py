@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -37,10 +36,10 @@ from bench_growth import (  # noqa: E402
     latency,
     reverse_points,
     running_port,
+    served,
     shequ,
     wait_geocoder,
 )
-from bench_load import serve, stop  # noqa: E402
 
 OUT = ROOT / "bench-output"
 
@@ -52,13 +51,10 @@ def measure(size: int, seed: int, runs: int, workers: int, clusters: Path, label
     shequ(env, "db", "start")
     url = db_url(env)
     queries = json.loads((clusters / f"growth-queries-{size}-{seed}.json").read_text())
-    saved = {k: os.environ.get(k) for k in ("SHEQU_PG_DIR", "SHEQU_PG_PORT")}
-    os.environ.update(SHEQU_PG_DIR=env["SHEQU_PG_DIR"], SHEQU_PG_PORT=env["SHEQU_PG_PORT"])
     folder = OUT / "reverse"
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    proc, port = serve(url, workers, folder / f"server-{label}-{size}.log")
-    try:
+    with served(url, env, workers, folder / f"server-{label}-{size}.log") as (_proc, port):
         ready = wait_geocoder(port, queries[0])
         for run in range(1, runs + 1):
             rev = [f"/reverse?lon={x:.7f}&lat={y:.7f}" for x, y in reverse_points(url, run)]
@@ -70,13 +66,6 @@ def measure(size: int, seed: int, runs: int, workers: int, clusters: Path, label
                    "reverse": eight, "reverse_1client": one}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
-    finally:
-        stop(proc)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return rows
 
 

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -214,6 +216,32 @@ def _base_roads(primary) -> None:
                                "副本测试 replica test")
 
 
+@contextmanager
+def _served(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """`shequ serve --workers 2` with ``env``, its output in ``log_path``: yielded once /health answers, then
+    stopped (SIGTERM, then its whole session killed if it has not gone within 30 s)."""
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env,
+                                  cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def up() -> bool:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{env['SHEQU_PORT']}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait(up, "shequ serve --workers 2", timeout=120, step=0.2)
+        yield server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
 def _geocoded(port: int, road: str, timeout: float = 10) -> tuple[str, bool]:
     """(answering worker pid, whether geocoding found ``road``), on a new connection each time."""
     got = httpx.get(f"http://127.0.0.1:{port}/geocode", params={"q": f"上海市黄浦区{road}", "limit": 1},
@@ -243,19 +271,8 @@ def test_two_workers_on_one_port_share_the_index_and_geocode_a_write_within_5_s(
     env.pop("SHEQU_DATABASE_URL", None)
     _base_roads(primary)
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env,
-                                  cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                return httpx.get(f"{base}/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _wait(up, "shequ serve --workers 2", timeout=120, step=0.2)
+    with _served(env, log_path) as server:
         auth = {"Authorization": f"Bearer {admin_token}"}
         first = httpx.post(f"{base}/addresses", json=_road("副本测试乙路", 121.487), headers=auth, timeout=30)
         assert first.status_code == 201, first.text
@@ -308,13 +325,6 @@ def test_two_workers_on_one_port_share_the_index_and_geocode_a_write_within_5_s(
         # `shequ serve` keeps the geocoder's snapshot (issue 14): the arbiter's load wrote one, owner-only
         [snap] = (tmp_path / "geocoder").glob("geocoder-*.snap")
         assert snap.stat().st_mode & 0o077 == 0
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.mark.timeout(240)
@@ -329,18 +339,7 @@ def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, 
     env.pop("SHEQU_DATABASE_URL", None)
     env.pop("DATABASE_URL_READ", None)
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--workers", "2"], env=env,
-                                  cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        def up() -> bool:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _wait(up, "shequ serve --workers 2", timeout=120, step=0.2)
+    with _served(env, log_path) as server:
         first = set(children_of(server.pid))
         assert len(first) == 2
         answered: set[str] = set()
@@ -353,10 +352,3 @@ def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, 
         for pid in now:
             assert _shares(pid)["mostly_shared"]
         assert "Maximum request limit" in log_path.read_text()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
