@@ -25,7 +25,7 @@ venv: $(VENV)/.installed var/.numba-warm
 ## the parser's numba kernels (cache=True) compiled once here, and its run-time arrays derived from the weights
 ## and saved (address_registry/parsing/_arrays.py), so the first `shequ parse` answers as fast as the next
 ## (cold, the first call spends ~12 s or more compiling); redone when a kernel, a deriving module or a weight changes
-PARSER_WARM_DEPS := $(addprefix address_registry/parsing/,_lstm.py _decode.py _flags.py _keys.py _arrays.py model.py neural.py \
+PARSER_WARM_DEPS := $(addprefix address_registry/parsing/,_lstm.py _decode.py _flags.py _keys.py _keyspec.py _arrays.py model.py neural.py \
 	features.py crf_weights.bin admin_lexicon.json) $(wildcard address_registry/parsing/nn_weights*.bin)
 var/.numba-warm: $(PARSER_WARM_DEPS) | $(VENV)/.installed
 	@mkdir -p var

@@ -35,7 +35,7 @@ MAGIC = b"SHQPARS1"
 _ALIGN = 64
 PACKAGE_DIR = Path(__file__).resolve().parent
 # the modules whose code derives the cached arrays: editing one invalidates the cache
-_DERIVING = ("model.py", "neural.py", "features.py", "_arrays.py", "_decode.py", "_flags.py")
+_DERIVING = ("model.py", "neural.py", "features.py", "_keyspec.py", "_arrays.py", "_decode.py", "_flags.py")
 
 
 def cache_dirs() -> list[Path]:

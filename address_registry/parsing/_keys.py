@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .features import (
+from ._keyspec import (
     _BI_A,
     _BI_B,
     _BOS_ID,

@@ -28,14 +28,37 @@ from typing import Any
 
 import numpy as np
 
+from ._keyspec import (
+    _BI_A,
+    _BI_B,
+    _BOS_ID,
+    _C_BOS,
+    _C_CJK,
+    _C_DIGIT,
+    _C_EOS,
+    _C_LATIN,
+    _C_PUNCT,
+    _C_SPACE,
+    _DIGITS_ID,
+    _EOS_ID,
+    _LATIN_ID,
+    _M,
+    _MUL,
+    _MUL2,
+    _PAD,
+    _SC,
+    _SC_POI,
+    _SC_START,
+    _SEEDS,
+    N_KEYS,
+)
+
 # Short forms of administrative names: 杭州市 → 杭州, 广西壮族自治区 → 广西 (only when ≥ 2 characters remain).
 _ADMIN_SUFFIXES = (
     "维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区", "自治区", "自治州", "自治县", "地区",
     "新区", "林区", "矿区", "省", "市", "区", "县", "盟", "旗",
 )  # fmt: skip
 
-_SUFFIX_NAMES = ("", "NO", "LANE", "BLD", "UNIT", "FLR", "ROOM", "DASH", "HASH", "ROAD", "ADM", "TOWN", "VIL")
-_SC = {name: i for i, name in enumerate(_SUFFIX_NAMES)}
 _SUFFIX_CLASS = {
     "号": "NO", "弄": "LANE", "幢": "BLD", "栋": "BLD", "座": "BLD", "单": "UNIT", "门": "UNIT",
     "层": "FLR", "楼": "FLR", "室": "ROOM", "户": "ROOM", "-": "DASH", "#": "HASH",
@@ -43,20 +66,8 @@ _SUFFIX_CLASS = {
     "省": "ADM", "市": "ADM", "区": "ADM", "县": "ADM", "镇": "TOWN", "乡": "TOWN", "村": "VIL", "社": "VIL",
 }  # fmt: skip
 _SUFFIX_ID = {k: _SC[v] for k, v in _SUFFIX_CLASS.items()}
-_SC_POI = len(_SUFFIX_NAMES)  # pseudo-class: last character of a typical place / building name
-_SC_START = _SC_POI + 1  # pseudo-class: start of the address
 # last characters of typical place / building names (小区, 花园, 大厦, 中心, 市场, 公司…)
 _POI_HEADS = frozenset("苑园城厦场心司店院馆寓庄墅府湾邸居舍坊中学厂")
-
-# token ids: a single character is its code point; runs of digits / Latin letters are shapes
-_DIGITS_ID = 0x200000  # + min(len, 5)
-_LATIN_ID = 0x200010
-_BOS_ID = 0x200020
-_EOS_ID = 0x200021
-_PAD = 3  # window radius
-
-# character classes
-_C_CJK, _C_DIGIT, _C_LATIN, _C_SPACE, _C_PUNCT, _C_BOS, _C_EOS = 1, 2, 3, 4, 5, 6, 7
 
 # flag columns
 _LEX_KINDS = ("p", "ps", "c", "cs", "d", "ds")
@@ -71,10 +82,7 @@ N_FLAGS = len(FLAG_NAMES)
 _F_LF = _FLAG["lF"]
 _REP_FLAGS = ((2, _FLAG["rb2"], _FLAG["rf2"]), (3, _FLAG["rb3"], _FLAG["rf3"]))
 
-_M = (1 << 64) - 1
 _TOKEN_CACHE = 100_000
-_MUL = np.uint64(0x9E3779B97F4A7C15)
-_MUL2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
 def short_admin_name(name: str) -> str | None:
@@ -372,10 +380,7 @@ _WINDOW = np.arange(-3, 4)
 _KINDS_1 = np.array([0, 1, 2, 3, 4, 5, 6, 7, 18, 19, 20, 21, 22, 23, 24, 25, 26])
 _KINDS_2 = np.arange(8, 15)
 _KINDS_3 = np.arange(15, 18)
-_BI_A = [1, 2, 3, 4, 0, 5, 2]
-_BI_B = [2, 3, 4, 5, 1, 6, 4]
 _TRI_A, _TRI_B, _TRI_C = [1, 2, 3], [2, 3, 4], [3, 4, 5]
-_SEEDS = np.array([((k + 1) * 0x9E3779B97F4A7C15) & _M for k in range(27)], dtype=np.uint64)
 
 
 def _hash_group(kinds: np.ndarray, *values: np.ndarray) -> np.ndarray:
@@ -391,7 +396,6 @@ def _hash_group(kinds: np.ndarray, *values: np.ndarray) -> np.ndarray:
     return h
 
 
-N_KEYS = 27
 
 
 def attribute_strings(keys: np.ndarray, flags: np.ndarray) -> list[list[str]]:
