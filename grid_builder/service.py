@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import shapely
 from shapely.geometry import box, mapping
@@ -244,22 +245,40 @@ def unit_issues(engine: Engine) -> list[dict]:
 
 
 def build_all(
-    engine: Engine, cfg: BuildConfig | None = None, progress=None, codes: list[str] | None = None
+    engine: Engine, cfg: BuildConfig | None = None, progress=None, codes: list[str] | None = None,
+    workers: int = 0, scheduler: str | None = None, client: Any = None,
 ) -> list[CommunityReport]:
-    """Every active community (or ``codes``), one transaction each; a failure is reported, not raised."""
+    """Every active community (or ``codes``), one transaction each; a failure is reported, not raised.
+
+    Communities are independent, so with ``workers`` (a Dask LocalCluster of that many processes),
+    ``scheduler`` or ``client`` each is built in its own Dask task, on a worker with its own connection to
+    ``DATABASE_URL`` of its environment (`geo.cluster.worker_engine`); the reports come back in ``codes``
+    order, as one process gives them."""
     if codes is None:
         with engine.connect() as conn:
             codes = [u["code"] for u in store.admin_units(conn, "community")]
-    reports = []
-    for code in progress(codes) if progress else codes:
-        try:
-            reports.append(build_community(engine, code, cfg))
-        except GridError as exc:
-            reports.append(CommunityReport(code, None, 0, 0, 0, 0, ["failed"], [exc.message]))
-        except shapely.errors.GEOSException as exc:  # one community's bad geometry must not stop the others
-            reports.append(CommunityReport(code, None, 0, 0, 0, 0, ["failed"],
-                                           [f"几何运算失败 geometry operation failed: {exc}"]))
-    return reports
+    if workers or scheduler or client is not None:
+        from geo.cluster import run_partitions
+
+        return run_partitions(build_on_worker, codes, cfg, workers=workers, scheduler=scheduler, client=client)
+    return [_build_reported(engine, code, cfg) for code in (progress(codes) if progress else codes)]
+
+
+def build_on_worker(code: str, cfg: BuildConfig | None = None) -> CommunityReport:
+    """One community's grids on a Dask worker, through the worker's own engine."""
+    from geo.cluster import worker_engine
+
+    return _build_reported(worker_engine(), code, cfg)
+
+
+def _build_reported(engine: Engine, code: str, cfg: BuildConfig | None) -> CommunityReport:
+    """`build_community`, its failure turned into a report (one community's error must not stop the others)."""
+    try:
+        return build_community(engine, code, cfg)
+    except GridError as exc:
+        return CommunityReport(code, None, 0, 0, 0, 0, ["failed"], [exc.message])
+    except shapely.errors.GEOSException as exc:  # one community's bad geometry must not stop the others
+        return CommunityReport(code, None, 0, 0, 0, 0, ["failed"], [f"几何运算失败 geometry operation failed: {exc}"])
 
 
 def _row(a, name: str) -> store.AreaRow:

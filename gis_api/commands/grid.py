@@ -80,6 +80,9 @@ def build(
     micro_min: int = typer.Option(30, help="微网格最少户数"),
     micro_max: int = typer.Option(50, help="微网格最多户数"),
     h3_res: int = typer.Option(10, help="--all 时为每个街道刷新 H3 图层（中心在内）的分辨率；0 不刷新"),
+    workers: int = typer.Option(0, "--workers", min=0, max=64,
+                                help="并行进程数 (--all / --needs-rebuild): N 个 Dask 本地工作进程，每个社区一个任务；0 = 本进程逐个"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask 调度器 use this scheduler (tcp://host:8786)"),
 ) -> None:
     """划分网格与微网格（每个社区一个事务） build grids and micro-grids, one transaction per community."""
     from tqdm import tqdm
@@ -100,11 +103,17 @@ def build(
         if codes == []:
             typer.echo("没有需要重建网格的社区 (nothing needs a rebuild)")
             return
+        if workers or scheduler:
+            from gis_api.commands.province import check_cluster
+
+            check_cluster(scheduler, "worker")  # each worker builds with its own connection
         reports = build_all(
             _engine(),
             cfg,
             codes=codes,
             progress=lambda it: tqdm(it, desc="社区 communities", file=sys.stderr, leave=False),
+            workers=workers,
+            scheduler=scheduler,
         )
     if not reports:
         _fail("没有社区：先运行 `shequ grid boundaries` 或 `shequ grid import` (no communities yet)")

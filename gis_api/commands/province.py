@@ -26,7 +26,10 @@ def _engine():
     return get_engine()
 
 
-def _check(scheduler: str | None, reader: str) -> None:
+def check_cluster(scheduler: str | None, reader: str) -> None:
+    """Before a Dask job reads anything: with workers reading the database and a LocalCluster, this process's
+    ``DATABASE_URL`` (which they inherit) set to the embedded cluster's when unset; a scheduler that cannot be
+    reached is named (`Unavailable`)."""
     if reader == "worker" and not scheduler:
         import os
 
@@ -57,7 +60,7 @@ def h3_cmd(
     from geo.geojson import feature, feature_collection
     from grid_builder.province import h3_province
 
-    _check(scheduler, reader)
+    check_cluster(scheduler, reader)
     got = h3_province(_engine(), res, mode, level=level, codes=area or None, save=save, reader=reader, workers=workers,
                       scheduler=scheduler)
     for code, cells in got.items():
@@ -85,7 +88,7 @@ def coverage_cmd(
     """全省服务半径覆盖 households covered by a facility type in every district, one Dask task per district."""
     from siting.province import coverage_province
 
-    _check(scheduler, reader)
+    check_cluster(scheduler, reader)
     res = coverage_province(_engine(), facility_type, distance=distance, radius_m=radius, codes=area or None,
                             reader=reader, workers=workers, scheduler=scheduler)
     s = res["summary"]
@@ -114,7 +117,7 @@ def registry_cmd(
     from address_registry.province import plan_registry_on_dask
     from gis_api.commands.address import run_build
 
-    _check(scheduler, "driver")
+    check_cluster(scheduler, "driver")
     run_build(partial(plan_registry_on_dask, workers=workers, scheduler=scheduler))
 
 
