@@ -18,19 +18,61 @@ arbiter brings its own copy up to date by the delta since its load (``GeocoderCa
 rebuild in the arbiter), so the new worker shares it and has little to apply. Connections are never
 inherited: the arbiter closes its pool before every fork and each worker drops what it got
 (`Engine.dispose(close=False)`). ``--reload`` and a single worker keep uvicorn's own server (one process).
+
+A worker that stops (replaced after its requests, or on a graceful stop) first stops accepting, then gives
+the connections it has just accepted a moment to deliver their request before it closes the idle ones
+(`DrainingUvicornWorker`): uvicorn closes a connection with no request read yet at once, and a client that
+had connected to that worker in the last instant got its connection reset (gunicorn issue 2567) — seen as a
+rare failure of the replica test that recycles workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from uvicorn.server import Server
+from uvicorn_worker import UvicornWorker
 
 log = logging.getLogger(__name__)
 
-WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+WORKER_CLASS = "gis_api.serving.DrainingUvicornWorker"
+#: at most this long a stopping worker waits for the request of a connection it accepted but has not read from
+DRAIN_S = 1.0
+
+
+class DrainingServer(Server):
+    """uvicorn's server, stopping without resetting the connections it accepted in its last instant."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        """Stop accepting (the other workers take the port's queue), wait up to ``DRAIN_S`` for every
+        connection with no request read yet to deliver one (it is then answered before the worker exits), and
+        only then shut down as uvicorn does — which closes the connections that are still idle."""
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_S
+        while loop.time() < deadline and any(getattr(c, "cycle", None) is None
+                                             for c in self.server_state.connections):
+            await asyncio.sleep(0.01)
+        await super().shutdown(sockets)
+
+
+class DrainingUvicornWorker(UvicornWorker):
+    """uvicorn's gunicorn worker over `DrainingServer`."""
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 class PreforkServer(BaseApplication):
