@@ -58,6 +58,8 @@ _A = 6378137.0
 _B = _A * (1.0 - 1.0 / 298.257223563)
 _GEOD = Geod(a=_A, f=(_A - _B) / _A)
 _UTM51 = Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True)
+# metres per degree of longitude at the equator, less 1 %: × cos(latitude) a lower bound in any direction
+_M_PER_DEG_MIN = 111_320.0 * 0.99
 # overlay (points added since the tree was built) above this many, or this share of the tree: rebuild
 OVERLAY_MAX = 2_000
 OVERLAY_SHARE = 0.02
@@ -105,46 +107,74 @@ def _sphere_angle(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
     return np.arctan2(np.sqrt(a1 + a2), np.sin(lat1) * np.sin(lat2) + np.cos(lat1) * np.cos(lat2) * cos_d)
 
 
+def _sphere_angle_1(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """`_sphere_angle` of one pair, with the C library's trigonometry (as liblwgeom's)."""
+    d_lon = lon2 - lon1
+    cos_d = math.cos(d_lon)
+    c1, s1, c2, s2 = math.cos(lat1), math.sin(lat1), math.cos(lat2), math.sin(lat2)
+    a1 = (c2 * math.sin(d_lon)) ** 2
+    a2 = (c1 * s2 - s1 * c2 * cos_d) ** 2
+    return math.atan2(math.sqrt(a1 + a2), s1 * s2 + c1 * c2 * cos_d)
+
+
+def _closest_on_edge(p: tuple[float, float, float], p_lon: float, p_lat: float, s_lon: float, s_lat: float,
+                     e_lon: float, e_lat: float) -> tuple[float, float, float]:
+    """(angle, lon, lat) of the point of the edge s→e nearest to p on the sphere (radians): liblwgeom's
+    ``edge_distance_to_point`` — p projected on the edge's great circle when that falls on the edge, else
+    the nearer end."""
+    best = (_sphere_angle_1(p_lon, p_lat, s_lon, s_lat), s_lon, s_lat)
+    d3 = _sphere_angle_1(p_lon, p_lat, e_lon, e_lat)
+    if d3 < best[0]:
+        best = (d3, e_lon, e_lat)
+    # robust_cross_product(start, end): the normal of the edge's great circle
+    lon_qpp = (e_lon + s_lon) / -2.0
+    lon_qmp = (e_lon - s_lon) / 2.0
+    s_minus, s_plus = math.sin(s_lat - e_lat), math.sin(s_lat + e_lat)
+    sin_qpp, cos_qpp, sin_qmp, cos_qmp = math.sin(lon_qpp), math.cos(lon_qpp), math.sin(lon_qmp), math.cos(lon_qmp)
+    nx = s_minus * sin_qpp * cos_qmp - s_plus * cos_qpp * sin_qmp
+    ny = s_minus * cos_qpp * cos_qmp + s_plus * sin_qpp * sin_qmp
+    nz = math.cos(s_lat) * math.cos(e_lat) * math.sin(e_lon - s_lon)
+    norm = math.sqrt(nx * nx + ny * ny + nz * nz)
+    if norm == 0.0:
+        return best
+    nx, ny, nz = nx / norm, ny / norm, nz / norm
+    dot = p[0] * nx + p[1] * ny + p[2] * nz
+    kx, ky, kz = p[0] - nx * dot, p[1] - ny * dot, p[2] - nz * dot
+    kn = math.sqrt(kx * kx + ky * ky + kz * kz)
+    if kn == 0.0:
+        return best
+    kx, ky, kz = kx / kn, ky / kn, kz / kn
+    # on the edge: k lies between its ends (s × k and k × e both along the normal)
+    cs, ce = math.cos(s_lat), math.cos(e_lat)
+    ax, ay, az = cs * math.cos(s_lon), cs * math.sin(s_lon), math.sin(s_lat)
+    bx, by, bz = ce * math.cos(e_lon), ce * math.sin(e_lon), math.sin(e_lat)
+    side_a = (ay * kz - az * ky) * nx + (az * kx - ax * kz) * ny + (ax * ky - ay * kx) * nz
+    side_b = (ky * bz - kz * by) * nx + (kz * bx - kx * bz) * ny + (kx * by - ky * bx) * nz
+    if side_a >= 0 and side_b >= 0:
+        k_lon, k_lat = math.atan2(ky, kx), math.asin(max(-1.0, min(1.0, kz)))
+        d1 = _sphere_angle_1(p_lon, p_lat, k_lon, k_lat)
+        if d1 <= best[0]:
+            best = (d1, k_lon, k_lat)
+    return best
+
+
 def polygon_distance_m(lon: float, lat: float, geom: Any) -> float:
     """Metres from (lon, lat) to a (multi)polygon, as PostGIS's geography ``ST_Distance``: 0 when the polygon
     holds the point, else the spheroid distance to the closest point of its rings on the sphere."""
     if shapely.intersects_xy(geom, lon, lat):
         return 0.0
-    coords = [np.asarray(ring.coords) for part in getattr(geom, "geoms", [geom])
-              for ring in (part.exterior, *part.interiors)]
-    starts = np.concatenate([c[:-1] for c in coords])
-    ends = np.concatenate([c[1:] for c in coords])
     p_lon, p_lat = math.pi * lon / 180.0, math.pi * lat / 180.0
-    s_lon, s_lat = _rad(starts[:, 0]), _rad(starts[:, 1])
-    e_lon, e_lat = _rad(ends[:, 0]), _rad(ends[:, 1])
-    # robust_cross_product(start, end): the normal of each edge's great circle
-    lon_qpp = (e_lon + s_lon) / -2.0
-    lon_qmp = (e_lon - s_lon) / 2.0
-    s_minus, s_plus = np.sin(s_lat - e_lat), np.sin(s_lat + e_lat)
-    n = np.stack([s_minus * np.sin(lon_qpp) * np.cos(lon_qmp) - s_plus * np.cos(lon_qpp) * np.sin(lon_qmp),
-                  s_minus * np.cos(lon_qpp) * np.cos(lon_qmp) + s_plus * np.sin(lon_qpp) * np.sin(lon_qmp),
-                  np.cos(s_lat) * np.cos(e_lat) * np.sin(e_lon - s_lon)], axis=-1)
-    norm = np.linalg.norm(n, axis=1)
-    degenerate = norm == 0
-    n = n / np.where(degenerate, 1.0, norm)[:, None]
-    p = _cart(p_lon, p_lat)
-    k = p - n * (n @ p)[:, None]
-    k /= np.linalg.norm(k, axis=1)[:, None]
-    k_lon, k_lat = np.arctan2(k[:, 1], k[:, 0]), np.arcsin(np.clip(k[:, 2], -1.0, 1.0))
-    # the projection is on the edge when it lies between its ends (both on the same side of each end's plane)
-    a, b = _cart(s_lon, s_lat), _cart(e_lon, e_lat)
-    inside = (np.einsum("ij,ij->i", np.cross(a, k), n) >= 0) & (np.einsum("ij,ij->i", np.cross(k, b), n) >= 0)
-    inside &= ~degenerate
-    d1 = np.where(inside, _sphere_angle(p_lon, p_lat, k_lon, k_lat), np.inf)
-    d2 = _sphere_angle(p_lon, p_lat, s_lon, s_lat)
-    d3 = _sphere_angle(p_lon, p_lat, e_lon, e_lat)
-    best = np.stack([d1, d2, d3])  # (3, edges): the nearest of each edge, its projection first on ties
-    cand_lon, cand_lat = np.stack([k_lon, s_lon, e_lon]), np.stack([k_lat, s_lat, e_lat])
-    which = np.argmin(best, axis=0)
-    cols = np.arange(best.shape[1])
-    per_edge = best[which, cols]
-    j = int(np.argmin(per_edge))
-    c_lon, c_lat = float(cand_lon[which[j], j]), float(cand_lat[which[j], j])
+    cp = math.cos(p_lat)
+    p = (cp * math.cos(p_lon), cp * math.sin(p_lon), math.sin(p_lat))
+    best = (math.inf, p_lon, p_lat)
+    for part in getattr(geom, "geoms", [geom]):
+        for ring in (part.exterior, *part.interiors):
+            pts = [(math.pi * x / 180.0, math.pi * y / 180.0) for x, y in ring.coords]
+            for (s_lon, s_lat), (e_lon, e_lat) in zip(pts, pts[1:], strict=False):
+                got = _closest_on_edge(p, p_lon, p_lat, s_lon, s_lat, e_lon, e_lat)
+                if got[0] < best[0]:
+                    best = got
+    _d, c_lon, c_lat = best
     if abs(c_lat - p_lat) <= 1e-12 and abs(c_lon - p_lon) <= 1e-12:
         return 0.0
     _f, _b, dist = _GEOD.inv(p_lon * 180.0 / math.pi, p_lat * 180.0 / math.pi, c_lon * 180.0 / math.pi,
@@ -379,11 +409,19 @@ class ReverseIndex:
         """The address of the footprint within ``max_m`` metres (the SQL's footprint branch)."""
         best: tuple[Any, ...] | None = None
         point = point if point is not None else shapely.Point(lon, lat)
-        for i in self.buildings.near(point, FOOTPRINT_SEARCH_DEG):
-            bid = self.buildings.rows[i]
-            recs = self.points.by_building.get(bid)
-            if not recs:
-                continue
+        near = [i for i in self.buildings.near(point, FOOTPRINT_SEARCH_DEG) if self.points.by_building.get(
+            self.buildings.rows[i])]
+        if not near:
+            return None
+        # the exact (spheroidal) distance only where it can be within max_m: a degree is at least
+        # `_M_PER_DEG_MIN` metres here in any direction, so the planar distance in degrees bounds it below
+        planar = shapely.distance(self.buildings.geoms[near], point)
+        floor = _M_PER_DEG_MIN * math.cos(math.radians(min(abs(lat) + 0.5, 89.0)))
+        limit = max_m
+        for deg, i in sorted(zip(planar.tolist(), near, strict=True)):
+            if deg * floor > limit:
+                break  # nearer first: no farther footprint can be within max_m or tie the best one's key
+            recs = self.points.by_building[self.buildings.rows[i]]
             geom = self.buildings.geoms[i]
             d = polygon_distance_m(lon, lat, geom)
             if d > max_m:
@@ -393,6 +431,9 @@ class ReverseIndex:
                 cand = (key, _RANK[rec.level], rec.code, rec, d, geom)
                 if best is None or cand[:3] < best[:3]:
                     best = cand
+            # a footprint can still win only with the same rounded distance (then by level and code)
+            if best is not None:
+                limit = min(max_m, (best[0] + 0.5) / 10.0 + 1e-6)
         if best is None:
             return None
         rec, d, geom = best[3], best[4], best[5]
