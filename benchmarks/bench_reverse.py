@@ -88,7 +88,12 @@ def _runs(url: str, env: dict[str, str], workers: int, folder: Path, queries: li
             rev = [f"/reverse?lon={x:.7f}&lat={y:.7f}" for x, y in reverse_points(url, run)]
             latency(port, rev[:200])  # warm-up: each client's first connection, the pool's prepared statements
             eight = latency(port, rev)
+            cpu0 = _cpu_s(proc.pid), _cpu_s(_postmaster(env))
             one = latency(port, rev[:500], clients=1)
+            cpu1 = _cpu_s(proc.pid), _cpu_s(_postmaster(env))
+            # CPU per answer from one client (server process tree; the cluster's processes), in ms
+            one["server_cpu_ms"] = round((cpu1[0] - cpu0[0]) / one["requests"] * 1000, 3)
+            one["postgres_cpu_ms"] = round((cpu1[1] - cpu0[1]) / one["requests"] * 1000, 3)
             row = {"label": label, "size": size, "seed": seed, "points_seed": run, "workers": workers,
                    "geocoder_ready_s": round(ready, 2), "started": time.strftime("%H:%M:%S", time.gmtime()),
                    "reverse": eight, "reverse_1client": one}
@@ -98,6 +103,29 @@ def _runs(url: str, env: dict[str, str], workers: int, folder: Path, queries: li
         for row in rows:
             row["server_kb"] = {"rss": mem["rss"], "uss": mem["uss"]}
     return rows
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live child processes, from /proc."""
+    from gis_api.serving import children_of
+
+    if pid is None:
+        return 0.0
+    total = 0.0
+    for p in [pid, *children_of(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _postmaster(env: dict[str, str]) -> int | None:
+    try:
+        return int((Path(env["SHEQU_PG_DIR"]) / "data" / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def index_memory(url: str, env: dict[str, str]) -> dict[str, Any]:
@@ -149,6 +177,14 @@ def _mmm(xs: list[float]) -> str:
     return f"{min(xs):,} / {statistics.median(xs):,} / {max(xs):,}"
 
 
+def _cpu(rows: list[dict]) -> str:
+    got = [(r["reverse_1client"]["server_cpu_ms"], r["reverse_1client"]["postgres_cpu_ms"]) for r in rows
+           if "server_cpu_ms" in r["reverse_1client"]]
+    if not got:
+        return "—"
+    return (f"{statistics.median(s for s, _ in got):.2f} + {statistics.median(p for _, p in got):.2f}")
+
+
 def _rss(rows: list[dict]) -> str:
     kb = [r["server_kb"]["rss"] for r in rows if "server_kb" in r]
     return f"{max(kb) / 1024:,.0f}" if kb else "—"
@@ -157,16 +193,15 @@ def _rss(rows: list[dict]) -> str:
 def table(rows: list[dict]) -> str:
     keys = sorted({(r["label"], r["size"]) for r in rows}, key=lambda k: (k[1], k[0]))
     lines = ["| code | addresses | runs | p99 ms, 8 clients | p50 ms, 8 clients | answers/s, 8 clients | "
-             "p99 ms, 1 client | p50 ms, 1 client | load before (1-min) | server RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "p99 ms, 1 client | p50 ms, 1 client | CPU ms / answer, server + PostgreSQL | load before (1-min) | "
+             "server RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, size in keys:
         rs = [r for r in rows if (r["label"], r["size"]) == (label, size)]
         lines.append(f"| {label} | {size:,} | {len(rs)} | {_mmm([r['reverse']['p99_ms'] for r in rs])} | "
                      f"{_mmm([r['reverse']['p50_ms'] for r in rs])} | {_mmm([r['reverse']['per_s'] for r in rs])} | "
                      f"{_mmm([r['reverse_1client']['p99_ms'] for r in rs])} | "
                      f"{_mmm([r['reverse_1client']['p50_ms'] for r in rs])} | "
-                     f"{_mmm([r['reverse']['load_before'][0] for r in rs])} | "
-                     f"{_rss(rs)} |")
+                     f"{_cpu(rs)} | {_mmm([r['reverse']['load_before'][0] for r in rs])} | {_rss(rs)} |")
     return "\n".join(lines)
 
 
