@@ -104,8 +104,8 @@ class ReverseCache:
             admin = reverse_layers.admin_units(conn)
             grids = reverse_layers.current_grids(conn)
         layers = (PolygonLayer.of((g, bid) for bid, g in buildings),
-                  PolygonLayer.of((g, AdminRow(*rest)) for g, *rest in admin),
-                  PolygonLayer.of((g, GridRow(*rest)) for g, *rest in grids))
+                  PolygonLayer.of(((g, AdminRow(*rest)) for g, *rest in admin), prepare=True),
+                  PolygonLayer.of(((g, GridRow(*rest)) for g, *rest in grids), prepare=True))
         with self._lock:
             self._layers = layers
             if self._index is not None:

@@ -321,10 +321,13 @@ class PolygonLayer:
     tree: STRtree = field(repr=False)
 
     @classmethod
-    def of(cls, pairs: Iterable[tuple[Any, Any]]) -> PolygonLayer:
-        """A layer from (geometry, row) pairs (geometries without a polygon are left out)."""
+    def of(cls, pairs: Iterable[tuple[Any, Any]], prepare: bool = False) -> PolygonLayer:
+        """A layer from (geometry, row) pairs (geometries without a polygon are left out); ``prepare``: GEOS
+        prepared geometries (point-in-polygon in logarithmic time: for the large admin / grid polygons)."""
         kept = [(g, r) for g, r in pairs if g is not None and not g.is_empty]
         geoms = np.array([g for g, _r in kept], dtype=object)
+        if prepare and len(geoms):
+            shapely.prepare(geoms)
         return cls(geoms, tuple(r for _g, r in kept), STRtree(geoms))
 
     def __len__(self) -> int:
@@ -334,7 +337,10 @@ class PolygonLayer:
         """The rows whose polygon intersects the (shapely) point."""
         if not len(self.rows):
             return []
-        return [self.rows[i] for i in self.tree.query(point, predicate="intersects")]
+        idx = self.tree.query(point)  # the boxes holding the point, then the (prepared) polygons
+        if not len(idx):
+            return []
+        return [self.rows[i] for i in idx[shapely.intersects(self.geoms[idx], point)]]
 
     def near(self, point: Any, distance: float) -> list[int]:
         """The indices of the polygons within ``distance`` (planar, the geometry's units) of the point."""
