@@ -75,6 +75,10 @@ class GeocoderCache:
         self._update_lock = threading.Lock()
         # the last snapshot being written in the background (None: none started)
         self.snapshot_writer: SnapshotWriter | None = None
+        # told of every delta applied to the loaded geocoder: ``changed(geocoder, records, removed)``
+        # (the in-memory reverse index, address_registry.reverse_cache)
+        self.followers: list[Any] = []
+        self.reverse: Any = None  # its `ReverseCache`, once one is made (`reverse_cache.reverse_cache_for`)
 
     def get(self, engine=None) -> Geocoder:
         """The geocoder, after a stamp check when the last one is older than ``ttl_s`` (rebuilt if changed)."""
@@ -176,8 +180,7 @@ class GeocoderCache:
             return True
         return writer.wait(timeout) and writer.ok
 
-    @staticmethod
-    def _apply_delta(conn, last: _Loaded, st: tuple[int, int, int]) -> int | None:
+    def _apply_delta(self, conn, last: _Loaded, st: tuple[int, int, int]) -> int | None:
         """Apply the rows written since ``last`` to its geocoder; None when a whole rebuild is needed."""
         last_id, last_alias, last_rows = last.stamp
         records, removed, newer = store.changes_since(conn, last_id)
@@ -195,6 +198,8 @@ class GeocoderCache:
             extents=store.footprint_extents(conn, changed) if changed else {},
             road_lines=store.road_lines_named(conn, {n for n in new_roads if n}),  # only roads it has not seen
         )
+        for follower in self.followers:
+            follower.changed(geocoder, records, removed)
         return len(records) + len(removed)
 
     def catch_up(self, engine=None) -> bool:

@@ -13,12 +13,17 @@ number's is wide (its number is a guess of the odd / even rule even though its f
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
 from address_registry import accuracy, store
 from address_registry.records import AddressRecord, format_components
+from address_registry.store.reverse import ReverseParts
+
+if TYPE_CHECKING:
+    from address_registry.reverse_index import ReverseIndex
 
 FOOTPRINT_TOLERANCE_M = 5.0
 
@@ -112,6 +117,19 @@ def locate(conn: Connection, lon: float, lat: float, k: int = 1) -> dict[str, An
     parts = store.reverse_parts(conn, lon, lat, k=max(k, 3), max_m=FOOTPRINT_TOLERANCE_M)
     if parts is None:
         return locate_by_parts(conn, lon, lat, k=k)
+    return _answer(parts, k)
+
+
+def locate_in_memory(index: ReverseIndex, lon: float, lat: float, k: int = 1,
+                     now: datetime | None = None) -> dict[str, Any]:
+    """`locate`, answered from the in-memory reverse index (`address_registry.reverse_cache`): the same
+    five parts, read without a statement (``now``: the time admin units' ``valid_to`` is compared with)."""
+    parts = index.parts(lon, lat, k=max(k, 3), max_m=FOOTPRINT_TOLERANCE_M,
+                        now=now if now is not None else datetime.now(UTC))
+    return _answer(parts, k)
+
+
+def _answer(parts: ReverseParts, k: int) -> dict[str, Any]:
     items = []
     hit = parts.footprint
     if hit is not None:

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from address_registry.geocoder_cache import open_cache
+from address_registry.reverse_cache import reverse_cache_for
 from gis_api import routers as routers_pkg
 from gis_api.admission import AdmissionMiddleware
 from gis_api.auth.deps import open_route
@@ -51,11 +52,13 @@ def discover_routers():
     return found
 
 
-def _warm_geocoder(cache) -> None:
-    """Build the geocoder index once (a served worker, at start-up); a failure is logged, the first geocode
-    then tries again."""
+def _warm_geocoder(cache, reverse=None) -> None:
+    """Build the geocoder index once (a served worker, at start-up), and the reverse index beside it when
+    the app has one; a failure is logged, the first geocode then tries again."""
     try:
         cache.get()
+        if reverse is not None:
+            reverse.get()
     except Exception:  # the database may be down at start-up: the request path reports that properly
         log.warning("geocoder warm-up failed; the first geocode builds the index", exc_info=True)
 
@@ -71,8 +74,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if settings.warm_geocoder:
-            threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache,), name="geocoder-warm-up",
-                             daemon=True).start()
+            threading.Thread(target=_warm_geocoder, args=(app.state.geocoder_cache, app.state.reverse_cache),
+                             name="geocoder-warm-up", daemon=True).start()
         yield
         executor = getattr(app.state, "analysis_executor", None)
         if executor is not None:  # its worker processes end; a later start of the same app makes new ones
@@ -103,6 +106,8 @@ def create_app(settings: Settings | None = None, db_url: str | None = None,
     app.state.tile_keeper = CacheKeeper.from_settings(app.state.engine, settings)
     app.state.geocoder_cache = open_cache(
         app.state.engine, snapshot_dir=settings.data_dir / "geocoder" if settings.geocoder_snapshots else None)
+    # /reverse from memory (issue 14), beside the geocoder and kept current by its deltas; None: through SQL
+    app.state.reverse_cache = reverse_cache_for(app.state.geocoder_cache) if settings.reverse_in_memory else None
     app.state.auth_settings = AuthSettings()
     # shared by the worker processes (issue 15: per-process buckets gave N workers N times a key's limit)
     app.state.rate_limiter = (SharedRateLimiter(app.state.engine) if settings.shared_rate_limits else RateLimiter())

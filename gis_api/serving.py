@@ -131,6 +131,9 @@ def preload_app(factory: Any) -> Any:
     cache = app.state.geocoder_cache
     try:
         cache.get()
+        reverse = getattr(app.state, "reverse_cache", None)
+        if reverse is not None:  # the in-memory reverse index, shared copy-on-write like the geocoder
+            reverse.get()
     except Exception:
         log.warning("geocoder not loaded before the fork; each worker loads its own", exc_info=True)
     _close_connections(app, close=True)

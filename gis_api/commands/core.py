@@ -156,6 +156,7 @@ def serve(
     os.environ.setdefault("SHEQU_WARM_GEOCODER", "1")  # each worker builds its index at start, not on a request
     # … or reads the one another worker (or the last start) wrote: <data_dir>/geocoder (issue 14)
     os.environ.setdefault("SHEQU_GEOCODER_SNAPSHOTS", "1")
+    os.environ.setdefault("SHEQU_REVERSE_IN_MEMORY", "1")  # /reverse from the index beside the geocoder
     # the app of several workers is made in this process (gis_api/serving.py): it must read these too
     get_settings.cache_clear()
     s = get_settings()

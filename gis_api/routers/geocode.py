@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from address_registry.geocoder_cache import cache_for, geocoder_for
-from address_registry.reverse import locate
+from address_registry.reverse import locate, locate_in_memory
 from geo.crs import from_wgs84, normalize_crs, point_to_wgs84
 from gis_api.auth import roles as r
 from gis_api.auth.deps import current_principal, requires
@@ -139,13 +139,20 @@ def geocode_batch(
     return _json({"crs": crs, "count": len(out), "results": out})
 
 
-def reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int) -> dict[str, Any]:
-    """The body of a /reverse answer (in the thread pool: one statement on a connection of the look-up
-    engine, `gis_api.db.get_lookup_engine`)."""
+def reverse_answer(engine: Engine, lon: float, lat: float, crs: str, limit: int, reverse_cache=None,
+                   index=None) -> dict[str, Any]:
+    """The body of a /reverse answer: from the in-memory reverse index (``index``, or the one of
+    ``reverse_cache`` after its stamp checks: address_registry/reverse_cache.py) when there is one, else by
+    one statement on a connection of the look-up engine (`gis_api.db.get_lookup_engine`)."""
     wlon, wlat = point_to_wgs84(lon, lat, crs)
     assert wlon is not None and wlat is not None  # both were given (required query parameters)
-    with engine.connect() as conn:
-        found = locate(conn, wlon, wlat, k=limit)
+    if index is None and reverse_cache is not None:
+        index = reverse_cache.get()
+    if index is not None:
+        found = locate_in_memory(index, wlon, wlat, k=limit)
+    else:
+        with engine.connect() as conn:
+            found = locate(conn, wlon, wlat, k=limit)
     if not found["nearby"]:
         raise ServiceUnavailable("标准地址库为空 the address registry is empty: run `shequ address build`")
     items = [_out(item, crs) for item in found["nearby"]]
@@ -164,11 +171,18 @@ async def reverse(
     """The standard address at a point — the building footprint holding it (or one within 5 m), else the
     nearest address points — with its accuracy kind, radius (m) and source, and the point's district,
     township, community, grid and compound."""
-    # one hop to the thread pool for the one statement (`address_registry.reverse.locate`); `crs` is
-    # normalised here, on the event loop, like /geocode's (the shared `CrsQuery` dependency and the engine
-    # dependency are plain functions that FastAPI would run in the thread pool, a hop each)
+    # from memory (issue 14), on the event loop like /geocode, while the index needs no check (no I/O);
+    # else one hop to the thread pool: the index's stamp checks (and a delta or a reload), or, without an
+    # index, the one statement (`address_registry.reverse.locate`). `crs` is normalised here, on the event
+    # loop (the shared `CrsQuery` dependency and the engine dependency are plain functions that FastAPI would
+    # run in the thread pool, a hop each)
     crs = normalize_crs(crs)
-    body = await run_in_threadpool(reverse_answer, request.app.state.lookup_engine, lon, lat, crs, limit)
+    state = request.app.state
+    reverse_cache = state.reverse_cache
+    index = reverse_cache.peek() if reverse_cache is not None else None
+    if index is not None:
+        return _json(reverse_answer(state.lookup_engine, lon, lat, crs, limit, index=index))
+    body = await run_in_threadpool(reverse_answer, state.lookup_engine, lon, lat, crs, limit, reverse_cache)
     return _json(body)
 
 
