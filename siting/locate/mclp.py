@@ -67,8 +67,9 @@ class MCLP(_FacilityModel):
     """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
 
     Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), reduced-cost
-    fixing against it, then HiGHS. Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian
-    upper bound for the gap.
+    fixing against it, then HiGHS; where the LP bound is weak and HiGHS has not proven the optimum in a
+    first phase, a large-neighbourhood search improves the incumbent and HiGHS starts again from it.
+    Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian upper bound for the gap.
     """
 
     name = "mclp"

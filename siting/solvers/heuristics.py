@@ -1,7 +1,7 @@
 """Heuristic pieces of the location models: greedy, interchange (swap) searches and Lagrangian bounds.
 
-Maximal covering: `greedy_max_cover`, `swap_improve` and `lagrangian_mclp_bound` (an upper bound, with the
-best primal met on the way). Set covering: `reduce_set_cover` (dominance), `complete_and_prune`,
+Maximal covering: `greedy_max_cover`, `swap_improve`, `lagrangian_mclp_bound` (an upper bound, with the
+best primal met on the way) and `lns_max_cover` (large-neighbourhood search: HiGHS on regions of an incumbent). Set covering: `reduce_set_cover` (dominance), `complete_and_prune`,
 `two_for_one` and `lagrangian_set_cover` (Beasley-style heuristic with a lower bound). p-median:
 `lagrangian_pmedian_bound` (a lower bound). All work on scipy sparse matrices; none knows a model class.
 """
