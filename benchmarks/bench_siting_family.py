@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -174,13 +175,16 @@ def run_ours(model: str, seed: int, kind: str, python: str, time_limit: float = 
     if spec["p"]:
         cmd += ["--p", str(spec["p"])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
     wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # the CLI's own CPU (load-proof)
     if p.returncode != 0:
         raise RuntimeError(f"ours failed on {name}: {p.stderr[-2000:]}")
     out = json.loads(p.stdout)
-    return {"process_seconds": wall, "solver_seconds": out["seconds"], "objective": out["objective"],
+    return {"process_seconds": wall, "cpu_seconds": cpu, "solver_seconds": out["seconds"], "objective": out["objective"],
             "gap": out["gap"], "n_sites_open": len(out["sites"]), "n_demand": int(len(d))}
 
 

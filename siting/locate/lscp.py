@@ -12,6 +12,11 @@ from ..solvers.heuristics import lagrangian_set_cover, reduce_set_cover
 from ..solvers.highs import run_highs
 from .base import SitingResult, _FacilityModel
 
+#: the exact path's Lagrangian phase stops by this many seconds: it gives HiGHS a start and proves the
+#: optimum alone only where the LP bound would (then HiGHS proves it at the root too); on the issue-18
+#: family it ran 1–10 s for HiGHS proofs of 2–30 s, so a longer phase is time taken from the proof
+EXACT_LAGRANGIAN_SECONDS = 1.0
+
 
 class LSCP(_FacilityModel):
     """Location set covering: the fewest sites such that every demand point is covered.
@@ -57,7 +62,8 @@ class LSCP(_FacilityModel):
             r_keep, c_keep = np.arange(rows.size), np.arange(free_cols.size)
         cols = free_cols[c_keep]
         B = A[rows[r_keep]][:, cols].tocsr()
-        deadline = t0 + (min(time_limit, 30.0) if method == "heuristic" else min(0.2 * time_limit, 10.0))
+        deadline = t0 + (min(time_limit, 30.0) if method == "heuristic"
+                         else min(0.05 * time_limit, EXACT_LAGRANGIAN_SECONDS))
         cover, lb = lagrangian_set_cover(B, deadline)
         lb_total = float(self.fixed.size + lb)
         if method == "heuristic" or cover.size + self.fixed.size <= lb_total:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..coverage import Coverage
 from ..errors import SitingError
-from ..solvers.heuristics import greedy_max_cover, lagrangian_mclp_bound, swap_improve
+from ..solvers.heuristics import greedy_max_cover, lagrangian_mclp_bound, lns_max_cover, swap_improve
 from ..solvers.highs import lp_relaxation, run_highs
 from .base import HEURISTIC_MAX_SECONDS, SitingResult, _FacilityModel
 
@@ -39,6 +39,14 @@ def _merge_identical_rows(rows, A_r: sp.csr_matrix, c_y):
 MILP_OPTIONS: dict = {}
 #: the site-dominance test forms the site × site overlap Aᵀ A; skipped when it would take more products
 DOMINANCE_MAX_PRODUCTS = 30_000_000
+#: the large-neighbourhood search runs when the LP bound is this far (relative) above the incumbent …
+LNS_MIN_LP_GAP = 0.005
+#: … and HiGHS has not proven the optimum within this share of the time limit (at most this many seconds) …
+LNS_FIRST_SHARE = 0.1
+LNS_FIRST_MAX_SECONDS = 60.0
+#: … for at most this share of the time left, and this many seconds
+LNS_TIME_SHARE = 0.25
+LNS_MAX_SECONDS = 60.0
 
 
 @dataclass
@@ -59,8 +67,9 @@ class MCLP(_FacilityModel):
     """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
 
     Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), reduced-cost
-    fixing against it, then HiGHS. Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian
-    upper bound for the gap.
+    fixing against it, then HiGHS; where the LP bound is weak and HiGHS has not proven the optimum in a
+    first phase, a large-neighbourhood search improves the incumbent and HiGHS starts again from it.
+    Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian upper bound for the gap.
     """
 
     name = "mclp"
@@ -134,33 +143,87 @@ class MCLP(_FacilityModel):
         status, x_lp, ub_lp, dj = lp_relaxation(milp.c, milp.M, milp.row_lo, milp.row_hi, milp.col_lo, milp.col_hi,
                                                 True, max(0.01, t0 + time_limit - time.perf_counter()))
         fixed0 = fixed1 = 0
+        need = None
         if x_lp is not None and mip_rel_gap == 0.0:
             best_val, chosen, count = self._lp_rounding(A_csc, x_lp, best_val, chosen, count, time_limit)
             need = self._to_beat(best_val)
             if ub_lp < need:  # the LP bound proves the incumbent optimal
                 return self._result("exact", "Optimal", np.sort(chosen), best_val, 0.0, ub_lp, t0)
+            self.lp_gap = (ub_lp - best_val) / ub_lp if ub_lp > 0 else 0.0
             fixed0, fixed1 = self._reduced_cost_fixing(milp, x_lp, ub_lp, dj, need)
+        # 4) HiGHS from the incumbent. Where the LP bound is weak (clustered demand) and HiGHS has not proven
+        #    the optimum within a first share of the time, a large-neighbourhood search improves the incumbent
+        #    (HiGHS on regions of it), then HiGHS starts again from it for the time left
+        lns = (need is not None and self.reduce and getattr(self, "lp_gap", 0.0) > LNS_MIN_LP_GAP)
+        end = t0 + time_limit
+        first_end = min(end, time.perf_counter() + min(LNS_FIRST_SHARE * time_limit, LNS_FIRST_MAX_SECONDS)) \
+            if lns else end
+        status, x, bound = self._run_milp(milp, dom_to, chosen, count, first_end, mip_rel_gap)
+        bounds = [bound]
+        if x is not None:
+            sites_h = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
+            count_h = self.coverage.cover_count(sites_h)
+            val_h = float(w[count_h > 0].sum())
+            if val_h > best_val:
+                best_val, chosen, count = val_h, sites_h, count_h
+        if lns and status != "Optimal" and time.perf_counter() < end - 1.0:
+            best_val, chosen, count = self._lns(milp, best_val, chosen, count, t0, time_limit)
+            assert ub_lp is not None and x_lp is not None and dj is not None
+            need = self._to_beat(best_val)
+            if ub_lp < need:
+                return self._result("exact", "Optimal", np.sort(chosen), best_val, 0.0, ub_lp, t0)
+            f0, f1 = self._reduced_cost_fixing(milp, x_lp, ub_lp, dj, need)
+            fixed0, fixed1 = max(fixed0, f0), max(fixed1, f1)
+            status, x, bound = self._run_milp(milp, dom_to, chosen, count, end, mip_rel_gap)
+            bounds.append(bound)
+            if x is not None:
+                sites_h = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
+                count_h = self.coverage.cover_count(sites_h)
+                val_h = float(w[count_h > 0].sum())
+                if val_h > best_val:
+                    best_val, chosen, count = val_h, sites_h, count_h
+        self.reduced_cost_fixed = (fixed0, fixed1)
+        self.incumbent = best_val
+        if x is None and best_val <= 0:
+            raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
+        sites, covered = np.sort(chosen), best_val
+        finite = [b for b in bounds if np.isfinite(b)]
+        bound = min(finite) if finite else (ub_lp if ub_lp is not None else covered)
+        if ub_lp is not None:
+            bound = min(bound, ub_lp)
+        bound = max(bound, covered)
+        gap = 0.0 if status == "Optimal" else (bound - covered) / bound if bound > 0 else 0.0
+        return self._result("exact", status, sites, covered, gap, bound, t0)
+
+    def _run_milp(self, milp: _CoverMilp, dom_to, chosen, count, end, mip_rel_gap):
+        """HiGHS on the MILP until ``end``, started from the incumbent; (status, x or None, best bound)."""
+        n_s = self.coverage.n_sites
         start = np.zeros(n_s + milp.rows.size)
         start[chosen if dom_to is None else dom_to[chosen]] = 1.0  # a dominated site → its dominator
         start[n_s:] = (count[milp.rows] > 0).astype(np.float64)
-        status, x, obj, gap, bound = run_highs(
+        status, x, _obj, _gap, bound = run_highs(
             milp.c, milp.M, milp.row_lo, milp.row_hi, milp.col_lo, milp.col_hi, milp.integer, True,
-            max(0.01, t0 + time_limit - time.perf_counter()), mip_rel_gap, start=start, options=MILP_OPTIONS
+            max(0.01, end - time.perf_counter()), mip_rel_gap, start=start, options=MILP_OPTIONS
         )
-        self.reduced_cost_fixed = (fixed0, fixed1)
-        self.incumbent = best_val
-        if x is None or obj < best_val:
-            if x is None and best_val <= 0:
-                raise SitingError(f"HiGHS 未找到可行解 (status: {status})")
-            sites, covered = np.sort(chosen), best_val
-        else:
-            sites = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
-            covered = float(w[self.coverage.cover_count(sites) > 0].sum())
-        bound = max(bound, covered) if np.isfinite(bound) else (ub_lp if ub_lp is not None else covered)
-        if ub_lp is not None:
-            bound = min(bound, ub_lp)
-        gap = 0.0 if status == "Optimal" else (bound - covered) / bound if bound > 0 else 0.0
-        return self._result("exact", status, sites, covered, gap, bound, t0)
+        return status, x, bound
+
+    def _lns(self, milp: _CoverMilp, best_val, chosen, count, t0, time_limit):
+        """A better incumbent by large-neighbourhood search (HiGHS on regions of it); kept if it covers more."""
+        n_s, n_r = self.coverage.n_sites, milp.rows.size
+        A_r = (-milp.M[:n_r, :n_s] > 0).astype(np.float64).tocsr()  # the (merged) demand rows × sites
+        movable = np.ones(n_s, dtype=bool)
+        movable[self.fixed] = False
+        left = t0 + time_limit - time.perf_counter()
+        t_lns = time.perf_counter()
+        sites, _, moves = lns_max_cover(A_r, milp.c[n_s:], chosen, movable,
+                                        time.perf_counter() + min(LNS_TIME_SHARE * left, LNS_MAX_SECONDS))
+        self.lns = {"moves": moves, "seconds": time.perf_counter() - t_lns, "before": best_val}
+        tcount = self.coverage.cover_count(sites)
+        val = float(self.weights[tcount > 0].sum())
+        self.lns["after"] = val
+        if val > best_val:
+            return val, sites, tcount
+        return best_val, chosen, count
 
     def _cover_milp(self, A) -> _CoverMilp:
         """The MILP over the demand that can count (coverable, weight > 0); fixed sites forced open."""

@@ -1,7 +1,7 @@
 """Heuristic pieces of the location models: greedy, interchange (swap) searches and Lagrangian bounds.
 
-Maximal covering: `greedy_max_cover`, `swap_improve` and `lagrangian_mclp_bound` (an upper bound, with the
-best primal met on the way). Set covering: `reduce_set_cover` (dominance), `complete_and_prune`,
+Maximal covering: `greedy_max_cover`, `swap_improve`, `lagrangian_mclp_bound` (an upper bound, with the
+best primal met on the way) and `lns_max_cover` (large-neighbourhood search: HiGHS on regions of an incumbent). Set covering: `reduce_set_cover` (dominance), `complete_and_prune`,
 `two_for_one` and `lagrangian_set_cover` (Beasley-style heuristic with a lower bound). p-median:
 `lagrangian_pmedian_bound` (a lower bound). All work on scipy sparse matrices; none knows a model class.
 """
@@ -127,6 +127,78 @@ def lagrangian_mclp_bound(A_csc, w, p, fixed, best_primal, iterations=300, deadl
     if return_multipliers:
         return best_ub, best_lb, best_x, best_lam
     return best_ub, best_lb, best_x
+
+def lns_max_cover(A_csr: sp.csr_matrix, c, chosen, movable, deadline, max_destroy=6, max_free=250,
+                  sub_seconds=5.0):
+    """Large-neighbourhood search for MCLP: re-solve a region of the incumbent exactly with HiGHS.
+
+    ``A_csr`` rows × sites (0/1), ``c`` the row weights, ``chosen`` the open sites, ``movable`` a bool per
+    site (False: must stay as it is — a fixed site). For each open movable site s in turn: the free sites
+    are those within two overlap hops of s (sharing demand with a site that shares demand with s; up to
+    ``max_free``, nearest hops first), the destroyed ones the open sites among them (s first, up to
+    ``max_destroy``); the sub-MIP re-places that many sites over the free ones to cover the most weight
+    that the other open sites leave uncovered. A better placement replaces the old one; the search stops
+    after a full pass without improvement or at ``deadline``. Returns (open sites, covered weight, moves).
+    """
+    from .highs import run_highs
+
+    n_r, n_s = A_csr.shape
+    A_csc = A_csr.tocsc()
+    G = (A_csc.T @ A_csc).tocsr()  # sites sharing demand
+    is_open = np.zeros(n_s, dtype=bool)
+    is_open[np.asarray(chosen, dtype=np.int64)] = True
+    count = A_csr @ is_open.astype(np.float64)
+    moves = 0
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for s in np.flatnonzero(is_open & movable):
+            if time.perf_counter() >= deadline:
+                break
+            if not is_open[s]:
+                continue
+            h1 = G.indices[G.indptr[s]:G.indptr[s + 1]]
+            h2 = np.setdiff1d(np.unique(G[h1].indices), h1)
+            F = np.concatenate([[s], np.setdiff1d(h1, [s]), h2])[:max_free]
+            F = F[movable[F]]
+            D = F[is_open[F]][:max_destroy]
+            F = F[~is_open[F] | np.isin(F, D)]
+            cnt_keep = count - (A_csr[:, D] @ np.ones(D.size) if D.size else 0.0)
+            R = np.unique(A_csc[:, F].indices)
+            R = R[cnt_keep[R] == 0]
+            if R.size == 0:
+                continue
+            A_sub = A_csr[R][:, F].tocsc()
+            c_sub = np.asarray(c, dtype=np.float64)[R]
+            in_d = np.isin(F, D).astype(np.float64)
+            cur = float(c_sub[(A_sub @ in_d) > 0].sum())
+            nf, nr = F.size, R.size
+            M = sp.vstack([
+                sp.hstack([-A_sub, sp.identity(nr, format="csc")]),
+                sp.hstack([sp.csc_matrix(np.ones((1, nf))), sp.csc_matrix((1, nr))]),
+            ]).tocsc()
+            start = np.concatenate([in_d, ((A_sub @ in_d) > 0).astype(np.float64)])
+            status, x, obj, _gap, _bound = run_highs(
+                np.concatenate([np.zeros(nf), c_sub]), M, np.concatenate([np.full(nr, -np.inf), [D.size]]),
+                np.concatenate([np.zeros(nr), [D.size]]), np.zeros(nf + nr), np.ones(nf + nr),
+                np.concatenate([np.ones(nf, dtype=bool), np.zeros(nr, dtype=bool)]), True,
+                min(sub_seconds, max(0.01, deadline - time.perf_counter())), 0.0, start=start,
+            )
+            if x is None:
+                continue
+            new = F[x[:nf] > 0.5]
+            if new.size != D.size:
+                continue
+            gain = float(c_sub[(A_sub[:, x[:nf] > 0.5] @ np.ones(new.size)) > 0].sum()) - cur
+            if gain > 1e-9:
+                count -= A_csr[:, D] @ np.ones(D.size)
+                count += A_csr[:, new] @ np.ones(new.size)
+                is_open[D] = False
+                is_open[new] = True
+                moves += 1
+                improved = True
+    sites = np.flatnonzero(is_open)
+    return sites, float(np.asarray(c, dtype=np.float64)[count > 0].sum()), moves
 
 # ------------------------------------------------------------------------------- set covering
 

@@ -2,13 +2,16 @@
 set cover) never change the optimum: fixed instances solved with the reductions on and off, and tiny ones
 against brute force. No timing here (speed is in benchmarks/bench_siting_family.py)."""
 
+import time
 from itertools import combinations
 
 import numpy as np
 import pytest
 
+import siting.locate.mclp as mclp_module
 from siting.coverage import line_coverage
 from siting.models import LSCP, MCLP
+from siting.solvers.heuristics import lns_max_cover
 
 
 def _clustered(seed, n_d, n_s, square=2000.0, k=6):
@@ -86,3 +89,45 @@ def test_lscp_matches_brute_force():
                 if any(np.all(cov.cover_count(np.array(c))[reach] > 0) for c in combinations(range(n_s), k)))
     res = LSCP(cov, skip_uncoverable=True).solve(method="exact")
     assert res.objective == best
+
+
+def test_lns_reaches_the_brute_force_optimum_and_never_loses_weight():
+    # a small instance where two overlap hops reach every site: one neighbourhood is the whole problem
+    d, s, w = _clustered(7, 120, 11, square=1200.0, k=3)
+    cov = line_coverage(d, s, 400.0)
+    n_s, p = s.shape[0], 4
+    A = cov.matrix().tocsr()
+    best = max(_covered(cov, w, c) for c in combinations(range(n_s), p))
+    movable = np.ones(n_s, dtype=bool)
+    for start in combinations(range(n_s), p):
+        if _covered(cov, w, start) >= best:
+            continue
+        sites, val, moves = lns_max_cover(A, w, np.array(start), movable, time.perf_counter() + 60,
+                                          max_destroy=p, max_free=n_s)
+        assert sites.size == p and val == _covered(cov, w, sites) == best and moves >= 1
+        break
+    else:
+        raise AssertionError("no start below the optimum")
+    # a site that may not move stays open; the result never covers less than the start
+    start = np.array([0, 1, 2, 3])
+    movable[0] = False
+    sites, val, _ = lns_max_cover(A, w, start, movable, time.perf_counter() + 60, max_destroy=2, max_free=6)
+    assert 0 in sites and sites.size == p and val == _covered(cov, w, sites) >= _covered(cov, w, start)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_mclp_lns_path_keeps_the_optimum(seed, monkeypatch):
+    # no first HiGHS phase and no gap threshold: the search runs whenever the LP does not prove the
+    # incumbent, then HiGHS proves the optimum from what it found
+    monkeypatch.setattr(mclp_module, "LNS_FIRST_MAX_SECONDS", 0.0)
+    monkeypatch.setattr(mclp_module, "LNS_MIN_LP_GAP", 0.0)
+    d, s, w = _clustered(seed, 800, 160)
+    cov = line_coverage(d, s, 250.0)
+    fixed = [5]
+    m = MCLP(cov, 9, weights=w, fixed=fixed)
+    on = m.solve(method="exact", time_limit=120)
+    off = MCLP(cov, 9, weights=w, fixed=fixed, reduce=False).solve(method="exact", time_limit=120)
+    assert m.lp_gap > 0 and "moves" in m.lns  # the search did run
+    assert on.status == off.status == "Optimal"
+    assert on.objective == off.objective == _covered(cov, w, on.sites)
+    assert 5 in on.sites and on.sites.size == 9
