@@ -135,6 +135,8 @@ Chunk = tuple[int, Sequence[AddressRecord], Sequence[AliasRecord]]
 
 def stage_chunks(conn: Connection, staging: Staging, part: str, chunks: Iterable[Chunk]) -> tuple[int, int]:
     """Replace the staged rows of ``part`` by ``chunks`` (COPY, in ``conn``'s transaction): (records, aliases)."""
+    # a district's COPY is one statement of up to ~10⁶ rows: not bounded by the API's statement timeout
+    conn.execute(text("SET LOCAL statement_timeout = 0"))
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{staging.records}/{part}"})
     conn.execute(text(f"DELETE FROM {staging.records} WHERE part = :p"), {"p": part})
     conn.execute(text(f"DELETE FROM {staging.aliases} WHERE part = :p"), {"p": part})
@@ -173,6 +175,8 @@ def apply_staged(conn: Connection, staging: Staging, expected: dict[str, tuple[i
         raise RegistryError(
             f"暂存的地址与各分区报告的不符 the staged rows do not match the partitions' counts: {got} ≠ {want}")
     rec, ali = staging.records, staging.aliases
+    # the whole registry in a few statements (10⁶ rows took more than the API's 60 s): a batch job's transaction
+    conn.execute(text("SET LOCAL statement_timeout = 0"))
     conn.execute(text("DROP TABLE IF EXISTS _registry_plan"))
     # the plan's fate, row by row: skipped (another owns the text), or the current version it meets
     conn.execute(text(f"""
