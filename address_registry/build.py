@@ -1092,6 +1092,22 @@ def emission_partitions(hp: HousePlan) -> list[EmitPartition]:
 
 def emit_partition(shared: EmitShared, part: EmitPartition) -> EmitResult:
     """Stage 3 of one district (pure): the records of its houses, in the global order restricted to it."""
+    state, bounds = emit_records(shared, part)
+    chunks = [
+        (i, list(map(_record_row, state.records[r0:r1])), list(map(_alias_row, state.aliases[a0:a1])))
+        for i, r0, r1, a0, a1 in bounds
+    ]
+    return EmitResult(part.district, chunks, dict(state.stats))
+
+
+#: a house's place in the global order and the bounds of its records and aliases in an emitted state
+HouseBounds = tuple[int, int, int, int, int]
+
+
+def emit_records(shared: EmitShared, part: EmitPartition) -> tuple[_PlanState, list[HouseBounds]]:
+    """Stage 3 of one district (pure): the state holding its records and aliases (``state.records``,
+    ``state.aliases``, ``state.stats``) and, per house, ``(place in the global order, first record, end, first
+    alias, end)``."""
     state = _PlanState(
         book=part.book,
         admin=_AdminIndex(shared.districts, shared.townships, shared.communities),
@@ -1102,7 +1118,7 @@ def emit_partition(shared: EmitShared, part: EmitPartition) -> EmitResult:
     )
     state.ways_by_name.update(part.ways)
     pois = _PoiNames(shared.pois)
-    bounds = []
+    bounds: list[HouseBounds] = []
     for i, ((street, number), members) in part.houses:
         r0, a0 = len(state.records), len(state.aliases)
         _emit_one(state, street, number, members, part.metres, pois)
@@ -1110,11 +1126,7 @@ def emit_partition(shared: EmitShared, part: EmitPartition) -> EmitResult:
     # stage 4's second half for these records: each follows its building (all of them in this partition)
     buildings = {b.id: b for _, (_, members) in part.houses for b, _, _ in members if b is not None}
     state.stats["in_compound"] = assign_compounds(state.records, shared.compounds, list(buildings.values()))
-    chunks = [
-        (i, list(map(_record_row, state.records[r0:r1])), list(map(_alias_row, state.aliases[a0:a1])))
-        for i, r0, r1, a0, a1 in bounds
-    ]
-    return EmitResult(part.district, chunks, dict(state.stats))
+    return state, bounds
 
 
 def merge_emitted(hp: HousePlan, results: Sequence[EmitResult]) -> None:
@@ -1160,6 +1172,7 @@ __all__ = [
     "plan_houses",
     "emission_partitions",
     "emit_partition",
+    "emit_records",
     "merge_emitted",
     "finish_plan",
     "clean_road_name",

@@ -62,6 +62,7 @@ __all__ = [
     "area_from_geojson",
     "area_wgs84",
     "build_registry",
+    "build_registry_staged",
     "cache_for",
     "canonical_own",
     "check_area",
@@ -82,9 +83,9 @@ __all__ = [
 ]
 
 
-def build_registry(conn, progress_factory=None, plan: Callable[..., Any] = plan_registry) -> dict[str, Any]:
-    """Plan the registry from the base tables and write it (idempotent). ``plan`` is `plan_registry` or one
-    taking the same arguments (`address_registry.province.plan_registry_on_dask`: the same plan, on Dask)."""
+def _build_inputs(conn, progress_factory=None) -> tuple[dict[str, Any], list, Callable[[str, int], None]]:
+    """The plan's inputs from the base tables, the current registry (compounds with their former names) and
+    the progress ticker of a build."""
     inputs = store.load_build_inputs(conn)
     if not inputs["districts"]:
         raise InvalidAddress("没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first")
@@ -107,15 +108,41 @@ def build_registry(conn, progress_factory=None, plan: Callable[..., Any] = plan_
             bars[stage] = progress_factory(f"{'道路 roads' if stage == 'roads' else '建筑 buildings'}", total)
         bars[stage](n)
 
+    return inputs, existing, tick
+
+
+def _build_stats(plan_stats: dict[str, int], counts: dict[str, int], planned: int, inputs: dict) -> dict[str, Any]:
+    return {
+        **plan_stats,
+        **counts,
+        "planned": planned,
+        "communities": len(inputs["communities"]),
+        "townships": len(inputs["townships"]),
+    }
+
+
+def build_registry(conn, progress_factory=None, plan: Callable[..., Any] = plan_registry) -> dict[str, Any]:
+    """Plan the registry from the base tables and write it (idempotent). ``plan`` is `plan_registry` or one
+    taking the same arguments (`address_registry.province.plan_registry_on_dask`: the same plan, on Dask)."""
+    inputs, existing, tick = _build_inputs(conn, progress_factory)
     planned = plan(existing=existing, progress=tick, **inputs)
     write_bar = progress_factory("写入 writing addresses", len(planned.records)) if progress_factory else None
     counts = store.apply_plan(conn, planned, progress=write_bar)
     mark_stale(conn)
-    stats = {
-        **planned.stats,
-        **counts,
-        "planned": len(planned.records),
-        "communities": len(inputs["communities"]),
-        "townships": len(inputs["townships"]),
-    }
-    return stats
+    return _build_stats(planned.stats, counts, len(planned.records), inputs)
+
+
+def build_registry_staged(conn, staging: store.Staging, progress_factory=None,
+                          stage: Callable[..., Any] | None = None, **dask: Any) -> dict[str, Any]:
+    """`build_registry` with the records written by the Dask workers (issue 14 §3): planned by
+    `address_registry.province.stage_registry_on_dask` (``stage``, called with ``dask``: workers, scheduler,
+    client) into ``staging`` (made and dropped by the caller around ``conn``'s transaction:
+    `store.registry_staging`), then moved into the registry in ``conn``'s transaction (`store.apply_staged`).
+    The same registry and counts as `build_registry`."""
+    from address_registry.province import stage_registry_on_dask
+
+    inputs, existing, tick = _build_inputs(conn, progress_factory)
+    staged = (stage or stage_registry_on_dask)(conn, staging, existing=existing, progress=tick, **dask, **inputs)
+    counts = store.apply_staged(conn, staging, staged.expected)
+    mark_stale(conn)
+    return _build_stats(staged.stats, counts, staged.planned, inputs)

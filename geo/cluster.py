@@ -97,7 +97,11 @@ def map_partitions(client: Any, fn: Callable[..., Any], parts: Iterable[Any], *a
     for part in parts:
         [data] = client.scatter([part], hash=False)
         futures.append(client.submit(fn, *head, data, *args, pure=False))
-    return list(client.gather(futures))
+    try:
+        return list(client.gather(futures))
+    except BaseException:
+        client.cancel(futures)  # one task failed: the job fails, the tasks not yet run are not started
+        raise
 
 
 def check_reader(reader: str) -> None:

@@ -51,6 +51,12 @@ from address_registry.store.reading import (
 )
 from address_registry.store.reverse import reverse_parts
 from address_registry.store.rows import record_to_json
+from address_registry.store.staging import (
+    Staging,
+    apply_staged,
+    registry_staging,
+    staging_tables,
+)
 from address_registry.store.writing import (
     BUILD_USER,
     add_alias,
@@ -64,6 +70,10 @@ from address_registry.store.writing import (
 
 __all__ = [
     "BUILD_USER",
+    "Staging",
+    "apply_staged",
+    "registry_staging",
+    "staging_tables",
     "active_children",
     "active_code_with_text",
     "add_alias",

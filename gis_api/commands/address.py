@@ -37,16 +37,23 @@ def build() -> None:
     run_build()
 
 
-def run_build(plan: Any = None) -> None:
+def run_build(plan: Any = None, staged: dict[str, Any] | None = None) -> None:
     """Build the registry in one transaction, with progress bars, and print the counts: `plan_registry`, or
-    ``plan`` (same arguments; `shequ province registry` gives the Dask one)."""
-    from address_registry.service import build_registry
+    ``plan`` (same arguments; `shequ province registry` gives the Dask one); with ``staged`` (workers,
+    scheduler) the Dask workers write their districts' records (`service.build_registry_staged`)."""
+    from address_registry import store
+    from address_registry.service import build_registry, build_registry_staged
     from gis_api.db import get_engine
 
     factory, bars = _bar_factory()
+    engine = get_engine()
     try:
-        with get_engine().begin() as conn:
-            stats = build_registry(conn, progress_factory=factory, **({"plan": plan} if plan else {}))
+        if staged is not None:
+            with store.registry_staging(engine) as staging, engine.begin() as conn:
+                stats = build_registry_staged(conn, staging, progress_factory=factory, **staged)
+        else:
+            with engine.begin() as conn:
+                stats = build_registry(conn, progress_factory=factory, **({"plan": plan} if plan else {}))
     finally:
         for bar in bars:
             bar.close()

@@ -105,20 +105,34 @@ def coverage_cmd(
         typer.echo(f"CSV: {out}")
 
 
+WRITERS = ("worker", "driver")
+
+
 @province_app.command("registry")
 def registry_cmd(
     workers: int = _WORKERS,
     scheduler: str | None = _SCHEDULER,
+    writer: str = typer.Option(
+        "worker", "--writer",
+        help="谁写入地址 who writes the records: worker (each Dask worker COPYs its districts' records into a "
+             "staging table with DATABASE_URL of its own environment; this process commits them in one "
+             "transaction) | driver (the records travel back to this process, which writes them)"),
 ) -> None:
     """全省标准地址库生成 build the registry with each district's houses, buildings and rooms planned in a Dask
     task: the same registry as `shequ address build` (roads, number placing and compounds on this process)."""
     from functools import partial
 
     from address_registry.province import plan_registry_on_dask
+    from geo.errors import InvalidInput
     from gis_api.commands.address import run_build
 
-    check_cluster(scheduler, "driver")
-    run_build(partial(plan_registry_on_dask, workers=workers, scheduler=scheduler))
+    if writer not in WRITERS:
+        raise InvalidInput(f"写入方式须为 {'/'.join(WRITERS)} (writer must be one of {WRITERS}), got {writer!r}")
+    check_cluster(scheduler, "worker" if writer == "worker" else "driver")
+    if writer == "worker":
+        run_build(staged={"workers": workers, "scheduler": scheduler})
+    else:
+        run_build(partial(plan_registry_on_dask, workers=workers, scheduler=scheduler))
 
 
 def register(app: typer.Typer) -> None:

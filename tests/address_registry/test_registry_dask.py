@@ -85,11 +85,18 @@ def test_province_registry_cli_writes_what_address_build_wrote(engine, registry)
     runner = CliRunner()
     res = runner.invoke(app, ["address", "build"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["province", "registry", "--workers", "0"])
-    assert res.exit_code == 0, res.output
-    assert _count(res.output, "新增 created") == 0
-    assert _count(res.output, "新版本 new versions") == 0
-    assert _count(res.output, "未变 unchanged") > 5_000
+    # the workers write (default; here the partitions run in this process and stage through their own
+    # connection), and the records travel back to this process (--writer driver)
+    for args in ([], ["--writer", "driver"]):
+        res = runner.invoke(app, ["province", "registry", "--workers", "0", *args])
+        assert res.exit_code == 0, res.output
+        assert _count(res.output, "新增 created") == 0
+        assert _count(res.output, "新版本 new versions") == 0
+        assert _count(res.output, "未变 unchanged") > 5_000
+    with engine.connect() as conn:
+        assert store.staging_tables(conn) == []
+    res = runner.invoke(app, ["province", "registry", "--writer", "scheduler"])
+    assert res.exit_code != 0 and "writer" in res.output
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
