@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from address_registry.errors import RegistryError
 from address_registry.records import AddressRecord, AliasRecord
-from address_registry.store.writing import BUILD_USER
+from address_registry.store.writing import BUILD_CREATED_REASON, BUILD_UPDATED_REASON, BUILD_USER
 from address_registry.textnorm import normalize_text
 
 #: staging tables of a run are named ``registry_stage_<hex>`` and ``registry_stage_<hex>_alias``
@@ -158,10 +158,6 @@ def stage_chunks(conn: Connection, staging: Staging, part: str, chunks: Iterable
     return n_rec, n_alias
 
 
-_UPDATED_REASON = "重新建库：源数据或上级区划变化 rebuild: source data or admin boundaries changed"
-_CREATED_REASON = "初始建库 initial build from OSM data"
-
-
 def apply_staged(conn: Connection, staging: Staging, expected: dict[str, tuple[int, int]]) -> dict[str, int]:
     """Write the staged plan into the registry in ``conn``'s transaction (`store.apply_plan`'s semantics, see
     the module), after checking that every part staged the (records, aliases) it announced in ``expected``;
@@ -227,7 +223,7 @@ def apply_staged(conn: Connection, staging: Staging, expected: dict[str, tuple[i
             ST_Multi(area)
         FROM _registry_plan
         WHERE NOT skipped AND (NOT exists_now OR (NOT kept AND NOT same))
-        ORDER BY o1, o2"""), {"by": BUILD_USER, "updated": _UPDATED_REASON, "created": _CREATED_REASON})
+        ORDER BY o1, o2"""), {"by": BUILD_USER, "updated": BUILD_UPDATED_REASON, "created": BUILD_CREATED_REASON})
     created = conn.execute(text(f"""
         INSERT INTO address_alias (address_code, alias, normalized_alias, kind, source, changed_by)
         SELECT address_code, alias, normalized_alias, kind, source, :by FROM (

@@ -16,6 +16,9 @@ from address_registry.records import AddressRecord, AliasRecord
 from address_registry.store.reading import all_current
 
 BUILD_USER = "shequ address build"
+#: the change reasons of a build's new codes and of its new versions (`apply_plan`, `staging.apply_staged`)
+BUILD_CREATED_REASON = "初始建库 initial build from OSM data"
+BUILD_UPDATED_REASON = "重新建库：源数据或上级区划变化 rebuild: source data or admin boundaries changed"
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str,
             continue
         if old is None:
             rec.version = 1
-            inserts.append(_params(rec, BUILD_USER, "初始建库 initial build from OSM data"))
+            inserts.append(_params(rec, BUILD_USER, BUILD_CREATED_REASON))
             counts["created"] += 1
         elif old.status != "active" or old.extra.get("changed_by") != BUILD_USER:
             counts["kept_manual_or_retired"] += 1
@@ -177,13 +180,7 @@ def apply_plan(conn: Connection, plan: RegistryPlan, progress=None) -> dict[str,
         else:
             rec.version = old.version + 1
             closes.append({"c": rec.code})
-            inserts.append(
-                _params(
-                    rec,
-                    BUILD_USER,
-                    "重新建库：源数据或上级区划变化 rebuild: source data or admin boundaries changed",
-                )
-            )
+            inserts.append(_params(rec, BUILD_USER, BUILD_UPDATED_REASON))
             counts["updated"] += 1
         active_text[rec.normalized] = rec.code
     if closes:
