@@ -71,8 +71,9 @@ async def _native_search(request: Request, q: str, limit: int, principal: r.Prin
     return orjson.loads(resp.body)["results"]
 
 
-def _native_reverse(engine: Engine, lon: float, lat: float) -> dict[str, Any]:
-    return native.reverse_answer(engine, lon, lat, "wgs84", 1)
+def _native_reverse(request: Request, engine: Engine, lon: float, lat: float) -> dict[str, Any]:
+    """The native /reverse body (from the in-memory index when the app has one, else by its SQL statement)."""
+    return native.reverse_answer(engine, lon, lat, "wgs84", 1, getattr(request.app.state, "reverse_cache", None))
 
 
 def _query(params: dict[str, str]) -> str:
@@ -113,7 +114,8 @@ async def search(request: Request, principal: r.Principal = Depends(current_prin
     places = [nm.place(res, form, details=False) for res in results]
     if details:  # the grid holding each point, from the native reverse
         places = [nm.place(res, form, details=True,
-                           grid=(await run_in_threadpool(_native_reverse, engine, res["lon"], res["lat"]))["grid"])
+                           grid=(await run_in_threadpool(_native_reverse, request, engine, res["lon"],
+                                                           res["lat"]))["grid"])
                   for res in results]
     return _out(places, fmt, q)
 
@@ -127,7 +129,7 @@ def reverse(request: Request, engine: Engine = Depends(db_engine)):
     lat = _float(params, "lat", -90, 90)
     lon = _float(params, "lon", -180, 180)
     details = nm.parse_flag(params.get("addressdetails"), "addressdetails", default=True)
-    body = _native_reverse(engine, lon, lat)
+    body = _native_reverse(request, engine, lon, lat)
     result = dict(body["address"])
     comps = dict(result.get("components") or {})
     for key in ("district", "township", "community"):

@@ -150,6 +150,40 @@ def test_route_answers_from_memory_in_every_crs(memory_app, client, engine, tx):
         assert r.status_code == 422 and r.json()["message"], params
 
 
+def test_nominatim_reverse_answers_from_memory_as_through_sql(memory_app, client, tx):
+    """/nominatim/reverse (and search's grids) read the same index: the same bodies as with the index off, and no
+    reverse statement sent while it is on."""
+    points = _points(tx)
+    pts = points["inside"][:6] + points["near"][:6] + points["gridded"][:3]
+    client.get("/nominatim/reverse", params={"lon": 121.49, "lat": 31.24})  # loads the index
+    sent: list[str] = []
+
+    def record(_c, _cur, statement, *_a):
+        sent.append(statement)
+
+    engines = (memory_app.state.lookup_engine, memory_app.state.engine)  # either may carry the statement
+    for eng in engines:
+        event.listen(eng, "before_cursor_execute", record)
+    from_memory = []
+    for x, y in pts:
+        r = client.get("/nominatim/reverse", params={"lon": x, "lat": y, "format": "jsonv2"})
+        assert r.status_code == 200, r.text
+        from_memory.append(r.json())
+    assert not [s for s in sent if "UNION ALL" in s]
+    saved, memory_app.state.reverse_cache = memory_app.state.reverse_cache, None
+    try:
+        through_sql = [client.get("/nominatim/reverse", params={"lon": x, "lat": y, "format": "jsonv2"}).json()
+                       for x, y in pts]
+    finally:
+        memory_app.state.reverse_cache = saved
+    assert [s for s in sent if "UNION ALL" in s]
+    for eng in engines:
+        event.remove(eng, "before_cursor_execute", record)
+    assert from_memory == through_sql
+    # the points inside grids carry their grid, as the native /reverse gives it
+    assert all(body["shequ:grid"] and body["shequ:grid"]["code"] for body in from_memory[-3:])
+
+
 def test_route_answers_through_sql_with_the_index_off(app, client, tx):
     assert app.state.reverse_cache is None  # apps made in tests: off (shequ serve turns it on)
     lon, lat = _points(tx)["inside"][0]
