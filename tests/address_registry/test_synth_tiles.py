@@ -223,3 +223,55 @@ def test_written_tiles_hold_in_the_database(rolled_back, tiled, registry, synth_
     assert removed["roads"] == len(base.roads) and removed["districts"] == len(base.districts)
     assert conn.execute(text("SELECT count(*) FROM admin_unit WHERE source = 'synthetic'")).scalar_one() == 0
 
+
+
+def test_a_tile_gets_its_own_townships_communities_and_grids(rolled_back, tiled, registry):
+    """What `grid boundaries --extent buildings` and `grid build` run, on tile 1 as written: provisional
+    townships and communities under the tile's districts (codes 9…), divided by the tile's own roads, and
+    the grids of its largest community holding every household of it."""
+    from grid_builder import store as grid_store
+    from grid_builder.pipeline import community_grids, provisional_boundaries
+
+    conn = rolled_back
+    conn.execute(text("DELETE FROM address_alias"))
+    conn.execute(text("DELETE FROM standard_address"))
+    store.remove_synthetic(conn)
+    for base, city in tiled:
+        if base is not None:
+            store.write_tile_base(conn, base)
+        store.write_city(conn, city)
+    base, city = tiled[1]
+    area = shapely.box(*shapely.union_all([b.geom for b in city.buildings]).bounds)
+    roads = grid_store.roads_in(conn, area)
+    assert roads and all(r.tags.get(synth.TILE_TAG) == 1 for r in roads)  # the tile's ways, no real one
+    buildings = grid_store.buildings_in(conn, area)
+    assert {b.id for b in buildings} == {b.id for b in city.buildings}
+    with_buildings = set(grid_store.districts_with_buildings(conn)) & {d.code for d in base.districts}
+    assert with_buildings
+    districts = {d.code: (d.name, d.geom) for d in base.districts if d.code in with_buildings}
+    units, _notes = provisional_boundaries(districts, area, roads, [], [], buildings)
+    communities = [u for u in units if u.level == "community"]
+    townships = {u.code: u for u in units if u.level == "township"}
+    assert communities and townships
+    for u in communities:
+        assert townships[u.parent_code].parent_code in districts and u.code.startswith(townships[u.parent_code].code)
+    households = sum(b.households for b in buildings)
+    assert sum(u.households for u in communities) == pytest.approx(households, rel=1e-6)
+    largest = max(communities, key=lambda u: u.households)
+    boundary = largest.geom  # lon/lat (provisional_boundaries returns it so)
+    inside = grid_store.buildings_in(conn, boundary)
+    cb = community_grids(largest.code, boundary, grid_store.roads_in(conn, boundary.buffer(0.0005)), [], [], inside)
+    assert cb.grids and sum(g.households for g in cb.grids) == pytest.approx(sum(b.households for b in inside))
+
+
+def test_cli_tiles_a_size_beyond_the_capacity(shared_data):
+    from typer.testing import CliRunner
+
+    from gis_api.cli import app
+
+    res = CliRunner().invoke(app, ["demo", "synth", "-n", str(N), "--seed", str(SEED), "--dry-run",
+                                   "--tile-capacity", str(LOW_CAPACITY), "--data-dir", str(shared_data)])
+    assert res.exit_code == 0, res.output
+    assert "tile 2/2" in res.output and "in 2 tile(s)" in res.output
+    bad = CliRunner().invoke(app, ["demo", "synth", "-n", str(N), "--tiles", "many", "--dry-run"])
+    assert bad.exit_code == 1 and "--tiles 应为 auto" in bad.output
