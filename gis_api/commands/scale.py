@@ -57,6 +57,7 @@ def demo_synth(
     if dry_run:
         for base, city in grown:
             _report_tile(base, city, count, totals, t0)
+            del city  # one tile held at a time: let it go before the next is grown
         typer.echo(f"grown in {time.time() - t0:.1f}s: {totals['addresses']:,} addresses in {count} tile(s),"
                    f" {totals['buildings']:,} buildings, {totals['households']:,} households (seed {seed})")
         return
@@ -78,7 +79,7 @@ def demo_synth(
             if base is not None:
                 totals["districts"] += synth_store.write_tile_base(conn, base)["districts"]
             totals["aliases"] += synth_store.write_city(conn, city)["aliases"]
-            del city
+            del city  # one tile held at a time: let it go before the next is grown
         mark_stale(conn)
     typer.echo(
         f"written in {time.time() - t0:.1f}s: {totals['addresses']:,} addresses in {count} tile(s)"
