@@ -18,6 +18,11 @@ Pure (shapely + numpy over plain data). What is real and what is made up:
 Every address of the result carries ``source = 'synthetic'``; every building the tag ``synthetic``.
 ``N`` (``target_addresses``) is a target: blocks are filled until the planned addresses (roads and
 compounds included) reach it, so the set holds N addresses to within one building's rooms.
+
+Beyond what the real blocks hold (~1.5 × 10^6), `grow_tiles` repeats the real structure as tiles: tile 0 is
+the city above; tile k ≥ 1 is the road network's frame translated west of the real districts (`tile_layout`),
+its districts the real ones clipped to the frame under synthetic codes ``9kkkDD`` and names ``合成k-…区``
+(`tile_base`), grown from its own random stream and planned on its own.
 """
 
 from __future__ import annotations
