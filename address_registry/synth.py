@@ -18,12 +18,17 @@ Pure (shapely + numpy over plain data). What is real and what is made up:
 Every address of the result carries ``source = 'synthetic'``; every building the tag ``synthetic``.
 ``N`` (``target_addresses``) is a target: blocks are filled until the planned addresses (roads and
 compounds included) reach it, so the set holds N addresses to within one building's rooms.
+
+Beyond what the real blocks hold (~1.5 × 10^6), `grow_tiles` repeats the real structure as tiles: tile 0 is
+the city above; tile k ≥ 1 is the road network's frame translated west of the real districts (`tile_layout`),
+its districts the real ones clipped to the frame under synthetic codes ``9kkkDD`` and names ``合成k-…区``
+(`tile_base`), grown from its own random stream and planned on its own.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +127,8 @@ class SynthCity:
     stats: dict[str, int] = field(default_factory=dict)
     # building id → (block kind name, block index)
     building_block: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # the tile of a tiled city (`grow_tiles`) this is; 0: the real place
+    tile_index: int = 0
 
     @property
     def households(self) -> int:
@@ -235,14 +242,22 @@ def grow_city(
     admin_names: dict[str, str] | None = None,
     projection: LocalProjection = SHANGHAI,
     blocks: Sequence[StreetBlock] | None = None,
+    tile: Tile | None = None,
 ) -> SynthCity:
     """The synthetic city of about ``target_addresses`` standard addresses (see the module docstring).
+
+    ``tile``: the inputs are tile ``tile.index`` ≥ 1 of a tiled city (`tile_inputs`): its own random stream
+    (`tile_rng`), building ids from `tile_id_base`, block kinds drawn by the distance from the tile's own
+    Bund (the blocks' metres less ``tile.offset_m``). None (or tile 0) is today's city.
 
     Raises InvalidAddress when the real blocks cannot hold that many at these densities (the message gives
     the capacity)."""
     if target_addresses < 1:
         raise InvalidAddress("--addresses 必须为正数 must be positive")
-    rng = np.random.default_rng(seed)
+    index = tile.index if tile is not None else 0
+    ox, oy = tile.offset_m if tile is not None else (0.0, 0.0)
+    id_base = tile_id_base(index)
+    rng = tile_rng(seed, index)
     blocks = list(blocks) if blocks is not None else street_blocks(roads, districts, projection)
     road_names = {clean_road_name(r.name) for r in roads} - {None}
     budget = target_addresses - len(road_names)
@@ -257,7 +272,7 @@ def grow_city(
             break
         block = blocks[int(bi)]
         c = block.metres.centroid
-        kind = KINDS[int(rng.choice(len(KINDS), p=kind_weights(math.hypot(c.x, c.y) / 1000.0)))]
+        kind = KINDS[int(rng.choice(len(KINDS), p=kind_weights(math.hypot(c.x - ox, c.y - oy) / 1000.0)))]
         if kind is NO_HOUSING:
             continue
         fps = _footprints(block, kind, rng)
@@ -265,7 +280,7 @@ def grow_city(
             continue
         if kind is not LANE:
             compounds.append(
-                LanduseIn(-(SYNTH_ID_BASE + len(compounds) + 1), "residential", _compound_name(rng, used_names),
+                LanduseIn(-(id_base + len(compounds) + 1), "residential", _compound_name(rng, used_names),
                           block.wgs84, None)
             )
             planned += 1
@@ -274,7 +289,7 @@ def grow_city(
                 break
             floors = int(rng.integers(kind.floors[0], kind.floors[1] + 1))
             households = max(1, int(round(fp.area * floors * kind.residential_share / M2_PER_HOUSEHOLD)))
-            bid = SYNTH_ID_BASE + len(buildings) + 1
+            bid = id_base + len(buildings) + 1
             b = BuildingIn(
                 id=bid,
                 geom=projection.geom_to_lonlat(fp),
@@ -307,7 +322,215 @@ def grow_city(
     stats.update(addresses=len(plan.records), buildings=len(buildings), blocks=len(blocks),
                  compounds_planned=len(compounds), households=sum(b.households or 0 for b in buildings))
     return SynthCity(seed, target_addresses, buildings, plan.records, plan.aliases, compounds, stats,
-                     building_block)
+                     building_block, index)
+
+
+# -- tiling: the real structure repeated for sizes beyond the real blocks (10^7) --------------------------
+
+# addresses a tile is given under `--tiles auto`: the real blocks hold about 1.5 × 10^6 at these densities
+# (docs/scaling.md §1); a fifth kept back so that no seed's tile runs out of blocks
+TILE_CAPACITY = 1_200_000
+# tiles west of the real districts in rows of this many, each row south of the one before
+TILE_COLUMNS = 8
+TILE_GAP_DEG = 0.02
+# building / road ids of tile k start at SYNTH_ID_BASE + k × TILE_ID_STRIDE (a tile has < 10^6 buildings)
+TILE_ID_STRIDE = 100_000_000
+# node ids of tile k's ways: -(k × TILE_NODE_STRIDE + the real OSM node id) (OSM node ids are < 10^11)
+TILE_NODE_STRIDE = 10**11
+MAX_TILES = 999
+# the synthetic "province" of tiles 1..: GB/T 2260 has no province code beginning with 9 (11–82 are used)
+SYNTH_PROVINCE_NAME = "合成市"
+TILE_TAG = "synthetic_tile"
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """Tile ``index`` of a tiled city: the real structure translated by ``offset_deg`` (lon, lat), which is
+    ``offset_m`` in the local projection (exact: the projection is linear in lon and lat)."""
+
+    index: int
+    offset_deg: tuple[float, float]
+    offset_m: tuple[float, float]
+
+
+@dataclass(slots=True)
+class TileBase:
+    """What a tile ≥ 1 adds to the real base data: its districts (synthetic codes and names, the real
+    polygons clipped to the road network's frame and translated), its roads (translated ways) and names."""
+
+    tile: Tile
+    districts: list[AdminUnit]
+    roads: list[RoadWay]
+    admin_names: dict[str, str]
+    blocks: list[StreetBlock]
+    # synthetic district code → the real district it copies
+    real_district: dict[str, str]
+    # tile road id → its nodes (the real way's OSM node ids moved to the tile's own negative range, so the
+    # tile's named network is routable on its own); empty when the real ids were not given
+    node_ids: dict[int, list[int]] = field(default_factory=dict)
+
+
+def tile_id_base(index: int) -> int:
+    """First building id (less one) of tile ``index``: tile 0 keeps ``SYNTH_ID_BASE``."""
+    return SYNTH_ID_BASE + index * TILE_ID_STRIDE
+
+
+def tile_rng(seed: int, index: int) -> np.random.Generator:
+    """Tile 0 draws from ``default_rng(seed)`` (today's city), tile k from its own stream ``[seed, k]``."""
+    return np.random.default_rng(seed if index == 0 else [seed, index])
+
+
+def tile_count(target_addresses: int, tiles: str | int = "auto", capacity: int = TILE_CAPACITY) -> int:
+    """How many tiles ``--tiles`` asks for: ``auto`` → one while the real blocks hold the target, else
+    ⌈target / capacity⌉; a number → that many (1..MAX_TILES)."""
+    if capacity < 1:
+        raise InvalidAddress("--tile-capacity 必须为正数 must be positive")
+    if str(tiles) == "auto":
+        return max(1, math.ceil(target_addresses / capacity))
+    try:
+        k = int(tiles)
+    except ValueError:
+        raise InvalidAddress(f"--tiles 应为 auto 或 1..{MAX_TILES} 的整数 (auto or a number): {tiles!r}") from None
+    if not 1 <= k <= MAX_TILES:
+        raise InvalidAddress(f"--tiles 应为 auto 或 1..{MAX_TILES} 的整数 (auto or a number): {tiles!r}")
+    if k > target_addresses:
+        raise InvalidAddress(f"{k} 个分块多于 {target_addresses} 个地址 (more tiles than addresses)")
+    return k
+
+
+def tile_shares(target_addresses: int, tiles: int) -> list[int]:
+    """The target of each tile: equal shares, the remainder to the first ones."""
+    q, r = divmod(target_addresses, tiles)
+    return [q + (1 if k < r else 0) for k in range(tiles)]
+
+
+def tile_frame(roads: Iterable[RoadWay]) -> tuple[float, float, float, float]:
+    """Bounds (lon/lat) of the named road network: the part of the real districts a tile copies."""
+    geoms = [r.geom for r in roads if clean_road_name(r.name) and r.geom is not None and not r.geom.is_empty]
+    if not geoms:
+        raise InvalidAddress("没有命名道路，无法分块 (no named roads to tile)")
+    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(geoms, dtype=object))
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def tile_layout(
+    roads: Sequence[RoadWay], districts: Sequence[AdminUnit], count: int, projection: LocalProjection = SHANGHAI
+) -> list[Tile]:
+    """``count`` tiles: tile 0 is the real place; tiles 1.. are the road network's frame repeated west of
+    every real district (east of central Shanghai lies the sea), ``TILE_COLUMNS`` to a row, rows going south,
+    ``TILE_GAP_DEG`` apart — so no tile overlaps a real district or another tile."""
+    fx0, fy0, fx1, fy1 = tile_frame(roads)
+    real = [d.geom for d in districts if d.geom is not None]
+    west = min(float(shapely.total_bounds(np.asarray(real, dtype=object))[0]), fx0) if real else fx0
+    w, h = fx1 - fx0, fy1 - fy0
+    out = [Tile(0, (0.0, 0.0), (0.0, 0.0))]
+    for k in range(1, count):
+        col, row = (k - 1) % TILE_COLUMNS, (k - 1) // TILE_COLUMNS
+        dlon = (west - TILE_GAP_DEG - (col + 1) * (w + TILE_GAP_DEG)) - fx0
+        dlat = -row * (h + TILE_GAP_DEG)
+        out.append(Tile(k, (dlon, dlat), (dlon * projection.kx, dlat * projection.ky)))
+    return out
+
+
+def tile_district_code(real_code: str, index: int) -> str:
+    """The 6-digit code of tile ``index``'s copy of a real district: ``9`` + the tile (3 digits) + the real
+    code's county digits. No GB/T 2260 code begins with 9, so it cannot collide with a real one."""
+    if not 1 <= index <= MAX_TILES:
+        raise InvalidAddress(f"分块序号超出范围 tile index out of range: {index}")
+    return f"9{index:03d}{real_code[-2:]}"
+
+
+def tile_district_name(real_name: str, index: int) -> str:
+    """``合成1-黄浦区``: says it is synthetic, which tile, which real district it copies (ends like it)."""
+    return f"合成{index}-{real_name}"
+
+
+def _translate(geom, dlon: float, dlat: float):
+    return shapely.transform(geom, lambda c: c + np.array([dlon, dlat]))
+
+
+def tile_base(
+    tile: Tile,
+    roads: Sequence[RoadWay],
+    districts: Sequence[AdminUnit],
+    blocks: Sequence[StreetBlock],
+    node_ids: dict[int, list[int]] | None = None,
+) -> TileBase:
+    """The base data of tile ``tile.index`` ≥ 1: translated copies of the roads, of the blocks and of the
+    real districts clipped to the road network's frame, under synthetic codes and names (``node_ids``: the
+    real ways' OSM nodes by way id, copied as ``-(index × TILE_NODE_STRIDE + node)``)."""
+    if tile.index < 1:
+        raise InvalidAddress("分块 0 即真实城市 (tile 0 is the real city)")
+    dlon, dlat = tile.offset_deg
+    dx, dy = tile.offset_m
+    frame = shapely.box(*tile_frame(roads))
+    out_d: list[AdminUnit] = []
+    code_of: dict[str, str] = {}
+    for d in districts:
+        if d.geom is None:
+            continue
+        part = d.geom.intersection(frame)
+        if part.is_empty or part.area == 0:
+            continue
+        code = tile_district_code(d.code, tile.index)
+        if code in code_of.values():
+            raise InvalidAddress(f"区县 {d.code} 与另一区县的分块代码相同 (tile district code {code} repeats)")
+        code_of[d.code] = code
+        out_d.append(AdminUnit(code, tile_district_name(d.name, tile.index), "district",
+                               _translate(part, dlon, dlat), synth_province_code(tile.index)))
+    base = tile_id_base(tile.index)
+    out_r: list[RoadWay] = []
+    tile_nodes: dict[int, list[int]] = {}
+    for i, r in enumerate(roads):
+        if r.geom is None:
+            continue
+        way = RoadWay(-(base + i + 1), r.name, _translate(r.geom, dlon, dlat), r.kind,
+                      {**(r.tags or {}), TILE_TAG: tile.index})
+        out_r.append(way)
+        if node_ids and r.osm_id in node_ids:
+            tile_nodes[way.osm_id] = [-(tile.index * TILE_NODE_STRIDE + n) for n in node_ids[r.osm_id]]
+    out_b = [
+        StreetBlock(b.index, code_of[b.district_code], shapely.transform(b.metres, lambda c: c + np.array([dx, dy])),
+                    _translate(b.wgs84, dlon, dlat))
+        for b in blocks
+        if b.district_code in code_of
+    ]
+    names = {d.code: d.name for d in out_d}
+    names[synth_province_code(tile.index)] = SYNTH_PROVINCE_NAME
+    return TileBase(tile, out_d, out_r, names, out_b, {v: k for k, v in code_of.items()}, tile_nodes)
+
+
+def synth_province_code(index: int) -> str:
+    """The synthetic province (``9x0000``) above the districts of tile ``index``."""
+    return tile_district_code("00", index)[:2] + "0000"
+
+
+def grow_tiles(
+    roads: Sequence[RoadWay],
+    districts: Sequence[AdminUnit],
+    target_addresses: int,
+    tiles: int,
+    seed: int = 0,
+    admin_names: dict[str, str] | None = None,
+    projection: LocalProjection = SHANGHAI,
+    blocks: Sequence[StreetBlock] | None = None,
+    node_ids: dict[int, list[int]] | None = None,
+) -> Iterator[tuple[TileBase | None, SynthCity]]:
+    """The synthetic city of ``target_addresses`` as ``tiles`` tiles, one at a time (a caller that writes
+    each and lets it go holds one tile's memory): (None, tile 0) — today's city of its share, the same
+    as `grow_city` — then (its base data, tile k) for each k ≥ 1, each grown from its own random stream."""
+    if target_addresses < 1:
+        raise InvalidAddress("--addresses 必须为正数 must be positive")
+    blocks = list(blocks) if blocks is not None else street_blocks(roads, districts, projection)
+    layout = tile_layout(roads, districts, tiles, projection)
+    for tile, share in zip(layout, tile_shares(target_addresses, tiles), strict=True):
+        if tile.index == 0:
+            yield None, grow_city(roads, districts, share, seed=seed, admin_names=admin_names,
+                                  projection=projection, blocks=blocks)
+            continue
+        tb = tile_base(tile, roads, districts, blocks, node_ids)
+        yield tb, grow_city(tb.roads, tb.districts, share, seed=seed, admin_names=tb.admin_names,
+                            projection=projection, blocks=tb.blocks, tile=tile)
 
 
 def road_lines(roads: Iterable[RoadWay]) -> dict[str, list[LineString]]:
@@ -321,16 +544,15 @@ def road_lines(roads: Iterable[RoadWay]) -> dict[str, list[LineString]]:
 
 
 def inputs_from_files(shared: Path) -> dict[str, Any]:
-    """The real structure from the demo files: named roads, Shanghai's district polygons, admin names."""
+    """The real structure from the demo files: named roads, Shanghai's district polygons, admin names, and
+    the named ways' OSM nodes (for the roads of tiles)."""
     units = read_admin_units(shared)
-    roads = [
-        RoadWay(r["osm_id"], r["name"], r["geom"], r["kind"], dict(r["tags"] or {}))
-        for r in read_roads(shared)
-        if r["name"]
-    ]
+    named = [r for r in read_roads(shared) if r["name"]]
+    roads = [RoadWay(r["osm_id"], r["name"], r["geom"], r["kind"], dict(r["tags"] or {})) for r in named]
     districts = [
         AdminUnit(u["code"], u["name"], "district", u["geom"], u["parent_code"])
         for u in units
         if u["level"] == "district" and u["geom"] is not None
     ]
-    return {"roads": roads, "districts": districts, "admin_names": {u["code"]: u["name"] for u in units}}
+    return {"roads": roads, "districts": districts, "admin_names": {u["code"]: u["name"] for u in units},
+            "node_ids": {r["osm_id"]: list(r["node_ids"]) for r in named}}

@@ -105,7 +105,7 @@ def road_lines_named(conn: Connection, names: set[str]) -> dict[str, list]:
 
     lines: dict[str, list] = defaultdict(list)
     if names:
-        for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL")):
+        for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL AND NOT tags ? 'synthetic_tile'")):
             name = clean_road_name(r.name)
             if name in names:
                 lines[name].append(shapely.from_wkb(r.wkb))
@@ -121,7 +121,7 @@ def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
     aliases = current_aliases(conn)
     road_names = {r.components.get("road") for r in records if r.level == "road"}
     lines: dict[Any, list] = defaultdict(list)
-    for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL")):
+    for r in conn.execute(text("SELECT name, ST_AsBinary(geom) AS wkb FROM road WHERE name IS NOT NULL AND NOT tags ? 'synthetic_tile'")):
         name = clean_road_name(r.name)
         if name in road_names:
             lines[name].append(shapely.from_wkb(r.wkb))

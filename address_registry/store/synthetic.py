@@ -12,7 +12,14 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from address_registry.synth import SYNTH_SOURCE, SYNTH_USER, SynthCity
+from address_registry.synth import (
+    SYNTH_PROVINCE_NAME,
+    SYNTH_SOURCE,
+    SYNTH_USER,
+    TILE_TAG,
+    SynthCity,
+    TileBase,
+)
 
 
 def real_address_count(conn: Connection) -> int:
@@ -39,7 +46,41 @@ def remove_synthetic(conn: Connection) -> dict[str, int]:
     ).rowcount
     out["aliases"] = conn.execute(text("DELETE FROM address_alias WHERE source = :s"), {"s": SYNTH_SOURCE}).rowcount
     out["buildings"] = conn.execute(text("DELETE FROM building WHERE tags ? 'synthetic'")).rowcount
+    out["roads"] = conn.execute(text("DELETE FROM road WHERE tags ? :t"), {"t": TILE_TAG}).rowcount
+    # the districts of tiles: kept where townships / communities were derived under them (`grid boundaries`);
+    # `write_tile_base` updates them in place
+    out["districts"] = conn.execute(text("""DELETE FROM admin_unit a WHERE a.source = :s AND a.level = 'district'
+        AND NOT EXISTS (SELECT 1 FROM admin_unit c WHERE c.parent_code = a.code)"""), {"s": SYNTH_SOURCE}).rowcount
+    conn.execute(text("""DELETE FROM admin_unit a WHERE a.source = :s AND a.level = 'province'
+        AND NOT EXISTS (SELECT 1 FROM admin_unit c WHERE c.parent_code = a.code)"""), {"s": SYNTH_SOURCE})
     return out
+
+
+def write_tile_base(conn: Connection, base: TileBase) -> dict[str, int]:
+    """A tile's base data: its synthetic province and districts in ``admin_unit`` (source 'synthetic',
+    updated in place when they exist) and its translated roads in ``road`` (tagged ``synthetic_tile``: the
+    grid boundaries divide by them; the geocoder reads its road axes from the real ways only)."""
+    province = base.districts[0].parent_code if base.districts else None
+    if province:
+        conn.execute(text("""INSERT INTO admin_unit (code, name, level, source) VALUES (:c, :n, 'province', :s)
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name"""),
+                     {"c": province, "n": SYNTH_PROVINCE_NAME, "s": SYNTH_SOURCE})
+    props = json.dumps({"synthetic": True, "tile": base.tile.index}, ensure_ascii=False)
+    for d in base.districts:
+        conn.execute(text("""INSERT INTO admin_unit (code, name, level, parent_code, source, properties, geom)
+            VALUES (:c, :n, 'district', :p, :s, CAST(:props AS jsonb), ST_GeomFromEWKB(decode(:g, 'hex')))
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+              properties = EXCLUDED.properties, geom = EXCLUDED.geom, valid_to = NULL"""),
+                     {"c": d.code, "n": d.name, "p": d.parent_code, "s": SYNTH_SOURCE, "props": props,
+                      "g": _ewkb(shapely.multipolygons(shapely.get_parts(d.geom)))})
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        with cur.copy("COPY road (id, osm_id, name, kind, node_ids, tags, geom) FROM STDIN") as cp:
+            for r in base.roads:
+                cp.write_row((r.osm_id, r.osm_id, r.name, r.kind or "road", base.node_ids.get(r.osm_id, []),
+                              json.dumps(r.tags, ensure_ascii=False), _ewkb(r.geom)))
+    return {"districts": len(base.districts), "roads": len(base.roads)}
 
 
 def _ewkb(geom) -> str | None:
@@ -52,8 +93,10 @@ def write_city(conn: Connection, city: SynthCity) -> dict[str, int]:
     assert raw is not None
     # a city of 10^6 addresses takes minutes to COPY: the API's per-statement limit is not for this command
     conn.execute(text("SET LOCAL statement_timeout = 0"))
-    reason = f"合成数据 synthetic city, seed {city.seed}, target {city.target_addresses}"
-    tags = json.dumps({"synthetic": True, "seed": city.seed}, ensure_ascii=False)
+    reason = f"合成数据 synthetic city, seed {city.seed}, target {city.target_addresses}" + (
+        f", tile {city.tile_index}" if city.tile_index else "")
+    tag = {"synthetic": True, "seed": city.seed} | ({"tile": city.tile_index} if city.tile_index else {})
+    tags = json.dumps(tag, ensure_ascii=False)
     with raw.cursor() as cur:
         with cur.copy(
             "COPY building (id, osm_id, kind, kind_detail, floors, height_m, area_m2, households_est, tags, geom)"
