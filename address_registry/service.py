@@ -86,6 +86,11 @@ __all__ = [
 def _build_inputs(conn, progress_factory=None) -> tuple[dict[str, Any], list, Callable[[str, int], None]]:
     """The plan's inputs from the base tables, the current registry (compounds with their former names) and
     the progress ticker of a build."""
+    if store.has_tiled_city(conn):
+        # its roads are grouped by name across tiles: one name would become one road spanning them
+        raise InvalidAddress("本库含平铺的合成城市（多个图块）：其地址库只能由 `shequ demo synth` 按图块规划，"
+                             "不能用 address build 重建 (a tiled synthetic city: its registry is planned per tile "
+                             "by `shequ demo synth`; run it again instead)")
     inputs = store.load_build_inputs(conn)
     if not inputs["districts"]:
         raise InvalidAddress("没有区县边界 no district boundaries in admin_unit: run `shequ demo load` first")

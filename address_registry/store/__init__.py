@@ -21,6 +21,7 @@ from address_registry.store.compounds import (
 )
 from address_registry.store.inputs import (
     footprint_extents,
+    has_tiled_city,
     load_build_inputs,
     load_geocoder_inputs,
     road_lines_named,
@@ -102,6 +103,7 @@ __all__ = [
     "has_admin_level",
     "history",
     "insert_version",
+    "has_tiled_city",
     "load_build_inputs",
     "load_geocoder_inputs",
     "road_lines_named",

@@ -112,6 +112,11 @@ def road_lines_named(conn: Connection, names: set[str]) -> dict[str, list]:
     return dict(lines)
 
 
+def has_tiled_city(conn: Connection) -> bool:
+    """Whether the roads hold the translated copies of a tiled synthetic city (`shequ demo synth --tiles`)."""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM road WHERE tags ? 'synthetic_tile')")).scalar_one())
+
+
 def load_geocoder_inputs(conn: Connection) -> dict[str, Any]:
     """Active addresses (lean: without their history fields, streamed), aliases, road lines by name and
     nameable admin units for `Geocoder`."""

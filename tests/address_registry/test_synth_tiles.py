@@ -14,8 +14,10 @@ import shapely
 from sqlalchemy import text
 
 from address_registry import codes, reverse, synth
+from address_registry.errors import InvalidAddress
 from address_registry.geocoder import AdminName, Geocoder
 from address_registry.numbering import SHANGHAI
+from address_registry.service import build_registry
 from address_registry.store import load_geocoder_inputs
 from address_registry.store import synthetic as store
 from address_registry.store.reading import admin_containing
@@ -218,6 +220,12 @@ def test_written_tiles_hold_in_the_database(rolled_back, tiled, registry, synth_
         assert here["district"]["code"][:4] == "9001"  # a district of tile 1
         assert here["nearby"][0]["address_code"][:4] == "9001"
         assert admin_containing(conn, rec.lon, rec.lat)["district"]["code"] == here["district"]["code"]
+    # the registry of a tiled city cannot be rebuilt from the tables (roads grouped by name across tiles):
+    # `address build` refuses, saying why, and writes nothing
+    before = conn.execute(text("SELECT count(*) FROM standard_address")).scalar_one()
+    with pytest.raises(InvalidAddress, match="demo synth"):
+        build_registry(conn)
+    assert conn.execute(text("SELECT count(*) FROM standard_address")).scalar_one() == before
     # replacing the city removes the tiles' roads and (nothing derived under them) their districts
     removed = store.remove_synthetic(conn)
     assert removed["roads"] == len(base.roads) and removed["districts"] == len(base.districts)
