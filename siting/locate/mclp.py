@@ -132,7 +132,7 @@ class MCLP(_FacilityModel):
 
     def _solve_exact(self, A, A_csc, chosen, count, time_limit, mip_rel_gap, t0) -> SitingResult:
         """Incumbent, LP relaxation (proof or reduced-cost fixing), then the MILP started from the incumbent."""
-        w, n_s = self.weights, self.coverage.n_sites
+        w = self.weights
         milp = self._cover_milp(A)
         dom_to = self._dominated_sites(milp) if self.reduce else None
         # 1) incumbent: greedy + a short swap search
@@ -160,12 +160,7 @@ class MCLP(_FacilityModel):
             if lns else end
         status, x, bound = self._run_milp(milp, dom_to, chosen, count, first_end, mip_rel_gap)
         bounds = [bound]
-        if x is not None:
-            sites_h = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
-            count_h = self.coverage.cover_count(sites_h)
-            val_h = float(w[count_h > 0].sum())
-            if val_h > best_val:
-                best_val, chosen, count = val_h, sites_h, count_h
+        best_val, chosen, count = self._better_of(x, best_val, chosen, count)
         if lns and status != "Optimal" and time.perf_counter() < end - 1.0:
             best_val, chosen, count = self._lns(milp, best_val, chosen, count, t0, time_limit)
             assert ub_lp is not None and x_lp is not None and dj is not None
@@ -176,12 +171,7 @@ class MCLP(_FacilityModel):
             fixed0, fixed1 = max(fixed0, f0), max(fixed1, f1)
             status, x, bound = self._run_milp(milp, dom_to, chosen, count, end, mip_rel_gap)
             bounds.append(bound)
-            if x is not None:
-                sites_h = self._pad_to_p(np.flatnonzero(x[:n_s] > 0.5))
-                count_h = self.coverage.cover_count(sites_h)
-                val_h = float(w[count_h > 0].sum())
-                if val_h > best_val:
-                    best_val, chosen, count = val_h, sites_h, count_h
+            best_val, chosen, count = self._better_of(x, best_val, chosen, count)
         self.reduced_cost_fixed = (fixed0, fixed1)
         self.incumbent = best_val
         if x is None and best_val <= 0:
@@ -194,6 +184,16 @@ class MCLP(_FacilityModel):
         bound = max(bound, covered)
         gap = 0.0 if status == "Optimal" else (bound - covered) / bound if bound > 0 else 0.0
         return self._result("exact", status, sites, covered, gap, bound, t0)
+
+    def _better_of(self, x, best_val, chosen, count):
+        """HiGHS' solution ``x`` (if any) as (covered weight, sites, cover counts) when it covers more than the
+        incumbent ``(best_val, chosen, count)``, else the incumbent."""
+        if x is None:
+            return best_val, chosen, count
+        sites = self._pad_to_p(np.flatnonzero(x[:self.coverage.n_sites] > 0.5))
+        counts = self.coverage.cover_count(sites)
+        val = float(self.weights[counts > 0].sum())
+        return (val, sites, counts) if val > best_val else (best_val, chosen, count)
 
     def _run_milp(self, milp: _CoverMilp, dom_to, chosen, count, end, mip_rel_gap):
         """HiGHS on the MILP until ``end``, started from the incumbent; (status, x or None, best bound)."""
