@@ -392,8 +392,11 @@ def plan_registry(
     records (`_emit_houses`), compounds (`_compounds`, then `assign_compounds`). `plan_houses` runs the
     first two and makes the compound records; the third is what `address_registry.province` runs per
     district on Dask."""
-    hp = plan_houses(districts, roads, buildings, address_points, pois, townships, communities, admin_names,
-                     existing, projection, progress, landuse)
+    # the same arguments, passed by name: the two signatures are one list, kept equal by
+    # tests/address_registry/test_build.py::test_plan_houses_takes_plan_registry_arguments
+    hp = plan_houses(districts=districts, roads=roads, buildings=buildings, address_points=address_points, pois=pois,
+                     townships=townships, communities=communities, admin_names=admin_names, existing=existing,
+                     projection=projection, progress=progress, landuse=landuse)
     _emit_houses(hp.state, hp.ordered, hp.metres, _PoiNames(pois))
     hp.state.stats["in_compound"] = assign_compounds(hp.state.records, hp.shared.compounds, buildings)
     return finish_plan(hp)

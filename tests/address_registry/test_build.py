@@ -148,3 +148,15 @@ def test_blocks_of_flats_get_units_floors_and_rooms(registry, engine, client):
         assert store.current(conn, building.parent_code).level == "house_number"
     got = client.get("/geocode", params={"q": room.full_text.replace("室", "户").replace("幢", "栋")}).json()
     assert got["results"][0]["address_code"] == room.code and got["results"][0]["level"] == "room"
+
+
+def test_plan_houses_takes_plan_registry_arguments():
+    """`plan_registry` hands every argument to `plan_houses` by name: the two take the same parameters, in the
+    same order, with the same defaults (a parameter added to one and not the other fails here)."""
+    import inspect
+
+    from address_registry.build import plan_houses, plan_registry
+
+    a, b = inspect.signature(plan_registry).parameters, inspect.signature(plan_houses).parameters
+    assert list(a) == list(b)
+    assert [(p.default, p.kind) for p in a.values()] == [(p.default, p.kind) for p in b.values()]

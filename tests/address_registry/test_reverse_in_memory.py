@@ -12,7 +12,6 @@ answers by its SQL statement.
 
 from __future__ import annotations
 
-import random
 import time
 
 import pytest
@@ -23,42 +22,10 @@ from address_registry.geocoder_cache import GeocoderCache
 from address_registry.reverse import locate, locate_in_memory
 from address_registry.reverse_cache import ReverseCache, reverse_cache_for
 from geo.crs import from_wgs84, point_to_wgs84
+from tests.reverse_points import reverse_points
 
 pytestmark = pytest.mark.usefixtures("_session_jurisdictions")  # provisional communities and some grids
 VISIBLE_WITHIN_S = 5.0
-
-
-def _points(conn) -> dict[str, list[tuple[float, float]]]:
-    """Real points of the demo, by kind (the points of test_reverse_one_statement.py)."""
-    rng = random.Random(14)
-    inside = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.geom) p FROM building b
-        WHERE EXISTS (SELECT 1 FROM standard_address s WHERE s.building_id = b.id AND s.valid_to IS NULL)
-        ORDER BY b.id) q""")).all()
-    # 1–4.5 m outward from a corner of the footprint (away from its centroid): the "within 5 m" tolerance
-    near = conn.execute(text("""SELECT ST_X(q), ST_Y(q) FROM (
-        SELECT ST_Project(c::geography, 1 + (b.id % 8) * 0.5, ST_Azimuth(ST_Centroid(b.geom), c))::geometry q
-        FROM (SELECT id, geom, ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1) c FROM building) b
-        ORDER BY b.id) z""")).all()
-    x0, y0, x1, y1 = conn.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM building) q")).one()
-    lattice = [(x0 + (x1 - x0) * (i + 0.5) / 16, y0 + (y1 - y0) * (j + 0.5) / 16) for i in range(16) for j in range(16)]
-    gridded = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grid
-        WHERE valid_to IS NULL ORDER BY code) q""")).all()
-    compounds = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(area) p
-        FROM standard_address WHERE valid_to IS NULL AND level = 'compound' AND area IS NOT NULL ORDER BY code) q""")).all()
-    # exactly on address points: a house number and its building record at one spot tie on distance
-    on_points = conn.execute(text("""SELECT ST_X(geom), ST_Y(geom) FROM standard_address
-        WHERE valid_to IS NULL AND status = 'active' AND level = 'building' AND geom IS NOT NULL ORDER BY code""")).all()
-    return {
-        "inside": rng.sample([tuple(r) for r in inside], min(80, len(inside))),
-        "near": rng.sample([tuple(r) for r in near], min(80, len(near))),
-        "lattice": lattice,
-        "gridded": [tuple(r) for r in gridded][:60],
-        "compound": [tuple(r) for r in compounds],
-        "on_points": rng.sample([tuple(r) for r in on_points], min(20, len(on_points))),
-        # in China, far from the city: no admin unit, no grid, the nearest address kilometres away
-        "elsewhere": [(116.397, 39.909), (121.0, 30.5), (122.2, 31.6)],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +41,7 @@ def test_memory_answers_as_the_statement(tx, reverse_index):
     assert len(index.points) > 1000 and len(index.buildings) > 1000 and len(index.grids) > 50
     seen = {"footprint": 0, "nearest": 0, "grid": 0, "no_grid": 0, "compound": 0, "community": 0, "no_admin": 0,
             "tie": 0, "compared": 0}
-    for kind, pts in _points(tx).items():
+    for kind, pts in reverse_points(tx).items():
         assert pts, kind
         for i, (lon, lat) in enumerate(pts):
             for k in (range(1, 11) if i % 25 == 0 else (1, 10)):
@@ -129,7 +96,7 @@ def _statements(engine) -> list[str]:
 
 def test_route_answers_from_memory_in_every_crs(memory_app, client, engine, tx):
     client.get("/reverse", params={"lon": 121.49, "lat": 31.24})  # loads the index (stamp checks)
-    points = _points(tx)
+    points = reverse_points(tx)
     pts = points["inside"][:15] + points["near"][:15] + points["lattice"][::40] + points["gridded"][:5]
     lookup = memory_app.state.lookup_engine
     sent = _statements(lookup)
@@ -153,7 +120,7 @@ def test_route_answers_from_memory_in_every_crs(memory_app, client, engine, tx):
 def test_nominatim_reverse_answers_from_memory_as_through_sql(memory_app, client, tx):
     """/nominatim/reverse (and search's grids) read the same index: the same bodies as with the index off, and no
     reverse statement sent while it is on."""
-    points = _points(tx)
+    points = reverse_points(tx)
     pts = points["inside"][:6] + points["near"][:6] + points["gridded"][:3]
     client.get("/nominatim/reverse", params={"lon": 121.49, "lat": 31.24})  # loads the index
     sent: list[str] = []
@@ -186,7 +153,7 @@ def test_nominatim_reverse_answers_from_memory_as_through_sql(memory_app, client
 
 def test_route_answers_through_sql_with_the_index_off(app, client, tx):
     assert app.state.reverse_cache is None  # apps made in tests: off (shequ serve turns it on)
-    lon, lat = _points(tx)["inside"][0]
+    lon, lat = reverse_points(tx)["inside"][0]
     sent = _statements(app.state.lookup_engine)
     r = client.get("/reverse", params={"lon": lon, "lat": lat, "limit": 3})
     assert r.status_code == 200 and r.json()["address"]["match"] == "footprint"

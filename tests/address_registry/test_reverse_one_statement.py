@@ -12,49 +12,19 @@ test's transaction are in the next answer.
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from sqlalchemy import event, text
 
 from address_registry import lifecycle
 from address_registry.reverse import locate, locate_by_parts
 from geo.crs import from_wgs84
+from tests.reverse_points import reverse_points
 
 pytestmark = pytest.mark.usefixtures("_session_jurisdictions")  # provisional communities and some grids
 
 
-def _points(conn) -> dict[str, list[tuple[float, float]]]:
-    """Real points of the demo, by kind."""
-    rng = random.Random(14)
-    inside = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(b.geom) p FROM building b
-        WHERE EXISTS (SELECT 1 FROM standard_address s WHERE s.building_id = b.id AND s.valid_to IS NULL)
-        ORDER BY b.id) q""")).all()
-    # 1–4.5 m outward from a corner of the footprint (away from its centroid): the "within 5 m" tolerance
-    near = conn.execute(text("""SELECT ST_X(q), ST_Y(q) FROM (
-        SELECT ST_Project(c::geography, 1 + (b.id % 8) * 0.5, ST_Azimuth(ST_Centroid(b.geom), c))::geometry q
-        FROM (SELECT id, geom, ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1) c FROM building) b
-        ORDER BY b.id) z""")).all()
-    x0, y0, x1, y1 = conn.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM building) q")).one()
-    lattice = [(x0 + (x1 - x0) * (i + 0.5) / 16, y0 + (y1 - y0) * (j + 0.5) / 16) for i in range(16) for j in range(16)]
-    gridded = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grid
-        WHERE valid_to IS NULL ORDER BY code) q""")).all()
-    compounds = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(area) p
-        FROM standard_address WHERE valid_to IS NULL AND level = 'compound' AND area IS NOT NULL ORDER BY code) q""")).all()
-    return {
-        "inside": rng.sample([tuple(r) for r in inside], min(80, len(inside))),
-        "near": rng.sample([tuple(r) for r in near], min(80, len(near))),
-        "lattice": lattice,
-        "gridded": [tuple(r) for r in gridded][:60],
-        "compound": [tuple(r) for r in compounds],
-        # in China, far from the city: no admin unit, no grid, the nearest address kilometres away
-        "elsewhere": [(116.397, 39.909), (121.0, 30.5), (122.2, 31.6)],
-    }
-
-
 def test_one_statement_answers_as_the_statements(tx):
-    points = _points(tx)
+    points = reverse_points(tx, on_points=False)
     seen = {"footprint": 0, "nearest": 0, "grid": 0, "no_grid": 0, "compound": 0, "community": 0, "no_admin": 0}
     for kind, pts in points.items():
         assert pts, kind
@@ -75,7 +45,7 @@ def test_one_statement_answers_as_the_statements(tx):
 
 
 def test_locate_sends_one_statement(tx):
-    lon, lat = _points(tx)["inside"][0]
+    lon, lat = reverse_points(tx, on_points=False)["inside"][0]
     locate(tx, lon, lat)  # the grid table's shape is checked once per database, then remembered
     statements: list[str] = []
 
@@ -105,7 +75,7 @@ def _old_route(engine, lon: float, lat: float, crs: str, limit: int) -> dict:
 
 
 def test_route_answers_as_before_in_every_crs(client, engine, tx):
-    points = _points(tx)
+    points = reverse_points(tx, on_points=False)
     pts = points["inside"][:15] + points["near"][:15] + points["lattice"][::40] + points["gridded"][:5]
     for i, (x, y) in enumerate(pts):
         crs = ("wgs84", "cgcs2000", "gcj02")[i % 3]
