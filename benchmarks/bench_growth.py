@@ -109,36 +109,45 @@ def synth_child(size: int, seed: int, queries: Path) -> dict:
     from address_registry.noisy import noisy_queries
     from gis_api.cli import app
 
-    seen: dict[str, Any] = {}
+    seen: dict[str, Any] = {"plan_registry_s": 0.0, "grow_s": 0.0, "tiles": []}
     plan, grow = synth.plan_registry, synth.grow_city
+    levels = ("road", "house_number", "building", "unit", "floor", "room")
 
     def timed_plan(**kw):
         t0 = time.perf_counter()
         res = plan(**kw)
-        seen["plan_registry_s"] = time.perf_counter() - t0
+        seen["plan_registry_s"] += time.perf_counter() - t0  # summed over the tiles of a tiled city
         return res
 
     def kept_grow(*a, **kw):
+        # a tiled city is grown, written and let go one tile at a time: keep only each tile's counts and a
+        # seeded sample of its records (never the tile itself, which would hold every tile in memory)
         t0 = time.perf_counter()
-        seen["city"] = grow(*a, **kw)
-        seen["grow_s"] = time.perf_counter() - t0
-        return seen["city"]
+        city = grow(*a, **kw)
+        seen["grow_s"] += time.perf_counter() - t0
+        active = [r for r in city.records if r.level in levels]
+        rng = random.Random(seed * 1000 + len(seen["tiles"]))
+        seen["tiles"].append({
+            "addresses": len(city.records), "buildings": len(city.buildings), "households": city.households,
+            "sample": rng.sample(active, min(1200, len(active))), "aliases": list(city.aliases),
+            "roads": {r.components.get("road", "") for r in city.records if r.level == "road"}})
+        return city
 
     synth.plan_registry, synth.grow_city = timed_plan, kept_grow  # type: ignore[assignment]
     t0 = time.perf_counter()
     app(["demo", "synth", "-n", str(size), "--seed", str(seed)], standalone_mode=False)
     wall = time.perf_counter() - t0
-    city = seen["city"]
+    tiles = seen["tiles"]
     rng = random.Random(seed)
-    levels = ("road", "house_number", "building", "unit", "floor", "room")
-    active = [r for r in city.records if r.level in levels]
-    sample = rng.sample(active, min(1200, len(active)))
-    roads = sorted({r.components.get("road", "") for r in city.records if r.level == "road"})
-    noisy = noisy_queries(sample, city.aliases, seed=seed, road_names=roads)
+    pooled = [r for t in tiles for r in t["sample"]]
+    sample = rng.sample(pooled, min(1200, len(pooled)))
+    roads = sorted(set().union(*(t["roads"] for t in tiles)))
+    noisy = noisy_queries(sample, [a for t in tiles for a in t["aliases"]], seed=seed, road_names=roads)
     texts = [q for _, q, _ in noisy]
     rng.shuffle(texts)
     queries.write_text(json.dumps(texts[:2000], ensure_ascii=False))
-    return {"addresses": len(city.records), "buildings": len(city.buildings), "households": city.households,
+    return {"addresses": sum(t["addresses"] for t in tiles), "buildings": sum(t["buildings"] for t in tiles),
+            "households": sum(t["households"] for t in tiles), "tiles": len(tiles),
             "registry_build_s": round(seen["plan_registry_s"], 2), "grow_s": round(seen["grow_s"], 2),
             "synth_s": round(wall, 2), "write_s": round(wall - seen["grow_s"], 2), "queries": min(2000, len(texts))}
 
@@ -152,13 +161,14 @@ def step_synth(env: dict[str, str], size: int, seed: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def step_grid(env: dict[str, str], extent: str) -> dict:
+def step_grid(env: dict[str, str], extent: str, workers: int = 1) -> dict:
     """`shequ grid boundaries`, then `shequ grid build --all` with its output read line by line: grids until
     the first H3 line, then the H3 layer."""
     b_s, b_out = shequ(env, "grid", "boundaries", "--extent", extent)
     m = re.search(r"townships: (\d+)\s+临时社区 communities: (\d+)", b_out)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "grid", "build", "--all"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "gis_api.cli", "grid", "build", "--all",
+                             *(["--workers", str(workers)] if workers > 1 else [])], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     grids_s = None
@@ -409,7 +419,8 @@ def run_row(size: int, seed: int, port: int, steps: list[str], args: argparse.Na
             row.update(step_synth(env, size, seed))
         if "grid" in steps:
             note("grid")
-            row.update(step_grid(env, args.grid_extent), grid_extent=args.grid_extent)
+            row.update(step_grid(env, args.grid_extent, args.grid_workers), grid_extent=args.grid_extent,
+                       grid_workers=args.grid_workers)
         if "serve" in steps or "tiles" in steps:
             note("serve")
             row.update(step_serve(url, env, size, seed, args.workers, steps, folder, args.coverage_type))
@@ -503,6 +514,8 @@ def main() -> None:
     ap.add_argument("--coverage-type", default="公交车站")
     ap.add_argument("--grid-extent", choices=["buildings", "demo"], default="buildings",
                     help="shequ grid boundaries --extent (default: the whole synthetic city)")
+    ap.add_argument("--grid-workers", type=int, default=1,
+                    help="shequ grid build --all --workers (default 1: one process; 2 for 10^7)")
     ap.add_argument("--keep", action="store_true", help="leave each cluster running (var/pg-growth-N-S)")
     ap.add_argument("--reuse", action="store_true", help="use a kept cluster that holds the city (skips setup, synth)")
     ap.add_argument("--port", type=int, help="the clusters' port (default: a free one per row)")
