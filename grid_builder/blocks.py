@@ -99,18 +99,24 @@ def merge_slivers(blocks: list[Block], min_area_m2: float = SLIVER_M2) -> list[B
 
 
 def assign_points(polys: list[BaseGeometry], points: list[Point]) -> list[int]:
-    """Index of the polygon containing each point (nearest polygon when none does); -1 if no polygons."""
+    """Index of the polygon containing each point (the lowest index when several do; the nearest polygon when
+    none does); -1 if no polygons. One bulk query of the tree for all points (a query per point cost ~25 µs
+    of Python each: at 10^7 addresses, `grid boundaries` spent minutes here)."""
     if not polys:
         return [-1] * len(points)
+    if not points:
+        return []
     tree = STRtree(polys)
-    out = []
-    for p in points:
-        hit = tree.query(p, predicate="intersects")
-        if len(hit):
-            out.append(int(min(hit)))
-        else:
-            out.append(int(tree.nearest(p)))
-    return out
+    pts = np.empty(len(points), dtype=object)
+    pts[:] = points
+    p_idx, t_idx = tree.query(pts, predicate="intersects")
+    none = len(polys)
+    out = np.full(len(points), none, dtype=np.int64)
+    np.minimum.at(out, p_idx, t_idx)
+    missing = np.flatnonzero(out == none)
+    if len(missing):
+        out[missing] = tree.nearest(pts[missing])
+    return out.tolist()
 
 
 def building_anchor(geom: BaseGeometry) -> Point:

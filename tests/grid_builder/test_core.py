@@ -353,3 +353,34 @@ def test_large_building_units_tile_its_cell():
     for g, b, _p in out:
         for i in b:
             assert g.covers(building_anchor([tower, shop][i].geom))
+
+
+def _assign_one_by_one(polys, points):
+    """The point-by-point placement `assign_points` replaced (kept here as the reference)."""
+    from shapely.strtree import STRtree
+
+    tree = STRtree(polys)
+    out = []
+    for p in points:
+        hit = tree.query(p, predicate="intersects")
+        out.append(int(min(hit)) if len(hit) else int(tree.nearest(p)))
+    return out
+
+
+def test_assign_points_in_bulk_places_as_one_by_one(demo):
+    """Every building anchor of the demo, points on shared block edges (two blocks contain them: the lowest
+    index wins) and points outside every block (the nearest block): the bulk query places each point where
+    the point-by-point one did."""
+    area = to_metric(box(121.484, 31.236, 121.492, 31.242))
+    lines = [to_metric(r.geom) for r in demo.roads if is_block_road(r.kind, r.tags)]
+    polys = [b.geom for b in street_blocks(area, lines)]
+    anchors = [to_metric(building_anchor(b.geom)) for b in demo.buildings]
+    on_edges = [Point(polys[i].exterior.coords[0]) for i in range(0, len(polys), 3)]
+    x0, y0, x1, y1 = area.bounds
+    outside = [Point(x0 - 50 - 10 * k, y0 + (y1 - y0) * k / 20) for k in range(20)] + [Point(x1 + 400, y1 + 400)]
+    points = anchors + on_edges + outside
+    got = assign_points(polys, points)
+    assert got == _assign_one_by_one(polys, points)
+    assert sum(1 for p in on_edges if sum(poly.intersects(p) for poly in polys) > 1) >= 3  # real ties were asked
+    assert all(not any(poly.intersects(p) for poly in polys) for p in outside)  # and real misses
+    assert assign_points([], points[:3]) == [-1, -1, -1] and assign_points(polys, []) == []

@@ -570,3 +570,39 @@ def test_import_city_boundaries(engine, built, tmp_path, undo_import):
     finally:
         # the imported units go, the provisional ones they retired come back with their grids
         undo_import(engine, [new_a, new_b])
+
+
+def test_buildings_in_an_area_read_through_the_footprint_index(engine, built):
+    """`store.buildings_in(conn, area)` runs once per community in `grid build`: its query must reach the
+    buildings by the GiST index on their footprints, not read every building of the database (at 10^7
+    addresses that read cost ~1 s per community). The statement it runs is captured and explained with
+    sequential scans off: with the bounding-box test the planner can use ix_building_geom, without it only a
+    full scan of another index is possible. The answer is the anchor-in-area set computed in SQL."""
+    from shapely import wkb
+    from sqlalchemy import event
+
+    with engine.connect() as conn:
+        code, geom = conn.execute(text(
+            "SELECT code, ST_AsBinary(geom) FROM admin_unit WHERE level = 'community' ORDER BY code LIMIT 1")).one()
+        area = wkb.loads(bytes(geom))
+        seen: list[tuple[str, dict]] = []
+
+        def grab(_conn, _cur, statement, params, _ctx, _many):
+            if "FROM building b" in statement:
+                seen.append((statement, params))
+
+        event.listen(conn, "before_cursor_execute", grab)
+        try:
+            got = store.buildings_in(conn, area)
+        finally:
+            event.remove(conn, "before_cursor_execute", grab)
+        assert len(seen) == 1
+        statement, params = seen[0]
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params).all())
+        assert "ix_building_geom" in plan, plan
+        want = conn.execute(text(
+            "SELECT b.id FROM building b, admin_unit c WHERE c.code = :c AND c.level = 'community' "
+            "AND ST_Intersects(ST_PointOnSurface(b.geom), c.geom) ORDER BY b.id"), {"c": code}).scalars().all()
+        conn.rollback()
+    assert want and [b.id for b in got] == list(want)
