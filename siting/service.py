@@ -157,6 +157,24 @@ def road_network(conn, area_wkt: str | None = None, margin_m: float = 1500.0) ->
     return net
 
 
+def households_in(points, polygons: list, hh: np.ndarray, covered_hh: np.ndarray):
+    """Per polygon: the households and the covered households of the points it contains; and whether each
+    point lies in any polygon. One bulk STRtree query: a `contains` of every point per polygon was
+    O(polygons × buildings) — 17,600 grids × 314,000 buildings at 10^7 addresses."""
+    from shapely.strtree import STRtree
+
+    n = len(polygons)
+    in_any = np.zeros(len(points), bool)
+    if n == 0 or len(points) == 0:
+        return np.zeros(n), np.zeros(n), in_any
+    arr = np.empty(n, dtype=object)
+    arr[:] = polygons
+    poly_i, pt_i = STRtree(points).query(arr, predicate="contains")
+    in_any[pt_i] = True
+    return (np.bincount(poly_i, weights=hh[pt_i], minlength=n),
+            np.bincount(poly_i, weights=covered_hh[pt_i], minlength=n), in_any)
+
+
 def compute_coverage(conn, demand_xy, site_xy, radius_m: float, distance: str, area_wkt=None,
                      network: RoadNetwork | None = None, max_snap_m: float | None = None) -> Coverage:
     """Demand × site pairs within ``radius_m`` by straight line or by walking over the road network."""
@@ -217,20 +235,19 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
     areas, level, note = _summary_areas(conn, area)
     by_area = []
     pts = shapely.points(demand.xy)
-    for a in areas:
-        inside = shapely.contains(a.geom, pts) if len(areas) > 1 or area is None else np.ones(len(demand), bool)
-        tot = float(hh[inside].sum())
+    cov_hh = np.where(covered, hh, 0.0)
+    if len(areas) > 1 or area is None:
+        a_tot, a_cov, in_any = households_in(pts, [a.geom for a in areas], hh, cov_hh)
+    else:  # the one area asked for holds every building read for it
+        a_tot, a_cov, in_any = np.array([hh.sum()] * len(areas)), np.array([cov_hh.sum()] * len(areas)), None
+    for a, tot, cov_w in zip(areas, a_tot, a_cov, strict=True):
         if tot == 0:
             continue
-        cov_w = float(hh[inside & covered].sum())
         by_area.append({"code": a.code, "name": a.name, "level": a.level, "households": int(tot),
-                        "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
-    if areas and area is None:
+                        "covered_households": int(cov_w), "covered_share": round(float(cov_w / tot), 4)})
+    if areas and area is None and in_any is not None:
         # households in no area of this level (e.g. outside every provisional community) are reported
         # in their own row, so the rows add up to the total
-        in_any = np.zeros(len(demand), bool)
-        for a in areas:
-            in_any |= shapely.contains(a.geom, pts)
         rest = float(hh[~in_any].sum())
         if rest > 0:
             cov_w = float(hh[~in_any & covered].sum())
@@ -238,13 +255,12 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
                             "level": level, "households": int(rest), "covered_households": int(cov_w),
                             "covered_share": round(cov_w / rest, 4)})
     by_grid = []
-    for g in store.grids(conn, community_code if area is not None and area.level == "community" else None):
-        inside = shapely.contains(g.geom, pts)
-        tot = float(hh[inside].sum())
+    grids = store.grids(conn, community_code if area is not None and area.level == "community" else None)
+    g_tot, g_cov, _ = households_in(pts, [g.geom for g in grids], hh, cov_hh)
+    for g, tot, cov_w in zip(grids, g_tot, g_cov, strict=True):
         if tot > 0:
-            cov_w = float(hh[inside & covered].sum())
             by_grid.append({"code": g.code, "name": g.name, "households": int(tot),
-                            "covered_households": int(cov_w), "covered_share": round(cov_w / tot, 4)})
+                            "covered_households": int(cov_w), "covered_share": round(float(cov_w / tot), 4)})
     total = float(hh.sum())
     summary = {
         "facility_type": ft.name, "type_code": ft.code, "radius_m": radius, "distance": distance,
