@@ -235,12 +235,13 @@ def reverse_points(url: str, seed: int, n: int = 2000) -> list[tuple[float, floa
 
 
 def road_frame(url: str) -> tuple[float, float, float, float]:
-    """The bbox of the named roads the synthetic city is grown from: one fixed tile set at every size."""
+    """The bbox of the real named roads the synthetic city is grown from (not a tiled city's copies of them):
+    one fixed tile set at every size."""
     import psycopg
 
     with psycopg.connect(url) as c:
-        return tuple(c.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                               "(SELECT ST_Extent(geom) e FROM road WHERE name IS NOT NULL) q").fetchone())
+        return tuple(c.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
+                               "FROM road WHERE name IS NOT NULL AND NOT tags ? 'synthetic_tile') q").fetchone())
 
 
 def tile_bytes(url: str) -> dict:

@@ -41,8 +41,11 @@ def main() -> None:
     panels = [(key, titles.get(key, key)) for key in data if not key.startswith("_")]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5))
     for ax, (key, title) in zip(axes, panels, strict=True):
-        sizes = data[key]["addresses"]
-        for name, values in data[key]["series"].items():
+        all_sizes = data[key]["addresses"]
+        for name, all_values in data[key]["series"].items():
+            # null: not measured at that size, or measured by code too different to join the line (the JSON's _source)
+            kept = [(n, v) for n, v in zip(all_sizes, all_values, strict=True) if v is not None]
+            sizes, values = [n for n, _ in kept], [v for _, v in kept]
             k, _ = growth(sizes, values)
             if len(sizes) >= 3:  # the slope of the last step: where the curve bends
                 k_last, _ = growth(sizes[-2:], values[-2:])
