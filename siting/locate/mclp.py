@@ -84,8 +84,9 @@ class _CoverMilp:
 class MCLP(_FacilityModel):
     """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
 
-    Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), reduced-cost
-    fixing against it, then HiGHS; where the LP bound is weak and HiGHS has not proven the optimum in a
+    Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), a sub-MIP over the
+    LP's support for a better incumbent, reduced-cost fixing against it, then HiGHS on the model reduced
+    after the fixings; where the LP bound is weak and HiGHS has not proven the optimum in a
     first phase, a large-neighbourhood search improves the incumbent and HiGHS starts again from it.
     Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian upper bound for the gap.
     """
