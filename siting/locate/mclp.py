@@ -47,6 +47,24 @@ LNS_FIRST_MAX_SECONDS = 60.0
 #: … for at most this share of the time left, and this many seconds
 LNS_TIME_SHARE = 0.25
 LNS_MAX_SECONDS = 60.0
+#: the sub-MIP over the LP's support (sites with x_j > 0 in the LP, and the incumbent's) runs for at most this
+#: share of the time limit and this many seconds
+SUPPORT_SUBMIP_SHARE = 0.05
+SUPPORT_SUBMIP_MAX_SECONDS = 10.0
+
+
+def _max_cover_arrays(A: sp.csr_matrix, w, p, col_lo, col_hi):
+    """``max Σ w_i y_i  s.t. y_i ≤ Σ_j a_ij x_j, Σ x_j ≤ p`` over demand rows × sites ``A`` (0/1): HiGHS' arrays
+    (c, M, row_lo, row_hi, col_lo, col_hi, integer), variables [x_0..x_{n-1}, y_0..y_{m-1}]."""
+    n_r, n_f = A.shape
+    M = sp.vstack([
+        sp.hstack([-A, sp.identity(n_r, format="csr")]),
+        sp.hstack([sp.csr_matrix(np.ones((1, n_f))), sp.csr_matrix((1, n_r))]),
+    ]).tocsc()
+    return (np.concatenate([np.zeros(n_f), w]), M,
+            np.concatenate([np.full(n_r, -np.inf), [-np.inf]]), np.concatenate([np.zeros(n_r), [p]]),
+            np.concatenate([col_lo, np.zeros(n_r)]), np.concatenate([col_hi, np.ones(n_r)]),
+            np.concatenate([np.ones(n_f, dtype=bool), np.zeros(n_r, dtype=bool)]))
 
 
 @dataclass
@@ -66,8 +84,9 @@ class _CoverMilp:
 class MCLP(_FacilityModel):
     """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
 
-    Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), reduced-cost
-    fixing against it, then HiGHS; where the LP bound is weak and HiGHS has not proven the optimum in a
+    Exact: a greedy + swap incumbent, the LP relaxation (which may prove it optimal), a sub-MIP over the
+    LP's support for a better incumbent, reduced-cost fixing against it, then HiGHS on the model reduced
+    after the fixings; where the LP bound is weak and HiGHS has not proven the optimum in a
     first phase, a large-neighbourhood search improves the incumbent and HiGHS starts again from it.
     Heuristic: greedy + swaps + Lagrangian rounding, with the Lagrangian upper bound for the gap.
     """
@@ -147,6 +166,10 @@ class MCLP(_FacilityModel):
         if x_lp is not None and mip_rel_gap == 0.0:
             best_val, chosen, count = self._lp_rounding(A_csc, x_lp, best_val, chosen, count, time_limit)
             need = self._to_beat(best_val)
+            if ub_lp >= need and self.reduce:  # a better incumbent from the sites the LP uses
+                best_val, chosen, count = self._support_submip(milp, dom_to, x_lp, best_val, chosen, count,
+                                                               t0, time_limit)
+                need = self._to_beat(best_val)
             if ub_lp < need:  # the LP bound proves the incumbent optimal
                 return self._result("exact", "Optimal", np.sort(chosen), best_val, 0.0, ub_lp, t0)
             self.lp_gap = (ub_lp - best_val) / ub_lp if ub_lp > 0 else 0.0
@@ -195,8 +218,73 @@ class MCLP(_FacilityModel):
         val = float(self.weights[counts > 0].sum())
         return (val, sites, counts) if val > best_val else (best_val, chosen, count)
 
+    def _support_submip(self, milp: _CoverMilp, dom_to, x_lp, best_val, chosen, count, t0, time_limit):
+        """The MCLP restricted to the sites the LP relaxation uses (x_j > 0) and the incumbent's, solved by HiGHS
+        for a short time (RINS-like); its sites, padded to ``p``, replace the incumbent when they cover more.
+
+        On the uniform members of the issue-18 family the LP's support is 50–65 sites and this sub-MIP finds
+        the optimum in 0.05–0.2 s, where greedy + swaps + LP rounding stay 0.2 % below it; reduced-cost
+        fixing against the better incumbent then closes most of the sites.
+        """
+        n_s, n_r = self.coverage.n_sites, milp.rows.size
+        mapped = chosen if dom_to is None else dom_to[chosen]
+        F = np.union1d(np.flatnonzero(x_lp[:n_s] > 1e-6), mapped)
+        F = F[milp.col_hi[F] > 0.5]
+        A_f = (-milp.M[:n_r, :n_s][:, F] > 0).astype(np.float64).tocsr()
+        R = np.flatnonzero(np.diff(A_f.indptr) > 0)
+        if F.size == 0 or R.size == 0:
+            return best_val, chosen, count
+        A_f = A_f[R]
+        c, M, rlo, rhi, clo, chi, integer = _max_cover_arrays(A_f, milp.c[n_s:][R], self.p, milp.col_lo[F],
+                                                              milp.col_hi[F])
+        x0 = np.isin(F, mapped).astype(np.float64)
+        start = np.concatenate([x0, (A_f @ x0 > 0).astype(np.float64)])
+        seconds = min(SUPPORT_SUBMIP_SHARE * time_limit, SUPPORT_SUBMIP_MAX_SECONDS,
+                      max(0.01, t0 + time_limit - time.perf_counter()))
+        _status, x, _obj, _gap, _bound = run_highs(c, M, rlo, rhi, clo, chi, integer, True, seconds, 0.0,
+                                                   start=start, options=MILP_OPTIONS)
+        self.support_submip = {"sites": int(F.size), "before": best_val}
+        if x is None:
+            return best_val, chosen, count
+        sites = self._pad_to_p(F[x[:F.size] > 0.5])
+        tcount = self.coverage.cover_count(sites)
+        val = float(self.weights[tcount > 0].sum())
+        self.support_submip["after"] = val
+        return (val, sites, tcount) if val > best_val else (best_val, chosen, count)
+
+    def _reduced_after_fixing(self, milp: _CoverMilp):
+        """The MILP with the bounds' fixings applied: sites fixed to 0 out, sites fixed to 1 folded into a
+        constant (the demand they cover counts, ``p`` shrinks), demand no free site reaches out, and demand
+        rows left with the same free sites merged (weights summed).
+
+        Exact: over solutions that respect the fixings, its objective + the constant is the MILP's. Its
+        cardinality row is ``Σ x ≤ p − |fixed to 1|``: a solution with fewer sites is padded afterwards
+        (:meth:`_pad_to_p`), which never lowers the coverage. Returns (A rows × free sites, row weights, free
+        sites, sites fixed to 1, constant).
+        """
+        n_s, n_r = self.coverage.n_sites, milp.rows.size
+        A_r = (-milp.M[:n_r, :n_s] > 0).astype(np.float64).tocsr()
+        lo, hi = milp.col_lo[:n_s], milp.col_hi[:n_s]
+        ones = np.flatnonzero(lo > 0.5)
+        free = np.flatnonzero((hi > 0.5) & (lo < 0.5))
+        w_r = milp.c[n_s:]
+        done = (A_r[:, ones] @ np.ones(ones.size)) > 0 if ones.size else np.zeros(n_r, dtype=bool)
+        const = float(w_r[done].sum())
+        A_f = A_r[~done][:, free].tocsr()
+        w_f = w_r[~done]
+        live = np.diff(A_f.indptr) > 0
+        idx = np.arange(int(live.sum()))
+        _, A_f, w_f = _merge_identical_rows(idx, A_f[live].tocsr(), w_f[live])
+        return A_f, w_f, free, ones, const
+
     def _run_milp(self, milp: _CoverMilp, dom_to, chosen, count, end, mip_rel_gap):
-        """HiGHS on the MILP until ``end``, started from the incumbent; (status, x or None, best bound)."""
+        """HiGHS on the MILP until ``end``, started from the incumbent; (status, x or None, best bound).
+
+        With the reductions on, HiGHS gets the MILP after its fixings (:meth:`_reduced_after_fixing`) and its
+        solution and bound are mapped back; off: the MILP as it is.
+        """
+        if self.reduce:
+            return self._run_reduced_milp(milp, dom_to, chosen, end, mip_rel_gap)
         n_s = self.coverage.n_sites
         start = np.zeros(n_s + milp.rows.size)
         start[chosen if dom_to is None else dom_to[chosen]] = 1.0  # a dominated site → its dominator
@@ -206,6 +294,33 @@ class MCLP(_FacilityModel):
             max(0.01, end - time.perf_counter()), mip_rel_gap, start=start, options=MILP_OPTIONS
         )
         return status, x, bound
+
+    def _run_reduced_milp(self, milp: _CoverMilp, dom_to, chosen, end, mip_rel_gap):
+        """HiGHS on :meth:`_reduced_after_fixing`'s model, started from the incumbent's sites that are free in
+        it; the solution as an x over all sites (y left out), the bound with the constant added."""
+        n_s = self.coverage.n_sites
+        A_f, w_f, free, ones, const = self._reduced_after_fixing(milp)
+        p_left = int(self.p or 0) - ones.size
+        x_full = np.zeros(n_s + milp.rows.size)
+        x_full[ones] = 1.0
+        if free.size == 0 or A_f.shape[0] == 0 or p_left <= 0:
+            return "Optimal", x_full, const
+        c, M, rlo, rhi, clo, chi, integer = _max_cover_arrays(A_f, w_f, p_left, np.zeros(free.size),
+                                                              np.ones(free.size))
+        pos = np.full(n_s, -1, dtype=np.int64)
+        pos[free] = np.arange(free.size)
+        mapped = pos[chosen if dom_to is None else dom_to[chosen]]
+        x0 = np.zeros(free.size)
+        x0[mapped[mapped >= 0]] = 1.0
+        start = np.concatenate([x0, (A_f @ x0 > 0).astype(np.float64)])
+        status, x, _obj, _gap, bound = run_highs(c, M, rlo, rhi, clo, chi, integer, True,
+                                                 max(0.01, end - time.perf_counter()), mip_rel_gap, start=start,
+                                                 options=MILP_OPTIONS)
+        self.reduced_milp_shape = A_f.shape
+        if x is None:
+            return status, None, bound + const
+        x_full[free] = x[:free.size]
+        return status, x_full, bound + const
 
     def _lns(self, milp: _CoverMilp, best_val, chosen, count, t0, time_limit):
         """A better incumbent by large-neighbourhood search (HiGHS on regions of it); kept if it covers more."""

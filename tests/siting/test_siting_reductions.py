@@ -29,14 +29,19 @@ def _covered(cov, w, sites):
     return float(w[cov.cover_count(np.asarray(sites, dtype=np.int64)) > 0].sum())
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2, 6])
 def test_mclp_reductions_keep_the_optimum(seed):
     d, s, w = _clustered(seed, 800, 160)
     cov = line_coverage(d, s, 250.0)
-    on = MCLP(cov, 9, weights=w).solve(method="exact", time_limit=120)
+    m = MCLP(cov, 9, weights=w)
+    on = m.solve(method="exact", time_limit=120)
     off = MCLP(cov, 9, weights=w, reduce=False).solve(method="exact", time_limit=120)
     assert on.status == off.status == "Optimal"
     assert on.objective == off.objective
+    if seed in (2, 6):  # the LP did not prove the start: the sub-MIP over the LP's support improved it, and
+        # HiGHS solved the model reduced after reduced-cost fixing (seeds 0, 1: the LP proves the start)
+        assert m.support_submip["before"] < m.support_submip["after"] <= on.objective
+        assert m.reduced_milp_shape[1] < cov.n_sites
     for r in (on, off):  # the reported objective is what the p open sites really cover
         assert r.sites.size == 9 and np.unique(r.sites).size == 9
         assert _covered(cov, w, r.sites) == r.objective
@@ -131,3 +136,28 @@ def test_mclp_lns_path_keeps_the_optimum(seed, monkeypatch):
     assert on.status == off.status == "Optimal"
     assert on.objective == off.objective == _covered(cov, w, on.sites)
     assert 5 in on.sites and on.sites.size == 9
+
+
+def test_mclp_reduced_model_after_fixing_is_exact():
+    # sites fixed to 0 and to 1 as reduced-cost fixing would: the reduced model (fixed-to-1 demand folded into a
+    # constant, rows merged) gives every admissible site set the same covered weight as the full model
+    d, s, w = _clustered(4, 400, 60)
+    cov = line_coverage(d, s, 250.0)
+    m = MCLP(cov, 8, weights=w, fixed=[3])
+    milp = m._cover_milp(cov.matrix())
+    m._dominated_sites(milp)
+    rng = np.random.default_rng(0)
+    n_s = cov.n_sites
+    free0 = np.flatnonzero((milp.col_hi[:n_s] > 0.5) & (milp.col_lo[:n_s] < 0.5))
+    to0, to1 = free0[:15], free0[15:17]
+    milp.col_hi[to0] = 0.0
+    milp.col_lo[to1] = 1.0
+    A_f, w_f, free, ones, const = m._reduced_after_fixing(milp)
+    assert set(ones) == {3, *to1} and not set(free) & set(to0) and not set(free) & set(ones)
+    assert A_f.shape == (w_f.size, free.size) and A_f.shape[0] < milp.rows.size  # rows left out or merged
+    for _ in range(200):
+        pick = rng.choice(free.size, rng.integers(0, 8 - ones.size + 1), replace=False)
+        x = np.zeros(free.size)
+        x[pick] = 1.0
+        reduced = const + float(w_f[(A_f @ x) > 0].sum())
+        assert reduced == _covered(cov, w, np.concatenate([ones, free[pick]]))
