@@ -239,13 +239,13 @@ def coverage_analysis(conn, type_key: str, distance: str | None = None, radius_m
     if len(areas) > 1 or area is None:
         a_tot, a_cov, in_any = households_in(pts, [a.geom for a in areas], hh, cov_hh)
     else:  # the one area asked for holds every building read for it
-        a_tot, a_cov, in_any = np.array([hh.sum()] * len(areas)), np.array([cov_hh.sum()] * len(areas)), None
+        a_tot, a_cov, in_any = np.full(len(areas), hh.sum()), np.full(len(areas), cov_hh.sum()), np.ones(len(pts), bool)
     for a, tot, cov_w in zip(areas, a_tot, a_cov, strict=True):
         if tot == 0:
             continue
         by_area.append({"code": a.code, "name": a.name, "level": a.level, "households": int(tot),
                         "covered_households": int(cov_w), "covered_share": round(float(cov_w / tot), 4)})
-    if areas and area is None and in_any is not None:
+    if areas and area is None:
         # households in no area of this level (e.g. outside every provisional community) are reported
         # in their own row, so the rows add up to the total
         rest = float(hh[~in_any].sum())

@@ -80,6 +80,15 @@ class _CoverMilp:
     c: np.ndarray
     integer: np.ndarray
 
+    def cover_matrix(self, n_sites: int) -> sp.csr_matrix:
+        """The (merged) demand rows × sites, 0/1, as read back from the y − Σ a x ≤ 0 rows."""
+        return (-self.M[: self.rows.size, :n_sites] > 0).astype(np.float64).tocsr()
+
+
+def _cover_start(A: sp.csr_matrix, x0: np.ndarray) -> np.ndarray:
+    """HiGHS' start for ``_max_cover_arrays``: the sites ``x0`` and the rows they cover."""
+    return np.concatenate([x0, (A @ x0 > 0).astype(np.float64)])
+
 
 class MCLP(_FacilityModel):
     """Maximal covering: open ``p`` sites (fixed ones included) covering the most demand weight.
@@ -226,11 +235,11 @@ class MCLP(_FacilityModel):
         the optimum in 0.05–0.2 s, where greedy + swaps + LP rounding stay 0.2 % below it; reduced-cost
         fixing against the better incumbent then closes most of the sites.
         """
-        n_s, n_r = self.coverage.n_sites, milp.rows.size
+        n_s = self.coverage.n_sites
         mapped = chosen if dom_to is None else dom_to[chosen]
         F = np.union1d(np.flatnonzero(x_lp[:n_s] > 1e-6), mapped)
         F = F[milp.col_hi[F] > 0.5]
-        A_f = (-milp.M[:n_r, :n_s][:, F] > 0).astype(np.float64).tocsr()
+        A_f = milp.cover_matrix(n_s)[:, F]
         R = np.flatnonzero(np.diff(A_f.indptr) > 0)
         if F.size == 0 or R.size == 0:
             return best_val, chosen, count
@@ -238,7 +247,7 @@ class MCLP(_FacilityModel):
         c, M, rlo, rhi, clo, chi, integer = _max_cover_arrays(A_f, milp.c[n_s:][R], self.p, milp.col_lo[F],
                                                               milp.col_hi[F])
         x0 = np.isin(F, mapped).astype(np.float64)
-        start = np.concatenate([x0, (A_f @ x0 > 0).astype(np.float64)])
+        start = _cover_start(A_f, x0)
         seconds = min(SUPPORT_SUBMIP_SHARE * time_limit, SUPPORT_SUBMIP_MAX_SECONDS,
                       max(0.01, t0 + time_limit - time.perf_counter()))
         _status, x, _obj, _gap, _bound = run_highs(c, M, rlo, rhi, clo, chi, integer, True, seconds, 0.0,
@@ -263,7 +272,7 @@ class MCLP(_FacilityModel):
         sites, sites fixed to 1, constant).
         """
         n_s, n_r = self.coverage.n_sites, milp.rows.size
-        A_r = (-milp.M[:n_r, :n_s] > 0).astype(np.float64).tocsr()
+        A_r = milp.cover_matrix(n_s)
         lo, hi = milp.col_lo[:n_s], milp.col_hi[:n_s]
         ones = np.flatnonzero(lo > 0.5)
         free = np.flatnonzero((hi > 0.5) & (lo < 0.5))
@@ -312,7 +321,7 @@ class MCLP(_FacilityModel):
         mapped = pos[chosen if dom_to is None else dom_to[chosen]]
         x0 = np.zeros(free.size)
         x0[mapped[mapped >= 0]] = 1.0
-        start = np.concatenate([x0, (A_f @ x0 > 0).astype(np.float64)])
+        start = _cover_start(A_f, x0)
         status, x, _obj, _gap, bound = run_highs(c, M, rlo, rhi, clo, chi, integer, True,
                                                  max(0.01, end - time.perf_counter()), mip_rel_gap, start=start,
                                                  options=MILP_OPTIONS)
@@ -324,8 +333,8 @@ class MCLP(_FacilityModel):
 
     def _lns(self, milp: _CoverMilp, best_val, chosen, count, t0, time_limit):
         """A better incumbent by large-neighbourhood search (HiGHS on regions of it); kept if it covers more."""
-        n_s, n_r = self.coverage.n_sites, milp.rows.size
-        A_r = (-milp.M[:n_r, :n_s] > 0).astype(np.float64).tocsr()  # the (merged) demand rows × sites
+        n_s = self.coverage.n_sites
+        A_r = milp.cover_matrix(n_s)
         movable = np.ones(n_s, dtype=bool)
         movable[self.fixed] = False
         left = t0 + time_limit - time.perf_counter()
@@ -373,9 +382,8 @@ class MCLP(_FacilityModel):
         one of the largest covering sets that contain its own, lowest index among ties, so never dominated).
         A solution with fewer than ``p`` sites is padded afterwards (:meth:`_pad_to_p`): coverage never drops.
         """
-        n_s, n_r = self.coverage.n_sites, milp.rows.size
-        A_r = -milp.M[:n_r, :n_s]  # the (merged) demand rows × sites, 0/1
-        A_r = (A_r > 0).astype(np.float64).tocsc()
+        n_s = self.coverage.n_sites
+        A_r = milp.cover_matrix(n_s).tocsc()
         deg = np.diff(A_r.indptr)
         to = np.arange(n_s)
         row_deg = np.diff(A_r.tocsr().indptr).astype(np.float64)
