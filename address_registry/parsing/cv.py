@@ -20,7 +20,11 @@ set. The folds' sizes differ by at most one text. The corpus's public test split
 
 Every fit sees only its own training addresses: the CRF's mention-replacement copies and the networks'
 fresh copies draw their mentions from them (:func:`.corpus.augment`), the networks' vocabularies are built
-from them; the gazetteer is GB/T 2260 (``admin-divisions/gbt2260-codes.csv``) and holds no corpus text.
+from them; the gazetteer is GB/T 2260 (``admin-divisions/gbt2260-codes.csv``), for the ``gaz-tv`` recipe
+plus JioNLP's national township / village list, and holds no corpus text.
+
+**One candidate** (``--recipes gaz-tv``): nothing to choose, so no inner stage; each fold is the recipe's
+fit on the training part scored on the fold.
 
 **Caching.** Each fitted model is written atomically (temporary file, then ``os.replace``) under
 ``var/parser_cv/fold<f>/<stage>/`` with a small ``.json`` beside it (fit seconds), and a fitted model is
@@ -47,8 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import GoldAddress, read_corpus, span_scores
-from .features import build_lexicon
-from .train import default_data_dir, load_lexicon_rows, write_lexicon
+from .features import add_towns_villages, build_lexicon
+from .train import default_data_dir, load_lexicon_rows, town_village_rows, write_lexicon
 
 CV_SEED = 18
 K_FOLDS = 5
@@ -76,11 +80,17 @@ class Recipe:
     net_aug_fresh: bool = True
     net_aug_labels: str = "all"
     net_swa: int = 4
+    gazetteer: str = "admin"  # "admin": GB/T 2260; "admin+tv": and every township / village (JioNLP's list)
 
     def net_key(self) -> tuple:
         """What the networks' fit depends on (candidates with the same key share their networks)."""
-        return (self.net_epochs, self.net_hidden, self.net_augment, self.net_aug_fresh, self.net_aug_labels,
-                self.net_swa)  # fmt: skip
+        key = (self.net_epochs, self.net_hidden, self.net_augment, self.net_aug_fresh, self.net_aug_labels,
+               self.net_swa)  # fmt: skip
+        return key if self.gazetteer == "admin" else (*key, self.gazetteer)
+
+    def lexicon_name(self) -> str:
+        """The gazetteer file of this recipe in a split's model folder."""
+        return "admin_lexicon.json" if self.gazetteer == "admin" else f"lexicon_{self.gazetteer}.json"
 
 
 SHIPPED = Recipe("shipped")
@@ -90,6 +100,10 @@ epochs averaged."""
 REGULARISED = replace(SHIPPED, name="crf-reg", crf_c1=0.1, crf_c2=0.05)
 """The second candidate: the same networks, a CRF with twice the L1 and five times the L2 penalty."""
 CANDIDATES: tuple[Recipe, ...] = (SHIPPED, REGULARISED)
+TOWNS_VILLAGES = replace(SHIPPED, name="gaz-tv", gazetteer="admin+tv")
+"""The shipped recipe with a larger gazetteer: GB/T 2260 plus the 43,104 townships and 657,807 villages /
+communities of JioNLP's national division list (full and short forms; the flags' extra columns)."""
+RECIPES = {r.name: r for r in (SHIPPED, REGULARISED, TOWNS_VILLAGES)}
 
 
 # -- folds ---------------------------------------------------------------------------------------------
@@ -178,9 +192,9 @@ def run_job(
     from .train import fit_crf, tag_set
 
     train = [golds[i] for i in train_idx]
-    lexicon = json.loads((var_dir / "admin_lexicon.json").read_text(encoding="utf-8"))
-    out = job.path(var_dir)
     r = job.recipe
+    lexicon = json.loads((var_dir / r.lexicon_name()).read_text(encoding="utf-8"))
+    out = job.path(var_dir)
     t0, c0 = time.perf_counter(), time.process_time()
     if job.kind == "crf":
         fit_crf(train, lexicon, out, c1=r.crf_c1, c2=r.crf_c2, max_iter=r.crf_max_iter,
@@ -278,8 +292,11 @@ class CVRun:
         return rec
 
     def jobs(self, fold: int, stage: str, chosen: Recipe | None = None) -> list[Job]:
-        """The fits of one stage: inner — every candidate's CRF and each distinct set of networks; outer —
-        the chosen recipe's CRF and networks."""
+        """The fits of one stage: inner — every candidate's CRF and each distinct set of networks (none
+        with a single candidate: there is nothing to choose); outer — the chosen recipe's CRF and
+        networks."""
+        if stage == "inner" and len(self.candidates) == 1:
+            return []
         recipes = self.candidates if stage == "inner" else (chosen or self.candidates[0],)
         out: list[Job] = []
         seen: set = set()
@@ -299,10 +316,12 @@ class CVRun:
     def choose(self, fold: int) -> tuple[Recipe, dict]:
         """Score every candidate's inner fit on the inner holdout; the best (first on a tie)."""
         plan = self.plans[fold]
-        lex = self.model_dir / "admin_lexicon.json"
+        if len(self.candidates) == 1:
+            return self.candidates[0], {}
         scores = {}
         for r in self.candidates:
             crf = Job(fold, "inner", "crf", r).path(self.model_dir)
+            lex = self.model_dir / r.lexicon_name()
             scores[r.name] = score(self.golds, plan.inner_holdout, crf, self.nets(fold, "inner", r), lex)
             scores[r.name].pop("per_label")
         best = max(self.candidates, key=lambda r: (scores[r.name]["f1"], -self.candidates.index(r)))
@@ -316,7 +335,7 @@ class CVRun:
     def finish(self, fold: int, chosen: Recipe, inner: dict) -> dict:
         """Score the outer fit on the fold and write its result (atomically)."""
         plan = self.plans[fold]
-        lex = self.model_dir / "admin_lexicon.json"
+        lex = self.model_dir / chosen.lexicon_name()
         crf = Job(fold, "outer", "crf", chosen).path(self.model_dir)
         t0 = time.perf_counter()
         res = score(self.golds, plan.scored, crf, self.nets(fold, "outer", chosen), lex)
@@ -359,11 +378,8 @@ class CVRun:
                 todo.append(f)
         if not todo:
             return results
-        lex_path = self.model_dir / "admin_lexicon.json"
-        if not lex_path.exists():
-            data = self.data_dir or default_data_dir() / "address-parsing"
-            rows = load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv")
-            write_lexicon(build_lexicon(rows), lex_path)
+        for name in {r.lexicon_name() for r in self.candidates}:
+            self._write_lexicon(name)
         pool = None
         if self.workers > 0:
             import multiprocessing
@@ -375,6 +391,18 @@ class CVRun:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         return results
+
+    def _write_lexicon(self, name: str) -> None:
+        """A candidate's gazetteer in the model folder (GB/T 2260, plus townships and villages for
+        ``admin+tv``), written once."""
+        lex_path = self.model_dir / name
+        if lex_path.exists():
+            return
+        data = self.data_dir or default_data_dir() / "address-parsing"
+        lex = build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv"))
+        if name != "admin_lexicon.json":
+            lex = add_towns_villages(lex, town_village_rows())
+        write_lexicon(lex, lex_path)
 
     def _schedule(self, todo: list[int], results: dict[int, dict], pool: ProcessPoolExecutor | None) -> None:  # noqa: C901  (one dependency-driven loop)
         """Fit what is missing, folds in order, inner fits first; choose, refit, score as fits land."""
@@ -524,6 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="address-parsing corpus folder")
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="fold results (JSON)")
     ap.add_argument("--var", type=Path, default=VAR_DIR, help="fitted models")
+    ap.add_argument("--recipes", default=",".join(r.name for r in CANDIDATES),
+                    help=f"one or two candidate recipes, comma-separated, of {', '.join(RECIPES)}; one: no "
+                         "inner choice (default: %(default)s)")  # fmt: skip
     ap.add_argument("--report", action="store_true", help="print the done folds and stop")
     args = ap.parse_args(argv)
     if args.report:
@@ -532,8 +563,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[v] = str(args.threads)  # inherited by the worker processes
-    run = CVRun(load_golds(args.data), args.out, args.var, workers=args.workers, threads=args.threads,
-                data_dir=args.data)  # fmt: skip
+    candidates = tuple(RECIPES[n] for n in args.recipes.split(","))
+    run = CVRun(load_golds(args.data), args.out, args.var, candidates=candidates, workers=args.workers,
+                threads=args.threads, data_dir=args.data)  # fmt: skip
     folds = [int(x) for x in args.folds.split(",")] if args.folds else None
     run.run(folds)
     print(report(args.out))

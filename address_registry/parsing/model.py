@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .features import FeatureExtractor
+from .neural import _pad_flags
 from .normalize import Token, tokenize_fast
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -138,7 +139,7 @@ class CRFModel:
         self.labels = labels
         self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
         self._W = None  # scipy matrix of the numpy decoder, built on first use
-        self.flags_w = a["flags_w"]
+        self.flags_w = _pad_flags(a["flags_w"])  # a CRF fitted before the town / village flag columns
         self.trans = a["trans"]
         self.start = a["start"]
         self._compiled = None
