@@ -52,7 +52,8 @@ import numpy as np
 
 from .corpus import GoldAddress, read_corpus, span_scores
 from .features import add_towns_villages, build_lexicon
-from .train import default_data_dir, load_lexicon_rows, town_village_rows, write_lexicon
+from .gazetteer import town_village_rows
+from .train import default_data_dir, load_lexicon_rows, write_lexicon
 
 CV_SEED = 18
 K_FOLDS = 5

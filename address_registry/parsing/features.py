@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -165,14 +165,16 @@ def _token_info(t: str) -> tuple[int, int, int]:
 class FeatureExtractor:
     """Builds keyed features (uint64, one column per kind) and flags (0/1) for batches of token lists."""
 
-    def __init__(self, lexicon: dict[str, list[str]], trie: dict[str, np.ndarray] | None = None):
-        """``trie``: the compiled flags' gazetteer arrays of this lexicon (:meth:`trie_arrays` of an earlier
-        extractor, e.g. from the parser's run-time cache); built here when not given."""
-        # name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …)
-        self.lexicon = {
-            name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
-            for name, kinds in lexicon.items()
-        }
+    def __init__(
+        self,
+        lexicon: dict[str, list[str]] | Callable[[], dict[str, list[str]]],
+        trie: dict[str, np.ndarray] | None = None,
+    ):
+        """``lexicon``: name → kinds, or a function giving it (called only when needed: with ``trie`` given
+        and numba there, never). ``trie``: the compiled flags' gazetteer arrays of this lexicon
+        (:meth:`trie_arrays` of an earlier extractor, e.g. from the parser's run-time cache); built here
+        when not given."""
+        self._lexicon_source = lexicon
         # (token id, suffix class, Latin crc, character or 0) of the tokens seen so far: row of a token, rows
         # (one parser serves many threads: rows are added under a lock, and a row is written before the
         # token maps to it, so a reader never sees a row that is not filled in)
@@ -192,6 +194,16 @@ class FeatureExtractor:
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
         consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
         self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
+
+    @cached_property
+    def lexicon(self) -> dict[str, tuple[tuple[int, int, int, int], ...]]:
+        """Name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …) of the gazetteer."""
+        src = self._lexicon_source
+        lex = src() if callable(src) else src
+        return {
+            name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
+            for name, kinds in lex.items()
+        }
 
     def trie_arrays(self) -> dict[str, np.ndarray] | None:
         """The compiled flags' gazetteer arrays (None without numba), what ``trie`` takes."""
