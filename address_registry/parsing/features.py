@@ -192,7 +192,7 @@ class FeatureExtractor:
         self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
         len_cols = np.zeros(7, np.int64)
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
-        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
+        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64), N_FLAGS_ADMIN)
         self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
 
     @cached_property
@@ -239,7 +239,8 @@ class FeatureExtractor:
                     break
                 kinds = lex.get(name)
                 if kinds is not None:
-                    best = j - i
+                    if any(cb < N_FLAGS_ADMIN for cb, _, _, _ in kinds):  # lL / lF: GB/T 2260 names only
+                        best = j - i
                     rep = name in seen
                     seen.add(name)
                     for cb, ci, ce, cr in kinds:
