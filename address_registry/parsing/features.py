@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -69,19 +69,14 @@ _SUFFIX_ID = {k: _SC[v] for k, v in _SUFFIX_CLASS.items()}
 # last characters of typical place / building names (小区, 花园, 大厦, 中心, 市场, 公司…)
 _POI_HEADS = frozenset("苑园城厦场心司店院馆寓庄墅府湾邸居舍坊中学厂")
 
-# flag columns (the town / village kinds come last, so that a model fitted before they existed reads the
-# same columns; with a GB/T 2260-only gazetteer they stay 0)
+# flag columns
 _LEX_KINDS = ("p", "ps", "c", "cs", "d", "ds")
-_TV_KINDS = ("t", "ts", "v", "vs")  # township (镇/乡/街道), village or community (村/社区), full and short
 FLAG_NAMES: tuple[str, ...] = (
     *(f"l{pos}{k}" for pos in "BIE" for k in _LEX_KINDS),
     *(f"lR{k}" for k in _LEX_KINDS),
     *(f"lL{n}" for n in range(2, 7)),
     "lF", "rb2", "rf2", "rb3", "rf3",
-    *(f"l{pos}{k}" for pos in "BIER" for k in _TV_KINDS),
 )  # fmt: skip
-N_FLAGS_ADMIN = 34
-"""Flag columns of the GB/T 2260 gazetteer alone (what models fitted without town / village names read)."""
 _FLAG = {name: i for i, name in enumerate(FLAG_NAMES)}
 N_FLAGS = len(FLAG_NAMES)
 _F_LF = _FLAG["lF"]
@@ -113,33 +108,6 @@ def build_lexicon(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in lex.items()}
 
 
-_TOWN_SUFFIXES = ("街道办事处", "地区办事处", "办事处", "街道", "镇", "乡")
-_VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村")
-
-
-def _short(name: str, suffixes: Sequence[str]) -> str | None:
-    for suf in suffixes:
-        if name.endswith(suf) and len(name) - len(suf) >= 2:
-            return name[: -len(suf)]
-    return None
-
-
-def add_towns_villages(lexicon: dict[str, list[str]], rows: Iterable[tuple[int, str]]) -> dict[str, list[str]]:
-    """``lexicon`` with township (level 4: kinds ``t`` / ``ts``) and village or community names (level 5:
-    ``v`` / ``vs``) added; ``rows`` are (level, name). Short forms drop the suffix (闲林街道 → 闲林, 北新村 →
-    北新) when two or more characters remain."""
-    lex = {k: set(v) for k, v in lexicon.items()}
-    for level, name in rows:
-        kind, sufs = {4: ("t", _TOWN_SUFFIXES), 5: ("v", _VILLAGE_SUFFIXES)}.get(level, (None, ()))
-        if kind is None or len(name) < 2:
-            continue
-        lex.setdefault(name, set()).add(kind)
-        short = _short(name, sufs)
-        if short:
-            lex.setdefault(short, set()).add(kind + "s")
-    return {k: sorted(v) for k, v in lex.items()}
-
-
 def _hash(kind: int, *values: np.ndarray) -> np.ndarray:
     """64-bit key of (kind, values…), elementwise (multiply–xorshift mixing; collisions ~2⁻⁶⁴ per pair)."""
     h = np.full(values[0].shape, np.uint64(((kind + 1) * 0x9E3779B97F4A7C15) & _M), dtype=np.uint64)
@@ -165,16 +133,14 @@ def _token_info(t: str) -> tuple[int, int, int]:
 class FeatureExtractor:
     """Builds keyed features (uint64, one column per kind) and flags (0/1) for batches of token lists."""
 
-    def __init__(
-        self,
-        lexicon: dict[str, list[str]] | Callable[[], dict[str, list[str]]],
-        trie: dict[str, np.ndarray] | None = None,
-    ):
-        """``lexicon``: name → kinds, or a function giving it (called only when needed: with ``trie`` given
-        and numba there, never). ``trie``: the compiled flags' gazetteer arrays of this lexicon
-        (:meth:`trie_arrays` of an earlier extractor, e.g. from the parser's run-time cache); built here
-        when not given."""
-        self._lexicon_source = lexicon
+    def __init__(self, lexicon: dict[str, list[str]], trie: dict[str, np.ndarray] | None = None):
+        """``trie``: the compiled flags' gazetteer arrays of this lexicon (:meth:`trie_arrays` of an earlier
+        extractor, e.g. from the parser's run-time cache); built here when not given."""
+        # name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …)
+        self.lexicon = {
+            name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
+            for name, kinds in lexicon.items()
+        }
         # (token id, suffix class, Latin crc, character or 0) of the tokens seen so far: row of a token, rows
         # (one parser serves many threads: rows are added under a lock, and a row is written before the
         # token maps to it, so a reader never sees a row that is not filled in)
@@ -192,18 +158,8 @@ class FeatureExtractor:
         self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
         len_cols = np.zeros(7, np.int64)
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
-        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64), N_FLAGS_ADMIN)
+        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
         self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
-
-    @cached_property
-    def lexicon(self) -> dict[str, tuple[tuple[int, int, int, int], ...]]:
-        """Name → ((column of lB<kind>, lI<kind>, lE<kind>, lR<kind>), …) of the gazetteer."""
-        src = self._lexicon_source
-        lex = src() if callable(src) else src
-        return {
-            name: tuple((_FLAG["lB" + k], _FLAG["lI" + k], _FLAG["lE" + k], _FLAG["lR" + k]) for k in kinds)
-            for name, kinds in lex.items()
-        }
 
     def trie_arrays(self) -> dict[str, np.ndarray] | None:
         """The compiled flags' gazetteer arrays (None without numba), what ``trie`` takes."""
@@ -239,8 +195,7 @@ class FeatureExtractor:
                     break
                 kinds = lex.get(name)
                 if kinds is not None:
-                    if any(cb < N_FLAGS_ADMIN for cb, _, _, _ in kinds):  # lL / lF: GB/T 2260 names only
-                        best = j - i
+                    best = j - i
                     rep = name in seen
                     seen.add(name)
                     for cb, ci, ce, cr in kinds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,12 @@ from typing import Any
 import numpy as np
 
 from .features import FeatureExtractor
-from .neural import _pad_flags
 from .normalize import Token, tokenize_fast
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE_DIR / "crf_weights.bin"
 LEXICON_PATH = PACKAGE_DIR / "admin_lexicon.json"
 NEURAL_PATH = PACKAGE_DIR / "nn_weights.bin"  # first network; more ship as nn_weights_<n>.bin (an ensemble)
-SHIPPED_GAZETTEER = "admin"
-"""What the shipped weights were fitted with: ``admin`` (GB/T 2260, ``admin_lexicon.json``) or ``admin+tv``
-(that plus every township and village / community, :mod:`.gazetteer`)."""
 _CHUNK_TOKENS = 4096
 _NEG = -1e30
 
@@ -49,32 +45,6 @@ def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, list[str]]:
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def gazetteer_of(lexicon_path: Path) -> Callable[[], dict[str, list[str]]]:
-    """The gazetteer a model reads, as a function (it is built only when needed): the file itself, and for
-    the shipped ``admin_lexicon.json`` with a ``admin+tv`` model, townships and villages added."""
-    path = Path(lexicon_path)
-
-    def build() -> dict[str, list[str]]:
-        lex = load_lexicon(path)
-        if path.resolve() == LEXICON_PATH and SHIPPED_GAZETTEER == "admin+tv":
-            from .features import add_towns_villages
-            from .gazetteer import town_village_rows
-
-            lex = add_towns_villages(lex, town_village_rows())
-        return lex
-
-    return build
-
-
-def gazetteer_sources() -> list[Path]:
-    """The files the shipped gazetteer is built from (what its cached arrays depend on)."""
-    if SHIPPED_GAZETTEER == "admin+tv":
-        from .gazetteer import source_path
-
-        return [LEXICON_PATH, source_path()]
-    return [LEXICON_PATH]
 
 
 def export_weights(crfsuite_model: Path, out: Path) -> None:
@@ -168,7 +138,7 @@ class CRFModel:
         self.labels = labels
         self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
         self._W = None  # scipy matrix of the numpy decoder, built on first use
-        self.flags_w = _pad_flags(a["flags_w"])  # a CRF fitted before the town / village flag columns
+        self.flags_w = a["flags_w"]
         self.trans = a["trans"]
         self.start = a["start"]
         self._compiled = None
@@ -334,7 +304,7 @@ class AddressParser:
             self._load_shipped(paths, use_numba)
             return
         self.model = CRFModel(Path(weights_path), use_numba=use_numba)
-        self.features = FeatureExtractor(gazetteer_of(Path(lexicon_path)))
+        self.features = FeatureExtractor(load_lexicon(Path(lexicon_path)))
         self.neural = None
         if paths:
             from .neural import NeuralEnsemble
@@ -347,7 +317,7 @@ class AddressParser:
         matches the weight files, else derived here (as for any other model) and saved for the next process."""
         from . import _arrays
 
-        key = _arrays.cache_key([WEIGHTS_PATH, *gazetteer_sources(), *nets])
+        key = _arrays.cache_key([WEIGHTS_PATH, LEXICON_PATH, *nets])
         got = _arrays.load(key)
         if got is None:
             AddressParser.__init__(self, neural_path=nets or None, use_numba=use_numba, cache=False)
@@ -364,7 +334,7 @@ class AddressParser:
             group, _, k = name.partition("/")
             part.setdefault(group, {})[k] = a
         self.model = CRFModel.from_arrays(part["crf"], list(meta["labels"]), use_numba=use_numba)
-        self.features = FeatureExtractor(gazetteer_of(LEXICON_PATH), trie=part.get("fx"))
+        self.features = FeatureExtractor(load_lexicon(LEXICON_PATH), trie=part.get("fx"))
         self.neural = None
         members_meta: list[dict[str, Any]] = list(meta["members"])
         if members_meta:

@@ -121,20 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--holdout", type=int, default=0, help="hold out the last N train addresses and score on them"
     )
-    ap.add_argument("--gazetteer", choices=("admin", "admin+tv"), default="admin",
-                    help="GB/T 2260 alone, or with every township / village (the shipped model's: "
-                         "model.SHIPPED_GAZETTEER)")  # fmt: skip
     ap.add_argument("--with-dev", action="store_true", help="fit on train.txt + dev.txt (the shipped model)")
     args = ap.parse_args(argv)
 
     data = args.data or default_data_dir() / "address-parsing"
     lexicon = build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv"))
-    write_lexicon(lexicon, args.lexicon)  # the file holds GB/T 2260; townships / villages come from JioNLP
-    if args.gazetteer == "admin+tv":
-        from .features import add_towns_villages
-        from .gazetteer import town_village_rows
-
-        lexicon = add_towns_villages(lexicon, town_village_rows())
+    write_lexicon(lexicon, args.lexicon)
 
     train = list(read_corpus(data / "train.txt"))
     if args.with_dev:
