@@ -311,9 +311,9 @@ class CVRun:
         if len(self.candidates) == 1:
             return self.candidates[0], {}
         scores = {}
+        lex = self.model_dir / LEXICON_NAME
         for r in self.candidates:
             crf = Job(fold, "inner", "crf", r).path(self.model_dir)
-            lex = self.model_dir / LEXICON_NAME
             scores[r.name] = score(self.golds, plan.inner_holdout, crf, self.nets(fold, "inner", r), lex)
             scores[r.name].pop("per_label")
         best = max(self.candidates, key=lambda r: (scores[r.name]["f1"], -self.candidates.index(r)))
