@@ -95,11 +95,10 @@ def _occurs(cps, a, length, frm, end):
 
 
 @nb.njit(cache=True, nogil=True)
-def flags(cps, lengths, table, is_name, term_ptr, term_cols, len_cols, f_lf, rep_cols, n_admin, out):  # noqa: C901  (one kernel)
+def flags(cps, lengths, table, is_name, term_ptr, term_cols, len_cols, f_lf, rep_cols, out):  # noqa: C901  (one kernel)
     """Set the flags of every token in ``out`` (T, N_FLAGS), zero on entry; ``cps`` (T,) the character of
     each token (0 for a multi-character token); ``len_cols[b]``: the column of "longest name has b
-    characters" (b = 2…6), over GB/T 2260 names only (a name with a kind whose begin column is below
-    ``n_admin``); ``rep_cols`` rows (L, backward column, forward column) for L = 2, 3."""
+    characters" (b = 2…6); ``rep_cols`` rows (L, backward column, forward column) for L = 2, 3."""
     maxlen = 1
     for n in lengths:
         maxlen = max(maxlen, n)
@@ -118,9 +117,7 @@ def flags(cps, lengths, table, is_name, term_ptr, term_cols, len_cols, f_lf, rep
                 length = j - i + 1
                 if length < 2 or not is_name[node]:
                     continue
-                for x in range(term_ptr[node], term_ptr[node + 1]):
-                    if term_cols[x, 0] < n_admin:
-                        best = length
+                best = length
                 rep = False
                 for x in range(n_seen):
                     if seen[x] == node:

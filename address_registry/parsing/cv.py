@@ -20,11 +20,11 @@ set. The folds' sizes differ by at most one text. The corpus's public test split
 
 Every fit sees only its own training addresses: the CRF's mention-replacement copies and the networks'
 fresh copies draw their mentions from them (:func:`.corpus.augment`), the networks' vocabularies are built
-from them; the gazetteer is GB/T 2260 (``admin-divisions/gbt2260-codes.csv``), for the ``gaz-tv`` recipe
-plus JioNLP's national township / village list, and holds no corpus text.
+from them; the gazetteer is GB/T 2260 (``admin-divisions/gbt2260-codes.csv``) and holds no corpus text.
 
-**One candidate** (``--recipes gaz-tv``): nothing to choose, so no inner stage; each fold is the recipe's
-fit on the training part scored on the fold.
+**One candidate** (``--recipes shipped``): nothing to choose, so no inner stage; each fold is the recipe's
+fit on the training part scored on the fold. (A third recipe, ``gaz-tv``, a township / village gazetteer,
+was cross-validated this way at commit 33eb7be and not kept: docs/benchmarks.md.)
 
 **Caching.** Each fitted model is written atomically (temporary file, then ``os.replace``) under
 ``var/parser_cv/fold<f>/<stage>/`` with a small ``.json`` beside it (fit seconds), and a fitted model is
@@ -51,8 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import GoldAddress, read_corpus, span_scores
-from .features import add_towns_villages, build_lexicon
-from .train import default_data_dir, load_lexicon_rows, town_village_rows, write_lexicon
+from .features import build_lexicon
+from .train import default_data_dir, load_lexicon_rows, write_lexicon
 
 CV_SEED = 18
 K_FOLDS = 5
@@ -80,17 +80,11 @@ class Recipe:
     net_aug_fresh: bool = True
     net_aug_labels: str = "all"
     net_swa: int = 4
-    gazetteer: str = "admin"  # "admin": GB/T 2260; "admin+tv": and every township / village (JioNLP's list)
 
     def net_key(self) -> tuple:
         """What the networks' fit depends on (candidates with the same key share their networks)."""
-        key = (self.net_epochs, self.net_hidden, self.net_augment, self.net_aug_fresh, self.net_aug_labels,
-               self.net_swa)  # fmt: skip
-        return key if self.gazetteer == "admin" else (*key, self.gazetteer)
-
-    def lexicon_name(self) -> str:
-        """The gazetteer file of this recipe in a split's model folder."""
-        return "admin_lexicon.json" if self.gazetteer == "admin" else f"lexicon_{self.gazetteer}.json"
+        return (self.net_epochs, self.net_hidden, self.net_augment, self.net_aug_fresh, self.net_aug_labels,
+                self.net_swa)  # fmt: skip
 
 
 SHIPPED = Recipe("shipped")
@@ -100,10 +94,8 @@ epochs averaged."""
 REGULARISED = replace(SHIPPED, name="crf-reg", crf_c1=0.1, crf_c2=0.05)
 """The second candidate: the same networks, a CRF with twice the L1 and five times the L2 penalty."""
 CANDIDATES: tuple[Recipe, ...] = (SHIPPED, REGULARISED)
-TOWNS_VILLAGES = replace(SHIPPED, name="gaz-tv", gazetteer="admin+tv")
-"""The shipped recipe with a larger gazetteer: GB/T 2260 plus the 43,104 townships and 657,807 villages /
-communities of JioNLP's national division list (full and short forms; the flags' extra columns)."""
-RECIPES = {r.name: r for r in (SHIPPED, REGULARISED, TOWNS_VILLAGES)}
+RECIPES = {r.name: r for r in CANDIDATES}
+LEXICON_NAME = "admin_lexicon.json"  # the gazetteer file in a split's model folder
 
 
 # -- folds ---------------------------------------------------------------------------------------------
@@ -193,7 +185,7 @@ def run_job(
 
     train = [golds[i] for i in train_idx]
     r = job.recipe
-    lexicon = json.loads((var_dir / r.lexicon_name()).read_text(encoding="utf-8"))
+    lexicon = json.loads((var_dir / LEXICON_NAME).read_text(encoding="utf-8"))
     out = job.path(var_dir)
     t0, c0 = time.perf_counter(), time.process_time()
     if job.kind == "crf":
@@ -319,9 +311,9 @@ class CVRun:
         if len(self.candidates) == 1:
             return self.candidates[0], {}
         scores = {}
+        lex = self.model_dir / LEXICON_NAME
         for r in self.candidates:
             crf = Job(fold, "inner", "crf", r).path(self.model_dir)
-            lex = self.model_dir / r.lexicon_name()
             scores[r.name] = score(self.golds, plan.inner_holdout, crf, self.nets(fold, "inner", r), lex)
             scores[r.name].pop("per_label")
         best = max(self.candidates, key=lambda r: (scores[r.name]["f1"], -self.candidates.index(r)))
@@ -335,7 +327,7 @@ class CVRun:
     def finish(self, fold: int, chosen: Recipe, inner: dict) -> dict:
         """Score the outer fit on the fold and write its result (atomically)."""
         plan = self.plans[fold]
-        lex = self.model_dir / chosen.lexicon_name()
+        lex = self.model_dir / LEXICON_NAME
         crf = Job(fold, "outer", "crf", chosen).path(self.model_dir)
         t0 = time.perf_counter()
         res = score(self.golds, plan.scored, crf, self.nets(fold, "outer", chosen), lex)
@@ -378,8 +370,8 @@ class CVRun:
                 todo.append(f)
         if not todo:
             return results
-        for name in {r.lexicon_name() for r in self.candidates}:
-            self._write_lexicon(name)
+        if not (self.model_dir / LEXICON_NAME).exists():
+            write_admin_lexicon(self.model_dir / LEXICON_NAME, self.data_dir)
         pool = None
         if self.workers > 0:
             import multiprocessing
@@ -391,18 +383,6 @@ class CVRun:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         return results
-
-    def _write_lexicon(self, name: str) -> None:
-        """A candidate's gazetteer in the model folder (GB/T 2260, plus townships and villages for
-        ``admin+tv``), written once."""
-        lex_path = self.model_dir / name
-        if lex_path.exists():
-            return
-        data = self.data_dir or default_data_dir() / "address-parsing"
-        lex = build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv"))
-        if name != "admin_lexicon.json":
-            lex = add_towns_villages(lex, town_village_rows())
-        write_lexicon(lex, lex_path)
 
     def _schedule(self, todo: list[int], results: dict[int, dict], pool: ProcessPoolExecutor | None) -> None:  # noqa: C901  (one dependency-driven loop)
         """Fit what is missing, folds in order, inner fits first; choose, refit, score as fits land."""
@@ -514,6 +494,13 @@ def progress(var_dir: Path = VAR_DIR) -> str:
 
 
 # -- helpers -------------------------------------------------------------------------------------------
+
+
+def write_admin_lexicon(path: Path, data_dir: Path | None = None) -> Path:
+    """Write the GB/T 2260 gazetteer, built from the shared data's code list, as the parser loads it."""
+    data = data_dir or default_data_dir() / "address-parsing"
+    write_lexicon(build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv")), path)
+    return path
 
 
 def load_golds(data_dir: Path | None = None, subset: int | None = None) -> list[GoldAddress]:

@@ -69,19 +69,14 @@ _SUFFIX_ID = {k: _SC[v] for k, v in _SUFFIX_CLASS.items()}
 # last characters of typical place / building names (小区, 花园, 大厦, 中心, 市场, 公司…)
 _POI_HEADS = frozenset("苑园城厦场心司店院馆寓庄墅府湾邸居舍坊中学厂")
 
-# flag columns (the town / village kinds come last, so that a model fitted before they existed reads the
-# same columns; with a GB/T 2260-only gazetteer they stay 0)
+# flag columns
 _LEX_KINDS = ("p", "ps", "c", "cs", "d", "ds")
-_TV_KINDS = ("t", "ts", "v", "vs")  # township (镇/乡/街道), village or community (村/社区), full and short
 FLAG_NAMES: tuple[str, ...] = (
     *(f"l{pos}{k}" for pos in "BIE" for k in _LEX_KINDS),
     *(f"lR{k}" for k in _LEX_KINDS),
     *(f"lL{n}" for n in range(2, 7)),
     "lF", "rb2", "rf2", "rb3", "rf3",
-    *(f"l{pos}{k}" for pos in "BIER" for k in _TV_KINDS),
 )  # fmt: skip
-N_FLAGS_ADMIN = 34
-"""Flag columns of the GB/T 2260 gazetteer alone (what models fitted without town / village names read)."""
 _FLAG = {name: i for i, name in enumerate(FLAG_NAMES)}
 N_FLAGS = len(FLAG_NAMES)
 _F_LF = _FLAG["lF"]
@@ -108,33 +103,6 @@ def build_lexicon(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
             continue
         lex.setdefault(name, set()).add(kind)
         short = short_admin_name(name)
-        if short:
-            lex.setdefault(short, set()).add(kind + "s")
-    return {k: sorted(v) for k, v in lex.items()}
-
-
-_TOWN_SUFFIXES = ("街道办事处", "地区办事处", "办事处", "街道", "镇", "乡")
-_VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村")
-
-
-def _short(name: str, suffixes: Sequence[str]) -> str | None:
-    for suf in suffixes:
-        if name.endswith(suf) and len(name) - len(suf) >= 2:
-            return name[: -len(suf)]
-    return None
-
-
-def add_towns_villages(lexicon: dict[str, list[str]], rows: Iterable[tuple[int, str]]) -> dict[str, list[str]]:
-    """``lexicon`` with township (level 4: kinds ``t`` / ``ts``) and village or community names (level 5:
-    ``v`` / ``vs``) added; ``rows`` are (level, name). Short forms drop the suffix (闲林街道 → 闲林, 北新村 →
-    北新) when two or more characters remain."""
-    lex = {k: set(v) for k, v in lexicon.items()}
-    for level, name in rows:
-        kind, sufs = {4: ("t", _TOWN_SUFFIXES), 5: ("v", _VILLAGE_SUFFIXES)}.get(level, (None, ()))
-        if kind is None or len(name) < 2:
-            continue
-        lex.setdefault(name, set()).add(kind)
-        short = _short(name, sufs)
         if short:
             lex.setdefault(short, set()).add(kind + "s")
     return {k: sorted(v) for k, v in lex.items()}
@@ -190,7 +158,7 @@ class FeatureExtractor:
         self._trie = trie if trie is not None else _flags.build_trie(self.lexicon)
         len_cols = np.zeros(7, np.int64)
         len_cols[2:] = [_FLAG[f"lL{n}"] for n in range(2, 7)]
-        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64), N_FLAGS_ADMIN)
+        consts = (len_cols, _F_LF, np.array(_REP_FLAGS, np.int64))
         self._compiled_flags = (_flags.flags, tuple(self._trie[k] for k in _flags.TRIE_ARRAYS), consts)
 
     def trie_arrays(self) -> dict[str, np.ndarray] | None:
@@ -227,8 +195,7 @@ class FeatureExtractor:
                     break
                 kinds = lex.get(name)
                 if kinds is not None:
-                    if any(cb < N_FLAGS_ADMIN for cb, _, _, _ in kinds):  # lL / lF: GB/T 2260 names only
-                        best = j - i
+                    best = j - i
                     rep = name in seen
                     seen.add(name)
                     for cb, ci, ce, cr in kinds:

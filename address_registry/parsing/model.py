@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from .features import FeatureExtractor
-from .neural import _pad_flags
 from .normalize import Token, tokenize_fast
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -139,7 +138,7 @@ class CRFModel:
         self.labels = labels
         self._ptr, self._cols, self._vals = a["ptr"], a["cols"], a["vals"]
         self._W = None  # scipy matrix of the numpy decoder, built on first use
-        self.flags_w = _pad_flags(a["flags_w"])  # a CRF fitted before the town / village flag columns
+        self.flags_w = a["flags_w"]
         self.trans = a["trans"]
         self.start = a["start"]
         self._compiled = None

@@ -35,17 +35,6 @@ def tok_key(t: str) -> str:
 _DIR_ARRAYS = ("tok", "bl", "br", "flags", "hh")
 
 
-def _pad_flags(w: np.ndarray) -> np.ndarray:
-    """Flag weights (rows = flag columns) of a network fitted on fewer flag columns (before the town /
-    village gazetteer, :data:`.features.N_FLAGS_ADMIN`), padded with zero rows: the columns it never saw
-    weigh nothing."""
-    from .features import N_FLAGS
-
-    if w.shape[0] >= N_FLAGS:
-        return w
-    return np.vstack([w, np.zeros((N_FLAGS - w.shape[0], *w.shape[1:]), w.dtype)])
-
-
 class _Direction:
     def __init__(self, tok: np.ndarray, bl: np.ndarray, br: np.ndarray, flags: np.ndarray, hh: np.ndarray):
         self.tok, self.bl, self.br, self.flags, self.hh = tok, bl, br, flags, hh
@@ -152,8 +141,8 @@ class NeuralEmitter:
     def _setup(self, a: dict[str, np.ndarray], meta: dict, use_numba: bool) -> None:
         self._arrays = a
         self.meta = meta
-        self.fw = _Direction(*(_pad_flags(a[f"fw_{k}"]) if k == "flags" else a[f"fw_{k}"] for k in _DIR_ARRAYS))
-        self.bw = _Direction(*(_pad_flags(a[f"bw_{k}"]) if k == "flags" else a[f"bw_{k}"] for k in _DIR_ARRAYS))
+        self.fw = _Direction(*(a[f"fw_{k}"] for k in _DIR_ARRAYS))
+        self.bw = _Direction(*(a[f"bw_{k}"] for k in _DIR_ARRAYS))
         self.out_f, self.out_b, self.out_bias = a["out_f"], a["out_b"], a["out_bias"]
         self.trans, self.start = a["trans"], a["start"]
         vocab = meta["vocab"]

@@ -48,28 +48,6 @@ def load_lexicon_rows(csv_path: Path) -> list[tuple[str, str]]:
         return [(r["code"], r["name"]) for r in csv.DictReader(f)]
 
 
-def town_village_rows() -> list[tuple[int, str]]:
-    """(level, name) of every township (4) and village / community (5) in JioNLP's national division list
-    (``jionlp/dictionary/china_location.zip``, one name per line, indented by level with tabs). Read from
-    the installed package's data file without importing JioNLP (the optional ``train`` extra ships it)."""
-    import importlib.util
-    import zipfile
-
-    spec = importlib.util.find_spec("jionlp")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the town / village gazetteer needs jionlp: pip install -e '.[train]'")
-    path = Path(next(iter(spec.submodule_search_locations))) / "dictionary" / "china_location.zip"
-    with zipfile.ZipFile(path) as z:
-        text = z.read("china_location.txt").decode("utf-8")
-    rows = []
-    for line in text.splitlines():
-        name = line.strip().split("\t")[0]
-        level = len(line) - len(line.lstrip("\t")) + 1  # province 1 … village 5
-        if level >= 4 and name:
-            rows.append((level, name))
-    return rows
-
-
 def tag_set(golds: list[GoldAddress]) -> list[str]:
     """The token tags of ``golds`` in the exported CRF's order (by label, then B before I): the tag set of a
     CRF or network fitted on them."""
@@ -143,12 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--holdout", type=int, default=0, help="hold out the last N train addresses and score on them"
     )
+    ap.add_argument("--with-dev", action="store_true", help="fit on train.txt + dev.txt (the shipped model)")
     args = ap.parse_args(argv)
 
     data = args.data or default_data_dir() / "address-parsing"
     lexicon = build_lexicon(load_lexicon_rows(data.parent / "admin-divisions" / "gbt2260-codes.csv"))
+    write_lexicon(lexicon, args.lexicon)
 
     train = list(read_corpus(data / "train.txt"))
+    if args.with_dev:
+        train += list(read_corpus(data / "dev.txt"))
     held: list[GoldAddress] = []
     if args.holdout:
         train, held = train[: -args.holdout], train[-args.holdout :]
@@ -159,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         aug_prob=args.aug_prob, seed=args.seed,
     )  # fmt: skip
     print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    write_lexicon(lexicon, args.lexicon)
-
     return evaluate(data, AddressParser(args.model, args.lexicon), held)
 
 

@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "--member", type=int, default=1,
         help="ensemble member number when installed: 1 → nn_weights.bin, n > 1 → nn_weights_<n>.bin",
     )  # fmt: skip
+    ap.add_argument("--with-dev", action="store_true", help="fit on train.txt + dev.txt (the shipped model)")
     args = ap.parse_args(argv)
     o = NetOptions(
         epochs=args.epochs, hidden=args.hidden, emb=args.emb, bi_emb=args.bi_emb, batch=args.batch, lr=args.lr,
@@ -346,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = parser.model.labels
     train = list(read_corpus(data / "train.txt"))
     dev = list(read_corpus(data / "dev.txt"))
+    if args.with_dev:
+        train += dev
     trained = fit_network(train, parser.features, labels, o)
     dev_toks, dev_items, _, _ = prepare(dev, parser.features, labels, parser.model, trained.v1, trained.v2)
     print(f"dev {len(dev)}", file=sys.stderr)

@@ -1,11 +1,14 @@
-"""Address parser: accuracy on the corpus dev split, offsets on full-width / noisy text, numerals, variants."""
+"""Address parser: offsets on full-width / noisy text, numerals, variants, the decoders' agreement. The shipped
+model is fitted on train + dev, so its accuracy is measured on addresses it never saw in
+``test_parser_fixed_fold.py`` (fold 0 of the cross-validation, with that fold's models); the dev texts here
+are only inputs."""
 
 from __future__ import annotations
 
 import pytest
 
 from address_registry.parsing import LABELS, Component, parse, parse_many
-from address_registry.parsing.corpus import read_corpus, span_scores
+from address_registry.parsing.corpus import read_corpus
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +27,6 @@ def check_offsets(text: str, comps: list[Component]) -> None:
         assert text[c.start : c.end] == c.text
         assert c.label in LABELS
     assert all(a.end <= b.start for a, b in zip(comps, comps[1:], strict=False))
-
-
-def test_dev_split_entity_f1(dev):
-    """Entity-level F1 over exact (label, start, end) spans on the dev split (2,985 addresses)."""
-    pred = parse_many([g.text for g in dev])
-    total, per = span_scores([g.spans for g in dev], [[(c.label, c.start, c.end) for c in p] for p in pred])
-    table = "\n".join(
-        f"{lab:<10} P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} n={s.n_gold}"
-        for lab, s in sorted(per.items(), key=lambda kv: -kv[1].n_gold)
-    )
-    print(f"\nALL P={total.precision:.4f} R={total.recall:.4f} F1={total.f1:.4f}\n{table}")
-    assert total.n_gold == 17_024
-    # Issue target: 0.90. The shipped model (CRF + three BiLSTMs, scores summed) reaches 0.9010 (see
-    # docs/benchmarks.md); this floor is the target itself, so any regression of a model or of the
-    # feature code that drops below it fails here.
-    assert total.f1 >= 0.90, table
-    # the levels the geocoder relies on are parsed much better than the average
-    for lab in ("prov", "city", "district", "road", "roadno"):
-        assert per[lab].f1 >= 0.93, (lab, per[lab])
 
 
 def test_parse_many_equals_parse(dev):
@@ -151,16 +135,16 @@ def test_compiled_and_numpy_decoders_agree(dev):
     assert fast.spans_many(texts) == plain.spans_many(texts)
 
 
-def test_bilstm_emissions_lift_the_crf(dev):
-    """The shipped BiLSTMs are in use, and CRF + BiLSTM scores beat the CRF alone on the dev split."""
+def test_bilstm_emissions_are_in_use(dev):
+    """The shipped parser runs its three BiLSTMs, and their scores change what is parsed (their lift on
+    unseen addresses is asserted in test_parser_fixed_fold.py)."""
     from address_registry.parsing import AddressParser, default_parser
 
-    assert default_parser().neural is not None
-    gold = [g.spans for g in dev]
-    texts = [g.text for g in dev]
-    both, _ = span_scores(gold, AddressParser().spans_many(texts))
-    crf_only, _ = span_scores(gold, AddressParser(neural_path=None).spans_many(texts))
-    assert crf_only.f1 < 0.885 < 0.90 <= both.f1, (crf_only.f1, both.f1)
+    assert default_parser().neural is not None and len(default_parser().neural.members) == 3
+    texts = [g.text for g in dev[:1000]]
+    both = AddressParser().spans_many(texts)
+    crf_only = AddressParser(neural_path=None).spans_many(texts)
+    assert sum(a != b for a, b in zip(both, crf_only, strict=True)) > 20
 
 
 def test_compiled_and_numpy_bilstm_agree(dev):

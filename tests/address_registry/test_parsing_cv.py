@@ -129,6 +129,18 @@ def test_tiny_run_fits_only_training_folds_and_resumes(tmp_path, golds):
     assert len(fits) == 3 and all(run.split_id in line and "addresses" in line for line in fits)
 
 
+def test_one_candidate_has_no_inner_stage(tmp_path, golds):
+    """With a single recipe there is nothing to choose: only the outer fit runs, on the training part."""
+    run = cv.CVRun(golds[:SUBSET], tmp_path / "out", tmp_path / "var", candidates=(TINY,), workers=0,
+                   subset=SUBSET, log=lambda m: None)  # fmt: skip
+    res = run.run([2])[2]
+    assert [(j.stage, j.kind, j.recipe.name) for j in run.jobs_run] == [("outer", "crf", "tiny")]
+    assert res["recipe"] == "tiny" and res["inner_scores"] == {} and res["selection_fit_seconds"] == 0
+    assert 0.3 < res["f1"] < 1.0
+    with pytest.raises(ValueError, match="one or two"):
+        cv.CVRun(golds[:SUBSET], tmp_path / "o3", tmp_path / "v3", candidates=(TINY, TINY_REG, TINY), workers=0)
+
+
 def test_network_fit_reads_only_its_training_text(tmp_path, golds):
     """A network fitted by the runner: its vocabulary comes from the training part (and replacement copies
     of it), and its run-time weights load beside the fold's CRF."""
