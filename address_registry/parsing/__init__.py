@@ -7,16 +7,16 @@ poi, houseno, cellno, floorno, roomno, …; the label set of ``labels.txt`` in t
 
 Method: a linear-chain CRF over tokens of the normalised text (see :mod:`.normalize`), with window
 n-gram, character-class, GB/T 2260 gazetteer, repetition and number-suffix features (:mod:`.features`),
-trained with CRFsuite on the corpus train split (plus a mention-replaced copy of it) by
-``python -m address_registry.parsing.train``, plus three character BiLSTMs (token + token-bigram
+trained with CRFsuite on the corpus train + dev splits (plus a mention-replaced copy) by
+``python -m address_registry.parsing.train --augment 1 --with-dev``, plus three character BiLSTMs (token + token-bigram
 embeddings + the gazetteer flags; different seeds; trained with PyTorch by
 ``python -m address_registry.parsing.train_neural``) whose tag scores are added to the CRF's before one
 BIO-constrained exact Viterbi. The weights ship in this package (``crf_weights.bin``, ``nn_weights.bin``,
 ``nn_weights_2.bin``, ``nn_weights_3.bin``, ``admin_lexicon.json``) and run in numpy + numba
 (:mod:`.model`, :mod:`.neural`); no torch at run time. The arrays derived from those weights are saved
 once and memory-mapped by later processes (:mod:`._arrays`), so a fresh process starts without recomputing
-them; numba loads its kernels from its own ``cache=True`` files. Dev-split entity F1 0.9010 (docs/benchmarks.md), on
-the split that chose the recipe; :mod:`.cv` cross-validates the whole recipe over train + dev.
+them; numba loads its kernels from its own ``cache=True`` files. Entity F1 on addresses no fit saw: 0.8987 ± 0.0039,
+the recipe cross-validated over train + dev (:mod:`.cv`, docs/benchmarks.md).
 CPU only, offline. Offsets always refer to the original text.
 """
 
