@@ -1,11 +1,12 @@
 """Train the address CRF on the corpus train split and write the model bundle into this package.
 
-    python -m address_registry.parsing.train [--data DIR] [--c1 0.05] [--c2 0.01] [--max-iter 250]
+    python -m address_registry.parsing.train [--data DIR] [--c1 0.05] [--c2 0.01] [--max-iter 250] [--with-dev]
 
 ``--data`` is the ``address-parsing`` folder (default ``$SHEQU_SHARED_DATA_DIR/address-parsing`` or
 ``../shared/data/address-parsing`` beside the repo). The gazetteer comes from
-``admin-divisions/gbt2260-codes.csv`` next to it. Only the train split is used for fitting; the dev split
-is scored at the end (entity-level F1 over exact spans). CRFsuite L-BFGS with L1 + L2 penalties; its
+``admin-divisions/gbt2260-codes.csv`` next to it. The train split is used for fitting, with ``--with-dev``
+(the shipped model) the dev split too; the dev split is scored at the end (entity-level F1 over exact spans;
+in-sample with ``--with-dev``: the cross-validation, :mod:`.cv`, measures the recipe). CRFsuite L-BFGS with L1 + L2 penalties; its
 model is exported to numpy weights (``model.export_weights``) and the CRFsuite file is dropped.
 """
 

@@ -3,7 +3,7 @@ the CRF's (:mod:`.neural`). Training needs the optional ``train`` extra (PyTorch
 imports this module or torch.
 
     python -m address_registry.parsing.train_neural --threads 1 --seed 1 --epochs 14 \
-        --augment 1 --aug-fresh --aug-labels all --swa 4 --install --member 1
+        --augment 1 --aug-fresh --aug-labels all --swa 4 --install --member 1 --with-dev
 
 (the shipped ensemble: seeds 1, 2, 3 installed as members 1, 2, 3 — ``nn_weights.bin``,
 ``nn_weights_2.bin``, ``nn_weights_3.bin``; ≈ 3 min each on one core). ``--augment``: each epoch also sees
@@ -13,8 +13,8 @@ epoch); ``--swa N``: the installed weights are the average of the last N epochs'
 Inputs per token (same tokens as the CRF, :func:`.normalize.tokenize`): token embedding (vocabulary from
 train.txt, count ≥ 2), left and right token-bigram embeddings (count ≥ 2), the CRF's 34 gazetteer /
 repetition flags (:mod:`.features`). A one-layer BiLSTM, a linear layer to the CRF tag set (same tag order
-as the shipped CRF) and a linear-chain CRF loss. Fitted on train.txt only, fixed number of epochs (no
-early stopping on dev). At the end the dev split is scored for the network alone and for
+as the shipped CRF) and a linear-chain CRF loss. Fitted on train.txt (``--with-dev``: train + dev, the
+shipped networks), fixed number of epochs (no early stopping on dev). At the end the dev split is scored for the network alone and for
 ``E = E_crf + λ·E_nn`` (transitions likewise) decoded by the BIO-constrained Viterbi of :mod:`.model`,
 for a handful of λ. The weights are written as a numpy archive so that inference can be done without torch.
 """
