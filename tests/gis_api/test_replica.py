@@ -340,7 +340,12 @@ def test_workers_replaced_after_max_requests_are_new_forks_that_share(clusters, 
     env.pop("DATABASE_URL_READ", None)
     log_path = tmp_path / "serve.log"
     with _served(env, log_path) as server:
-        first = set(children_of(server.pid))
+        # /health answers once one worker is up; the arbiter may still be forking the second
+        def both_forked() -> set[int] | None:
+            kids = set(children_of(server.pid))
+            return kids if len(kids) == 2 else None
+
+        first = _wait(both_forked, "both workers forked", timeout=60, step=0.1)
         assert len(first) == 2
         answered: set[str] = set()
         # a request goes to whichever worker accepts first, so the split between the two is uneven: keep
