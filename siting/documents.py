@@ -95,9 +95,7 @@ def binned_cells(polygons: list, xy) -> list[tuple[float, float]]:
     ``xy``: (lon, lat) → page point."""
     import numpy as np
 
-    arr = np.empty(len(polygons), dtype=object)
-    arr[:] = polygons
-    c = shapely.centroid(arr)
+    c = shapely.centroid(np.asarray(polygons, dtype=object))
     px, py = xy(shapely.get_x(c), shapely.get_y(c))
     cells = np.unique(np.stack([np.floor(px / CELL_PT), np.floor(py / CELL_PT)], axis=1), axis=0)
     return [(float(i) * CELL_PT, float(j) * CELL_PT) for i, j in cells]

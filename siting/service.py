@@ -167,9 +167,7 @@ def households_in(points, polygons: list, hh: np.ndarray, covered_hh: np.ndarray
     in_any = np.zeros(len(points), bool)
     if n == 0 or len(points) == 0:
         return np.zeros(n), np.zeros(n), in_any
-    arr = np.empty(n, dtype=object)
-    arr[:] = polygons
-    poly_i, pt_i = STRtree(points).query(arr, predicate="contains")
+    poly_i, pt_i = STRtree(points).query(np.asarray(polygons, dtype=object), predicate="contains")
     in_any[pt_i] = True
     return (np.bincount(poly_i, weights=hh[pt_i], minlength=n),
             np.bincount(poly_i, weights=covered_hh[pt_i], minlength=n), in_any)

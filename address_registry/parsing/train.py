@@ -6,8 +6,9 @@
 ``../shared/data/address-parsing`` beside the repo). The gazetteer comes from
 ``admin-divisions/gbt2260-codes.csv`` next to it. The train split is used for fitting, with ``--with-dev``
 (the shipped model) the dev split too; the dev split is scored at the end (entity-level F1 over exact spans;
-in-sample with ``--with-dev``: the cross-validation, :mod:`.cv`, measures the recipe). CRFsuite L-BFGS with L1 + L2 penalties; its
-model is exported to numpy weights (``model.export_weights``) and the CRFsuite file is dropped.
+in-sample with ``--with-dev``: the cross-validation, :mod:`.cv`, measures the recipe). CRFsuite L-BFGS with
+L1 + L2 penalties; its model is exported to numpy weights (``model.export_weights``) and the CRFsuite file
+is dropped.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ Inputs per token (same tokens as the CRF, :func:`.normalize.tokenize`): token em
 train.txt, count ≥ 2), left and right token-bigram embeddings (count ≥ 2), the CRF's 34 gazetteer /
 repetition flags (:mod:`.features`). A one-layer BiLSTM, a linear layer to the CRF tag set (same tag order
 as the shipped CRF) and a linear-chain CRF loss. Fitted on train.txt (``--with-dev``: train + dev, the
-shipped networks), fixed number of epochs (no early stopping on dev). At the end the dev split is scored for the network alone and for
-``E = E_crf + λ·E_nn`` (transitions likewise) decoded by the BIO-constrained Viterbi of :mod:`.model`,
-for a handful of λ. The weights are written as a numpy archive so that inference can be done without torch.
+shipped networks), fixed number of epochs (no early stopping on dev). At the end the dev split is scored
+for the network alone and for ``E = E_crf + λ·E_nn`` (transitions likewise) decoded by the BIO-constrained
+Viterbi of :mod:`.model`, for a handful of λ. The weights are written as a numpy archive so that inference can be done without torch.
 """
 
 from __future__ import annotations
